@@ -1,0 +1,426 @@
+//! The workflow file format: one workflow per TOML file in `workflows/`.
+//!
+//! These types are the single source of the format: the loader deserialises into them,
+//! the validator checks them, and `workflows/schema.json` is generated from them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Span;
+
+/// A text in Simplified Chinese and English. `zh-CN` is the default language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct I18nText {
+    #[serde(rename = "zh-CN")]
+    pub zh_cn: String,
+    pub en: String,
+}
+
+impl I18nText {
+    pub fn new(zh_cn: impl Into<String>, en: impl Into<String>) -> Self {
+        I18nText {
+            zh_cn: zh_cn.into(),
+            en: en.into(),
+        }
+    }
+
+    /// Both names, as the glossary writes domain terms: `申报 application`.
+    pub fn both(&self) -> String {
+        format!("{} {}", self.zh_cn, self.en)
+    }
+
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::ZhCn => &self.zh_cn,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+/// The languages user-facing text is available in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, Default)]
+pub enum Lang {
+    #[default]
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
+}
+
+/// A whole workflow file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDefinition {
+    /// Stable identifier, lowercase words joined by `-`, e.g. `funded-project`.
+    pub id: String,
+    /// Increase whenever the file changes in a released programme; instances stay on
+    /// the version they started with.
+    pub version: u32,
+    pub title: I18nText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<I18nText>,
+    /// Wall-clock time (Asia/Shanghai) at which day-based reminders are sent.
+    #[serde(default = "default_remind_at")]
+    pub remind_at: String,
+    /// Roles that may act in this workflow (beside the built-in `scheduler`).
+    pub roles: Vec<RoleDef>,
+    /// Stages in lifecycle order; every state belongs to one.
+    pub stages: Vec<StageDef>,
+    /// The instance data this workflow holds, by field name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldDef>,
+    pub states: Vec<StateDef>,
+    pub transitions: Vec<TransitionDef>,
+    /// Expert review rounds (专家评审) opened by transitions, by round id.
+    #[serde(default)]
+    pub reviews: BTreeMap<String, ReviewRoundDef>,
+}
+
+pub fn default_remind_at() -> String {
+    "09:00".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDef {
+    pub id: String,
+    pub title: I18nText,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    pub id: String,
+    pub title: I18nText,
+}
+
+/// The type of a data field or an input field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    Integer,
+    /// Yuan, exact to the fen, written as a decimal string.
+    Money,
+    /// A calendar date `YYYY-MM-DD` (Asia/Shanghai).
+    Date,
+    Boolean,
+    /// One of `options`.
+    Enum,
+    /// A list of performance indicators (绩效指标).
+    Indicators,
+    /// A reference to an uploaded file: `{ name, sha256, size }`.
+    File,
+    /// A list of file references.
+    Files,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    pub title: I18nText,
+    /// Allowed values of an `enum` field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// Longest text accepted, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// Smallest accepted integer or amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Largest accepted integer or amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    pub id: String,
+    pub title: I18nText,
+    pub stage: String,
+    /// Exactly one state is initial: new instances start there.
+    #[serde(default)]
+    pub initial: bool,
+    /// Final states accept no event.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    /// Data fields that must be present (non-empty) while the instance is in this state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// Roles expected to act next (used for task lists and reminders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DeadlineDef>,
+}
+
+/// When the work of a state is due, who is reminded, who is alerted when it is late,
+/// and what happens when it runs out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineDef {
+    /// Duration after entering the state: `7d` calendar days, `5wd` working days, `48h`
+    /// hours. Day-based deadlines fall due at the end of the last day (24:00 Asia/Shanghai).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Span>,
+    /// Or: an absolute date taken from a `date` field of the instance data, such as the
+    /// call's closing date. Due at the end of that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_field: Option<String>,
+    /// Reminders to the state's assignees.
+    #[serde(default)]
+    pub reminders: ReminderLadder,
+    /// Alert other roles when the deadline has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<EscalationDef>,
+    /// Event fired by the scheduler when the deadline passes; the state must handle it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// A reminder ladder: e.g. 7, 3 and 1 days before, at due, and every 2 days overdue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderLadder {
+    /// Offsets before the due date, e.g. `["7d", "3d", "1d"]` or `["3wd", "1wd"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<Span>,
+    /// Also remind at the moment the deadline falls due.
+    #[serde(default)]
+    pub at_due: bool,
+    /// Repeat a reminder at this interval once overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_every: Option<Span>,
+    /// How many overdue reminders at most (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_max: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationDef {
+    /// How long after the due time, e.g. `3d` or `2wd`.
+    pub after_overdue: Span,
+    /// Roles to alert (e.g. the city bureau or the programme manager).
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionDef {
+    /// The event name clients send, e.g. `submit`.
+    pub event: String,
+    pub title: I18nText,
+    /// One state id, or several.
+    pub from: OneOrMany,
+    pub to: String,
+    /// Roles allowed to fire the event. `scheduler` for timeouts.
+    pub roles: Vec<String>,
+    /// A CEL expression over `data`, `input`, `actor`, `now`, `today` and `review`;
+    /// the transition is allowed only when it is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// Shown to users when the guard is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_message: Option<I18nText>,
+    /// Input the actor supplies with the event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<InputFieldDef>,
+    /// Whether a written reason is required (returns, rejections, extensions).
+    #[serde(default)]
+    pub reason_required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<EffectDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v,
+        }
+    }
+
+    pub fn contains(&self, state: &str) -> bool {
+        self.as_slice().iter().any(|s| s == state)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputFieldDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<I18nText>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Keep the value only in the history record, not in the instance data.
+    #[serde(default)]
+    pub transient: bool,
+}
+
+/// What a transition does besides changing state. Each effect is a table with one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EffectDef {
+    /// Set a data field to the value of a CEL expression: `{ set = { field = "decision", value = "'approved'" } }`.
+    Set(SetEffect),
+    /// Remove a data field.
+    Unset(String),
+    /// Open an expert review round declared under `[reviews]`.
+    OpenReview(String),
+    /// Schedule a named timer that fires an event, independent of the state deadline.
+    Schedule(ScheduleEffect),
+    /// Cancel a named timer.
+    Cancel(String),
+    /// Notify roles with a message template.
+    Notify(NotifyEffect),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetEffect {
+    pub field: String,
+    /// CEL expression.
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEffect {
+    pub timer: String,
+    pub after: Span,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyEffect {
+    pub roles: Vec<String>,
+    /// Template name, e.g. `returned_for_correction`.
+    pub template: String,
+}
+
+/// An expert review round (专家评审): 申报评审 for applications, 验收评审 for acceptance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRoundDef {
+    pub title: I18nText,
+    /// The state in which the round is open; entering it opens the round.
+    pub opens_in: String,
+    /// The event that closes the round (fired by a manager or by a guard-driven transition).
+    pub closes_on: String,
+    /// Experts per application, at least 3.
+    pub panel_size: u32,
+    /// Hide applicant identities from experts.
+    #[serde(default)]
+    pub blind: bool,
+    pub aggregation: Aggregation,
+    /// Scores further than this many points (on the 0–100 total) from the median must be
+    /// justified in writing.
+    #[serde(default = "default_outlier_threshold")]
+    pub outlier_threshold: f64,
+    pub criteria: Vec<CriterionDef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Span>,
+    #[serde(default)]
+    pub reminders: ReminderLadder,
+}
+
+pub fn default_outlier_threshold() -> f64 {
+    15.0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    Mean,
+    Median,
+    /// Drop the highest and the lowest score when there are at least 5.
+    TrimmedMean,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionDef {
+    pub id: String,
+    pub title: I18nText,
+    /// Weight in the total; weights of a round sum to 1.
+    pub weight: f64,
+    pub scale: ScaleDef,
+    /// Scores below this fail the criterion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// A comment is required for scores below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_below: Option<f64>,
+    /// A comment is required for scores above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_above: Option<f64>,
+}
+
+/// A scoring scale, e.g. 0–100 by 1, or 1–5 by 0.5.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleDef {
+    pub min: f64,
+    pub max: f64,
+    #[serde(default = "default_step")]
+    pub step: f64,
+}
+
+pub fn default_step() -> f64 {
+    1.0
+}
+
+impl WorkflowDefinition {
+    pub fn state(&self, id: &str) -> Option<&StateDef> {
+        self.states.iter().find(|s| s.id == id)
+    }
+
+    pub fn stage(&self, id: &str) -> Option<&StageDef> {
+        self.stages.iter().find(|s| s.id == id)
+    }
+
+    pub fn initial_state(&self) -> Option<&StateDef> {
+        self.states.iter().find(|s| s.initial)
+    }
+
+    /// Transitions leaving `state`, in file order.
+    pub fn transitions_from<'a>(
+        &'a self,
+        state: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a TransitionDef)> + 'a {
+        self.transitions
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| t.from.contains(state))
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        role == crate::SCHEDULER_ROLE || self.roles.iter().any(|r| r.id == role)
+    }
+}

@@ -1,0 +1,254 @@
+//! Amounts of money in yuan, held exactly as a whole number of fen (0.01 yuan).
+//!
+//! Budgets and spending are compared and summed; binary floating point would make
+//! `0.1 + 0.2` yuan differ from `0.3` yuan, so every amount is an integer count of fen.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An amount in yuan, exact to the fen. Written and read as a decimal string such as
+/// `"1250000.00"`; parsing also accepts integers, thousands separators and a leading `¥`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money {
+    fen: i64,
+}
+
+/// Why a text is not an amount of money.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("empty amount")]
+    Empty,
+    #[error(
+        "`{0}` is not an amount in yuan (expected digits with at most two decimals, e.g. 12500.50)"
+    )]
+    Malformed(String),
+    #[error("`{0}` has more than two decimals: amounts are exact to the fen (0.01 yuan)")]
+    TooPrecise(String),
+    #[error("`{0}` is too large")]
+    Overflow(String),
+}
+
+impl Money {
+    pub const ZERO: Money = Money { fen: 0 };
+
+    pub const fn from_fen(fen: i64) -> Self {
+        Money { fen }
+    }
+
+    /// Whole yuan; `None` on overflow.
+    pub fn from_yuan(yuan: i64) -> Option<Self> {
+        yuan.checked_mul(100).map(Money::from_fen)
+    }
+
+    pub const fn fen(self) -> i64 {
+        self.fen
+    }
+
+    /// Parse a decimal amount in yuan: `"12500"`, `"12,500.5"`, `"¥12500.50"`, `"-3.20"`.
+    pub fn parse(text: &str) -> Result<Self, MoneyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(MoneyError::Empty);
+        }
+        let cleaned: String = trimmed
+            .trim_start_matches(['¥', '￥'])
+            .chars()
+            .filter(|c| *c != ',' && *c != '，')
+            .collect();
+        let (negative, digits) = match cleaned.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, cleaned.as_str()),
+        };
+        let (whole, frac) = match digits.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (digits, ""),
+        };
+        let malformed = || MoneyError::Malformed(trimmed.to_string());
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed());
+        }
+        if !frac.bytes().all(|b| b.is_ascii_digit()) || (digits.contains('.') && frac.is_empty()) {
+            return Err(malformed());
+        }
+        if frac.len() > 2 {
+            // Trailing zeros beyond the fen are harmless ("1.500").
+            if frac[2..].bytes().any(|b| b != b'0') {
+                return Err(MoneyError::TooPrecise(trimmed.to_string()));
+            }
+        }
+        let overflow = || MoneyError::Overflow(trimmed.to_string());
+        let whole: i64 = whole.parse().map_err(|_| overflow())?;
+        let mut frac_fen: i64 = 0;
+        for (i, b) in frac.bytes().take(2).enumerate() {
+            let digit = i64::from(b - b'0');
+            frac_fen += if i == 0 { digit * 10 } else { digit };
+        }
+        let fen = whole
+            .checked_mul(100)
+            .and_then(|f| f.checked_add(frac_fen))
+            .ok_or_else(overflow)?;
+        Ok(Money::from_fen(if negative { -fen } else { fen }))
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.fen.checked_add(other.fen).map(Money::from_fen)
+    }
+
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.fen.checked_sub(other.fen).map(Money::from_fen)
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.fen < 0
+    }
+
+    /// This amount as a fraction of `total` (e.g. budget execution rate); `None` when
+    /// `total` is zero.
+    pub fn ratio_of(self, total: Money) -> Option<f64> {
+        if total.fen == 0 {
+            None
+        } else {
+            Some(self.fen as f64 / total.fen as f64)
+        }
+    }
+
+    /// Yuan as a float, for display and CEL comparisons only; never for sums.
+    pub fn as_yuan_f64(self) -> f64 {
+        self.fen as f64 / 100.0
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.fen < 0 { "-" } else { "" };
+        let abs = self.fen.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Money::parse(s)
+    }
+}
+
+impl Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money::from_fen(self.fen + rhs.fen)
+    }
+}
+
+impl AddAssign for Money {
+    fn add_assign(&mut self, rhs: Money) {
+        self.fen += rhs.fen;
+    }
+}
+
+impl Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money::from_fen(self.fen - rhs.fen)
+    }
+}
+
+impl SubAssign for Money {
+    fn sub_assign(&mut self, rhs: Money) {
+        self.fen -= rhs.fen;
+    }
+}
+
+impl Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money::from_fen(-self.fen)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Int(i64),
+        }
+        match Repr::deserialize(deserializer)? {
+            Repr::Text(s) => Money::parse(&s).map_err(serde::de::Error::custom),
+            Repr::Int(i) => {
+                Money::from_yuan(i).ok_or_else(|| serde::de::Error::custom("amount too large"))
+            }
+        }
+    }
+}
+
+impl JsonSchema for Money {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Money".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An amount in yuan, exact to the fen, written as a decimal string such as \"12500.50\".",
+            "type": ["string", "integer"],
+            "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_exactly() {
+        assert_eq!(Money::parse("12500").unwrap().fen(), 1_250_000);
+        assert_eq!(Money::parse("12,500.5").unwrap().fen(), 1_250_050);
+        assert_eq!(Money::parse("¥0.07").unwrap().to_string(), "0.07");
+        assert_eq!(Money::parse("-3.20").unwrap().to_string(), "-3.20");
+        assert_eq!(Money::parse("1.500").unwrap().fen(), 150);
+        let sum = Money::parse("0.1").unwrap() + Money::parse("0.2").unwrap();
+        assert_eq!(sum, Money::parse("0.3").unwrap());
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_amount() {
+        assert_eq!(Money::parse(" "), Err(MoneyError::Empty));
+        assert!(matches!(Money::parse("12a"), Err(MoneyError::Malformed(_))));
+        assert!(matches!(Money::parse("1."), Err(MoneyError::Malformed(_))));
+        assert!(matches!(Money::parse(".5"), Err(MoneyError::Malformed(_))));
+        assert!(matches!(
+            Money::parse("1.234"),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Money::parse("99999999999999999999"),
+            Err(MoneyError::Overflow(_))
+        ));
+    }
+
+    #[test]
+    fn serde_round_trip_is_a_string() {
+        let m = Money::parse("42.10").unwrap();
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, "\"42.10\"");
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
+        assert_eq!(serde_json::from_str::<Money>("42").unwrap().fen(), 4200);
+    }
+}
