@@ -1,0 +1,362 @@
+//! Guards and computed values are CEL expressions (the `cel` crate) over the instance
+//! data, the input, the actor, the clock and the review result.
+//!
+//! Variables visible to an expression:
+//! - `data`: the instance data (a map of field name to value)
+//! - `input`: the input of the event being fired (a map)
+//! - `actor`: `{ id, roles: [..], org }`
+//! - `now`: the current instant (a CEL timestamp); `today`: the local date `"YYYY-MM-DD"`
+//! - `review`: the aggregated result of the latest closed review round, or `null`
+//!
+//! Functions added to the standard library: `yuan(x)` turns a money string such as
+//! `"12500.50"` into a double, so that `yuan(data.budget) <= 500000.0` reads naturally;
+//! `date(x)` turns `"YYYY-MM-DD"` into a timestamp at local midnight.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::{Context, Program, Value};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::Money;
+
+pub const VARIABLES: [&str; 6] = ["data", "input", "actor", "now", "today", "review"];
+
+/// A compiled CEL expression with its source text.
+#[derive(Debug)]
+pub struct Expression {
+    source: String,
+    program: Program,
+}
+
+/// Fields an expression reads, by the variable they hang off.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct References {
+    pub data_fields: BTreeSet<String>,
+    pub input_fields: BTreeSet<String>,
+    /// Top-level identifiers that are not one of [`VARIABLES`] nor a local variable of a
+    /// comprehension (`all`, `exists`, `map`…).
+    pub unknown_variables: BTreeSet<String>,
+}
+
+/// What an expression is evaluated against.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub data: &'a serde_json::Value,
+    pub input: &'a serde_json::Value,
+    pub actor: &'a serde_json::Value,
+    pub review: &'a serde_json::Value,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    #[error("expression `{expression}` failed: {message}")]
+    Evaluation { expression: String, message: String },
+    #[error("expression `{expression}` returned {got}, not true or false")]
+    NotBoolean { expression: String, got: String },
+}
+
+impl Expression {
+    pub fn compile(source: &str) -> Result<Expression, String> {
+        Program::compile(source)
+            .map(|program| Expression {
+                source: source.to_string(),
+                program,
+            })
+            .map_err(|e| e.to_string().replace('\n', "; "))
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn references(&self) -> References {
+        let mut refs = References::default();
+        walk(self.program.expression(), &mut Vec::new(), &mut refs);
+        refs
+    }
+
+    pub fn evaluate(&self, scope: &Scope<'_>) -> Result<serde_json::Value, GuardError> {
+        let context = build_context(scope).map_err(|message| GuardError::Evaluation {
+            expression: self.source.clone(),
+            message,
+        })?;
+        let value = self
+            .program
+            .execute(&context)
+            .map_err(|e| GuardError::Evaluation {
+                expression: self.source.clone(),
+                message: e.to_string(),
+            })?;
+        value.json().map_err(|e| GuardError::Evaluation {
+            expression: self.source.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn evaluate_bool(&self, scope: &Scope<'_>) -> Result<bool, GuardError> {
+        match self.evaluate(scope)? {
+            serde_json::Value::Bool(b) => Ok(b),
+            other => Err(GuardError::NotBoolean {
+                expression: self.source.clone(),
+                got: other.to_string(),
+            }),
+        }
+    }
+
+    /// A rendering of the expression tree without node ids, to compare two expressions
+    /// for equality regardless of spacing.
+    pub fn shape(&self) -> String {
+        shape(self.program.expression())
+    }
+
+    /// For `a == literal`: the shape of `a` and the literal, used to recognise guards that
+    /// exclude each other (`input.outcome == 'pass'` / `input.outcome == 'fail'`).
+    pub fn equality_test(&self) -> Option<(String, String)> {
+        equality_test(self.program.expression())
+    }
+
+    /// For `!x`: the shape of `x`.
+    pub fn negated(&self) -> Option<String> {
+        match &self.program.expression().expr {
+            Expr::Call(call) if call.func_name == "!_" && call.args.len() == 1 => {
+                Some(shape(&call.args[0]))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn equality_test(e: &IdedExpr) -> Option<(String, String)> {
+    match &e.expr {
+        Expr::Call(call) if call.func_name == "_==_" && call.args.len() == 2 => {
+            let (a, b) = (&call.args[0], &call.args[1]);
+            match (&a.expr, &b.expr) {
+                (_, Expr::Literal(l)) => Some((shape(a), format!("{l:?}"))),
+                (Expr::Literal(l), _) => Some((shape(b), format!("{l:?}"))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn shape(e: &IdedExpr) -> String {
+    match &e.expr {
+        Expr::Unspecified => "?".into(),
+        Expr::Ident(name) => name.clone(),
+        Expr::Literal(l) => format!("{l:?}"),
+        Expr::Select(s) => format!(
+            "{}{}.{}",
+            if s.test { "has:" } else { "" },
+            shape(&s.operand),
+            s.field
+        ),
+        Expr::Call(c) => {
+            let target = c
+                .target
+                .as_ref()
+                .map(|t| shape(t) + ".")
+                .unwrap_or_default();
+            let args: Vec<String> = c.args.iter().map(shape).collect();
+            format!("{target}{}({})", c.func_name, args.join(","))
+        }
+        Expr::List(l) => {
+            let items: Vec<String> = l.elements.iter().map(shape).collect();
+            format!("[{}]", items.join(","))
+        }
+        Expr::Map(m) => {
+            let entries: Vec<String> = m
+                .entries
+                .iter()
+                .map(|entry| match &entry.expr {
+                    EntryExpr::MapEntry(me) => format!("{}:{}", shape(&me.key), shape(&me.value)),
+                    EntryExpr::StructField(sf) => format!("{}:{}", sf.field, shape(&sf.value)),
+                })
+                .collect();
+            format!("{{{}}}", entries.join(","))
+        }
+        Expr::Struct(s) => format!("{}{{..}}", s.type_name),
+        Expr::Comprehension(c) => format!(
+            "comp({},{},{},{})",
+            shape(&c.iter_range),
+            c.iter_var,
+            shape(&c.loop_step),
+            shape(&c.result)
+        ),
+    }
+}
+
+fn walk(e: &IdedExpr, locals: &mut Vec<String>, refs: &mut References) {
+    match &e.expr {
+        Expr::Unspecified | Expr::Literal(_) => {}
+        Expr::Ident(name) => {
+            if !VARIABLES.contains(&name.as_str()) && !locals.iter().any(|l| l == name) {
+                refs.unknown_variables.insert(name.clone());
+            }
+        }
+        Expr::Select(s) => {
+            if let Expr::Ident(root) = &s.operand.expr
+                && !locals.iter().any(|l| l == root)
+            {
+                match root.as_str() {
+                    "data" => {
+                        refs.data_fields.insert(s.field.clone());
+                    }
+                    "input" => {
+                        refs.input_fields.insert(s.field.clone());
+                    }
+                    _ => {}
+                }
+            }
+            walk(&s.operand, locals, refs);
+        }
+        Expr::Call(c) => {
+            if let Some(t) = &c.target {
+                walk(t, locals, refs);
+            }
+            for a in &c.args {
+                walk(a, locals, refs);
+            }
+        }
+        Expr::List(l) => {
+            for item in &l.elements {
+                walk(item, locals, refs);
+            }
+        }
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                match &entry.expr {
+                    EntryExpr::MapEntry(me) => {
+                        walk(&me.key, locals, refs);
+                        walk(&me.value, locals, refs);
+                    }
+                    EntryExpr::StructField(sf) => walk(&sf.value, locals, refs),
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let EntryExpr::StructField(sf) = &entry.expr {
+                    walk(&sf.value, locals, refs);
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            walk(&c.iter_range, locals, refs);
+            walk(&c.accu_init, locals, refs);
+            let before = locals.len();
+            locals.push(c.iter_var.clone());
+            if let Some(v2) = &c.iter_var2 {
+                locals.push(v2.clone());
+            }
+            locals.push(c.accu_var.clone());
+            walk(&c.loop_cond, locals, refs);
+            walk(&c.loop_step, locals, refs);
+            walk(&c.result, locals, refs);
+            locals.truncate(before);
+        }
+    }
+}
+
+fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String> {
+    let mut ctx = Context::default();
+    let conv = |v: &serde_json::Value| cel::to_value(v).map_err(|e| e.to_string());
+    ctx.add_variable_from_value("data", conv(scope.data)?);
+    ctx.add_variable_from_value("input", conv(scope.input)?);
+    ctx.add_variable_from_value("actor", conv(scope.actor)?);
+    ctx.add_variable_from_value("review", conv(scope.review)?);
+    ctx.add_variable_from_value("now", Value::Timestamp(scope.now.fixed_offset()));
+    let today = crate::calendar::local_date(scope.now).to_string();
+    ctx.add_variable_from_value("today", Value::String(Arc::new(today)));
+    ctx.add_function("yuan", yuan).map_err(|e| e.to_string())?;
+    ctx.add_function("date", date).map_err(|e| e.to_string())?;
+    Ok(ctx)
+}
+
+fn yuan(value: Arc<String>) -> cel::ResolveResult {
+    Money::parse(&value)
+        .map(|m| Value::Float(m.as_yuan_f64()))
+        .map_err(|e| cel::ExecutionError::function_error("yuan", e.to_string()))
+}
+
+fn date(value: Arc<String>) -> cel::ResolveResult {
+    let day = NaiveDate::parse_from_str(&value, "%Y-%m-%d")
+        .map_err(|e| cel::ExecutionError::function_error("date", e.to_string()))?;
+    let at = crate::calendar::local_instant(day, chrono::NaiveTime::MIN);
+    Ok(Value::Timestamp(at.fixed_offset()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope<'a>(data: &'a serde_json::Value, input: &'a serde_json::Value) -> Scope<'a> {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        Scope {
+            data,
+            input,
+            actor: &NULL,
+            review: &NULL,
+            now: "2024-06-01T02:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn evaluates_over_data_input_and_money() {
+        let data = json!({"budget": "300000.00", "indicators": [{"weight": 1}]});
+        let input = json!({"outcome": "pass"});
+        let e = Expression::compile(
+            "yuan(data.budget) <= 500000.0 && size(data.indicators) > 0 && input.outcome == 'pass'",
+        )
+        .unwrap();
+        assert!(e.evaluate_bool(&scope(&data, &input)).unwrap());
+        let e = Expression::compile("date('2024-06-29') > now && today == '2024-06-01'").unwrap();
+        assert!(e.evaluate_bool(&scope(&data, &input)).unwrap());
+    }
+
+    #[test]
+    fn reports_references_and_unknown_variables() {
+        let e = Expression::compile(
+            "has(data.budget) && data.indicators.all(i, i.weight > 0) && input.x == y",
+        )
+        .unwrap();
+        let r = e.references();
+        assert_eq!(
+            r.data_fields,
+            ["budget", "indicators"].map(String::from).into()
+        );
+        assert_eq!(r.input_fields, ["x"].map(String::from).into());
+        assert_eq!(r.unknown_variables, ["y"].map(String::from).into());
+    }
+
+    #[test]
+    fn non_boolean_and_missing_fields_are_errors() {
+        let data = json!({});
+        let input = json!({});
+        let e = Expression::compile("1 + 1").unwrap();
+        assert!(matches!(
+            e.evaluate_bool(&scope(&data, &input)),
+            Err(GuardError::NotBoolean { .. })
+        ));
+        let e = Expression::compile("data.missing == 1").unwrap();
+        assert!(matches!(
+            e.evaluate_bool(&scope(&data, &input)),
+            Err(GuardError::Evaluation { .. })
+        ));
+        assert!(Expression::compile("data.x ==").is_err());
+    }
+
+    #[test]
+    fn recognises_exclusive_shapes() {
+        let a = Expression::compile("input.outcome == 'pass'").unwrap();
+        let b = Expression::compile("input.outcome   ==   'fail'").unwrap();
+        assert_eq!(a.equality_test().unwrap().0, b.equality_test().unwrap().0);
+        assert_ne!(a.equality_test().unwrap().1, b.equality_test().unwrap().1);
+        let n = Expression::compile("!(input.outcome == 'pass')").unwrap();
+        assert_eq!(n.negated().unwrap(), a.shape());
+    }
+}
