@@ -1,0 +1,144 @@
+//! Mail configuration: an SMTP relay, or a folder of `.eml` files when no server is configured.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Where outgoing mail goes.
+///
+/// In TOML (the `transport` key selects the variant):
+///
+/// ```toml
+/// [mail]
+/// transport = "smtp"
+/// host = "smtp.example.gov.cn"
+/// port = 465                # optional: 25 for none, 587 for starttls, 465 for tls
+/// security = "tls"          # none | starttls | tls
+/// username = "grantflow"    # optional; AUTH is used only when username and password are set
+/// password = "..."          # never printed: Debug shows [REDACTED]
+/// from = { name = "广东省知识产权项目管理系统", address = "noreply@example.gov.cn" }
+/// timeout_secs = 30
+/// hello_name = "grantflow.example.gov.cn"   # optional: EHLO name, defaults to this host's name
+/// ```
+///
+/// or, the default when nothing is configured:
+///
+/// ```toml
+/// [mail]
+/// transport = "eml_folder"
+/// dir = "outbox-eml"
+/// ```
+///
+/// `Debug` is derived: the password is a [`SecretString`], whose `Debug` prints `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "transport", rename_all = "snake_case")]
+pub enum MailConfig {
+    Smtp(SmtpConfig),
+    EmlFolder(EmlFolderConfig),
+}
+
+impl Default for MailConfig {
+    /// No SMTP server configured: messages are written to `./outbox-eml`.
+    fn default() -> Self {
+        MailConfig::EmlFolder(EmlFolderConfig::default())
+    }
+}
+
+impl MailConfig {
+    /// The sender of every message.
+    pub fn from(&self) -> &Sender {
+        match self {
+            MailConfig::Smtp(smtp) => &smtp.from,
+            MailConfig::EmlFolder(folder) => &folder.from,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Defaults by `security`: 25 (none), 587 (starttls), 465 (tls).
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    pub from: Sender,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Name sent with EHLO; the local host name when absent.
+    #[serde(default)]
+    pub hello_name: Option<String>,
+    /// PEM file with extra trusted root certificates, for relays behind a private CA
+    /// (common on government intranets). The public web roots stay trusted.
+    #[serde(default)]
+    pub extra_root_certificates: Option<PathBuf>,
+}
+
+impl SmtpConfig {
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::None => 25,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+        })
+    }
+}
+
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain text; only for a relay on the same host or a test server.
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required (never falls back to plain).
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmlFolderConfig {
+    #[serde(default = "default_eml_dir")]
+    pub dir: PathBuf,
+    #[serde(default)]
+    pub from: Sender,
+}
+
+impl Default for EmlFolderConfig {
+    fn default() -> Self {
+        EmlFolderConfig {
+            dir: default_eml_dir(),
+            from: Sender::default(),
+        }
+    }
+}
+
+fn default_eml_dir() -> PathBuf {
+    PathBuf::from("outbox-eml")
+}
+
+/// The `From:` of every message: a display name and an address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub name: String,
+    pub address: String,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Sender {
+            name: "grantflow".to_owned(),
+            address: "noreply@grantflow.localhost".to_owned(),
+        }
+    }
+}

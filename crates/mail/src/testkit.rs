@@ -1,0 +1,496 @@
+//! A real SMTP server on loopback for tests (feature `testkit`): Python's aiosmtpd running
+//! `tests/smtp/smtp_server.py`, which saves every accepted message and can be told to fail.
+//!
+//! ```no_run
+//! use grantflow_mail::{MailConfig, Mailer, testkit::SmtpTestServer};
+//! # async fn example() {
+//! let server = SmtpTestServer::start();
+//! let mailer = Mailer::from_config(&MailConfig::Smtp(server.smtp_config())).unwrap();
+//! // … send through `mailer` …
+//! let received = server.wait_for_messages(1, std::time::Duration::from_secs(10));
+//! assert_eq!(received[0].subject, "…");
+//! # }
+//! ```
+//!
+//! Needs `python3` (or the interpreter named by `GRANTFLOW_TEST_PYTHON`) with aiosmtpd:
+//! `pip install -r tests/smtp/requirements.txt`. TLS servers also need the `openssl` command.
+//! Without them, [`SmtpTestServer::start`] panics with these instructions: tests never skip.
+
+use std::{
+    fs,
+    io::Write,
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
+use tempfile::TempDir;
+
+use crate::config::{Sender, SmtpConfig, SmtpSecurity};
+
+const SERVER_SCRIPT: &str = include_str!("../../../tests/smtp/smtp_server.py");
+const INSTALL_HINT: &str = "the SMTP test server needs Python 3 with aiosmtpd; install it with \
+     `pip install -r tests/smtp/requirements.txt` (or `pip install aiosmtpd`), or point \
+     GRANTFLOW_TEST_PYTHON at an interpreter that has it";
+const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How the test server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TestTls {
+    #[default]
+    None,
+    /// Plain connection, STARTTLS required before MAIL.
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// Options for [`SmtpTestServer::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct TestServerOptions {
+    /// Require AUTH (PLAIN or LOGIN) with this user name and password.
+    pub auth: Option<(String, String)>,
+    /// Serve TLS with a fresh self-signed certificate for `127.0.0.1` and `localhost`.
+    pub tls: TestTls,
+}
+
+/// A message the server accepted, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    /// SMTP envelope (`MAIL FROM`, `RCPT TO`): where the message was actually delivered.
+    pub envelope_from: String,
+    pub envelope_to: Vec<String>,
+    /// The user name the client authenticated with, if it did.
+    pub auth_login: Option<String>,
+    /// Headers.
+    pub from: ReceivedAddress,
+    pub to: Vec<ReceivedAddress>,
+    pub cc: Vec<ReceivedAddress>,
+    pub subject: String,
+    /// With angle brackets, as [`crate::message_id`] returns it.
+    pub message_id: String,
+    /// The `text/plain` part, decoded.
+    pub text_body: Option<String>,
+    /// The `text/html` part, decoded.
+    pub html_body: Option<String>,
+    /// The `text/calendar` part, decoded (CRLFs kept).
+    pub ics: Option<String>,
+    /// The `Content-Type` of the calendar part, parameters included.
+    pub ics_content_type: Option<String>,
+    /// The message as received (DATA, dot-unstuffed).
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedAddress {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+/// An aiosmtpd process on `127.0.0.1`, killed when dropped.
+pub struct SmtpTestServer {
+    port: u16,
+    options: TestServerOptions,
+    /// Holds the script, the spool, the control file, the log and the TLS files.
+    workdir: TempDir,
+    process: Option<(Child, ChildStdin)>,
+    control_generation: u64,
+}
+
+impl std::fmt::Debug for SmtpTestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpTestServer")
+            .field("port", &self.port)
+            .field("running", &self.process.is_some())
+            .field("workdir", &self.workdir.path())
+            .finish()
+    }
+}
+
+impl SmtpTestServer {
+    /// Starts a plain SMTP server without AUTH on a free loopback port and waits until it
+    /// accepts connections. Panics, saying how to install aiosmtpd, if it cannot run.
+    pub fn start() -> Self {
+        Self::start_with(TestServerOptions::default())
+    }
+
+    pub fn start_with(options: TestServerOptions) -> Self {
+        let python = python();
+        check_aiosmtpd(&python);
+        let workdir = tempfile::Builder::new()
+            .prefix("grantflow-smtp-test-")
+            .tempdir()
+            .expect("creating the SMTP test server's folder");
+        fs::write(workdir.path().join("smtp_server.py"), SERVER_SCRIPT)
+            .expect("writing the SMTP test server script");
+        fs::create_dir_all(workdir.path().join("spool")).expect("creating the spool folder");
+        if options.tls != TestTls::None {
+            make_certificate(workdir.path());
+        }
+        let mut server = SmtpTestServer {
+            port: free_port(),
+            options,
+            workdir,
+            process: None,
+            control_generation: 0,
+        };
+        server.accept_all();
+        server.launch();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// An [`SmtpConfig`] that reaches this server: its port, its AUTH credentials, its TLS
+    /// mode and certificate.
+    pub fn smtp_config(&self) -> SmtpConfig {
+        let (username, password) = match &self.options.auth {
+            Some((user, password)) => (Some(user.clone()), Some(password.clone().into())),
+            None => (None, None),
+        };
+        SmtpConfig {
+            host: "127.0.0.1".to_owned(),
+            port: Some(self.port),
+            security: match self.options.tls {
+                TestTls::None => SmtpSecurity::None,
+                TestTls::Starttls => SmtpSecurity::Starttls,
+                TestTls::Implicit => SmtpSecurity::Tls,
+            },
+            username,
+            password,
+            from: Sender {
+                name: "广东省知识产权项目管理系统".to_owned(),
+                address: "noreply@grantflow.test".to_owned(),
+            },
+            timeout_secs: 10,
+            hello_name: Some("grantflow.test".to_owned()),
+            extra_root_certificates: (self.options.tls != TestTls::None)
+                .then(|| self.certificate_path()),
+        }
+    }
+
+    /// The PEM certificate of a TLS server (self-signed: trust it as a root).
+    pub fn certificate_path(&self) -> PathBuf {
+        self.workdir.path().join("cert.pem")
+    }
+
+    /// Answers the next `count` DATA commands with `code text` (e.g. 451), then accepts again.
+    pub fn fail_next(&mut self, count: u32, code: u16, text: &str) {
+        self.write_control(serde_json::json!({
+            "mode": "fail_next", "count": count, "code": code, "text": text,
+        }));
+    }
+
+    /// Answers every DATA command with `code` until told otherwise.
+    pub fn always_fail(&mut self, code: u16) {
+        let text = if code >= 500 {
+            "Requested action not taken: mailbox unavailable"
+        } else {
+            "Requested action aborted: try again later"
+        };
+        self.write_control(
+            serde_json::json!({ "mode": "always_fail", "code": code, "text": text }),
+        );
+    }
+
+    /// Accepts every message from now on.
+    pub fn accept_all(&mut self) {
+        self.write_control(serde_json::json!({ "mode": "accept" }));
+    }
+
+    /// Every message accepted so far (also before a restart), in arrival order.
+    pub fn received(&self) -> Vec<ReceivedEmail> {
+        let spool = self.workdir.path().join("spool");
+        let mut names: Vec<String> = fs::read_dir(&spool)
+            .expect("reading the spool folder")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|name| {
+                let raw = fs::read(spool.join(name)).expect("reading a received message");
+                let envelope = fs::read(spool.join(name.replace(".eml", ".json")))
+                    .expect("reading a received message's envelope");
+                parse_received(raw, &envelope)
+                    .unwrap_or_else(|problem| panic!("received message {name}: {problem}"))
+            })
+            .collect()
+    }
+
+    /// Polls until at least `count` messages have arrived; panics after `timeout`.
+    pub fn wait_for_messages(&self, count: usize, timeout: Duration) -> Vec<ReceivedEmail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} messages within {timeout:?}, received {}",
+                received.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server: connections are refused until [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        if let Some((mut child, stdin)) = self.process.take() {
+            drop(stdin);
+            // It may already have exited; either way it must be reaped.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, with the same spool and control file.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        let dir = self.workdir.path();
+        let log = fs::File::create(dir.join("server.log")).expect("creating the server log");
+        let mut command = Command::new(python());
+        command
+            .arg(dir.join("smtp_server.py"))
+            .args(["--port", &self.port.to_string()])
+            .arg("--spool")
+            .arg(dir.join("spool"))
+            .arg("--control")
+            .arg(dir.join("control.json"))
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("sharing the server log"))
+            .stderr(log);
+        if let Some((user, password)) = &self.options.auth {
+            command.args(["--auth-user", user, "--auth-password", password]);
+        }
+        match self.options.tls {
+            TestTls::None => {}
+            TestTls::Starttls | TestTls::Implicit => {
+                command
+                    .arg("--tls-cert")
+                    .arg(dir.join("cert.pem"))
+                    .arg("--tls-key")
+                    .arg(dir.join("key.pem"))
+                    .args([
+                        "--tls-mode",
+                        if self.options.tls == TestTls::Starttls {
+                            "starttls"
+                        } else {
+                            "implicit"
+                        },
+                    ]);
+            }
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting the SMTP test server: {err}; {INSTALL_HINT}"));
+        let stdin = child.stdin.take().expect("the server's stdin is piped");
+        self.process = Some((child, stdin));
+        self.wait_until_listening();
+    }
+
+    fn wait_until_listening(&mut self) {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        loop {
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            let (child, _) = self.process.as_mut().expect("launched");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.process = None;
+                panic!(
+                    "the SMTP test server exited ({status}) before listening on port {}:\n{}\n({INSTALL_HINT})",
+                    self.port,
+                    self.log()
+                );
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "the SMTP test server did not listen on port {} within {STARTUP_DEADLINE:?}:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's stdout and stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.workdir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn write_control(&mut self, mut control: serde_json::Value) {
+        self.control_generation += 1;
+        control["generation"] = self.control_generation.into();
+        let dir = self.workdir.path();
+        let temporary = dir.join("control.json.tmp");
+        let mut file = fs::File::create(&temporary).expect("writing the control file");
+        file.write_all(control.to_string().as_bytes())
+            .expect("writing the control file");
+        // The server reads it at the next DATA: it must see the whole file or the old one.
+        fs::rename(&temporary, dir.join("control.json")).expect("replacing the control file");
+    }
+}
+
+impl Drop for SmtpTestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn python() -> String {
+    std::env::var("GRANTFLOW_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn check_aiosmtpd(python: &str) {
+    let output = Command::new(python)
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .unwrap_or_else(|err| panic!("running {python}: {err}; {INSTALL_HINT}"));
+    assert!(
+        output.status.success(),
+        "{python} cannot import aiosmtpd ({}); {INSTALL_HINT}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+/// A port nobody listens on now. The OS does not hand it out again right away, and the
+/// server binds it within milliseconds.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("finding a free loopback port")
+        .port()
+}
+
+fn make_certificate(dir: &Path) {
+    let output = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // An end-entity certificate: rustls refuses a CA certificate as a server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "running openssl to make a test certificate: {err}; install the `openssl` package"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "openssl could not make a test certificate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    mail_from: String,
+    rcpt_tos: Vec<String>,
+    auth_login: Option<String>,
+}
+
+fn parse_received(raw: Vec<u8>, envelope: &[u8]) -> Result<ReceivedEmail, String> {
+    let envelope: Envelope =
+        serde_json::from_slice(envelope).map_err(|err| format!("envelope: {err}"))?;
+    let parsed = MessageParser::default()
+        .parse(&raw)
+        .ok_or("not a parseable message")?;
+    let from = addresses(parsed.from())
+        .into_iter()
+        .next()
+        .ok_or("no From header")?;
+    let mut text_body = None;
+    let mut html_body = None;
+    let mut ics = None;
+    let mut ics_content_type = None;
+    for part in &parsed.parts {
+        let Some(content_type) = part.content_type() else {
+            continue;
+        };
+        let subtype = content_type
+            .subtype()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !content_type.ctype().eq_ignore_ascii_case("text") {
+            continue;
+        }
+        let text = match &part.body {
+            PartType::Text(text) | PartType::Html(text) => text.to_string(),
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                String::from_utf8(bytes.to_vec()).map_err(|err| format!("text part: {err}"))?
+            }
+            _ => continue,
+        };
+        match subtype.as_str() {
+            "plain" if text_body.is_none() => text_body = Some(text),
+            "html" if html_body.is_none() => html_body = Some(text),
+            "calendar" if ics.is_none() => {
+                ics = Some(text);
+                let mut shown = "text/calendar".to_owned();
+                for attribute in content_type.attributes().into_iter().flatten() {
+                    shown.push_str(&format!("; {}={}", attribute.name, attribute.value));
+                }
+                ics_content_type = Some(shown);
+            }
+            _ => {}
+        }
+    }
+    Ok(ReceivedEmail {
+        envelope_from: envelope.mail_from,
+        envelope_to: envelope.rcpt_tos,
+        auth_login: envelope.auth_login,
+        from,
+        to: addresses(parsed.to()),
+        cc: addresses(parsed.cc()),
+        subject: parsed.subject().unwrap_or_default().to_owned(),
+        message_id: parsed
+            .message_id()
+            .map(|id| format!("<{id}>"))
+            .ok_or("no Message-ID header")?,
+        text_body,
+        html_body,
+        ics,
+        ics_content_type,
+        raw,
+    })
+}
+
+fn addresses(header: Option<&Address>) -> Vec<ReceivedAddress> {
+    header
+        .into_iter()
+        .flat_map(|address| address.iter())
+        .map(|addr| ReceivedAddress {
+            name: addr.name.as_ref().map(|name| name.to_string()),
+            address: addr
+                .address
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
