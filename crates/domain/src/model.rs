@@ -235,6 +235,10 @@ pub struct TransitionDef {
     /// Whether a written reason is required (returns, rejections, extensions).
     #[serde(default)]
     pub reason_required: bool,
+    /// Refuse the event once the current state's deadline has passed (DEADLINE_PASSED),
+    /// e.g. submitting a demand after the call has closed.
+    #[serde(default)]
+    pub before_deadline: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<EffectDef>,
 }
@@ -262,9 +266,12 @@ impl OneOrMany {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputFieldDef {
+    /// A field declared under `[fields]` (its value is stored in the instance data), or,
+    /// with `transient = true`, a value kept only in the history record.
     pub name: String,
-    #[serde(rename = "type")]
-    pub ty: FieldType,
+    /// The type; taken from `[fields]` when omitted. Required for transient inputs.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub ty: Option<FieldType>,
     #[serde(default)]
     pub required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,394 @@
+//! Turning a state's deadline declaration into instants: when the work is due, and when
+//! each reminder, escalation and timeout fires. All dates are Asia/Shanghai.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{WorkCalendar, end_of_day, local_date, local_instant};
+use crate::model::{DeadlineDef, ReminderLadder, StateDef};
+use crate::workflow::CompiledWorkflow;
+use crate::{SCHEDULER_ROLE, Span};
+
+/// When the work of a state is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    pub due_at: DateTime<Utc>,
+    /// The local date the work is due on (the last day), for day-based deadlines.
+    pub due_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Before the deadline.
+    Reminder,
+    /// On the due day.
+    Due,
+    /// After the deadline, repeated.
+    Overdue,
+    /// Alert to a supervising role after the deadline.
+    Escalation,
+    /// Fire the state's timeout event.
+    Timeout,
+    /// A named timer scheduled by an effect; fires its event.
+    Named,
+}
+
+impl TimerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::Reminder => "reminder",
+            TimerKind::Due => "due",
+            TimerKind::Overdue => "overdue",
+            TimerKind::Escalation => "escalation",
+            TimerKind::Timeout => "timeout",
+            TimerKind::Named => "named",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TimerKind> {
+        Some(match s {
+            "reminder" => TimerKind::Reminder,
+            "due" => TimerKind::Due,
+            "overdue" => TimerKind::Overdue,
+            "escalation" => TimerKind::Escalation,
+            "timeout" => TimerKind::Timeout,
+            "named" => TimerKind::Named,
+            _ => return None,
+        })
+    }
+
+    /// Whether firing sends a message (rather than an event).
+    pub fn is_message(self) -> bool {
+        !matches!(self, TimerKind::Timeout | TimerKind::Named)
+    }
+}
+
+/// A timer to store, in the same transaction as the transition that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerPlan {
+    pub kind: TimerKind,
+    /// Unique within one state entry, e.g. `reminder:7d`, `overdue:2`, `timeout`,
+    /// `timer:publicity_end`.
+    pub key: String,
+    pub fire_at: DateTime<Utc>,
+    /// The deadline this timer belongs to (none for named timers).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The event fired by `timeout` and `named` timers.
+    pub event: Option<String>,
+    /// Roles to write to (assignees for reminders; the escalation's roles).
+    pub notify: Vec<String>,
+    /// The ladder step as written, e.g. `7d`.
+    pub offset: Option<String>,
+}
+
+/// Default number of overdue reminders when `overdue_max` is not given.
+pub const DEFAULT_OVERDUE_MAX: u32 = 3;
+
+/// The deadline of `state` entered at `entered_at`, or `None` when it has none (or its date
+/// field is not filled in).
+pub fn deadline_for(
+    state: &StateDef,
+    entered_at: DateTime<Utc>,
+    data: &serde_json::Value,
+    calendar: &WorkCalendar,
+) -> Option<Deadline> {
+    let d = state.deadline.as_ref()?;
+    if let Some(span) = d.after {
+        return Some(after(span, entered_at, calendar));
+    }
+    let field = d.date_field.as_ref()?;
+    let text = data.get(field)?.as_str()?;
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(Deadline {
+        due_at: end_of_day(day),
+        due_date: day,
+    })
+}
+
+fn after(span: Span, from: DateTime<Utc>, calendar: &WorkCalendar) -> Deadline {
+    let start_day = local_date(from);
+    match span {
+        Span::Days(n) => {
+            let day = start_day + Duration::days(i64::from(n));
+            Deadline {
+                due_at: end_of_day(day),
+                due_date: day,
+            }
+        }
+        Span::WorkingDays(n) => {
+            let day = calendar.add_working_days(start_day, n);
+            Deadline {
+                due_at: end_of_day(day),
+                due_date: day,
+            }
+        }
+        Span::Hours(n) => {
+            let due_at = from + Duration::hours(i64::from(n));
+            Deadline {
+                due_at,
+                due_date: local_date(due_at - Duration::seconds(1)),
+            }
+        }
+    }
+}
+
+/// The instant `span` after `from`, keeping the local time of day for day-based spans.
+pub fn shift(from: DateTime<Utc>, span: Span, calendar: &WorkCalendar) -> DateTime<Utc> {
+    let local = from.with_timezone(&crate::calendar::TIMEZONE);
+    match span {
+        Span::Days(n) => from + Duration::days(i64::from(n)),
+        Span::WorkingDays(n) => {
+            let day = calendar.add_working_days(local.date_naive(), n);
+            local_instant(day, local.time())
+        }
+        Span::Hours(n) => from + Duration::hours(i64::from(n)),
+    }
+}
+
+fn day_at(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    local_instant(day, time)
+}
+
+fn before_due(
+    deadline: &Deadline,
+    span: Span,
+    time: NaiveTime,
+    cal: &WorkCalendar,
+) -> DateTime<Utc> {
+    match span {
+        Span::Days(n) => day_at(deadline.due_date - Duration::days(i64::from(n)), time),
+        Span::WorkingDays(n) => day_at(cal.sub_working_days(deadline.due_date, n), time),
+        Span::Hours(n) => deadline.due_at - Duration::hours(i64::from(n)),
+    }
+}
+
+fn after_due(
+    deadline: &Deadline,
+    span: Span,
+    k: u32,
+    time: NaiveTime,
+    cal: &WorkCalendar,
+) -> DateTime<Utc> {
+    match span {
+        Span::Days(n) => day_at(deadline.due_date + Duration::days(i64::from(n * k)), time),
+        Span::WorkingDays(n) => day_at(cal.add_working_days(deadline.due_date, n * k), time),
+        Span::Hours(n) => deadline.due_at + Duration::hours(i64::from(n * k)),
+    }
+}
+
+/// Every timer for a deadline of `state`: the reminder ladder, escalations and timeout.
+/// Reminders that would fire at or before `entered_at` are left out.
+pub fn deadline_timers(
+    wf: &CompiledWorkflow,
+    state: &StateDef,
+    deadline: &Deadline,
+    entered_at: DateTime<Utc>,
+    calendar: &WorkCalendar,
+) -> Vec<TimerPlan> {
+    let Some(d) = &state.deadline else {
+        return Vec::new();
+    };
+    ladder_timers(
+        d,
+        &d.reminders,
+        &state.assignees,
+        deadline,
+        entered_at,
+        wf.remind_at(),
+        calendar,
+    )
+}
+
+/// The timers of a reminder ladder and a deadline declaration (also used for review
+/// rounds, whose ladder is declared on the round).
+pub fn ladder_timers(
+    d: &DeadlineDef,
+    ladder: &ReminderLadder,
+    assignees: &[String],
+    deadline: &Deadline,
+    entered_at: DateTime<Utc>,
+    remind_at: NaiveTime,
+    calendar: &WorkCalendar,
+) -> Vec<TimerPlan> {
+    let mut timers = Vec::new();
+    let notify = assignees.to_vec();
+    let mut push = |kind, key: String, fire_at: DateTime<Utc>, event, notify, offset| {
+        if fire_at > entered_at {
+            timers.push(TimerPlan {
+                kind,
+                key,
+                fire_at,
+                due_at: Some(deadline.due_at),
+                event,
+                notify,
+                offset,
+            });
+        }
+    };
+    for span in &ladder.before {
+        push(
+            TimerKind::Reminder,
+            format!("reminder:{span}"),
+            before_due(deadline, *span, remind_at, calendar),
+            None,
+            notify.clone(),
+            Some(span.to_string()),
+        );
+    }
+    if ladder.at_due {
+        let at = match d.after {
+            Some(Span::Hours(_)) => deadline.due_at,
+            _ => day_at(deadline.due_date, remind_at),
+        };
+        push(TimerKind::Due, "due".into(), at, None, notify.clone(), None);
+    }
+    if let Some(every) = ladder.overdue_every {
+        for k in 1..=ladder.overdue_max.unwrap_or(DEFAULT_OVERDUE_MAX) {
+            push(
+                TimerKind::Overdue,
+                format!("overdue:{k}"),
+                after_due(deadline, every, k, remind_at, calendar),
+                None,
+                notify.clone(),
+                Some(format!("{every}×{k}")),
+            );
+        }
+    }
+    for (i, e) in d.escalations.iter().enumerate() {
+        push(
+            TimerKind::Escalation,
+            format!("escalation:{i}"),
+            after_due(deadline, e.after_overdue, 1, remind_at, calendar),
+            None,
+            e.notify.clone(),
+            Some(e.after_overdue.to_string()),
+        );
+    }
+    if let Some(event) = &d.timeout {
+        push(
+            TimerKind::Timeout,
+            "timeout".into(),
+            deadline.due_at,
+            Some(event.clone()),
+            vec![SCHEDULER_ROLE.to_string()],
+            None,
+        );
+    }
+    timers.sort_by_key(|t| t.fire_at);
+    timers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EscalationDef;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn working_day_deadline_and_ladder_across_national_day() {
+        let cal = WorkCalendar::builtin();
+        // Entered Friday 2025-09-26 10:00 Shanghai; 5 working days: 28 (调休 Sun), 29, 30,
+        // then 1..8 October rest, 9, 10 → due at the end of Friday 2025-10-10.
+        let entered = t("2025-09-26T02:00:00Z");
+        let d = DeadlineDef {
+            after: Some(Span::WorkingDays(5)),
+            date_field: None,
+            reminders: ReminderLadder {
+                before: vec![Span::WorkingDays(3), Span::Days(1)],
+                at_due: true,
+                overdue_every: Some(Span::Days(2)),
+                overdue_max: Some(2),
+            },
+            escalations: vec![EscalationDef {
+                after_overdue: Span::WorkingDays(1),
+                notify: vec!["manager".into()],
+            }],
+            timeout: Some("expire".into()),
+        };
+        let deadline = after(Span::WorkingDays(5), entered, &cal);
+        assert_eq!(deadline.due_date.to_string(), "2025-10-10");
+        assert_eq!(deadline.due_at, t("2025-10-10T16:00:00Z"));
+        let timers = ladder_timers(
+            &d,
+            &d.reminders,
+            &["applicant".to_string()],
+            &deadline,
+            entered,
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            &cal,
+        );
+        let got: Vec<(String, String)> = timers
+            .iter()
+            .map(|t| {
+                (
+                    t.key.clone(),
+                    t.fire_at
+                        .with_timezone(&crate::calendar::TIMEZONE)
+                        .format("%m-%d %H:%M")
+                        .to_string(),
+                )
+            })
+            .collect();
+        let want = [
+            // 3 working days before Fri 10-10: Thu 10-09, Tue 09-30, Mon 09-29 → 09-29.
+            ("reminder:3wd", "09-29 09:00"),
+            ("reminder:1d", "10-09 09:00"),
+            ("due", "10-10 09:00"),
+            ("timeout", "10-11 00:00"),
+            // 1 working day after Fri 10-10 is Sat 10-11 (调休).
+            ("escalation:0", "10-11 09:00"),
+            ("overdue:1", "10-12 09:00"),
+            ("overdue:2", "10-14 09:00"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn reminders_already_past_are_left_out() {
+        let cal = WorkCalendar::builtin();
+        let entered = t("2024-06-27T02:00:00Z");
+        let d = DeadlineDef {
+            after: None,
+            date_field: Some("closing_date".into()),
+            reminders: ReminderLadder {
+                before: vec![Span::Days(7), Span::Days(1)],
+                ..Default::default()
+            },
+            escalations: vec![],
+            timeout: None,
+        };
+        let state = StateDef {
+            id: "open".into(),
+            title: Default::default(),
+            stage: "s".into(),
+            initial: true,
+            is_final: false,
+            requires: vec![],
+            assignees: vec![],
+            deadline: Some(d.clone()),
+        };
+        let data = serde_json::json!({"closing_date": "2024-06-29"});
+        let deadline = deadline_for(&state, entered, &data, &cal).unwrap();
+        assert_eq!(deadline.due_at, t("2024-06-29T16:00:00Z"));
+        let timers = ladder_timers(
+            &d,
+            &d.reminders,
+            &[],
+            &deadline,
+            entered,
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            &cal,
+        );
+        assert_eq!(timers.len(), 1, "only the 1-day reminder is still ahead");
+        assert_eq!(timers[0].fire_at, t("2024-06-28T01:00:00Z"));
+        assert!(deadline_for(&state, entered, &serde_json::json!({}), &cal).is_none());
+    }
+}
