@@ -1,0 +1,1015 @@
+//! Importing a filled-in 需求征集表 from XLSX.
+//!
+//! The sheet looks like the form attached to the call: a title row, a 填报单位 row, then a
+//! header row (大类, 重点政策或工作, 项目名称, 项目方向, 申报（工作）主体, 经费预算, 项目绩效,
+//! 意见建议; spaces and line breaks inside header cells are ignored, columns may be in any
+//! order, and the header may span two merged rows), then one row per demand.
+//!
+//! * **Merged cells.** The 大类 and 重点政策或工作 cells span many rows; XLSX stores the
+//!   value only in the top-left cell of a merged region. The sheet's merged regions are
+//!   read and each cell inside one takes the value of the region's top-left cell when it
+//!   is in the same column (a region spanning several columns counts for its left column
+//!   only, so a 大类 merged across the empty 重点政策或工作 column does not fill it). A
+//!   budget merged over several rows counts once, on its first row, so money is never
+//!   counted twice. Blank cells outside merged regions are not filled from above: a blank
+//!   大类 is an error rather than a guess.
+//! * **Skipped rows.** Blank rows, placeholder rows ("（可加行）", possibly numbered, with
+//!   nothing else of their own) and notes below the table (a single cell starting with
+//!   注 / 备注 / 说明 / 填表说明) are skipped and reported as such. An item number alone
+//!   ("1.") counts as blank.
+//! * **Budgets** ([`parse_budget`]): a numeric cell is in the column's unit — yuan, or 万元
+//!   when the header says so (经费预算（万元）) or [`ImportOptions::default_unit`] says so.
+//!   A text cell may carry its own unit: "50万" and "50万元" are 500 000 yuan, "500元" is
+//!   500 yuan, exactly (up to 6 decimals in 万, 2 in yuan). "¥" and thousands separators
+//!   are accepted. Anything else ("约12万", "12万美元", "待定") is not an amount.
+//! * **Errors** name the Excel row and column: `第12行 F列「经费预算」："待定" 不是金额`.
+//!   In [`ImportMode::AllOrNothing`] (the default) nothing is importable when any row is
+//!   rejected; in [`ImportMode::GoodRowsOnly`] the rows without errors are.
+//! * **Catalogue.** With a catalogue, a row whose name matches one of the category's items
+//!   refers to it (blank direction and applicant cells then mean "as proposed" and take
+//!   the item's); other rows are added rows (可加行). Without one, every row is an added
+//!   row. Each row is then validated with [`validate_demand`].
+
+use std::io::Cursor;
+
+use calamine::{Data, Dimensions, Range, Reader, Xlsx, open_workbook_from_rs};
+use grantflow_domain::{Lang, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::UserFacing;
+use crate::catalogue::{Catalogue, Category, strip_item_number};
+use crate::demand::{Demand, DemandError, DemandField, DemandOrigin, SourceRow, validate_demand};
+use crate::messages::{impl_error_via_user_facing, pick};
+
+/// How many rows from the top are searched for the header.
+const HEADER_SEARCH_ROWS: u32 = 30;
+
+/// Whether one bad row stops the import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Nothing is importable when any row is rejected.
+    #[default]
+    AllOrNothing,
+    /// Rows without errors are importable; the others are reported.
+    GoodRowsOnly,
+}
+
+/// The unit of plain numbers in the budget column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetUnit {
+    #[default]
+    Yuan,
+    /// 万元 (10 000 yuan)
+    TenThousandYuan,
+}
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions<'a> {
+    pub mode: ImportMode,
+    /// The sheet to read; the first sheet when `None`.
+    pub sheet: Option<String>,
+    /// The call's catalogue, to recognise catalogue rows and validate policy areas.
+    pub catalogue: Option<&'a Catalogue>,
+    /// Unit of plain numbers when the header does not say (经费预算（万元）does).
+    pub default_unit: BudgetUnit,
+    /// The uploaded file's name, kept in each demand's [`SourceRow`].
+    pub file_name: String,
+}
+
+/// A column of the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormColumn {
+    Category,
+    PolicyArea,
+    ProjectName,
+    Direction,
+    Applicant,
+    Budget,
+    Performance,
+    Comments,
+}
+
+impl FormColumn {
+    const ALL: [FormColumn; 8] = [
+        FormColumn::Category,
+        FormColumn::PolicyArea,
+        FormColumn::ProjectName,
+        FormColumn::Direction,
+        FormColumn::Applicant,
+        FormColumn::Budget,
+        FormColumn::Performance,
+        FormColumn::Comments,
+    ];
+
+    fn field(self) -> DemandField {
+        match self {
+            FormColumn::Category => DemandField::Category,
+            FormColumn::PolicyArea => DemandField::PolicyArea,
+            FormColumn::ProjectName => DemandField::ProjectName,
+            FormColumn::Direction => DemandField::Direction,
+            FormColumn::Applicant => DemandField::Applicant,
+            FormColumn::Budget => DemandField::Budget,
+            FormColumn::Performance => DemandField::Performance,
+            FormColumn::Comments => DemandField::Comments,
+        }
+    }
+
+    fn of(field: DemandField) -> FormColumn {
+        FormColumn::ALL
+            .into_iter()
+            .find(|c| c.field() == field)
+            .unwrap_or(FormColumn::ProjectName)
+    }
+
+    /// Recognises a header cell (already stripped of whitespace, brackets made ASCII).
+    fn recognise(header: &str) -> Option<FormColumn> {
+        let h = header;
+        if h == "大类" {
+            Some(FormColumn::Category)
+        } else if h.starts_with("重点政策") {
+            Some(FormColumn::PolicyArea)
+        } else if h.starts_with("项目名称") {
+            Some(FormColumn::ProjectName)
+        } else if h.starts_with("项目方向") {
+            Some(FormColumn::Direction)
+        } else if h.starts_with("申报") && h.contains("主体") {
+            Some(FormColumn::Applicant)
+        } else if h.starts_with("经费预算") {
+            Some(FormColumn::Budget)
+        } else if h.starts_with("项目绩效") {
+            Some(FormColumn::Performance)
+        } else if h.starts_with("意见") {
+            Some(FormColumn::Comments)
+        } else {
+            None
+        }
+    }
+}
+
+/// A column as found in the sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundColumn {
+    pub column: FormColumn,
+    /// 0-based column index.
+    pub index: u32,
+    /// The header text as written (line breaks removed).
+    pub header: String,
+}
+
+/// Why a row is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    Blank,
+    /// A "（可加行）" placeholder.
+    Placeholder,
+    /// A note below the table (注：…).
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// 1-based Excel row number.
+    pub row: u32,
+    pub reason: SkipReason,
+}
+
+/// What is wrong with a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellProblem {
+    /// The budget cell is not an amount.
+    NotAnAmount {
+        text: String,
+    },
+    CategoryMissing,
+    UnknownCategory {
+        text: String,
+    },
+    /// The name cell still says （可加行） while other cells are filled in.
+    PlaceholderNotReplaced,
+    /// A formula error (#REF!, #VALUE! …) in the cell.
+    ErrorValue {
+        text: String,
+    },
+    /// A rule of [`validate_demand`].
+    Demand(DemandError),
+}
+
+/// An error in one row, naming its cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellError {
+    /// 1-based Excel row number.
+    pub row: u32,
+    /// Column letter (`F`); `None` when the column is absent from the sheet.
+    pub column: Option<String>,
+    /// The header as written in the sheet, or the form's header when absent.
+    pub header: String,
+    pub problem: CellProblem,
+}
+
+impl UserFacing for CellError {
+    fn code(&self) -> &'static str {
+        match &self.problem {
+            CellProblem::NotAnAmount { .. } => "IMPORT_NOT_AN_AMOUNT",
+            CellProblem::CategoryMissing => "IMPORT_CATEGORY_MISSING",
+            CellProblem::UnknownCategory { .. } => "IMPORT_UNKNOWN_CATEGORY",
+            CellProblem::PlaceholderNotReplaced => "IMPORT_PLACEHOLDER_NOT_REPLACED",
+            CellProblem::ErrorValue { .. } => "IMPORT_ERROR_VALUE",
+            CellProblem::Demand(e) => e.code(),
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        let row = self.row;
+        let header = &self.header;
+        let (zh_at, en_at) = match &self.column {
+            Some(col) => (
+                format!("第{row}行 {col}列「{header}」"),
+                format!("row {row}, column {col} ({header})"),
+            ),
+            None => (
+                format!("第{row}行「{header}」"),
+                format!("row {row} ({header})"),
+            ),
+        };
+        let (zh, en) = match &self.problem {
+            CellProblem::NotAnAmount { text } => (
+                format!("\"{text}\" 不是金额"),
+                format!("\"{text}\" is not an amount"),
+            ),
+            CellProblem::CategoryMissing => {
+                ("大类为空".to_string(), "the category is empty".to_string())
+            }
+            CellProblem::UnknownCategory { text } => (
+                format!("\"{text}\" 不是八大类之一"),
+                format!("\"{text}\" is not one of the eight categories"),
+            ),
+            CellProblem::PlaceholderNotReplaced => (
+                "请将（可加行）替换为项目名称".to_string(),
+                "replace （可加行） with the project name".to_string(),
+            ),
+            CellProblem::ErrorValue { text } => (
+                format!("单元格为错误值 {text}"),
+                format!("the cell holds the error value {text}"),
+            ),
+            CellProblem::Demand(e) => (e.message(Lang::ZhCn), e.message(Lang::En)),
+        };
+        pick(lang, format!("{zh_at}：{zh}"), format!("{en_at}: {en}"))
+    }
+}
+impl_error_via_user_facing!(CellError);
+
+/// Why a file cannot be imported at all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportFailure {
+    NotAWorkbook {
+        detail: String,
+    },
+    SheetMissing {
+        sheet: String,
+    },
+    NoSheet,
+    /// No row within the first rows has the form's headers.
+    HeaderNotFound,
+    /// The header lacks a required column (大类, 项目名称 or 经费预算).
+    ColumnMissing {
+        column: FormColumn,
+    },
+}
+
+impl UserFacing for ImportFailure {
+    fn code(&self) -> &'static str {
+        match self {
+            ImportFailure::NotAWorkbook { .. } => "IMPORT_NOT_A_WORKBOOK",
+            ImportFailure::SheetMissing { .. } => "IMPORT_SHEET_MISSING",
+            ImportFailure::NoSheet => "IMPORT_NO_SHEET",
+            ImportFailure::HeaderNotFound => "IMPORT_HEADER_NOT_FOUND",
+            ImportFailure::ColumnMissing { .. } => "IMPORT_COLUMN_MISSING",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match self {
+            ImportFailure::NotAWorkbook { detail } => pick(
+                lang,
+                format!("无法读取该文件，请上传 .xlsx 格式的需求征集表（{detail}）"),
+                format!("cannot read the file; upload the form as .xlsx ({detail})"),
+            ),
+            ImportFailure::SheetMissing { sheet } => pick(
+                lang,
+                format!("工作簿中没有工作表「{sheet}」"),
+                format!("the workbook has no sheet `{sheet}`"),
+            ),
+            ImportFailure::NoSheet => pick(
+                lang,
+                "工作簿中没有工作表".to_string(),
+                "the workbook has no sheet".to_string(),
+            ),
+            ImportFailure::HeaderNotFound => pick(
+                lang,
+                "未找到表头行（大类、项目名称、经费预算等）".to_string(),
+                "no header row (大类, 项目名称, 经费预算 …) was found".to_string(),
+            ),
+            ImportFailure::ColumnMissing { column } => pick(
+                lang,
+                format!("表头缺少「{}」列", column.field().header(Lang::ZhCn)),
+                format!(
+                    "the header has no {} column",
+                    column.field().header(Lang::En)
+                ),
+            ),
+        }
+    }
+}
+impl_error_via_user_facing!(ImportFailure);
+
+/// A demand read from a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedRow {
+    /// 1-based Excel row number.
+    pub row: u32,
+    pub demand: Demand,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportReport {
+    pub sheet: String,
+    pub mode: ImportMode,
+    /// 填报单位 as written above the header, if filled in.
+    pub submitter: Option<String>,
+    /// 1-based row of the header.
+    pub header_row: u32,
+    pub columns: Vec<FoundColumn>,
+    /// The unit plain numbers in the budget column were read in.
+    pub budget_unit: BudgetUnit,
+    /// The demands to import: all rows when there is no error, none when there is one in
+    /// all-or-nothing mode, the rows without errors in good-rows-only mode.
+    pub importable: Vec<ImportedRow>,
+    /// Rows read without error (whether or not importable).
+    pub good_rows: usize,
+    /// Rows with at least one error, in order.
+    pub rejected_rows: Vec<u32>,
+    pub errors: Vec<CellError>,
+    pub skipped: Vec<SkippedRow>,
+}
+
+impl ImportReport {
+    /// No row was rejected.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Excel's column letters for a 0-based index: 0 → A, 25 → Z, 26 → AA.
+pub fn column_letter(index: u32) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// Why a budget text is not an amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAnAmount;
+
+/// Parses a budget as people write it; see the module documentation for the rules.
+/// `unit` applies to text without its own unit.
+pub fn parse_budget(text: &str, unit: BudgetUnit) -> Result<Money, NotAnAmount> {
+    let t: String = text
+        .trim()
+        .trim_start_matches(['¥', '￥'])
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ',' && *c != '，')
+        .collect();
+    let (number, unit) = if let Some(n) = t.strip_suffix("万元").or_else(|| t.strip_suffix('万'))
+    {
+        (n, BudgetUnit::TenThousandYuan)
+    } else if let Some(n) = t.strip_suffix('元') {
+        (n, BudgetUnit::Yuan)
+    } else {
+        (t.as_str(), unit)
+    };
+    decimal_to_money(number, unit).ok_or(NotAnAmount)
+}
+
+/// An exact decimal (`-?digits(.digits)?`) in the given unit, as money; `None` when the
+/// text is not such a number or is more precise than a fen.
+fn decimal_to_money(number: &str, unit: BudgetUnit) -> Option<Money> {
+    match unit {
+        // Empty, malformed, finer than a fen or too large: not an amount.
+        BudgetUnit::Yuan => Money::parse(number).ok(),
+        BudgetUnit::TenThousandYuan => {
+            let (negative, digits) = match number.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, number),
+            };
+            let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            if whole.is_empty()
+                || !all_digits(whole)
+                || !all_digits(frac)
+                || (digits.contains('.') && frac.is_empty())
+            {
+                return None;
+            }
+            // One 万元 is 1 000 000 fen: six decimals are exact, more must be zeros.
+            let frac = frac.trim_end_matches('0');
+            if frac.len() > 6 {
+                return None;
+            }
+            let frac_fen: i64 = format!("{frac:0<6}").parse().ok()?;
+            let fen = whole
+                .parse::<i64>()
+                .ok()?
+                .checked_mul(1_000_000)?
+                .checked_add(frac_fen)?;
+            Some(Money::from_fen(if negative { -fen } else { fen }))
+        }
+    }
+}
+
+/// A numeric cell as money in `unit`. Excel stores numbers as binary doubles, so the
+/// value is rounded to the fen when it is within a thousandth of a fen of one (50.1 is
+/// 50.099999999999994 in binary) and refused when it is not.
+fn number_to_money(value: f64, unit: BudgetUnit) -> Option<Money> {
+    let fen_per_unit = match unit {
+        BudgetUnit::Yuan => 100.0,
+        BudgetUnit::TenThousandYuan => 1_000_000.0,
+    };
+    let fen = value * fen_per_unit;
+    if !fen.is_finite() || fen.abs() > 9.0e15 {
+        return None;
+    }
+    let rounded = fen.round();
+    if (fen - rounded).abs() > 1e-3 {
+        return None;
+    }
+    Some(Money::from_fen(rounded as i64))
+}
+
+/// Whitespace removed (including the ideographic space and line breaks), full-width
+/// brackets made ASCII: how header and placeholder cells are compared.
+fn squash(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            other => other,
+        })
+        .collect()
+}
+
+fn is_placeholder(text: &str) -> bool {
+    let s = squash(strip_item_number(text));
+    matches!(s.as_str(), "(可加行)" | "可加行")
+}
+
+fn is_note(text: &str) -> bool {
+    let s = squash(text);
+    ["注:", "注：", "备注", "说明", "填表说明"]
+        .iter()
+        .any(|p| s.starts_with(p))
+}
+
+/// A cell's content as the importer sees it.
+#[derive(Debug, Clone, PartialEq)]
+enum CellValue {
+    Empty,
+    Text(String),
+    Number(f64),
+    Error(String),
+}
+
+impl CellValue {
+    fn from_data(data: Option<&Data>) -> CellValue {
+        match data {
+            None | Some(Data::Empty) => CellValue::Empty,
+            Some(Data::String(s)) | Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    CellValue::Empty
+                } else {
+                    CellValue::Text(t.to_string())
+                }
+            }
+            Some(Data::Float(f)) => CellValue::Number(*f),
+            Some(Data::Int(i)) => CellValue::Number(*i as f64),
+            Some(Data::Bool(b)) => CellValue::Text(b.to_string()),
+            Some(Data::DateTime(d)) => CellValue::Text(d.to_string()),
+            Some(Data::Error(e)) => CellValue::Error(e.to_string()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, CellValue::Empty)
+    }
+
+    /// The cell as text; numbers in their shortest exact form (50, 50.5).
+    fn text(&self) -> String {
+        match self {
+            CellValue::Empty => String::new(),
+            CellValue::Text(t) | CellValue::Error(t) => t.clone(),
+            CellValue::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// The sheet with merged regions resolved.
+struct Grid<'a> {
+    range: &'a Range<Data>,
+    merged: Vec<Dimensions>,
+}
+
+impl Grid<'_> {
+    fn raw(&self, row: u32, col: u32) -> CellValue {
+        CellValue::from_data(self.range.get_value((row, col)))
+    }
+
+    /// The value of a cell, taking merged regions into account (see the module docs).
+    fn cell(&self, row: u32, col: u32, fill_down: bool) -> CellValue {
+        if let Some(region) = self.merged.iter().find(|m| m.contains(row, col)) {
+            let (r0, c0) = region.start;
+            if (r0, c0) == (row, col) {
+                return self.raw(row, col);
+            }
+            if c0 == col && fill_down {
+                return self.raw(r0, c0);
+            }
+            return CellValue::Empty;
+        }
+        self.raw(row, col)
+    }
+}
+
+/// Reads a 需求征集表 from XLSX bytes.
+pub fn import_demands(
+    bytes: &[u8],
+    options: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportFailure> {
+    let mut workbook: Xlsx<Cursor<&[u8]>> =
+        open_workbook_from_rs(Cursor::new(bytes)).map_err(|e: calamine::XlsxError| {
+            ImportFailure::NotAWorkbook {
+                detail: e.to_string(),
+            }
+        })?;
+    let sheet = match &options.sheet {
+        Some(name) => {
+            if !workbook.sheet_names().iter().any(|s| s == name) {
+                return Err(ImportFailure::SheetMissing {
+                    sheet: name.clone(),
+                });
+            }
+            name.clone()
+        }
+        None => workbook
+            .sheet_names()
+            .first()
+            .cloned()
+            .ok_or(ImportFailure::NoSheet)?,
+    };
+    let range = workbook
+        .worksheet_range(&sheet)
+        .map_err(|e| ImportFailure::NotAWorkbook {
+            detail: e.to_string(),
+        })?;
+    let merged = match workbook.worksheet_merge_cells(&sheet) {
+        Some(Ok(regions)) => regions,
+        Some(Err(e)) => {
+            return Err(ImportFailure::NotAWorkbook {
+                detail: e.to_string(),
+            });
+        }
+        None => Vec::new(),
+    };
+    let grid = Grid {
+        range: &range,
+        merged,
+    };
+    read_sheet(&grid, &sheet, options)
+}
+
+fn read_sheet(
+    grid: &Grid<'_>,
+    sheet: &str,
+    options: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportFailure> {
+    let (Some((first_row, first_col)), Some((last_row, last_col))) =
+        (grid.range.start(), grid.range.end())
+    else {
+        return Err(ImportFailure::HeaderNotFound);
+    };
+
+    // The header: the first row naming at least four of the form's columns.
+    let mut header = None;
+    for row in first_row..=last_row.min(first_row + HEADER_SEARCH_ROWS) {
+        let mut found: Vec<FoundColumn> = Vec::new();
+        for col in first_col..=last_col {
+            let text = grid.raw(row, col).text();
+            if let Some(column) = FormColumn::recognise(&squash(&text))
+                && !found.iter().any(|f| f.column == column)
+            {
+                found.push(FoundColumn {
+                    column,
+                    index: col,
+                    header: text.chars().filter(|c| *c != '\n' && *c != '\r').collect(),
+                });
+            }
+        }
+        if found.len() >= 4 {
+            header = Some((row, found));
+            break;
+        }
+    }
+    let (header_row, columns) = header.ok_or(ImportFailure::HeaderNotFound)?;
+    for required in [
+        FormColumn::Category,
+        FormColumn::ProjectName,
+        FormColumn::Budget,
+    ] {
+        if !columns.iter().any(|c| c.column == required) {
+            return Err(ImportFailure::ColumnMissing { column: required });
+        }
+    }
+    let col = |c: FormColumn| columns.iter().find(|f| f.column == c);
+    let budget_unit = col(FormColumn::Budget)
+        .filter(|f| squash(&f.header).contains("万元"))
+        .map_or(options.default_unit, |_| BudgetUnit::TenThousandYuan);
+
+    // 填报单位 above the header: after the colon in its cell, or in the next filled cell.
+    let submitter = (first_row..header_row).find_map(|row| {
+        (first_col..=last_col).find_map(|c| {
+            let text = grid.raw(row, c).text();
+            let at = text.find("填报单位")?;
+            let after = text[at + "填报单位".len()..]
+                .trim_start_matches([':', '：'])
+                .trim_matches(|ch: char| ch.is_whitespace());
+            if !after.is_empty() {
+                return Some(after.to_string());
+            }
+            (c + 1..=last_col)
+                .map(|c2| grid.cell(row, c2, false).text())
+                .find(|t| !t.trim().is_empty())
+                .map(|t| t.trim().to_string())
+        })
+    });
+
+    // A header spanning merged rows ends at the lowest merged region starting on it.
+    let header_end = grid
+        .merged
+        .iter()
+        .filter(|m| m.start.0 == header_row)
+        .map(|m| m.end.0)
+        .max()
+        .unwrap_or(header_row);
+
+    let mut report = ImportReport {
+        sheet: sheet.to_string(),
+        mode: options.mode,
+        submitter,
+        header_row: header_row + 1,
+        columns: columns.clone(),
+        budget_unit,
+        importable: Vec::new(),
+        good_rows: 0,
+        rejected_rows: Vec::new(),
+        errors: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut good = Vec::new();
+    for row in header_end + 1..=last_row {
+        let excel_row = row + 1;
+        let raw_filled: Vec<String> = (first_col..=last_col)
+            .map(|c| grid.raw(row, c).text())
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        if let [only] = raw_filled.as_slice()
+            && is_note(only)
+        {
+            report.skipped.push(SkippedRow {
+                row: excel_row,
+                reason: SkipReason::Note,
+            });
+            continue;
+        }
+        let value = |c: FormColumn| -> CellValue {
+            col(c).map_or(CellValue::Empty, |f| {
+                grid.cell(row, f.index, c != FormColumn::Budget)
+            })
+        };
+        let cells: Vec<(FormColumn, CellValue)> =
+            FormColumn::ALL.iter().map(|&c| (c, value(c))).collect();
+        let get = |c: FormColumn| {
+            cells
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(CellValue::Empty)
+        };
+        // The row's own cells: all but the merged grouping columns.
+        let own: Vec<&(FormColumn, CellValue)> = cells
+            .iter()
+            .filter(|(c, _)| !matches!(c, FormColumn::Category | FormColumn::PolicyArea))
+            .collect();
+        let name_cell = get(FormColumn::ProjectName);
+        let name_is_number_only =
+            matches!(&name_cell, CellValue::Text(t) if strip_item_number(t).is_empty());
+        let own_filled: Vec<&&(FormColumn, CellValue)> = own
+            .iter()
+            .filter(|(c, v)| {
+                let bare_number = *c == FormColumn::ProjectName && name_is_number_only;
+                !v.is_empty() && !bare_number
+            })
+            .collect();
+        let placeholder_in: Vec<FormColumn> = own_filled
+            .iter()
+            .filter(|(_, v)| matches!(v, CellValue::Text(t) if is_placeholder(t)))
+            .map(|(c, _)| *c)
+            .collect();
+        if own_filled.is_empty() {
+            // Nothing of its own: at most the (merged) grouping columns or an item number.
+            report.skipped.push(SkippedRow {
+                row: excel_row,
+                reason: SkipReason::Blank,
+            });
+            continue;
+        }
+        if own_filled.len() == placeholder_in.len() {
+            report.skipped.push(SkippedRow {
+                row: excel_row,
+                reason: SkipReason::Placeholder,
+            });
+            continue;
+        }
+
+        let mut errors: Vec<CellError> = Vec::new();
+        let cell_error = |c: FormColumn, problem: CellProblem| {
+            let found = col(c);
+            CellError {
+                row: excel_row,
+                column: found.map(|f| column_letter(f.index)),
+                header: found.map_or_else(
+                    || c.field().header(Lang::ZhCn).to_string(),
+                    |f| f.header.clone(),
+                ),
+                problem,
+            }
+        };
+        for (c, v) in &cells {
+            if let CellValue::Error(text) = v {
+                errors.push(cell_error(
+                    *c,
+                    CellProblem::ErrorValue { text: text.clone() },
+                ));
+            }
+        }
+        if placeholder_in.contains(&FormColumn::ProjectName) {
+            errors.push(cell_error(
+                FormColumn::ProjectName,
+                CellProblem::PlaceholderNotReplaced,
+            ));
+        }
+        let category_text = get(FormColumn::Category).text();
+        let category = if category_text.trim().is_empty() {
+            errors.push(cell_error(
+                FormColumn::Category,
+                CellProblem::CategoryMissing,
+            ));
+            None
+        } else {
+            let c = Category::from_label(&category_text);
+            if c.is_none() {
+                errors.push(cell_error(
+                    FormColumn::Category,
+                    CellProblem::UnknownCategory {
+                        text: category_text.trim().to_string(),
+                    },
+                ));
+            }
+            c
+        };
+        let budget = match get(FormColumn::Budget) {
+            CellValue::Empty | CellValue::Error(_) => None,
+            CellValue::Number(n) => {
+                let m = number_to_money(n, budget_unit);
+                if m.is_none() {
+                    errors.push(cell_error(
+                        FormColumn::Budget,
+                        CellProblem::NotAnAmount {
+                            text: n.to_string(),
+                        },
+                    ));
+                }
+                m
+            }
+            CellValue::Text(t) => match parse_budget(&t, budget_unit) {
+                Ok(m) => Some(m),
+                Err(NotAnAmount) => {
+                    errors.push(cell_error(
+                        FormColumn::Budget,
+                        CellProblem::NotAnAmount { text: t },
+                    ));
+                    None
+                }
+            },
+        };
+        let text_of = |c: FormColumn| match get(c) {
+            CellValue::Error(_) => String::new(),
+            v => v.text(),
+        };
+        let Some(category) = category else {
+            report.rejected_rows.push(excel_row);
+            report.errors.extend(errors);
+            continue;
+        };
+
+        let mut demand = Demand {
+            id: None,
+            submitter: report.submitter.clone().unwrap_or_default(),
+            category,
+            policy_area: text_of(FormColumn::PolicyArea).trim().to_string(),
+            origin: DemandOrigin::AddedRow,
+            project_name: strip_item_number(&text_of(FormColumn::ProjectName)).to_string(),
+            direction: text_of(FormColumn::Direction),
+            applicant: text_of(FormColumn::Applicant),
+            budget,
+            performance_text: text_of(FormColumn::Performance),
+            indicators: Vec::new(),
+            comments: text_of(FormColumn::Comments),
+            source: Some(SourceRow {
+                file: options.file_name.clone(),
+                sheet: sheet.to_string(),
+                row: excel_row,
+            }),
+        };
+        if let Some(catalogue) = options.catalogue {
+            link_to_catalogue(&mut demand, catalogue);
+        }
+        let placeholder_name = placeholder_in.contains(&FormColumn::ProjectName);
+        if let Err(problems) = validate_demand(&demand, options.catalogue) {
+            for p in problems {
+                // A placeholder name is already reported; an empty name would repeat it.
+                if placeholder_name && p.field == DemandField::ProjectName {
+                    continue;
+                }
+                // A budget that failed to parse is already reported as not an amount.
+                if p.field == DemandField::Budget
+                    && errors
+                        .iter()
+                        .any(|e| matches!(e.problem, CellProblem::NotAnAmount { .. }))
+                {
+                    continue;
+                }
+                errors.push(cell_error(FormColumn::of(p.field), CellProblem::Demand(p)));
+            }
+        }
+        if errors.is_empty() {
+            good.push(ImportedRow {
+                row: excel_row,
+                demand,
+            });
+        } else {
+            report.rejected_rows.push(excel_row);
+            report.errors.extend(errors);
+        }
+    }
+    report.good_rows = good.len();
+    report.importable = match options.mode {
+        ImportMode::AllOrNothing if !report.errors.is_empty() => Vec::new(),
+        _ => good,
+    };
+    Ok(report)
+}
+
+/// Makes a row refer to the catalogue item of its category with the same name (the
+/// direction or applicant decides between two rows of one item); blank direction and
+/// applicant cells take the item's.
+fn link_to_catalogue(demand: &mut Demand, catalogue: &Catalogue) {
+    let candidates: Vec<_> = catalogue
+        .items_named(demand.category, &demand.project_name)
+        .collect();
+    let squashed = |s: &str| squash(s);
+    let chosen = match candidates.as_slice() {
+        [] => return,
+        [one] => *one,
+        many => *many
+            .iter()
+            .find(|c| squashed(&c.item.direction) == squashed(&demand.direction))
+            .or_else(|| {
+                many.iter()
+                    .find(|c| squashed(&c.item.applicant) == squashed(&demand.applicant))
+            })
+            .unwrap_or(&many[0]),
+    };
+    demand.origin = DemandOrigin::CatalogueItem {
+        item_id: chosen.item.id.clone(),
+    };
+    if demand.policy_area.is_empty() {
+        demand.policy_area = chosen.policy_area.to_string();
+    }
+    if demand.direction.trim().is_empty() {
+        demand.direction = chosen.item.direction.clone();
+    }
+    if demand.applicant.trim().is_empty() {
+        demand.applicant = chosen.item.applicant.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters_follow_excel() {
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(5), "F");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(column_letter(701), "ZZ");
+        assert_eq!(column_letter(702), "AAA");
+    }
+
+    #[test]
+    fn budgets_are_read_exactly_in_their_unit() {
+        let yuan = |s| parse_budget(s, BudgetUnit::Yuan);
+        assert_eq!(yuan("50"), Ok(Money::from_fen(5_000)));
+        assert_eq!(yuan("50.5"), Ok(Money::from_fen(5_050)));
+        assert_eq!(yuan("50万"), Ok(Money::from_yuan(500_000).unwrap()));
+        assert_eq!(yuan("50.5万元"), Ok(Money::from_yuan(505_000).unwrap()));
+        // 12.345678万 is 123 456.78 yuan: six decimals of 万 are exact to the fen.
+        assert_eq!(yuan("12.345678万"), Ok(Money::from_fen(12_345_678)));
+        assert_eq!(yuan("12.3456789万"), Err(NotAnAmount));
+        assert_eq!(
+            yuan("¥1,200,000元"),
+            Ok(Money::from_yuan(1_200_000).unwrap())
+        );
+        assert_eq!(
+            parse_budget("30", BudgetUnit::TenThousandYuan),
+            Ok(Money::from_yuan(300_000).unwrap())
+        );
+        assert_eq!(
+            parse_budget("300元", BudgetUnit::TenThousandYuan),
+            Ok(Money::from_yuan(300).unwrap())
+        );
+        for bad in [
+            "约12万",
+            "12万美元",
+            "待定",
+            "十二万",
+            "1.2.3",
+            "万",
+            ".5万",
+            "50.123",
+        ] {
+            assert_eq!(yuan(bad), Err(NotAnAmount), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numeric_cells_round_binary_noise_to_the_fen_only() {
+        assert_eq!(
+            number_to_money(50.1, BudgetUnit::Yuan),
+            Some(Money::from_fen(5_010))
+        );
+        assert_eq!(
+            number_to_money(0.1 + 0.2, BudgetUnit::Yuan),
+            Some(Money::from_fen(30))
+        );
+        assert_eq!(
+            number_to_money(50.5, BudgetUnit::TenThousandYuan),
+            Some(Money::from_yuan(505_000).unwrap())
+        );
+        assert_eq!(number_to_money(10.005, BudgetUnit::Yuan), None);
+        assert_eq!(number_to_money(f64::NAN, BudgetUnit::Yuan), None);
+    }
+
+    #[test]
+    fn cell_errors_name_row_column_and_header_in_both_languages() {
+        let e = CellError {
+            row: 12,
+            column: Some("F".into()),
+            header: "经费预算".into(),
+            problem: CellProblem::NotAnAmount {
+                text: "约12万".into(),
+            },
+        };
+        assert_eq!(
+            e.message(Lang::ZhCn),
+            "第12行 F列「经费预算」：\"约12万\" 不是金额"
+        );
+        assert_eq!(
+            e.message(Lang::En),
+            "row 12, column F (经费预算): \"约12万\" is not an amount"
+        );
+        assert_eq!(e.code(), "IMPORT_NOT_AN_AMOUNT");
+    }
+}
