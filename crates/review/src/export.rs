@@ -188,8 +188,9 @@ mod tests {
     #[test]
     fn workbook_has_bilingual_headers_and_the_ranking_rows() {
         let def = round(Aggregation::Mean);
-        // a1: totals 80 and 90 → mean 85; a2: 50 and 100 → 75 with e4 not an outlier
-        // (median 75, distance 25 > 15: both are outliers, pending justification).
+        // a1: totals 80 and 90 → mean 85, median 85, both 5 away: no outlier.
+        // a2: totals 50 and 100 → mean 75, median 75; both are 25 away (> 15), so both are
+        // outliers waiting for a justification.
         let results = vec![
             aggregate_application(
                 &def,
