@@ -1,1 +1,152 @@
-fn main() {}
+//! `grantflow`: the command-line entry point. Thin: parses arguments and configuration,
+//! then calls the library crates.
+
+mod cli;
+// Parts of the configuration are read by commands that land in later commits.
+#[allow(dead_code)]
+mod config;
+#[allow(dead_code)]
+mod workflows;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "grantflow",
+    version,
+    about = "Workflow engine for publicly funded projects"
+)]
+struct Cli {
+    /// Configuration file (default: ./grantflow.toml when present).
+    #[arg(long, global = true, env = "GRANTFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate, draw and simulate workflow files.
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// Check workflow files or folders (default: ./workflows); non-zero exit on errors.
+    Check {
+        paths: Vec<PathBuf>,
+        /// `human` or `json`.
+        #[arg(long, default_value = "human")]
+        format: String,
+    },
+    /// Draw a workflow: stages as clusters, roles and guards on the edges.
+    Diagram {
+        file: PathBuf,
+        /// `mermaid` or `dot`.
+        #[arg(long, default_value = "mermaid")]
+        format: String,
+    },
+    /// Fire events through the engine without a database and print each step with the
+    /// deadlines and reminders it would schedule.
+    Simulate {
+        file: PathBuf,
+        /// Roles of the simulated actor, comma separated (e.g. applicant,city,manager).
+        #[arg(long = "as", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Events, comma separated; `event@2024-06-10T10:00` fires it at that local time.
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        /// Start time (Asia/Shanghai unless an offset is given).
+        #[arg(long)]
+        at: String,
+        /// Initial instance data as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Input for an event: `event=JSON`; may be repeated. Required inputs not given are
+        /// filled with sample values.
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// The review result guards see, as JSON (e.g. {"total":75,"count":3}).
+        #[arg(long, default_value = "null")]
+        review: String,
+        /// Working-day calendar file (default: the shipped one).
+        #[arg(long)]
+        calendar: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the workflow file format.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Workflow { command } => run_workflow(command, cli.config.as_deref()),
+    }
+}
+
+fn run_workflow(command: WorkflowCommand, config: Option<&std::path::Path>) -> anyhow::Result<i32> {
+    match command {
+        WorkflowCommand::Check { paths, format } => cli::workflow::check(&paths, format == "json"),
+        WorkflowCommand::Diagram { file, format } => {
+            cli::workflow::diagram(&file, &format)?;
+            Ok(0)
+        }
+        WorkflowCommand::Simulate {
+            file,
+            roles,
+            events,
+            at,
+            data,
+            inputs,
+            review,
+            calendar,
+        } => {
+            let parse_json = |what: &str, text: &str| -> anyhow::Result<serde_json::Value> {
+                serde_json::from_str(text).map_err(|e| anyhow::anyhow!("--{what} is not JSON: {e}"))
+            };
+            let inputs = inputs
+                .iter()
+                .map(|spec| {
+                    let (event, json) = spec
+                        .split_once('=')
+                        .ok_or_else(|| anyhow::anyhow!("--input `{spec}`: write event=JSON"))?;
+                    Ok((event.to_string(), parse_json("input", json)?))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let workflows_dir = config::Config::load(config)
+                .map(|c| c.workflows_dir)
+                .unwrap_or_else(|_| PathBuf::from("workflows"));
+            cli::workflow::simulate(cli::workflow::SimulateArgs {
+                file,
+                roles,
+                events,
+                at: cli::workflow::parse_datetime(&at)?,
+                data: parse_json("data", &data)?,
+                inputs,
+                review: parse_json("review", &review)?,
+                calendar: workflows::load_calendar(calendar.as_deref(), &workflows_dir)?,
+            })
+        }
+        WorkflowCommand::Schema => {
+            let schema = grantflow_domain::schema::workflow_json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
+    }
+}

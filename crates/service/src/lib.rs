@@ -1,0 +1,458 @@
+//! Application services shared by the GraphQL API and the scheduler: creating instances and
+//! firing events through the one engine path (engine inside the store's transaction),
+//! deadline extensions, visibility rules, the clock, and the live event feed.
+
+pub mod access;
+pub mod clock;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use grantflow_domain::calendar::{WorkCalendar, end_of_day};
+use grantflow_domain::engine::{self, Actor, Command, EngineError, Snapshot};
+use grantflow_domain::input::{FieldError, check_input};
+use grantflow_domain::model::InputFieldDef;
+use grantflow_domain::{CompiledWorkflow, Registry};
+use grantflow_store::{
+    Applied, ClaimedTimer, ExtendDeadline, Instance, NewInstance, PlannedChange, Store, StoreError,
+    TransitionRequest, User,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use access::{can_see, visibility_for};
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// A change to an instance, published to subscribers after it commits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceEvent {
+    pub instance_id: Uuid,
+    pub workflow_id: String,
+    pub version: i64,
+    pub event: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor_id: String,
+    pub at: DateTime<Utc>,
+    pub org_id: Uuid,
+    pub city_id: Option<Uuid>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("you may not see or change this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+}
+
+impl From<EngineError> for ServiceError {
+    fn from(e: EngineError) -> Self {
+        ServiceError::Store(StoreError::Engine(e))
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Everything the API and the scheduler need.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub workflows: Arc<Registry>,
+    pub calendar: Arc<WorkCalendar>,
+    pub clock: Arc<dyn Clock>,
+    events: broadcast::Sender<InstanceEvent>,
+}
+
+/// Create an instance.
+#[derive(Debug, Clone)]
+pub struct CreateInstance {
+    pub workflow_id: String,
+    /// The unit it belongs to; applicants always create for their own unit.
+    pub org_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    pub title: String,
+    pub data: Value,
+}
+
+/// Fire an event.
+#[derive(Debug, Clone)]
+pub struct FireEvent {
+    pub instance_id: Uuid,
+    pub event: String,
+    pub expected_version: i64,
+    pub idempotency_key: Option<String>,
+    pub input: Value,
+    pub reason: Option<String>,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        workflows: Arc<Registry>,
+        calendar: Arc<WorkCalendar>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Services {
+            store,
+            workflows,
+            calendar,
+            clock,
+            events,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Live instance events (after commit).
+    pub fn subscribe(&self) -> broadcast::Receiver<InstanceEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn workflow_of(&self, instance: &Instance) -> ServiceResult<Arc<CompiledWorkflow>> {
+        self.workflows
+            .get(&instance.workflow_id, instance.workflow_version)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "workflow {} version {}",
+                    instance.workflow_id, instance.workflow_version
+                ))
+            })
+    }
+
+    pub fn actor_for(user: &User) -> Actor {
+        Actor {
+            id: user.id.to_string(),
+            roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            org: user.org_id.map(|o| o.to_string()),
+        }
+    }
+
+    /// Save every loaded workflow definition (id, version, hash); a changed released
+    /// version is refused by the store.
+    pub async fn register_workflows(&self) -> ServiceResult<()> {
+        for wf in self.workflows.all() {
+            self.store
+                .save_workflow(grantflow_store::WorkflowRecord {
+                    workflow_id: wf.def.id.clone(),
+                    version: wf.def.version,
+                    hash: wf.hash.clone(),
+                    definition: serde_json::to_value(&wf.def).unwrap_or(Value::Null),
+                    created_at: self.now(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Start a new instance in the workflow's initial state, on its latest version.
+    pub async fn create_instance(
+        &self,
+        user: &User,
+        req: CreateInstance,
+    ) -> ServiceResult<Instance> {
+        let wf = self
+            .workflows
+            .latest(&req.workflow_id)
+            .ok_or_else(|| ServiceError::NotFound(format!("workflow {}", req.workflow_id)))?;
+        let is_manager = user.has_role(grantflow_store::Role::Manager);
+        let org_id = match (req.org_id, user.org_id, is_manager) {
+            (Some(org), _, true) => org,
+            (Some(org), Some(own), false) if org == own => org,
+            (Some(_), _, false) => return Err(ServiceError::Forbidden),
+            (None, Some(own), _) => own,
+            (None, None, _) => {
+                return Err(ServiceError::Invalid(vec![FieldError::new(
+                    "orgId",
+                    "REQUIRED",
+                    "必须指定所属单位",
+                    "the organisation is required",
+                )]));
+            }
+        };
+        let initial = wf
+            .def
+            .initial_state()
+            .ok_or_else(|| ServiceError::NotFound("initial state".into()))?;
+        if !Self::actor_for(user).has_any_role(&initial.assignees) && !is_manager {
+            return Err(ServiceError::Forbidden);
+        }
+        if let Some(parent) = req.parent_id {
+            let parent = self.store.get_instance(parent).await?;
+            if !can_see(self.store.as_ref(), user, &parent).await? {
+                return Err(ServiceError::NotFound("parent instance".into()));
+            }
+        }
+        let data = self.check_initial_data(&wf, &req.data)?;
+        let title = req.title.trim().to_string();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "title",
+                "INVALID_VALUE",
+                "标题不能为空且不超过 200 字",
+                "the title must be 1 to 200 characters",
+            )]));
+        }
+        let now = self.now();
+        let snapshot = Snapshot::initial(&wf, data);
+        let (deadline, timers) = engine::initial_schedule(&wf, &snapshot, now, &self.calendar);
+        let instance = self
+            .store
+            .create_instance(NewInstance {
+                id: Uuid::now_v7(),
+                workflow_id: wf.def.id.clone(),
+                workflow_version: wf.def.version,
+                state: initial.id.clone(),
+                stage: initial.stage.clone(),
+                data: snapshot.data,
+                parent_id: req.parent_id,
+                org_id,
+                title,
+                created_by: user.id,
+                created_at: now,
+                due_at: deadline.map(|d| d.due_at),
+                timers,
+            })
+            .await?;
+        Ok(instance)
+    }
+
+    /// Initial data is checked like an input whose every declared field is optional.
+    fn check_initial_data(&self, wf: &CompiledWorkflow, data: &Value) -> ServiceResult<Value> {
+        let declared: Vec<InputFieldDef> = wf
+            .def
+            .fields
+            .keys()
+            .map(|name| InputFieldDef {
+                name: name.clone(),
+                ty: None,
+                required: false,
+                title: None,
+                options: vec![],
+                max_length: None,
+                min: None,
+                max: None,
+                transient: false,
+            })
+            .collect();
+        let checked = check_input(&wf.def, &declared, data).map_err(ServiceError::Invalid)?;
+        Ok(Value::Object(checked))
+    }
+
+    /// Fire an event as a user: visibility, then the engine inside the store transaction.
+    pub async fn fire(&self, user: &User, req: FireEvent) -> ServiceResult<Applied> {
+        let instance = self.store.get_instance(req.instance_id).await?;
+        if !can_see(self.store.as_ref(), user, &instance).await? {
+            // Do not reveal that the instance exists.
+            return Err(ServiceError::NotFound("instance".into()));
+        }
+        let actor = Self::actor_for(user);
+        self.fire_as(&actor, &instance, req, None).await
+    }
+
+    /// Fire a timeout (or named timer) event as the scheduler, consuming the timer.
+    pub async fn fire_timer(&self, claimed: &ClaimedTimer) -> ServiceResult<Option<Applied>> {
+        let Some(event) = claimed.timer.event.clone() else {
+            return Ok(None);
+        };
+        let instance = self.store.get_instance(claimed.timer.instance_id).await?;
+        let req = FireEvent {
+            instance_id: instance.id,
+            event,
+            expected_version: instance.version,
+            idempotency_key: Some(format!("timer:{}", claimed.timer.id)),
+            input: Value::Null,
+            reason: None,
+        };
+        match self
+            .fire_as(
+                &Actor::scheduler(),
+                &instance,
+                req,
+                Some((claimed.timer.id, claimed.token)),
+            )
+            .await
+        {
+            Ok(applied) => Ok(Some(applied)),
+            // The instance moved on (or the guard no longer holds): the timer is spent.
+            Err(ServiceError::Store(StoreError::Engine(e))) => {
+                tracing::info!(timer = %claimed.timer.id, error = %e, "timeout not applicable");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fire_as(
+        &self,
+        actor: &Actor,
+        instance: &Instance,
+        req: FireEvent,
+        complete_timer: Option<(Uuid, i64)>,
+    ) -> ServiceResult<Applied> {
+        let wf = self.workflow_of(instance)?;
+        let now = self.now();
+        let command = Command {
+            event: req.event.clone(),
+            input: req.input.clone(),
+            reason: req.reason.clone(),
+        };
+        let calendar = self.calendar.clone();
+        let planner = |current: &Instance| -> Result<PlannedChange, EngineError> {
+            let plan =
+                engine::plan_transition(&wf, &current.snapshot(), actor, &command, now, &calendar)?;
+            let notification_context = notification_context(&wf, current, &plan);
+            Ok(PlannedChange {
+                plan,
+                notification_context,
+            })
+        };
+        let expected_version = if complete_timer.is_some() {
+            None
+        } else {
+            Some(req.expected_version)
+        };
+        let applied = self
+            .store
+            .apply_transition(TransitionRequest {
+                instance_id: req.instance_id,
+                expected_version,
+                idempotency_key: req.idempotency_key.clone(),
+                request_hash: request_hash(&req),
+                actor_id: actor.id.clone(),
+                planner: &planner,
+                complete_timer,
+            })
+            .await?;
+        if !applied.replayed {
+            self.publish(&applied);
+        }
+        Ok(applied)
+    }
+
+    fn publish(&self, applied: &Applied) {
+        // No subscriber is not an error.
+        let _ = self.events.send(InstanceEvent {
+            instance_id: applied.instance.id,
+            workflow_id: applied.instance.workflow_id.clone(),
+            version: applied.instance.version,
+            event: applied.record.event.clone(),
+            from_state: applied.record.from_state.clone(),
+            to_state: applied.record.to_state.clone(),
+            actor_id: applied.record.actor_id.clone(),
+            at: applied.record.at,
+            org_id: applied.instance.org_id,
+            city_id: applied.instance.city_id,
+        });
+    }
+
+    /// A manager moves the current state's deadline to the end of `new_due_date`, with a
+    /// reason; pending reminders and the timeout are recomputed.
+    pub async fn extend_deadline(
+        &self,
+        user: &User,
+        instance_id: Uuid,
+        expected_version: i64,
+        new_due_date: NaiveDate,
+        reason: &str,
+    ) -> ServiceResult<Applied> {
+        if !user.has_role(grantflow_store::Role::Manager) {
+            return Err(ServiceError::Forbidden);
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "reason",
+                "REQUIRED",
+                "延期必须填写理由",
+                "an extension needs a reason",
+            )]));
+        }
+        let instance = self.store.get_instance(instance_id).await?;
+        let wf = self.workflow_of(&instance)?;
+        let now = self.now();
+        let new_due_at = end_of_day(new_due_date);
+        if new_due_at <= now {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "newDueDate",
+                "IN_THE_PAST",
+                "新的截止日期必须晚于当前时间",
+                "the new due date must be in the future",
+            )]));
+        }
+        let timers =
+            engine::reschedule_deadline(&wf, &instance.snapshot(), new_due_at, now, &self.calendar);
+        let applied = self
+            .store
+            .extend_deadline(ExtendDeadline {
+                instance_id,
+                expected_version,
+                new_due_at,
+                timers,
+                actor_id: user.id.to_string(),
+                actor_roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
+                reason: reason.to_string(),
+                at: now,
+            })
+            .await?;
+        self.publish(&applied);
+        Ok(applied)
+    }
+}
+
+/// What notification templates need to know about a transition.
+pub fn notification_context(
+    wf: &CompiledWorkflow,
+    instance: &Instance,
+    plan: &engine::TransitionPlan,
+) -> Value {
+    let def = &wf.def;
+    let title_of = |state: &str| {
+        def.state(state)
+            .map(|s| s.title.clone())
+            .unwrap_or_default()
+    };
+    let event_title = def
+        .transitions
+        .get(plan.transition_index)
+        .map(|t| t.title.clone())
+        .unwrap_or_default();
+    json!({
+        "instance_id": instance.id,
+        "instance_title": instance.title,
+        "workflow_title": def.title,
+        "event": plan.event,
+        "event_title": event_title,
+        "from_state": plan.from,
+        "from_title": title_of(&plan.from),
+        "to_state": plan.to,
+        "to_title": title_of(&plan.to),
+        "reason": plan.reason,
+        "at": plan.at,
+        "due_at": plan.deadline.map(|d| d.due_at),
+    })
+}
+
+/// A hash of what a request asks for, to tell a retry from a reused idempotency key.
+pub fn request_hash(req: &FireEvent) -> String {
+    let content = json!({
+        "instance": req.instance_id,
+        "event": req.event,
+        "expected_version": req.expected_version,
+        "input": req.input,
+        "reason": req.reason,
+    });
+    hex::encode(Sha256::digest(
+        grantflow_domain::canonical::to_string(&content).as_bytes(),
+    ))
+}
