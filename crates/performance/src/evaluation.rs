@@ -573,7 +573,9 @@ pub fn evaluate(
                 }
                 let beyond = indicator.beyond_target(*actual);
                 let explained = explanation.as_deref().is_some_and(|e| !e.trim().is_empty());
-                if beyond > method.explanation_threshold && !explained {
+                // The tolerance keeps "exactly 30 %" (e.g. 4 → 2.8, 0.30000000000000004 in
+                // binary) from needing an explanation.
+                if beyond > method.explanation_threshold + 1e-9 && !explained {
                     errors.push(EvaluationError::ExplanationRequired {
                         indicator_id: id,
                         actual: *actual,
