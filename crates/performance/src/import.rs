@@ -30,6 +30,7 @@
 //!   the item's); other rows are added rows (可加行). Without one, every row is an added
 //!   row. Each row is then validated with [`validate_demand`].
 
+use std::collections::HashMap;
 use std::io::Cursor;
 
 use calamine::{Data, Dimensions, Range, Reader, Xlsx, open_workbook_from_rs};
@@ -528,6 +529,9 @@ impl CellValue {
 struct Grid<'a> {
     range: &'a Range<Data>,
     merged: Vec<Dimensions>,
+    /// Merged regions covering each column read, sorted by first row, so that a lookup
+    /// is a binary search rather than a scan of every region (a sheet may hold many).
+    by_column: HashMap<u32, Vec<Dimensions>>,
 }
 
 impl Grid<'_> {
@@ -535,9 +539,38 @@ impl Grid<'_> {
         CellValue::from_data(self.range.get_value((row, col)))
     }
 
+    /// Indexes the merged regions covering `columns`.
+    fn index_columns(&mut self, columns: &[u32]) {
+        for &col in columns {
+            let mut regions: Vec<Dimensions> = self
+                .merged
+                .iter()
+                .filter(|m| m.start.1 <= col && col <= m.end.1)
+                .copied()
+                .collect();
+            regions.sort_by_key(|m| m.start.0);
+            self.by_column.insert(col, regions);
+        }
+    }
+
+    fn region(&self, row: u32, col: u32) -> Option<&Dimensions> {
+        match self.by_column.get(&col) {
+            Some(regions) => {
+                // Regions do not overlap: the candidate is the last one starting at or
+                // above `row`.
+                let after = regions.partition_point(|m| m.start.0 <= row);
+                after
+                    .checked_sub(1)
+                    .map(|i| &regions[i])
+                    .filter(|m| m.contains(row, col))
+            }
+            None => self.merged.iter().find(|m| m.contains(row, col)),
+        }
+    }
+
     /// The value of a cell, taking merged regions into account (see the module docs).
     fn cell(&self, row: u32, col: u32, fill_down: bool) -> CellValue {
-        if let Some(region) = self.merged.iter().find(|m| m.contains(row, col)) {
+        if let Some(region) = self.region(row, col) {
             let (r0, c0) = region.start;
             if (r0, c0) == (row, col) {
                 return self.raw(row, col);
@@ -591,15 +624,16 @@ pub fn import_demands(
         }
         None => Vec::new(),
     };
-    let grid = Grid {
+    let mut grid = Grid {
         range: &range,
         merged,
+        by_column: HashMap::new(),
     };
-    read_sheet(&grid, &sheet, options)
+    read_sheet(&mut grid, &sheet, options)
 }
 
 fn read_sheet(
-    grid: &Grid<'_>,
+    grid: &mut Grid<'_>,
     sheet: &str,
     options: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportFailure> {
@@ -640,6 +674,9 @@ fn read_sheet(
             return Err(ImportFailure::ColumnMissing { column: required });
         }
     }
+    let indices: Vec<u32> = columns.iter().map(|f| f.index).collect();
+    grid.index_columns(&indices);
+    let grid = &*grid;
     let col = |c: FormColumn| columns.iter().find(|f| f.column == c);
     let budget_unit = col(FormColumn::Budget)
         .filter(|f| squash(&f.header).contains("万元"))
@@ -657,7 +694,7 @@ fn read_sheet(
                 return Some(after.to_string());
             }
             (c + 1..=last_col)
-                .map(|c2| grid.cell(row, c2, false).text())
+                .map(|c2| grid.raw(row, c2).text())
                 .find(|t| !t.trim().is_empty())
                 .map(|t| t.trim().to_string())
         })
