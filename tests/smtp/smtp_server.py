@@ -12,6 +12,7 @@ atomically, and that this server re-reads at every DATA command:
     {"generation": 3, "mode": "accept"}
     {"generation": 4, "mode": "fail_next", "count": 2, "code": 451, "text": "Try later"}
     {"generation": 5, "mode": "always_fail", "code": 550, "text": "No such user"}
+    {"generation": 6, "mode": "stall"}     (read the message, never answer: client timeouts)
 
 A new generation restarts the fail_next count. The server exits when its standard input is
 closed, so it never outlives the test process that started it, even one killed outright.
@@ -65,6 +66,8 @@ class SpoolHandler:
         return None
 
     async def handle_DATA(self, server, session, envelope):
+        if self.read_control().get("mode") == "stall":
+            await asyncio.sleep(3600)
         failure = self.injected_failure()
         if failure is not None:
             return failure
@@ -122,7 +125,8 @@ def main():
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == expected
-            return AuthResult(success=ok, auth_data=auth_data)
+            # handled=False: aiosmtpd itself answers 235 or 535.
+            return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     def make_session():
         return SMTP(

@@ -18,7 +18,7 @@ use serde::Deserialize;
 /// username = "grantflow"    # optional; AUTH is used only when username and password are set
 /// password = "..."          # never printed: Debug shows [REDACTED]
 /// from = { name = "广东省知识产权项目管理系统", address = "noreply@example.gov.cn" }
-/// timeout_secs = 30
+/// timeout_secs = 60       # one delivery attempt, connect to last reply
 /// hello_name = "grantflow.example.gov.cn"   # optional: EHLO name, defaults to this host's name
 /// ```
 ///
@@ -68,6 +68,7 @@ pub struct SmtpConfig {
     #[serde(default)]
     pub password: Option<SecretString>,
     pub from: Sender,
+    /// Limit for one delivery attempt, from connecting to the server's answer to the message.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
     /// Name sent with EHLO; the local host name when absent.
@@ -90,7 +91,7 @@ impl SmtpConfig {
 }
 
 fn default_timeout_secs() -> u64 {
-    30
+    60
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

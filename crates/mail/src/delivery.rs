@@ -111,7 +111,7 @@ pub fn with_jitter(delay: Duration, unit: f64) -> Duration {
     half + half.mul_f64(unit)
 }
 
-/// Sends messages as configured. Build it once and share it (SMTP connections are pooled).
+/// Sends messages as configured. Cheap to clone; build it once at start-up.
 #[derive(Debug, Clone)]
 pub enum Mailer {
     Smtp(SmtpMailer),
@@ -120,8 +120,6 @@ pub enum Mailer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailConfigError {
-    #[error("the SMTP mailer must be created inside a Tokio runtime (it starts a pool task)")]
-    NoTokioRuntime,
     #[error("invalid sender address {address:?}: {reason}")]
     InvalidSender { address: String, reason: String },
     #[error("reading extra root certificates from {path}: {reason}")]
@@ -157,12 +155,17 @@ fn check_sender(from: &Sender) -> Result<(), MailConfigError> {
         })
 }
 
-/// Delivery over SMTP, with pooled connections.
+/// Delivery over SMTP: one connection per message, bounded by the configured timeout.
+///
+/// lettre's async transport bounds only the TCP connect; its pool would hand out a connection
+/// left mid-command by a cancelled send, so the workspace builds lettre without `pool`, and
+/// each attempt runs under one deadline and closes its own connection.
 #[derive(Clone)]
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Sender,
     server: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -177,13 +180,11 @@ impl std::fmt::Debug for SmtpMailer {
 
 impl SmtpMailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, MailConfigError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(MailConfigError::NoTokioRuntime);
-        }
         let port = config.effective_port();
+        let timeout = Duration::from_secs(config.timeout_secs);
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(port)
-            .timeout(Some(Duration::from_secs(config.timeout_secs)));
+            .timeout(Some(timeout));
         if config.security != SmtpSecurity::None {
             let parameters = tls_parameters(config)?;
             builder = builder.tls(match config.security {
@@ -204,13 +205,23 @@ impl SmtpMailer {
             transport: builder.build(),
             from: config.from.clone(),
             server: format!("{}:{port}", config.host),
+            timeout,
         })
     }
 
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
         let message = build_message(&self.from, email)?;
         let id = message_id(&email.idempotency_key);
-        match self.transport.send(message).await {
+        let outcome = tokio::time::timeout(self.timeout, self.transport.send(message))
+            .await
+            .map(|sent| sent.map_err(DeliveryError::from))
+            .unwrap_or_else(|_| {
+                Err(DeliveryError::Transient {
+                    code: None,
+                    reason: format!("no complete SMTP exchange within {:?}", self.timeout),
+                })
+            });
+        match outcome {
             Ok(response) => {
                 tracing::info!(
                     message_id = %id,
@@ -222,7 +233,6 @@ impl SmtpMailer {
                 Ok(())
             }
             Err(err) => {
-                let err = DeliveryError::from(err);
                 tracing::warn!(message_id = %id, server = %self.server, error = %err, "email not delivered");
                 Err(err)
             }
@@ -323,16 +333,6 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_backoff_doubles_from_thirty_seconds_up_to_an_hour() {
-        let seconds: Vec<u64> = (0..=10).map(|n| next_attempt_delay(n).as_secs()).collect();
-        assert_eq!(
-            seconds,
-            [30, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
-        );
-        assert_eq!(next_attempt_delay(u32::MAX), Duration::from_secs(3600));
-    }
 
     #[test]
     fn jitter_keeps_at_least_half_the_delay_and_never_more_than_all_of_it() {

@@ -197,6 +197,11 @@ impl SmtpTestServer {
         );
     }
 
+    /// Reads each message but never answers the end of DATA, so that clients time out.
+    pub fn stall(&mut self) {
+        self.write_control(serde_json::json!({ "mode": "stall" }));
+    }
+
     /// Accepts every message from now on.
     pub fn accept_all(&mut self) {
         self.write_control(serde_json::json!({ "mode": "accept" }));
