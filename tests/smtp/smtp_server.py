@@ -145,15 +145,20 @@ def main():
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(
-        loop.create_server(
-            make_session,
-            host="127.0.0.1",
-            port=args.port,
-            ssl=tls_context if args.tls_mode == "implicit" else None,
-            reuse_address=True,
+    try:
+        server = loop.run_until_complete(
+            loop.create_server(
+                make_session,
+                host="127.0.0.1",
+                port=args.port,
+                ssl=tls_context if args.tls_mode == "implicit" else None,
+                reuse_address=True,
+            )
         )
-    )
+    except OSError as error:
+        print(f"cannot listen on 127.0.0.1:{args.port}: {error}", flush=True)
+        # os._exit: a normal exit would wait on the thread blocked reading stdin.
+        os._exit(2)
     print(f"listening on 127.0.0.1:{args.port}", flush=True)
     try:
         loop.run_forever()

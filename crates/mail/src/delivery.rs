@@ -196,6 +196,17 @@ impl SmtpMailer {
             builder = builder.hello_name(ClientId::Domain(hello_name.clone()));
         }
         if let (Some(username), Some(password)) = (&config.username, &config.password) {
+            let loopback = config.host == "localhost"
+                || config
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if config.security == SmtpSecurity::None && !loopback {
+                tracing::warn!(
+                    host = %config.host,
+                    "SMTP credentials will cross the network unencrypted: set security to starttls or tls"
+                );
+            }
             builder = builder.credentials(Credentials::new(
                 username.clone(),
                 password.expose_secret().to_owned(),

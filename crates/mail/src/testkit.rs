@@ -54,6 +54,8 @@ pub struct TestServerOptions {
     pub auth: Option<(String, String)>,
     /// Serve TLS with a fresh self-signed certificate for `127.0.0.1` and `localhost`.
     pub tls: TestTls,
+    /// The Python interpreter; default `$GRANTFLOW_TEST_PYTHON`, else `python3`.
+    pub python: Option<String>,
 }
 
 /// A message the server accepted, parsed.
@@ -117,8 +119,7 @@ impl SmtpTestServer {
     }
 
     pub fn start_with(options: TestServerOptions) -> Self {
-        let python = python();
-        check_aiosmtpd(&python);
+        check_aiosmtpd(&options.python());
         let workdir = tempfile::Builder::new()
             .prefix("grantflow-smtp-test-")
             .tempdir()
@@ -137,8 +138,14 @@ impl SmtpTestServer {
             control_generation: 0,
         };
         server.accept_all();
-        server.launch();
-        server
+        // The free port may be taken by someone else before the server binds it: take another.
+        for _ in 0..5 {
+            match server.launch() {
+                Launch::Listening => return server,
+                Launch::AddressInUse => server.port = free_port(),
+            }
+        }
+        panic!("the SMTP test server found no free port:\n{}", server.log())
     }
 
     pub fn port(&self) -> u16 {
@@ -258,13 +265,19 @@ impl SmtpTestServer {
     /// Starts the server again on the same port, with the same spool and control file.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        if self.launch() == Launch::AddressInUse {
+            panic!(
+                "the SMTP test server cannot restart: port {} was taken meanwhile:\n{}",
+                self.port,
+                self.log()
+            );
+        }
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self) -> Launch {
         let dir = self.workdir.path();
         let log = fs::File::create(dir.join("server.log")).expect("creating the server log");
-        let mut command = Command::new(python());
+        let mut command = Command::new(self.options.python());
         command
             .arg(dir.join("smtp_server.py"))
             .args(["--port", &self.port.to_string()])
@@ -301,23 +314,31 @@ impl SmtpTestServer {
             .unwrap_or_else(|err| panic!("starting the SMTP test server: {err}; {INSTALL_HINT}"));
         let stdin = child.stdin.take().expect("the server's stdin is piped");
         self.process = Some((child, stdin));
-        self.wait_until_listening();
+        self.wait_until_listening()
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Polls until the port accepts connections and the server says it bound it (a connection
+    /// alone could reach another process that took the port first).
+    fn wait_until_listening(&mut self) -> Launch {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let bound = format!("listening on 127.0.0.1:{}", self.port);
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return;
+            if self.log().contains(&bound)
+                && TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+            {
+                return Launch::Listening;
             }
             let (child, _) = self.process.as_mut().expect("launched");
             if let Ok(Some(status)) = child.try_wait() {
                 self.process = None;
+                let log = self.log();
+                if log.to_ascii_lowercase().contains("address already in use") {
+                    return Launch::AddressInUse;
+                }
                 panic!(
-                    "the SMTP test server exited ({status}) before listening on port {}:\n{}\n({INSTALL_HINT})",
+                    "the SMTP test server exited ({status}) before listening on port {}:\n{log}\n({INSTALL_HINT})",
                     self.port,
-                    self.log()
                 );
             }
             if Instant::now() >= deadline {
@@ -350,14 +371,24 @@ impl SmtpTestServer {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Launch {
+    Listening,
+    AddressInUse,
+}
+
 impl Drop for SmtpTestServer {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-fn python() -> String {
-    std::env::var("GRANTFLOW_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+impl TestServerOptions {
+    fn python(&self) -> String {
+        self.python.clone().unwrap_or_else(|| {
+            std::env::var("GRANTFLOW_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+        })
+    }
 }
 
 fn check_aiosmtpd(python: &str) {
