@@ -47,7 +47,7 @@ impl Default for MailConfig {
 
 impl MailConfig {
     /// The sender of every message.
-    pub fn from(&self) -> &Sender {
+    pub fn sender(&self) -> &Sender {
         match self {
             MailConfig::Smtp(smtp) => &smtp.from,
             MailConfig::EmlFolder(folder) => &folder.from,

@@ -130,7 +130,7 @@ pub enum MailConfigError {
 
 impl Mailer {
     pub fn from_config(config: &MailConfig) -> Result<Self, MailConfigError> {
-        check_sender(config.from())?;
+        check_sender(config.sender())?;
         Ok(match config {
             MailConfig::Smtp(smtp) => Mailer::Smtp(SmtpMailer::new(smtp)?),
             MailConfig::EmlFolder(folder) => Mailer::EmlFolder(EmlFolderMailer::new(folder)),

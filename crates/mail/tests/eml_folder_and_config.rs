@@ -117,7 +117,7 @@ fn smtp_configuration_parses_with_defaults_and_never_shows_the_password() {
         smtp.password.as_ref().map(|p| p.expose_secret()),
         Some("hunter2-very-secret")
     );
-    assert_eq!(config.from().address, "noreply@example.gov.cn");
+    assert_eq!(config.sender().address, "noreply@example.gov.cn");
 
     let debug = format!("{config:?} {config:#?}");
     assert!(!debug.contains("hunter2"), "{debug}");
