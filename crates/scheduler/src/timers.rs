@@ -1,0 +1,254 @@
+//! Firing claimed timers: messages for reminders, events for timeouts.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use grantflow_domain::CompiledWorkflow;
+use grantflow_domain::schedule::TimerKind;
+use grantflow_mail::Lang;
+use grantflow_store::{ClaimedTimer, Instance, NewOutboxMessage, NotifyPref, StoreError, User};
+use serde_json::{Value, json};
+
+use crate::context::{
+    both, days_left, days_overdue, deadline_shown, due_day, instance_link, join, lang_of, pick,
+    rfc3339, role_title,
+};
+use crate::{RunReport, Scheduler, SchedulerError};
+
+/// The outbox key of a timer's message to one user: a timer completed twice (it cannot
+/// be, but a replayed transaction could try) still enqueues each message once.
+pub fn timer_message_key(timer_id: uuid::Uuid, user_id: uuid::Uuid) -> String {
+    format!("timer:{timer_id}:{user_id}")
+}
+
+enum Fired {
+    /// Completed by us, with this many messages.
+    Messages(u64),
+    /// The event was applied through the engine.
+    Event,
+    /// Nothing left to do (the state was left, the event no longer applies).
+    Spent,
+    /// Another process holds the timer now.
+    Lost,
+}
+
+impl Scheduler {
+    pub(crate) async fn fire_timers(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), SchedulerError> {
+        let store = &self.services.store;
+        loop {
+            // Claims commit before any work: a timer that fails stays claimed until its
+            // lease (later than `now`) runs out, so this loop cannot pick it up again.
+            let claimed = store
+                .claim_due_timers(now, self.settings.batch_size, self.settings.lease)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            for c in &claimed {
+                match self.fire_one(c, now).await {
+                    Ok(Fired::Messages(n)) => {
+                        report.timers_fired += 1;
+                        report.messages_enqueued += n;
+                    }
+                    Ok(Fired::Event) => {
+                        report.timers_fired += 1;
+                        report.events_fired += 1;
+                    }
+                    Ok(Fired::Spent) => report.timers_spent += 1,
+                    Ok(Fired::Lost) => report.timers_lost += 1,
+                    Err(e) => {
+                        report.timer_errors += 1;
+                        tracing::warn!(timer = %c.timer.id, kind = c.timer.kind.as_str(), error = %e, "timer failed; retried after its lease");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fire_one(
+        &self,
+        c: &ClaimedTimer,
+        now: DateTime<Utc>,
+    ) -> Result<Fired, SchedulerError> {
+        let store = &self.services.store;
+        let timer = &c.timer;
+        if !timer.kind.is_message() {
+            return match self.services.fire_timer(c).await {
+                Ok(Some(applied)) if !applied.replayed => Ok(Fired::Event),
+                Ok(_) => {
+                    // Not applicable (or applied before): consume the timer so that it is
+                    // not claimed again after every lease.
+                    let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
+                    Ok(if done { Fired::Spent } else { Fired::Lost })
+                }
+                Err(grantflow_service::ServiceError::Store(e)) => Err(e.into()),
+                Err(e) => Err(StoreError::Invalid(e.to_string()).into()),
+            };
+        }
+        let instance = match store.get_instance(timer.instance_id).await {
+            Ok(i) => Some(i),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let wf = instance
+            .as_ref()
+            .and_then(|i| self.services.workflow_of(i).ok());
+        let (Some(instance), Some(wf)) = (instance, wf) else {
+            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
+            return Ok(if done { Fired::Spent } else { Fired::Lost });
+        };
+        // The store cancels a state's timers when it is left; this guards the window in
+        // which a transition commits between our claim and our completion.
+        if instance.is_final || instance.state != timer.state {
+            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
+            return Ok(if done { Fired::Spent } else { Fired::Lost });
+        }
+        let recipients = store.recipients(&instance, &timer.notify).await?;
+        let late_party = if timer.kind == TimerKind::Escalation {
+            Some(self.late_party(&wf, &instance).await?)
+        } else {
+            None
+        };
+        let mut seen = HashSet::new();
+        let messages: Vec<NewOutboxMessage> = recipients
+            .iter()
+            .filter(|u| u.active && seen.insert(u.id))
+            // Escalations go out whatever the preference: a supervisor must hear of it.
+            .filter(|u| {
+                timer.kind == TimerKind::Escalation || u.notify_pref == NotifyPref::Immediate
+            })
+            .map(|u| self.timer_message(c, &instance, &wf, u, late_party.as_ref(), now))
+            .collect();
+        let n = messages.len() as u64;
+        let done = store
+            .complete_timer(timer.id, c.token, messages, now)
+            .await?;
+        Ok(if done {
+            Fired::Messages(n)
+        } else {
+            Fired::Lost
+        })
+    }
+
+    /// Who is late, for escalations: the unit when applicants hold the task, else the
+    /// assignee roles.
+    async fn late_party(
+        &self,
+        wf: &CompiledWorkflow,
+        instance: &Instance,
+    ) -> Result<(String, String), SchedulerError> {
+        let assignees = wf
+            .def
+            .state(&instance.state)
+            .map(|s| s.assignees.clone())
+            .unwrap_or_default();
+        if assignees.iter().any(|r| r == "applicant") {
+            let org = self.services.store.get_org(instance.org_id).await?;
+            return Ok((org.name.clone(), org.name));
+        }
+        let names = |lang| {
+            let titles: Vec<String> = assignees.iter().map(|r| role_title(wf, r, lang)).collect();
+            join(&titles, lang)
+        };
+        Ok((names(Lang::ZhCn), names(Lang::En)))
+    }
+
+    fn timer_message(
+        &self,
+        c: &ClaimedTimer,
+        instance: &Instance,
+        wf: &CompiledWorkflow,
+        user: &User,
+        late_party: Option<&(String, String)>,
+        now: DateTime<Utc>,
+    ) -> NewOutboxMessage {
+        let timer = &c.timer;
+        let lang = lang_of(&user.lang);
+        let state = wf.def.state(&timer.state);
+        let state_title = state.map(|s| s.title.clone()).unwrap_or_default();
+        let task = pick(&state_title, lang);
+        let due_at = timer.due_at.or(instance.due_at).unwrap_or(timer.fire_at);
+        let link = instance_link(&self.settings.public_url, instance.id);
+        let template = match timer.kind {
+            TimerKind::Reminder => "reminder",
+            TimerKind::Due => "due",
+            TimerKind::Overdue => "overdue",
+            _ => "escalation",
+        };
+        let mut ctx = json!({
+            "recipient_name": user.display_name,
+            "link": link,
+            "project_name": instance.title,
+            "task": task,
+            "deadline": deadline_shown(due_at),
+            "due_at": rfc3339(due_at),
+            "due_date": due_day(due_at).format("%Y-%m-%d").to_string(),
+            "instance_id": instance.id,
+            "instance_title": instance.title,
+            "workflow_title": both(&wf.def.title),
+            "state": timer.state,
+            "state_title": both(&state_title),
+            "timer_kind": timer.kind.as_str(),
+            "timer_key": timer.key,
+            "offset": timer.offset,
+            "ics": {
+                // One calendar entry per instance and state: a moved deadline updates it
+                // (the instance version only grows, so it serves as the SEQUENCE).
+                "deadline_key": timer.state,
+                "at": rfc3339(due_at),
+                "sequence": instance.version,
+                "summary": match lang {
+                    Lang::ZhCn => format!("截止：{}：{}", instance.title, task),
+                    Lang::En => format!("Due: {}: {}", instance.title, task),
+                },
+                "description": match lang {
+                    Lang::ZhCn => format!("{}（{}）", task, pick(&wf.def.title, lang)),
+                    Lang::En => format!("{} ({})", task, pick(&wf.def.title, lang)),
+                },
+            },
+        });
+        match timer.kind {
+            TimerKind::Reminder | TimerKind::Due => {
+                ctx["days_left"] = Value::from(days_left(due_at, now));
+            }
+            _ => {
+                ctx["days_overdue"] = Value::from(days_overdue(due_at, now));
+            }
+        }
+        if timer.kind == TimerKind::Escalation {
+            let roles: Vec<String> = timer
+                .notify
+                .iter()
+                .map(|r| role_title(wf, r, lang))
+                .collect();
+            ctx["role"] = Value::from(join(&roles, lang));
+            ctx["late_party"] = Value::from(
+                late_party
+                    .map(|(zh, en)| {
+                        if lang == Lang::En {
+                            en.clone()
+                        } else {
+                            zh.clone()
+                        }
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        NewOutboxMessage {
+            idempotency_key: timer_message_key(timer.id, user.id),
+            recipient_user_id: Some(user.id),
+            to_address: user.email.clone(),
+            to_name: user.display_name.clone(),
+            template: template.to_string(),
+            lang: lang.tag().to_string(),
+            context: ctx,
+            instance_id: Some(instance.id),
+            kind: timer.kind.as_str().to_string(),
+            not_before: now,
+        }
+    }
+}
