@@ -40,6 +40,37 @@ pub mod codes {
     pub const BAD_TIME: &str = "WF_BAD_TIME";
     pub const UNKNOWN_TIMER: &str = "WF_UNKNOWN_TIMER";
     pub const UNKNOWN_EVENT: &str = "WF_UNKNOWN_EVENT";
+
+    /// Every code, in the order above.
+    pub const ALL: [&str; 27] = [
+        SYNTAX,
+        SHAPE,
+        BAD_ID,
+        DUPLICATE_ID,
+        UNKNOWN_STATE,
+        UNKNOWN_STAGE,
+        UNKNOWN_ROLE,
+        UNKNOWN_FIELD,
+        NO_INITIAL,
+        MANY_INITIAL,
+        UNREACHABLE,
+        DEAD_END,
+        FINAL_HAS_EXIT,
+        AMBIGUOUS_EVENT,
+        CEL_SYNTAX,
+        CEL_UNKNOWN_FIELD,
+        CEL_UNKNOWN_VARIABLE,
+        BAD_DURATION,
+        REMINDER_AFTER_DEADLINE,
+        TIMEOUT_UNHANDLED,
+        DEADLINE_SPEC,
+        FIELD_TYPE,
+        UNKNOWN_REVIEW,
+        REVIEW_RUBRIC,
+        BAD_TIME,
+        UNKNOWN_TIMER,
+        UNKNOWN_EVENT,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

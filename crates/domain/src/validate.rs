@@ -155,9 +155,17 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
         );
     }
 
-    check_ids(r, "roles", def.roles.iter().map(|x| x.id.as_str()));
-    check_ids(r, "stages", def.stages.iter().map(|x| x.id.as_str()));
-    check_ids(r, "states", def.states.iter().map(|x| x.id.as_str()));
+    check_ids(r, &path!("roles"), def.roles.iter().map(|x| x.id.as_str()));
+    check_ids(
+        r,
+        &path!("stages"),
+        def.stages.iter().map(|x| x.id.as_str()),
+    );
+    check_ids(
+        r,
+        &path!("states"),
+        def.states.iter().map(|x| x.id.as_str()),
+    );
     for (i, role) in def.roles.iter().enumerate() {
         if role.id == SCHEDULER_ROLE {
             r.error(
@@ -403,13 +411,14 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
     check_reviews(def, r, &state_ids, &events);
 }
 
-fn check_ids<'a>(r: &mut Reporter<'_>, section: &str, ids: impl Iterator<Item = &'a str>) {
+/// Ids of the list at `section` (e.g. `reviews.<id>.criteria`): well-formed and unique.
+fn check_ids<'a>(r: &mut Reporter<'_>, section: &DocPath, ids: impl Iterator<Item = &'a str>) {
     let mut seen = BTreeMap::new();
     for (i, id) in ids.enumerate() {
         if !is_name(id) {
             r.error(
                 codes::BAD_ID,
-                &path!(section, i, "id"),
+                &section.index(i).key("id"),
                 format!("`{id}` is not a valid identifier"),
                 "use lowercase letters, digits and `_`, starting with a letter",
             );
@@ -417,7 +426,7 @@ fn check_ids<'a>(r: &mut Reporter<'_>, section: &str, ids: impl Iterator<Item = 
         if let Some(first) = seen.insert(id, i) {
             r.error(
                 codes::DUPLICATE_ID,
-                &path!(section, i, "id"),
+                &section.index(i).key("id"),
                 format!("`{id}` is declared twice in {section} (first at {section}[{first}])"),
                 "ids must be unique; rename or remove one",
             );
@@ -473,41 +482,13 @@ fn check_deadline(
             Some(_) => {}
         }
     }
-    if let Some(after) = d.after {
-        for (j, before) in d.reminders.before.iter().enumerate() {
-            if reminder_not_before(*before, after) {
-                r.error(
-                    codes::REMINDER_AFTER_DEADLINE,
-                    &at.key("reminders").key("before").index(j),
-                    format!(
-                        "reminder `{before}` before the deadline of state `{}` would fall before the state is even entered (the deadline is `{after}`)",
-                        s.id
-                    ),
-                    format!("use an offset shorter than `{after}`, or lengthen the deadline"),
-                );
-            }
-        }
-    }
-    for (j, before) in d.reminders.before.iter().enumerate() {
-        if before.is_zero() {
-            r.error(
-                codes::BAD_DURATION,
-                &at.key("reminders").key("before").index(j),
-                "a reminder zero days before is the due reminder",
-                "use `at_due = true` instead",
-            );
-        }
-    }
-    if let Some(every) = d.reminders.overdue_every
-        && every.is_zero()
-    {
-        r.error(
-            codes::BAD_DURATION,
-            &at.key("reminders").key("overdue_every"),
-            "overdue reminders cannot repeat every 0",
-            "give a positive interval such as `2d`",
-        );
-    }
+    check_ladder(
+        r,
+        &at.key("reminders"),
+        &d.reminders,
+        d.after,
+        &format!("state `{}`", s.id),
+    );
     for (j, e) in d.escalations.iter().enumerate() {
         if e.notify.is_empty() {
             r.error(
@@ -546,6 +527,48 @@ fn check_deadline(
                 ),
             );
         }
+    }
+}
+
+/// A reminder ladder (at `at`) of a deadline `after` long, for `owner` (a state or a review
+/// round): every reminder falls after the start, and nothing repeats or fires at zero.
+fn check_ladder(
+    r: &mut Reporter<'_>,
+    at: &DocPath,
+    ladder: &ReminderLadder,
+    after: Option<Span>,
+    owner: &str,
+) {
+    for (j, before) in ladder.before.iter().enumerate() {
+        if before.is_zero() {
+            r.error(
+                codes::BAD_DURATION,
+                &at.key("before").index(j),
+                "a reminder zero days before is the due reminder",
+                "use `at_due = true` instead",
+            );
+        } else if let Some(after) = after
+            && reminder_not_before(*before, after)
+        {
+            r.error(
+                codes::REMINDER_AFTER_DEADLINE,
+                &at.key("before").index(j),
+                format!(
+                    "reminder `{before}` before the deadline of {owner} would fall before the state is even entered (the deadline is `{after}`)"
+                ),
+                format!("use an offset shorter than `{after}`, or lengthen the deadline"),
+            );
+        }
+    }
+    if let Some(every) = ladder.overdue_every
+        && every.is_zero()
+    {
+        r.error(
+            codes::BAD_DURATION,
+            &at.key("overdue_every"),
+            "overdue reminders cannot repeat every 0",
+            "give a positive interval such as `2d`",
+        );
     }
 }
 
@@ -869,7 +892,40 @@ fn check_reviews(
                 ),
                 "name the event of the transition that leaves the review state",
             );
+        } else if state_ids.contains(&round.opens_in.as_str())
+            && !def
+                .transitions_from(&round.opens_in)
+                .any(|(_, t)| t.event == round.closes_on)
+        {
+            // The event exists, but never from the state the round is open in: the round
+            // would never close.
+            r.error(
+                codes::UNKNOWN_EVENT,
+                &at.key("closes_on"),
+                format!(
+                    "review `{id}` is open in `{}` and closes on `{}`, but no transition from `{}` handles `{}`",
+                    round.opens_in, round.closes_on, round.opens_in, round.closes_on
+                ),
+                "name the event of the transition that leaves the review state",
+            );
         }
+        if let Some(deadline) = round.deadline
+            && deadline.is_zero()
+        {
+            r.error(
+                codes::BAD_DURATION,
+                &at.key("deadline"),
+                format!("the deadline of review `{id}` is zero"),
+                "give a positive duration such as `10wd`",
+            );
+        }
+        check_ladder(
+            r,
+            &at.key("reminders"),
+            &round.reminders,
+            round.deadline,
+            &format!("review `{id}`"),
+        );
         if round.panel_size < 3 {
             r.error(
                 codes::REVIEW_RUBRIC,
@@ -900,7 +956,7 @@ fn check_reviews(
         }
         check_ids(
             r,
-            &format!("reviews.{id}.criteria"),
+            &at.key("criteria"),
             round.criteria.iter().map(|c| c.id.as_str()),
         );
         for (i, c) in round.criteria.iter().enumerate() {

@@ -11,7 +11,7 @@ use toml_edit::{DocumentMut, Item, Value};
 use crate::diagnostic::{Diagnostic, Severity, codes, has_errors};
 use crate::guard::Expression;
 use crate::model::{EffectDef, WorkflowDefinition};
-use crate::source::{DocPath, SourceMap};
+use crate::source::{DocPath, Seg, SourceMap};
 use crate::validate::{Reporter, validate};
 use crate::{Span, canonical};
 
@@ -179,7 +179,7 @@ fn patch_duration_in_value(v: &mut Value, at: &DocPath, r: &mut Reporter<'_>) {
                     e.to_string(),
                     "e.g. `7d` for seven calendar days, `5wd` for five working days, `48h` for two days in hours",
                 );
-                *v = Value::from("1d");
+                *v = placeholder_duration(s, at);
             }
         }
         Value::Array(a) => {
@@ -189,6 +189,28 @@ fn patch_duration_in_value(v: &mut Value, at: &DocPath, r: &mut Reporter<'_>) {
         }
         _ => {}
     }
+}
+
+/// A valid duration to stand in for a bad one, so that the rest of the file is still
+/// checked without the stand-in causing problems of its own: the longest duration for a
+/// deadline (`after`, a review `deadline`), so that no reminder looks as if it came before
+/// the state is entered; the shortest for reminders and intervals. It is padded with spaces
+/// (durations are trimmed when parsed) and keeps the original's surrounding whitespace, so
+/// that the columns of whatever follows on the line do not move.
+fn placeholder_duration(original: &toml_edit::Formatted<String>, at: &DocPath) -> Value {
+    let long = matches!(
+        at.0.last(),
+        Some(Seg::Key(k)) if k == "after" || k == "deadline"
+    );
+    let mut text = if long { "3660d" } else { "1h" }.to_string();
+    let width = original.display_repr().chars().count();
+    // The stand-in is written as a basic string: its text between two quotes.
+    while text.chars().count() + 2 < width {
+        text.push(' ');
+    }
+    let mut value = Value::from(text);
+    *value.decor_mut() = original.decor().clone();
+    value
 }
 
 impl CompiledWorkflow {
