@@ -4,8 +4,11 @@
 //!
 //! Every method that changes more than one row does so in one transaction.
 
+pub mod audit;
+pub mod bench;
 pub mod error;
 pub mod model;
+pub mod support;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

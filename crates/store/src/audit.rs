@@ -1,0 +1,140 @@
+//! `grantflow audit verify`: check every instance's history against its hash chain and
+//! against the instance row, through the [`Store`] trait, so it works on every backend.
+
+use std::fmt;
+
+use grantflow_domain::audit::{ChainError, GENESIS_HASH, verify_chain};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{Store, StoreResult};
+
+/// The first problem found in one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditFailure {
+    pub instance_id: Uuid,
+    /// The first record that is wrong (for a count or head mismatch: the record that
+    /// should be the last one, or 0 when the history is empty).
+    pub seq: i64,
+    pub what: String,
+}
+
+impl fmt::Display for AuditFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "instance {} record {}: {}",
+            self.instance_id, self.seq, self.what
+        )
+    }
+}
+
+/// The result of checking every instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct AuditReport {
+    pub instances_checked: u64,
+    pub records_checked: u64,
+    /// One entry per broken instance, oldest instance first.
+    pub failures: Vec<AuditFailure>,
+}
+
+impl AuditReport {
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The first broken record, if any.
+    pub fn first_failure(&self) -> Option<&AuditFailure> {
+        self.failures.first()
+    }
+}
+
+impl fmt::Display for AuditReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_ok() {
+            write!(
+                f,
+                "ok: {} instances, {} history records, every chain verifies",
+                self.instances_checked, self.records_checked
+            )
+        } else {
+            writeln!(
+                f,
+                "FAILED: {} of {} instances have a broken history",
+                self.failures.len(),
+                self.instances_checked
+            )?;
+            for failure in &self.failures {
+                writeln!(f, "  {failure}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Check one instance: its chain, that it has as many records as transitions
+/// (`version`), and that the instance's `last_hash` is the last record's hash.
+pub async fn verify_instance(
+    store: &dyn Store,
+    id: Uuid,
+) -> StoreResult<(u64, Option<AuditFailure>)> {
+    let instance = store.get_instance(id).await?;
+    let records = store.history(id).await?;
+    let count = records.len() as u64;
+    let fail = |seq: i64, what: String| {
+        Some(AuditFailure {
+            instance_id: id,
+            seq,
+            what,
+        })
+    };
+    if let Err(e) = verify_chain(&records) {
+        let seq = match &e {
+            ChainError::ContentChanged { seq, .. }
+            | ChainError::LinkBroken { seq, .. }
+            | ChainError::Gap { seq, .. } => *seq,
+        };
+        return Ok((count, fail(seq, e.to_string())));
+    }
+    if count as i64 != instance.version {
+        return Ok((
+            count,
+            fail(
+                count as i64 + 1,
+                format!(
+                    "the instance is at version {} but its history has {} records",
+                    instance.version, count
+                ),
+            ),
+        ));
+    }
+    let head = records
+        .last()
+        .map(|r| r.hash.as_str())
+        .unwrap_or(GENESIS_HASH);
+    if head != instance.last_hash {
+        return Ok((
+            count,
+            fail(
+                count as i64,
+                format!(
+                    "the instance's last hash {} is not the last record's hash {}",
+                    instance.last_hash, head
+                ),
+            ),
+        ));
+    }
+    Ok((count, None))
+}
+
+/// Check every instance, oldest first.
+pub async fn verify_all(store: &dyn Store) -> StoreResult<AuditReport> {
+    let mut report = AuditReport::default();
+    for id in store.instance_ids().await? {
+        let (records, failure) = verify_instance(store, id).await?;
+        report.instances_checked += 1;
+        report.records_checked += records;
+        report.failures.extend(failure);
+    }
+    Ok(report)
+}
