@@ -1,1 +1,139 @@
-//! grantflow-api
+//! The GraphQL API of grantflow: queries, transition mutations and subscriptions,
+//! authenticated by bearer tokens and authorised per role and organisation.
+//!
+//! [`app`] builds the whole router; tests drive it with `oneshot` or over a real socket.
+
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod subscription;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Schema;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::get;
+use grantflow_service::Services;
+use tower_http::cors::CorsLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+pub type GrantflowSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// API settings from the `[graphql]` and `[auth]` configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub production: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch: usize,
+    pub body_limit_bytes: usize,
+    pub timeout: Duration,
+    pub rate_limit_per_minute: u32,
+    pub cors_origins: Vec<String>,
+    pub session_ttl_hours: i64,
+    pub reset_ttl_minutes: i64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            production: false,
+            max_depth: 12,
+            max_complexity: 2000,
+            max_aliases: 30,
+            max_batch: 10,
+            body_limit_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(30),
+            rate_limit_per_minute: 600,
+            cors_origins: Vec::new(),
+            session_ttl_hours: 12,
+            reset_ttl_minutes: 30,
+        }
+    }
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub settings: Arc<ApiSettings>,
+    pub schema: GrantflowSchema,
+    pub rate_limiter: Arc<limits::RateLimiter>,
+}
+
+/// The schema with its limits. Introspection and field suggestions are off in production.
+pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity)
+        .limit_directives(20)
+        .extension(limits::AliasLimit {
+            max: settings.max_aliases,
+        });
+    if settings.production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema (`grantflow schema`; committed as `schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}
+
+/// The whole HTTP application.
+pub fn app(services: Services, settings: ApiSettings) -> Router {
+    let state = AppState {
+        schema: build_schema(&settings),
+        rate_limiter: Arc::new(limits::RateLimiter::per_minute(
+            settings.rate_limit_per_minute,
+        )),
+        services,
+        settings: Arc::new(settings),
+    };
+    let settings = state.settings.clone();
+    let mut router = Router::new()
+        .route("/graphql", get(http::graphql).post(http::graphql))
+        .route("/graphql/ws", get(http::graphql_ws))
+        .route("/graphiql", get(http::graphiql))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            settings.timeout,
+        ))
+        .layer(TraceLayer::new_for_http());
+    if !settings.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = settings
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
+        );
+    }
+    router
+}

@@ -118,6 +118,14 @@ impl Expression {
         equality_test(self.program.expression())
     }
 
+    /// The shapes of the conjuncts of `a && b && …` (the expression itself otherwise),
+    /// each with whether it is negated (`!x`) and, for `x == literal`, the literal.
+    pub fn conjuncts(&self) -> Vec<Conjunct> {
+        let mut out = Vec::new();
+        collect_conjuncts(self.program.expression(), &mut out);
+        out
+    }
+
     /// For `!x`: the shape of `x`.
     pub fn negated(&self) -> Option<String> {
         match &self.program.expression().expr {
@@ -126,6 +134,47 @@ impl Expression {
             }
             _ => None,
         }
+    }
+}
+
+/// One term of a conjunction, in a form that makes contradictions easy to spot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conjunct {
+    /// `x` (shape of x).
+    Plain(String),
+    /// `!x` (shape of x).
+    Not(String),
+    /// `x == literal` (shape of x, literal).
+    Equals(String, String),
+}
+
+impl Conjunct {
+    /// Whether `self && other` can never hold.
+    pub fn contradicts(&self, other: &Conjunct) -> bool {
+        match (self, other) {
+            (Conjunct::Plain(a), Conjunct::Not(b)) | (Conjunct::Not(b), Conjunct::Plain(a)) => {
+                a == b
+            }
+            (Conjunct::Equals(a, la), Conjunct::Equals(b, lb)) => a == b && la != lb,
+            _ => false,
+        }
+    }
+}
+
+fn collect_conjuncts(e: &IdedExpr, out: &mut Vec<Conjunct>) {
+    match &e.expr {
+        Expr::Call(call) if call.func_name == "_&&_" => {
+            for a in &call.args {
+                collect_conjuncts(a, out);
+            }
+        }
+        Expr::Call(call) if call.func_name == "!_" && call.args.len() == 1 => {
+            out.push(Conjunct::Not(shape(&call.args[0])));
+        }
+        _ => match equality_test(e) {
+            Some((operand, literal)) => out.push(Conjunct::Equals(operand, literal)),
+            None => out.push(Conjunct::Plain(shape(e))),
+        },
     }
 }
 

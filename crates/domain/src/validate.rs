@@ -855,15 +855,10 @@ fn guards_exclusive(a: &TransitionDef, b: &TransitionDef) -> bool {
         // Syntax errors are reported elsewhere.
         return true;
     };
-    if ea.negated().as_deref() == Some(eb.shape().as_str())
-        || eb.negated().as_deref() == Some(ea.shape().as_str())
-    {
-        return true;
-    }
-    match (ea.equality_test(), eb.equality_test()) {
-        (Some((sa, la)), Some((sb, lb))) => sa == sb && la != lb,
-        _ => false,
-    }
+    // `x` and `!x`, `v == 'a'` and `v == 'b'`, and conjunctions containing such a pair
+    // (`r && x` and `r && !x`) can never both hold.
+    let (ca, cb) = (ea.conjuncts(), eb.conjuncts());
+    ca.iter().any(|x| cb.iter().any(|y| x.contradicts(y)))
 }
 
 fn check_reviews(

@@ -68,6 +68,8 @@ pub struct Services {
     pub workflows: Arc<Registry>,
     pub calendar: Arc<WorkCalendar>,
     pub clock: Arc<dyn Clock>,
+    /// Base URL of the web front end, for links in e-mails.
+    pub public_url: Arc<str>,
     events: broadcast::Sender<InstanceEvent>,
 }
 
@@ -106,8 +108,20 @@ impl Services {
             workflows,
             calendar,
             clock,
+            public_url: Arc::from("http://127.0.0.1:8080"),
             events,
         }
+    }
+
+    /// Set the base URL used for links in e-mails.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = Arc::from(url.trim_end_matches('/'));
+        self
+    }
+
+    /// The link to an instance in e-mails.
+    pub fn instance_link(&self, id: Uuid) -> String {
+        format!("{}/instances/{id}", self.public_url)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -257,7 +271,8 @@ impl Services {
             return Err(ServiceError::NotFound("instance".into()));
         }
         let actor = Self::actor_for(user);
-        self.fire_as(&actor, &instance, req, None).await
+        self.fire_as(&actor, &user.display_name, &instance, req, None)
+            .await
     }
 
     /// Fire a timeout (or named timer) event as the scheduler, consuming the timer.
@@ -277,6 +292,7 @@ impl Services {
         match self
             .fire_as(
                 &Actor::scheduler(),
+                "系统定时任务 scheduler",
                 &instance,
                 req,
                 Some((claimed.timer.id, claimed.token)),
@@ -296,6 +312,7 @@ impl Services {
     async fn fire_as(
         &self,
         actor: &Actor,
+        actor_name: &str,
         instance: &Instance,
         req: FireEvent,
         complete_timer: Option<(Uuid, i64)>,
@@ -311,7 +328,9 @@ impl Services {
         let planner = |current: &Instance| -> Result<PlannedChange, EngineError> {
             let plan =
                 engine::plan_transition(&wf, &current.snapshot(), actor, &command, now, &calendar)?;
-            let notification_context = notification_context(&wf, current, &plan);
+            let mut notification_context = notification_context(&wf, current, &plan);
+            notification_context["actor"] = Value::from(actor_name);
+            notification_context["link"] = Value::from(self.instance_link(current.id));
             Ok(PlannedChange {
                 plan,
                 notification_context,
@@ -427,7 +446,12 @@ pub fn notification_context(
         .get(plan.transition_index)
         .map(|t| t.title.clone())
         .unwrap_or_default();
+    // `project_name`, `event`, `occurred_at` and `reason` are what the `notification`
+    // template shows; the rest is for other templates and for people reading the outbox.
     json!({
+        "project_name": instance.title,
+        "event": format!("{}（{}）", event_title.zh_cn, event_title.en),
+        "occurred_at": plan.at,
         "instance_id": instance.id,
         "instance_title": instance.title,
         "workflow_title": def.title,

@@ -1,0 +1,83 @@
+//! Per-request context available to every resolver.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
+use grantflow_service::Services;
+use grantflow_store::Role;
+
+use crate::ApiSettings;
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult, from_service, from_store};
+use crate::loaders::StoreLoader;
+
+/// Data attached to each GraphQL request.
+pub struct RequestContext {
+    pub services: Services,
+    pub settings: Arc<ApiSettings>,
+    pub request_id: String,
+    pub viewer: Option<Viewer>,
+    pub loader: DataLoader<StoreLoader>,
+}
+
+impl RequestContext {
+    pub fn new(
+        services: Services,
+        settings: Arc<ApiSettings>,
+        request_id: String,
+        viewer: Option<Viewer>,
+    ) -> Self {
+        let loader = DataLoader::new(StoreLoader::new(services.store.clone()), tokio::spawn);
+        RequestContext {
+            services,
+            settings,
+            request_id,
+            viewer,
+            loader,
+        }
+    }
+}
+
+pub fn rc<'a>(ctx: &'a Context<'_>) -> &'a RequestContext {
+    ctx.data_unchecked::<RequestContext>()
+}
+
+/// The authenticated viewer, or UNAUTHENTICATED.
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Viewer> {
+    rc(ctx)
+        .viewer
+        .as_ref()
+        .ok_or_else(ApiError::unauthenticated)
+}
+
+/// The viewer, who must hold `scope` (API tokens) — read access for queries.
+pub fn viewer_with_scope<'a>(ctx: &'a Context<'_>, scope: &str) -> ApiResult<&'a Viewer> {
+    let v = viewer(ctx)?;
+    if !v.has_scope(scope) {
+        return Err(ApiError::forbidden().with_message(
+            format!("该令牌缺少权限范围「{scope}」"),
+            format!("this token lacks the `{scope}` scope"),
+        ));
+    }
+    Ok(v)
+}
+
+/// The viewer, who must hold one of `roles`.
+pub fn viewer_with_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&'a Viewer> {
+    let v = viewer(ctx)?;
+    if roles.iter().any(|r| v.has_role(*r)) {
+        Ok(v)
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::forbidden().with_details(serde_json::json!({ "requiredRoles": names })))
+    }
+}
+
+pub fn service_err(ctx: &Context<'_>, e: grantflow_service::ServiceError) -> async_graphql::Error {
+    from_service(e, &rc(ctx).request_id).into()
+}
+
+pub fn store_err(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_graphql::Error {
+    from_store(e, &rc(ctx).request_id).into()
+}

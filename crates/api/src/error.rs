@@ -1,0 +1,245 @@
+//! One error type for the API and one table of stable error codes. Every GraphQL error
+//! carries `extensions.code`; internal errors are masked to the client and logged with a
+//! request id.
+
+use async_graphql::ErrorExtensions;
+use grantflow_domain::engine::EngineError;
+use grantflow_domain::input::FieldError;
+use grantflow_service::ServiceError;
+use grantflow_store::StoreError;
+use serde_json::json;
+
+/// Stable error codes. Clients branch on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    GuardFailed,
+    InvalidInput,
+    InvalidTransition,
+    DeadlinePassed,
+    RateLimited,
+    BadRequest,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::NotFound => "NOT_FOUND",
+            Code::Conflict => "CONFLICT",
+            Code::GuardFailed => "GUARD_FAILED",
+            Code::InvalidInput => "INVALID_INPUT",
+            Code::InvalidTransition => "INVALID_TRANSITION",
+            Code::DeadlinePassed => "DEADLINE_PASSED",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::BadRequest => "BAD_REQUEST",
+            Code::Internal => "INTERNAL",
+        }
+    }
+
+    /// The default sentence (zh-CN, en) for the code.
+    fn default_message(self) -> (&'static str, &'static str) {
+        match self {
+            Code::Unauthenticated => ("请先登录", "authentication required"),
+            Code::Forbidden => ("无权执行此操作", "you may not do this"),
+            Code::NotFound => ("未找到", "not found"),
+            Code::Conflict => (
+                "数据已被他人修改，请刷新后重试",
+                "the data changed since you read it; reload and retry",
+            ),
+            Code::GuardFailed => (
+                "不满足操作条件",
+                "the condition of this action does not hold",
+            ),
+            Code::InvalidInput => ("输入有误", "invalid input"),
+            Code::InvalidTransition => (
+                "当前状态下不能执行此操作",
+                "this action is not possible now",
+            ),
+            Code::DeadlinePassed => ("已过截止时间", "the deadline has passed"),
+            Code::RateLimited => ("请求过于频繁，请稍后再试", "too many requests; slow down"),
+            Code::BadRequest => ("请求格式有误", "malformed request"),
+            Code::Internal => ("服务器内部错误", "internal error"),
+        }
+    }
+}
+
+/// An error a resolver returns. Boxed, so that `Result`s stay small.
+#[derive(Debug)]
+pub struct ApiError(Box<ApiErrorBody>);
+
+#[derive(Debug)]
+pub struct ApiErrorBody {
+    pub code: Code,
+    pub message_zh: String,
+    pub message_en: String,
+    pub details: serde_json::Value,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorBody;
+    fn deref(&self) -> &ApiErrorBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorBody {
+        &mut self.0
+    }
+}
+
+impl ApiError {
+    pub fn new(code: Code) -> Self {
+        let (zh, en) = code.default_message();
+        ApiError(Box::new(ApiErrorBody {
+            code,
+            message_zh: zh.to_string(),
+            message_en: en.to_string(),
+            details: serde_json::Value::Null,
+        }))
+    }
+
+    pub fn with_message(mut self, zh: impl Into<String>, en: impl Into<String>) -> Self {
+        self.message_zh = zh.into();
+        self.message_en = en.into();
+        self
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(Code::Unauthenticated)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(Code::Forbidden)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Code::NotFound).with_message(format!("未找到{what}"), format!("{what} not found"))
+    }
+
+    pub fn invalid(errors: &[FieldError]) -> Self {
+        let zh: Vec<&str> = errors.iter().map(|e| e.message.zh_cn.as_str()).collect();
+        let en: Vec<&str> = errors.iter().map(|e| e.message.en.as_str()).collect();
+        Self::new(Code::InvalidInput)
+            .with_message(
+                format!("输入有误：{}", zh.join("；")),
+                format!("invalid input: {}", en.join("; ")),
+            )
+            .with_details(json!({ "fields": errors }))
+    }
+
+    pub fn invalid_field(field: &str, zh: &str, en: &str) -> Self {
+        Self::invalid(&[FieldError::new(field, "INVALID_VALUE", zh, en)])
+    }
+
+    /// An internal failure: logged in full with the request id, masked for the client.
+    pub fn internal(request_id: &str, source: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id, error = %source, "internal error");
+        Self::new(Code::Internal).with_details(json!({ "requestId": request_id }))
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let m = e.message();
+        let code = match &e {
+            EngineError::RoleNotAllowed { .. } => Code::Forbidden,
+            EngineError::GuardFailed { .. } => Code::GuardFailed,
+            EngineError::InvalidInput { .. } => Code::InvalidInput,
+            EngineError::DeadlinePassed { .. } => Code::DeadlinePassed,
+            EngineError::UnknownEvent { .. }
+            | EngineError::NotAllowedFromState { .. }
+            | EngineError::AlreadyFinal { .. }
+            | EngineError::UndefinedState { .. } => Code::InvalidTransition,
+        };
+        let details = match &e {
+            EngineError::InvalidInput { errors, .. } => {
+                json!({ "reason": e.code(), "fields": errors })
+            }
+            EngineError::GuardFailed { guard, .. } => json!({ "reason": e.code(), "guard": guard }),
+            EngineError::DeadlinePassed { due_at, .. } => {
+                json!({ "reason": e.code(), "dueAt": due_at })
+            }
+            EngineError::NotAllowedFromState {
+                state,
+                allowed_from,
+                ..
+            } => {
+                json!({ "reason": e.code(), "state": state, "allowedFrom": allowed_from })
+            }
+            EngineError::RoleNotAllowed { required, .. } => {
+                json!({ "reason": e.code(), "requiredRoles": required })
+            }
+            _ => json!({ "reason": e.code() }),
+        };
+        ApiError::new(code)
+            .with_message(m.zh_cn, m.en)
+            .with_details(details)
+    }
+}
+
+/// Convert a service error. Backend failures become INTERNAL (masked, logged).
+pub fn from_service(e: ServiceError, request_id: &str) -> ApiError {
+    match e {
+        ServiceError::Forbidden => ApiError::forbidden(),
+        ServiceError::NotFound(what) => ApiError::not_found(&what),
+        ServiceError::Invalid(errors) => ApiError::invalid(&errors),
+        ServiceError::Store(s) => from_store(s, request_id),
+    }
+}
+
+pub fn from_store(e: StoreError, request_id: &str) -> ApiError {
+    match e {
+        StoreError::NotFound { what, .. } => ApiError::not_found(what),
+        StoreError::Conflict { current_version, expected_version } => ApiError::new(Code::Conflict)
+            .with_message(
+                format!("数据已被他人修改：当前版本为 {current_version}，您提交的是 {expected_version}，请刷新后重试"),
+                format!("conflict: the instance is at version {current_version}, not {expected_version}; reload and retry"),
+            )
+            .with_details(json!({ "currentVersion": current_version, "expectedVersion": expected_version })),
+        StoreError::Duplicate { what, value } => ApiError::new(Code::InvalidInput)
+            .with_message(format!("{what}「{value}」已存在"), format!("{what} `{value}` already exists"))
+            .with_details(json!({ "fields": [{ "field": what, "code": "DUPLICATE" }] })),
+        StoreError::IdempotencyMismatch { key } => ApiError::new(Code::Conflict)
+            .with_message(
+                "该幂等键已用于另一个请求",
+                "this idempotency key was already used for a different request",
+            )
+            .with_details(json!({ "idempotencyKey": key, "reason": "IDEMPOTENCY_KEY_REUSED" })),
+        StoreError::Engine(e) => e.into(),
+        StoreError::InvalidToken => ApiError::new(Code::InvalidInput)
+            .with_message("链接无效或已过期", "the token is invalid or expired")
+            .with_details(json!({ "fields": [{ "field": "token", "code": "INVALID_TOKEN" }] })),
+        StoreError::Invalid(msg) => ApiError::new(Code::InvalidInput).with_message(msg.clone(), msg),
+        e @ (StoreError::Backend(_) | StoreError::DefinitionChanged { .. }) => ApiError::internal(request_id, &e),
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        let message = format!("{} ({})", e.message_zh, e.message_en);
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", e.code.as_str());
+            ext.set("messageZh", e.message_zh.clone());
+            ext.set("messageEn", e.message_en.clone());
+            if !e.details.is_null()
+                && let Ok(v) = async_graphql::Value::from_json(e.details.clone())
+            {
+                ext.set("details", v);
+            }
+        })
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

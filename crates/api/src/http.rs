@@ -1,0 +1,540 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP specification: `application/graphql-response+json`
+//! and `application/json`, GET for queries, POST for everything), the graphql-transport-ws
+//! endpoint, GraphiQL, and health checks.
+
+use std::net::SocketAddr;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, Data, Request, Response, Variables};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response as HttpResponse};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth;
+use crate::context::RequestContext;
+
+/// The media type of a response, chosen from the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// `None` when nothing acceptable is listed (406).
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    if accept.trim().is_empty() {
+        return Some(MediaType::Json);
+    }
+    let types: Vec<String> = accept
+        .split(',')
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    if types
+        .iter()
+        .any(|t| t == "application/graphql-response+json")
+    {
+        Some(MediaType::GraphqlResponse)
+    } else if types
+        .iter()
+        .any(|t| t == "application/json" || t == "*/*" || t == "application/*")
+    {
+        Some(MediaType::Json)
+    } else {
+        None
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// A response carrying only request errors (no `data` entry).
+fn error_response(
+    status: StatusCode,
+    media: MediaType,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> HttpResponse {
+    let body = json!({
+        "errors": [{
+            "message": message,
+            "extensions": { "code": code, "requestId": request_id }
+        }]
+    });
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    resp
+}
+
+/// Why a request is malformed.
+struct BadRequest(String);
+
+fn parse_params(object: &serde_json::Map<String, Value>) -> Result<Request, BadRequest> {
+    let query = match object.get("query") {
+        Some(Value::String(q)) => q.clone(),
+        Some(_) => return Err(BadRequest("`query` must be a string".into())),
+        None => return Err(BadRequest("missing `query`".into())),
+    };
+    let mut request = Request::new(query);
+    match object.get("operationName") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name.clone()),
+        Some(_) => return Err(BadRequest("`operationName` must be a string".into())),
+    }
+    match object.get("variables") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => request = request.variables(Variables::from_json(v.clone())),
+        Some(_) => return Err(BadRequest("`variables` must be an object".into())),
+    }
+    match object.get("extensions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                if let Ok(v) = async_graphql::Value::from_json(v.clone()) {
+                    request.extensions.insert(k.clone(), v);
+                }
+            }
+        }
+        Some(_) => return Err(BadRequest("`extensions` must be an object".into())),
+    }
+    Ok(request)
+}
+
+fn parse_get(uri: &Uri) -> Result<Request, BadRequest> {
+    let mut object = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let value = match k.as_ref() {
+            "query" | "operationName" => Value::String(v.into_owned()),
+            "variables" | "extensions" => {
+                serde_json::from_str(&v).map_err(|_| BadRequest(format!("`{k}` must be JSON")))?
+            }
+            _ => continue,
+        };
+        object.insert(k.into_owned(), value);
+    }
+    parse_params(&object)
+}
+
+/// The operation a GET request would run is a mutation or subscription.
+fn is_not_query(request: &Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // Parse errors are reported by execution.
+    };
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let ty = match (&doc.operations, &request.operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name.as_str()).map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    matches!(
+        ty,
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
+}
+
+enum Parsed {
+    Single(Box<Request>),
+    Batch(Vec<Request>),
+}
+
+fn content_type_ok(headers: &HeaderMap) -> Result<(), StatusCode> {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    };
+    let mut parts = ct.split(';');
+    let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/json" && mime != "application/graphql+json" {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("charset")
+            && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
+    Ok(())
+}
+
+fn parse_post(body: &[u8], max_batch: usize) -> Result<Parsed, BadRequest> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| BadRequest("the body is not valid JSON".into()))?;
+    match value {
+        Value::Object(o) => Ok(Parsed::Single(Box::new(parse_params(&o)?))),
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > max_batch {
+                return Err(BadRequest(format!(
+                    "a batch holds 1 to {max_batch} operations, not {}",
+                    items.len()
+                )));
+            }
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::Object(o) => parse_params(o),
+                    _ => Err(BadRequest(
+                        "each batched operation must be an object".into(),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Parsed::Batch)
+        }
+        _ => Err(BadRequest("the body must be a JSON object".into())),
+    }
+}
+
+/// Every error gets a stable code; errors without one are either request errors
+/// (BAD_REQUEST) or unexpected failures, whose message is masked (INTERNAL).
+fn finish_errors(resp: &mut Response, request_id: &str) {
+    for e in &mut resp.errors {
+        let has_code = e
+            .extensions
+            .as_ref()
+            .is_some_and(|x| x.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let request_level = e.path.is_empty();
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if request_level {
+            ext.set("code", "BAD_REQUEST");
+        } else {
+            tracing::error!(request_id, error = %e.message, "unexpected resolver error");
+            e.message = "服务器内部错误 (internal error)".into();
+            ext.set("code", "INTERNAL");
+            ext.set("requestId", request_id);
+        }
+    }
+}
+
+/// Parse and validation failures never reach execution: no field error has a path and
+/// there is no data.
+fn is_request_error(resp: &Response) -> bool {
+    !resp.errors.is_empty()
+        && resp.data == async_graphql::Value::Null
+        && resp.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn response_json(resp: &Response) -> Value {
+    let mut v = serde_json::to_value(resp).unwrap_or_else(|_| json!({}));
+    if is_request_error(resp)
+        && let Value::Object(m) = &mut v
+    {
+        m.remove("data");
+    }
+    v
+}
+
+pub async fn graphql(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> HttpResponse {
+    let rid = request_id(&headers);
+    let Some(media) = negotiate(&headers) else {
+        let mut r = error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            MediaType::Json,
+            "BAD_REQUEST",
+            "请在 Accept 中接受 application/graphql-response+json 或 application/json (not acceptable)",
+            &rid,
+        );
+        r.headers_mut().insert(
+            "x-request-id",
+            HeaderValue::from_str(&rid).unwrap_or(HeaderValue::from_static("-")),
+        );
+        return r;
+    };
+    let mut resp = match body {
+        Ok(body) => {
+            handle(
+                &app,
+                method,
+                &headers,
+                &uri,
+                connect.map(|e| e.0),
+                &body,
+                media,
+                &rid,
+            )
+            .await
+        }
+        Err(rejection) => error_response(
+            rejection.status(),
+            media,
+            "BAD_REQUEST",
+            &format!(
+                "请求体过大或无法读取，上限为 {} 字节 (the request body is too large or unreadable; the limit is {} bytes)",
+                app.settings.body_limit_bytes, app.settings.body_limit_bytes
+            ),
+            &rid,
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    app: &AppState,
+    method: Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    connect: Option<ConnectInfo<SocketAddr>>,
+    body: &[u8],
+    media: MediaType,
+    rid: &str,
+) -> HttpResponse {
+    let bad = |msg: &str| error_response(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", msg, rid);
+    let parsed = match method {
+        Method::GET => match parse_get(uri) {
+            Ok(r) => {
+                if is_not_query(&r) {
+                    let mut resp = error_response(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        media,
+                        "BAD_REQUEST",
+                        "变更操作须使用 POST (mutations must use POST)",
+                        rid,
+                    );
+                    resp.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                    return resp;
+                }
+                Parsed::Single(Box::new(r))
+            }
+            Err(BadRequest(m)) => return bad(&m),
+        },
+        Method::POST => {
+            if let Err(status) = content_type_ok(headers) {
+                return error_response(
+                    status,
+                    media,
+                    "BAD_REQUEST",
+                    "Content-Type 须为 application/json (unsupported media type)",
+                    rid,
+                );
+            }
+            match parse_post(body, app.settings.max_batch) {
+                Ok(p) => p,
+                Err(BadRequest(m)) => return bad(&m),
+            }
+        }
+        _ => {
+            let mut resp = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                media,
+                "BAD_REQUEST",
+                "method not allowed",
+                rid,
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            return resp;
+        }
+    };
+
+    // Who is asking, and are they over their rate?
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+        .map(str::to_string);
+    let rate_key = match (&token, &connect) {
+        (Some(t), _) => format!("token:{}", auth::token_hash(t)),
+        (None, Some(ConnectInfo(addr))) => format!("ip:{}", addr.ip()),
+        (None, None) => "anonymous".to_string(),
+    };
+    if !app.rate_limiter.allow(&rate_key) {
+        let mut resp = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            media,
+            "RATE_LIMITED",
+            "请求过于频繁，请稍后再试 (rate limited)",
+            rid,
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return resp;
+    }
+    let viewer = match &token {
+        Some(t) => match auth::resolve(app.services.store.as_ref(), t, app.services.now()).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(request_id = rid, error = %e, "resolving the bearer token failed");
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    media,
+                    "INTERNAL",
+                    "服务器内部错误 (internal error)",
+                    rid,
+                );
+            }
+        },
+        None => None,
+    };
+    let make_ctx = || {
+        RequestContext::new(
+            app.services.clone(),
+            app.settings.clone(),
+            rid.to_string(),
+            viewer.clone(),
+        )
+    };
+
+    let (status, body) = match parsed {
+        Parsed::Single(request) => {
+            let mut resp = app.schema.execute(request.data(make_ctx())).await;
+            finish_errors(&mut resp, rid);
+            let status = if media == MediaType::GraphqlResponse && is_request_error(&resp) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            (status, response_json(&resp))
+        }
+        Parsed::Batch(requests) => {
+            let batch =
+                BatchRequest::Batch(requests.into_iter().map(|r| r.data(make_ctx())).collect());
+            let resp = app.schema.execute_batch(batch).await;
+            let items: Vec<Response> = match resp {
+                async_graphql::BatchResponse::Single(r) => vec![r],
+                async_graphql::BatchResponse::Batch(rs) => rs,
+            };
+            let body: Vec<Value> = items
+                .into_iter()
+                .map(|mut r| {
+                    finish_errors(&mut r, rid);
+                    response_json(&r)
+                })
+                .collect();
+            (StatusCode::OK, Value::Array(body))
+        }
+    };
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    resp
+}
+
+/// graphql-transport-ws: the client sends its bearer token in the `connection_init`
+/// payload as `{"Authorization": "Bearer …"}` (or `{"token": "…"}`).
+pub async fn graphql_ws(
+    State(app): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> HttpResponse {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let schema = app.schema.clone();
+            let app = app.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| {
+                    let app = app.clone();
+                    async move {
+                        let token = payload
+                            .get("Authorization")
+                            .or_else(|| payload.get("authorization"))
+                            .and_then(|v| v.as_str())
+                            .and_then(auth::bearer)
+                            .map(str::to_string)
+                            .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_string));
+                        let rid = uuid::Uuid::new_v4().to_string();
+                        let viewer = match token {
+                            Some(t) => auth::resolve(app.services.store.as_ref(), &t, app.services.now())
+                                .await
+                                .map_err(|_| async_graphql::Error::new("internal error"))?,
+                            None => None,
+                        };
+                        if viewer.is_none() {
+                            return Err(async_graphql::Error::new("UNAUTHENTICATED: 请在 connection_init 中提供有效令牌 (a valid token is required)"));
+                        }
+                        let mut data = Data::default();
+                        data.insert(RequestContext::new(app.services.clone(), app.settings.clone(), rid, viewer));
+                        Ok(data)
+                    }
+                })
+                .serve()
+        })
+}
+
+pub async fn graphiql(State(app): State<AppState>) -> HttpResponse {
+    if app.settings.production {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("grantflow GraphiQL")
+            .finish(),
+    )
+    .into_response()
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+pub async fn readyz(State(app): State<AppState>) -> HttpResponse {
+    match app.services.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! DataLoaders: organisations, users and instances referenced from lists are fetched in
+//! one batched store call per kind, whatever the page size.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use grantflow_store::{Instance, Organisation, Store, User};
+use uuid::Uuid;
+
+pub struct StoreLoader {
+    store: Arc<dyn Store>,
+}
+
+impl StoreLoader {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        StoreLoader { store }
+    }
+}
+
+/// Keys of the loader: one per kind of record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub Uuid);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstanceId(pub Uuid);
+
+/// The error type loaders share; resolvers turn it into INTERNAL.
+#[derive(Debug, Clone)]
+pub struct LoadError(pub Arc<String>);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn load_err(e: grantflow_store::StoreError) -> LoadError {
+    LoadError(Arc::new(e.to_string()))
+}
+
+impl Loader<OrgId> for StoreLoader {
+    type Value = Organisation;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[OrgId]) -> Result<HashMap<OrgId, Organisation>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let orgs = self.store.get_orgs(&ids).await.map_err(load_err)?;
+        Ok(orgs.into_iter().map(|o| (OrgId(o.id), o)).collect())
+    }
+}
+
+impl Loader<UserId> for StoreLoader {
+    type Value = User;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, User>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let users = self.store.get_users(&ids).await.map_err(load_err)?;
+        Ok(users.into_iter().map(|u| (UserId(u.id), u)).collect())
+    }
+}
+
+impl Loader<InstanceId> for StoreLoader {
+    type Value = Instance;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[InstanceId]) -> Result<HashMap<InstanceId, Instance>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let items = self.store.get_instances(&ids).await.map_err(load_err)?;
+        Ok(items.into_iter().map(|i| (InstanceId(i.id), i)).collect())
+    }
+}

@@ -1,0 +1,331 @@
+//! The query root.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use grantflow_service::{can_see, visibility_for};
+use grantflow_store::{
+    Cursor, InstanceFilter, OutboxStatus, PageRequest, Role, SortKey, SortOrder,
+};
+
+use crate::auth::scope;
+use crate::context::{rc, store_err, viewer, viewer_with_role, viewer_with_scope};
+use crate::error::ApiError;
+use crate::types::{
+    InstanceGql, OrganisationGql, OutboxMessageGql, TokenGql, UserGql, WorkflowGql, parse_id,
+};
+
+pub struct QueryRoot;
+
+/// The largest page a client may ask for.
+pub const MAX_PAGE: u32 = 100;
+
+#[derive(InputObject, Default)]
+pub struct InstanceFilterInput {
+    pub workflow_id: Option<String>,
+    pub states: Option<Vec<String>>,
+    pub stage: Option<String>,
+    pub organisation_id: Option<ID>,
+    pub parent_id: Option<ID>,
+    /// Only instances whose deadline has passed.
+    pub overdue: Option<bool>,
+    pub deadline_before: Option<DateTime<Utc>>,
+    pub deadline_after: Option<DateTime<Utc>>,
+    /// Case-insensitive text in the title or the data.
+    pub text: Option<String>,
+    /// Include archived, rejected and other final instances (default true).
+    pub include_final: Option<bool>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum InstanceSortField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    DueAt,
+    Title,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct InstanceSort {
+    #[graphql(default)]
+    pub field: InstanceSortField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct InstanceEdge {
+    pub cursor: String,
+    pub node: InstanceGql,
+}
+
+#[derive(SimpleObject)]
+pub struct InstanceConnection {
+    pub edges: Vec<InstanceEdge>,
+    pub page_info: PageInfo,
+    pub total_count: i64,
+}
+
+pub fn encode_cursor(c: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::invalid_field("after", "分页游标无效", "the cursor is not valid"))
+}
+
+#[Object]
+impl QueryRoot {
+    /// The authenticated user.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<UserGql> {
+        Ok(UserGql(viewer(ctx)?.user.clone()))
+    }
+
+    /// The viewer's sessions and API tokens.
+    async fn my_tokens(&self, ctx: &Context<'_>) -> Result<Vec<TokenGql>> {
+        let v = viewer(ctx)?;
+        let tokens = rc(ctx)
+            .services
+            .store
+            .list_tokens(v.user.id)
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(tokens.into_iter().map(TokenGql).collect())
+    }
+
+    /// The organisation hierarchy (province → cities → units).
+    async fn organisations(&self, ctx: &Context<'_>) -> Result<Vec<OrganisationGql>> {
+        viewer_with_scope(ctx, scope::READ)?;
+        let orgs = rc(ctx)
+            .services
+            .store
+            .list_orgs()
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(orgs.into_iter().map(OrganisationGql).collect())
+    }
+
+    async fn organisation(&self, ctx: &Context<'_>, id: ID) -> Result<OrganisationGql> {
+        viewer_with_scope(ctx, scope::READ)?;
+        let id = parse_id(&id, "id")?;
+        let org = rc(ctx)
+            .services
+            .store
+            .get_org(id)
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(OrganisationGql(org))
+    }
+
+    /// Every user (admins only).
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<UserGql>> {
+        viewer_with_role(ctx, &[Role::Admin])?;
+        viewer_with_scope(ctx, scope::ADMIN)?;
+        let users = rc(ctx)
+            .services
+            .store
+            .list_users()
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(users.into_iter().map(UserGql).collect())
+    }
+
+    /// One user (admins, or the user themself).
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<UserGql> {
+        let v = viewer(ctx)?;
+        let id = parse_id(&id, "id")?;
+        if v.user.id != id && !v.has_role(Role::Admin) {
+            return Err(ApiError::not_found("user").into());
+        }
+        let user = rc(ctx)
+            .services
+            .store
+            .get_user(id)
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(UserGql(user))
+    }
+
+    /// Loaded workflows, every version.
+    async fn workflows(&self, ctx: &Context<'_>) -> Result<Vec<WorkflowGql>> {
+        viewer_with_scope(ctx, scope::READ)?;
+        Ok(rc(ctx)
+            .services
+            .workflows
+            .all()
+            .cloned()
+            .map(WorkflowGql)
+            .collect())
+    }
+
+    /// One workflow; the latest version unless `version` is given.
+    async fn workflow(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        version: Option<u32>,
+    ) -> Result<WorkflowGql> {
+        viewer_with_scope(ctx, scope::READ)?;
+        let reg = &rc(ctx).services.workflows;
+        let wf = match version {
+            Some(v) => reg.get(&id, v),
+            None => reg.latest(&id),
+        };
+        wf.map(WorkflowGql)
+            .ok_or_else(|| ApiError::not_found("workflow").into())
+    }
+
+    /// One instance, if the viewer may see it (otherwise NOT_FOUND: existence is not
+    /// revealed).
+    async fn instance(&self, ctx: &Context<'_>, id: ID) -> Result<InstanceGql> {
+        let v = viewer_with_scope(ctx, scope::READ)?;
+        let id = parse_id(&id, "id")?;
+        let store = rc(ctx).services.store.as_ref();
+        let instance = match store.get_instance(id).await {
+            Ok(i) => i,
+            Err(grantflow_store::StoreError::NotFound { .. }) => {
+                return Err(ApiError::not_found("instance").into());
+            }
+            Err(e) => return Err(store_err(ctx, e)),
+        };
+        if !can_see(store, &v.user, &instance)
+            .await
+            .map_err(|e| store_err(ctx, e))?
+        {
+            return Err(ApiError::not_found("instance").into());
+        }
+        Ok(InstanceGql(instance))
+    }
+
+    /// Instances the viewer may see, with filters, sorting and cursor pagination.
+    async fn instances(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: u32,
+        after: Option<String>,
+        filter: Option<InstanceFilterInput>,
+        sort: Option<InstanceSort>,
+    ) -> Result<InstanceConnection> {
+        let v = viewer_with_scope(ctx, scope::READ)?;
+        if first == 0 || first > MAX_PAGE {
+            return Err(ApiError::invalid_field(
+                "first",
+                &format!("每页数量须在 1 到 {MAX_PAGE} 之间"),
+                &format!("`first` must be between 1 and {MAX_PAGE}"),
+            )
+            .into());
+        }
+        let f = filter.unwrap_or_default();
+        let now = rc(ctx).services.now();
+        let parse_opt =
+            |id: &Option<ID>, what: &str| id.as_ref().map(|i| parse_id(i, what)).transpose();
+        let filter = InstanceFilter {
+            workflow_id: f.workflow_id,
+            states: f.states.unwrap_or_default(),
+            stage: f.stage,
+            org_id: parse_opt(&f.organisation_id, "organisationId")?,
+            parent_id: parse_opt(&f.parent_id, "parentId")?,
+            overdue_at: f.overdue.unwrap_or(false).then_some(now),
+            due_before: f.deadline_before,
+            due_after: f.deadline_after,
+            text: f.text.filter(|t| !t.trim().is_empty()),
+            include_final: f.include_final.unwrap_or(true),
+        };
+        let sort = sort.unwrap_or_default();
+        let page = PageRequest {
+            first,
+            after: after.as_deref().map(decode_cursor).transpose()?,
+            sort: match sort.field {
+                InstanceSortField::CreatedAt => SortKey::CreatedAt,
+                InstanceSortField::UpdatedAt => SortKey::UpdatedAt,
+                InstanceSortField::DueAt => SortKey::DueAt,
+                InstanceSortField::Title => SortKey::Title,
+            },
+            order: match sort.direction {
+                SortDirection::Asc => SortOrder::Asc,
+                SortDirection::Desc => SortOrder::Desc,
+            },
+        };
+        let result = rc(ctx)
+            .services
+            .store
+            .list_instances(&visibility_for(&v.user), &filter, &page)
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        let edges: Vec<InstanceEdge> = result
+            .items
+            .into_iter()
+            .map(|(instance, cursor)| InstanceEdge {
+                cursor: encode_cursor(&cursor),
+                node: InstanceGql(instance),
+            })
+            .collect();
+        Ok(InstanceConnection {
+            page_info: PageInfo {
+                has_next_page: result.has_next_page,
+                has_previous_page: page.after.is_some(),
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: result.total_count,
+        })
+    }
+
+    /// The outbox of e-mails (managers): filter by status, e.g. DEAD for dead letters.
+    async fn outbox(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<OutboxStatusGql>,
+        #[graphql(default = 100)] limit: u32,
+    ) -> Result<Vec<OutboxMessageGql>> {
+        viewer_with_role(ctx, &[Role::Manager])?;
+        let msgs = rc(ctx)
+            .services
+            .store
+            .list_outbox(status.map(Into::into), None, limit.min(500))
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        Ok(msgs.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OutboxStatusGql {
+    Pending,
+    Sending,
+    Sent,
+    Dead,
+}
+
+impl From<OutboxStatusGql> for OutboxStatus {
+    fn from(s: OutboxStatusGql) -> Self {
+        match s {
+            OutboxStatusGql::Pending => OutboxStatus::Pending,
+            OutboxStatusGql::Sending => OutboxStatus::Sending,
+            OutboxStatusGql::Sent => OutboxStatus::Sent,
+            OutboxStatusGql::Dead => OutboxStatus::Dead,
+        }
+    }
+}

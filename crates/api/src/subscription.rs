@@ -1,0 +1,135 @@
+//! Live events over the graphql-transport-ws protocol.
+
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use grantflow_service::{InstanceEvent, Services, can_see};
+use grantflow_store::User;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::scope;
+use crate::context::{rc, store_err, viewer_with_scope};
+use crate::error::ApiError;
+use crate::types::{InstanceGql, parse_id};
+
+pub struct SubscriptionRoot;
+
+/// A transition (or deadline extension) that happened on an instance.
+#[derive(SimpleObject, Clone)]
+pub struct InstanceEventGql {
+    pub instance_id: ID,
+    pub version: i64,
+    pub event: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor_id: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&InstanceEvent> for InstanceEventGql {
+    fn from(e: &InstanceEvent) -> Self {
+        InstanceEventGql {
+            instance_id: ID(e.instance_id.to_string()),
+            version: e.version,
+            event: e.event.clone(),
+            from_state: e.from_state.clone(),
+            to_state: e.to_state.clone(),
+            actor_id: e.actor_id.clone(),
+            at: e.at,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TaskChange {
+    /// The instance now waits for one of the viewer's roles.
+    Added,
+    /// It no longer does.
+    Removed,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskEvent {
+    pub change: TaskChange,
+    pub instance: InstanceGql,
+}
+
+/// Whether the state `state` of the instance's workflow waits on one of the user's roles.
+fn waits_on(services: &Services, event: &InstanceEvent, state: &str, user: &User) -> bool {
+    let Some(wf) = services.workflows.latest(&event.workflow_id) else {
+        return false;
+    };
+    wf.def.state(state).is_some_and(|s| {
+        s.assignees
+            .iter()
+            .any(|a| user.roles.iter().any(|r| r.as_str() == a))
+    })
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every change to one instance the viewer may see.
+    async fn instance_events(
+        &self,
+        ctx: &Context<'_>,
+        instance_id: ID,
+    ) -> Result<impl Stream<Item = InstanceEventGql> + use<>> {
+        let v = viewer_with_scope(ctx, scope::READ)?;
+        let id = parse_id(&instance_id, "instanceId")?;
+        let services = rc(ctx).services.clone();
+        let instance = match services.store.get_instance(id).await {
+            Ok(i) => i,
+            Err(grantflow_store::StoreError::NotFound { .. }) => {
+                return Err(ApiError::not_found("instance").into());
+            }
+            Err(e) => return Err(store_err(ctx, e)),
+        };
+        if !can_see(services.store.as_ref(), &v.user, &instance)
+            .await
+            .map_err(|e| store_err(ctx, e))?
+        {
+            return Err(ApiError::not_found("instance").into());
+        }
+        let stream = BroadcastStream::new(services.subscribe()).filter_map(move |e| async move {
+            match e {
+                Ok(e) if e.instance_id == id => Some(InstanceEventGql::from(&e)),
+                _ => None,
+            }
+        });
+        Ok(stream)
+    }
+
+    /// Instances arriving in (or leaving) a state that waits on the viewer, among those
+    /// the viewer may see.
+    async fn my_tasks(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = TaskEvent> + use<>> {
+        let v = viewer_with_scope(ctx, scope::READ)?;
+        let user = v.user.clone();
+        let services = rc(ctx).services.clone();
+        let stream = BroadcastStream::new(services.subscribe()).filter_map(move |e| {
+            let services = services.clone();
+            let user = user.clone();
+            async move {
+                let e = e.ok()?;
+                let now_waits = waits_on(&services, &e, &e.to_state, &user);
+                let was_waiting = waits_on(&services, &e, &e.from_state, &user);
+                let change = match (was_waiting, now_waits) {
+                    (_, true) => TaskChange::Added,
+                    (true, false) => TaskChange::Removed,
+                    (false, false) => return None,
+                };
+                let instance = services.store.get_instance(e.instance_id).await.ok()?;
+                if !can_see(services.store.as_ref(), &user, &instance)
+                    .await
+                    .ok()?
+                {
+                    return None;
+                }
+                Some(TaskEvent {
+                    change,
+                    instance: InstanceGql(instance),
+                })
+            }
+        });
+        Ok(stream)
+    }
+}

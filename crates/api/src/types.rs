@@ -1,0 +1,729 @@
+//! GraphQL object types. Every field that reveals something checks the viewer.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use grantflow_domain::CompiledWorkflow;
+use grantflow_domain::audit::HistoryRecord;
+use grantflow_domain::engine::available_events;
+use grantflow_domain::model::{FieldType, I18nText as DomainText, InputFieldDef};
+use grantflow_service::Services;
+use grantflow_store::{Instance, Organisation, OutboxMessage, Role, Timer, TokenRecord, User};
+use uuid::Uuid;
+
+use crate::context::{rc, viewer};
+use crate::error::{ApiError, from_store};
+use crate::loaders::{InstanceId, OrgId, UserId};
+
+/// A text in Simplified Chinese and English.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct I18nText {
+    pub zh_cn: String,
+    pub en: String,
+}
+
+impl From<&DomainText> for I18nText {
+    fn from(t: &DomainText) -> Self {
+        I18nText {
+            zh_cn: t.zh_cn.clone(),
+            en: t.en.clone(),
+        }
+    }
+}
+
+pub fn parse_id(id: &ID, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id.as_str()).map_err(|_| {
+        ApiError::invalid_field(
+            what,
+            &format!("「{}」不是有效的编号", id.as_str()),
+            &format!("`{}` is not a valid id", id.as_str()),
+        )
+    })
+}
+
+fn internal(ctx: &Context<'_>, e: impl std::fmt::Display) -> async_graphql::Error {
+    ApiError::internal(&rc(ctx).request_id, &e).into()
+}
+
+// ---------------------------------------------------------------- organisations and users
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrgKindGql {
+    Province,
+    City,
+    Unit,
+}
+
+impl From<grantflow_store::OrgKind> for OrgKindGql {
+    fn from(k: grantflow_store::OrgKind) -> Self {
+        match k {
+            grantflow_store::OrgKind::Province => OrgKindGql::Province,
+            grantflow_store::OrgKind::City => OrgKindGql::City,
+            grantflow_store::OrgKind::Unit => OrgKindGql::Unit,
+        }
+    }
+}
+
+impl From<OrgKindGql> for grantflow_store::OrgKind {
+    fn from(k: OrgKindGql) -> Self {
+        match k {
+            OrgKindGql::Province => grantflow_store::OrgKind::Province,
+            OrgKindGql::City => grantflow_store::OrgKind::City,
+            OrgKindGql::Unit => grantflow_store::OrgKind::Unit,
+        }
+    }
+}
+
+pub struct OrganisationGql(pub Organisation);
+
+#[Object(name = "Organisation")]
+impl OrganisationGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn kind(&self) -> OrgKindGql {
+        self.0.kind.into()
+    }
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        let Some(parent) = self.0.parent_id else {
+            return Ok(None);
+        };
+        let org = rc(ctx)
+            .loader
+            .load_one(OrgId(parent))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(org.map(OrganisationGql))
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RoleGql {
+    Admin,
+    Manager,
+    City,
+    Applicant,
+    Expert,
+    Auditor,
+}
+
+impl From<Role> for RoleGql {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => RoleGql::Admin,
+            Role::Manager => RoleGql::Manager,
+            Role::City => RoleGql::City,
+            Role::Applicant => RoleGql::Applicant,
+            Role::Expert => RoleGql::Expert,
+            Role::Auditor => RoleGql::Auditor,
+        }
+    }
+}
+
+impl From<RoleGql> for Role {
+    fn from(r: RoleGql) -> Self {
+        match r {
+            RoleGql::Admin => Role::Admin,
+            RoleGql::Manager => Role::Manager,
+            RoleGql::City => Role::City,
+            RoleGql::Applicant => Role::Applicant,
+            RoleGql::Expert => Role::Expert,
+            RoleGql::Auditor => Role::Auditor,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum NotifyPrefGql {
+    Immediate,
+    DigestOnly,
+    None,
+}
+
+impl From<grantflow_store::NotifyPref> for NotifyPrefGql {
+    fn from(p: grantflow_store::NotifyPref) -> Self {
+        match p {
+            grantflow_store::NotifyPref::Immediate => NotifyPrefGql::Immediate,
+            grantflow_store::NotifyPref::DigestOnly => NotifyPrefGql::DigestOnly,
+            grantflow_store::NotifyPref::None => NotifyPrefGql::None,
+        }
+    }
+}
+
+impl From<NotifyPrefGql> for grantflow_store::NotifyPref {
+    fn from(p: NotifyPrefGql) -> Self {
+        match p {
+            NotifyPrefGql::Immediate => grantflow_store::NotifyPref::Immediate,
+            NotifyPrefGql::DigestOnly => grantflow_store::NotifyPref::DigestOnly,
+            NotifyPrefGql::None => grantflow_store::NotifyPref::None,
+        }
+    }
+}
+
+pub struct UserGql(pub User);
+
+#[Object(name = "User")]
+impl UserGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    /// Visible to the user, admins and managers.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let v = viewer(ctx)?;
+        let allowed =
+            v.user.id == self.0.id || v.has_role(Role::Admin) || v.has_role(Role::Manager);
+        Ok(allowed.then_some(self.0.email.as_str()))
+    }
+    async fn roles(&self) -> Vec<RoleGql> {
+        self.0.roles.iter().map(|r| (*r).into()).collect()
+    }
+    async fn organisation(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        let Some(org) = self.0.org_id else {
+            return Ok(None);
+        };
+        let org = rc(ctx)
+            .loader
+            .load_one(OrgId(org))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(org.map(OrganisationGql))
+    }
+    async fn lang(&self) -> &str {
+        &self.0.lang
+    }
+    async fn notify_pref(&self) -> NotifyPrefGql {
+        self.0.notify_pref.into()
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+}
+
+/// A credential of the viewer (never the secret itself).
+pub struct TokenGql(pub TokenRecord);
+
+#[Object(name = "ApiToken")]
+impl TokenGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    async fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
+// ---------------------------------------------------------------- workflows
+
+pub struct WorkflowGql(pub Arc<CompiledWorkflow>);
+
+#[derive(SimpleObject)]
+pub struct StageGql {
+    pub id: String,
+    pub title: I18nText,
+}
+
+#[derive(SimpleObject)]
+pub struct StateGql {
+    pub id: String,
+    pub title: I18nText,
+    pub stage: String,
+    pub initial: bool,
+    #[graphql(name = "final")]
+    pub is_final: bool,
+    pub assignees: Vec<String>,
+    pub requires: Vec<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TransitionDefGql {
+    pub event: String,
+    pub title: I18nText,
+    pub from: Vec<String>,
+    pub to: String,
+    pub roles: Vec<String>,
+    pub guard: Option<String>,
+    pub input: Vec<InputFieldGql>,
+    pub reason_required: bool,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct InputFieldGql {
+    pub name: String,
+    /// text, integer, money, date, boolean, enum, indicators, file, files
+    #[graphql(name = "type")]
+    pub ty: String,
+    pub required: bool,
+    pub title: Option<I18nText>,
+    pub options: Vec<String>,
+}
+
+fn type_name(t: FieldType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn input_field(wf: &CompiledWorkflow, d: &InputFieldDef) -> InputFieldGql {
+    let field = wf.def.fields.get(&d.name);
+    InputFieldGql {
+        name: d.name.clone(),
+        ty: type_name(d.ty.or(field.map(|f| f.ty)).unwrap_or(FieldType::Text)),
+        required: d.required,
+        title: d.title.as_ref().or(field.map(|f| &f.title)).map(Into::into),
+        options: if d.options.is_empty() {
+            field.map(|f| f.options.clone()).unwrap_or_default()
+        } else {
+            d.options.clone()
+        },
+    }
+}
+
+#[Object(name = "Workflow")]
+impl WorkflowGql {
+    async fn id(&self) -> &str {
+        &self.0.def.id
+    }
+    async fn version(&self) -> u32 {
+        self.0.def.version
+    }
+    /// SHA-256 of the definition's canonical JSON.
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+    async fn title(&self) -> I18nText {
+        (&self.0.def.title).into()
+    }
+    async fn description(&self) -> Option<I18nText> {
+        self.0.def.description.as_ref().map(Into::into)
+    }
+    async fn stages(&self) -> Vec<StageGql> {
+        self.0
+            .def
+            .stages
+            .iter()
+            .map(|s| StageGql {
+                id: s.id.clone(),
+                title: (&s.title).into(),
+            })
+            .collect()
+    }
+    async fn states(&self) -> Vec<StateGql> {
+        self.0
+            .def
+            .states
+            .iter()
+            .map(|s| StateGql {
+                id: s.id.clone(),
+                title: (&s.title).into(),
+                stage: s.stage.clone(),
+                initial: s.initial,
+                is_final: s.is_final,
+                assignees: s.assignees.clone(),
+                requires: s.requires.clone(),
+            })
+            .collect()
+    }
+    async fn transitions(&self) -> Vec<TransitionDefGql> {
+        self.0
+            .def
+            .transitions
+            .iter()
+            .map(|t| TransitionDefGql {
+                event: t.event.clone(),
+                title: (&t.title).into(),
+                from: t.from.as_slice().to_vec(),
+                to: t.to.clone(),
+                roles: t.roles.clone(),
+                guard: t.guard.clone(),
+                input: t.input.iter().map(|d| input_field(&self.0, d)).collect(),
+                reason_required: t.reason_required,
+            })
+            .collect()
+    }
+    /// The state machine as a Mermaid diagram (stages as clusters, roles and guards on
+    /// the edges).
+    async fn mermaid(&self) -> String {
+        grantflow_domain::diagram::mermaid(&self.0.def)
+    }
+    /// The same as Graphviz dot.
+    async fn dot(&self) -> String {
+        grantflow_domain::diagram::dot(&self.0.def)
+    }
+}
+
+// ---------------------------------------------------------------- instances
+
+pub struct InstanceGql(pub Instance);
+
+#[derive(SimpleObject)]
+pub struct StateRef {
+    pub id: String,
+    pub title: I18nText,
+}
+
+#[derive(SimpleObject)]
+pub struct HistoryEntryGql {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: String,
+    pub actor_roles: Vec<String>,
+    pub event: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub input: Json<serde_json::Value>,
+    pub reason: Option<String>,
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl From<HistoryRecord> for HistoryEntryGql {
+    fn from(r: HistoryRecord) -> Self {
+        HistoryEntryGql {
+            seq: r.seq,
+            at: r.at,
+            actor_id: r.actor_id,
+            actor_roles: r.actor_roles,
+            event: r.event,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            input: Json(r.input),
+            reason: r.reason,
+            hash: r.hash,
+            prev_hash: r.prev_hash,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ScheduledTimerGql {
+    pub id: ID,
+    /// reminder, due, overdue, escalation, timeout, named
+    pub kind: String,
+    pub key: String,
+    pub fire_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub event: Option<String>,
+    pub notify: Vec<String>,
+    pub offset: Option<String>,
+    /// pending, claimed, done, cancelled
+    pub status: String,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub state: String,
+}
+
+impl From<Timer> for ScheduledTimerGql {
+    fn from(t: Timer) -> Self {
+        ScheduledTimerGql {
+            id: ID(t.id.to_string()),
+            kind: t.kind.as_str().to_string(),
+            key: t.key,
+            fire_at: t.fire_at,
+            due_at: t.due_at,
+            event: t.event,
+            notify: t.notify,
+            offset: t.offset,
+            status: t.status.as_str().to_string(),
+            fired_at: t.fired_at,
+            state: t.state,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OutboxMessageGql {
+    pub id: ID,
+    pub template: String,
+    pub to_address: String,
+    pub to_name: String,
+    pub kind: String,
+    /// pending, sending, sent, dead
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub instance_id: Option<ID>,
+}
+
+impl From<OutboxMessage> for OutboxMessageGql {
+    fn from(m: OutboxMessage) -> Self {
+        OutboxMessageGql {
+            id: ID(m.id.to_string()),
+            template: m.template,
+            to_address: m.to_address,
+            to_name: m.to_name,
+            kind: m.kind,
+            status: m.status.as_str().to_string(),
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+            instance_id: m.instance_id.map(|i| ID(i.to_string())),
+        }
+    }
+}
+
+/// Why an action is not available now.
+#[derive(SimpleObject)]
+pub struct UnavailableReason {
+    /// FORBIDDEN, GUARD_FAILED, DEADLINE_PASSED, …
+    pub code: String,
+    pub message: I18nText,
+    pub guard: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct AvailableTransitionGql {
+    pub event: String,
+    pub title: I18nText,
+    pub to: Vec<String>,
+    pub available: bool,
+    /// The guard reads the input: it is decided when the event is fired.
+    pub depends_on_input: bool,
+    pub reason_required: bool,
+    pub input: Vec<InputFieldGql>,
+    pub unavailable_reason: Option<UnavailableReason>,
+}
+
+fn services<'a>(ctx: &'a Context<'_>) -> &'a Services {
+    &rc(ctx).services
+}
+
+#[Object(name = "Instance")]
+impl InstanceGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn workflow_id(&self) -> &str {
+        &self.0.workflow_id
+    }
+    async fn workflow_version(&self) -> u32 {
+        self.0.workflow_version
+    }
+    async fn workflow(&self, ctx: &Context<'_>) -> Result<WorkflowGql> {
+        let wf = services(ctx)
+            .workflow_of(&self.0)
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        Ok(WorkflowGql(wf))
+    }
+    async fn state(&self, ctx: &Context<'_>) -> Result<StateRef> {
+        let wf = services(ctx)
+            .workflow_of(&self.0)
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        let title = wf
+            .def
+            .state(&self.0.state)
+            .map(|s| (&s.title).into())
+            .unwrap_or(I18nText {
+                zh_cn: self.0.state.clone(),
+                en: self.0.state.clone(),
+            });
+        Ok(StateRef {
+            id: self.0.state.clone(),
+            title,
+        })
+    }
+    async fn stage(&self, ctx: &Context<'_>) -> Result<StateRef> {
+        let wf = services(ctx)
+            .workflow_of(&self.0)
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        let title = wf
+            .def
+            .stage(&self.0.stage)
+            .map(|s| (&s.title).into())
+            .unwrap_or(I18nText {
+                zh_cn: self.0.stage.clone(),
+                en: self.0.stage.clone(),
+            });
+        Ok(StateRef {
+            id: self.0.stage.clone(),
+            title,
+        })
+    }
+    #[graphql(name = "final")]
+    async fn is_final(&self) -> bool {
+        self.0.is_final
+    }
+    /// The instance data (JSON).
+    async fn data(&self) -> Json<serde_json::Value> {
+        Json(self.0.data.clone())
+    }
+    /// The number of transitions so far; pass it back as `expectedVersion`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn organisation(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        let org = rc(ctx)
+            .loader
+            .load_one(OrgId(self.0.org_id))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(org.map(OrganisationGql))
+    }
+    /// The parent instance (a demand's catalogue item, a change request's project), when
+    /// the viewer may see it.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<InstanceGql>> {
+        let Some(parent) = self.0.parent_id else {
+            return Ok(None);
+        };
+        let Some(p) = rc(ctx)
+            .loader
+            .load_one(InstanceId(parent))
+            .await
+            .map_err(|e| internal(ctx, e))?
+        else {
+            return Ok(None);
+        };
+        let v = viewer(ctx)?;
+        let visible = grantflow_service::can_see(services(ctx).store.as_ref(), &v.user, &p)
+            .await
+            .map_err(|e| crate::context::store_err(ctx, e))?;
+        Ok(visible.then_some(InstanceGql(p)))
+    }
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<UserGql>> {
+        let user = rc(ctx)
+            .loader
+            .load_one(UserId(self.0.created_by))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(user.map(UserGql))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When the current state's work is due.
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.due_at
+    }
+    async fn overdue(&self, ctx: &Context<'_>) -> bool {
+        !self.0.is_final && self.0.due_at.is_some_and(|d| d <= services(ctx).now())
+    }
+    /// The latest review result guards read (`review.total`, `review.count`).
+    async fn review(&self) -> Json<serde_json::Value> {
+        Json(self.0.review.clone())
+    }
+    /// The append-only history, oldest first, with its hash chain.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<HistoryEntryGql>> {
+        let records = services(ctx)
+            .store
+            .history(self.0.id)
+            .await
+            .map_err(|e| crate::context::store_err(ctx, e))?;
+        Ok(records.into_iter().map(Into::into).collect())
+    }
+    /// Deadlines, reminders, escalations and timeouts: pending ones and what already fired.
+    async fn timers(
+        &self,
+        ctx: &Context<'_>,
+        pending_only: Option<bool>,
+    ) -> Result<Vec<ScheduledTimerGql>> {
+        let timers = services(ctx)
+            .store
+            .timers_for_instance(self.0.id)
+            .await
+            .map_err(|e| crate::context::store_err(ctx, e))?;
+        let pending_only = pending_only.unwrap_or(false);
+        Ok(timers
+            .into_iter()
+            .filter(|t| !pending_only || t.status == grantflow_store::TimerStatus::Pending)
+            .map(Into::into)
+            .collect())
+    }
+    /// Emails about this instance and whether they were sent (managers only).
+    async fn messages(&self, ctx: &Context<'_>) -> Result<Vec<OutboxMessageGql>> {
+        let v = viewer(ctx)?;
+        if !v.has_role(Role::Manager) {
+            return Err(ApiError::forbidden().into());
+        }
+        let msgs = services(ctx)
+            .store
+            .list_outbox(None, Some(self.0.id), 200)
+            .await
+            .map_err(|e| crate::context::store_err(ctx, e))?;
+        Ok(msgs.into_iter().map(Into::into).collect())
+    }
+    /// What the viewer can do now, and for each action they cannot, why.
+    async fn available_transitions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<AvailableTransitionGql>> {
+        let v = viewer(ctx)?;
+        let svc = services(ctx);
+        let wf = svc
+            .workflow_of(&self.0)
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        let actor = Services::actor_for(&v.user);
+        let options = available_events(&wf, &self.0.snapshot(), &actor, svc.now());
+        Ok(options
+            .into_iter()
+            .map(|o| {
+                let unavailable_reason = o.unavailable.map(|e| {
+                    let api: ApiError = e.clone().into();
+                    let guard = match &e {
+                        grantflow_domain::engine::EngineError::GuardFailed { guard, .. } => {
+                            Some(guard.clone())
+                        }
+                        _ => None,
+                    };
+                    UnavailableReason {
+                        code: api.code.as_str().to_string(),
+                        message: I18nText {
+                            zh_cn: api.message_zh.clone(),
+                            en: api.message_en.clone(),
+                        },
+                        guard,
+                    }
+                });
+                AvailableTransitionGql {
+                    event: o.event,
+                    title: (&o.title).into(),
+                    to: o.to,
+                    available: o.available,
+                    depends_on_input: o.depends_on_input,
+                    reason_required: o.reason_required,
+                    input: o.input.iter().map(|d| input_field(&wf, d)).collect(),
+                    unavailable_reason,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Map a store error inside a resolver.
+pub fn store_error(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_graphql::Error {
+    from_store(e, &rc(ctx).request_id).into()
+}
