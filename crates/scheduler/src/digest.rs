@@ -40,10 +40,6 @@ pub(crate) struct CompiledDigest {
     schedule: cron::Schedule,
 }
 
-/// How far back to look for a tick before giving up (a minutely schedule over a long
-/// holiday stays well within it).
-const MAX_TICKS_SCANNED: usize = 100_000;
-
 impl CompiledDigest {
     pub(crate) fn new(def: &DigestSchedule) -> Result<CompiledDigest, DigestScheduleError> {
         let schedule = cron::Schedule::from_str(&def.cron).map_err(|e| DigestScheduleError {
@@ -66,8 +62,9 @@ impl CompiledDigest {
 }
 
 /// The tick to fire at `now`: the latest tick in `(last, now]` (or at or before `now`
-/// when the schedule never ticked), skipping rest days when `working_days_only`. Missed
-/// ticks coalesce: one digest for a scheduler that was down for a week, not seven.
+/// when the schedule never ticked). Missed ticks coalesce: one digest for a scheduler
+/// that was down for a week, not seven. With `working_days_only`, a latest tick on a rest
+/// day sends nothing (a missed Friday digest is not sent on Saturday; Monday's is).
 pub fn pick_tick(
     schedule: &cron::Schedule,
     working_days_only: bool,
@@ -78,14 +75,18 @@ pub fn pick_tick(
     // `after(x).next_back()` walks backwards from x, exclusive: start one second past now
     // so that a tick exactly at now counts.
     let start = (now + Duration::seconds(1)).with_timezone(&TIMEZONE);
-    schedule
+    let latest = schedule
         .after(&start)
         .rev()
-        .take(MAX_TICKS_SCANNED)
         .map(|t| t.with_timezone(&Utc))
-        .skip_while(|t| *t > now)
-        .take_while(|t| last.is_none_or(|l| *t > l))
-        .find(|t| !working_days_only || calendar.is_working_day(local_date(*t)))
+        .find(|t| *t <= now)?;
+    if last.is_some_and(|l| latest <= l) {
+        return None;
+    }
+    if working_days_only && !calendar.is_working_day(local_date(latest)) {
+        return None;
+    }
+    Some(latest)
 }
 
 /// The outbox key of a digest for one user and tick.
@@ -269,6 +270,16 @@ mod tests {
         assert_eq!(
             pick_tick(&daily_nine(), true, &cal, last, t("2025-10-11T04:00:00Z")),
             Some(t("2025-10-11T01:00:00Z"))
+        );
+        // Missed on Friday 2025-06-13, back on Saturday: nothing until Monday.
+        let last = Some(t("2025-06-12T01:00:00Z"));
+        assert_eq!(
+            pick_tick(&daily_nine(), true, &cal, last, t("2025-06-14T02:00:00Z")),
+            None
+        );
+        assert_eq!(
+            pick_tick(&daily_nine(), true, &cal, last, t("2025-06-16T02:00:00Z")),
+            Some(t("2025-06-16T01:00:00Z"))
         );
     }
 }

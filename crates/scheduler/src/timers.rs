@@ -107,6 +107,15 @@ impl Scheduler {
             let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
             return Ok(if done { Fired::Spent } else { Fired::Lost });
         }
+        // A reminder that fires after the deadline (the scheduler was down) would say
+        // "0 days left" of a task already late: the overdue ladder speaks for it instead.
+        let due_at = timer.due_at.or(instance.due_at);
+        if matches!(timer.kind, TimerKind::Reminder | TimerKind::Due)
+            && due_at.is_some_and(|d| d <= now)
+        {
+            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
+            return Ok(if done { Fired::Spent } else { Fired::Lost });
+        }
         let recipients = store.recipients(&instance, &timer.notify).await?;
         let late_party = if timer.kind == TimerKind::Escalation {
             Some(self.late_party(&wf, &instance).await?)
