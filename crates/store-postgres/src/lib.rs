@@ -1,1 +1,1668 @@
-//! grantflow-store-postgres
+//! grantflow on PostgreSQL, for several API and scheduler processes sharing one database.
+//!
+//! Transactions run at READ COMMITTED. A transition locks its instance row with
+//! `SELECT … FOR UPDATE`, so concurrent writers of one instance queue and the losers see
+//! the new version; timer and outbox claims lock with `FOR UPDATE SKIP LOCKED`, so
+//! schedulers never wait for each other and never claim the same row. Every transactional
+//! method is retried a few times on serialization failures and deadlocks.
+
+pub mod bench;
+mod rows;
+pub mod testing;
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
+use grantflow_domain::schedule::TimerPlan;
+use grantflow_store::support::{self, like_pattern};
+use grantflow_store::{
+    Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
+    InstanceFilter, NewInstance, NewOrganisation, NewOutboxMessage, NewToken, NewUser,
+    Organisation, OutboxMessage, OutboxStatus, Page, PageRequest, Role, SortKey, SortOrder, Store,
+    StoreError, StoreResult, Timer, TokenRecord, TransitionRequest, User, UserPatch, Visibility,
+    WorkflowRecord, scoped_key,
+};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use rows::{
+    Fail, HISTORY_COLS, INSTANCE_COLS, ORG_COLS, OUTBOX_COLS, R, TIMER_COLS, TOKEN_COLS,
+    USER_SELECT, dup, json, strings_json,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// How many times a transaction that failed on a serialization failure or deadlock is
+/// run again before the error is returned.
+const MAX_RETRIES: u32 = 5;
+
+/// Run `$body` (an `async` block producing `R<T>`) again on serialization failures and
+/// deadlocks, with a short growing pause, up to [`MAX_RETRIES`] times.
+macro_rules! retrying {
+    ($body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let result: R<_> = $body.await;
+            match result {
+                Err(e) if rows::is_retryable(&e) && attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(
+                        attempt,
+                        "retrying a transaction after a serialization failure or deadlock"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt)))
+                        .await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user[:password]@host[:port]/database[?params]`.
+    pub url: String,
+    /// Connections per process; each API request or scheduler step holds one at most.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl PostgresOptions {
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to `url` with default pool settings.
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        PostgresStore::connect_with(PostgresOptions::new(url)).await
+    }
+
+    pub async fn connect_with(options: PostgresOptions) -> StoreResult<PostgresStore> {
+        // The parse error may quote the URL, password included: say only that it is bad.
+        let connect = PgConnectOptions::from_str(options.url.trim())
+            .map_err(|_| StoreError::Invalid("the PostgreSQL URL is not valid".into()))?
+            .application_name("grantflow");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The pool, for tools (benchmarks, test support) that issue raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> R<sqlx::Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn apply_tx(&self, req: &TransitionRequest<'_>) -> R<Applied> {
+        let mut tx = self.begin().await?;
+        let before = fetch_instance_for_update(&mut tx, req.instance_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("instance", req.instance_id))?;
+        let scoped = req
+            .idempotency_key
+            .as_deref()
+            .map(|k| scoped_key(&req.actor_id, k));
+        if let Some(key) = &scoped {
+            let stored = sqlx::query(
+                "SELECT request_hash, result::text AS result FROM idempotency_keys \
+                 WHERE scoped_key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = stored {
+                let hash: String = row.try_get("request_hash")?;
+                if hash != req.request_hash {
+                    return Err(StoreError::IdempotencyMismatch {
+                        key: req.idempotency_key.clone().unwrap_or_default(),
+                    }
+                    .into());
+                }
+                let result: String = row.try_get("result")?;
+                let mut applied: Applied = serde_json::from_str(&result).map_err(|e| {
+                    StoreError::Backend(format!("bad stored idempotent result: {e}"))
+                })?;
+                applied.replayed = true;
+                tx.rollback().await?;
+                return Ok(applied);
+            }
+        }
+        if let Some(expected) = req.expected_version
+            && expected != before.version
+        {
+            return Err(StoreError::Conflict {
+                current_version: before.version,
+                expected_version: expected,
+            }
+            .into());
+        }
+        let change = (req.planner)(&before).map_err(StoreError::Engine)?;
+        let plan = change.plan;
+        support::check_plan(&before, &plan)?;
+        let record = support::history_record(&before, &plan);
+        let after = support::instance_after(&before, &plan, &record.hash);
+        let at = record.at;
+
+        let updated = sqlx::query(
+            "UPDATE instances SET state = $1, stage = $2, is_final = $3, data = $4::json, \
+             version = $5, updated_at = $6, due_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
+        )
+        .bind(&after.state)
+        .bind(&after.stage)
+        .bind(after.is_final)
+        .bind(json(&after.data))
+        .bind(after.version)
+        .bind(after.updated_at)
+        .bind(after.due_at)
+        .bind(&after.last_hash)
+        .bind(after.id)
+        .bind(before.version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            // Cannot happen under the write lock; kept as a guard against a lost update.
+            return Err(StoreError::Conflict {
+                current_version: before.version + 1,
+                expected_version: before.version,
+            }
+            .into());
+        }
+        insert_history(&mut tx, &record).await?;
+        if let Some((timer_id, token)) = req.complete_timer {
+            mark_timer_done(&mut tx, timer_id, token, at).await?;
+        }
+        if plan.cancel_state_timers {
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
+            )
+            .bind(after.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for key in &plan.cancel_timers {
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = $1 AND key = $2 AND status IN ('pending', 'claimed')",
+            )
+            .bind(after.id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_timers(
+            &mut tx,
+            after.id,
+            after.version,
+            &after.state,
+            &plan.schedule,
+        )
+        .await?;
+        for n in &plan.notifications {
+            let users = recipients_in(&mut tx, &after, &n.roles).await?;
+            let messages = support::notification_messages(
+                &after,
+                &n.template,
+                &change.notification_context,
+                &users,
+                at,
+            );
+            insert_outbox(&mut tx, &messages, at).await?;
+        }
+        let applied = Applied {
+            instance: after,
+            record,
+            replayed: false,
+        };
+        if let Some(key) = &scoped {
+            let result = serde_json::to_string(&applied)
+                .map_err(|e| StoreError::Backend(format!("cannot store the result: {e}")))?;
+            sqlx::query(
+                "INSERT INTO idempotency_keys (scoped_key, request_hash, result, created_at) \
+                 VALUES ($1, $2, $3::json, $4)",
+            )
+            .bind(key)
+            .bind(&req.request_hash)
+            .bind(result)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn list_page(
+        &self,
+        visibility: &Visibility,
+        filter: &InstanceFilter,
+        page: &PageRequest,
+    ) -> R<Page<Instance>> {
+        if *visibility == Visibility::Nothing {
+            return Ok(Page {
+                items: Vec::new(),
+                has_next_page: false,
+                total_count: 0,
+            });
+        }
+        let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) AS n FROM instances i");
+        push_filters(&mut count, visibility, filter);
+        let total_count: i64 = count.build().fetch_one(&self.pool).await?.try_get("n")?;
+
+        let col = sort_column(page.sort);
+        let (cmp, dir) = match page.order {
+            SortOrder::Asc => (">", "ASC"),
+            SortOrder::Desc => ("<", "DESC"),
+        };
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} FROM instances i",
+            prefixed(INSTANCE_COLS, "i.")
+        ));
+        push_filters(&mut q, visibility, filter);
+        if let Some(after) = &page.after {
+            let id = after.id;
+            match (&after.key, page.sort) {
+                (Some(k), SortKey::Title) => {
+                    push_after(&mut q, col, cmp, k.clone(), id);
+                }
+                (Some(k), _) => {
+                    let at = DateTime::parse_from_rfc3339(k)
+                        .map_err(|_| {
+                            StoreError::Invalid(format!("the cursor key `{k}` is not a time"))
+                        })?
+                        .with_timezone(&Utc);
+                    push_after(&mut q, col, cmp, at, id);
+                }
+                // In the trailing rows without a key: order by id alone.
+                (None, _) => {
+                    q.push(format!(" AND i.{col} IS NULL AND i.id {cmp} "))
+                        .push_bind(id);
+                }
+            }
+        }
+        q.push(format!(
+            " ORDER BY (i.{col} IS NULL), i.{col} {dir}, i.id {dir} LIMIT "
+        ))
+        .push_bind(i64::from(page.first) + 1);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(rows::instance(row)?);
+        }
+        let has_next_page = items.len() > page.first as usize;
+        items.truncate(page.first as usize);
+        let items = items
+            .into_iter()
+            .map(|i| {
+                let key = match page.sort {
+                    SortKey::CreatedAt => Some(cursor_time(i.created_at)),
+                    SortKey::UpdatedAt => Some(cursor_time(i.updated_at)),
+                    SortKey::DueAt => i.due_at.map(cursor_time),
+                    SortKey::Title => Some(i.title.clone()),
+                };
+                let cursor = Cursor { key, id: i.id };
+                (i, cursor)
+            })
+            .collect();
+        Ok(Page {
+            items,
+            has_next_page,
+            total_count,
+        })
+    }
+}
+
+/// Continue after the row with sort key `key` and id `id`: rows with a key sort before
+/// rows without one, in both directions.
+fn push_after<'a, T>(q: &mut QueryBuilder<'a, Postgres>, col: &str, cmp: &str, key: T, id: Uuid)
+where
+    T: 'a + Clone + Send + sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres>,
+{
+    q.push(format!(" AND ((i.{col} {cmp} "))
+        .push_bind(key.clone())
+        .push(format!(") OR (i.{col} = "))
+        .push_bind(key)
+        .push(format!(" AND i.id {cmp} "))
+        .push_bind(id)
+        .push(format!(") OR i.{col} IS NULL)"));
+}
+
+/// Cursor keys are RFC 3339 with microseconds, as on SQLite.
+fn cursor_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn sort_column(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+        SortKey::DueAt => "due_at",
+        SortKey::Title => "title",
+    }
+}
+
+fn prefixed(cols: &str, prefix: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{prefix}{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn push_filters(q: &mut QueryBuilder<'_, Postgres>, visibility: &Visibility, f: &InstanceFilter) {
+    q.push(" WHERE 1 = 1");
+    match visibility {
+        Visibility::All => {}
+        Visibility::Org(org) => {
+            q.push(" AND i.org_id = ").push_bind(*org);
+        }
+        Visibility::City(city) => {
+            q.push(" AND i.city_id = ").push_bind(*city);
+        }
+        Visibility::AssignedExpert(user) => {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM expert_assignments e \
+                 WHERE e.instance_id = i.id AND e.user_id = ",
+            )
+            .push_bind(*user)
+            .push(")");
+        }
+        Visibility::Nothing => {
+            q.push(" AND 1 = 0");
+        }
+    }
+    if let Some(w) = &f.workflow_id {
+        q.push(" AND i.workflow_id = ").push_bind(w.clone());
+    }
+    if !f.states.is_empty() {
+        q.push(" AND i.state IN (");
+        let mut sep = q.separated(", ");
+        for s in &f.states {
+            sep.push_bind(s.clone());
+        }
+        q.push(")");
+    }
+    if let Some(stage) = &f.stage {
+        q.push(" AND i.stage = ").push_bind(stage.clone());
+    }
+    if let Some(org) = f.org_id {
+        q.push(" AND i.org_id = ").push_bind(org);
+    }
+    if let Some(parent) = f.parent_id {
+        q.push(" AND i.parent_id = ").push_bind(parent);
+    }
+    if let Some(now) = f.overdue_at {
+        q.push(" AND i.is_final = FALSE AND i.due_at < ")
+            .push_bind(now);
+    }
+    if let Some(t) = f.due_before {
+        q.push(" AND i.due_at <= ").push_bind(t);
+    }
+    if let Some(t) = f.due_after {
+        q.push(" AND i.due_at >= ").push_bind(t);
+    }
+    if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        // ILIKE folds case as SQLite's LIKE does for ASCII; CJK has no case.
+        let pattern = like_pattern(text);
+        q.push(" AND (i.title ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR i.data::text ILIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if !f.include_final {
+        q.push(" AND i.is_final = FALSE");
+    }
+}
+
+async fn fetch_instance(conn: &mut PgConnection, id: Uuid) -> R<Option<Instance>> {
+    let row = sqlx::query(&format!(
+        "SELECT {INSTANCE_COLS} FROM instances WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(rows::instance).transpose()
+}
+
+/// Read the instance and lock its row until the transaction ends: concurrent writers of
+/// the same instance queue here and then see the committed version.
+pub(crate) async fn fetch_instance_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> R<Option<Instance>> {
+    let row = sqlx::query(&format!(
+        "SELECT {INSTANCE_COLS} FROM instances WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(rows::instance).transpose()
+}
+
+fn instance_uuid(id: &str) -> R<Uuid> {
+    Uuid::parse_str(id)
+        .map_err(|_| Fail::Store(StoreError::Invalid(format!("`{id}` is not an instance id"))))
+}
+
+pub(crate) async fn insert_history(conn: &mut PgConnection, r: &HistoryRecord) -> R<()> {
+    sqlx::query(
+        "INSERT INTO history (instance_id, seq, at, actor_id, actor_roles, event, from_state, \
+         to_state, input, reason, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9::json, $10, $11, $12)",
+    )
+    .bind(instance_uuid(&r.instance_id)?)
+    .bind(r.seq)
+    .bind(r.at)
+    .bind(&r.actor_id)
+    .bind(strings_json(&r.actor_roles))
+    .bind(&r.event)
+    .bind(&r.from_state)
+    .bind(&r.to_state)
+    .bind(json(&r.input))
+    .bind(&r.reason)
+    .bind(&r.prev_hash)
+    .bind(&r.hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_timers(
+    conn: &mut PgConnection,
+    instance_id: Uuid,
+    state_entry: i64,
+    state: &str,
+    timers: &[TimerPlan],
+) -> R<()> {
+    for t in timers {
+        sqlx::query(
+            "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
+             due_at, event, notify, step_offset, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11, 'pending')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(instance_id)
+        .bind(state_entry)
+        .bind(state)
+        .bind(t.kind.as_str())
+        .bind(&t.key)
+        .bind(t.fire_at)
+        .bind(t.due_at)
+        .bind(&t.event)
+        .bind(strings_json(&t.notify))
+        .bind(&t.offset)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn mark_timer_done(
+    conn: &mut PgConnection,
+    timer_id: Uuid,
+    token: i64,
+    now: DateTime<Utc>,
+) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE timers SET status = 'done', fired_at = $1, lease_until = NULL \
+         WHERE id = $2 AND claim_token = $3 AND status = 'claimed'",
+    )
+    .bind(now)
+    .bind(timer_id)
+    .bind(token)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_outbox(
+    conn: &mut PgConnection,
+    messages: &[NewOutboxMessage],
+    now: DateTime<Utc>,
+) -> R<u64> {
+    let mut inserted = 0;
+    for m in messages {
+        let r = sqlx::query(
+            "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
+             template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, 'pending', 0, $11, $12) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&m.idempotency_key)
+        .bind(m.recipient_user_id)
+        .bind(&m.to_address)
+        .bind(&m.to_name)
+        .bind(&m.template)
+        .bind(&m.lang)
+        .bind(json(&m.context))
+        .bind(m.instance_id)
+        .bind(&m.kind)
+        .bind(m.not_before)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        inserted += r.rows_affected();
+    }
+    Ok(inserted)
+}
+
+async fn users_where(conn: &mut PgConnection, q: &mut QueryBuilder<'_, Postgres>) -> R<Vec<User>> {
+    let rows = q.build().fetch_all(conn).await?;
+    rows.iter().map(rows::user).collect()
+}
+
+/// The users who receive mail about `instance` for each of `roles` (see
+/// [`Store::recipients`]), de-duplicated, in a stable order.
+async fn recipients_in(
+    conn: &mut PgConnection,
+    instance: &Instance,
+    roles: &[String],
+) -> R<Vec<User>> {
+    let mut out: Vec<User> = Vec::new();
+    let mut seen = HashSet::new();
+    for role in roles {
+        let mut q = QueryBuilder::<Postgres>::new(USER_SELECT);
+        q.push(" WHERE u.active");
+        match role.as_str() {
+            "applicant" => {
+                q.push(" AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'applicant') AND u.org_id = ")
+                    .push_bind(instance.org_id);
+            }
+            "city" => {
+                let Some(city) = instance.city_id else {
+                    continue;
+                };
+                q.push(" AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'city') AND u.org_id = ")
+                    .push_bind(city);
+            }
+            "manager" | "admin" => {
+                q.push(
+                    " AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = ",
+                )
+                .push_bind(role.clone())
+                .push(")");
+            }
+            "expert" => {
+                q.push(" AND EXISTS (SELECT 1 FROM expert_assignments e WHERE e.user_id = u.id AND e.instance_id = ")
+                    .push_bind(instance.id)
+                    .push(")");
+            }
+            _ => continue,
+        }
+        q.push(" ORDER BY u.username");
+        for u in users_where(&mut *conn, &mut q).await? {
+            if seen.insert(u.id) {
+                out.push(u);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn claimed_timer(row: &sqlx::postgres::PgRow) -> R<ClaimedTimer> {
+    Ok(ClaimedTimer {
+        timer: rows::timer(row)?,
+        token: rows::claim_token(row)?,
+    })
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
+    let lease = chrono::Duration::from_std(lease)
+        .map_err(|_| StoreError::Invalid("the lease is too long".into()))?;
+    Ok(now + lease)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(())
+    }
+
+    // ---- organisations
+
+    async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation> {
+        let org = Organisation {
+            id: Uuid::now_v7(),
+            name: new.name.trim().to_string(),
+            kind: new.kind,
+            parent_id: new.parent_id,
+            created_at: Utc::now().trunc_subsecs(6),
+        };
+        if org.name.is_empty() {
+            return Err(StoreError::Invalid("an organisation needs a name".into()));
+        }
+        let r: R<()> = retrying!(async {
+            if let Some(parent) = org.parent_id {
+                self.get_org(parent).await?;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO organisations ({ORG_COLS}) VALUES ($1, $2, $3, $4, $5)"
+            ))
+            .bind(org.id)
+            .bind(&org.name)
+            .bind(org.kind.as_str())
+            .bind(org.parent_id)
+            .bind(org.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| dup(e.into(), "organisation", &org.name))?;
+            Ok(())
+        });
+        r?;
+        Ok(org)
+    }
+
+    async fn get_org(&self, id: Uuid) -> StoreResult<Organisation> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLS} FROM organisations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(rows::backend_error)?
+        .ok_or_else(|| StoreError::not_found("organisation", id))?;
+        Ok(rows::org(&row)?)
+    }
+
+    async fn get_orgs(&self, ids: &[Uuid]) -> StoreResult<Vec<Organisation>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ORG_COLS} FROM organisations WHERE id IN ("
+        ));
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id);
+        }
+        q.push(") ORDER BY name");
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::org).collect::<R<_>>()?)
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Organisation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORG_COLS} FROM organisations ORDER BY \
+             CASE kind WHEN 'province' THEN 0 WHEN 'city' THEN 1 ELSE 2 END, name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::org).collect::<R<_>>()?)
+    }
+
+    // ---- users
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        let user = User {
+            id: Uuid::now_v7(),
+            username: new.username.trim().to_string(),
+            display_name: new.display_name,
+            email: new.email.trim().to_string(),
+            org_id: new.org_id,
+            roles: {
+                let mut r = new.roles;
+                r.sort();
+                r.dedup();
+                r
+            },
+            lang: new.lang,
+            notify_pref: Default::default(),
+            active: true,
+            created_at: Utc::now().trunc_subsecs(6),
+        };
+        if user.username.is_empty() {
+            return Err(StoreError::Invalid("a user needs a username".into()));
+        }
+        let r: R<()> = retrying!(async {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "INSERT INTO users (id, username, display_name, email, org_id, password_hash, \
+                 lang, notify_pref, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $9)",
+            )
+            .bind(user.id)
+            .bind(&user.username)
+            .bind(&user.display_name)
+            .bind(&user.email)
+            .bind(user.org_id)
+            .bind(&new.password_hash)
+            .bind(&user.lang)
+            .bind(user.notify_pref.as_str())
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| duplicate_user(e.into(), &user.username, &user.email))?;
+            set_roles(&mut tx, user.id, &user.roles).await?;
+            tx.commit().await?;
+            Ok(())
+        });
+        r?;
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<User> {
+        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(rows::backend_error)?
+            .ok_or_else(|| StoreError::not_found("user", id))?;
+        Ok(rows::user(&row)?)
+    }
+
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Postgres>::new(format!("{USER_SELECT} WHERE u.id IN ("));
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id);
+        }
+        q.push(") ORDER BY u.username");
+        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
+        Ok(users_where(&mut conn, &mut q).await?)
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        let sql = USER_SELECT.replacen(" FROM users u", ", u.password_hash FROM users u", 1);
+        let row = sqlx::query(&format!("{sql} WHERE u.username = $1"))
+            .bind(username.trim())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let hash: String = row.try_get("password_hash").map_err(rows::backend_error)?;
+                Ok(Some((rows::user(&row)?, hash)))
+            }
+        }
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("{USER_SELECT} WHERE lower(u.email) = lower($1)"))
+            .bind(email.trim())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(row.as_ref().map(rows::user).transpose()?)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!("{USER_SELECT} ORDER BY u.username"));
+        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
+        Ok(users_where(&mut conn, &mut q).await?)
+    }
+
+    async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+        let r: R<()> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let exists = sqlx::query("SELECT username, email FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::not_found("user", id))?;
+            let username: String = exists.try_get("username")?;
+            let mut q = QueryBuilder::<Postgres>::new("UPDATE users SET id = id");
+            if let Some(v) = &patch.display_name {
+                q.push(", display_name = ").push_bind(v.clone());
+            }
+            if let Some(v) = &patch.email {
+                q.push(", email = ").push_bind(v.trim());
+            }
+            if let Some(v) = &patch.org_id {
+                q.push(", org_id = ").push_bind(v);
+            }
+            if let Some(v) = &patch.lang {
+                q.push(", lang = ").push_bind(v.clone());
+            }
+            if let Some(v) = patch.notify_pref {
+                q.push(", notify_pref = ").push_bind(v.as_str());
+            }
+            if let Some(v) = patch.active {
+                q.push(", active = ").push_bind(v);
+            }
+            q.push(" WHERE id = ").push_bind(id);
+            q.build().execute(&mut *tx).await.map_err(|e| {
+                duplicate_user(e.into(), &username, patch.email.as_deref().unwrap_or(""))
+            })?;
+            if let Some(roles) = &patch.roles {
+                sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                set_roles(&mut tx, id, roles).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        });
+        r?;
+        self.get_user(id).await
+    }
+
+    async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
+        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        Ok(())
+    }
+
+    async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
+        let mut q = QueryBuilder::<Postgres>::new(USER_SELECT);
+        q.push(" WHERE u.active AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = ")
+            .push_bind(role.as_str())
+            .push(")");
+        if let Some(orgs) = orgs {
+            if orgs.is_empty() {
+                return Ok(Vec::new());
+            }
+            q.push(" AND u.org_id IN (");
+            let mut sep = q.separated(", ");
+            for o in orgs {
+                sep.push_bind(o);
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY u.username");
+        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
+        Ok(users_where(&mut conn, &mut q).await?)
+    }
+
+    // ---- credentials
+
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
+        let token = TokenRecord {
+            id: Uuid::now_v7(),
+            user_id: new.user_id,
+            kind: new.kind,
+            name: new.name,
+            scopes: new.scopes,
+            created_at: Utc::now().trunc_subsecs(6),
+            expires_at: new.expires_at.map(|t| t.trunc_subsecs(6)),
+            revoked_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO tokens (id, user_id, kind, name, scopes, created_at, expires_at, \
+             revoked_at, token_hash) VALUES ($1, $2, $3, $4, $5::json, $6, $7, NULL, $8)",
+        )
+        .bind(token.id)
+        .bind(token.user_id)
+        .bind(&token.kind)
+        .bind(&token.name)
+        .bind(strings_json(&token.scopes))
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(&new.token_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from(dup(e.into(), "token", "(hash)")))?;
+        Ok(token)
+    }
+
+    async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(row.as_ref().map(rows::token).transpose()?)
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        let r =
+            sqlx::query("UPDATE tokens SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(rows::backend_error)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found("token", id));
+        }
+        Ok(())
+    }
+
+    async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn list_tokens(&self, user_id: Uuid) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLS} FROM tokens WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::token).collect::<R<_>>()?)
+    }
+
+    async fn create_reset_token(
+        &self,
+        user_id: Uuid,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(Utc::now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from(dup(e.into(), "reset token", "(hash)")))?;
+        Ok(())
+    }
+
+    async fn consume_reset_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        new_password_hash: &str,
+    ) -> StoreResult<Uuid> {
+        let r: R<Uuid> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let row = sqlx::query(
+                "SELECT user_id, expires_at, used_at FROM password_reset_tokens \
+                 WHERE token_hash = $1 FOR UPDATE",
+            )
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::InvalidToken)?;
+            let used: Option<DateTime<Utc>> = row.try_get("used_at")?;
+            let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+            if used.is_some() || expires_at <= now {
+                return Err(StoreError::InvalidToken.into());
+            }
+            let user_id: Uuid = row.try_get("user_id")?;
+            // Every outstanding reset link of the user dies with this one.
+            sqlx::query(
+                "UPDATE password_reset_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(new_password_hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(user_id)
+        });
+        Ok(r?)
+    }
+
+    // ---- workflow definitions
+
+    async fn save_workflow(&self, record: WorkflowRecord) -> StoreResult<()> {
+        let r: R<()> = retrying!(async {
+            // Insert-or-compare in one statement pair, so that two processes saving the
+            // same definition at start-up do not trip over each other.
+            let inserted = sqlx::query(
+                "INSERT INTO workflow_definitions (workflow_id, version, hash, definition, \
+                 created_at) VALUES ($1, $2, $3, $4::json, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(&record.workflow_id)
+            .bind(i64::from(record.version))
+            .bind(&record.hash)
+            .bind(json(&record.definition))
+            .bind(record.created_at)
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
+            let row = sqlx::query(
+                "SELECT hash FROM workflow_definitions WHERE workflow_id = $1 AND version = $2",
+            )
+            .bind(&record.workflow_id)
+            .bind(i64::from(record.version))
+            .fetch_one(&self.pool)
+            .await?;
+            let hash: String = row.try_get("hash")?;
+            if hash != record.hash {
+                return Err(StoreError::DefinitionChanged {
+                    workflow_id: record.workflow_id.clone(),
+                    version: record.version,
+                    stored: hash,
+                }
+                .into());
+            }
+            Ok(())
+        });
+        Ok(r?)
+    }
+
+    async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>> {
+        let rows = sqlx::query(
+            "SELECT workflow_id, version, hash, definition::text AS definition, created_at \
+             FROM workflow_definitions \
+             ORDER BY workflow_id, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::workflow).collect::<R<_>>()?)
+    }
+
+    // ---- instances
+
+    async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance> {
+        let r: R<Instance> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let org_row = sqlx::query(
+                "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
+                 LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = $1",
+            )
+            .bind(new.org_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
+            let kind = grantflow_store::OrgKind::parse(&org_row.try_get::<String, _>("kind")?)
+                .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
+            let parent = match (
+                org_row.try_get::<Option<Uuid>, _>("parent_id")?,
+                org_row.try_get::<Option<String>, _>("parent_kind")?,
+            ) {
+                (Some(id), Some(k)) => grantflow_store::OrgKind::parse(&k).map(|k| (id, k)),
+                _ => None,
+            };
+            let created_at = new.created_at.trunc_subsecs(6);
+            let instance = Instance {
+                id: new.id,
+                workflow_id: new.workflow_id.clone(),
+                workflow_version: new.workflow_version,
+                state: new.state.clone(),
+                stage: new.stage.clone(),
+                is_final: false,
+                data: new.data.clone(),
+                version: 0,
+                parent_id: new.parent_id,
+                org_id: new.org_id,
+                city_id: support::city_of(kind, new.org_id, parent),
+                title: new.title.clone(),
+                created_by: new.created_by,
+                created_at,
+                updated_at: created_at,
+                due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
+                review: Value::Null,
+                last_hash: GENESIS_HASH.to_string(),
+            };
+            sqlx::query(
+                "INSERT INTO instances (id, workflow_id, workflow_version, state, stage, is_final, \
+                 data, version, parent_id, org_id, city_id, title, created_by, created_at, \
+                 updated_at, due_at, review, last_hash) VALUES ($1, $2, $3, $4, $5, $6, $7::json, \
+                 $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18)",
+            )
+            .bind(instance.id)
+            .bind(&instance.workflow_id)
+            .bind(i64::from(instance.workflow_version))
+            .bind(&instance.state)
+            .bind(&instance.stage)
+            .bind(instance.is_final)
+            .bind(json(&instance.data))
+            .bind(instance.version)
+            .bind(instance.parent_id)
+            .bind(instance.org_id)
+            .bind(instance.city_id)
+            .bind(&instance.title)
+            .bind(instance.created_by)
+            .bind(instance.created_at)
+            .bind(instance.updated_at)
+            .bind(instance.due_at)
+            .bind(json(&instance.review))
+            .bind(&instance.last_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| dup(e.into(), "instance", &instance.id.to_string()))?;
+            insert_timers(&mut tx, instance.id, 0, &instance.state, &new.timers).await?;
+            tx.commit().await?;
+            Ok(instance)
+        });
+        Ok(r?)
+    }
+
+    async fn get_instance(&self, id: Uuid) -> StoreResult<Instance> {
+        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
+        fetch_instance(&mut conn, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("instance", id))
+    }
+
+    async fn get_instances(&self, ids: &[Uuid]) -> StoreResult<Vec<Instance>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE id IN ("
+        ));
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(id);
+        }
+        q.push(") ORDER BY created_at, id");
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+    }
+
+    async fn list_instances(
+        &self,
+        visibility: &Visibility,
+        filter: &InstanceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Instance>> {
+        Ok(self.list_page(visibility, filter, page).await?)
+    }
+
+    async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM expert_assignments WHERE instance_id = $1 AND user_id = $2")
+                .bind(instance_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(rows::backend_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO expert_assignments (instance_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(instance_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(())
+    }
+
+    async fn recipients(&self, instance: &Instance, roles: &[String]) -> StoreResult<Vec<User>> {
+        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
+        Ok(recipients_in(&mut conn, instance, roles).await?)
+    }
+
+    async fn apply_transition(&self, request: TransitionRequest<'_>) -> StoreResult<Applied> {
+        // The planner is pure, so a retried transaction simply plans again.
+        match retrying!(self.apply_tx(&request)) {
+            Ok(applied) => Ok(applied),
+            Err(Fail::Store(StoreError::Engine(e))) => {
+                // The timeout lost the race (a person moved the instance first): the timer
+                // is spent all the same, or it would fire again forever.
+                if let Some((timer_id, token)) = request.complete_timer {
+                    let r: R<bool> = retrying!(async {
+                        let mut tx = self.begin().await?;
+                        let done = mark_timer_done(&mut tx, timer_id, token, Utc::now()).await?;
+                        tx.commit().await?;
+                        Ok(done)
+                    });
+                    r?;
+                }
+                Err(StoreError::Engine(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn extend_deadline(&self, request: ExtendDeadline) -> StoreResult<Applied> {
+        let r: R<Applied> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let before = fetch_instance_for_update(&mut tx, request.instance_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("instance", request.instance_id))?;
+            if before.version != request.expected_version {
+                return Err(StoreError::Conflict {
+                    current_version: before.version,
+                    expected_version: request.expected_version,
+                }
+                .into());
+            }
+            if before.is_final {
+                return Err(StoreError::Invalid(format!(
+                    "the instance is in final state `{}`: there is no deadline to extend",
+                    before.state
+                ))
+                .into());
+            }
+            let at = request.at.trunc_subsecs(6);
+            let due_at = request.new_due_at.trunc_subsecs(6);
+            let record = support::extension_record(&before, &request, at, due_at);
+            let after = Instance {
+                version: record.seq,
+                updated_at: at,
+                due_at: Some(due_at),
+                last_hash: record.hash.clone(),
+                ..before.clone()
+            };
+            sqlx::query(
+                "UPDATE instances SET version = $1, updated_at = $2, due_at = $3, last_hash = $4 \
+                 WHERE id = $5 AND version = $6",
+            )
+            .bind(after.version)
+            .bind(at)
+            .bind(due_at)
+            .bind(&after.last_hash)
+            .bind(after.id)
+            .bind(before.version)
+            .execute(&mut *tx)
+            .await?;
+            insert_history(&mut tx, &record).await?;
+            // Named timers (set by effects) are not tied to the deadline and stay.
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = $1 AND kind <> 'named' AND status IN ('pending', 'claimed')",
+            )
+            .bind(after.id)
+            .execute(&mut *tx)
+            .await?;
+            insert_timers(
+                &mut tx,
+                after.id,
+                after.version,
+                &after.state,
+                &request.timers,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Applied {
+                instance: after,
+                record,
+                replayed: false,
+            })
+        });
+        Ok(r?)
+    }
+
+    async fn set_review_result(&self, instance_id: Uuid, review: Value) -> StoreResult<()> {
+        let r = sqlx::query("UPDATE instances SET review = $1::json WHERE id = $2")
+            .bind(json(&review))
+            .bind(instance_id)
+            .execute(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::not_found("instance", instance_id));
+        }
+        Ok(())
+    }
+
+    async fn history(&self, instance_id: Uuid) -> StoreResult<Vec<HistoryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HISTORY_COLS} FROM history WHERE instance_id = $1 ORDER BY seq"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::history).collect::<R<_>>()?)
+    }
+
+    async fn instance_ids(&self) -> StoreResult<Vec<Uuid>> {
+        let rows = sqlx::query("SELECT id FROM instances ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        rows.iter()
+            .map(|row| row.try_get::<Uuid, _>("id"))
+            .collect::<Result<_, _>>()
+            .map_err(rows::backend_error)
+    }
+
+    async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE is_final = FALSE AND due_at IS NOT NULL \
+             AND due_at <= $1 ORDER BY due_at, id"
+        ))
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+    }
+
+    // ---- timers
+
+    async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TIMER_COLS} FROM timers WHERE instance_id = $1 \
+             ORDER BY state_entry, fire_at, key"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::timer).collect::<R<_>>()?)
+    }
+
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedTimer>> {
+        let r: R<Vec<ClaimedTimer>> = retrying!(async {
+            let until = lease_end(now, lease)?;
+            // Rows another scheduler is claiming right now are skipped, not waited for;
+            // the new token fences off whoever held an expired lease.
+            let mut tx = self.begin().await?;
+            let rows = sqlx::query(&format!(
+                "WITH due AS (SELECT id FROM timers \
+                 WHERE (status = 'pending' AND fire_at <= $2) \
+                 OR (status = 'claimed' AND lease_until <= $2) \
+                 ORDER BY fire_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 UPDATE timers t SET status = 'claimed', lease_until = $1, \
+                 claim_token = t.claim_token + 1 FROM due WHERE t.id = due.id \
+                 RETURNING {}",
+                prefixed(TIMER_COLS, "t.")
+            ))
+            .bind(until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let mut claimed = rows.iter().map(claimed_timer).collect::<R<Vec<_>>>()?;
+            claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
+            Ok(claimed)
+        });
+        Ok(r?)
+    }
+
+    async fn complete_timer(
+        &self,
+        timer_id: Uuid,
+        token: i64,
+        messages: Vec<NewOutboxMessage>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r: R<bool> = retrying!(async {
+            let mut tx = self.begin().await?;
+            if !mark_timer_done(&mut tx, timer_id, token, now).await? {
+                return Ok(false);
+            }
+            insert_outbox(&mut tx, &messages, now).await?;
+            tx.commit().await?;
+            Ok(true)
+        });
+        Ok(r?)
+    }
+
+    async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT min(CASE status WHEN 'pending' THEN fire_at ELSE lease_until END) AS t \
+             FROM timers WHERE status IN ('pending', 'claimed')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        row.try_get::<Option<DateTime<Utc>>, _>("t")
+            .map_err(rows::backend_error)
+    }
+
+    async fn pending_timer_count(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM timers WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        row.try_get("n").map_err(rows::backend_error)
+    }
+
+    // ---- outbox
+
+    async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
+        let r: R<u64> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let n = insert_outbox(&mut tx, &messages, Utc::now()).await?;
+            tx.commit().await?;
+            Ok(n)
+        });
+        Ok(r?)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedMessage>> {
+        let r: R<Vec<ClaimedMessage>> = retrying!(async {
+            let until = lease_end(now, lease)?;
+            let mut tx = self.begin().await?;
+            let rows = sqlx::query(&format!(
+                "WITH due AS (SELECT id FROM outbox \
+                 WHERE (status = 'pending' AND next_attempt_at <= $2) \
+                 OR (status = 'sending' AND lease_until <= $2) \
+                 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 UPDATE outbox o SET status = 'sending', lease_until = $1, \
+                 claim_token = o.claim_token + 1, attempts = o.attempts + 1 \
+                 FROM due WHERE o.id = due.id RETURNING {}",
+                prefixed(OUTBOX_COLS, "o.")
+            ))
+            .bind(until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                claimed.push(ClaimedMessage {
+                    message: rows::outbox(row)?,
+                    token: rows::claim_token(row)?,
+                });
+            }
+            claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
+            Ok(claimed)
+        });
+        Ok(r?)
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: Uuid,
+        token: i64,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let q = match &outcome {
+            DeliveryOutcome::Sent => sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, \
+                 last_error = NULL WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
+            )
+            .bind(now),
+            DeliveryOutcome::Retry {
+                next_attempt_at,
+                error,
+            } => sqlx::query(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, \
+                 lease_until = NULL WHERE id = $3 AND claim_token = $4 AND status = 'sending'",
+            )
+            .bind(*next_attempt_at)
+            .bind(error.clone()),
+            DeliveryOutcome::Dead { error } => sqlx::query(
+                "UPDATE outbox SET status = 'dead', last_error = $1, lease_until = NULL \
+                 WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
+            )
+            .bind(error.clone()),
+        };
+        let r = q
+            .bind(id)
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn list_outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        instance_id: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let mut q =
+            QueryBuilder::<Postgres>::new(format!("SELECT {OUTBOX_COLS} FROM outbox WHERE 1 = 1"));
+        if let Some(s) = status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(i) = instance_id {
+            q.push(" AND instance_id = ").push_bind(i);
+        }
+        q.push(" ORDER BY created_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        Ok(rows.iter().map(rows::outbox).collect::<R<_>>()?)
+    }
+
+    // ---- cron ticks
+
+    async fn record_tick(
+        &self,
+        schedule: &str,
+        tick_at: DateTime<Utc>,
+        messages: Vec<NewOutboxMessage>,
+    ) -> StoreResult<bool> {
+        let r: R<bool> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO schedule_ticks (schedule, tick_at) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(schedule)
+            .bind(tick_at)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_outbox(&mut tx, &messages, tick_at).await?;
+            tx.commit().await?;
+            Ok(true)
+        });
+        Ok(r?)
+    }
+
+    async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query("SELECT max(tick_at) AS t FROM schedule_ticks WHERE schedule = $1")
+            .bind(schedule)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        row.try_get::<Option<DateTime<Utc>>, _>("t")
+            .map_err(rows::backend_error)
+    }
+}
+
+fn duplicate_user(e: Fail, username: &str, email: &str) -> Fail {
+    match rows::unique_violation(&e) {
+        Some(msg) if msg.contains("email") => Fail::Store(StoreError::Duplicate {
+            what: "email",
+            value: email.to_string(),
+        }),
+        Some(_) => Fail::Store(StoreError::Duplicate {
+            what: "username",
+            value: username.to_string(),
+        }),
+        None => e,
+    }
+}
+
+async fn set_roles(conn: &mut PgConnection, user: Uuid, roles: &[Role]) -> R<()> {
+    for role in roles {
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(user)
+        .bind(role.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

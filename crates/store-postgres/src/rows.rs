@@ -1,0 +1,323 @@
+//! Conversions between PostgreSQL rows and the store's records, and error mapping.
+//! JSON columns are selected as text (`col::text`) and parsed with serde_json, exactly as
+//! on SQLite.
+
+use chrono::{DateTime, Utc};
+use grantflow_domain::audit::HistoryRecord;
+use grantflow_domain::schedule::TimerKind;
+use grantflow_store::{
+    Instance, NotifyPref, OrgKind, Organisation, OutboxMessage, OutboxStatus, Role, StoreError,
+    Timer, TimerStatus, TokenRecord, User, WorkflowRecord,
+};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+/// What the private helpers fail with: a database error still to be classified, or a
+/// store error that is already what the caller should see.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Db(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for Fail {
+    fn from(e: sqlx::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Store(e) => e,
+            Fail::Db(e) => backend_error(e),
+        }
+    }
+}
+
+pub(crate) type R<T> = Result<T, Fail>;
+
+/// SQLSTATEs worth retrying: serialization failure and deadlock.
+pub(crate) fn is_retryable(e: &Fail) -> bool {
+    match e {
+        Fail::Db(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+        }
+        _ => false,
+    }
+}
+
+/// A database error as a `StoreError::Backend`. The message never carries the
+/// connection URL or a password: configuration errors are reduced to their kind.
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "a referenced record does not exist ({})",
+                    db.message()
+                ))
+            } else {
+                StoreError::Backend(db.message().to_string())
+            }
+        }
+        sqlx::Error::Configuration(_) => {
+            StoreError::Backend("invalid PostgreSQL configuration".to_string())
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Backend("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Io(io) => StoreError::Backend(format!("could not reach PostgreSQL: {io}")),
+        sqlx::Error::Tls(_) => StoreError::Backend("TLS error talking to PostgreSQL".to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// The unique constraint a database error violated.
+pub(crate) fn unique_violation(e: &Fail) -> Option<String> {
+    match e {
+        Fail::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => Some(
+            db.constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| db.message().to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// Map a unique violation to `Duplicate`, other failures unchanged.
+pub(crate) fn dup(e: Fail, what: &'static str, value: &str) -> Fail {
+    if unique_violation(&e).is_some() {
+        Fail::Store(StoreError::Duplicate {
+            what,
+            value: value.to_string(),
+        })
+    } else {
+        e
+    }
+}
+
+pub(crate) fn parse_json(s: &str) -> R<Value> {
+    serde_json::from_str(s)
+        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored JSON: {e}"))))
+}
+
+pub(crate) fn json(v: &Value) -> String {
+    v.to_string()
+}
+
+pub(crate) fn strings_json(v: &[String]) -> String {
+    Value::from(v.to_vec()).to_string()
+}
+
+fn parse_strings(s: &str) -> R<Vec<String>> {
+    serde_json::from_str(s)
+        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored list: {e}"))))
+}
+
+fn bad(what: &str, v: &str) -> Fail {
+    Fail::Store(StoreError::Backend(format!("bad stored {what} `{v}`")))
+}
+
+fn get_str(row: &PgRow, col: &str) -> R<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+fn get_opt_str(row: &PgRow, col: &str) -> R<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+fn get_time(row: &PgRow, col: &str) -> R<DateTime<Utc>> {
+    Ok(row.try_get::<DateTime<Utc>, _>(col)?)
+}
+
+fn get_opt_time(row: &PgRow, col: &str) -> R<Option<DateTime<Utc>>> {
+    Ok(row.try_get::<Option<DateTime<Utc>>, _>(col)?)
+}
+
+fn get_uuid(row: &PgRow, col: &str) -> R<Uuid> {
+    Ok(row.try_get::<Uuid, _>(col)?)
+}
+
+fn get_opt_uuid(row: &PgRow, col: &str) -> R<Option<Uuid>> {
+    Ok(row.try_get::<Option<Uuid>, _>(col)?)
+}
+
+pub(crate) const ORG_COLS: &str = "id, name, kind, parent_id, created_at";
+
+pub(crate) fn org(row: &PgRow) -> R<Organisation> {
+    let kind = get_str(row, "kind")?;
+    Ok(Organisation {
+        id: get_uuid(row, "id")?,
+        name: get_str(row, "name")?,
+        kind: OrgKind::parse(&kind).ok_or_else(|| bad("organisation kind", &kind))?,
+        parent_id: get_opt_uuid(row, "parent_id")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+/// Users with their roles folded into one comma-separated column.
+pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.email, \
+     u.org_id, u.lang, u.notify_pref, u.active, u.created_at, \
+     (SELECT string_agg(r.role, ',') FROM user_roles r WHERE r.user_id = u.id) AS roles \
+     FROM users u";
+
+pub(crate) fn user(row: &PgRow) -> R<User> {
+    let roles_text = get_opt_str(row, "roles")?.unwrap_or_default();
+    let mut roles = Vec::new();
+    for r in roles_text.split(',').filter(|s| !s.is_empty()) {
+        roles.push(Role::parse(r).ok_or_else(|| bad("role", r))?);
+    }
+    roles.sort();
+    roles.dedup();
+    let pref = get_str(row, "notify_pref")?;
+    Ok(User {
+        id: get_uuid(row, "id")?,
+        username: get_str(row, "username")?,
+        display_name: get_str(row, "display_name")?,
+        email: get_str(row, "email")?,
+        org_id: get_opt_uuid(row, "org_id")?,
+        roles,
+        lang: get_str(row, "lang")?,
+        notify_pref: NotifyPref::parse(&pref).ok_or_else(|| bad("notify_pref", &pref))?,
+        active: row.try_get::<bool, _>("active")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+pub(crate) const TOKEN_COLS: &str =
+    "id, user_id, kind, name, scopes::text AS scopes, created_at, expires_at, revoked_at";
+
+pub(crate) fn token(row: &PgRow) -> R<TokenRecord> {
+    Ok(TokenRecord {
+        id: get_uuid(row, "id")?,
+        user_id: get_uuid(row, "user_id")?,
+        kind: get_str(row, "kind")?,
+        name: get_opt_str(row, "name")?,
+        scopes: parse_strings(&get_str(row, "scopes")?)?,
+        created_at: get_time(row, "created_at")?,
+        expires_at: get_opt_time(row, "expires_at")?,
+        revoked_at: get_opt_time(row, "revoked_at")?,
+    })
+}
+
+pub(crate) fn workflow(row: &PgRow) -> R<WorkflowRecord> {
+    Ok(WorkflowRecord {
+        workflow_id: get_str(row, "workflow_id")?,
+        version: u32::try_from(row.try_get::<i64, _>("version")?)
+            .map_err(|_| bad("workflow version", "out of range"))?,
+        hash: get_str(row, "hash")?,
+        definition: parse_json(&get_str(row, "definition")?)?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+pub(crate) const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
+     is_final, data::text AS data, version, parent_id, org_id, city_id, title, created_by, \
+     created_at, updated_at, due_at, review::text AS review, last_hash";
+
+pub(crate) fn instance(row: &PgRow) -> R<Instance> {
+    Ok(Instance {
+        id: get_uuid(row, "id")?,
+        workflow_id: get_str(row, "workflow_id")?,
+        workflow_version: u32::try_from(row.try_get::<i64, _>("workflow_version")?)
+            .map_err(|_| bad("workflow version", "out of range"))?,
+        state: get_str(row, "state")?,
+        stage: get_str(row, "stage")?,
+        is_final: row.try_get::<bool, _>("is_final")?,
+        data: parse_json(&get_str(row, "data")?)?,
+        version: row.try_get::<i64, _>("version")?,
+        parent_id: get_opt_uuid(row, "parent_id")?,
+        org_id: get_uuid(row, "org_id")?,
+        city_id: get_opt_uuid(row, "city_id")?,
+        title: get_str(row, "title")?,
+        created_by: get_uuid(row, "created_by")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+        due_at: get_opt_time(row, "due_at")?,
+        review: parse_json(&get_str(row, "review")?)?,
+        last_hash: get_str(row, "last_hash")?,
+    })
+}
+
+pub(crate) const HISTORY_COLS: &str = "instance_id, seq, at, actor_id, \
+     actor_roles::text AS actor_roles, event, from_state, to_state, input::text AS input, reason, \
+     prev_hash, hash";
+
+pub(crate) fn history(row: &PgRow) -> R<HistoryRecord> {
+    Ok(HistoryRecord {
+        instance_id: get_uuid(row, "instance_id")?.to_string(),
+        seq: row.try_get::<i64, _>("seq")?,
+        at: get_time(row, "at")?,
+        actor_id: get_str(row, "actor_id")?,
+        actor_roles: parse_strings(&get_str(row, "actor_roles")?)?,
+        event: get_str(row, "event")?,
+        from_state: get_str(row, "from_state")?,
+        to_state: get_str(row, "to_state")?,
+        input: parse_json(&get_str(row, "input")?)?,
+        reason: get_opt_str(row, "reason")?,
+        prev_hash: get_str(row, "prev_hash")?,
+        hash: get_str(row, "hash")?,
+    })
+}
+
+pub(crate) const TIMER_COLS: &str = "id, instance_id, state_entry, state, kind, key, fire_at, \
+     due_at, event, notify::text AS notify, step_offset, status, fired_at, claim_token";
+
+pub(crate) fn timer(row: &PgRow) -> R<Timer> {
+    let kind = get_str(row, "kind")?;
+    let status = get_str(row, "status")?;
+    Ok(Timer {
+        id: get_uuid(row, "id")?,
+        instance_id: get_uuid(row, "instance_id")?,
+        state_entry: row.try_get::<i64, _>("state_entry")?,
+        state: get_str(row, "state")?,
+        kind: TimerKind::parse(&kind).ok_or_else(|| bad("timer kind", &kind))?,
+        key: get_str(row, "key")?,
+        fire_at: get_time(row, "fire_at")?,
+        due_at: get_opt_time(row, "due_at")?,
+        event: get_opt_str(row, "event")?,
+        notify: parse_strings(&get_str(row, "notify")?)?,
+        offset: get_opt_str(row, "step_offset")?,
+        status: TimerStatus::parse(&status).ok_or_else(|| bad("timer status", &status))?,
+        fired_at: get_opt_time(row, "fired_at")?,
+    })
+}
+
+pub(crate) const OUTBOX_COLS: &str = "id, idempotency_key, recipient_user_id, to_address, \
+     to_name, template, lang, context::text AS context, instance_id, kind, status, attempts, \
+     next_attempt_at, last_error, created_at, sent_at, claim_token";
+
+pub(crate) fn outbox(row: &PgRow) -> R<OutboxMessage> {
+    let status = get_str(row, "status")?;
+    Ok(OutboxMessage {
+        id: get_uuid(row, "id")?,
+        idempotency_key: get_str(row, "idempotency_key")?,
+        recipient_user_id: get_opt_uuid(row, "recipient_user_id")?,
+        to_address: get_str(row, "to_address")?,
+        to_name: get_str(row, "to_name")?,
+        template: get_str(row, "template")?,
+        lang: get_str(row, "lang")?,
+        context: parse_json(&get_str(row, "context")?)?,
+        instance_id: get_opt_uuid(row, "instance_id")?,
+        kind: get_str(row, "kind")?,
+        status: OutboxStatus::parse(&status).ok_or_else(|| bad("outbox status", &status))?,
+        attempts: row.try_get::<i32, _>("attempts")?,
+        next_attempt_at: get_time(row, "next_attempt_at")?,
+        last_error: get_opt_str(row, "last_error")?,
+        created_at: get_time(row, "created_at")?,
+        sent_at: get_opt_time(row, "sent_at")?,
+    })
+}
+
+pub(crate) fn claim_token(row: &PgRow) -> R<i64> {
+    Ok(row.try_get::<i64, _>("claim_token")?)
+}
