@@ -81,3 +81,16 @@ impl grantflow_store::conformance::Harness for TempSqlite {
             .map_err(|e| e.to_string())
     }
 }
+
+/// `PRAGMA integrity_check`: `ok`, or the problems SQLite finds in the file.
+pub async fn integrity_check(store: &SqliteStore) -> String {
+    use sqlx::Row;
+    let rows = sqlx::query("PRAGMA integrity_check")
+        .fetch_all(store.pool())
+        .await
+        .expect("integrity_check");
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).expect("a text row"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

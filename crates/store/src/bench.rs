@@ -71,6 +71,19 @@ stage = "work"
 assignees = ["manager"]
 deadline = { after = "5wd", reminders = { before = ["2wd", "1wd"], at_due = true } }
 
+[[states]]
+id = "closed"
+title = { "zh-CN" = "结束", en = "Closed" }
+stage = "work"
+final = true
+
+[[transitions]]
+event = "close"
+title = { "zh-CN" = "结束", en = "Close" }
+from = ["a", "b"]
+to = "closed"
+roles = ["manager"]
+
 [[transitions]]
 event = "flip"
 title = { "zh-CN" = "到乙", en = "To B" }
@@ -268,4 +281,21 @@ pub async fn bench_transitions(
         engine,
         baseline,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_benchmark_workflow_loads() {
+        let outcome = grantflow_domain::load_str("bench.toml", super::BENCH_WORKFLOW);
+        assert!(
+            outcome.workflow.is_some(),
+            "{:#?}",
+            outcome
+                .diagnostics
+                .iter()
+                .map(|d| format!("{}: {} ({})", d.path, d.message, d.hint))
+                .collect::<Vec<_>>()
+        );
+    }
 }
