@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn counts_aliases_in_operations_and_fragments() {
         let doc = async_graphql::parser::parse_query(
-            "query { a: viewer { id } b: viewer { x: id } ...F } fragment F on QueryRoot { c: viewer { id } }",
+            "query { a: viewer { id } b: viewer { x: id } ...F } fragment F on Query { c: viewer { id } }",
         )
         .unwrap();
         assert_eq!(total_aliases(&doc), 4);

@@ -124,7 +124,7 @@ fn strong_password(field: &str, password: &str) -> Result<(), ApiError> {
         .map_err(|(zh, en)| ApiError::invalid_field(field, zh, en))
 }
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Exchange a username and password for a session token.
     async fn login(
@@ -609,7 +609,10 @@ impl MutationRoot {
 
     /// Fire an event. `expectedVersion` is the version the client last read (CONFLICT
     /// otherwise); the same `idempotencyKey` returns the first result and changes nothing.
-    #[allow(clippy::too_many_arguments, reason = "each argument is a GraphQL argument")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument is a GraphQL argument"
+    )]
     async fn transition(
         &self,
         ctx: &Context<'_>,

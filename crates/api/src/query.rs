@@ -95,7 +95,7 @@ pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
         .ok_or_else(|| ApiError::invalid_field("after", "分页游标无效", "the cursor is not valid"))
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The authenticated user.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<UserGql> {
@@ -312,6 +312,7 @@ impl QueryRoot {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "OutboxStatus")]
 pub enum OutboxStatusGql {
     Pending,
     Sending,

@@ -14,12 +14,24 @@ use crate::types::{InstanceGql, parse_id};
 
 pub struct SubscriptionRoot;
 
-/// A transition (or deadline extension) that happened on an instance.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum InstanceEventKind {
+    /// The first message of every subscription: where the instance is now. Once it has
+    /// arrived, no later change is missed.
+    Current,
+    /// A transition (or deadline extension) that happened.
+    Transition,
+}
+
+/// A change to an instance (or, first, its current state).
 #[derive(SimpleObject, Clone)]
+#[graphql(name = "InstanceEvent")]
 pub struct InstanceEventGql {
+    pub kind: InstanceEventKind,
     pub instance_id: ID,
     pub version: i64,
-    pub event: String,
+    /// The event fired; null for the CURRENT message.
+    pub event: Option<String>,
     pub from_state: String,
     pub to_state: String,
     pub actor_id: String,
@@ -29,9 +41,10 @@ pub struct InstanceEventGql {
 impl From<&InstanceEvent> for InstanceEventGql {
     fn from(e: &InstanceEvent) -> Self {
         InstanceEventGql {
+            kind: InstanceEventKind::Transition,
             instance_id: ID(e.instance_id.to_string()),
             version: e.version,
-            event: e.event.clone(),
+            event: Some(e.event.clone()),
             from_state: e.from_state.clone(),
             to_state: e.to_state.clone(),
             actor_id: e.actor_id.clone(),
@@ -66,7 +79,7 @@ fn waits_on(services: &Services, event: &InstanceEvent, state: &str, user: &User
     })
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every change to one instance the viewer may see.
     async fn instance_events(
@@ -77,6 +90,8 @@ impl SubscriptionRoot {
         let v = viewer_with_scope(ctx, scope::READ)?;
         let id = parse_id(&instance_id, "instanceId")?;
         let services = rc(ctx).services.clone();
+        // Subscribe before reading the current state, so that nothing falls between.
+        let receiver = services.subscribe();
         let instance = match services.store.get_instance(id).await {
             Ok(i) => i,
             Err(grantflow_store::StoreError::NotFound { .. }) => {
@@ -90,13 +105,23 @@ impl SubscriptionRoot {
         {
             return Err(ApiError::not_found("instance").into());
         }
-        let stream = BroadcastStream::new(services.subscribe()).filter_map(move |e| async move {
+        let current = InstanceEventGql {
+            kind: InstanceEventKind::Current,
+            instance_id: ID(instance.id.to_string()),
+            version: instance.version,
+            event: None,
+            from_state: instance.state.clone(),
+            to_state: instance.state.clone(),
+            actor_id: String::new(),
+            at: instance.updated_at,
+        };
+        let changes = BroadcastStream::new(receiver).filter_map(move |e| async move {
             match e {
                 Ok(e) if e.instance_id == id => Some(InstanceEventGql::from(&e)),
                 _ => None,
             }
         });
-        Ok(stream)
+        Ok(futures::stream::once(async move { current }).chain(changes))
     }
 
     /// Instances arriving in (or leaving) a state that waits on the viewer, among those

@@ -18,6 +18,7 @@ use crate::loaders::{InstanceId, OrgId, UserId};
 
 /// A text in Simplified Chinese and English.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "I18nText")]
 pub struct I18nText {
     pub zh_cn: String,
     pub en: String,
@@ -49,6 +50,7 @@ fn internal(ctx: &Context<'_>, e: impl std::fmt::Display) -> async_graphql::Erro
 // ---------------------------------------------------------------- organisations and users
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "OrgKind")]
 pub enum OrgKindGql {
     Province,
     City,
@@ -102,6 +104,7 @@ impl OrganisationGql {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Role")]
 pub enum RoleGql {
     Admin,
     Manager,
@@ -138,6 +141,7 @@ impl From<RoleGql> for Role {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "NotifyPref")]
 pub enum NotifyPrefGql {
     Immediate,
     DigestOnly,
@@ -242,12 +246,14 @@ impl TokenGql {
 pub struct WorkflowGql(pub Arc<CompiledWorkflow>);
 
 #[derive(SimpleObject)]
+#[graphql(name = "Stage")]
 pub struct StageGql {
     pub id: String,
     pub title: I18nText,
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "State")]
 pub struct StateGql {
     pub id: String,
     pub title: I18nText,
@@ -260,6 +266,7 @@ pub struct StateGql {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "TransitionDef")]
 pub struct TransitionDefGql {
     pub event: String,
     pub title: I18nText,
@@ -272,6 +279,7 @@ pub struct TransitionDefGql {
 }
 
 #[derive(SimpleObject, Clone)]
+#[graphql(name = "InputField")]
 pub struct InputFieldGql {
     pub name: String,
     /// text, integer, money, date, boolean, enum, indicators, file, files
@@ -388,6 +396,7 @@ pub struct StateRef {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "HistoryEntry")]
 pub struct HistoryEntryGql {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -421,6 +430,7 @@ impl From<HistoryRecord> for HistoryEntryGql {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "ScheduledTimer")]
 pub struct ScheduledTimerGql {
     pub id: ID,
     /// reminder, due, overdue, escalation, timeout, named
@@ -456,6 +466,7 @@ impl From<Timer> for ScheduledTimerGql {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "OutboxMessage")]
 pub struct OutboxMessageGql {
     pub id: ID,
     pub template: String,
@@ -501,6 +512,7 @@ pub struct UnavailableReason {
 }
 
 #[derive(SimpleObject)]
+#[graphql(name = "AvailableTransition")]
 pub struct AvailableTransitionGql {
     pub event: String,
     pub title: I18nText,

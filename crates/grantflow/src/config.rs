@@ -266,7 +266,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err, reason = "figment's Jail API returns its own error type")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
     fn layers_file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.toml");

@@ -2,10 +2,8 @@
 //! then calls the library crates.
 
 mod cli;
-// Parts of the configuration are read by commands that land in later commits.
-#[allow(dead_code)]
 mod config;
-#[allow(dead_code)]
+mod store;
 mod workflows;
 
 use std::path::PathBuf;
@@ -29,11 +27,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the GraphQL server (and the scheduler) — by default on an embedded SQLite
+    /// file `./grantflow.db` with the workflows in `./workflows`, at 127.0.0.1:8080.
+    Serve {
+        /// Load the demo data first when the database has none.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load demo data (organisations, one user per role, demands and projects in every
+    /// stage) into the configured database and print the demo credentials.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Audit the append-only history.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Validate, draw and simulate workflow files.
     Workflow {
         #[command(subcommand)]
         command: WorkflowCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every instance's hash chain; names the first broken record. Non-zero exit
+    /// when any chain is broken.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +121,65 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Workflow { command } => run_workflow(command, cli.config.as_deref()),
+        Command::Schema => {
+            print!("{}", grantflow_api::sdl());
+            Ok(0)
+        }
+        command => {
+            let config = config::Config::load(cli.config.as_deref())?;
+            init_tracing(&config);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run_async(command, config))
+        }
+    }
+}
+
+fn init_tracing(config: &config::Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GRANTFLOW_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve { demo } => {
+            if demo {
+                cli::demo::run(&config).await?;
+            }
+            cli::serve::serve(config).await?;
+            Ok(0)
+        }
+        Command::Demo => {
+            cli::demo::run(&config).await?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            store::open_store(&config).await?;
+            println!(
+                "database {} is migrated",
+                config::redact_url(&config.database_url)
+            );
+            Ok(0)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = store::open_store(&config).await?;
+            let report = grantflow_store::audit::verify_all(store.as_ref()).await?;
+            println!("{report}");
+            Ok(if report.is_ok() { 0 } else { 1 })
+        }
+        Command::Workflow { .. } | Command::Schema => unreachable!("handled without a runtime"),
     }
 }
 

@@ -1,0 +1,504 @@
+//! `grantflow demo`: demo data in the configured database — the province, cities and
+//! units, one user per role (credentials printed), demands from several cities, and
+//! funded projects spread over every stage of the lifecycle.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use grantflow_service::{CreateInstance, FireEvent, Services, SystemClock};
+use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, User};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// The password of every demo account (printed; change it before any real use).
+pub const DEMO_PASSWORD: &str = "Grantflow-demo-2024";
+
+struct Demo {
+    services: Services,
+    users: Vec<User>,
+}
+
+impl Demo {
+    fn user(&self, name: &str) -> &User {
+        self.users
+            .iter()
+            .find(|u| u.username == name)
+            .expect("demo user exists")
+    }
+
+    async fn create(
+        &self,
+        who: &str,
+        workflow: &str,
+        title: &str,
+        data: Value,
+    ) -> anyhow::Result<(uuid::Uuid, i64)> {
+        let i = self
+            .services
+            .create_instance(
+                self.user(who),
+                CreateInstance {
+                    workflow_id: workflow.into(),
+                    org_id: None,
+                    parent_id: None,
+                    title: title.into(),
+                    data,
+                },
+            )
+            .await
+            .with_context(|| format!("creating `{title}`"))?;
+        Ok((i.id, i.version))
+    }
+
+    async fn fire(
+        &self,
+        id: uuid::Uuid,
+        version: &mut i64,
+        who: &str,
+        event: &str,
+        input: Value,
+        reason: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let applied = self
+            .services
+            .fire(
+                self.user(who),
+                FireEvent {
+                    instance_id: id,
+                    event: event.into(),
+                    expected_version: *version,
+                    idempotency_key: None,
+                    input,
+                    reason: reason.map(str::to_string),
+                },
+            )
+            .await
+            .with_context(|| format!("firing `{event}` as {who}"))?;
+        *version = applied.instance.version;
+        Ok(())
+    }
+}
+
+fn file(name: &str) -> Value {
+    json!({ "name": name, "sha256": "0".repeat(64), "size": 4096 })
+}
+
+/// The lifecycle of a funded project as (actor, event, input) steps; a demo project is
+/// driven through the first `n`.
+fn project_steps(
+    unit: &str,
+    city: &str,
+    budget: &str,
+    execution_end: &str,
+    outcome_grade: (&str, i64),
+) -> Vec<(String, &'static str, Value, Option<&'static str>)> {
+    let s = |who: &str, event: &'static str, input: Value| (who.to_string(), event, input, None);
+    vec![
+        s(
+            unit,
+            "submit",
+            json!({
+                "project_name": "知识产权项目",
+                "budget": budget,
+                "indicators": [
+                    { "category": "output_quantity", "name": "举办培训场次", "unit": "场", "target": 10, "direction": "higher_is_better", "weight": 0.5 },
+                    { "category": "effect_social", "name": "服务企业数量", "unit": "家", "target": 200, "direction": "higher_is_better", "weight": 0.5 }
+                ],
+                "application_files": [file("申报书.pdf")]
+            }),
+        ),
+        s(city, "recommend", json!({ "city_opinion": "同意推荐" })),
+        s("manager", "pass_formal_check", json!({})),
+        ("review".to_string(), "conclude_review", json!({}), None),
+        s(
+            "manager",
+            "approve",
+            json!({ "approved_budget": budget, "targets_approved": true, "budget_line_id": "GD-2024-IP" }),
+        ),
+        s("manager", "publicity_ended", json!({})),
+        s(
+            unit,
+            "submit_task_book",
+            json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end }),
+        ),
+        s("manager", "sign_task_book", json!({})),
+        s(
+            unit,
+            "submit_final_report",
+            json!({
+                "acceptance_report": file("验收报告.pdf"),
+                "financial_statement": file("财务决算表.xlsx"),
+                "indicator_actuals": [
+                    { "category": "output_quantity", "name": "举办培训场次", "unit": "场", "target": 10, "actual": 11, "direction": "higher_is_better", "weight": 0.5 },
+                    { "category": "effect_social", "name": "服务企业数量", "unit": "家", "target": 200, "actual": 186, "direction": "higher_is_better", "weight": 0.5 }
+                ]
+            }),
+        ),
+        s(
+            "manager",
+            "conclude_acceptance",
+            json!({ "acceptance_outcome": "pass" }),
+        ),
+        s(
+            unit,
+            "submit_self_evaluation",
+            json!({ "self_evaluation_report": file("自评报告.pdf"), "self_evaluation_score": 90 }),
+        ),
+        s(
+            "manager",
+            "grade",
+            json!({ "evaluation_score": outcome_grade.1, "evaluation_grade": outcome_grade.0 }),
+        ),
+        s("manager", "archive", json!({})),
+    ]
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let services = crate::cli::serve::services(config, Arc::new(SystemClock)).await?;
+    let store = services.store.clone();
+    if store.find_user_by_username("manager").await?.is_some() {
+        println!(
+            "Demo data is already loaded in this database; the demo accounts use the password {DEMO_PASSWORD}."
+        );
+        return Ok(());
+    }
+    let hash = grantflow_api::auth::hash_password(DEMO_PASSWORD);
+    let org = |name: &str, kind, parent: Option<&Organisation>| NewOrganisation {
+        name: name.into(),
+        kind,
+        parent_id: parent.map(|p| p.id),
+    };
+    let province = store
+        .create_org(org(
+            "广东省市场监督管理局（知识产权局）",
+            OrgKind::Province,
+            None,
+        ))
+        .await?;
+    let mut cities = Vec::new();
+    for name in [
+        "广州市市场监督管理局",
+        "深圳市市场监督管理局",
+        "佛山市市场监督管理局",
+        "东莞市市场监督管理局",
+    ] {
+        cities.push(
+            store
+                .create_org(org(name, OrgKind::City, Some(&province)))
+                .await?,
+        );
+    }
+    let units = [
+        ("广州知识产权保护中心", 0),
+        ("广州市越秀区知识产权服务中心", 0),
+        ("深圳市知识产权运营服务有限公司", 1),
+        ("深圳先进技术研究院", 1),
+        ("佛山市顺德区家电产业知识产权联盟", 2),
+        ("东莞市松山湖知识产权服务中心", 3),
+    ];
+    let mut unit_orgs = Vec::new();
+    for (name, city) in units {
+        unit_orgs.push(
+            store
+                .create_org(org(name, OrgKind::Unit, Some(&cities[city])))
+                .await?,
+        );
+    }
+    let university = store
+        .create_org(org("华南理工大学", OrgKind::Unit, Some(&cities[0])))
+        .await?;
+
+    let accounts: Vec<(&str, &str, Role, &Organisation)> = vec![
+        ("admin", "系统管理员", Role::Admin, &province),
+        ("manager", "知识产权促进处 牛处长", Role::Manager, &province),
+        ("auditor", "纪检监察 审计员", Role::Auditor, &province),
+        ("city_gz", "广州市局 项目科", Role::City, &cities[0]),
+        ("city_sz", "深圳市局 项目科", Role::City, &cities[1]),
+        ("city_fs", "佛山市局 项目科", Role::City, &cities[2]),
+        ("city_dg", "东莞市局 项目科", Role::City, &cities[3]),
+        (
+            "unit_gz",
+            "广州知识产权保护中心 申报员",
+            Role::Applicant,
+            &unit_orgs[0],
+        ),
+        (
+            "unit_gz2",
+            "越秀区服务中心 申报员",
+            Role::Applicant,
+            &unit_orgs[1],
+        ),
+        (
+            "unit_sz",
+            "深圳运营公司 申报员",
+            Role::Applicant,
+            &unit_orgs[2],
+        ),
+        (
+            "unit_sz2",
+            "深圳先进院 申报员",
+            Role::Applicant,
+            &unit_orgs[3],
+        ),
+        (
+            "unit_fs",
+            "顺德家电联盟 申报员",
+            Role::Applicant,
+            &unit_orgs[4],
+        ),
+        (
+            "unit_dg",
+            "松山湖服务中心 申报员",
+            Role::Applicant,
+            &unit_orgs[5],
+        ),
+        ("expert1", "王教授", Role::Expert, &university),
+        ("expert2", "李研究员", Role::Expert, &university),
+        ("expert3", "陈律师", Role::Expert, &unit_orgs[3]),
+    ];
+    let mut users = Vec::new();
+    for (username, name, role, org) in &accounts {
+        users.push(
+            store
+                .create_user(NewUser {
+                    username: username.to_string(),
+                    display_name: name.to_string(),
+                    email: format!("{username}@demo.grantflow.local"),
+                    org_id: Some(org.id),
+                    roles: vec![*role],
+                    password_hash: hash.clone(),
+                    lang: "zh-CN".into(),
+                })
+                .await?,
+        );
+    }
+    let demo = Demo { services, users };
+    let today = grantflow_domain::calendar::local_date(demo.services.now());
+    let closing = (today + chrono::Duration::days(30)).to_string();
+    let execution_end = (today + chrono::Duration::days(240)).to_string();
+
+    // Demands (需求征集) from several cities, in various states.
+    let demands = [
+        (
+            "unit_gz",
+            "city_gz",
+            "三、强化知识产权保护",
+            "知识产权纠纷调解",
+            "知识产权纠纷调解",
+            "300000",
+            2,
+        ),
+        (
+            "unit_sz",
+            "city_sz",
+            "四、知识产权运用",
+            "知识产权金融创新和运营实施项目",
+            "知识产权证券化推广项目",
+            "800000",
+            3,
+        ),
+        (
+            "unit_fs",
+            "city_fs",
+            "二、知识产权高质量创造和创新主体能力提升",
+            "知识产权高质量提升",
+            "家电产业高价值专利培育布局中心建设",
+            "500000",
+            1,
+        ),
+        (
+            "unit_dg",
+            "city_dg",
+            "五、知识产权公共服务和代理行业监管",
+            "知识产权公共服务体系建设",
+            "松山湖知识产权信息公共服务节点建设",
+            "200000",
+            0,
+        ),
+        (
+            "unit_gz2",
+            "city_gz",
+            "八、知识产权文化传播",
+            "（可加行）",
+            "越秀区中小学知识产权教育普及",
+            "150000",
+            2,
+        ),
+    ];
+    for (unit, city, category, policy, name, budget, depth) in demands {
+        let (id, mut v) = demo
+            .create(
+                unit,
+                "demand-collection",
+                name,
+                json!({ "call_id": "2024-demand-call", "closing_date": closing }),
+            )
+            .await?;
+        if depth >= 1 {
+            demo.fire(
+                id,
+                &mut v,
+                unit,
+                "submit",
+                json!({
+                    "category": category, "policy_area": policy, "project_name": name,
+                    "direction": "围绕本地产业需求开展相关工作", "applicant_name": "符合条件的单位",
+                    "budget": budget, "performance": "年内完成培训10场，服务企业200家"
+                }),
+                None,
+            )
+            .await?;
+        }
+        if depth >= 2 {
+            demo.fire(
+                id,
+                &mut v,
+                city,
+                "forward",
+                json!({ "city_notes": "已统筹" }),
+                None,
+            )
+            .await?;
+        }
+        if depth >= 3 {
+            demo.fire(
+                id,
+                &mut v,
+                "manager",
+                "merge_into_catalogue",
+                json!({ "catalogue_item": "2022-4-3-3" }),
+                None,
+            )
+            .await?;
+        }
+    }
+
+    // Funded projects spread over every stage.
+    let projects = [
+        (
+            "unit_gz",
+            "city_gz",
+            "广州知识产权快速协同保护能力提升",
+            0usize,
+            ("良", 85),
+        ),
+        (
+            "unit_sz",
+            "city_sz",
+            "深圳海外知识产权纠纷应对指导",
+            1,
+            ("良", 85),
+        ),
+        (
+            "unit_fs",
+            "city_fs",
+            "顺德家电企业知识产权贯标推进",
+            2,
+            ("良", 85),
+        ),
+        (
+            "unit_dg",
+            "city_dg",
+            "东莞专业市场知识产权保护",
+            3,
+            ("良", 85),
+        ),
+        (
+            "unit_gz2",
+            "city_gz",
+            "越秀区商标品牌培育指导站建设",
+            5,
+            ("良", 85),
+        ),
+        (
+            "unit_sz2",
+            "city_sz",
+            "深圳新领域新业态知识产权保护试点",
+            6,
+            ("良", 85),
+        ),
+        (
+            "unit_gz",
+            "city_gz",
+            "广交会知识产权保护效能提升",
+            8,
+            ("良", 85),
+        ),
+        (
+            "unit_sz",
+            "city_sz",
+            "深圳知识产权质押融资对接工程",
+            9,
+            ("良", 85),
+        ),
+        (
+            "unit_fs",
+            "city_fs",
+            "佛山地理标志产品运用促进",
+            11,
+            ("良", 85),
+        ),
+        (
+            "unit_dg",
+            "city_dg",
+            "东莞知识产权维权援助机构建设",
+            13,
+            ("优", 93),
+        ),
+        (
+            "unit_gz2",
+            "city_gz",
+            "越秀区中小学知识产权教育推广",
+            13,
+            ("中", 72),
+        ),
+        (
+            "unit_sz2",
+            "city_sz",
+            "深圳企业知识产权高管培训",
+            13,
+            ("差", 55),
+        ),
+    ];
+    for (unit, city, title, depth, grade) in projects {
+        let (id, mut v) = demo
+            .create(
+                unit,
+                "funded-project",
+                title,
+                json!({ "call_id": "2024-call", "closing_date": closing }),
+            )
+            .await?;
+        for (who, event, input, reason) in
+            project_steps(unit, city, "300000", &execution_end, grade)
+                .into_iter()
+                .take(depth)
+        {
+            if who == "review" {
+                // The demo's review round: three experts' aggregated result.
+                demo.services
+                    .store
+                    .set_review_result(id, json!({ "total": 78.5, "count": 3, "passed": true }))
+                    .await?;
+                demo.fire(id, &mut v, "manager", event, input, reason)
+                    .await?;
+            } else {
+                demo.fire(id, &mut v, &who, event, input, reason).await?;
+            }
+        }
+    }
+
+    println!(
+        "Demo data loaded: 1 province, {} cities, {} units, {} users, 5 demands, 12 projects.",
+        cities.len(),
+        unit_orgs.len() + 1,
+        accounts.len()
+    );
+    println!("Every demo account uses the password: {DEMO_PASSWORD}");
+    println!("username   role       organisation");
+    for (username, _, role, org) in &accounts {
+        println!("{username:<10} {:<10} {}", role.as_str(), org.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! `grantflow serve`: the GraphQL server with the scheduler loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use grantflow_api::ApiSettings;
+use grantflow_service::{Services, SystemClock};
+
+use crate::config::{Config, redact_url};
+use crate::store::open_store;
+use crate::workflows::{load_calendar, load_for_serving};
+
+/// Build the services from the configuration: workflows (refusing invalid ones), the
+/// calendar, the store (migrated), definitions registered.
+pub async fn services(
+    config: &Config,
+    clock: Arc<dyn grantflow_service::Clock>,
+) -> anyhow::Result<Services> {
+    let registry = load_for_serving(&config.workflows_dir)?;
+    let calendar = load_calendar(config.calendar_file.as_deref(), &config.workflows_dir)?;
+    let store = open_store(config).await?;
+    let services = Services::new(store, Arc::new(registry), Arc::new(calendar), clock)
+        .with_public_url(&config.public_url);
+    services
+        .register_workflows()
+        .await
+        .context("registering the workflow definitions")?;
+    Ok(services)
+}
+
+pub fn api_settings(config: &Config) -> ApiSettings {
+    let g = &config.graphql;
+    ApiSettings {
+        production: config.production,
+        max_depth: g.max_depth,
+        max_complexity: g.max_complexity,
+        max_aliases: g.max_aliases,
+        max_batch: g.max_batch,
+        body_limit_bytes: g.body_limit_bytes,
+        timeout: Duration::from_secs(g.timeout_secs),
+        rate_limit_per_minute: g.rate_limit_per_minute,
+        cors_origins: g.cors_origins.clone(),
+        session_ttl_hours: config.auth.session_ttl_hours,
+        reset_ttl_minutes: config.auth.reset_ttl_minutes,
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let services = services(&config, Arc::new(SystemClock)).await?;
+    let app = grantflow_api::app(services.clone(), api_settings(&config));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        database = %redact_url(&config.database_url),
+        production = config.production,
+        "grantflow is serving GraphQL at http://{addr}/graphql"
+    );
+    println!("grantflow: GraphQL at http://{addr}/graphql, GraphiQL at http://{addr}/graphiql");
+
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let scheduler = if config.scheduler.enabled {
+        let scheduler = build_scheduler(&config, services.clone())?;
+        Some(tokio::spawn(async move {
+            scheduler
+                .run(async move {
+                    let _ = shutdown_rx.changed().await;
+                })
+                .await
+        }))
+    } else {
+        None
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await
+    .context("serving HTTP")?;
+    let _ = shutdown_tx.send(true);
+    if let Some(handle) = scheduler {
+        let _ = handle.await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The scheduler from the `[scheduler]` and `[mail]` configuration.
+pub fn build_scheduler(
+    config: &Config,
+    services: Services,
+) -> anyhow::Result<grantflow_scheduler::Scheduler> {
+    let mailer = grantflow_mail::Mailer::from_config(&config.mail).context("mail configuration")?;
+    let s = &config.scheduler;
+    let settings = grantflow_scheduler::SchedulerSettings {
+        batch_size: s.batch_size,
+        lease: Duration::from_secs(s.lease_secs),
+        poll_interval: Duration::from_secs(s.poll_interval_secs),
+        digests: s
+            .digests
+            .iter()
+            .map(|d| grantflow_scheduler::DigestSchedule {
+                name: d.name.clone(),
+                cron: d.cron.clone(),
+                horizon_days: d.horizon_days,
+                working_days_only: d.working_days_only,
+            })
+            .collect(),
+        public_url: config.public_url.clone(),
+    };
+    grantflow_scheduler::Scheduler::new(services, mailer, settings)
+        .context("scheduler configuration")
+}
