@@ -855,6 +855,12 @@ fn guards_exclusive(a: &TransitionDef, b: &TransitionDef) -> bool {
         // Syntax errors are reported elsewhere.
         return true;
     };
+    // `g` and `!(g)`, whatever `g` is (a conjunction included).
+    if ea.negated().as_deref() == Some(eb.shape().as_str())
+        || eb.negated().as_deref() == Some(ea.shape().as_str())
+    {
+        return true;
+    }
     // `x` and `!x`, `v == 'a'` and `v == 'b'`, and conjunctions containing such a pair
     // (`r && x` and `r && !x`) can never both hold.
     let (ca, cb) = (ea.conjuncts(), eb.conjuncts());
