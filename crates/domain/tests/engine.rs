@@ -681,30 +681,45 @@ fn available_events_with_reasons() {
         assert!(options[0].available && options[0].unavailable.is_none());
     }
 
-    // A guard over the data alone is decided now, with its message.
+    // A guard that reads the input is offered (decided when fired); firing it with input
+    // that fails the guard reports the guard's message.
     let cr = load("change-request");
-    let options = available_events(
-        &cr,
-        &at("drafting", json!({ "change_type": "budget" })),
-        &actor("applicant"),
-        t(NOW),
-    );
+    let drafting = at("drafting", json!({}));
+    let options = available_events(&cr, &drafting, &actor("applicant"), t(NOW));
     let submit = options.iter().find(|o| o.event == "submit").unwrap();
-    assert!(!submit.available && !submit.depends_on_input);
-    let Some(EngineError::GuardFailed { message, .. }) = &submit.unavailable else {
-        panic!("{submit:?}")
+    assert!(submit.available && submit.depends_on_input);
+    let cal = WorkCalendar::builtin();
+    let refused = plan_transition(
+        &cr,
+        &drafting,
+        &actor("applicant"),
+        &Command {
+            event: "submit".into(),
+            input: json!({ "change_type": "budget", "change_summary": "调整专家咨询费" }),
+            reason: None,
+        },
+        t(NOW),
+        &cal,
+    )
+    .unwrap_err();
+    let EngineError::GuardFailed { message, .. } = &refused else {
+        panic!("{refused:?}")
     };
     assert_eq!(message.as_ref().unwrap().zh_cn, "预算变更须填写变更后预算");
-    let ok = available_events(
+    let accepted = plan_transition(
         &cr,
-        &at(
-            "drafting",
-            json!({ "change_type": "budget", "new_budget": "5000.00" }),
-        ),
+        &drafting,
         &actor("applicant"),
+        &Command {
+            event: "submit".into(),
+            input: json!({ "change_type": "budget", "change_summary": "调整专家咨询费", "new_budget": "5000" }),
+            reason: None,
+        },
         t(NOW),
-    );
-    assert!(ok.iter().find(|o| o.event == "submit").unwrap().available);
+        &cal,
+    )
+    .unwrap();
+    assert_eq!(accepted.to, "review");
 }
 
 // ---------------------------------------------------------------- a whole project
