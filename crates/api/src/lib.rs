@@ -78,13 +78,17 @@ pub struct AppState {
 
 /// The schema with its limits. Introspection and field suggestions are off in production.
 pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(settings.max_depth)
-        .limit_complexity(settings.max_complexity)
-        .limit_directives(20)
-        .extension(limits::AliasLimit {
-            max: settings.max_aliases,
-        });
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_depth(settings.max_depth)
+    .limit_complexity(settings.max_complexity)
+    .limit_directives(20)
+    .extension(limits::AliasLimit {
+        max: settings.max_aliases,
+    });
     if settings.production {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -93,9 +97,13 @@ pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
 
 /// The SDL of the schema (`grantflow schema`; committed as `schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }
 
 /// The whole HTTP application.

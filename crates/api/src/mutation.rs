@@ -14,7 +14,15 @@ use crate::types::{
     UserGql, parse_id,
 };
 
-pub struct MutationRoot;
+/// The core mutations; [`MutationRoot`] merges them with those of the review and
+/// programme modules.
+#[derive(Default)]
+pub struct CoreMutation;
+
+/// The mutation root of the schema.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(CoreMutation);
 
 #[derive(SimpleObject)]
 pub struct LoginPayload {
@@ -124,8 +132,8 @@ fn strong_password(field: &str, password: &str) -> Result<(), ApiError> {
         .map_err(|(zh, en)| ApiError::invalid_field(field, zh, en))
 }
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl CoreMutation {
     /// Exchange a username and password for a session token.
     async fn login(
         &self,

@@ -15,7 +15,15 @@ use crate::types::{
     InstanceGql, OrganisationGql, OutboxMessageGql, TokenGql, UserGql, WorkflowGql, parse_id,
 };
 
-pub struct QueryRoot;
+/// The core queries; [`QueryRoot`] merges them with those of the review and programme
+/// modules.
+#[derive(Default)]
+pub struct CoreQuery;
+
+/// The query root of the schema.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(CoreQuery);
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE: u32 = 100;
@@ -95,8 +103,8 @@ pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
         .ok_or_else(|| ApiError::invalid_field("after", "分页游标无效", "the cursor is not valid"))
 }
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl CoreQuery {
     /// The authenticated user.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<UserGql> {
         Ok(UserGql(viewer(ctx)?.user.clone()))
