@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
             timeout_transition_consumes_its_timer,
             notifications_reach_the_right_recipients,
             claim_due_timers_and_leases,
+            concurrent_claims_never_overlap,
             outbox_claim_and_finish,
             enqueue_deduplicates_by_key,
             record_tick_once,
@@ -1469,6 +1470,71 @@ pub async fn claim_due_timers_and_leases(store: Arc<dyn Store>, _h: &dyn Harness
     assert_eq!(some[0].timer.key, "reminder:3d");
     assert_eq!(some[1].timer.key, "reminder:1d");
     assert_eq!(s.claim_due_timers(end, 10, lease).await.unwrap().len(), 2);
+}
+
+/// Several schedulers claiming at once: every due timer and message is claimed exactly
+/// once between them.
+pub async fn concurrent_claims_never_overlap(store: Arc<dyn Store>, _h: &dyn Harness) {
+    let w = world(store.as_ref()).await;
+    let wf = funded_project();
+    for k in 0..6 {
+        new_application(
+            store.as_ref(),
+            &wf,
+            &w.unit,
+            &w.applicant,
+            &format!("项目 {k}"),
+            t(0),
+        )
+        .await;
+    }
+    let messages: Vec<_> = (0..30).map(|k| message(&format!("m{k}"), t(0))).collect();
+    store.enqueue(messages).await.unwrap();
+    // Everything of the drafting ladders is due by the closing day's end: 6 × 5 timers.
+    let at = Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut timers = Vec::new();
+            let mut messages = Vec::new();
+            loop {
+                let t = store
+                    .claim_due_timers(at, 3, Duration::from_secs(600))
+                    .await
+                    .unwrap();
+                let m = store
+                    .claim_outbox(at, 3, Duration::from_secs(600))
+                    .await
+                    .unwrap();
+                if t.is_empty() && m.is_empty() {
+                    break;
+                }
+                timers.extend(t.into_iter().map(|c| c.timer.id));
+                messages.extend(m.into_iter().map(|c| c.message.id));
+            }
+            (timers, messages)
+        }));
+    }
+    let mut timers = Vec::new();
+    let mut messages = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        let (t, m) = task.expect("claimer");
+        timers.extend(t);
+        messages.extend(m);
+    }
+    let distinct: HashSet<_> = timers.iter().collect();
+    assert_eq!(
+        (timers.len(), distinct.len()),
+        (30, 30),
+        "each timer claimed once"
+    );
+    let distinct: HashSet<_> = messages.iter().collect();
+    assert_eq!(
+        (messages.len(), distinct.len()),
+        (30, 30),
+        "each message claimed once"
+    );
 }
 
 pub async fn outbox_claim_and_finish(store: Arc<dyn Store>, _h: &dyn Harness) {
