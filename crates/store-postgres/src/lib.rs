@@ -65,6 +65,8 @@ macro_rules! retrying {
     }};
 }
 
+mod review;
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -616,7 +618,13 @@ async fn recipients_in(
                     .push_bind(instance.id)
                     .push(")");
             }
-            _ => continue,
+            // One reviewer, for the reminders of their own assignment.
+            other => match grantflow_store::review::parse_expert_recipient(other) {
+                Some(user_id) => {
+                    q.push(" AND u.id = ").push_bind(user_id);
+                }
+                None => continue,
+            },
         }
         q.push(" ORDER BY u.username");
         for u in users_where(&mut *conn, &mut q).await? {

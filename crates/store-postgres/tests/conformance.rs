@@ -12,3 +12,4 @@ async fn fresh() -> (Arc<dyn Store>, TempPostgres) {
 }
 
 grantflow_store::conformance_suite!(fresh);
+grantflow_store::review_conformance_suite!(fresh);

@@ -6,6 +6,7 @@
 //! run outside transactions and are never blocked by a writer (WAL).
 
 pub mod bench;
+mod review;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -594,7 +595,13 @@ async fn recipients_in(
                     .push_bind(instance.id.to_string())
                     .push(")");
             }
-            _ => continue,
+            // One reviewer, for the reminders of their own assignment.
+            other => match grantflow_store::review::parse_expert_recipient(other) {
+                Some(user_id) => {
+                    q.push(" AND u.id = ").push_bind(user_id.to_string());
+                }
+                None => continue,
+            },
         }
         q.push(" ORDER BY u.username");
         for u in users_where(&mut *conn, &mut q).await? {

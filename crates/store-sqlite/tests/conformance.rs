@@ -11,3 +11,4 @@ async fn fresh() -> (Arc<dyn Store>, TempSqlite) {
 }
 
 grantflow_store::conformance_suite!(fresh);
+grantflow_store::review_conformance_suite!(fresh);

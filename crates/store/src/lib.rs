@@ -8,10 +8,13 @@ pub mod audit;
 pub mod bench;
 pub mod error;
 pub mod model;
+pub mod review;
 pub mod support;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_review;
 
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ use uuid::Uuid;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use review::ReviewStore;
 
 /// What a transition planner returns: the engine's plan, and the facts templates need to
 /// write notification emails about it.
@@ -82,7 +86,7 @@ pub struct UserPatch {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ReviewStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).
