@@ -183,6 +183,21 @@ async fn a_project_goes_from_application_to_archive_over_http() {
 
     let t = fire(&app, &manager, &id, "conclude_review", 3, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "decision");
+    // 先有预算再有执行: the budget line the approval guard asks for.
+    app.services
+        .store
+        .add_budget_line(grantflow_store::programme::BudgetLine {
+            id: uuid::Uuid::now_v7(),
+            instance_id: uuid,
+            year: 2024,
+            subject: "项目经费".into(),
+            amount: grantflow_domain::Money::from_yuan(280_000).unwrap(),
+            source: "省级财政专项资金".into(),
+            created_by: app.seed.user("manager").id,
+            created_at: app.services.now(),
+        })
+        .await
+        .unwrap();
     // Funding beyond the request is refused by the guard, with its message.
     let over = app
         .gql(Some(&manager), TRANSITION, json!({ "id": id, "event": "approve", "v": 4, "input": { "approved_budget": "400000", "targets_approved": true } }))

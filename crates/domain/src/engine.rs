@@ -53,6 +53,10 @@ pub struct Snapshot {
     /// The aggregated result of the latest closed review round (for guards), or null.
     #[serde(default)]
     pub review: Value,
+    /// The project's budget facts (`{ lines, total, spent, remaining, execution_rate }`,
+    /// money as yuan strings) for guards, or null before the first budget line.
+    #[serde(default)]
+    pub budget: Value,
 }
 
 impl Snapshot {
@@ -72,6 +76,7 @@ impl Snapshot {
             version: 0,
             due_at: None,
             review: Value::Null,
+            budget: Value::Null,
         }
     }
 }
@@ -342,6 +347,7 @@ pub fn plan_transition(
                 input: &input_value,
                 actor: &actor_json,
                 review: &snapshot.review,
+                budget: &snapshot.budget,
                 now,
             };
             let verdict = guard.evaluate_bool(&scope);
@@ -400,6 +406,7 @@ pub fn plan_transition(
                     input: &input_value,
                     actor: &actor_json,
                     review: &snapshot.review,
+                    budget: &snapshot.budget,
                     now,
                 };
                 let value = expr
@@ -620,6 +627,7 @@ pub fn available_events(
                     input: &empty,
                     actor: &actor_json,
                     review: &snapshot.review,
+                    budget: &snapshot.budget,
                     now,
                 };
                 match guard.evaluate_bool(&scope) {

@@ -7,6 +7,8 @@
 //! - `actor`: `{ id, roles: [..], org }`
 //! - `now`: the current instant (a CEL timestamp); `today`: the local date `"YYYY-MM-DD"`
 //! - `review`: the aggregated result of the latest closed review round, or `null`
+//! - `budget`: the project's budget facts `{ lines, total, spent, remaining,
+//!   execution_rate }` (money as yuan strings), or `null` before the first budget line
 //!
 //! Functions added to the standard library: `yuan(x)` turns a money string such as
 //! `"12500.50"` into a double, so that `yuan(data.budget) <= 500000.0` reads naturally;
@@ -21,7 +23,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::Money;
 
-pub const VARIABLES: [&str; 6] = ["data", "input", "actor", "now", "today", "review"];
+pub const VARIABLES: [&str; 7] = ["data", "input", "actor", "now", "today", "review", "budget"];
 
 /// A compiled CEL expression with its source text.
 #[derive(Debug)]
@@ -47,6 +49,7 @@ pub struct Scope<'a> {
     pub input: &'a serde_json::Value,
     pub actor: &'a serde_json::Value,
     pub review: &'a serde_json::Value,
+    pub budget: &'a serde_json::Value,
     pub now: DateTime<Utc>,
 }
 
@@ -317,6 +320,7 @@ fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String>
     ctx.add_variable_from_value("input", conv(scope.input)?);
     ctx.add_variable_from_value("actor", conv(scope.actor)?);
     ctx.add_variable_from_value("review", conv(scope.review)?);
+    ctx.add_variable_from_value("budget", conv(scope.budget)?);
     ctx.add_variable_from_value("now", Value::Timestamp(scope.now.fixed_offset()));
     let today = crate::calendar::local_date(scope.now).to_string();
     ctx.add_variable_from_value("today", Value::String(Arc::new(today)));
@@ -350,6 +354,7 @@ mod tests {
             input,
             actor: &NULL,
             review: &NULL,
+            budget: &NULL,
             now: "2024-06-01T02:00:00Z".parse().unwrap(),
         }
     }

@@ -206,5 +206,6 @@ pub fn migrate_snapshot(
             None
         },
         review: snapshot.review.clone(),
+        budget: snapshot.budget.clone(),
     })
 }

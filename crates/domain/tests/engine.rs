@@ -56,6 +56,7 @@ fn at(state: &str, data: Value) -> Snapshot {
         version: 3,
         due_at: None,
         review: Value::Null,
+        budget: Value::Null,
     }
 }
 
@@ -84,6 +85,14 @@ fn drafting_data() -> Value {
 }
 
 /// The snapshot after a plan, as the store would write it.
+/// The snapshot with one budget line of 300 000 yuan, as the store keeps it.
+fn budgeted(snapshot: Snapshot) -> Snapshot {
+    Snapshot {
+        budget: json!({ "lines": 1, "total": "300000.00", "spent": "0.00", "remaining": "300000.00", "execution_rate": 0.0 }),
+        ..snapshot
+    }
+}
+
 fn apply(snapshot: &Snapshot, plan: &TransitionPlan) -> Snapshot {
     Snapshot {
         state: plan.to.clone(),
@@ -91,6 +100,7 @@ fn apply(snapshot: &Snapshot, plan: &TransitionPlan) -> Snapshot {
         version: plan.new_version,
         due_at: plan.deadline.map(|d| d.due_at),
         review: snapshot.review.clone(),
+        budget: snapshot.budget.clone(),
     }
 }
 
@@ -235,8 +245,25 @@ fn guard_false_reports_the_guard_and_its_message() {
         "The performance targets must include an output indicator"
     );
 
+    // No approval without a budget line (先有项目后有预算): the guard reads `budget`.
+    let unbudgeted = at("decision", json!({ "budget": "300000.00" }));
+    let err = plan(
+        &wf,
+        &unbudgeted,
+        &actor("manager"),
+        &cmd(
+            "approve",
+            json!({ "approved_budget": "300000.00", "targets_approved": true }),
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::GuardFailed { guard, detail: None, .. } if guard.starts_with("budget != null && budget.lines >= 1")),
+        "{err:?}"
+    );
+
     // Funding above the request.
-    let decision = at("decision", json!({ "budget": "300000.00" }));
+    let decision = budgeted(at("decision", json!({ "budget": "300000.00" })));
     let err = plan(
         &wf,
         &decision,
@@ -248,7 +275,7 @@ fn guard_false_reports_the_guard_and_its_message() {
     )
     .unwrap_err();
     assert!(
-        matches!(&err, EngineError::GuardFailed { guard, .. } if guard.starts_with("yuan(input.approved_budget) <= yuan(data.budget)")),
+        matches!(&err, EngineError::GuardFailed { guard, .. } if guard.ends_with("yuan(input.approved_budget) <= yuan(data.budget)")),
         "{err:?}"
     );
     assert!(
@@ -268,7 +295,7 @@ fn guard_false_reports_the_guard_and_its_message() {
     // the evaluation error as detail.
     let err = plan(
         &wf,
-        &at("decision", json!({})),
+        &budgeted(at("decision", json!({}))),
         &actor("manager"),
         &cmd(
             "approve",
@@ -471,7 +498,7 @@ fn reason_and_state_requirements() {
     let data = json!({ "budget_line_id": "2024-IP-017", "targets_approved": true, "task_book": file("任务书.pdf"), "milestones": "…" });
     let err = plan(
         &wf,
-        &at("task_book_review", data.clone()),
+        &budgeted(at("task_book_review", data.clone())),
         &actor("manager"),
         &cmd("sign_task_book", json!({})),
     )
@@ -487,7 +514,7 @@ fn reason_and_state_requirements() {
     complete["execution_end"] = json!("2025-12-31");
     let p = plan(
         &wf,
-        &at("task_book_review", complete),
+        &budgeted(at("task_book_review", complete)),
         &actor("manager"),
         &cmd("sign_task_book", json!({})),
     )
@@ -931,6 +958,8 @@ fn funded_project_from_drafting_to_archived() {
     );
     assert_eq!(p.to, "decision");
 
+    // The programme manager sets up the budget line (the store keeps `budget`).
+    run.snapshot = budgeted(run.snapshot.clone());
     // Approved on Mon 2024-11-04: 7 calendar days of public notice, due at the end of
     // Mon 11-11, when the scheduler fires `publicity_ended`.
     let p = run.fire(
@@ -942,6 +971,11 @@ fn funded_project_from_drafting_to_archived() {
         "2024-11-04T02:00:00Z",
     );
     assert_eq!(p.to, "publicity");
+    assert_eq!(
+        p.data["approved_indicators"], p.data["indicators"],
+        "the targets are frozen at approval"
+    );
+    assert_eq!(p.data["approved_on"], "2024-11-04");
     let d = p.deadline.unwrap();
     assert_eq!(d.due_date.to_string(), "2024-11-11");
     assert_eq!(d.due_at, t("2024-11-11T16:00:00Z"));

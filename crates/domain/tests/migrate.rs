@@ -73,6 +73,7 @@ fn snapshot(state: &str, data: Value) -> Snapshot {
         version: 7,
         due_at: Some("2024-10-10T16:00:00Z".parse().unwrap()),
         review: json!({ "total": 75.0, "count": 3 }),
+        budget: Value::Null,
     }
 }
 
@@ -318,6 +319,7 @@ fn final_states_need_no_counterpart_and_deadlines_follow_the_target() {
         version: 0,
         due_at: Some("2024-06-07T16:00:00Z".parse().unwrap()),
         review: Value::Null,
+        budget: Value::Null,
     };
     let moved = migrate_snapshot(&plan, &open).unwrap();
     assert_eq!(moved.due_at, None, "`open` has no deadline in version 2");

@@ -231,6 +231,7 @@ fn apply(snapshot: &Snapshot, plan: &TransitionPlan) -> Snapshot {
         version: plan.new_version,
         due_at: plan.deadline.map(|d| d.due_at),
         review: snapshot.review.clone(),
+        budget: snapshot.budget.clone(),
     }
 }
 
@@ -282,6 +283,14 @@ fn start(wf: &CompiledWorkflow, sc: &Scenario, now: DateTime<Utc>, cal: &WorkCal
         1 => json!({ "total": 41.5, "count": 5 }),
         2 => json!({ "total": 90.0, "count": 2 }),
         _ => json!({ "total": 75.0, "count": 3 }),
+    };
+    // The budget facts the store keeps: runs with review scores also have a budget line,
+    // so that approval (which needs one) is reachable.
+    snapshot.budget = match sc.review {
+        0 => Value::Null,
+        _ => {
+            json!({ "lines": 1, "total": "300000.00", "spent": "0.00", "remaining": "300000.00", "execution_rate": 0.0 })
+        }
     };
     let (deadline, _) = initial_schedule(wf, &snapshot, now, cal);
     snapshot.due_at = deadline.map(|d| d.due_at);

@@ -65,6 +65,8 @@ macro_rules! retrying {
     }};
 }
 
+// After `retrying!`, which it uses.
+mod programme;
 mod review;
 
 /// How to connect.
@@ -442,6 +444,78 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, visibility: &Visibility, f: 
     if !f.include_final {
         q.push(" AND i.is_final = FALSE");
     }
+}
+
+/// Insert a new instance and its initial timers (inside the caller's transaction).
+pub(crate) async fn insert_instance(conn: &mut PgConnection, new: &NewInstance) -> R<Instance> {
+    let org_row = sqlx::query(
+        "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
+         LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = $1",
+    )
+    .bind(new.org_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
+    let kind = grantflow_store::OrgKind::parse(&org_row.try_get::<String, _>("kind")?)
+        .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
+    let parent = match (
+        org_row.try_get::<Option<Uuid>, _>("parent_id")?,
+        org_row.try_get::<Option<String>, _>("parent_kind")?,
+    ) {
+        (Some(id), Some(k)) => grantflow_store::OrgKind::parse(&k).map(|k| (id, k)),
+        _ => None,
+    };
+    let created_at = new.created_at.trunc_subsecs(6);
+    let instance = Instance {
+        id: new.id,
+        workflow_id: new.workflow_id.clone(),
+        workflow_version: new.workflow_version,
+        state: new.state.clone(),
+        stage: new.stage.clone(),
+        is_final: false,
+        data: new.data.clone(),
+        version: 0,
+        parent_id: new.parent_id,
+        org_id: new.org_id,
+        city_id: support::city_of(kind, new.org_id, parent),
+        title: new.title.clone(),
+        created_by: new.created_by,
+        created_at,
+        updated_at: created_at,
+        due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
+        review: Value::Null,
+        budget: Value::Null,
+        last_hash: GENESIS_HASH.to_string(),
+    };
+    sqlx::query(
+        "INSERT INTO instances (id, workflow_id, workflow_version, state, stage, is_final, \
+         data, version, parent_id, org_id, city_id, title, created_by, created_at, \
+         updated_at, due_at, review, last_hash) VALUES ($1, $2, $3, $4, $5, $6, $7::json, \
+         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18)",
+    )
+    .bind(instance.id)
+    .bind(&instance.workflow_id)
+    .bind(i64::from(instance.workflow_version))
+    .bind(&instance.state)
+    .bind(&instance.stage)
+    .bind(instance.is_final)
+    .bind(json(&instance.data))
+    .bind(instance.version)
+    .bind(instance.parent_id)
+    .bind(instance.org_id)
+    .bind(instance.city_id)
+    .bind(&instance.title)
+    .bind(instance.created_by)
+    .bind(instance.created_at)
+    .bind(instance.updated_at)
+    .bind(instance.due_at)
+    .bind(json(&instance.review))
+    .bind(&instance.last_hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| dup(e.into(), "instance", &instance.id.to_string()))?;
+    insert_timers(conn, instance.id, 0, &instance.state, &new.timers).await?;
+    Ok(instance)
 }
 
 async fn fetch_instance(conn: &mut PgConnection, id: Uuid) -> R<Option<Instance>> {
@@ -1136,72 +1210,7 @@ impl Store for PostgresStore {
     async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance> {
         let r: R<Instance> = retrying!(async {
             let mut tx = self.begin().await?;
-            let org_row = sqlx::query(
-                "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
-                 LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = $1",
-            )
-            .bind(new.org_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
-            let kind = grantflow_store::OrgKind::parse(&org_row.try_get::<String, _>("kind")?)
-                .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
-            let parent = match (
-                org_row.try_get::<Option<Uuid>, _>("parent_id")?,
-                org_row.try_get::<Option<String>, _>("parent_kind")?,
-            ) {
-                (Some(id), Some(k)) => grantflow_store::OrgKind::parse(&k).map(|k| (id, k)),
-                _ => None,
-            };
-            let created_at = new.created_at.trunc_subsecs(6);
-            let instance = Instance {
-                id: new.id,
-                workflow_id: new.workflow_id.clone(),
-                workflow_version: new.workflow_version,
-                state: new.state.clone(),
-                stage: new.stage.clone(),
-                is_final: false,
-                data: new.data.clone(),
-                version: 0,
-                parent_id: new.parent_id,
-                org_id: new.org_id,
-                city_id: support::city_of(kind, new.org_id, parent),
-                title: new.title.clone(),
-                created_by: new.created_by,
-                created_at,
-                updated_at: created_at,
-                due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
-                review: Value::Null,
-                last_hash: GENESIS_HASH.to_string(),
-            };
-            sqlx::query(
-                "INSERT INTO instances (id, workflow_id, workflow_version, state, stage, is_final, \
-                 data, version, parent_id, org_id, city_id, title, created_by, created_at, \
-                 updated_at, due_at, review, last_hash) VALUES ($1, $2, $3, $4, $5, $6, $7::json, \
-                 $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18)",
-            )
-            .bind(instance.id)
-            .bind(&instance.workflow_id)
-            .bind(i64::from(instance.workflow_version))
-            .bind(&instance.state)
-            .bind(&instance.stage)
-            .bind(instance.is_final)
-            .bind(json(&instance.data))
-            .bind(instance.version)
-            .bind(instance.parent_id)
-            .bind(instance.org_id)
-            .bind(instance.city_id)
-            .bind(&instance.title)
-            .bind(instance.created_by)
-            .bind(instance.created_at)
-            .bind(instance.updated_at)
-            .bind(instance.due_at)
-            .bind(json(&instance.review))
-            .bind(&instance.last_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| dup(e.into(), "instance", &instance.id.to_string()))?;
-            insert_timers(&mut tx, instance.id, 0, &instance.state, &new.timers).await?;
+            let instance = insert_instance(&mut tx, &new).await?;
             tx.commit().await?;
             Ok(instance)
         });

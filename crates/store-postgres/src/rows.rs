@@ -222,7 +222,8 @@ pub(crate) fn workflow(row: &PgRow) -> R<WorkflowRecord> {
 
 pub(crate) const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
      is_final, data::text AS data, version, parent_id, org_id, city_id, title, created_by, \
-     created_at, updated_at, due_at, review::text AS review, last_hash";
+     created_at, updated_at, due_at, review::text AS review, last_hash, \
+     budget::text AS budget";
 
 pub(crate) fn instance(row: &PgRow) -> R<Instance> {
     Ok(Instance {
@@ -244,6 +245,7 @@ pub(crate) fn instance(row: &PgRow) -> R<Instance> {
         updated_at: get_time(row, "updated_at")?,
         due_at: get_opt_time(row, "due_at")?,
         review: parse_json(&get_str(row, "review")?)?,
+        budget: parse_json(&get_str(row, "budget")?)?,
         last_hash: get_str(row, "last_hash")?,
     })
 }

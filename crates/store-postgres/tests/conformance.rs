@@ -12,4 +12,5 @@ async fn fresh() -> (Arc<dyn Store>, TempPostgres) {
 }
 
 grantflow_store::conformance_suite!(fresh);
+grantflow_store::programme_conformance_suite!(fresh);
 grantflow_store::review_conformance_suite!(fresh);

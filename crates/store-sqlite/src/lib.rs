@@ -6,6 +6,7 @@
 //! run outside transactions and are never blocked by a writer (WAL).
 
 pub mod bench;
+mod programme;
 mod review;
 mod rows;
 #[cfg(feature = "testing")]
@@ -438,6 +439,79 @@ fn push_filters(q: &mut QueryBuilder<'_, Sqlite>, visibility: &Visibility, f: &I
     if !f.include_final {
         q.push(" AND i.is_final = 0");
     }
+}
+
+/// Insert a new instance and its initial timers (inside the caller's transaction).
+pub(crate) async fn insert_instance(conn: &mut SqliteConnection, new: NewInstance) -> R<Instance> {
+    let org_row = sqlx::query(
+        "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
+         LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = ?",
+    )
+    .bind(new.org_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
+    let kind = grantflow_store::OrgKind::parse(&org_row.try_get::<String, _>("kind")?)
+        .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
+    let parent = match (
+        org_row.try_get::<Option<String>, _>("parent_id")?,
+        org_row.try_get::<Option<String>, _>("parent_kind")?,
+    ) {
+        (Some(id), Some(k)) => grantflow_store::OrgKind::parse(&k)
+            .map(|k| rows::parse_uuid(&id).map(|id| (id, k)))
+            .transpose()?,
+        _ => None,
+    };
+    let created_at = new.created_at.trunc_subsecs(6);
+    let instance = Instance {
+        id: new.id,
+        workflow_id: new.workflow_id,
+        workflow_version: new.workflow_version,
+        state: new.state,
+        stage: new.stage,
+        is_final: false,
+        data: new.data,
+        version: 0,
+        parent_id: new.parent_id,
+        org_id: new.org_id,
+        city_id: support::city_of(kind, new.org_id, parent),
+        title: new.title,
+        created_by: new.created_by,
+        created_at,
+        updated_at: created_at,
+        due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
+        review: Value::Null,
+        budget: Value::Null,
+        last_hash: GENESIS_HASH.to_string(),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO instances ({INSTANCE_COLS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(instance.id.to_string())
+    .bind(&instance.workflow_id)
+    .bind(i64::from(instance.workflow_version))
+    .bind(&instance.state)
+    .bind(&instance.stage)
+    .bind(instance.is_final)
+    .bind(json(&instance.data))
+    .bind(instance.version)
+    .bind(instance.parent_id.map(|p| p.to_string()))
+    .bind(instance.org_id.to_string())
+    .bind(instance.city_id.map(|c| c.to_string()))
+    .bind(&instance.title)
+    .bind(instance.created_by.to_string())
+    .bind(ts(instance.created_at))
+    .bind(ts(instance.updated_at))
+    .bind(ts_opt(instance.due_at))
+    .bind(json(&instance.review))
+    .bind(&instance.last_hash)
+    .bind(json(&instance.budget))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| dup(e.into(), "instance", &instance.id.to_string()))?;
+    insert_timers(conn, instance.id, 0, &instance.state, &new.timers).await?;
+    Ok(instance)
 }
 
 async fn fetch_instance(conn: &mut SqliteConnection, id: Uuid) -> R<Option<Instance>> {
@@ -1116,72 +1190,7 @@ impl Store for SqliteStore {
     async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance> {
         let r: R<Instance> = async {
             let mut tx = self.begin().await?;
-            let org_row = sqlx::query(
-                "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
-                 LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = ?",
-            )
-            .bind(new.org_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
-            let kind = grantflow_store::OrgKind::parse(&org_row.try_get::<String, _>("kind")?)
-                .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
-            let parent = match (
-                org_row.try_get::<Option<String>, _>("parent_id")?,
-                org_row.try_get::<Option<String>, _>("parent_kind")?,
-            ) {
-                (Some(id), Some(k)) => grantflow_store::OrgKind::parse(&k)
-                    .map(|k| rows::parse_uuid(&id).map(|id| (id, k)))
-                    .transpose()?,
-                _ => None,
-            };
-            let created_at = new.created_at.trunc_subsecs(6);
-            let instance = Instance {
-                id: new.id,
-                workflow_id: new.workflow_id,
-                workflow_version: new.workflow_version,
-                state: new.state,
-                stage: new.stage,
-                is_final: false,
-                data: new.data,
-                version: 0,
-                parent_id: new.parent_id,
-                org_id: new.org_id,
-                city_id: support::city_of(kind, new.org_id, parent),
-                title: new.title,
-                created_by: new.created_by,
-                created_at,
-                updated_at: created_at,
-                due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
-                review: Value::Null,
-                last_hash: GENESIS_HASH.to_string(),
-            };
-            sqlx::query(&format!(
-                "INSERT INTO instances ({INSTANCE_COLS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(instance.id.to_string())
-            .bind(&instance.workflow_id)
-            .bind(i64::from(instance.workflow_version))
-            .bind(&instance.state)
-            .bind(&instance.stage)
-            .bind(instance.is_final)
-            .bind(json(&instance.data))
-            .bind(instance.version)
-            .bind(instance.parent_id.map(|p| p.to_string()))
-            .bind(instance.org_id.to_string())
-            .bind(instance.city_id.map(|c| c.to_string()))
-            .bind(&instance.title)
-            .bind(instance.created_by.to_string())
-            .bind(ts(instance.created_at))
-            .bind(ts(instance.updated_at))
-            .bind(ts_opt(instance.due_at))
-            .bind(json(&instance.review))
-            .bind(&instance.last_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| dup(e.into(), "instance", &instance.id.to_string()))?;
-            insert_timers(&mut tx, instance.id, 0, &instance.state, &new.timers).await?;
+            let instance = insert_instance(&mut tx, new).await?;
             tx.commit().await?;
             Ok(instance)
         }

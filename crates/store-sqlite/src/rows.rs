@@ -233,7 +233,7 @@ pub(crate) fn workflow(row: &SqliteRow) -> R<WorkflowRecord> {
 
 pub(crate) const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
      is_final, data, version, parent_id, org_id, city_id, title, created_by, created_at, \
-     updated_at, due_at, review, last_hash";
+     updated_at, due_at, review, last_hash, budget";
 
 pub(crate) fn instance(row: &SqliteRow) -> R<Instance> {
     Ok(Instance {
@@ -255,6 +255,7 @@ pub(crate) fn instance(row: &SqliteRow) -> R<Instance> {
         updated_at: get_time(row, "updated_at")?,
         due_at: get_opt_time(row, "due_at")?,
         review: parse_json(&get_str(row, "review")?)?,
+        budget: parse_json(&get_str(row, "budget")?)?,
         last_hash: get_str(row, "last_hash")?,
     })
 }

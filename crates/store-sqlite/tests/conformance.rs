@@ -11,4 +11,5 @@ async fn fresh() -> (Arc<dyn Store>, TempSqlite) {
 }
 
 grantflow_store::conformance_suite!(fresh);
+grantflow_store::programme_conformance_suite!(fresh);
 grantflow_store::review_conformance_suite!(fresh);

@@ -909,6 +909,20 @@ pub async fn transition_happy_path(store: Arc<dyn Store>, _h: &dyn Harness) {
     )
     .await;
     assert_eq!(inst.state, "decision");
+    // 先有预算再有执行: approval needs a budget line (the guard reads `budget`).
+    s.add_budget_line(crate::programme::BudgetLine {
+        id: Uuid::now_v7(),
+        instance_id: inst.id,
+        year: 2024,
+        subject: "项目经费".into(),
+        amount: grantflow_domain::Money::from_yuan(250_000).unwrap(),
+        source: "省级财政专项资金".into(),
+        created_by: w.manager.id,
+        created_at: t(4),
+    })
+    .await
+    .unwrap();
+    let inst = s.get_instance(inst.id).await.unwrap();
     let inst = ok(
         s,
         Fire::new(&wf, &inst, manager.clone(), "approve", t(5)).input(json!({

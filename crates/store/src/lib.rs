@@ -8,11 +8,14 @@ pub mod audit;
 pub mod bench;
 pub mod error;
 pub mod model;
+pub mod programme;
 pub mod review;
 pub mod support;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_programme;
 #[cfg(feature = "conformance")]
 pub mod conformance_review;
 
@@ -28,6 +31,7 @@ use uuid::Uuid;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use programme::ProgrammeStore;
 pub use review::ReviewStore;
 
 /// What a transition planner returns: the engine's plan, and the facts templates need to
@@ -86,7 +90,7 @@ pub struct UserPatch {
 }
 
 #[async_trait]
-pub trait Store: ReviewStore + Send + Sync + 'static {
+pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

@@ -198,6 +198,10 @@ pub struct Instance {
     pub due_at: Option<DateTime<Utc>>,
     /// The aggregated result of the latest closed review round, for guards.
     pub review: Value,
+    /// The budget facts (lines, total, spent, execution rate), for guards; null before
+    /// the first budget line.
+    #[serde(default)]
+    pub budget: Value,
     /// The hash of the last history record.
     pub last_hash: String,
 }
@@ -210,6 +214,7 @@ impl Instance {
             version: self.version,
             due_at: self.due_at,
             review: self.review.clone(),
+            budget: self.budget.clone(),
         }
     }
 }

@@ -484,6 +484,22 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 demo.fire(id, &mut v, "manager", event, input, reason)
                     .await?;
             } else {
+                if event == "approve" {
+                    // 先有预算再有执行: the budget line approval needs.
+                    demo.services
+                        .store
+                        .add_budget_line(grantflow_store::programme::BudgetLine {
+                            id: uuid::Uuid::now_v7(),
+                            instance_id: id,
+                            year: chrono::Datelike::year(&today),
+                            subject: "项目经费".into(),
+                            amount: grantflow_domain::Money::from_yuan(300_000).expect("in range"),
+                            source: "省级财政专项资金".into(),
+                            created_by: demo.user("manager").id,
+                            created_at: demo.services.now(),
+                        })
+                        .await?;
+                }
                 demo.fire(id, &mut v, &who, event, input, reason).await?;
             }
         }

@@ -220,6 +220,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<i32> {
                     version: plan.new_version,
                     due_at: plan.deadline.map(|d| d.due_at),
                     review: snapshot.review.clone(),
+                    budget: snapshot.budget.clone(),
                 };
                 if plan.is_final {
                     println!("        final state reached");
