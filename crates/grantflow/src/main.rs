@@ -51,6 +51,32 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowCommand,
     },
+    /// Benchmarks (not tests): print Markdown tables for docs/BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Transitions per second and p50/p99 through the store's engine path, next to a
+    /// baseline issuing the same SQL without the engine, in the same run. Use a scratch
+    /// database: the benchmark writes its own instances.
+    Transitions {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 2000)]
+        transitions: usize,
+    },
+    /// Transitions through GraphQL over HTTP against the store baseline in the same run,
+    /// and the latency of a 50-item instance list.
+    Graphql {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 2000)]
+        transitions: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +204,18 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             let report = grantflow_store::audit::verify_all(store.as_ref()).await?;
             println!("{report}");
             Ok(if report.is_ok() { 0 } else { 1 })
+        }
+        Command::Bench {
+            command: BenchCommand::Transitions { db, transitions },
+        } => {
+            cli::bench_transitions::transitions(&db, transitions).await?;
+            Ok(0)
+        }
+        Command::Bench {
+            command: BenchCommand::Graphql { db, transitions },
+        } => {
+            cli::bench_transitions::graphql(&db, transitions, &config.workflows_dir).await?;
+            Ok(0)
         }
         Command::Workflow { .. } | Command::Schema => unreachable!("handled without a runtime"),
     }
