@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod review;
 
 use std::sync::Arc;
 
