@@ -196,7 +196,22 @@ pub fn from_service(e: ServiceError, request_id: &str) -> ApiError {
         ServiceError::NotFound(what) => ApiError::not_found(&what),
         ServiceError::Invalid(errors) => ApiError::invalid(&errors),
         ServiceError::Store(s) => from_store(s, request_id),
+        ServiceError::Refused(r) => refusal(&r),
     }
+}
+
+/// A programme refusal (issue 7) is INVALID_INPUT with `details.reason` (e.g.
+/// BUDGET_LINE_MISSING, BUDGET_EXCEEDED, NOT_APPROVED, IMPORT_REJECTED) and the
+/// refusal's own details (`rows` of an import, `remaining` of a line …).
+pub fn refusal(r: &grantflow_service::programme::Refusal) -> ApiError {
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), json!(r.reason));
+    if let serde_json::Value::Object(extra) = &r.details {
+        details.extend(extra.clone());
+    }
+    ApiError::new(Code::InvalidInput)
+        .with_message(r.message_zh.clone(), r.message_en.clone())
+        .with_details(serde_json::Value::Object(details))
 }
 
 pub fn from_store(e: StoreError, request_id: &str) -> ApiError {

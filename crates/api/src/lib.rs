@@ -10,6 +10,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod programme;
 pub mod query;
 pub mod subscription;
 pub mod types;

@@ -22,7 +22,7 @@ pub struct CoreMutation;
 /// The mutation root of the schema.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation);
+pub struct MutationRoot(CoreMutation, crate::programme::ProgrammeMutation);
 
 #[derive(SimpleObject)]
 pub struct LoginPayload {

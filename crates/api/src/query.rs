@@ -23,7 +23,7 @@ pub struct CoreQuery;
 /// The query root of the schema.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery);
+pub struct QueryRoot(CoreQuery, crate::programme::ProgrammeQuery);
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE: u32 = 100;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod programme;
 pub mod review;
 
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub enum ServiceError {
     NotFound(String),
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// A programme rule refused (no budget line, beyond the line, not approved, an
+    /// import with bad rows …), with a stable reason code.
+    #[error("{}", .0.message_en)]
+    Refused(Box<programme::Refusal>),
 }
 
 impl From<EngineError> for ServiceError {
@@ -272,8 +277,12 @@ impl Services {
             return Err(ServiceError::NotFound("instance".into()));
         }
         let actor = Self::actor_for(user);
-        self.fire_as(&actor, &user.display_name, &instance, req, None)
-            .await
+        let applied = self
+            .fire_as(&actor, &user.display_name, &instance, req, None)
+            .await?;
+        // Boxed: the hook fires again (an approved change request moves its project).
+        Box::pin(self.after_transition(user, &applied)).await;
+        Ok(applied)
     }
 
     /// Fire a timeout (or named timer) event as the scheduler, consuming the timer.
