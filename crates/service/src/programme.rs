@@ -359,6 +359,7 @@ impl ExportFormat {
 
 /// One row rejected by an import.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RowError {
     pub row: u32,
     /// Column letter, absent when the column is missing from the sheet.
@@ -1061,8 +1062,8 @@ impl Services {
         amount: Money,
         source: &str,
     ) -> ServiceResult<BudgetLine> {
-        require_role(user, &[Role::Manager])?;
         let instance = self.project_for_budget(user, instance_id).await?;
+        require_role(user, &[Role::Manager])?;
         if instance.is_final {
             return refused(Refusal::new(
                 "PROJECT_CLOSED",
@@ -1113,8 +1114,8 @@ impl Services {
         spent_on: NaiveDate,
         description: &str,
     ) -> ServiceResult<SpendingRecord> {
-        require_role(user, &[Role::Applicant, Role::Manager])?;
         let instance = self.project_for_budget(user, instance_id).await?;
+        require_role(user, &[Role::Applicant, Role::Manager])?;
         let own_unit = user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id);
         if !own_unit && !user.has_role(Role::Manager) {
             return Err(ServiceError::Forbidden);
@@ -1449,8 +1450,8 @@ impl Services {
         checkpoint: Checkpoint,
         actuals: Vec<ActualInput>,
     ) -> ServiceResult<Vec<ActualRecord>> {
-        require_role(user, &[Role::Applicant, Role::Manager])?;
         let instance = self.project_for_budget(user, instance_id).await?;
+        require_role(user, &[Role::Applicant, Role::Manager])?;
         let own_unit = user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id);
         if !own_unit && !user.has_role(Role::Manager) {
             return Err(ServiceError::Forbidden);
