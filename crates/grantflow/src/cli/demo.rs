@@ -1,6 +1,10 @@
 //! `grantflow demo`: demo data in the configured database — the province, cities and
-//! units, one user per role (credentials printed), demands from several cities, and
-//! funded projects spread over every stage of the lifecycle.
+//! units, one user per role (credentials printed), the 2022 call with its whole catalogue,
+//! demands from several cities (one form imported, one duplicate merged), and funded
+//! projects spread over every stage of the lifecycle, with budgets and spending, evaluated
+//! to every grade.
+
+mod programme;
 
 use std::sync::Arc;
 
@@ -80,6 +84,11 @@ impl Demo {
     }
 }
 
+/// Today in China Standard Time, by the services' clock.
+fn today(demo: &Demo) -> chrono::NaiveDate {
+    grantflow_domain::calendar::local_date(demo.services.now())
+}
+
 fn file(name: &str) -> Value {
     json!({ "name": name, "sha256": "0".repeat(64), "size": 4096 })
 }
@@ -91,7 +100,7 @@ fn project_steps(
     city: &str,
     budget: &str,
     execution_end: &str,
-    outcome_grade: (&str, i64),
+    actuals: (i64, i64),
 ) -> Vec<(String, &'static str, Value, Option<&'static str>)> {
     let s = |who: &str, event: &'static str, input: Value| (who.to_string(), event, input, None);
     vec![
@@ -130,8 +139,8 @@ fn project_steps(
                 "acceptance_report": file("验收报告.pdf"),
                 "financial_statement": file("财务决算表.xlsx"),
                 "indicator_actuals": [
-                    { "category": "output_quantity", "name": "举办培训场次", "unit": "场", "target": 10, "actual": 11, "direction": "higher_is_better", "weight": 0.5 },
-                    { "category": "effect_social", "name": "服务企业数量", "unit": "家", "target": 200, "actual": 186, "direction": "higher_is_better", "weight": 0.5 }
+                    { "category": "output_quantity", "name": "举办培训场次", "unit": "场", "target": 10, "actual": actuals.0, "direction": "higher_is_better", "weight": 0.5 },
+                    { "category": "effect_social", "name": "服务企业数量", "unit": "家", "target": 200, "actual": actuals.1, "direction": "higher_is_better", "weight": 0.5 }
                 ]
             }),
         ),
@@ -145,11 +154,8 @@ fn project_steps(
             "submit_self_evaluation",
             json!({ "self_evaluation_report": file("自评报告.pdf"), "self_evaluation_score": 90 }),
         ),
-        s(
-            "manager",
-            "grade",
-            json!({ "evaluation_score": outcome_grade.1, "evaluation_grade": outcome_grade.0 }),
-        ),
+        // Scored by the evaluation itself (see `programme::evaluate`).
+        s("manager", "grade", json!({})),
         s("manager", "archive", json!({})),
     ]
 }
@@ -274,8 +280,12 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         );
     }
     let demo = Demo { services, users };
-    let today = grantflow_domain::calendar::local_date(demo.services.now());
-    let closing = (today + chrono::Duration::days(30)).to_string();
+    let today = today(&demo);
+    let closing_day = today + chrono::Duration::days(30);
+    let closing = closing_day.to_string();
+    // The 2022 call with its whole catalogue; demands and projects belong to it.
+    let call = programme::open_call(&demo, &config.workflows_dir, closing_day).await?;
+    let call_id = call.id.to_string();
     let execution_end = (today + chrono::Duration::days(240)).to_string();
 
     // Demands (需求征集) from several cities, in various states.
@@ -332,7 +342,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 unit,
                 "demand-collection",
                 name,
-                json!({ "call_id": "2024-demand-call", "closing_date": closing }),
+                json!({ "call_id": call_id, "closing_date": closing }),
             )
             .await?;
         if depth >= 1 {
@@ -373,6 +383,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             .await?;
         }
     }
+
+    let imported = programme::demands(&demo, &call).await?;
 
     // Funded projects spread over every stage.
     let projects = [
@@ -447,6 +459,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             ("优", 93),
         ),
         (
+            "unit_fs",
+            "city_fs",
+            "佛山知识产权快速维权中心服务提升",
+            13,
+            ("良", 85),
+        ),
+        (
             "unit_gz2",
             "city_gz",
             "越秀区中小学知识产权教育推广",
@@ -467,11 +486,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 unit,
                 "funded-project",
                 title,
-                json!({ "call_id": "2024-call", "closing_date": closing }),
+                json!({ "call_id": call_id, "closing_date": closing }),
             )
             .await?;
+        let (spent, sessions, firms) = programme::outcome(grade.0);
+        let mut line = None;
         for (who, event, input, reason) in
-            project_steps(unit, city, "300000", &execution_end, grade)
+            project_steps(unit, city, "300000", &execution_end, (sessions, firms))
                 .into_iter()
                 .take(depth)
         {
@@ -484,21 +505,20 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 demo.fire(id, &mut v, "manager", event, input, reason)
                     .await?;
             } else {
-                if event == "approve" {
-                    // 先有预算再有执行: the budget line approval needs.
-                    demo.services
-                        .store
-                        .add_budget_line(grantflow_store::programme::BudgetLine {
-                            id: uuid::Uuid::now_v7(),
-                            instance_id: id,
-                            year: chrono::Datelike::year(&today),
-                            subject: "项目经费".into(),
-                            amount: grantflow_domain::Money::from_yuan(300_000).expect("in range"),
-                            source: "省级财政专项资金".into(),
-                            created_by: demo.user("manager").id,
-                            created_at: demo.services.now(),
-                        })
-                        .await?;
+                match event {
+                    // 先有项目后有预算: the line approval needs.
+                    "approve" => line = Some(programme::budget_line(&demo, id).await?),
+                    // 先有预算再有执行: spending in execution, against the line.
+                    "submit_final_report" => {
+                        let line = line.context("a budget line before execution")?;
+                        programme::spend(&demo, unit, id, line, spent).await?;
+                    }
+                    "grade" => {
+                        programme::evaluate(&demo, id).await?;
+                        v = demo.services.store.get_instance(id).await?.version;
+                        continue;
+                    }
+                    _ => {}
                 }
                 demo.fire(id, &mut v, &who, event, input, reason).await?;
             }
@@ -506,10 +526,12 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
 
     println!(
-        "Demo data loaded: 1 province, {} cities, {} units, {} users, 5 demands, 12 projects.",
+        "Demo data loaded: 1 province, {} cities, {} units, {} users, the 2022 call ({} catalogue items), {} demands, 13 projects (evaluated: 优, 良, 中, 差).",
         cities.len(),
         unit_orgs.len() + 1,
-        accounts.len()
+        accounts.len(),
+        call.items().count(),
+        5 + imported,
     );
     println!("Every demo account uses the password: {DEMO_PASSWORD}");
     println!("username   role       organisation");
