@@ -258,3 +258,93 @@ impl From<ApiError> for async_graphql::Error {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Convert an expert-review error (issue 5). Every one carries `details.reason`, the
+/// review's own stable code (e.g. `EXPERT_CONFLICT` inside `ASSIGNMENT_REFUSED`,
+/// `SCORE_OUT_OF_RANGE` per criterion of `SCORES_INVALID`); messages come in zh-CN and en.
+pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id: &str) -> ApiError {
+    use grantflow_domain::model::Lang;
+    use grantflow_review::ReviewError as R;
+    use grantflow_service::review::ReviewServiceError as S;
+    let e = match e {
+        S::Service(inner) => return from_service(inner, request_id),
+        other => other,
+    };
+    let reason = e.code();
+    let (zh, en) = (e.message(Lang::ZhCn), e.message(Lang::En));
+    let field = |field: &str, code: &'static str| FieldError::new(field, code, zh.clone(), en.clone());
+    let (code, fields) = match &e {
+        S::Service(_) => return ApiError::internal(request_id, &e),
+        S::Review(r) => match r {
+            R::InvalidScores { errors } => (
+                Code::InvalidInput,
+                errors
+                    .iter()
+                    .map(|c| {
+                        FieldError::new(
+                            &c.criterion_id,
+                            c.code(),
+                            c.message(Lang::ZhCn),
+                            c.message(Lang::En),
+                        )
+                    })
+                    .collect(),
+            ),
+            R::AssignmentRefused { refusals } => (
+                Code::InvalidInput,
+                refusals
+                    .iter()
+                    .flat_map(|r| {
+                        r.reasons.iter().map(|x| {
+                            FieldError::new(
+                                &r.expert_id,
+                                x.code(),
+                                x.message(Lang::ZhCn),
+                                x.message(Lang::En),
+                            )
+                        })
+                    })
+                    .collect(),
+            ),
+            R::ReasonRequired { .. } => (Code::InvalidInput, vec![field("reason", "REQUIRED")]),
+            R::JustificationRequired | R::NotAnOutlier { .. } => {
+                (Code::InvalidInput, vec![field("justification", reason)])
+            }
+            R::TooManyExcludedOrgs { .. } => {
+                (Code::InvalidInput, vec![field("organisationIds", reason)])
+            }
+            R::UnknownCategory { .. } => (Code::InvalidInput, vec![field("categories", reason)]),
+            R::PanelTooSmall { .. } | R::InvalidRubric { .. } => {
+                (Code::InvalidInput, vec![field("round", reason)])
+            }
+            R::ManagerOnly { .. }
+            | R::NotAssignedExpert { .. }
+            | R::ApplicationHidden { .. }
+            | R::OwnScoresNotSubmitted => (Code::Forbidden, vec![]),
+            R::UnknownApplication { .. } => (Code::NotFound, vec![]),
+            R::InvalidTransition { .. }
+            | R::NotReplaceable { .. }
+            | R::NoConflictNotDeclared
+            | R::NotEnoughEligibleExperts { .. } => (Code::InvalidTransition, vec![]),
+            R::Export { .. } => return ApiError::internal(request_id, &e),
+        },
+        S::NoOpenRound { .. }
+        | S::RoundClosed
+        | S::NotOverdue { .. }
+        | S::ReviewStarted => (Code::InvalidTransition, vec![]),
+        S::AssignmentChanged | S::Busy => (Code::Conflict, vec![]),
+        S::NotAnExpert { .. } => (Code::InvalidInput, vec![field("userId", reason)]),
+        S::Invalid { field: f, .. } => (Code::InvalidInput, vec![field(f, reason)]),
+    };
+    let mut details = json!({ "reason": reason });
+    if !fields.is_empty() {
+        details["fields"] = json!(fields);
+    }
+    if let S::Review(r) = &e {
+        let report = r.report();
+        if !report.details.is_empty() {
+            details["problems"] = json!(report.details);
+        }
+    }
+    ApiError::new(code).with_message(zh, en).with_details(details)
+}

@@ -12,6 +12,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod programme;
 pub mod query;
+pub mod review;
 pub mod subscription;
 pub mod types;
 

@@ -22,7 +22,11 @@ pub struct CoreMutation;
 /// The mutation root of the schema.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation, crate::programme::ProgrammeMutation);
+pub struct MutationRoot(
+    CoreMutation,
+    crate::programme::ProgrammeMutation,
+    crate::review::ReviewMutation,
+);
 
 #[derive(SimpleObject)]
 pub struct LoginPayload {

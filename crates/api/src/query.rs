@@ -23,7 +23,11 @@ pub struct CoreQuery;
 /// The query root of the schema.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, crate::programme::ProgrammeQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    crate::programme::ProgrammeQuery,
+    crate::review::ReviewQuery,
+);
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE: u32 = 100;

@@ -534,8 +534,12 @@ impl InstanceGql {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn title(&self) -> &str {
-        &self.0.title
+    /// The title; a reviewer of a blind round sees it without the applicant's name.
+    async fn title(&self, ctx: &Context<'_>) -> Result<String> {
+        if let Some((title, _)) = crate::review::blind_view(ctx, &self.0).await? {
+            return Ok(title);
+        }
+        Ok(self.0.title.clone())
     }
     async fn workflow_id(&self) -> &str {
         &self.0.workflow_id
@@ -587,15 +591,23 @@ impl InstanceGql {
     async fn is_final(&self) -> bool {
         self.0.is_final
     }
-    /// The instance data (JSON).
-    async fn data(&self) -> Json<serde_json::Value> {
-        Json(self.0.data.clone())
+    /// The instance data (JSON); a reviewer of a blind round sees it without the
+    /// applicant's identity.
+    async fn data(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        if let Some((_, data)) = crate::review::blind_view(ctx, &self.0).await? {
+            return Ok(Json(data));
+        }
+        Ok(Json(self.0.data.clone()))
     }
     /// The number of transitions so far; pass it back as `expectedVersion`.
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// The applicant unit; null for a reviewer of a blind round.
     async fn organisation(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        if crate::review::hides_applicant(ctx, &self.0).await? {
+            return Ok(None);
+        }
         let org = rc(ctx)
             .loader
             .load_one(OrgId(self.0.org_id))
@@ -623,7 +635,11 @@ impl InstanceGql {
             .map_err(|e| crate::context::store_err(ctx, e))?;
         Ok(visible.then_some(InstanceGql(p)))
     }
+    /// Null for a reviewer of a blind round.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<UserGql>> {
+        if crate::review::hides_applicant(ctx, &self.0).await? {
+            return Ok(None);
+        }
         let user = rc(ctx)
             .loader
             .load_one(UserId(self.0.created_by))
@@ -644,12 +660,20 @@ impl InstanceGql {
     async fn overdue(&self, ctx: &Context<'_>) -> bool {
         !self.0.is_final && self.0.due_at.is_some_and(|d| d <= services(ctx).now())
     }
-    /// The latest review result guards read (`review.total`, `review.count`).
-    async fn review(&self) -> Json<serde_json::Value> {
-        Json(self.0.review.clone())
+    /// The latest review result guards read (`review.total`, `review.count`); null for
+    /// an expert who has not submitted their own scores.
+    async fn review(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        if !crate::review::may_see_result(ctx, &self.0).await? {
+            return Ok(Json(serde_json::Value::Null));
+        }
+        Ok(Json(self.0.review.clone()))
     }
-    /// The append-only history, oldest first, with its hash chain.
+    /// The append-only history, oldest first, with its hash chain (empty for a reviewer
+    /// of a blind round: it names the applicant).
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<HistoryEntryGql>> {
+        if crate::review::hides_applicant(ctx, &self.0).await? {
+            return Ok(Vec::new());
+        }
         let records = services(ctx)
             .store
             .history(self.0.id)
