@@ -39,6 +39,26 @@ enum Command {
     Demo,
     /// Apply database migrations and exit.
     Migrate,
+    /// Move the instances of a workflow from one version to another along an explicit
+    /// state mapping (validated first). A dry run unless `--apply` is given.
+    MigrateInstances {
+        #[arg(long)]
+        workflow: String,
+        #[arg(long)]
+        from: u32,
+        #[arg(long)]
+        to: u32,
+        /// `old_state=new_state`; states whose id exists in both versions map to
+        /// themselves. May be repeated.
+        #[arg(long = "map")]
+        mappings: Vec<String>,
+        /// Recorded in every instance's history.
+        #[arg(long)]
+        reason: String,
+        /// Write the changes (otherwise only print what would happen).
+        #[arg(long)]
+        apply: bool,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Audit the append-only history.
@@ -196,6 +216,17 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                 config::redact_url(&config.database_url)
             );
             Ok(0)
+        }
+        Command::MigrateInstances {
+            workflow,
+            from,
+            to,
+            mappings,
+            reason,
+            apply,
+        } => {
+            cli::migrate::migrate_instances(&config, &workflow, from, to, &mappings, &reason, apply)
+                .await
         }
         Command::Audit {
             command: AuditCommand::Verify,

@@ -490,3 +490,180 @@ pub fn request_hash(req: &FireEvent) -> String {
         grantflow_domain::canonical::to_string(&content).as_bytes(),
     ))
 }
+
+/// What happened (or would happen, in a dry run) to one instance moved to a new version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrationOutcome {
+    pub instance_id: Uuid,
+    pub title: String,
+    pub from_state: String,
+    pub to_state: Option<String>,
+    /// Why the instance cannot move (it stays on its version).
+    pub refused: Option<String>,
+}
+
+impl Services {
+    /// Move every instance of `workflow_id` on version `from` to version `to` along an
+    /// explicit state mapping (identity for states whose id exists in both), validated by
+    /// `grantflow_domain::migrate` first. Each instance moves in its own transaction and
+    /// its history records the move. With `apply = false` nothing is written.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "an operator command with that many knobs"
+    )]
+    pub async fn migrate_instances(
+        &self,
+        actor_id: &str,
+        workflow_id: &str,
+        from: u32,
+        to: u32,
+        mapping: &std::collections::BTreeMap<String, String>,
+        reason: &str,
+        apply: bool,
+    ) -> ServiceResult<Vec<MigrationOutcome>> {
+        let not_found =
+            |v: u32| ServiceError::NotFound(format!("workflow {workflow_id} version {v}"));
+        let from_wf = self
+            .workflows
+            .get(workflow_id, from)
+            .ok_or_else(|| not_found(from))?;
+        let to_wf = self
+            .workflows
+            .get(workflow_id, to)
+            .ok_or_else(|| not_found(to))?;
+        let plan = grantflow_domain::migrate::plan_migration(&from_wf, &to_wf, mapping).map_err(
+            |errors| {
+                ServiceError::Invalid(
+                    errors
+                        .iter()
+                        .map(|e| {
+                            FieldError::new(
+                                "mapping",
+                                "INVALID_MAPPING",
+                                e.to_string(),
+                                e.to_string(),
+                            )
+                        })
+                        .collect(),
+                )
+            },
+        )?;
+        let now = self.now();
+        let mut outcomes = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_instances(
+                    &grantflow_store::Visibility::All,
+                    &grantflow_store::InstanceFilter {
+                        workflow_id: Some(workflow_id.to_string()),
+                        include_final: true,
+                        ..Default::default()
+                    },
+                    &grantflow_store::PageRequest {
+                        first: 100,
+                        after: after.clone(),
+                        sort: grantflow_store::SortKey::CreatedAt,
+                        order: grantflow_store::SortOrder::Asc,
+                    },
+                )
+                .await?;
+            for (instance, _) in page
+                .items
+                .iter()
+                .filter(|(i, _)| i.workflow_version == from)
+            {
+                outcomes.push(
+                    self.migrate_one(instance, &plan, &to_wf, actor_id, reason, now, apply)
+                        .await?,
+                );
+            }
+            if !page.has_next_page {
+                break;
+            }
+            after = page.items.last().map(|(_, c)| c.clone());
+        }
+        Ok(outcomes)
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal step of migrate_instances"
+    )]
+    async fn migrate_one(
+        &self,
+        instance: &Instance,
+        plan: &grantflow_domain::migrate::MigrationPlan,
+        to_wf: &CompiledWorkflow,
+        actor_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        apply: bool,
+    ) -> ServiceResult<MigrationOutcome> {
+        let mut outcome = MigrationOutcome {
+            instance_id: instance.id,
+            title: instance.title.clone(),
+            from_state: instance.state.clone(),
+            to_state: None,
+            refused: None,
+        };
+        let moved = match grantflow_domain::migrate::migrate_snapshot(plan, &instance.snapshot()) {
+            Ok(s) => s,
+            Err(e) => {
+                outcome.refused = Some(e.to_string());
+                return Ok(outcome);
+            }
+        };
+        outcome.to_state = Some(moved.state.clone());
+        let Some(target) = to_wf.def.state(&moved.state) else {
+            outcome.refused = Some(format!("state `{}` is not in the new version", moved.state));
+            return Ok(outcome);
+        };
+        // Keep the running deadline when the new state has one; start one otherwise.
+        let (due_at, timers) = match moved.due_at {
+            Some(due) => (
+                Some(due),
+                engine::reschedule_deadline(to_wf, &moved, due, now, &self.calendar),
+            ),
+            None => match grantflow_domain::schedule::deadline_for(
+                target,
+                now,
+                &moved.data,
+                &self.calendar,
+            ) {
+                Some(d) => (
+                    Some(d.due_at),
+                    grantflow_domain::schedule::deadline_timers(
+                        to_wf,
+                        target,
+                        &d,
+                        now,
+                        &self.calendar,
+                    ),
+                ),
+                None => (None, Vec::new()),
+            },
+        };
+        if apply {
+            self.store
+                .migrate_instance(grantflow_store::MigrateInstance {
+                    instance_id: instance.id,
+                    expected_version: instance.version,
+                    from_workflow_version: instance.workflow_version,
+                    to_workflow_version: to_wf.def.version,
+                    to_state: target.id.clone(),
+                    to_stage: target.stage.clone(),
+                    to_final: target.is_final,
+                    due_at,
+                    timers,
+                    actor_id: actor_id.to_string(),
+                    actor_roles: vec!["admin".to_string()],
+                    reason: reason.to_string(),
+                    at: now,
+                })
+                .await?;
+        }
+        Ok(outcome)
+    }
+}

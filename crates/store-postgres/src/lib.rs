@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
+use grantflow_store::MigrateInstance;
 use grantflow_store::support::{self, like_pattern};
 use grantflow_store::{
     Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
@@ -1351,6 +1352,82 @@ impl Store for PostgresStore {
             sqlx::query(
                 "UPDATE timers SET status = 'cancelled', lease_until = NULL \
                  WHERE instance_id = $1 AND kind <> 'named' AND status IN ('pending', 'claimed')",
+            )
+            .bind(after.id)
+            .execute(&mut *tx)
+            .await?;
+            insert_timers(
+                &mut tx,
+                after.id,
+                after.version,
+                &after.state,
+                &request.timers,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Applied {
+                instance: after,
+                record,
+                replayed: false,
+            })
+        });
+        Ok(r?)
+    }
+
+    async fn migrate_instance(&self, request: MigrateInstance) -> StoreResult<Applied> {
+        let r: R<Applied> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let before = fetch_instance_for_update(&mut tx, request.instance_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("instance", request.instance_id))?;
+            if before.version != request.expected_version {
+                return Err(StoreError::Conflict {
+                    current_version: before.version,
+                    expected_version: request.expected_version,
+                }
+                .into());
+            }
+            if before.workflow_version != request.from_workflow_version {
+                return Err(StoreError::Invalid(format!(
+                    "the instance is on version {} of its workflow, not {}",
+                    before.workflow_version, request.from_workflow_version
+                ))
+                .into());
+            }
+            let at = request.at.trunc_subsecs(6);
+            let record = support::migration_record(&before, &request, at);
+            let after = Instance {
+                workflow_version: request.to_workflow_version,
+                state: request.to_state.clone(),
+                stage: request.to_stage.clone(),
+                is_final: request.to_final,
+                due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
+                version: record.seq,
+                updated_at: at,
+                last_hash: record.hash.clone(),
+                ..before.clone()
+            };
+            sqlx::query(
+                "UPDATE instances SET workflow_version = $1, state = $2, stage = $3, is_final = $4, \
+                 due_at = $5, version = $6, updated_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
+            )
+            .bind(i64::from(request.to_workflow_version))
+            .bind(&after.state)
+            .bind(&after.stage)
+            .bind(after.is_final)
+            .bind(after.due_at)
+            .bind(after.version)
+            .bind(at)
+            .bind(&after.last_hash)
+            .bind(after.id)
+            .bind(before.version)
+            .execute(&mut *tx)
+            .await?;
+            insert_history(&mut tx, &record).await?;
+            // Every timer belonged to the old version's state entry.
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
             )
             .bind(after.id)
             .execute(&mut *tx)

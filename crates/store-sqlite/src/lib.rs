@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
+use grantflow_store::MigrateInstance;
 use grantflow_store::support::{self, like_pattern};
 use grantflow_store::{
     Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
@@ -1344,6 +1345,76 @@ impl Store for SqliteStore {
                 &request.timers,
             )
             .await?;
+            tx.commit().await?;
+            Ok(Applied {
+                instance: after,
+                record,
+                replayed: false,
+            })
+        }
+        .await;
+        Ok(r?)
+    }
+
+    async fn migrate_instance(&self, request: MigrateInstance) -> StoreResult<Applied> {
+        let r: R<Applied> = async {
+            let mut tx = self.begin().await?;
+            let before = fetch_instance(&mut tx, request.instance_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("instance", request.instance_id))?;
+            if before.version != request.expected_version {
+                return Err(StoreError::Conflict {
+                    current_version: before.version,
+                    expected_version: request.expected_version,
+                }
+                .into());
+            }
+            if before.workflow_version != request.from_workflow_version {
+                return Err(StoreError::Invalid(format!(
+                    "the instance is on version {} of its workflow, not {}",
+                    before.workflow_version, request.from_workflow_version
+                ))
+                .into());
+            }
+            let at = request.at.trunc_subsecs(6);
+            let record = support::migration_record(&before, &request, at);
+            let after = Instance {
+                workflow_version: request.to_workflow_version,
+                state: request.to_state.clone(),
+                stage: request.to_stage.clone(),
+                is_final: request.to_final,
+                due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
+                version: record.seq,
+                updated_at: at,
+                last_hash: record.hash.clone(),
+                ..before.clone()
+            };
+            sqlx::query(
+                "UPDATE instances SET workflow_version = ?, state = ?, stage = ?, is_final = ?, due_at = ?, \
+                 version = ?, updated_at = ?, last_hash = ? WHERE id = ? AND version = ?",
+            )
+            .bind(i64::from(request.to_workflow_version))
+            .bind(&after.state)
+            .bind(&after.stage)
+            .bind(after.is_final)
+            .bind(ts_opt(after.due_at))
+            .bind(after.version)
+            .bind(ts(at))
+            .bind(&after.last_hash)
+            .bind(after.id.to_string())
+            .bind(before.version)
+            .execute(&mut *tx)
+            .await?;
+            insert_history(&mut tx, &record).await?;
+            // Every timer belonged to the old version's state entry.
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = ? AND status IN ('pending', 'claimed')",
+            )
+            .bind(after.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            insert_timers(&mut tx, after.id, after.version, &after.state, &request.timers).await?;
             tx.commit().await?;
             Ok(Applied {
                 instance: after,

@@ -67,6 +67,7 @@ macro_rules! conformance_suite {
             list_visibility,
             list_sorting_and_keyset_pagination,
             extend_deadline,
+            migrate_instance_to_a_new_version,
             history_chain_verifies,
             race_fifty_writers,
             tamper_is_detected,
@@ -2160,6 +2161,87 @@ pub async fn list_sorting_and_keyset_pagination(store: Arc<dyn Store>, _h: &dyn 
         .unwrap();
     assert_eq!(p.items.len(), 23);
     assert!(!p.has_next_page);
+}
+
+/// Moving an instance to another workflow version is one audited event: the version
+/// and state change, the old timers are cancelled, the new ones inserted, the chain holds.
+pub async fn migrate_instance_to_a_new_version(store: Arc<dyn Store>, _h: &dyn Harness) {
+    let s = store.as_ref();
+    let w = world(s).await;
+    let wf = funded_project();
+    let inst = new_application(s, &wf, &w.unit, &w.applicant, "迁移项目", t(0)).await;
+    let old_timers = s.timers_for_instance(inst.id).await.unwrap();
+    assert!(!old_timers.is_empty());
+    let new_due = Utc.with_ymd_and_hms(2024, 7, 1, 16, 0, 0).unwrap();
+    let timers = grantflow_domain::engine::reschedule_deadline(
+        &wf,
+        &inst.snapshot(),
+        new_due,
+        t(1),
+        &WorkCalendar::builtin(),
+    );
+    let request = crate::MigrateInstance {
+        instance_id: inst.id,
+        expected_version: 0,
+        from_workflow_version: 1,
+        to_workflow_version: 2,
+        to_state: "drafting".into(),
+        to_stage: "application".into(),
+        to_final: false,
+        due_at: Some(new_due),
+        timers: timers.clone(),
+        actor_id: "operator".into(),
+        actor_roles: vec!["admin".into()],
+        reason: "2025 版流程".into(),
+        at: t(1),
+    };
+    let wrong_version = s
+        .migrate_instance(crate::MigrateInstance {
+            from_workflow_version: 7,
+            ..request.clone()
+        })
+        .await;
+    assert!(
+        matches!(wrong_version, Err(StoreError::Invalid(_))),
+        "{wrong_version:?}"
+    );
+    let stale = s
+        .migrate_instance(crate::MigrateInstance {
+            expected_version: 5,
+            ..request.clone()
+        })
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::Conflict {
+                current_version: 0,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let applied = s.migrate_instance(request).await.unwrap();
+    assert_eq!(applied.instance.workflow_version, 2);
+    assert_eq!(applied.instance.version, 1);
+    assert_eq!(applied.record.event, "migrate_version");
+    assert_eq!(applied.record.input["to_version"], 2);
+    assert_eq!(s.get_instance(inst.id).await.unwrap(), applied.instance);
+    let all = s.timers_for_instance(inst.id).await.unwrap();
+    let pending: Vec<_> = all
+        .iter()
+        .filter(|t| t.status == TimerStatus::Pending)
+        .collect();
+    assert_eq!(pending.len(), timers.len());
+    assert!(pending.iter().all(|t| t.state_entry == 1));
+    assert_eq!(
+        all.iter()
+            .filter(|t| t.status == TimerStatus::Cancelled)
+            .count(),
+        old_timers.len()
+    );
+    let report = crate::audit::verify_all(s).await.unwrap();
+    assert!(report.is_ok(), "{report}");
 }
 
 pub async fn extend_deadline(store: Arc<dyn Store>, _h: &dyn Harness) {

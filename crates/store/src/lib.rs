@@ -77,6 +77,26 @@ pub struct ExtendDeadline {
     pub at: DateTime<Utc>,
 }
 
+/// Move an instance to another version of its workflow along a validated state mapping
+/// (see `grantflow_domain::migrate`), as one audited event.
+#[derive(Debug, Clone)]
+pub struct MigrateInstance {
+    pub instance_id: Uuid,
+    pub expected_version: i64,
+    pub from_workflow_version: u32,
+    pub to_workflow_version: u32,
+    pub to_state: String,
+    pub to_stage: String,
+    pub to_final: bool,
+    pub due_at: Option<DateTime<Utc>>,
+    /// The timers of the new state entry; every pending timer of the instance is cancelled.
+    pub timers: Vec<TimerPlan>,
+    pub actor_id: String,
+    pub actor_roles: Vec<String>,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
 /// Fields of a user that an admin (or the user) can change.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
@@ -171,6 +191,10 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     /// In one transaction: move `due_at`, replace the pending timers of the current state
     /// and append a history record (`extend_deadline`).
     async fn extend_deadline(&self, request: ExtendDeadline) -> StoreResult<Applied>;
+    /// In one transaction: move the instance to another workflow version and state
+    /// (refused unless it is at `expected_version` and on `from_workflow_version`), replace
+    /// its timers and append a history record (`migrate_version`).
+    async fn migrate_instance(&self, request: MigrateInstance) -> StoreResult<Applied>;
     /// Set the aggregated review result that guards read as `review`.
     async fn set_review_result(&self, instance_id: Uuid, review: Value) -> StoreResult<()>;
     async fn history(&self, instance_id: Uuid) -> StoreResult<Vec<HistoryRecord>>;

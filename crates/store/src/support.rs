@@ -160,3 +160,29 @@ pub fn extension_record(
     }
     .seal(&before.last_hash)
 }
+
+/// The history record of a move to another workflow version.
+pub fn migration_record(
+    before: &Instance,
+    request: &crate::MigrateInstance,
+    at: DateTime<Utc>,
+) -> HistoryRecord {
+    HistoryRecord {
+        instance_id: before.id.to_string(),
+        seq: before.version + 1,
+        at,
+        actor_id: request.actor_id.clone(),
+        actor_roles: request.actor_roles.clone(),
+        event: "migrate_version".to_string(),
+        from_state: before.state.clone(),
+        to_state: request.to_state.clone(),
+        input: serde_json::json!({
+            "from_version": request.from_workflow_version,
+            "to_version": request.to_workflow_version,
+        }),
+        reason: Some(request.reason.clone()),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+    .seal(&before.last_hash)
+}

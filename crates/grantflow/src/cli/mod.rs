@@ -1,4 +1,5 @@
 pub mod bench_transitions;
 pub mod demo;
+pub mod migrate;
 pub mod serve;
 pub mod workflow;
