@@ -63,6 +63,20 @@ pub fn viewer_with_scope<'a>(ctx: &'a Context<'_>, scope: &str) -> ApiResult<&'a
     Ok(v)
 }
 
+/// The viewer, signed in with a login session: account changes (password, notification
+/// preference, tokens) cannot be made with an API token handed to a client, whatever its
+/// scopes.
+pub fn viewer_with_session<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Viewer> {
+    let v = viewer(ctx)?;
+    if v.token.kind != "session" {
+        return Err(ApiError::forbidden().with_message(
+            "此操作须使用登录会话，不能使用 API 令牌",
+            "this needs a login session, not an API token",
+        ));
+    }
+    Ok(v)
+}
+
 /// The viewer, who must hold one of `roles`.
 pub fn viewer_with_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&'a Viewer> {
     let v = viewer(ctx)?;

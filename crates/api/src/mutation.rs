@@ -7,7 +7,9 @@ use grantflow_store::{NewOrganisation, NewOutboxMessage, NewToken, NewUser, Role
 use serde_json::json;
 
 use crate::auth::{self, scope};
-use crate::context::{rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope};
+use crate::context::{
+    rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope, viewer_with_session,
+};
 use crate::error::ApiError;
 use crate::types::{
     HistoryEntryGql, InstanceGql, NotifyPrefGql, OrgKindGql, OrganisationGql, RoleGql, TokenGql,
@@ -204,8 +206,9 @@ impl CoreMutation {
     }
 
     /// Revoke every session and API token of the viewer; returns how many were live.
+    /// Needs a login session.
     async fn revoke_all_tokens(&self, ctx: &Context<'_>) -> Result<u64> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_session(ctx)?;
         let r = rc(ctx);
         r.services
             .store
@@ -223,15 +226,7 @@ impl CoreMutation {
         scopes: Vec<String>,
         expires_in_days: Option<u32>,
     ) -> Result<ApiTokenPayload> {
-        let v = viewer(ctx)?;
-        if v.token.kind != "session" {
-            return Err(ApiError::forbidden()
-                .with_message(
-                    "只能使用登录会话创建 API 令牌",
-                    "API tokens can only be created from a login session",
-                )
-                .into());
-        }
+        let v = viewer_with_session(ctx)?;
         let name = name.trim().to_string();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(ApiError::invalid_field(
@@ -274,9 +269,10 @@ impl CoreMutation {
         })
     }
 
-    /// Revoke one of the viewer's tokens.
+    /// Revoke one of the viewer's tokens (from a login session; an API token revokes
+    /// itself with `logout`).
     async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_session(ctx)?;
         let id = parse_id(&id, "id")?;
         let r = rc(ctx);
         let tokens = r
@@ -361,14 +357,14 @@ impl CoreMutation {
         Ok(true)
     }
 
-    /// Change the viewer's password.
+    /// Change the viewer's password (from a login session).
     async fn change_password(
         &self,
         ctx: &Context<'_>,
         old_password: String,
         new_password: String,
     ) -> Result<bool> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_session(ctx)?;
         strong_password("newPassword", &new_password)?;
         let r = rc(ctx);
         let store = r.services.store.as_ref();
@@ -401,13 +397,13 @@ impl CoreMutation {
     }
 
     /// Choose how deadline e-mails arrive: IMMEDIATE, DIGEST_ONLY or NONE (escalations
-    /// always go out).
+    /// always go out). Needs a login session.
     async fn set_notification_preference(
         &self,
         ctx: &Context<'_>,
         preference: NotifyPrefGql,
     ) -> Result<UserGql> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_session(ctx)?;
         let user = rc(ctx)
             .services
             .store

@@ -1,10 +1,11 @@
 //! One project from application to archive, driven over HTTP by a manager, an applicant,
-//! a city bureau and an expert reviewer, each with their own session.
+//! a city bureau and an expert reviewer, each with their own session — on SQLite and on
+//! PostgreSQL.
 
 mod support;
 
 use serde_json::{Value, json};
-use support::{error_code, spawn_app};
+use support::{Backend, error_code, spawn_app};
 
 const TRANSITION: &str = r#"
 mutation($id: ID!, $event: String!, $v: Int!, $key: String, $input: JSON, $reason: String) {
@@ -43,8 +44,17 @@ fn file(name: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_project_goes_from_application_to_archive_over_http() {
-    let app = spawn_app().await;
+async fn a_project_goes_from_application_to_archive_over_http_on_sqlite() {
+    application_to_archive(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_project_goes_from_application_to_archive_over_http_on_postgres() {
+    application_to_archive(Backend::Postgres).await;
+}
+
+async fn application_to_archive(backend: Backend) {
+    let app = spawn_app(backend).await;
     let applicant = app.login("applicant_a").await;
     let city = app.login("city_gz").await;
     let manager = app.login("manager").await;

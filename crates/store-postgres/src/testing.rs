@@ -100,14 +100,15 @@ impl Drop for TempPostgres {
         // drop the database from a thread of its own with a small runtime.
         let server = self.server.clone();
         let name = self.name.clone();
-        let pool = self.store.pool().clone();
+        // No `pool.close()` here: it waits for connections whose return to the pool is a
+        // task on the test's runtime, which is blocked in this very drop (a deadlock seen
+        // with a server task still holding the pool). `WITH (FORCE)` ends those sessions.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime to drop the test database");
             runtime.block_on(async move {
-                pool.close().await;
                 let options = PgConnectOptions::from_str(&server).ok()?;
                 let mut admin = options.connect().await.ok()?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -1,20 +1,63 @@
-//! `spawn_app()`: the whole HTTP application on port 0 with a fresh SQLite database, the
-//! shipped workflows, an injected clock and a seeded organisation tree with one user per
-//! role; a small GraphQL client over real HTTP.
+//! `spawn_app(backend)`: the whole HTTP application on port 0 with a fresh database (SQLite
+//! or PostgreSQL), the shipped workflows, an injected clock and a seeded organisation tree
+//! with one user per role; a small GraphQL client over real HTTP that remembers every
+//! response body it saw.
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+pub mod counting;
 
-use chrono::{DateTime, Utc};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
 use grantflow_api::ApiSettings;
+use grantflow_api::auth;
 use grantflow_domain::Registry;
 use grantflow_domain::calendar::WorkCalendar;
-use grantflow_service::{ManualClock, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
+use grantflow_service::{CreateInstance, ManualClock, Services};
+use grantflow_store::{
+    Instance, NewOrganisation, NewToken, NewUser, OrgKind, Organisation, Role, Store, User,
+};
+use grantflow_store_postgres::testing::TempPostgres;
 use grantflow_store_sqlite::testing::TempSqlite;
 use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use counting::CountingStore;
+
+/// The database an application runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A new SQLite file in a temporary directory.
+    Sqlite,
+    /// A new database on the server at `GRANTFLOW_TEST_POSTGRES_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432/postgres`); the test fails when it is not
+    /// reachable.
+    Postgres,
+}
+
+/// Keeps the test database alive (and removes it on drop).
+pub enum TestDb {
+    Sqlite(TempSqlite),
+    Postgres(TempPostgres),
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::Sqlite(TempSqlite::new().await),
+            Backend::Postgres => TestDb::Postgres(TempPostgres::new().await),
+        }
+    }
+
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            TestDb::Sqlite(db) => db.shared(),
+            TestDb::Postgres(db) => db.shared(),
+        }
+    }
+}
 
 pub const PASSWORD: &str = "Demo-password-2024";
 
@@ -42,7 +85,9 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub seed: Seed,
     pub http: reqwest::Client,
-    _db: TempSqlite,
+    /// Every response body `gql` received, in order.
+    pub bodies: Mutex<Vec<String>>,
+    _db: TestDb,
 }
 
 pub fn registry() -> Registry {
@@ -138,16 +183,29 @@ pub async fn seed(store: &dyn Store) -> Seed {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ApiSettings::default()).await
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, ApiSettings::default()).await
 }
 
-pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
-    let db = TempSqlite::new().await;
+pub async fn spawn_app_with(backend: Backend, settings: ApiSettings) -> TestApp {
+    let db = TestDb::new(backend).await;
     spawn_on(db.shared(), db, settings).await
 }
 
-async fn spawn_on(store: Arc<dyn Store>, db: TempSqlite, settings: ApiSettings) -> TestApp {
+/// The application on a [`CountingStore`] around the backend: the seed is written before
+/// the counts are reset.
+pub async fn spawn_counting(
+    backend: Backend,
+    settings: ApiSettings,
+) -> (TestApp, Arc<CountingStore>) {
+    let db = TestDb::new(backend).await;
+    let counting = Arc::new(CountingStore::new(db.shared()));
+    let app = spawn_on(counting.clone(), db, settings).await;
+    counting.reset();
+    (app, counting)
+}
+
+async fn spawn_on(store: Arc<dyn Store>, db: TestDb, settings: ApiSettings) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let services = Services::new(
         store.clone(),
@@ -174,6 +232,7 @@ async fn spawn_on(store: Arc<dyn Store>, db: TempSqlite, settings: ApiSettings) 
         clock,
         seed,
         http: reqwest::Client::new(),
+        bodies: Mutex::new(Vec::new()),
         _db: db,
     }
 }
@@ -195,7 +254,9 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.expect("the server answers");
-        resp.json().await.expect("a JSON body")
+        let text = resp.text().await.expect("a body");
+        self.bodies.lock().unwrap().push(text.clone());
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 
     /// Like `gql` but fails the test on any error.
@@ -214,6 +275,79 @@ impl TestApp {
             )
             .await;
         data["login"]["token"].as_str().unwrap().to_string()
+    }
+
+    pub fn user(&self, username: &str) -> &User {
+        self.seed.user(username)
+    }
+
+    /// A session token for a seeded user, written straight to the store (login hashes with
+    /// argon2, which is slow in debug builds; `login` itself is tested in `auth.rs`).
+    pub async fn session_token(&self, username: &str) -> String {
+        self.mint_token(username, "session", &auth::scope::ALL)
+            .await
+    }
+
+    /// An API token with `scopes` for a seeded user, written straight to the store.
+    pub async fn api_token(&self, username: &str, scopes: &[&str]) -> String {
+        self.mint_token(username, "api", scopes).await
+    }
+
+    async fn mint_token(&self, username: &str, kind: &str, scopes: &[&str]) -> String {
+        let prefix = if kind == "session" {
+            auth::SESSION_PREFIX
+        } else {
+            auth::API_PREFIX
+        };
+        let (token, token_hash) = auth::new_token(prefix);
+        self.services
+            .store
+            .create_token(NewToken {
+                user_id: self.user(username).id,
+                token_hash,
+                kind: kind.to_string(),
+                name: (kind == "api").then(|| "test".to_string()),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                expires_at: Some(self.services.now() + Duration::hours(12)),
+            })
+            .await
+            .unwrap();
+        token
+    }
+
+    /// Create an instance through the service as `username` (a funded project, or the
+    /// given workflow), optionally for another unit (managers) or under a parent.
+    pub async fn create_instance(
+        &self,
+        username: &str,
+        workflow_id: &str,
+        org: Option<Uuid>,
+        parent: Option<Uuid>,
+        title: &str,
+    ) -> Instance {
+        let data = if workflow_id == "change-request" {
+            json!({})
+        } else {
+            json!({ "call_id": "2024-call", "closing_date": "2024-06-28" })
+        };
+        self.services
+            .create_instance(
+                self.user(username),
+                CreateInstance {
+                    workflow_id: workflow_id.to_string(),
+                    org_id: org,
+                    parent_id: parent,
+                    title: title.to_string(),
+                    data,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Every response body seen so far, joined (to search for things that must not leak).
+    pub fn all_bodies(&self) -> String {
+        self.bodies.lock().unwrap().join("\n")
     }
 }
 
