@@ -134,6 +134,11 @@ impl Scheduler {
         let at = get(&ctx, "at");
         match m.template.as_str() {
             "notification" => {
+                // The service's context may carry the raw event id under `event`; the
+                // reader wants the transition's title in their language.
+                if let Some(title) = get(&ctx, "event_title").and_then(|v| localised(&v, lang)) {
+                    ctx.insert("event".into(), Value::from(title));
+                }
                 fill(&mut ctx, "event", event);
                 fill(&mut ctx, "occurred_at", at);
                 if !ctx.contains_key("reason") {

@@ -566,3 +566,59 @@ async fn a_timeout_fires_through_the_engine_as_the_scheduler_sqlite() {
 async fn a_timeout_fires_through_the_engine_as_the_scheduler_postgres() {
     a_timeout_fires_through_the_engine_as_the_scheduler(Backend::Postgres).await;
 }
+
+async fn transition_notifications_are_rendered_in_each_readers_language(backend: Backend) {
+    let world = World::new(backend, local("2025-06-09", "10:00")).await;
+    let scheduler = world.scheduler(vec![]);
+    let instance = world.start("correction", "专利导航服务项目").await;
+    world.clock.set(local("2025-06-10", "14:30"));
+    world
+        .services
+        .fire(
+            &world.people.zhang,
+            grantflow_service::FireEvent {
+                instance_id: instance.id,
+                event: "resubmit".into(),
+                expected_version: instance.version,
+                idempotency_key: None,
+                input: serde_json::json!({}),
+                reason: None,
+            },
+        )
+        .await
+        .expect("resubmit");
+    let r = world.run_at(&scheduler, local("2025-06-10", "14:31")).await;
+    assert_eq!((r.sent, r.dead), (2, 0), "{r:?}");
+    let received = world.received();
+    let zhang = received
+        .iter()
+        .find(|m| to(m) == world.people.zhang.email)
+        .unwrap();
+    assert_eq!(zhang.subject, "【项目动态】专利导航服务项目：重新提交");
+    let text = zhang.text_body.as_deref().unwrap();
+    assert!(text.contains("张三"), "the actor is named: {text}");
+    assert!(
+        text.contains(&format!("{PUBLIC_URL}/instances/{}", instance.id)),
+        "{text}"
+    );
+    let li = received
+        .iter()
+        .find(|m| to(m) == world.people.li.email)
+        .unwrap();
+    assert_eq!(li.subject, "[Project update] 专利导航服务项目: Resubmit");
+    let text = li.text_body.as_deref().unwrap();
+    assert!(text.contains("By: 张三"), "{text}");
+    // The reminders of the state that was left never go out.
+    let later = world.run_at(&scheduler, local("2025-06-12", "09:00")).await;
+    assert_eq!(later, RunReport::default());
+}
+
+#[tokio::test]
+async fn transition_notifications_are_rendered_in_each_readers_language_sqlite() {
+    transition_notifications_are_rendered_in_each_readers_language(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn transition_notifications_are_rendered_in_each_readers_language_postgres() {
+    transition_notifications_are_rendered_in_each_readers_language(Backend::Postgres).await;
+}

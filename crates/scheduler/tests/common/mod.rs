@@ -28,7 +28,7 @@ pub enum Backend {
 /// Keeps the database alive for the test.
 pub enum DbGuard {
     Sqlite(grantflow_store_sqlite::testing::TempSqlite),
-    // PGSTUB Postgres(grantflow_store_postgres::testing::TempPostgres),
+    Postgres(grantflow_store_postgres::testing::TempPostgres),
 }
 
 pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, DbGuard) {
@@ -39,7 +39,8 @@ pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, DbGuard) {
         }
         Backend::Postgres => {
             // Fails (never skips) when PostgreSQL is unreachable.
-            panic!("PGSTUB")
+            let db = grantflow_store_postgres::testing::TempPostgres::new().await;
+            (db.shared(), DbGuard::Postgres(db))
         }
     }
 }
@@ -107,7 +108,8 @@ impl World {
             Arc::new(registry()),
             Arc::new(WorkCalendar::builtin()),
             clock.clone(),
-        );
+        )
+        .with_public_url(PUBLIC_URL);
         services.register_workflows().await.expect("save workflows");
         let city = store
             .create_org(NewOrganisation {
@@ -229,7 +231,11 @@ impl World {
                     .await
                     .expect("second SQLite handle"),
             ),
-            // PGSTUB2
+            DbGuard::Postgres(db) => Arc::new(
+                grantflow_store_postgres::PostgresStore::connect(&db.url())
+                    .await
+                    .expect("second PostgreSQL pool"),
+            ),
         };
         Services::new(
             store,
@@ -237,6 +243,7 @@ impl World {
             Arc::new(WorkCalendar::builtin()),
             self.clock.clone(),
         )
+        .with_public_url(PUBLIC_URL)
     }
 
     pub fn scheduler_on(&self, services: Services, digests: Vec<DigestSchedule>) -> Scheduler {
