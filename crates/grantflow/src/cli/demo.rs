@@ -5,6 +5,7 @@
 //! to every grade.
 
 mod programme;
+mod review;
 
 use std::sync::Arc;
 
@@ -280,6 +281,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         );
     }
     let demo = Demo { services, users };
+    // The expert pool: expert1..3 and two more, so panels of three avoid conflicts.
+    let extra_experts = review::pool(&demo, &cities[0], &hash).await?;
     let today = today(&demo);
     let closing_day = today + chrono::Duration::days(30);
     let closing = closing_day.to_string();
@@ -480,6 +483,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             ("差", 55),
         ),
     ];
+    let mut recusal_shown = false;
     for (unit, city, title, depth, grade) in projects {
         let (id, mut v) = demo
             .create(
@@ -497,11 +501,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 .take(depth)
         {
             if who == "review" {
-                // The demo's review round: three experts' aggregated result.
-                demo.services
-                    .store
-                    .set_review_result(id, json!({ "total": 78.5, "count": 3, "passed": true }))
-                    .await?;
+                // A real review round: a seeded panel of three scores on the rubric (the
+                // first drawn expert of the first project recuses and is replaced); the
+                // guard reads the stored result.
+                review::panel(&demo, &extra_experts, id, 3, !recusal_shown).await?;
+                recusal_shown = true;
                 demo.fire(id, &mut v, "manager", event, input, reason)
                     .await?;
             } else {
@@ -523,13 +527,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 demo.fire(id, &mut v, &who, event, input, reason).await?;
             }
         }
+        if depth == 3 {
+            // Left in expert review: a panel at work, one expert has scored.
+            review::panel(&demo, &extra_experts, id, 1, false).await?;
+        }
     }
 
     println!(
         "Demo data loaded: 1 province, {} cities, {} units, {} users, the 2022 call ({} catalogue items), {} demands, 13 projects (evaluated: 优, 良, 中, 差).",
         cities.len(),
         unit_orgs.len() + 1,
-        accounts.len(),
+        accounts.len() + extra_experts.len(),
         call.items().count(),
         5 + imported,
     );
@@ -537,6 +545,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     println!("username   role       organisation");
     for (username, _, role, org) in &accounts {
         println!("{username:<10} {:<10} {}", role.as_str(), org.name);
+    }
+    for (user, org) in &extra_experts {
+        println!("{:<10} {:<10} {}", user.username, Role::Expert.as_str(), org.name);
     }
     Ok(())
 }
