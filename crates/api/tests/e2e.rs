@@ -1,6 +1,6 @@
 //! One project from application to archive, driven over HTTP by a manager, an applicant,
-//! a city bureau and an expert reviewer, each with their own session — on SQLite and on
-//! PostgreSQL.
+//! a city bureau and three expert reviewers who score it, each with their own session — on
+//! SQLite and on PostgreSQL.
 
 mod support;
 
@@ -152,7 +152,8 @@ async fn application_to_archive(backend: Backend) {
     let t = fire(&app, &manager, &id, "pass_formal_check", 2, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "expert_review");
 
-    // The expert sees the project only once assigned to it.
+    // Expert review: the manager puts three experts into the pool and on the panel; an
+    // expert sees the project only once they declared no conflict, then scores it.
     let hidden = app
         .gql(
             Some(&expert),
@@ -162,19 +163,25 @@ async fn application_to_archive(backend: Backend) {
         .await;
     assert_eq!(error_code(&hidden), "NOT_FOUND");
     let uuid = id.parse().unwrap();
-    app.services
-        .store
-        .assign_expert(uuid, app.seed.user("expert1").id)
-        .await
-        .unwrap();
-    let seen = app
-        .ok(
-            Some(&expert),
-            "query($id: ID!) { instance(id: $id) { title state { id } } }",
-            json!({ "id": id }),
+    let panel = ["expert1", "expert2", "expert3"];
+    for name in panel {
+        app.ok(
+            Some(&manager),
+            "mutation($id: ID!) { upsertExpertProfile(input: { userId: $id, categories: [3], workloadCap: 5 }) { status } }",
+            json!({ "id": app.user(name).id.to_string() }),
         )
         .await;
-    assert_eq!(seen["instance"]["state"]["id"], "expert_review");
+    }
+    let experts: Vec<String> = panel
+        .iter()
+        .map(|name| app.user(name).id.to_string())
+        .collect();
+    app.ok(
+        Some(&manager),
+        "mutation($id: ID!, $e: [ID!]!) { assignReviewers(instanceId: $id, expertIds: $e) { id } }",
+        json!({ "id": id, "e": experts }),
+    )
+    .await;
 
     // Without a review result the guard holds the project in review.
     let early = app
@@ -185,11 +192,41 @@ async fn application_to_archive(backend: Backend) {
         )
         .await;
     assert!(early["errors"].is_array());
-    app.services
-        .store
-        .set_review_result(uuid, json!({ "total": 82.5, "count": 3, "passed": true }))
-        .await
-        .unwrap();
+    let mut reviewers = vec![expert.clone()];
+    for name in &panel[1..] {
+        reviewers.push(app.session_token(name).await);
+    }
+    for (token, score) in reviewers.iter().zip([80, 82, 85]) {
+        let queue = app.ok(Some(token), "{ myReviews { id } }", json!({})).await;
+        let assignment = queue["myReviews"][0]["id"].clone();
+        app.ok(
+            Some(token),
+            "mutation($a: ID!) { declareNoConflict(assignmentId: $a) { state } }",
+            json!({ "a": assignment }),
+        )
+        .await;
+        let scores: Vec<Value> = ["necessity", "feasibility", "performance_targets", "budget"]
+            .iter()
+            .map(|c| json!({ "criterion": c, "score": score }))
+            .collect();
+        let submitted = app
+            .ok(
+                Some(token),
+                "mutation($a: ID!, $s: [ScoreInput!]!) { submitScores(assignmentId: $a, scores: $s) { total } }",
+                json!({ "a": assignment, "s": scores }),
+            )
+            .await;
+        assert_eq!(submitted["submitScores"]["total"], f64::from(score));
+    }
+    let seen = app
+        .ok(
+            Some(&expert),
+            "query($id: ID!) { instance(id: $id) { title state { id } review } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(seen["instance"]["state"]["id"], "expert_review");
+    assert_eq!(seen["instance"]["review"]["count"], 3);
 
     let t = fire(&app, &manager, &id, "conclude_review", 3, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "decision");
