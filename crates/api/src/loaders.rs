@@ -16,6 +16,11 @@ impl StoreLoader {
     pub fn new(store: Arc<dyn Store>) -> Self {
         StoreLoader { store }
     }
+
+    /// The store, for loaders of other modules (`review::ReviewerKey`).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
 }
 
 /// Keys of the loader: one per kind of record.

@@ -621,6 +621,18 @@ impl Board {
     }
 }
 
+/// Whether `user` sees `instance` only as an expert reviewer (no role that shows it
+/// anyway: manager, auditor, admin, the applicant's unit, the unit's city bureau). Only
+/// such viewers get the blind view and wait for their own scores before the result.
+pub fn sees_only_as_reviewer(user: &User, instance: &Instance) -> bool {
+    let other_role = user.has_role(Role::Manager)
+        || user.has_role(Role::Auditor)
+        || user.has_role(Role::Admin)
+        || (user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id))
+        || (user.has_role(Role::City) && user.org_id.is_some() && instance.city_id == user.org_id);
+    user.has_role(Role::Expert) && !other_role
+}
+
 fn is_manager(user: &User) -> bool {
     user.active && user.has_role(Role::Manager)
 }
@@ -1951,15 +1963,7 @@ impl Reviews {
         user: &User,
         instance: &Instance,
     ) -> ReviewResultOf<bool> {
-        if !user.has_role(Role::Expert)
-            || user.has_role(Role::Manager)
-            || user.has_role(Role::Auditor)
-            || user.has_role(Role::Admin)
-            || (user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id))
-            || (user.has_role(Role::City)
-                && user.org_id.is_some()
-                && instance.city_id == user.org_id)
-        {
+        if !sees_only_as_reviewer(user, instance) {
             return Ok(false);
         }
         let wf = self.svc.workflow_of(instance)?;
@@ -1986,21 +1990,16 @@ impl Reviews {
     /// Whether `user` may read the aggregated result of `instance`: everyone who sees the
     /// instance, except experts who have not submitted their own scores on it.
     pub async fn may_see_result(&self, user: &User, instance: &Instance) -> ReviewResultOf<bool> {
-        let other_role = user.has_role(Role::Manager)
-            || user.has_role(Role::Auditor)
-            || user.has_role(Role::Admin)
-            || (user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id))
-            || (user.has_role(Role::City)
-                && user.org_id.is_some()
-                && instance.city_id == user.org_id);
-        if other_role || !user.has_role(Role::Expert) {
+        if !sees_only_as_reviewer(user, instance) {
             return Ok(true);
         }
+        // Their assignment in the latest round on the instance: the one the result is of.
         let mine = self.store().instance_assignments(instance.id).await?;
-        Ok(mine.iter().any(|a| {
-            a.expert_id == user.id
-                && a.state == grantflow_store::review::assignment_state::SUBMITTED
-        }))
+        Ok(mine
+            .iter()
+            .filter(|a| a.expert_id == user.id)
+            .max_by_key(|a| (a.cycle, a.assigned_at))
+            .is_some_and(|a| a.state == grantflow_store::review::assignment_state::SUBMITTED))
     }
 
     /// A title in the two languages, for errors and lists.
