@@ -755,3 +755,246 @@ async fn my_assignment_any(app: &TestApp, token: &str, instance: &str) -> String
         .unwrap()
         .to_string()
 }
+
+// ------------------------------------------------------------------ managers' operations
+
+#[tokio::test]
+async fn managers_run_the_pool_exclusions_reopening_justification_and_overdue_reassignment() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = tokens(&app).await;
+    let (e4, e4_token) = extra_expert(&app, "expert4", "中山大学").await;
+    let (e5, e5_token) = extra_expert(&app, "expert5", "广东工业大学").await;
+    let (e6, _) = extra_expert(&app, "expert6", "暨南大学").await;
+    let ids = [e4.id, e5.id, e6.id, app.user("expert1").id];
+    profiles(&app, &t.manager, &ids).await;
+
+    // The pool, with a recorded collaboration.
+    let c = app
+        .ok(
+            Some(&t.manager),
+            r#"mutation($e: ID!, $o: ID!) { recordCollaboration(expertId: $e, organisationId: $o, until: "2023-12-31", note: "联合课题") { until note } }"#,
+            json!({ "e": app.user("expert1").id.to_string(), "o": app.seed.unit_a.id.to_string() }),
+        )
+        .await;
+    assert_eq!(c["recordCollaboration"]["until"], "2023-12-31");
+    let pool = app
+        .ok(
+            Some(&t.manager),
+            "{ expertPool { user { username } organisation { name } categories categoryTitles { zhCn } workloadCap status load collaborations { until } } }",
+            json!({}),
+        )
+        .await;
+    let pool = pool["expertPool"].as_array().unwrap();
+    assert_eq!(pool.len(), 4);
+    let first = pool
+        .iter()
+        .find(|p| p["user"]["username"] == "expert1")
+        .unwrap();
+    assert_eq!(first["collaborations"][0]["until"], "2023-12-31");
+    assert_eq!(first["categoryTitles"][0]["zhCn"], "强化知识产权保护");
+    let bad = app
+        .gql(
+            Some(&t.manager),
+            r#"mutation($id: ID!) { upsertExpertProfile(input: { userId: $id, categories: [9], workloadCap: 2 }) { status } }"#,
+            json!({ "id": e4.id.to_string() }),
+        )
+        .await;
+    assert_eq!(error_code(&bad), "INVALID_INPUT");
+    assert_eq!(
+        bad["errors"][0]["extensions"]["details"]["reason"],
+        "CATEGORY_UNKNOWN"
+    );
+
+    // The applicant excludes expert 6's organisation before the review; then the draw
+    // can only seat experts 4 and 5 (expert1 collaborated with the applicant).
+    let wf = app.services.workflows.latest("funded-project").unwrap();
+    let data = json!({ "call_id": "2024-call", "closing_date": "2024-06-28", "category": "3" });
+    let snapshot = Snapshot::initial(&wf, data.clone());
+    let (deadline, timers) =
+        initial_schedule(&wf, &snapshot, app.services.now(), &WorkCalendar::builtin());
+    let inst = app
+        .services
+        .store
+        .create_instance(NewInstance {
+            id: Uuid::now_v7(),
+            workflow_id: "funded-project".into(),
+            workflow_version: wf.def.version,
+            state: "drafting".into(),
+            stage: "application".into(),
+            data,
+            parent_id: None,
+            org_id: app.seed.unit_a.id,
+            title: "专利导航项目".into(),
+            created_by: app.user("applicant_a").id,
+            created_at: app.services.now(),
+            due_at: deadline.map(|d| d.due_at),
+            timers,
+        })
+        .await
+        .unwrap();
+    let id = inst.id.to_string();
+    let e6_org = e6.org_id.unwrap().to_string();
+    let excluded = app
+        .ok(
+            Some(&t.applicant),
+            "mutation($id: ID!, $o: [ID!]!) { requestReviewExclusions(instanceId: $id, organisationIds: $o) { name } }",
+            json!({ "id": id, "o": [e6_org] }),
+        )
+        .await;
+    assert_eq!(excluded["requestReviewExclusions"][0]["name"], "暨南大学");
+    fire(&app, &t.applicant, &id, "submit", 0, json!({
+        "project_name": "专利导航能力提升", "budget": "300000",
+        "indicators": [{ "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5, "direction": "higher_is_better", "weight": 1 }],
+        "application_files": [file()],
+    }))
+    .await;
+    fire(&app, &t.city, &id, "recommend", 1, json!({})).await;
+    fire(&app, &t.manager, &id, "pass_formal_check", 2, json!({})).await;
+    let late = app
+        .gql(
+            Some(&t.applicant),
+            "mutation($id: ID!) { requestReviewExclusions(instanceId: $id, organisationIds: []) { name } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&late), "INVALID_TRANSITION");
+    assert_eq!(
+        late["errors"][0]["extensions"]["details"]["reason"],
+        "REVIEW_STARTED"
+    );
+    let drawn = app
+        .ok(
+            Some(&t.manager),
+            "mutation($id: ID!) { autoAssign(instanceId: $id, seed: 1) { unfilledSeats assignments { id dueAt expert { username } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let mut names: Vec<String> = drawn["autoAssign"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["expert"]["username"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["expert4", "expert5"]);
+    assert_eq!(drawn["autoAssign"]["unfilledSeats"], 1);
+
+    // Expert 4 scores 30 below expert 5: both are 15 from the median, within the round's
+    // threshold of 20, so nobody has to (or may) justify.
+    let a4 = my_assignment(&app, &e4_token, &id).await;
+    let a5 = my_assignment(&app, &e5_token, &id).await;
+    declare_and_score(&app, &e5_token, &a5, flat(90)).await;
+    let low = declare_and_score(&app, &e4_token, &a4, flat(60)).await;
+    assert_eq!(low["needsJustification"], false);
+    let not_outlier = app
+        .gql(
+            Some(&e4_token),
+            "mutation($id: ID!) { justifyScores(assignmentId: $id, justification: \"理由\") { id } }",
+            json!({ "id": a4 }),
+        )
+        .await;
+    assert_eq!(error_code(&not_outlier), "INVALID_INPUT");
+    assert_eq!(
+        not_outlier["errors"][0]["extensions"]["details"]["reason"],
+        "NOT_AN_OUTLIER"
+    );
+
+    // The manager reopens expert 4's card with a reason; the history keeps both versions.
+    let reopened = app
+        .ok(
+            Some(&t.manager),
+            "mutation($id: ID!) { reopenReview(assignmentId: $id, reason: \"评语与分数不符\") { state versions { version reopenReason } events { action reason } } }",
+            json!({ "id": a4 }),
+        )
+        .await;
+    assert_eq!(reopened["reopenReview"]["state"], "reopened");
+    assert_eq!(
+        reopened["reopenReview"]["versions"][0]["reopenReason"],
+        "评语与分数不符"
+    );
+    let resubmitted = app
+        .ok(
+            Some(&e4_token),
+            SUBMIT,
+            json!({ "id": a4, "scores": flat(70) }),
+        )
+        .await;
+    let versions = &resubmitted["submitScores"]["assignment"]["versions"];
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(
+        (versions[0]["total"].clone(), versions[1]["total"].clone()),
+        (json!(60.0), json!(70.0))
+    );
+    let by_expert = app
+        .gql(
+            Some(&e4_token),
+            "mutation($id: ID!) { reopenReview(assignmentId: $id, reason: \"x\") { state } }",
+            json!({ "id": a4 }),
+        )
+        .await;
+    assert_eq!(error_code(&by_expert), "FORBIDDEN");
+
+    // The third seat: expert1 collaborated with the applicant, so the manager cannot seat
+    // them by hand either.
+    let refused = app
+        .gql(
+            Some(&t.manager),
+            "mutation($id: ID!, $e: [ID!]!) { assignReviewers(instanceId: $id, expertIds: $e) { id } }",
+            json!({ "id": id, "e": [app.user("expert1").id.to_string()] }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["details"]["fields"][0]["code"],
+        "EXPERT_CONFLICT"
+    );
+
+    // Reassigning an expert who is not late is refused; once late, they are replaced.
+    let (e7, _) = extra_expert(&app, "expert7", "华南师范大学").await;
+    profiles(&app, &t.manager, &[e7.id]).await;
+    let seated = app
+        .ok(
+            Some(&t.manager),
+            "mutation($id: ID!, $e: [ID!]!) { assignReviewers(instanceId: $id, expertIds: $e) { id dueAt } }",
+            json!({ "id": id, "e": [e7.id.to_string()] }),
+        )
+        .await;
+    let slow = seated["assignReviewers"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let early = app
+        .gql(
+            Some(&t.manager),
+            "mutation($id: ID!) { reassign(assignmentId: $id, reason: \"逾期未评\") { replacement { id } } }",
+            json!({ "id": slow }),
+        )
+        .await;
+    assert_eq!(error_code(&early), "INVALID_TRANSITION");
+    assert_eq!(
+        early["errors"][0]["extensions"]["details"]["reason"],
+        "ASSIGNMENT_NOT_OVERDUE"
+    );
+    let due: chrono::DateTime<chrono::Utc> = seated["assignReviewers"][0]["dueAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.clock.set(due + Duration::hours(2));
+    // A new session: the old one expired meanwhile.
+    let manager = app.session_token("manager").await;
+    let (e8, _) = extra_expert(&app, "expert8", "深圳大学").await;
+    profiles(&app, &manager, &[e8.id]).await;
+    let moved = app
+        .ok(
+            Some(&manager),
+            "mutation($id: ID!) { reassign(assignmentId: $id, reason: \"逾期未评\") { assignment { state events { action reason } } replacement { expert { username } seed algorithm } } }",
+            json!({ "id": slow }),
+        )
+        .await;
+    let r = &moved["reassign"];
+    assert_eq!(r["assignment"]["state"], "replaced");
+    assert_eq!(r["assignment"]["events"][0]["action"], "mark_overdue");
+    assert_eq!(r["assignment"]["events"][0]["reason"], "逾期未评");
+    assert_eq!(r["replacement"]["expert"]["username"], "expert8");
+    assert!(r["replacement"]["seed"].is_u64());
+}
