@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use grantflow_service::Services;
 use grantflow_store::Role;
 
@@ -18,7 +18,9 @@ pub struct RequestContext {
     pub settings: Arc<ApiSettings>,
     pub request_id: String,
     pub viewer: Option<Viewer>,
-    pub loader: DataLoader<StoreLoader>,
+    /// Batches loads by reference and caches them for the request (a subscription's
+    /// context lives as long as its connection: it turns the cache off).
+    pub loader: DataLoader<StoreLoader, HashMapCache>,
 }
 
 impl RequestContext {
@@ -28,7 +30,11 @@ impl RequestContext {
         request_id: String,
         viewer: Option<Viewer>,
     ) -> Self {
-        let loader = DataLoader::new(StoreLoader::new(services.store.clone()), tokio::spawn);
+        let loader = DataLoader::with_cache(
+            StoreLoader::new(services.store.clone()),
+            tokio::spawn,
+            HashMapCache::default(),
+        );
         RequestContext {
             services,
             settings,

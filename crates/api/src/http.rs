@@ -501,7 +501,10 @@ pub async fn graphql_ws(
                             return Err(async_graphql::Error::new("UNAUTHENTICATED: 请在 connection_init 中提供有效令牌 (a valid token is required)"));
                         }
                         let mut data = Data::default();
-                        data.insert(RequestContext::new(app.services.clone(), app.settings.clone(), rid, viewer));
+                        let context = RequestContext::new(app.services.clone(), app.settings.clone(), rid, viewer);
+                        // The connection lives long: every event reads fresh records.
+                        context.loader.enable_all_cache(false);
+                        data.insert(context);
                         Ok(data)
                     }
                 })

@@ -85,11 +85,11 @@ pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
         MutationRoot::default(),
         SubscriptionRoot,
     )
-    .limit_depth(settings.max_depth)
-    .limit_complexity(settings.max_complexity)
     .limit_directives(20)
-    .extension(limits::AliasLimit {
-        max: settings.max_aliases,
+    .extension(limits::QueryLimits {
+        max_depth: settings.max_depth,
+        max_complexity: settings.max_complexity,
+        max_aliases: settings.max_aliases,
     });
     if settings.production {
         builder = builder.disable_introspection().disable_suggestions();

@@ -79,3 +79,42 @@ impl Loader<InstanceId> for StoreLoader {
         Ok(items.into_iter().map(|i| (InstanceId(i.id), i)).collect())
     }
 }
+
+/// Whether an expert is assigned to review an instance (the visibility of instances
+/// reached by reference, e.g. `Instance.parent`): one store call per expert and batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Assignment {
+    pub expert_id: Uuid,
+    pub instance_id: Uuid,
+}
+
+impl Loader<Assignment> for StoreLoader {
+    /// Whether assigned; every key gets an answer.
+    type Value = bool;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Assignment]) -> Result<HashMap<Assignment, bool>, LoadError> {
+        let mut by_expert: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for k in keys {
+            by_expert.entry(k.expert_id).or_default().push(k.instance_id);
+        }
+        let mut out: HashMap<Assignment, bool> = keys.iter().map(|k| (*k, false)).collect();
+        for (expert_id, ids) in by_expert {
+            for instance_id in self
+                .store
+                .assigned_instances(expert_id, &ids)
+                .await
+                .map_err(load_err)?
+            {
+                out.insert(
+                    Assignment {
+                        expert_id,
+                        instance_id,
+                    },
+                    true,
+                );
+            }
+        }
+        Ok(out)
+    }
+}

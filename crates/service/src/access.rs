@@ -27,22 +27,32 @@ pub fn visibility_for(user: &User) -> Visibility {
     Visibility::Nothing
 }
 
-/// Whether `user` may see `instance`. A user holding several roles sees the union.
-pub async fn can_see(store: &dyn Store, user: &User, instance: &Instance) -> StoreResult<bool> {
+/// What the rules decide without the store: `Some(visible)`, or `None` when it depends on
+/// whether `user` is assigned to review `instance` (an expert with no other role that
+/// shows it). A user holding several roles sees the union.
+pub fn decided_without_store(user: &User, instance: &Instance) -> Option<bool> {
     if !user.active {
-        return Ok(false);
+        return Some(false);
     }
     if user.has_role(Role::Manager) || user.has_role(Role::Auditor) {
-        return Ok(true);
+        return Some(true);
     }
     if user.has_role(Role::City) && user.org_id.is_some() && instance.city_id == user.org_id {
-        return Ok(true);
+        return Some(true);
     }
     if user.has_role(Role::Applicant) && user.org_id == Some(instance.org_id) {
-        return Ok(true);
+        return Some(true);
     }
     if user.has_role(Role::Expert) {
-        return store.is_assigned_expert(instance.id, user.id).await;
+        return None;
     }
-    Ok(false)
+    Some(false)
+}
+
+/// Whether `user` may see `instance`. A user holding several roles sees the union.
+pub async fn can_see(store: &dyn Store, user: &User, instance: &Instance) -> StoreResult<bool> {
+    match decided_without_store(user, instance) {
+        Some(visible) => Ok(visible),
+        None => store.is_assigned_expert(instance.id, user.id).await,
+    }
 }

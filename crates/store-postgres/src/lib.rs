@@ -1265,6 +1265,28 @@ impl Store for PostgresStore {
         Ok(row.is_some())
     }
 
+    async fn assigned_instances(
+        &self,
+        user_id: Uuid,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT instance_id FROM expert_assignments \
+             WHERE user_id = $1 AND instance_id = ANY($2)",
+        )
+        .bind(user_id)
+        .bind(instance_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
+        rows.iter()
+            .map(|r| r.try_get("instance_id").map_err(rows::backend_error))
+            .collect()
+    }
+
     async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO expert_assignments (instance_id, user_id) VALUES ($1, $2) \

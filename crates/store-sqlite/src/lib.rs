@@ -1246,6 +1246,38 @@ impl Store for SqliteStore {
         Ok(row.is_some())
     }
 
+    async fn assigned_instances(
+        &self,
+        user_id: Uuid,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT instance_id FROM expert_assignments WHERE user_id = ",
+        );
+        q.push_bind(user_id.to_string())
+            .push(" AND instance_id IN (");
+        let mut sep = q.separated(", ");
+        for id in instance_ids {
+            sep.push_bind(id.to_string());
+        }
+        q.push(")");
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(rows::backend_error)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("instance_id").map_err(rows::backend_error)?;
+                Uuid::parse_str(&id)
+                    .map_err(|e| StoreError::Backend(format!("bad instance id `{id}`: {e}")))
+            })
+            .collect()
+    }
+
     async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO expert_assignments (instance_id, user_id) VALUES (?, ?) \

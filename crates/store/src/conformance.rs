@@ -1393,6 +1393,26 @@ pub async fn notifications_reach_the_right_recipients(store: Arc<dyn Store>, _h:
         .expect("assigning twice is harmless");
     assert!(s.is_assigned_expert(inst.id, w.expert.id).await.unwrap());
     assert!(!s.is_assigned_expert(inst.id, w.expert_b.id).await.unwrap());
+    let unknown = Uuid::now_v7();
+    assert_eq!(
+        s.assigned_instances(w.expert.id, &[unknown, inst.id, inst.id])
+            .await
+            .unwrap(),
+        vec![inst.id],
+        "the assigned ones among the ids, each once"
+    );
+    assert!(
+        s.assigned_instances(w.expert_b.id, &[inst.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.assigned_instances(w.expert.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let r = s
         .recipients(&inst, &["expert".into(), "admin".into(), "manager".into()])
         .await

@@ -178,6 +178,13 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     ) -> StoreResult<Page<Instance>>;
     /// Whether an expert is assigned to review an instance.
     async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    /// Of `instance_ids`, those `user_id` is assigned to review, in one statement (the
+    /// visibility of a page of instances for an expert).
+    async fn assigned_instances(
+        &self,
+        user_id: Uuid,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>>;
     async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()>;
     /// Users who should receive mail about an instance for each of `roles`: the unit's
     /// applicants, the city's bureau, every manager, the assigned experts, admins.

@@ -216,6 +216,14 @@ impl Store for CountingStore {
         self.hit("is_assigned_expert")?;
         self.inner.is_assigned_expert(instance_id, user_id).await
     }
+    async fn assigned_instances(
+        &self,
+        user_id: Uuid,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        self.hit("assigned_instances")?;
+        self.inner.assigned_instances(user_id, instance_ids).await
+    }
     async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
         self.hit("assign_expert")?;
         self.inner.assign_expert(instance_id, user_id).await
