@@ -238,3 +238,16 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serve` spawns `run` on the multi-threaded runtime: its future must be `Send`.
+    #[allow(dead_code, reason = "a compile-time check")]
+    fn run_is_send(scheduler: &Scheduler) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&scheduler.run(std::future::pending()));
+        is_send(&scheduler.run_once(Utc::now()));
+    }
+}
