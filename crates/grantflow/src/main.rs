@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowCommand,
     },
+    /// Deadline reminders, timeouts, digests and the outbox, outside `serve`.
+    Scheduler {
+        #[command(subcommand)]
+        command: SchedulerCommand,
+    },
     /// Benchmarks (not tests): print Markdown tables for docs/BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
@@ -79,7 +84,30 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SchedulerCommand {
+    /// Fire every timer due at `--now`, send due digests and deliver the outbox, then exit.
+    RunOnce {
+        /// The instant to run at: `2024-06-10T09:00` (Asia/Shanghai) or RFC 3339; the
+        /// system clock when absent.
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
+    /// Fire rate and lag of the scheduler: 100,000 pending timers of which 10,000 are due.
+    Timers {
+        #[arg(long)]
+        db: String,
+        /// Instances; each has one timer due now (so this many are due).
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+        #[arg(long, default_value_t = 10)]
+        timers_per_instance: usize,
+        #[arg(long, default_value_t = 100)]
+        batch_size: u32,
+    },
     /// Transitions per second and p50/p99 through the store's engine path, next to a
     /// baseline issuing the same SQL without the engine, in the same run. Use a scratch
     /// database: the benchmark writes its own instances.
@@ -235,6 +263,35 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             let report = grantflow_store::audit::verify_all(store.as_ref()).await?;
             println!("{report}");
             Ok(if report.is_ok() { 0 } else { 1 })
+        }
+        Command::Scheduler {
+            command: SchedulerCommand::RunOnce { now },
+        } => {
+            let now = now
+                .as_deref()
+                .map(cli::workflow::parse_datetime)
+                .transpose()?;
+            cli::scheduler::run_once(&config, now).await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Timers {
+                    db,
+                    instances,
+                    timers_per_instance,
+                    batch_size,
+                },
+        } => {
+            cli::bench::timers(
+                &db,
+                cli::bench::TimerBenchOptions {
+                    instances,
+                    timers_per_instance,
+                    batch_size,
+                },
+            )
+            .await?;
+            Ok(0)
         }
         Command::Bench {
             command: BenchCommand::Transitions { db, transitions },
