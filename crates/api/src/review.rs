@@ -571,6 +571,8 @@ pub struct ExpertProfileGql {
     pub user: Option<User>,
     pub load: Option<u32>,
     pub collaborations: Vec<Collaboration>,
+    pub late_reviews: Option<u32>,
+    pub suspension_due: Option<bool>,
 }
 
 #[Object(name = "ExpertProfile")]
@@ -631,6 +633,15 @@ impl ExpertProfileGql {
     async fn load(&self) -> Option<u32> {
         self.load
     }
+    /// Assignments ever marked overdue.
+    async fn late_reviews(&self) -> Option<u32> {
+        self.late_reviews
+    }
+    /// Late often enough that the policy suggests suspending the expert (a manager sets
+    /// the status).
+    async fn suspension_due(&self) -> Option<bool> {
+        self.suspension_due
+    }
     async fn collaborations(&self) -> Vec<CollaborationGql> {
         self.collaborations
             .iter()
@@ -650,6 +661,8 @@ impl From<PoolEntry> for ExpertProfileGql {
             user: Some(p.user),
             load: Some(p.load),
             collaborations: p.collaborations,
+            late_reviews: Some(p.late_reviews),
+            suspension_due: Some(p.suspension_due),
         }
     }
 }
@@ -1100,6 +1113,8 @@ impl ReviewMutation {
             user: None,
             load: None,
             collaborations: Vec::new(),
+            late_reviews: None,
+            suspension_due: None,
         })
     }
 

@@ -997,4 +997,23 @@ async fn managers_run_the_pool_exclusions_reopening_justification_and_overdue_re
     assert_eq!(r["assignment"]["events"][0]["reason"], "逾期未评");
     assert_eq!(r["replacement"]["expert"]["username"], "expert8");
     assert!(r["replacement"]["seed"].is_u64());
+    let pool = app
+        .ok(
+            Some(&manager),
+            "{ expertPool { user { username } lateReviews suspensionDue } }",
+            json!({}),
+        )
+        .await;
+    let late = pool["expertPool"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"]["username"] == "expert7")
+        .unwrap()
+        .clone();
+    assert_eq!(late["lateReviews"], 1);
+    assert_eq!(
+        late["suspensionDue"], false,
+        "three late reviews before suspension"
+    );
 }

@@ -480,6 +480,11 @@ pub struct PoolEntry {
     pub profile: ExpertProfile,
     pub load: u32,
     pub collaborations: Vec<grantflow_store::review::Collaboration>,
+    /// Assignments of the expert ever marked overdue.
+    pub late_reviews: u32,
+    /// Active and late often enough that the policy suggests suspending the expert
+    /// ([`grantflow_review::lifecycle::suspension_due`]); the manager decides.
+    pub suspension_due: bool,
 }
 
 /// What the manager sets on an expert's profile.
@@ -968,18 +973,28 @@ impl Reviews {
         for c in self.store().collaborations(None).await? {
             collaborations.entry(c.expert_id).or_default().push(c);
         }
-        let mut out: Vec<PoolEntry> = profiles
-            .into_iter()
-            .filter_map(|p| {
-                let user = users.get(&p.user_id)?.clone();
-                Some(PoolEntry {
-                    load: loads.get(&p.user_id).copied().unwrap_or(0),
-                    collaborations: collaborations.remove(&p.user_id).unwrap_or_default(),
-                    user,
-                    profile: p,
-                })
-            })
-            .collect();
+        let mut out: Vec<PoolEntry> = Vec::new();
+        for p in profiles {
+            let Some(user) = users.get(&p.user_id).cloned() else {
+                continue;
+            };
+            let history = self.store().expert_queue(p.user_id, true).await?;
+            let late_reviews = history
+                .iter()
+                .filter(|a| a.events.iter().any(|e| e.action == "mark_overdue"))
+                .count() as u32;
+            let suspension_due = p.status == expert_status::ACTIVE
+                && self.policy.late_reviews_before_suspension > 0
+                && late_reviews >= self.policy.late_reviews_before_suspension;
+            out.push(PoolEntry {
+                load: loads.get(&p.user_id).copied().unwrap_or(0),
+                collaborations: collaborations.remove(&p.user_id).unwrap_or_default(),
+                late_reviews,
+                suspension_due,
+                user,
+                profile: p,
+            });
+        }
         out.sort_by(|a, b| a.user.username.cmp(&b.user.username));
         Ok(out)
     }
