@@ -247,9 +247,8 @@ impl World {
     }
 
     pub fn scheduler_on(&self, services: Services, digests: Vec<DigestSchedule>) -> Scheduler {
-        Scheduler::new(
+        self.scheduler_with(
             services,
-            self.mailer(),
             SchedulerSettings {
                 batch_size: 50,
                 lease: Duration::from_secs(120),
@@ -258,7 +257,10 @@ impl World {
                 public_url: PUBLIC_URL.into(),
             },
         )
-        .expect("scheduler")
+    }
+
+    pub fn scheduler_with(&self, services: Services, settings: SchedulerSettings) -> Scheduler {
+        Scheduler::new(services, self.mailer(), settings).expect("scheduler")
     }
 
     pub fn mailer(&self) -> Mailer {
