@@ -24,12 +24,8 @@ pub async fn run_once(config: &Config, now: Option<DateTime<Utc>>) -> anyhow::Re
     let scheduler = build_scheduler(config, services)?;
     let report = scheduler.run_once(at).await?;
     println!(
-        "scheduler run at {}: timers fired {}, messages sent {}, retried {}, dead {} ({})",
+        "scheduler run at {}: {}",
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        report.timers_fired,
-        report.sent,
-        report.retried,
-        report.dead,
         report.summary()
     );
     Ok(if report.timer_errors + report.delivery_errors > 0 {
