@@ -248,6 +248,11 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", e.code.as_str());
             ext.set("messageZh", e.message_zh.clone());
             ext.set("messageEn", e.message_en.clone());
+            // Every INTERNAL error names its request, where clients look for it on any
+            // error (`extensions.requestId`), as well as in `details`.
+            if let Some(rid) = e.details.get("requestId").and_then(|r| r.as_str()) {
+                ext.set("requestId", rid);
+            }
             if !e.details.is_null()
                 && let Ok(v) = async_graphql::Value::from_json(e.details.clone())
             {
@@ -272,7 +277,8 @@ pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id:
     };
     let reason = e.code();
     let (zh, en) = (e.message(Lang::ZhCn), e.message(Lang::En));
-    let field = |field: &str, code: &'static str| FieldError::new(field, code, zh.clone(), en.clone());
+    let field =
+        |field: &str, code: &'static str| FieldError::new(field, code, zh.clone(), en.clone());
     let (code, fields) = match &e {
         S::Service(_) => return ApiError::internal(request_id, &e),
         S::Review(r) => match r {
@@ -328,10 +334,9 @@ pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id:
             | R::NotEnoughEligibleExperts { .. } => (Code::InvalidTransition, vec![]),
             R::Export { .. } => return ApiError::internal(request_id, &e),
         },
-        S::NoOpenRound { .. }
-        | S::RoundClosed
-        | S::NotOverdue { .. }
-        | S::ReviewStarted => (Code::InvalidTransition, vec![]),
+        S::NoOpenRound { .. } | S::RoundClosed | S::NotOverdue { .. } | S::ReviewStarted => {
+            (Code::InvalidTransition, vec![])
+        }
         S::AssignmentChanged | S::Busy => (Code::Conflict, vec![]),
         S::NotAnExpert { .. } => (Code::InvalidInput, vec![field("userId", reason)]),
         S::Invalid { field: f, .. } => (Code::InvalidInput, vec![field(f, reason)]),
@@ -346,5 +351,7 @@ pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id:
             details["problems"] = json!(report.details);
         }
     }
-    ApiError::new(code).with_message(zh, en).with_details(details)
+    ApiError::new(code)
+        .with_message(zh, en)
+        .with_details(details)
 }

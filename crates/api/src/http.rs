@@ -230,15 +230,19 @@ fn parse_post(body: &[u8], max_batch: usize) -> Result<Parsed, BadRequest> {
 /// (BAD_REQUEST) or unexpected failures, whose message is masked (INTERNAL).
 fn finish_errors(resp: &mut Response, request_id: &str) {
     for e in &mut resp.errors {
+        let request_level = e.path.is_empty();
         let has_code = e
             .extensions
             .as_ref()
             .is_some_and(|x| x.get("code").is_some());
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if request_level {
+            // Like the errors answered before execution: the request id goes along.
+            ext.set("requestId", request_id);
+        }
         if has_code {
             continue;
         }
-        let request_level = e.path.is_empty();
-        let ext = e.extensions.get_or_insert_with(Default::default);
         if request_level {
             ext.set("code", "BAD_REQUEST");
         } else {

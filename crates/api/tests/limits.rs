@@ -269,7 +269,11 @@ async fn expensive_and_malformed_requests_get_clear_errors() {
             "{name}: a message that says what is wrong: {body}"
         );
         assert!(body.get("data").is_none(), "{name}: no data: {body}");
-        assert!(headers.contains_key("x-request-id"), "{name}: a request id");
+        assert_eq!(
+            e["extensions"]["requestId"],
+            headers["x-request-id"].to_str().unwrap(),
+            "{name}: the request id, as in the header: {body}"
+        );
         if case.reason == Some("QUERY_TOO_DEEP") {
             assert!(e["message"].as_str().unwrap().contains("13"), "{body}");
         }

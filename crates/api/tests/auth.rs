@@ -1,0 +1,434 @@
+//! Authentication over HTTP: login, session expiry on the injected clock, logout and
+//! revoking every token, scoped API tokens, and password reset by an e-mailed one-time
+//! token. No response ever carries a password or a stored hash.
+
+mod support;
+
+use chrono::Duration;
+use grantflow_api::auth::token_hash;
+use grantflow_store::{OutboxMessage, UserPatch};
+use serde_json::{Value, json};
+use support::{Backend, PASSWORD, TestApp, error_code, spawn_app};
+
+const LOGIN: &str = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token expiresAt viewer { username } } }";
+const VIEWER: &str = "{ viewer { username } }";
+const NEW_PASSWORD: &str = "Reset-password-2025";
+
+async fn login_as(app: &TestApp, username: &str, password: &str) -> Value {
+    app.gql(None, LOGIN, json!({ "u": username, "p": password }))
+        .await
+}
+
+/// The body without its request id (which differs on every request).
+fn without_request_id(mut body: Value) -> Value {
+    for e in body["errors"].as_array_mut().into_iter().flatten() {
+        if let Some(ext) = e["extensions"].as_object_mut() {
+            ext.remove("requestId");
+        }
+    }
+    body
+}
+
+/// Who the token is, or the error code.
+async fn whoami(app: &TestApp, token: &str) -> String {
+    let body = app.gql(Some(token), VIEWER, json!({})).await;
+    match body["data"]["viewer"]["username"].as_str() {
+        Some(u) => u.to_string(),
+        None => error_code(&body).to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_an_unknown_user_and_a_deactivated_one_get_the_same_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ok = login_as(&app, "applicant_a", PASSWORD).await;
+    assert_eq!(ok["data"]["login"]["viewer"]["username"], "applicant_a");
+    assert!(
+        ok["data"]["login"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("gfs_")
+    );
+
+    let wrong = login_as(&app, "applicant_a", "Wrong-password-1").await;
+    let unknown = login_as(&app, "nobody", "Wrong-password-1").await;
+    app.services
+        .store
+        .update_user(
+            app.user("applicant_b").id,
+            UserPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let inactive = login_as(&app, "applicant_b", PASSWORD).await;
+    assert_eq!(error_code(&wrong), "UNAUTHENTICATED", "{wrong}");
+    assert!(wrong["data"].is_null());
+    let wrong = without_request_id(wrong);
+    assert_eq!(
+        wrong,
+        without_request_id(unknown),
+        "no hint that the user exists"
+    );
+    assert_eq!(
+        wrong,
+        without_request_id(inactive),
+        "nor that the account is off"
+    );
+    assert!(app.all_bodies().contains("用户名或密码错误"));
+}
+
+#[tokio::test]
+async fn a_session_ends_after_session_ttl_hours() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let login = login_as(&app, "city_gz", PASSWORD).await;
+    let token = login["data"]["login"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expires: chrono::DateTime<chrono::Utc> = login["data"]["login"]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(expires, support::start_time() + Duration::hours(12));
+    assert_eq!(whoami(&app, &token).await, "city_gz");
+
+    app.clock
+        .advance(Duration::hours(12) - Duration::seconds(1));
+    assert_eq!(whoami(&app, &token).await, "city_gz", "a second before");
+    app.clock.advance(Duration::seconds(1));
+    assert_eq!(whoami(&app, &token).await, "UNAUTHENTICATED", "at expiry");
+    let body = app
+        .gql(Some(&token), "{ instances { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn logout_ends_one_session_and_revoke_all_tokens_ends_every_one() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let first = app.login("manager").await;
+    let second = app.login("manager").await;
+    let api = app
+        .ok(
+            Some(&first),
+            r#"mutation { createApiToken(name: "监控", scopes: ["read"]) { token record { kind scopes } } }"#,
+            json!({}),
+        )
+        .await["createApiToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_user = app.login("auditor").await;
+
+    let out = app.ok(Some(&first), "mutation { logout }", json!({})).await;
+    assert_eq!(out["logout"], true);
+    assert_eq!(whoami(&app, &first).await, "UNAUTHENTICATED");
+    assert_eq!(
+        whoami(&app, &second).await,
+        "manager",
+        "the other session lives on"
+    );
+    assert_eq!(whoami(&app, &api).await, "manager");
+
+    let revoked = app
+        .ok(Some(&second), "mutation { revokeAllTokens }", json!({}))
+        .await;
+    assert_eq!(
+        revoked["revokeAllTokens"], 2,
+        "the second session and the API token were live"
+    );
+    assert_eq!(whoami(&app, &second).await, "UNAUTHENTICATED");
+    assert_eq!(whoami(&app, &api).await, "UNAUTHENTICATED");
+    assert_eq!(
+        whoami(&app, &other_user).await,
+        "auditor",
+        "other users are untouched"
+    );
+}
+
+async fn create(app: &TestApp, session: &str, scopes: Value, days: u32) -> Value {
+    app.ok(
+        Some(session),
+        "mutation($s: [String!]!, $d: Int) { createApiToken(name: \"客户端\", scopes: $s, expiresInDays: $d) { token record { id kind scopes expiresAt } } }",
+        json!({ "s": scopes, "d": days }),
+    )
+    .await["createApiToken"]
+        .clone()
+}
+
+const TRANSITION: &str = "mutation($id: ID!) { transition(instanceId: $id, event: \"withdraw\", expectedVersion: 0) { instance { state { id } } } }";
+
+#[tokio::test]
+async fn api_tokens_can_do_what_their_scopes_say_and_no_more() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.login("applicant_a").await;
+    let instance = app
+        .create_instance("applicant_a", "funded-project", None, None, "项目")
+        .await;
+    let read_only = create(&app, &session, json!(["read"]), 30).await;
+    assert_eq!(read_only["record"]["kind"], "api");
+    assert_eq!(read_only["record"]["scopes"], json!(["read"]));
+    let read_token = read_only["token"].as_str().unwrap();
+    assert!(read_token.starts_with("gfa_"));
+
+    // Reading works.
+    let seen = app
+        .ok(
+            Some(read_token),
+            "query($id: ID!) { instance(id: $id) { title } }",
+            json!({ "id": instance.id }),
+        )
+        .await;
+    assert_eq!(seen["instance"]["title"], "项目");
+    // Changing does not.
+    let refused = app
+        .gql(Some(read_token), TRANSITION, json!({ "id": instance.id }))
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("transition"),
+        "the message names the missing scope: {refused}"
+    );
+    let refused = app
+        .gql(
+            Some(read_token),
+            r#"mutation { createInstance(input: { workflowId: "funded-project", title: "x", data: { call_id: "c", closing_date: "2024-06-28" } }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    // Nor may it mint tokens or touch the account.
+    for m in [
+        r#"mutation { createApiToken(name: "x", scopes: ["read"]) { token } }"#,
+        "mutation { revokeAllTokens }",
+        "mutation { setNotificationPreference(preference: NONE) { id } }",
+    ] {
+        let body = app.gql(Some(read_token), m, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{m}: {body}");
+    }
+    // Nothing changed.
+    let i = app.services.store.get_instance(instance.id).await.unwrap();
+    assert_eq!(i.version, 0);
+
+    // With the scope, the same request goes through.
+    let writer = create(&app, &session, json!(["read", "transition"]), 30).await;
+    let done = app
+        .ok(
+            writer["token"].as_str(),
+            TRANSITION,
+            json!({ "id": instance.id }),
+        )
+        .await;
+    assert_eq!(done["transition"]["instance"]["state"]["id"], "withdrawn");
+
+    // Applicants cannot grant themselves the admin scope.
+    let body = app
+        .gql(
+            Some(&session),
+            r#"mutation { createApiToken(name: "x", scopes: ["read", "admin"]) { token } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+
+    // The token list shows names and scopes, never the secret.
+    let mine = app
+        .ok(
+            Some(&session),
+            "{ myTokens { kind name scopes } }",
+            json!({}),
+        )
+        .await;
+    let text = mine.to_string();
+    assert!(text.contains("客户端"));
+    assert!(!text.contains("gfa_") && !text.contains("gfs_"), "{text}");
+    // An API token expires after its days.
+    let short = create(&app, &session, json!(["read"]), 1).await;
+    let short_token = short["token"].as_str().unwrap();
+    assert_eq!(whoami(&app, short_token).await, "applicant_a");
+    app.clock.advance(Duration::days(1));
+    assert_eq!(whoami(&app, short_token).await, "UNAUTHENTICATED");
+}
+
+/// The password-reset messages in the outbox.
+async fn reset_mails(app: &TestApp) -> Vec<OutboxMessage> {
+    app.services
+        .store
+        .list_outbox(None, None, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.template == "password_reset")
+        .collect()
+}
+
+const REQUEST_RESET: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+const RESET: &str =
+    "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+
+#[tokio::test]
+async fn a_password_is_reset_once_by_the_e_mailed_token() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let old_session = app.login("applicant_a").await;
+    let old_api = app.api_token("applicant_a", &["read"]).await;
+
+    // An unknown address gets the same answer and no mail.
+    let unknown = app
+        .ok(None, REQUEST_RESET, json!({ "e": "nobody@example.gov.cn" }))
+        .await;
+    assert_eq!(unknown["requestPasswordReset"], true);
+    assert!(reset_mails(&app).await.is_empty());
+
+    // A known one (in any case) gets one mail with a one-time token and a link.
+    let known = app
+        .ok(
+            None,
+            REQUEST_RESET,
+            json!({ "e": " Applicant_A@Example.gov.cn " }),
+        )
+        .await;
+    assert_eq!(known, unknown, "the answer does not tell the two apart");
+    let mails = reset_mails(&app).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.to_address, "applicant_a@example.gov.cn");
+    assert_eq!(mail.recipient_user_id, Some(app.user("applicant_a").id));
+    let token = mail.context["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("gfr_"));
+    assert!(
+        mail.context["link"].as_str().unwrap().ends_with(&token),
+        "{}",
+        mail.context
+    );
+
+    // A weak password is refused and spends nothing.
+    let weak = app
+        .gql(None, RESET, json!({ "t": token, "p": "short" }))
+        .await;
+    assert_eq!(error_code(&weak), "INVALID_INPUT");
+    assert_eq!(
+        weak["errors"][0]["extensions"]["details"]["fields"][0]["field"],
+        "newPassword"
+    );
+
+    let reset = app
+        .ok(None, RESET, json!({ "t": token, "p": NEW_PASSWORD }))
+        .await;
+    assert_eq!(reset["resetPassword"], true);
+    // Every session and token of the user is over; the new password logs in, the old
+    // one does not.
+    assert_eq!(whoami(&app, &old_session).await, "UNAUTHENTICATED");
+    assert_eq!(whoami(&app, &old_api).await, "UNAUTHENTICATED");
+    let new_login = login_as(&app, "applicant_a", NEW_PASSWORD).await;
+    assert_eq!(
+        new_login["data"]["login"]["viewer"]["username"],
+        "applicant_a"
+    );
+    let old_login = login_as(&app, "applicant_a", PASSWORD).await;
+    assert_eq!(error_code(&old_login), "UNAUTHENTICATED");
+
+    // The token works once.
+    let again = app
+        .gql(
+            None,
+            RESET,
+            json!({ "t": token, "p": "Another-password-2026" }),
+        )
+        .await;
+    assert_eq!(error_code(&again), "INVALID_INPUT", "{again}");
+    assert_eq!(
+        again["errors"][0]["extensions"]["details"]["fields"][0]["code"],
+        "INVALID_TOKEN"
+    );
+    assert_eq!(
+        login_as(&app, "applicant_a", NEW_PASSWORD).await["data"]["login"]["viewer"]["username"],
+        "applicant_a",
+        "the second use changed nothing"
+    );
+
+    // A token past reset_ttl_minutes (30) is refused.
+    app.ok(
+        None,
+        REQUEST_RESET,
+        json!({ "e": "city_sz@example.gov.cn" }),
+    )
+    .await;
+    let late = reset_mails(&app)
+        .await
+        .into_iter()
+        .find(|m| m.to_address == "city_sz@example.gov.cn")
+        .unwrap();
+    let late_token = late.context["token"].as_str().unwrap().to_string();
+    app.clock.advance(Duration::minutes(30));
+    let expired = app
+        .gql(None, RESET, json!({ "t": late_token, "p": NEW_PASSWORD }))
+        .await;
+    assert_eq!(error_code(&expired), "INVALID_INPUT", "{expired}");
+    assert_eq!(
+        login_as(&app, "city_sz", PASSWORD).await["data"]["login"]["viewer"]["username"],
+        "city_sz",
+        "the expired token changed nothing"
+    );
+
+    // No response carried a password, a reset token, or the hash of any token.
+    let bodies = app.all_bodies();
+    for secret in [
+        PASSWORD.to_string(),
+        NEW_PASSWORD.to_string(),
+        token.clone(),
+        token_hash(&token),
+        late_token.clone(),
+        token_hash(&late_token),
+        token_hash(&old_session),
+        token_hash(&old_api),
+        "$argon2id$".to_string(),
+    ] {
+        assert!(!bodies.contains(&secret), "a response contains {secret}");
+    }
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.login("expert1").await;
+    let change =
+        "mutation($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) }";
+    let wrong = app
+        .gql(
+            Some(&session),
+            change,
+            json!({ "o": "Not-the-password-1", "n": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), "INVALID_INPUT");
+    assert_eq!(
+        wrong["errors"][0]["extensions"]["details"]["fields"][0]["field"],
+        "oldPassword"
+    );
+    let done = app
+        .ok(
+            Some(&session),
+            change,
+            json!({ "o": PASSWORD, "n": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(done["changePassword"], true);
+    assert_eq!(
+        login_as(&app, "expert1", NEW_PASSWORD).await["data"]["login"]["viewer"]["username"],
+        "expert1"
+    );
+    assert_eq!(
+        error_code(&login_as(&app, "expert1", PASSWORD).await),
+        "UNAUTHENTICATED"
+    );
+    let bodies = app.all_bodies();
+    assert!(!bodies.contains(PASSWORD) && !bodies.contains(NEW_PASSWORD));
+    assert!(!bodies.contains("$argon2id$"));
+}
