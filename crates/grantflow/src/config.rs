@@ -191,8 +191,12 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("GRANTFLOW_")
                 .split("__")
-                // Test-only variables share the prefix but are not configuration.
-                .filter(|k| !k.as_str().starts_with("test_")),
+                // These share the prefix but are not configuration keys: test-only
+                // variables, the log filter and the path of the configuration file.
+                .filter(|k| {
+                    let k = k.as_str();
+                    !k.starts_with("test_") && k != "log" && k != "config"
+                }),
         );
         figment
             .extract::<Config>()
@@ -287,6 +291,22 @@ mod tests {
                 "environment overrides the file"
             );
             assert_eq!(config.database_url, "sqlite://grantflow.db", "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn log_and_config_variables_are_not_configuration_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GRANTFLOW_LOG", "debug");
+            jail.set_env("GRANTFLOW_CONFIG", "/nonexistent.toml");
+            jail.set_env("GRANTFLOW_TEST_POSTGRES_URL", "postgres://x@y/z");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:8080");
             Ok(())
         });
     }

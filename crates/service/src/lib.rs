@@ -465,7 +465,7 @@ pub fn notification_context(
         "instance_id": instance.id,
         "instance_title": instance.title,
         "workflow_title": def.title,
-        "event": plan.event,
+        "event_id": plan.event,
         "event_title": event_title,
         "from_state": plan.from,
         "from_title": title_of(&plan.from),
