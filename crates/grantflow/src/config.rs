@@ -194,7 +194,7 @@ impl Config {
                 // These share the prefix but are not configuration keys: test-only
                 // variables, the log filter and the path of the configuration file.
                 .filter(|k| {
-                    let k = k.as_str();
+                    let k = k.as_str().to_ascii_lowercase();
                     !k.starts_with("test_") && k != "log" && k != "config"
                 }),
         );
