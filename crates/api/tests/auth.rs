@@ -1,6 +1,6 @@
 //! Authentication over HTTP: login, session expiry on the injected clock, logout and
 //! revoking every token, scoped API tokens, and password reset by an e-mailed one-time
-//! token. No response ever carries a password or a stored hash.
+//! token. No response ever carries a password or a stored hash. On SQLite and PostgreSQL.
 
 mod support;
 
@@ -38,9 +38,10 @@ async fn whoami(app: &TestApp, token: &str) -> String {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_password_an_unknown_user_and_a_deactivated_one_get_the_same_answer() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_wrong_password_an_unknown_user_and_a_deactivated_one_get_the_same_answer(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let ok = login_as(&app, "applicant_a", PASSWORD).await;
     assert_eq!(ok["data"]["login"]["viewer"]["username"], "applicant_a");
     assert!(
@@ -80,9 +81,8 @@ async fn a_wrong_password_an_unknown_user_and_a_deactivated_one_get_the_same_ans
     assert!(app.all_bodies().contains("用户名或密码错误"));
 }
 
-#[tokio::test]
-async fn a_session_ends_after_session_ttl_hours() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_session_ends_after_session_ttl_hours(backend: Backend) {
+    let app = spawn_app(backend).await;
     let login = login_as(&app, "city_gz", PASSWORD).await;
     let token = login["data"]["login"]["token"]
         .as_str()
@@ -107,9 +107,8 @@ async fn a_session_ends_after_session_ttl_hours() {
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
 }
 
-#[tokio::test]
-async fn logout_ends_one_session_and_revoke_all_tokens_ends_every_one() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn logout_ends_one_session_and_revoke_all_tokens_ends_every_one(backend: Backend) {
+    let app = spawn_app(backend).await;
     let first = app.login("manager").await;
     let second = app.login("manager").await;
     let api = app
@@ -162,9 +161,8 @@ async fn create(app: &TestApp, session: &str, scopes: Value, days: u32) -> Value
 
 const TRANSITION: &str = "mutation($id: ID!) { transition(instanceId: $id, event: \"withdraw\", expectedVersion: 0) { instance { state { id } } } }";
 
-#[tokio::test]
-async fn api_tokens_can_do_what_their_scopes_say_and_no_more() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn api_tokens_can_do_what_their_scopes_say_and_no_more(backend: Backend) {
+    let app = spawn_app(backend).await;
     let session = app.login("applicant_a").await;
     let instance = app
         .create_instance("applicant_a", "funded-project", None, None, "项目")
@@ -273,9 +271,8 @@ const REQUEST_RESET: &str = "mutation($e: String!) { requestPasswordReset(email:
 const RESET: &str =
     "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
 
-#[tokio::test]
-async fn a_password_is_reset_once_by_the_e_mailed_token() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_password_is_reset_once_by_the_e_mailed_token(backend: Backend) {
+    let app = spawn_app(backend).await;
     let old_session = app.login("applicant_a").await;
     let old_api = app.api_token("applicant_a", &["read"]).await;
 
@@ -394,9 +391,8 @@ async fn a_password_is_reset_once_by_the_e_mailed_token() {
     }
 }
 
-#[tokio::test]
-async fn changing_the_password_needs_the_current_one() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn changing_the_password_needs_the_current_one(backend: Backend) {
+    let app = spawn_app(backend).await;
     let session = app.login("expert1").await;
     let change =
         "mutation($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) }";
@@ -432,3 +428,30 @@ async fn changing_the_password_needs_the_current_one() {
     assert!(!bodies.contains(PASSWORD) && !bodies.contains(NEW_PASSWORD));
     assert!(!bodies.contains("$argon2id$"));
 }
+
+/// Each flow on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    a_wrong_password_an_unknown_user_and_a_deactivated_one_get_the_same_answer,
+    a_session_ends_after_session_ttl_hours,
+    logout_ends_one_session_and_revoke_all_tokens_ends_every_one,
+    api_tokens_can_do_what_their_scopes_say_and_no_more,
+    a_password_is_reset_once_by_the_e_mailed_token,
+    changing_the_password_needs_the_current_one,
+);

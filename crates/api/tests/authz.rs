@@ -693,8 +693,17 @@ fn without_request_id(mut body: Value) -> Value {
 }
 
 #[tokio::test]
-async fn another_units_instance_answers_exactly_like_a_missing_one() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn another_units_instance_answers_exactly_like_a_missing_one_on_sqlite() {
+    hidden_is_missing(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn another_units_instance_answers_exactly_like_a_missing_one_on_postgres() {
+    hidden_is_missing(Backend::Postgres).await;
+}
+
+async fn hidden_is_missing(backend: Backend) {
+    let app = spawn_app(backend).await;
     let fx = fixture(&app).await;
     let token = app.session_token("applicant_a").await;
     let missing = Uuid::now_v7();

@@ -38,9 +38,8 @@ async fn send(
     (status, resp.json().await.unwrap())
 }
 
-#[tokio::test]
-async fn a_failing_store_gives_internal_with_a_request_id_and_no_detail() {
-    let (app, store) = spawn_counting(Backend::Sqlite, ApiSettings::default()).await;
+async fn a_failing_store_gives_internal_with_a_request_id_and_no_detail(backend: Backend) {
+    let (app, store) = spawn_counting(backend, ApiSettings::default()).await;
     let manager = app.session_token("manager").await;
     let applicant = app.session_token("applicant_a").await;
     let instance = app
@@ -152,3 +151,22 @@ async fn a_failing_store_gives_internal_with_a_request_id_and_no_detail() {
     assert!(!body.to_string().contains("hunter2"));
     assert!(body.get("data").is_none());
 }
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(a_failing_store_gives_internal_with_a_request_id_and_no_detail,);

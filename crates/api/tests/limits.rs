@@ -243,9 +243,8 @@ async fn still_answers(app: &TestApp, token: &str) {
     assert_eq!(body["data"]["viewer"]["username"], "manager", "{body}");
 }
 
-#[tokio::test]
-async fn expensive_and_malformed_requests_get_clear_errors() {
-    let app = spawn_app_with(Backend::Sqlite, settings()).await;
+async fn expensive_and_malformed_requests_get_clear_errors(backend: Backend) {
+    let app = spawn_app_with(backend, settings()).await;
     let token = app.session_token("manager").await;
     // The limits hold for queries that would otherwise return data.
     app.create_instance("applicant_a", "funded-project", None, None, "项目")
@@ -284,9 +283,8 @@ async fn expensive_and_malformed_requests_get_clear_errors() {
     }
 }
 
-#[tokio::test]
-async fn limits_leave_ordinary_queries_alone() {
-    let app = spawn_app_with(Backend::Sqlite, settings()).await;
+async fn limits_leave_ordinary_queries_alone(backend: Backend) {
+    let app = spawn_app_with(backend, settings()).await;
     let token = app.session_token("manager").await;
     // Just within each limit: nested 12 deep (instance, 10 parents, id), 30 aliases, a
     // dashboard page of 50, a batch of 10.
@@ -315,10 +313,9 @@ async fn limits_leave_ordinary_queries_alone() {
     assert_eq!(body.as_array().map(Vec::len), Some(10));
 }
 
-#[tokio::test]
-async fn the_sixth_request_in_a_minute_is_rate_limited() {
+async fn the_sixth_request_in_a_minute_is_rate_limited(backend: Backend) {
     let app = spawn_app_with(
-        Backend::Sqlite,
+        backend,
         ApiSettings {
             rate_limit_per_minute: 5,
             ..ApiSettings::default()
@@ -342,3 +339,26 @@ async fn the_sixth_request_in_a_minute_is_rate_limited() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["viewer"]["username"], "applicant_a");
 }
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    expensive_and_malformed_requests_get_clear_errors,
+    limits_leave_ordinary_queries_alone,
+    the_sixth_request_in_a_minute_is_rate_limited,
+);
