@@ -96,7 +96,10 @@ impl Loader<Assignment> for StoreLoader {
     async fn load(&self, keys: &[Assignment]) -> Result<HashMap<Assignment, bool>, LoadError> {
         let mut by_expert: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for k in keys {
-            by_expert.entry(k.expert_id).or_default().push(k.instance_id);
+            by_expert
+                .entry(k.expert_id)
+                .or_default()
+                .push(k.instance_id);
         }
         let mut out: HashMap<Assignment, bool> = keys.iter().map(|k| (*k, false)).collect();
         for (expert_id, ids) in by_expert {

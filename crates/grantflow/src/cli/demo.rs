@@ -547,7 +547,12 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         println!("{username:<10} {:<10} {}", role.as_str(), org.name);
     }
     for (user, org) in &extra_experts {
-        println!("{:<10} {:<10} {}", user.username, Role::Expert.as_str(), org.name);
+        println!(
+            "{:<10} {:<10} {}",
+            user.username,
+            Role::Expert.as_str(),
+            org.name
+        );
     }
     Ok(())
 }
