@@ -474,6 +474,8 @@ pub fn notification_context(
         "reason": plan.reason,
         "at": plan.at,
         "due_at": plan.deadline.map(|d| d.due_at),
+        // The deadline of the state being left: what a timeout notice says ran out.
+        "previous_due_at": instance.due_at,
     })
 }
 
