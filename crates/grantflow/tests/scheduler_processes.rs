@@ -4,16 +4,18 @@
 //! by Message-ID.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use grantflow_domain::calendar::{WorkCalendar, local_instant};
 use grantflow_domain::{Registry, load_str};
 use grantflow_mail::message_id;
-use grantflow_mail::testkit::{ReceivedEmail, SmtpTestServer};
+use grantflow_mail::testkit::{ReceivedEmail, SmtpTestServer, Waker};
 use grantflow_service::{CreateInstance, ManualClock, Services};
 use grantflow_store::{
     NewOrganisation, NewUser, NotifyPref, OrgKind, OutboxStatus, Role, Store, User, UserPatch,
@@ -176,6 +178,30 @@ fn run_once(config: &Path, now: &str) -> Child {
         .expect("start grantflow")
 }
 
+/// Reads a child's output on two threads; when both close (the process exited or was
+/// killed) the flag is set and the SMTP server's waiters are woken. The handle returns the
+/// output.
+fn watch(child: &mut Child, waker: Waker) -> (Arc<AtomicBool>, std::thread::JoinHandle<String>) {
+    let exited = Arc::new(AtomicBool::new(false));
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let flag = exited.clone();
+    let handle = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text.push_str(&err.join().unwrap_or_default());
+        flag.store(true, Ordering::SeqCst);
+        waker.wake();
+        text
+    });
+    (exited, handle)
+}
+
 fn finish(child: Child) -> (ExitStatus, String) {
     let out = child.wait_with_output().expect("wait for grantflow");
     let text = format!(
@@ -231,23 +257,19 @@ async fn sigkill_during_sending_loses_nothing_and_duplicates_at_most_one_per_kil
         minute += 2;
         let before = smtp.received().len();
         let mut child = run_once(&config, &now);
-        // Synchronise on what the server has received, not on time: kill once a few more
-        // messages arrived (some sent, others still to go).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let exited = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if smtp.received().len() >= before + 7 {
-                break None;
-            }
-            assert!(Instant::now() < deadline, "no progress from grantflow");
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        match exited {
+        let (exited, output) = watch(&mut child, smtp.waker());
+        // Synchronise on events, not on time: each message the server stores, or the
+        // child's output closing, wakes the wait; kill once a few more messages arrived
+        // (some sent, others still to go). The timeout only guards against a hang.
+        let progress = smtp.wait_until(Duration::from_secs(60), |received| {
+            received.len() >= before + 7 || exited.load(Ordering::SeqCst)
+        });
+        assert!(progress.is_ok(), "no progress from grantflow");
+        match child.try_wait().unwrap() {
             None => {
                 child.kill().expect("SIGKILL");
-                let (status, _) = finish(child);
+                let status = child.wait().expect("reap grantflow");
+                let _ = output.join();
                 assert_eq!(status.signal(), Some(9));
                 let got = counts(&smtp.received()).len();
                 assert!(got < expected.len(), "killed before everything was sent");
@@ -256,7 +278,7 @@ async fn sigkill_during_sending_loses_nothing_and_duplicates_at_most_one_per_kil
             Some(status) => {
                 panic!(
                     "grantflow finished ({status}) before it could be killed: {}",
-                    finish(child).1
+                    output.join().unwrap_or_default()
                 )
             }
         }

@@ -18,10 +18,11 @@
 
 use std::{
     fs,
-    io::Write,
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    io::{BufRead, BufReader, Read, Write},
+    net::{Ipv4Addr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
+    sync::{Arc, Condvar, Mutex},
     time::{Duration, Instant},
 };
 
@@ -99,6 +100,37 @@ pub struct SmtpTestServer {
     workdir: TempDir,
     process: Option<(Child, ChildStdin)>,
     control_generation: u64,
+    /// What the server printed, shared with the threads reading its output; waiting is
+    /// done on the condition variable, which each printed line (or a [`Waker`]) wakes.
+    output: Shared,
+    /// Where the current launch's output starts in `output.text`.
+    launch_start: usize,
+}
+
+#[derive(Debug, Default)]
+struct Output {
+    text: String,
+    /// Output streams of the current launch still open; 0 once the process has exited.
+    open_streams: usize,
+    /// Counts launches, so that the readers of a stopped process cannot touch the count
+    /// of the next one.
+    launch: u64,
+}
+
+type Shared = Arc<(Mutex<Output>, Condvar)>;
+
+/// Wakes whoever waits in [`SmtpTestServer::wait_until`], so that a test can wait for
+/// messages *or* an event of its own (a child process exiting) without polling.
+#[derive(Debug, Clone)]
+pub struct Waker(Shared);
+
+impl Waker {
+    pub fn wake(&self) {
+        let (lock, cvar) = &*self.0;
+        // Taking the lock orders the caller's change before the waiter's next check.
+        drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
+        cvar.notify_all();
+    }
 }
 
 impl std::fmt::Debug for SmtpTestServer {
@@ -136,6 +168,8 @@ impl SmtpTestServer {
             workdir,
             process: None,
             control_generation: 0,
+            output: Shared::default(),
+            launch_start: 0,
         };
         server.accept_all();
         // The free port may be taken by someone else before the server binds it: take another.
@@ -235,21 +269,48 @@ impl SmtpTestServer {
             .collect()
     }
 
-    /// Polls until at least `count` messages have arrived; panics after `timeout`.
+    /// Waits until at least `count` messages have arrived; panics after `timeout`.
     pub fn wait_for_messages(&self, count: usize, timeout: Duration) -> Vec<ReceivedEmail> {
+        self.wait_until(timeout, |received| received.len() >= count)
+            .unwrap_or_else(|received| {
+                panic!(
+                    "expected {count} messages within {timeout:?}, received {}",
+                    received.len()
+                )
+            })
+    }
+
+    /// Waits until `done` holds for the messages received so far, re-checking each time
+    /// the server stores a message or a [`Waker`] is woken. `Err` with what arrived when
+    /// `timeout` passes first (the timeout only guards against a hang).
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[ReceivedEmail]) -> bool,
+    ) -> Result<Vec<ReceivedEmail>, Vec<ReceivedEmail>> {
         let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &*self.output;
+        let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            // Checked under the lock: a line printed after this check wakes the wait.
             let received = self.received();
-            if received.len() >= count {
-                return received;
+            if done(&received) {
+                return Ok(received);
             }
-            assert!(
-                Instant::now() < deadline,
-                "expected {count} messages within {timeout:?}, received {}",
-                received.len()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(received);
+            }
+            guard = cvar
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
+    }
+
+    /// A handle that wakes [`wait_until`](Self::wait_until) from another thread.
+    pub fn waker(&self) -> Waker {
+        Waker(self.output.clone())
     }
 
     /// Kills the server: connections are refused until [`restart`](Self::restart).
@@ -276,7 +337,6 @@ impl SmtpTestServer {
 
     fn launch(&mut self) -> Launch {
         let dir = self.workdir.path();
-        let log = fs::File::create(dir.join("server.log")).expect("creating the server log");
         let mut command = Command::new(self.options.python());
         command
             .arg(dir.join("smtp_server.py"))
@@ -286,8 +346,8 @@ impl SmtpTestServer {
             .arg("--control")
             .arg(dir.join("control.json"))
             .stdin(Stdio::piped())
-            .stdout(log.try_clone().expect("sharing the server log"))
-            .stderr(log);
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some((user, password)) = &self.options.auth {
             command.args(["--auth-user", user, "--auth-password", password]);
         }
@@ -313,49 +373,83 @@ impl SmtpTestServer {
             .spawn()
             .unwrap_or_else(|err| panic!("starting the SMTP test server: {err}; {INSTALL_HINT}"));
         let stdin = child.stdin.take().expect("the server's stdin is piped");
+        {
+            let mut out = self.output.0.lock().unwrap_or_else(|e| e.into_inner());
+            self.launch_start = out.text.len();
+            out.open_streams = 2;
+            out.launch += 1;
+        }
+        let launch = self
+            .output
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .launch;
+        let stdout = child.stdout.take().expect("the server's stdout is piped");
+        let stderr = child.stderr.take().expect("the server's stderr is piped");
+        read_lines(stdout, self.output.clone(), launch);
+        read_lines(stderr, self.output.clone(), launch);
         self.process = Some((child, stdin));
         self.wait_until_listening()
     }
 
-    /// Polls until the port accepts connections and the server says it bound it (a connection
-    /// alone could reach another process that took the port first).
+    /// Waits until the server says it listens on its port (it prints that once bound), or
+    /// its output closes (it exited: the port was taken, or it could not start).
     fn wait_until_listening(&mut self) -> Launch {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let bound = format!("listening on 127.0.0.1:{}", self.port);
         let deadline = Instant::now() + STARTUP_DEADLINE;
-        loop {
-            if self.log().contains(&bound)
-                && TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
-            {
-                return Launch::Listening;
-            }
-            let (child, _) = self.process.as_mut().expect("launched");
-            if let Ok(Some(status)) = child.try_wait() {
-                self.process = None;
-                let log = self.log();
-                if log.to_ascii_lowercase().contains("address already in use") {
-                    return Launch::AddressInUse;
+        let (listening, exited) = {
+            let (lock, cvar) = &*self.output;
+            let mut out = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let since = &out.text[self.launch_start..];
+                if since.contains(&bound) {
+                    break (true, false);
                 }
-                panic!(
-                    "the SMTP test server exited ({status}) before listening on port {}:\n{log}\n({INSTALL_HINT})",
-                    self.port,
-                );
+                if out.open_streams == 0 {
+                    break (false, true);
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break (false, false);
+                }
+                out = cvar
+                    .wait_timeout(out, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            if Instant::now() >= deadline {
-                self.stop();
-                panic!(
-                    "the SMTP test server did not listen on port {} within {STARTUP_DEADLINE:?}:\n{}",
-                    self.port,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        };
+        if listening {
+            return Launch::Listening;
         }
+        if exited {
+            let (mut child, _) = self.process.take().expect("launched");
+            let status = child.wait().expect("reaping the SMTP test server");
+            let log = self.log();
+            if log.to_ascii_lowercase().contains("address already in use") {
+                return Launch::AddressInUse;
+            }
+            panic!(
+                "the SMTP test server exited ({status}) before listening on port {}:\n{log}\n({INSTALL_HINT})",
+                self.port,
+            );
+        }
+        self.stop();
+        panic!(
+            "the SMTP test server did not listen on port {} within {STARTUP_DEADLINE:?}:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
-    /// The server's stdout and stderr so far.
+    /// The server's stdout and stderr so far (every launch).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.workdir.path().join("server.log")).unwrap_or_default()
+        self.output
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .text
+            .clone()
     }
 
     fn write_control(&mut self, mut control: serde_json::Value) {
@@ -401,6 +495,32 @@ fn check_aiosmtpd(python: &str) {
         "{python} cannot import aiosmtpd ({}); {INSTALL_HINT}",
         String::from_utf8_lossy(&output.stderr).trim()
     );
+}
+
+/// Copies one output stream of the server into the shared text, a line at a time, waking
+/// waiters at each line and when the stream closes.
+fn read_lines(stream: impl Read + Send + 'static, output: Shared, launch: u64) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).unwrap_or(0);
+            let (lock, cvar) = &*output;
+            let mut out = lock.lock().unwrap_or_else(|e| e.into_inner());
+            if n == 0 {
+                if out.launch == launch {
+                    out.open_streams = out.open_streams.saturating_sub(1);
+                }
+                drop(out);
+                cvar.notify_all();
+                return;
+            }
+            out.text.push_str(&line);
+            drop(out);
+            cvar.notify_all();
+        }
+    });
 }
 
 /// A port nobody listens on now. The OS does not hand it out again right away, and the

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, PUBLIC_URL, World, local, to};
 use grantflow_scheduler::{DigestSchedule, SchedulerSettings};
@@ -68,23 +68,11 @@ async fn it_wakes_for_the_next_timer_or_digest_tick_postgres() {
     it_wakes_for_the_next_timer_or_digest_tick(Backend::Postgres).await;
 }
 
-/// Polls the SMTP server's spool until `n` messages arrived; the deadline only guards
-/// against a hang.
+/// Waits (woken by each message the SMTP server stores) until `n` messages arrived; the
+/// timeout only guards against a hang. The scheduler loop keeps running on the other
+/// worker thread meanwhile.
 async fn until_received(world: &World, n: usize) -> Vec<grantflow_mail::testkit::ReceivedEmail> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let received = world.received();
-        if received.len() >= n {
-            return received;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} messages, got {}",
-            received.len()
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::task::block_in_place(|| world.smtp.wait_for_messages(n, Duration::from_secs(30)))
 }
 
 async fn a_transition_wakes_the_loop_and_shutdown_stops_it(backend: Backend) {
