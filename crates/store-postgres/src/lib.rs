@@ -572,6 +572,47 @@ pub(crate) async fn insert_history(conn: &mut PgConnection, r: &HistoryRecord) -
     Ok(())
 }
 
+/// Write an instance's new state entry in `conn`'s transaction: the instance row (only if
+/// it is still at `before`'s version), the sealed history record, and its timers — the
+/// pending ones cancelled (named timers kept unless `cancel_named`), `timers` inserted for
+/// the entry. Shared by deadline extensions and version migrations.
+async fn rewrite_entry(
+    conn: &mut PgConnection,
+    before: &Instance,
+    after: &Instance,
+    record: &HistoryRecord,
+    cancel_named: bool,
+    timers: &[TimerPlan],
+) -> R<()> {
+    sqlx::query(
+        "UPDATE instances SET workflow_version = $1, state = $2, stage = $3, is_final = $4, \
+         due_at = $5, version = $6, updated_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
+    )
+    .bind(i64::from(after.workflow_version))
+    .bind(&after.state)
+    .bind(&after.stage)
+    .bind(after.is_final)
+    .bind(after.due_at)
+    .bind(after.version)
+    .bind(after.updated_at)
+    .bind(&after.last_hash)
+    .bind(after.id)
+    .bind(before.version)
+    .execute(&mut *conn)
+    .await?;
+    insert_history(&mut *conn, record).await?;
+    sqlx::query(
+        "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+         WHERE instance_id = $1 AND status IN ('pending', 'claimed') AND (kind <> 'named' OR $2)",
+    )
+    .bind(after.id)
+    .bind(cancel_named)
+    .execute(&mut *conn)
+    .await?;
+    insert_timers(&mut *conn, after.id, after.version, &after.state, timers).await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_timers(
     conn: &mut PgConnection,
     instance_id: Uuid,
@@ -1357,35 +1398,8 @@ impl Store for PostgresStore {
                 last_hash: record.hash.clone(),
                 ..before.clone()
             };
-            sqlx::query(
-                "UPDATE instances SET version = $1, updated_at = $2, due_at = $3, last_hash = $4 \
-                 WHERE id = $5 AND version = $6",
-            )
-            .bind(after.version)
-            .bind(at)
-            .bind(due_at)
-            .bind(&after.last_hash)
-            .bind(after.id)
-            .bind(before.version)
-            .execute(&mut *tx)
-            .await?;
-            insert_history(&mut tx, &record).await?;
             // Named timers (set by effects) are not tied to the deadline and stay.
-            sqlx::query(
-                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
-                 WHERE instance_id = $1 AND kind <> 'named' AND status IN ('pending', 'claimed')",
-            )
-            .bind(after.id)
-            .execute(&mut *tx)
-            .await?;
-            insert_timers(
-                &mut tx,
-                after.id,
-                after.version,
-                &after.state,
-                &request.timers,
-            )
-            .await?;
+            rewrite_entry(&mut tx, &before, &after, &record, false, &request.timers).await?;
             tx.commit().await?;
             Ok(Applied {
                 instance: after,
@@ -1429,39 +1443,8 @@ impl Store for PostgresStore {
                 last_hash: record.hash.clone(),
                 ..before.clone()
             };
-            sqlx::query(
-                "UPDATE instances SET workflow_version = $1, state = $2, stage = $3, is_final = $4, \
-                 due_at = $5, version = $6, updated_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
-            )
-            .bind(i64::from(request.to_workflow_version))
-            .bind(&after.state)
-            .bind(&after.stage)
-            .bind(after.is_final)
-            .bind(after.due_at)
-            .bind(after.version)
-            .bind(at)
-            .bind(&after.last_hash)
-            .bind(after.id)
-            .bind(before.version)
-            .execute(&mut *tx)
-            .await?;
-            insert_history(&mut tx, &record).await?;
             // Every timer belonged to the old version's state entry.
-            sqlx::query(
-                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
-                 WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
-            )
-            .bind(after.id)
-            .execute(&mut *tx)
-            .await?;
-            insert_timers(
-                &mut tx,
-                after.id,
-                after.version,
-                &after.state,
-                &request.timers,
-            )
-            .await?;
+            rewrite_entry(&mut tx, &before, &after, &record, true, &request.timers).await?;
             tx.commit().await?;
             Ok(Applied {
                 instance: after,

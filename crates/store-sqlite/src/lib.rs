@@ -546,6 +546,47 @@ pub(crate) async fn insert_history(conn: &mut SqliteConnection, r: &HistoryRecor
     Ok(())
 }
 
+/// Write an instance's new state entry in `conn`'s transaction: the instance row (only if
+/// it is still at `before`'s version), the sealed history record, and its timers — the
+/// pending ones cancelled (named timers kept unless `cancel_named`), `timers` inserted for
+/// the entry. Shared by deadline extensions and version migrations.
+async fn rewrite_entry(
+    conn: &mut SqliteConnection,
+    before: &Instance,
+    after: &Instance,
+    record: &HistoryRecord,
+    cancel_named: bool,
+    timers: &[TimerPlan],
+) -> R<()> {
+    sqlx::query(
+        "UPDATE instances SET workflow_version = ?, state = ?, stage = ?, is_final = ?, \
+         due_at = ?, version = ?, updated_at = ?, last_hash = ? WHERE id = ? AND version = ?",
+    )
+    .bind(i64::from(after.workflow_version))
+    .bind(&after.state)
+    .bind(&after.stage)
+    .bind(after.is_final)
+    .bind(ts_opt(after.due_at))
+    .bind(after.version)
+    .bind(ts(after.updated_at))
+    .bind(&after.last_hash)
+    .bind(after.id.to_string())
+    .bind(before.version)
+    .execute(&mut *conn)
+    .await?;
+    insert_history(&mut *conn, record).await?;
+    sqlx::query(
+        "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+         WHERE instance_id = ? AND status IN ('pending', 'claimed') AND (kind <> 'named' OR ?)",
+    )
+    .bind(after.id.to_string())
+    .bind(cancel_named)
+    .execute(&mut *conn)
+    .await?;
+    insert_timers(&mut *conn, after.id, after.version, &after.state, timers).await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_timers(
     conn: &mut SqliteConnection,
     instance_id: Uuid,
@@ -1348,35 +1389,8 @@ impl Store for SqliteStore {
                 last_hash: record.hash.clone(),
                 ..before.clone()
             };
-            sqlx::query(
-                "UPDATE instances SET version = ?, updated_at = ?, due_at = ?, last_hash = ? \
-                 WHERE id = ? AND version = ?",
-            )
-            .bind(after.version)
-            .bind(ts(at))
-            .bind(ts(due_at))
-            .bind(&after.last_hash)
-            .bind(after.id.to_string())
-            .bind(before.version)
-            .execute(&mut *tx)
-            .await?;
-            insert_history(&mut tx, &record).await?;
             // Named timers (set by effects) are not tied to the deadline and stay.
-            sqlx::query(
-                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
-                 WHERE instance_id = ? AND kind <> 'named' AND status IN ('pending', 'claimed')",
-            )
-            .bind(after.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            insert_timers(
-                &mut tx,
-                after.id,
-                after.version,
-                &after.state,
-                &request.timers,
-            )
-            .await?;
+            rewrite_entry(&mut tx, &before, &after, &record, false, &request.timers).await?;
             tx.commit().await?;
             Ok(Applied {
                 instance: after,
@@ -1421,32 +1435,8 @@ impl Store for SqliteStore {
                 last_hash: record.hash.clone(),
                 ..before.clone()
             };
-            sqlx::query(
-                "UPDATE instances SET workflow_version = ?, state = ?, stage = ?, is_final = ?, due_at = ?, \
-                 version = ?, updated_at = ?, last_hash = ? WHERE id = ? AND version = ?",
-            )
-            .bind(i64::from(request.to_workflow_version))
-            .bind(&after.state)
-            .bind(&after.stage)
-            .bind(after.is_final)
-            .bind(ts_opt(after.due_at))
-            .bind(after.version)
-            .bind(ts(at))
-            .bind(&after.last_hash)
-            .bind(after.id.to_string())
-            .bind(before.version)
-            .execute(&mut *tx)
-            .await?;
-            insert_history(&mut tx, &record).await?;
             // Every timer belonged to the old version's state entry.
-            sqlx::query(
-                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
-                 WHERE instance_id = ? AND status IN ('pending', 'claimed')",
-            )
-            .bind(after.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            insert_timers(&mut tx, after.id, after.version, &after.state, &request.timers).await?;
+            rewrite_entry(&mut tx, &before, &after, &record, true, &request.timers).await?;
             tx.commit().await?;
             Ok(Applied {
                 instance: after,
