@@ -837,13 +837,10 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {ORG_COLS} FROM organisations WHERE id IN ("
+            "SELECT {ORG_COLS} FROM organisations WHERE id "
         ));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id);
-        }
-        q.push(") ORDER BY name");
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY name");
         let rows = q
             .build()
             .fetch_all(&self.pool)
@@ -926,12 +923,9 @@ impl Store for PostgresStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Postgres>::new(format!("{USER_SELECT} WHERE u.id IN ("));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id);
-        }
-        q.push(") ORDER BY u.username");
+        let mut q = QueryBuilder::<Postgres>::new(format!("{USER_SELECT} WHERE u.id "));
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY u.username");
         let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
         Ok(users_where(&mut conn, &mut q).await?)
     }
@@ -1035,12 +1029,8 @@ impl Store for PostgresStore {
             if orgs.is_empty() {
                 return Ok(Vec::new());
             }
-            q.push(" AND u.org_id IN (");
-            let mut sep = q.separated(", ");
-            for o in orgs {
-                sep.push_bind(o);
-            }
-            q.push(")");
+            q.push(" AND u.org_id ");
+            rows::ids_in(&mut q, orgs);
         }
         q.push(" ORDER BY u.username");
         let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
@@ -1271,13 +1261,10 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {INSTANCE_COLS} FROM instances WHERE id IN ("
+            "SELECT {INSTANCE_COLS} FROM instances WHERE id "
         ));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id);
-        }
-        q.push(") ORDER BY created_at, id");
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY created_at, id");
         let rows = q
             .build()
             .fetch_all(&self.pool)

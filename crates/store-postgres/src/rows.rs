@@ -323,3 +323,14 @@ pub(crate) fn outbox(row: &PgRow) -> R<OutboxMessage> {
 pub(crate) fn claim_token(row: &PgRow) -> R<i64> {
     Ok(row.try_get::<i64, _>("claim_token")?)
 }
+
+/// ` IN ($1, $2, …)` over ids: the one statement a batch lookup issues, however many ids
+/// it has.
+pub(crate) fn ids_in(q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, ids: &[Uuid]) {
+    q.push(" IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(")");
+}

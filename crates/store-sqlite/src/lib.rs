@@ -814,14 +814,10 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {ORG_COLS} FROM organisations WHERE id IN ("
-        ));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id.to_string());
-        }
-        q.push(") ORDER BY name");
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {ORG_COLS} FROM organisations WHERE id "));
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY name");
         let rows = q
             .build()
             .fetch_all(&self.pool)
@@ -905,12 +901,9 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("{USER_SELECT} WHERE u.id IN ("));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id.to_string());
-        }
-        q.push(") ORDER BY u.username");
+        let mut q = QueryBuilder::<Sqlite>::new(format!("{USER_SELECT} WHERE u.id "));
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY u.username");
         let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
         Ok(users_where(&mut conn, &mut q).await?)
     }
@@ -1015,12 +1008,8 @@ impl Store for SqliteStore {
             if orgs.is_empty() {
                 return Ok(Vec::new());
             }
-            q.push(" AND u.org_id IN (");
-            let mut sep = q.separated(", ");
-            for o in orgs {
-                sep.push_bind(o.to_string());
-            }
-            q.push(")");
+            q.push(" AND u.org_id ");
+            rows::ids_in(&mut q, orgs);
         }
         q.push(" ORDER BY u.username");
         let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
@@ -1251,14 +1240,10 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {INSTANCE_COLS} FROM instances WHERE id IN ("
-        ));
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id.to_string());
-        }
-        q.push(") ORDER BY created_at, id");
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {INSTANCE_COLS} FROM instances WHERE id "));
+        rows::ids_in(&mut q, ids);
+        q.push(" ORDER BY created_at, id");
         let rows = q
             .build()
             .fetch_all(&self.pool)
@@ -1298,13 +1283,8 @@ impl Store for SqliteStore {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT DISTINCT instance_id FROM expert_assignments WHERE user_id = ",
         );
-        q.push_bind(user_id.to_string())
-            .push(" AND instance_id IN (");
-        let mut sep = q.separated(", ");
-        for id in instance_ids {
-            sep.push_bind(id.to_string());
-        }
-        q.push(")");
+        q.push_bind(user_id.to_string()).push(" AND instance_id ");
+        rows::ids_in(&mut q, instance_ids);
         let rows = q
             .build()
             .fetch_all(&self.pool)

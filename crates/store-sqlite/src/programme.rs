@@ -44,15 +44,6 @@ fn money(row: &SqliteRow, col: &str) -> R<Money> {
     Ok(Money::from_fen(row.try_get::<i64, _>(col)?))
 }
 
-fn ids_in<'a>(q: &mut QueryBuilder<'a, Sqlite>, ids: &[Uuid]) {
-    q.push(" IN (");
-    let mut sep = q.separated(", ");
-    for i in ids {
-        sep.push_bind(i.to_string());
-    }
-    q.push(")");
-}
-
 const LINE_COLS: &str =
     "id, instance_id, year, subject, amount_fen, source, created_by, created_at";
 
@@ -522,7 +513,7 @@ impl ProgrammeStore for SqliteStore {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {LINE_COLS} FROM budget_lines WHERE instance_id"
         ));
-        ids_in(&mut q, instance_ids);
+        crate::rows::ids_in(&mut q, instance_ids);
         q.push(" ORDER BY created_at, id");
         let rows = q
             .build()
@@ -546,7 +537,7 @@ impl ProgrammeStore for SqliteStore {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {SPENDING_COLS} FROM spending_records WHERE instance_id"
         ));
-        ids_in(&mut q, instance_ids);
+        crate::rows::ids_in(&mut q, instance_ids);
         q.push(" ORDER BY spent_on, recorded_at, id");
         let rows = q
             .build()

@@ -332,3 +332,14 @@ pub(crate) fn outbox(row: &SqliteRow) -> R<OutboxMessage> {
 pub(crate) fn claim_token(row: &SqliteRow) -> R<i64> {
     Ok(row.try_get::<i64, _>("claim_token")?)
 }
+
+/// ` IN (?, ?, …)` over ids (UUIDs are stored as text): the one statement a batch
+/// lookup issues, however many ids it has.
+pub(crate) fn ids_in(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[Uuid]) {
+    q.push(" IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.to_string());
+    }
+    q.push(")");
+}
