@@ -23,7 +23,6 @@ use grantflow_performance::similarity::DuplicateReason;
 use grantflow_service::programme::{
     ActualInput, BudgetView, CallExecutionView, ExportFile, ExportFormat, Judgement, OpenCall,
 };
-use grantflow_store::InstanceFilter;
 use grantflow_store::programme::{
     ActualRecord, BudgetLine, Call, CallCategory, CallItem, CallPolicyArea, CallStatus,
     DemandMerge, EvaluationRecord, SpendingRecord,
@@ -945,20 +944,8 @@ impl ProgrammeQuery {
         format: SpreadsheetFormat,
     ) -> Result<ExportedFile> {
         let v = viewer_with_scope(ctx, scope::READ)?;
-        let f = filter.unwrap_or_default();
-        let now = rc(ctx).services.now();
-        let filter = InstanceFilter {
-            workflow_id: f.workflow_id,
-            states: f.states.unwrap_or_default(),
-            stage: f.stage,
-            org_id: opt_id(&f.organisation_id, "organisationId")?,
-            parent_id: opt_id(&f.parent_id, "parentId")?,
-            overdue_at: f.overdue.unwrap_or(false).then_some(now),
-            due_before: f.deadline_before,
-            due_after: f.deadline_after,
-            text: f.text.filter(|t| !t.trim().is_empty()),
-            include_final: f.include_final.unwrap_or(true),
-        };
+        let filter =
+            crate::query::instance_filter(filter.unwrap_or_default(), rc(ctx).services.now())?;
         let file = rc(ctx)
             .services
             .export_instances(&v.user, &filter, format.into())

@@ -99,9 +99,86 @@ pub struct InstanceConnection {
     pub total_count: i64,
 }
 
-pub fn encode_cursor(c: &Cursor) -> String {
+/// A cursor names the last row by id and carries a sort key only when the key is a time:
+/// a title never travels in a cursor (it would show a blind reviewer the title before
+/// redaction); [`resolve_cursor`] reads it back from the row.
+pub fn encode_cursor(c: &Cursor, sort: SortKey) -> String {
+    let c = Cursor {
+        key: if sort == SortKey::Title {
+            None
+        } else {
+            c.key.clone()
+        },
+        id: c.id,
+    };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(c).unwrap_or_default())
+        .encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+/// Completes a decoded cursor of a title-sorted list with the row's title, read from an
+/// instance the viewer may see (any other id is an invalid cursor, as a made-up one is).
+async fn resolve_cursor(
+    ctx: &Context<'_>,
+    user: &User,
+    sort: SortKey,
+    mut c: Cursor,
+) -> Result<Cursor> {
+    if sort != SortKey::Title {
+        return Ok(c);
+    }
+    let invalid = || ApiError::invalid_field("after", "分页游标无效", "the cursor is not valid");
+    let services = &rc(ctx).services;
+    let anchor = match services.store.get_instance(c.id).await {
+        Ok(i) => i,
+        Err(grantflow_store::StoreError::NotFound { .. }) => return Err(invalid().into()),
+        Err(e) => return Err(store_err(ctx, e)),
+    };
+    let visible = grantflow_service::can_see(services.store.as_ref(), user, &anchor)
+        .await
+        .map_err(|e| store_err(ctx, e))?;
+    if !visible {
+        return Err(invalid().into());
+    }
+    c.key = Some(anchor.title);
+    Ok(c)
+}
+
+/// The store's filter for a filter input; `identity_hidden` is left to the caller.
+pub fn instance_filter(f: InstanceFilterInput, now: DateTime<Utc>) -> Result<InstanceFilter> {
+    let parse_opt =
+        |id: &Option<ID>, what: &str| id.as_ref().map(|i| parse_id(i, what)).transpose();
+    Ok(InstanceFilter {
+        workflow_id: f.workflow_id,
+        states: f.states.unwrap_or_default(),
+        stage: f.stage,
+        org_id: parse_opt(&f.organisation_id, "organisationId")?,
+        parent_id: parse_opt(&f.parent_id, "parentId")?,
+        overdue_at: f.overdue.unwrap_or(false).then_some(now),
+        due_before: f.deadline_before,
+        due_after: f.deadline_after,
+        text: f.text.filter(|t| !t.trim().is_empty()),
+        include_final: f.include_final.unwrap_or(true),
+        identity_hidden: Vec::new(),
+    })
+}
+
+/// Filters on the applicant or on text are no oracle over blind projects: they never
+/// match an instance the viewer reviews in a blind round.
+async fn hide_blind_from_identity_filters(
+    ctx: &Context<'_>,
+    user: &User,
+    mut filter: InstanceFilter,
+) -> Result<InstanceFilter> {
+    if filter.org_id.is_none() && filter.text.is_none() {
+        return Ok(filter);
+    }
+    let blind = rc(ctx)
+        .services
+        .blind_instance_ids(user)
+        .await
+        .map_err(|e| crate::context::service_err(ctx, e))?;
+    filter.identity_hidden = blind.into_iter().collect();
+    Ok(filter)
 }
 
 pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
@@ -254,36 +331,29 @@ impl CoreQuery {
             )
             .into());
         }
-        let f = filter.unwrap_or_default();
-        let now = rc(ctx).services.now();
-        let parse_opt =
-            |id: &Option<ID>, what: &str| id.as_ref().map(|i| parse_id(i, what)).transpose();
-        let filter = InstanceFilter {
-            workflow_id: f.workflow_id,
-            states: f.states.unwrap_or_default(),
-            stage: f.stage,
-            org_id: parse_opt(&f.organisation_id, "organisationId")?,
-            parent_id: parse_opt(&f.parent_id, "parentId")?,
-            overdue_at: f.overdue.unwrap_or(false).then_some(now),
-            due_before: f.deadline_before,
-            due_after: f.deadline_after,
-            text: f.text.filter(|t| !t.trim().is_empty()),
-            include_final: f.include_final.unwrap_or(true),
+        let filter = instance_filter(filter.unwrap_or_default(), rc(ctx).services.now())?;
+        let filter = hide_blind_from_identity_filters(ctx, &v.user, filter).await?;
+        let sort_in = sort.unwrap_or_default();
+        let sort = sort_in.field;
+        let sort = match sort {
+            InstanceSortField::CreatedAt => SortKey::CreatedAt,
+            InstanceSortField::UpdatedAt => SortKey::UpdatedAt,
+            InstanceSortField::DueAt => SortKey::DueAt,
+            InstanceSortField::Title => SortKey::Title,
         };
-        let sort = sort.unwrap_or_default();
+        let order = match sort_in.direction {
+            SortDirection::Asc => SortOrder::Asc,
+            SortDirection::Desc => SortOrder::Desc,
+        };
+        let after = match after.as_deref().map(decode_cursor).transpose()? {
+            Some(c) => Some(resolve_cursor(ctx, &v.user, sort, c).await?),
+            None => None,
+        };
         let page = PageRequest {
             first,
-            after: after.as_deref().map(decode_cursor).transpose()?,
-            sort: match sort.field {
-                InstanceSortField::CreatedAt => SortKey::CreatedAt,
-                InstanceSortField::UpdatedAt => SortKey::UpdatedAt,
-                InstanceSortField::DueAt => SortKey::DueAt,
-                InstanceSortField::Title => SortKey::Title,
-            },
-            order: match sort.direction {
-                SortDirection::Asc => SortOrder::Asc,
-                SortDirection::Desc => SortOrder::Desc,
-            },
+            after,
+            sort,
+            order,
         };
         let result = rc(ctx)
             .services
@@ -297,7 +367,7 @@ impl CoreQuery {
             .items
             .into_iter()
             .map(|(instance, cursor)| InstanceEdge {
-                cursor: encode_cursor(&cursor),
+                cursor: encode_cursor(&cursor, page.sort),
                 node: InstanceGql(instance),
             })
             .collect();

@@ -342,11 +342,11 @@ impl ReviewAssignmentGql {
             .flatten()
             .map(|i| ID(i.to_string()))
     }
+    /// The assignment that took this seat, once replaced. Shown to the departing expert
+    /// too: it is an opaque id (they cannot open another expert's assignment), and it is
+    /// what tells them the replacement is done.
     async fn replaced_by(&self) -> Option<ID> {
-        self.manager_view
-            .then_some(self.record.replaced_by)
-            .flatten()
-            .map(|i| ID(i.to_string()))
+        self.record.replaced_by.map(|i| ID(i.to_string()))
     }
     /// Every sealed version of the expert's scores, oldest first.
     async fn versions(&self) -> Vec<ScoreVersionGql> {

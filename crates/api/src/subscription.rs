@@ -34,7 +34,8 @@ pub struct InstanceEventGql {
     pub event: Option<String>,
     pub from_state: String,
     pub to_state: String,
-    pub actor_id: String,
+    /// Who fired it; null for the CURRENT message and for a reviewer of a blind round.
+    pub actor_id: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -47,7 +48,7 @@ impl From<&InstanceEvent> for InstanceEventGql {
             event: Some(e.event.clone()),
             from_state: e.from_state.clone(),
             to_state: e.to_state.clone(),
-            actor_id: e.actor_id.clone(),
+            actor_id: Some(e.actor_id.clone()),
             at: e.at,
         }
     }
@@ -112,12 +113,23 @@ impl SubscriptionRoot {
             event: None,
             from_state: instance.state.clone(),
             to_state: instance.state.clone(),
-            actor_id: String::new(),
+            actor_id: None,
             at: instance.updated_at,
         };
+        let blind = services
+            .blind_instance_ids(&v.user)
+            .await
+            .map_err(|e| crate::context::service_err(ctx, e))?
+            .contains(&id);
         let changes = BroadcastStream::new(receiver).filter_map(move |e| async move {
             match e {
-                Ok(e) if e.instance_id == id => Some(InstanceEventGql::from(&e)),
+                Ok(e) if e.instance_id == id => {
+                    let mut event = InstanceEventGql::from(&e);
+                    if blind {
+                        event.actor_id = None;
+                    }
+                    Some(event)
+                }
                 _ => None,
             }
         });

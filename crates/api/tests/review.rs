@@ -6,6 +6,9 @@
 
 mod support;
 
+#[path = "review/blind_paths.rs"]
+mod blind_paths;
+
 use chrono::Duration;
 use grantflow_api::auth;
 use grantflow_domain::calendar::WorkCalendar;
@@ -684,12 +687,15 @@ async fn end_to_end(backend: Backend) {
     let left = app
         .ok(
             Some(&recusing),
-            "mutation($id: ID!) { declareConflict(assignmentId: $id, reason: \"曾为申报单位提供咨询\") { replaced assignment { state } } }",
+            "mutation($id: ID!) { declareConflict(assignmentId: $id, reason: \"曾为申报单位提供咨询\") { replaced assignment { state replacedBy } } }",
             json!({ "id": item["id"] }),
         )
         .await;
     assert_eq!(left["declareConflict"]["replaced"], true);
     assert_eq!(left["declareConflict"]["assignment"]["state"], "replaced");
+    // The assignment as it is after the replacement, naming the seat's new assignment.
+    let replaced_by = left["declareConflict"]["assignment"]["replacedBy"].clone();
+    assert!(replaced_by.is_string(), "{left}");
     let gone = app.ok(Some(&recusing), MY_REVIEWS, json!({})).await;
     assert_eq!(gone["myReviews"][0]["state"], "replaced");
 
@@ -718,6 +724,18 @@ async fn end_to_end(backend: Backend) {
         .collect();
     assert_eq!(states.iter().filter(|s| **s == "submitted").count(), 3);
     assert_eq!(states.iter().filter(|s| **s == "replaced").count(), 1);
+    let manager_sees: Vec<&Value> = round["reviewRound"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["replacedBy"])
+        .filter(|r| r.is_string())
+        .collect();
+    assert_eq!(
+        manager_sees,
+        vec![&replaced_by],
+        "the same replacement for the manager"
+    );
 
     // The guard reads the stored result: the project goes on to the funding decision.
     let inst = app

@@ -312,6 +312,29 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
+    fn one_nested_key_alone_is_a_whole_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GRANTFLOW_MAIL__DIR", "/var/spool/grantflow");
+            jail.set_env("GRANTFLOW_SCHEDULER__BATCH_SIZE", "10");
+            let config = Config::load(None).unwrap();
+            let MailConfig::EmlFolder(folder) = &config.mail else {
+                panic!("`mail.dir` alone keeps the default transport");
+            };
+            assert_eq!(folder.dir, PathBuf::from("/var/spool/grantflow"));
+            assert_eq!(config.scheduler.batch_size, 10);
+            assert!(
+                config.scheduler.enabled,
+                "the other scheduler keys keep their defaults"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.toml");

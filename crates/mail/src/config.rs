@@ -31,11 +31,95 @@ use serde::Deserialize;
 /// ```
 ///
 /// `Debug` is derived: the password is a [`SecretString`], whose `Debug` prints `[REDACTED]`.
+///
+/// Every key has its own default, so `[mail] dir = "…"` alone (or
+/// `GRANTFLOW_MAIL__DIR=…`) is a complete configuration: `transport` defaults to
+/// `eml_folder`. Only `host` has no default, and only with `transport = "smtp"`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "transport", rename_all = "snake_case")]
+#[serde(try_from = "RawMailConfig")]
 pub enum MailConfig {
     Smtp(SmtpConfig),
     EmlFolder(EmlFolderConfig),
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Transport {
+    Smtp,
+    #[default]
+    EmlFolder,
+}
+
+/// `[mail]` as written: every key optional; [`MailConfig::try_from`] applies the
+/// defaults and refuses keys that do not belong to the chosen transport.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMailConfig {
+    #[serde(default)]
+    transport: Transport,
+    host: Option<String>,
+    port: Option<u16>,
+    security: Option<SmtpSecurity>,
+    username: Option<String>,
+    password: Option<SecretString>,
+    from: Option<Sender>,
+    timeout_secs: Option<u64>,
+    hello_name: Option<String>,
+    extra_root_certificates: Option<PathBuf>,
+    dir: Option<PathBuf>,
+}
+
+impl TryFrom<RawMailConfig> for MailConfig {
+    type Error = String;
+
+    fn try_from(raw: RawMailConfig) -> Result<Self, String> {
+        let from = raw.from.unwrap_or_default();
+        match raw.transport {
+            Transport::Smtp => {
+                if raw.dir.is_some() {
+                    return Err("`mail.dir` applies only to transport = \"eml_folder\"".into());
+                }
+                let host = raw
+                    .host
+                    .ok_or("`mail.host` is required with transport = \"smtp\"")?;
+                Ok(MailConfig::Smtp(SmtpConfig {
+                    host,
+                    port: raw.port,
+                    security: raw.security.unwrap_or(SmtpSecurity::Starttls),
+                    username: raw.username,
+                    password: raw.password,
+                    from,
+                    timeout_secs: raw.timeout_secs.unwrap_or_else(default_timeout_secs),
+                    hello_name: raw.hello_name,
+                    extra_root_certificates: raw.extra_root_certificates,
+                }))
+            }
+            Transport::EmlFolder => {
+                let smtp_only = [
+                    ("host", raw.host.is_some()),
+                    ("port", raw.port.is_some()),
+                    ("security", raw.security.is_some()),
+                    ("username", raw.username.is_some()),
+                    ("password", raw.password.is_some()),
+                    ("timeout_secs", raw.timeout_secs.is_some()),
+                    ("hello_name", raw.hello_name.is_some()),
+                    (
+                        "extra_root_certificates",
+                        raw.extra_root_certificates.is_some(),
+                    ),
+                ];
+                if let Some((key, _)) = smtp_only.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "`mail.{key}` applies only to transport = \"smtp\" (transport is \"eml_folder\")"
+                    ));
+                }
+                Ok(MailConfig::EmlFolder(EmlFolderConfig {
+                    dir: raw.dir.unwrap_or_else(default_eml_dir),
+                    from,
+                }))
+            }
+        }
+    }
 }
 
 impl Default for MailConfig {
@@ -127,9 +211,9 @@ fn default_eml_dir() -> PathBuf {
     PathBuf::from("outbox-eml")
 }
 
-/// The `From:` of every message: a display name and an address.
+/// The `From:` of every message: a display name and an address (each defaults alone).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Sender {
     pub name: String,
     pub address: String,

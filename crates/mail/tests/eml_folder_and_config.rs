@@ -172,3 +172,43 @@ fn an_invalid_sender_address_is_a_configuration_error() {
         toml::from_str(&SMTP_TOML.replace("noreply@example.gov.cn", "noreply")).unwrap();
     assert!(Mailer::from_config(&config).is_err());
 }
+
+#[test]
+fn every_mail_key_defaults_on_its_own() {
+    // `[mail] dir = …` alone: the transport is the documented default, the .eml folder.
+    let MailConfig::EmlFolder(folder) = toml::from_str::<MailConfig>("dir = \"/tmp/eml\"").unwrap()
+    else {
+        panic!("`dir` alone configures the .eml folder");
+    };
+    assert_eq!(folder.dir, std::path::PathBuf::from("/tmp/eml"));
+    assert_eq!(folder.from.address, "noreply@grantflow.localhost");
+
+    // A sender with only a name keeps the default address.
+    let named: MailConfig = toml::from_str("[from]\nname = \"省知识产权局\"\n").unwrap();
+    assert_eq!(named.sender().name, "省知识产权局");
+    assert_eq!(named.sender().address, "noreply@grantflow.localhost");
+
+    // SMTP needs a host and nothing else: STARTTLS and its port by default.
+    let MailConfig::Smtp(smtp) =
+        toml::from_str::<MailConfig>("transport = \"smtp\"\nhost = \"relay\"\n").unwrap()
+    else {
+        panic!("smtp");
+    };
+    assert_eq!(smtp.security, SmtpSecurity::Starttls);
+    assert_eq!(smtp.effective_port(), 587);
+    assert_eq!(smtp.timeout_secs, 60);
+}
+
+#[test]
+fn keys_of_the_other_transport_and_a_missing_host_are_named() {
+    let err = toml::from_str::<MailConfig>("transport = \"smtp\"\n").unwrap_err();
+    assert!(err.to_string().contains("mail.host"), "{err}");
+    let err = toml::from_str::<MailConfig>("host = \"relay\"\n").unwrap_err();
+    assert!(err.to_string().contains("mail.host"), "{err}");
+    let err = toml::from_str::<MailConfig>("transport = \"smtp\"\nhost = \"h\"\ndir = \"x\"\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("mail.dir"), "{err}");
+    // A secret never appears in the error that names its key.
+    let err = toml::from_str::<MailConfig>("password = \"hunter2-secret\"\n").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}

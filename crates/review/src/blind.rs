@@ -43,16 +43,23 @@ pub fn application_view(
 
 /// Hides the applicant's identity in a JSON application record.
 ///
-/// Every object member whose key is one of `identity_fields`, at any depth (so participant
-/// lists are covered too), is replaced by `null`: the key stays so a client can show that
-/// something is hidden. Then every string value that was removed, if at least 4 characters
-/// long, is replaced by [`REDACTED`] wherever it appears inside the remaining strings, so an
-/// organisation named in a project description is hidden as well.
+/// Each of `identity_fields` names one member by its path from the top of the record
+/// (`"applicant"`, or `"data.unit"` for a member of the top-level object `data`). Only
+/// those members are replaced by `null` (the key stays so a client can show that
+/// something is hidden); a key of the same name deeper down is left alone, so the `unit`
+/// of an indicator (件, %) survives while the applicant `unit` of the form does not.
+/// Then every string value that was removed, if at least 4 characters long, is replaced
+/// by [`REDACTED`] wherever it appears inside the remaining strings, so an organisation
+/// named in a project description is hidden as well.
 pub fn redact_identity(record: &Value, identity_fields: &[&str]) -> Value {
-    let fields: BTreeSet<&str> = identity_fields.iter().copied().collect();
     let mut hidden = BTreeSet::new();
     let mut out = record.clone();
-    null_fields(&mut out, &fields, &mut hidden);
+    for path in identity_fields {
+        if let Some(member) = member_mut(&mut out, path) {
+            collect_strings(member, &mut hidden);
+            *member = Value::Null;
+        }
+    }
     // Longest first, so a name is not half-replaced through a shorter one it contains.
     let mut needles: Vec<String> = hidden
         .into_iter()
@@ -65,25 +72,10 @@ pub fn redact_identity(record: &Value, identity_fields: &[&str]) -> Value {
     out
 }
 
-fn null_fields(value: &mut Value, fields: &BTreeSet<&str>, hidden: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, member) in map.iter_mut() {
-                if fields.contains(key.as_str()) {
-                    collect_strings(member, hidden);
-                    *member = Value::Null;
-                } else {
-                    null_fields(member, fields, hidden);
-                }
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                null_fields(item, fields, hidden);
-            }
-        }
-        _ => {}
-    }
+/// The member at a dotted path of object keys, if every step is an object holding it.
+fn member_mut<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    path.split('.')
+        .try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))
 }
 
 fn collect_strings(value: &Value, out: &mut BTreeSet<String>) {
@@ -208,8 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn blind_view_hides_identity_fields_at_any_depth_and_in_free_text() {
-        let view = redact_identity(&record(), &["applicant_org_name", "name", "phone"]);
+    fn blind_view_hides_named_top_level_fields_and_their_values_in_free_text() {
+        let view = redact_identity(&record(), &["applicant_org_name", "participants"]);
         assert_eq!(
             view,
             json!({
@@ -217,15 +209,25 @@ mod tests {
                 "applicant_org_name": null,
                 "description": "由***牵头，联合高校实施",
                 "budget": 500000,
-                "participants": [
-                    { "name": null, "role": "负责人", "phone": null },
-                    { "name": null, "role": "成员", "phone": null }
-                ]
+                "participants": null
             })
         );
         let text = view.to_string();
         assert!(!text.contains("某某"));
         assert!(!text.contains("13800000000"));
+    }
+
+    #[test]
+    fn a_key_of_the_same_name_deeper_down_is_not_identity() {
+        let record = json!({
+            "data": {
+                "unit": "广州市某某知识产权运营有限公司",
+                "indicators": [{ "name": "专利质押登记", "unit": "件", "target": 60 }]
+            }
+        });
+        let view = redact_identity(&record, &["data.unit", "data.missing", "absent.path"]);
+        assert_eq!(view["data"]["unit"], Value::Null);
+        assert_eq!(view["data"]["indicators"][0]["unit"], "件");
     }
 
     #[test]

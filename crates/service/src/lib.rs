@@ -5,6 +5,7 @@
 pub mod access;
 pub mod clock;
 pub mod programme;
+pub mod redaction;
 pub mod review;
 
 use std::sync::Arc;

@@ -784,6 +784,49 @@ impl Services {
             .collect())
     }
 
+    /// Each instance's title as the viewer may see it: redacted for those in `blind`
+    /// ([`crate::redaction`]).
+    async fn shown_titles(
+        &self,
+        instances: &[Instance],
+        blind: &std::collections::HashSet<Uuid>,
+        org_names: &HashMap<Uuid, String>,
+    ) -> ServiceResult<HashMap<Uuid, String>> {
+        let mut creators: Vec<Uuid> = instances
+            .iter()
+            .filter(|i| blind.contains(&i.id))
+            .map(|i| i.created_by)
+            .collect();
+        creators.sort();
+        creators.dedup();
+        let creator_names: HashMap<Uuid, String> = if creators.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .get_users(&creators)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.display_name))
+                .collect()
+        };
+        Ok(instances
+            .iter()
+            .map(|i| {
+                let title = if blind.contains(&i.id) {
+                    crate::redaction::redact_instance(
+                        i,
+                        org_names.get(&i.org_id).map_or("", String::as_str),
+                        creator_names.get(&i.created_by).map_or("", String::as_str),
+                    )
+                    .0
+                } else {
+                    i.title.clone()
+                };
+                (i.id, title)
+            })
+            .collect())
+    }
+
     /// Likely duplicates among the call's submitted demands the user may see, most
     /// similar first.
     pub async fn duplicate_candidates(
@@ -968,6 +1011,11 @@ impl Services {
     ) -> ServiceResult<ExportFile> {
         const MAX_ROWS: usize = 10_000;
         let visibility = visibility_for(user);
+        let blind = self.blind_instance_ids(user).await?;
+        let filter = &InstanceFilter {
+            identity_hidden: blind.iter().copied().collect(),
+            ..filter.clone()
+        };
         let mut page = PageRequest {
             first: 100,
             after: None,
@@ -991,6 +1039,7 @@ impl Services {
         let names = self
             .org_names(&instances.iter().collect::<Vec<_>>())
             .await?;
+        let shown = self.shown_titles(&instances, &blind, &names).await?;
         let state_title = |i: &Instance| {
             self.workflow_of(i)
                 .ok()
@@ -1027,11 +1076,15 @@ impl Services {
                     vec![
                         i.id.to_string(),
                         i.workflow_id.clone(),
-                        i.title.clone(),
+                        shown.get(&i.id).cloned().unwrap_or_default(),
                         state_title(i),
                         i.state.clone(),
                         i.stage.clone(),
-                        names.get(&i.org_id).cloned().unwrap_or_default(),
+                        if blind.contains(&i.id) {
+                            String::new()
+                        } else {
+                            names.get(&i.org_id).cloned().unwrap_or_default()
+                        },
                         time(i.due_at),
                         time(Some(i.created_at)),
                         time(Some(i.updated_at)),

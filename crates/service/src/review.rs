@@ -30,7 +30,7 @@ use grantflow_review::aggregate::{
 use grantflow_review::assignment::{
     DRAW_ALGORITHM, DrawContext, Shortfall, assign_manually, draw_panels, draw_replacement,
 };
-use grantflow_review::blind::{PeerScore, peer_scores, redact_identity};
+use grantflow_review::blind::{PeerScore, peer_scores};
 use grantflow_review::conflict::{Application, DeclaredConflict, validate_application};
 use grantflow_review::expert::{
     Category, Collaboration as ReviewCollaboration, Expert, ExpertStatus, ReviewPolicy,
@@ -48,35 +48,12 @@ use grantflow_store::{Instance, Role, StoreError, User};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub use crate::redaction::{IDENTITY_FIELDS, redact_instance};
 use crate::{ServiceError, Services, can_see};
 
 /// How often a write computed from a view of the panel is recomputed when another
 /// writer changed the panel first.
 const MAX_ATTEMPTS: usize = 8;
-
-/// Fields of instance data that identify the applicant; hidden from experts in blind
-/// rounds (with their values scrubbed from the remaining text).
-pub const IDENTITY_FIELDS: &[&str] = &[
-    "applicant",
-    "applicant_name",
-    "applicant_org",
-    "organisation",
-    "organisation_name",
-    "unit",
-    "unit_name",
-    "contact",
-    "contact_name",
-    "contact_phone",
-    "contact_email",
-    "email",
-    "phone",
-    "project_leader",
-    "leader",
-    "members",
-    "participants",
-    "participant_ids",
-    "created_by",
-];
 
 /// Errors of review actions. Each has a stable [`ReviewServiceError::code`] and messages
 /// in zh-CN and en.
@@ -451,24 +428,6 @@ pub fn evaluate(def: &ReviewRoundDef, records: &RoundRecords) -> Evaluation {
 /// What the store writes as `review`: the counted result, in the shape guards read.
 fn recompute(def: ReviewRoundDef) -> impl Fn(&RoundRecords) -> Value + Send + Sync {
     move |records: &RoundRecords| evaluate(&def, records).counted.guard_json()
-}
-
-/// Hides the applicant's identity in a title and data: identity fields are nulled and
-/// the organisation's and creator's names are scrubbed from every text.
-pub fn redact_instance(instance: &Instance, org_name: &str, creator_name: &str) -> (String, Value) {
-    let record = json!({
-        "__applicant": org_name,
-        "__creator": creator_name,
-        "title": instance.title,
-        "data": instance.data,
-    });
-    let mut fields: Vec<&str> = IDENTITY_FIELDS.to_vec();
-    fields.extend(["__applicant", "__creator"]);
-    let redacted = redact_identity(&record, &fields);
-    (
-        redacted["title"].as_str().unwrap_or_default().to_string(),
-        redacted["data"].clone(),
-    )
 }
 
 // ---------------------------------------------------------------- views

@@ -392,10 +392,11 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, visibility: &Visibility, f: 
             q.push(" AND i.city_id = ").push_bind(*city);
         }
         Visibility::AssignedExpert(user) => {
-            q.push(
+            q.push(format!(
                 " AND EXISTS (SELECT 1 FROM expert_assignments e \
-                 WHERE e.instance_id = i.id AND e.user_id = ",
-            )
+                 WHERE e.instance_id = i.id AND {} AND e.user_id = ",
+                grantflow_store::EXPERT_GRANT_IS_LIVE
+            ))
             .push_bind(*user)
             .push(")");
         }
@@ -441,6 +442,12 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, visibility: &Visibility, f: 
             .push(" ESCAPE '\\' OR i.data::text ILIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
+    }
+    let identity_filtered =
+        f.org_id.is_some() || f.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    if identity_filtered && !f.identity_hidden.is_empty() {
+        q.push(" AND i.id NOT");
+        rows::ids_in(q, &f.identity_hidden);
     }
     if !f.include_final {
         q.push(" AND i.is_final = FALSE");
@@ -1283,13 +1290,16 @@ impl Store for PostgresStore {
     }
 
     async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM expert_assignments WHERE instance_id = $1 AND user_id = $2")
-                .bind(instance_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(rows::backend_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT 1 FROM expert_assignments e JOIN instances i ON i.id = e.instance_id \
+             WHERE e.instance_id = $1 AND e.user_id = $2 AND {}",
+            grantflow_store::EXPERT_GRANT_IS_LIVE
+        ))
+        .bind(instance_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
         Ok(row.is_some())
     }
 
@@ -1301,10 +1311,12 @@ impl Store for PostgresStore {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT DISTINCT instance_id FROM expert_assignments \
-             WHERE user_id = $1 AND instance_id = ANY($2)",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT e.instance_id FROM expert_assignments e \
+             JOIN instances i ON i.id = e.instance_id \
+             WHERE e.user_id = $1 AND e.instance_id = ANY($2) AND {}",
+            grantflow_store::EXPERT_GRANT_IS_LIVE
+        ))
         .bind(user_id)
         .bind(instance_ids)
         .fetch_all(&self.pool)

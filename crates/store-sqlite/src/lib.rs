@@ -387,10 +387,11 @@ fn push_filters(q: &mut QueryBuilder<'_, Sqlite>, visibility: &Visibility, f: &I
             q.push(" AND i.city_id = ").push_bind(city.to_string());
         }
         Visibility::AssignedExpert(user) => {
-            q.push(
+            q.push(format!(
                 " AND EXISTS (SELECT 1 FROM expert_assignments e \
-                 WHERE e.instance_id = i.id AND e.user_id = ",
-            )
+                 WHERE e.instance_id = i.id AND {} AND e.user_id = ",
+                grantflow_store::EXPERT_GRANT_IS_LIVE
+            ))
             .push_bind(user.to_string())
             .push(")");
         }
@@ -436,6 +437,12 @@ fn push_filters(q: &mut QueryBuilder<'_, Sqlite>, visibility: &Visibility, f: &I
             .push(" ESCAPE '\\' OR i.data LIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
+    }
+    let identity_filtered =
+        f.org_id.is_some() || f.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    if identity_filtered && !f.identity_hidden.is_empty() {
+        q.push(" AND i.id NOT");
+        rows::ids_in(q, &f.identity_hidden);
     }
     if !f.include_final {
         q.push(" AND i.is_final = 0");
@@ -1262,13 +1269,16 @@ impl Store for SqliteStore {
     }
 
     async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM expert_assignments WHERE instance_id = ? AND user_id = ?")
-                .bind(instance_id.to_string())
-                .bind(user_id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(rows::backend_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT 1 FROM expert_assignments e JOIN instances i ON i.id = e.instance_id \
+             WHERE e.instance_id = ? AND e.user_id = ? AND {}",
+            grantflow_store::EXPERT_GRANT_IS_LIVE
+        ))
+        .bind(instance_id.to_string())
+        .bind(user_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(rows::backend_error)?;
         Ok(row.is_some())
     }
 
@@ -1280,10 +1290,12 @@ impl Store for SqliteStore {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT DISTINCT instance_id FROM expert_assignments WHERE user_id = ",
-        );
-        q.push_bind(user_id.to_string()).push(" AND instance_id ");
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT DISTINCT e.instance_id FROM expert_assignments e \
+             JOIN instances i ON i.id = e.instance_id WHERE {} AND e.user_id = ",
+            grantflow_store::EXPERT_GRANT_IS_LIVE
+        ));
+        q.push_bind(user_id.to_string()).push(" AND e.instance_id ");
         rows::ids_in(&mut q, instance_ids);
         let rows = q
             .build()

@@ -109,6 +109,17 @@ pub struct UserPatch {
     pub active: Option<bool>,
 }
 
+/// SQL (the same on every backend) that holds while the grant `e` (a row of
+/// `expert_assignments`) still shows instance `i` to its expert. A grant made by a review
+/// round lasts while the round is open, i.e. while the instance is in the round's
+/// `opens_in` state; afterwards the expert keeps only their review form and scores
+/// (`myReviews(includeClosed: true)`, `reviewForm`), never the project's later budget,
+/// execution or evaluation. A grant with no review assignment behind it is not limited.
+pub const EXPERT_GRANT_IS_LIVE: &str = "(NOT EXISTS (SELECT 1 FROM review_assignments ra \
+     WHERE ra.instance_id = e.instance_id AND ra.expert_id = e.user_id) \
+     OR EXISTS (SELECT 1 FROM review_assignments ra WHERE ra.instance_id = e.instance_id \
+     AND ra.expert_id = e.user_id AND ra.opens_in = i.state))";
+
 #[async_trait]
 pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.

@@ -284,6 +284,10 @@ pub struct InstanceFilter {
     /// Case-insensitive substring of the title or the data.
     pub text: Option<String>,
     pub include_final: bool,
+    /// Instances that `org_id` and `text` never match: those the viewer sees only as a
+    /// reviewer of a blind round, so that a filter on the applicant or on text that the
+    /// viewer sees redacted is no oracle for what is hidden.
+    pub identity_hidden: Vec<Uuid>,
 }
 
 /// Keyset pagination: the position after which to continue, as returned in a page.

@@ -1,0 +1,95 @@
+//! The one path by which an instance is shown to a viewer who reviews it in a blind
+//! round (盲评): which instances are blind for a viewer, and how their title and data
+//! look then. Every renderer of an instance (fields, lists, filters, exports, events,
+//! history, review forms) asks here; none decides on its own.
+
+use std::collections::HashSet;
+
+use grantflow_review::blind::redact_identity;
+use grantflow_store::{Instance, User};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::review::sees_only_as_reviewer;
+use crate::{ServiceResult, Services};
+
+/// Fields of instance data that identify the applicant; hidden from experts in blind
+/// rounds (with their values scrubbed from the remaining text).
+pub const IDENTITY_FIELDS: &[&str] = &[
+    "applicant",
+    "applicant_name",
+    "applicant_org",
+    "organisation",
+    "organisation_name",
+    "unit",
+    "unit_name",
+    "contact",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "email",
+    "phone",
+    "project_leader",
+    "leader",
+    "members",
+    "participants",
+    "participant_ids",
+    "created_by",
+];
+
+/// Hides the applicant's identity in a title and data: the top-level data fields named in
+/// [`IDENTITY_FIELDS`] are nulled (a nested key of the same name, such as an indicator's
+/// `unit`, is not identity), and their values and the organisation's and creator's names
+/// are scrubbed from every text.
+pub fn redact_instance(instance: &Instance, org_name: &str, creator_name: &str) -> (String, Value) {
+    let record = json!({
+        "__applicant": org_name,
+        "__creator": creator_name,
+        "title": instance.title,
+        "data": instance.data,
+    });
+    let paths: Vec<String> = IDENTITY_FIELDS
+        .iter()
+        .map(|f| format!("data.{f}"))
+        .collect();
+    let mut fields: Vec<&str> = paths.iter().map(String::as_str).collect();
+    fields.extend(["__applicant", "__creator"]);
+    let redacted = redact_identity(&record, &fields);
+    (
+        redacted["title"].as_str().unwrap_or_default().to_string(),
+        redacted["data"].clone(),
+    )
+}
+
+impl Services {
+    /// The instances that `user` sees only as a reviewer of a blind round, among all their
+    /// review assignments (two store calls, whatever their number). Lists pass them as
+    /// [`grantflow_store::InstanceFilter::identity_hidden`]; exports redact them.
+    pub async fn blind_instance_ids(&self, user: &User) -> ServiceResult<HashSet<Uuid>> {
+        if !user.has_role(grantflow_store::Role::Expert) {
+            return Ok(HashSet::new());
+        }
+        let assignments = self.store.expert_queue(user.id, true).await?;
+        let mut ids: Vec<Uuid> = assignments.iter().map(|a| a.instance_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let instances = self.store.get_instances(&ids).await?;
+        let mut blind = HashSet::new();
+        for instance in &instances {
+            if !sees_only_as_reviewer(user, instance) {
+                continue;
+            }
+            let Ok(wf) = self.workflow_of(instance) else {
+                continue;
+            };
+            let is_blind = assignments.iter().any(|a| {
+                a.instance_id == instance.id
+                    && wf.def.reviews.get(&a.round_id).is_some_and(|r| r.blind)
+            });
+            if is_blind {
+                blind.insert(instance.id);
+            }
+        }
+        Ok(blind)
+    }
+}
