@@ -6,6 +6,7 @@ pub mod access;
 pub mod clock;
 pub mod programme;
 pub mod review;
+pub mod work;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Base URL of the web front end, for links in e-mails.
     pub public_url: Arc<str>,
+    /// Where CPU-heavy work (imports, duplicate detection, exports) runs.
+    pub work: Arc<work::WorkPool>,
     events: broadcast::Sender<InstanceEvent>,
 }
 
@@ -115,6 +118,7 @@ impl Services {
             calendar,
             clock,
             public_url: Arc::from("http://127.0.0.1:8080"),
+            work: Arc::new(work::WorkPool::default()),
             events,
         }
     }
