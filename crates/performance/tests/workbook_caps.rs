@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    SHEET, base_workbook, declare_size, header_cells, inline_cell, sheet_xml, with_extra_parts,
-    workbook_with_sheet,
+    SHEET, bad_rows, base_workbook, declare_size, header_cells, inline_cell, sheet_xml,
+    whole_grid_sheet, with_extra_parts, workbook_with_sheet,
 };
 use grantflow_domain::Lang;
 use grantflow_performance::UserFacing;
@@ -26,15 +26,7 @@ fn fail(bytes: &[u8]) -> ImportFailure {
 
 #[test]
 fn a_sheet_from_a1_to_xfd1048576_is_refused_without_allocating_the_grid() {
-    let xml = sheet_xml(
-        Some("A1:XFD1048576"),
-        &format!(
-            r#"<row r="1">{}</row><row r="1048576">{}</row>"#,
-            inline_cell("A1", "x"),
-            inline_cell("XFD1048576", "y")
-        ),
-        "",
-    );
+    let xml = whole_grid_sheet();
     let e = fail(&workbook_with_sheet(&xml));
     assert_eq!(e.code(), "IMPORT_TOO_MANY_ROWS");
     assert_eq!(
@@ -168,20 +160,6 @@ fn the_default_caps_are_the_documented_numbers() {
 fn too_many_zip_parts_are_refused() {
     let bytes = with_extra_parts(&base_workbook(), 300);
     assert_eq!(fail(&bytes).code(), "IMPORT_TOO_MANY_PARTS");
-}
-
-/// Rows 2.. with an unknown category and a budget that is not an amount: two errors each.
-fn bad_rows(count: u32) -> String {
-    let mut rows = format!(r#"<row r="1">{}</row>"#, header_cells());
-    for r in 2..count + 2 {
-        rows.push_str(&format!(
-            r#"<row r="{r}">{}{}{}</row>"#,
-            inline_cell(&format!("A{r}"), "九、不存在的大类"),
-            inline_cell(&format!("C{r}"), "项目"),
-            inline_cell(&format!("F{r}"), "待定"),
-        ));
-    }
-    rows
 }
 
 #[test]

@@ -115,3 +115,38 @@ pub fn with_extra_parts(base: &[u8], count: usize) -> Vec<u8> {
     }
     out.finish().unwrap().into_inner()
 }
+
+/// A sheet whose only cells are A1 and XFD1048576 (a dense reader allocates the grid).
+pub fn whole_grid_sheet() -> String {
+    sheet_xml(
+        Some("A1:XFD1048576"),
+        &format!(
+            r#"<row r="1">{}</row><row r="1048576">{}</row>"#,
+            inline_cell("A1", "x"),
+            inline_cell("XFD1048576", "y")
+        ),
+        "",
+    )
+}
+
+/// The header, then rows 2.. with an unknown category and a budget that is not an
+/// amount: two errors a row.
+pub fn bad_rows(count: u32) -> String {
+    let mut rows = format!(r#"<row r="1">{}</row>"#, header_cells());
+    for r in 2..count + 2 {
+        rows.push_str(&format!(
+            r#"<row r="{r}">{}{}{}</row>"#,
+            inline_cell(&format!("A{r}"), "九、不存在的大类"),
+            inline_cell(&format!("C{r}"), "项目"),
+            inline_cell(&format!("F{r}"), "待定"),
+        ));
+    }
+    rows
+}
+
+/// `count` rows of one numeric cell each: 100 000 of them deflate to some hundred kilobytes.
+pub fn numbered_rows(count: u32) -> String {
+    (1..=count)
+        .map(|r| format!(r#"<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>"#))
+        .collect()
+}
