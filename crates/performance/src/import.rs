@@ -745,7 +745,7 @@ fn read_workbook(bytes: &[u8], options: &ImportOptions<'_>) -> Result<ImportRepo
         let mut read: usize = 0;
         while let Some(cell) = reader.next_cell().map_err(not_a_workbook)? {
             read += 1;
-            if read % 4096 == 0 {
+            if read.is_multiple_of(4096) {
                 options
                     .cancel
                     .check()
@@ -883,7 +883,7 @@ fn read_sheet(
     };
     let mut good = Vec::new();
     for row in header_end.saturating_add(1)..=last_row {
-        if row % 256 == 0 {
+        if row.is_multiple_of(256) {
             options
                 .cancel
                 .check()

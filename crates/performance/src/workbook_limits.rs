@@ -104,24 +104,32 @@ pub fn inspect(bytes: &[u8], limits: &ImportLimits, cancel: &Cancel) -> Result<(
     }
     // Then the actual bytes: a declared size may lie.
     let mut budget = limits.max_decompressed_bytes;
+    let mut shared = SharedStrings::default();
     for i in 0..zip.len() {
         cancel.check().map_err(|_| ImportFailure::Cancelled)?;
         let entry = zip
             .by_index(i)
             .map_err(|e| not_a_workbook(format!("zip: {e}")))?;
+        // The part calamine reads its shared strings from (it looks the name up ignoring case).
+        let is_shared_strings = entry.name().eq_ignore_ascii_case("xl/sharedStrings.xml");
+        let name = entry.name().to_ascii_lowercase();
+        let is_xml = name.ends_with(".xml") || name.ends_with(".rels");
         let mut reader = Budgeted {
             inner: entry,
             left: &mut budget,
             exceeded: false,
         };
-        let scanned = scan_part(&mut reader, limits, cancel);
+        let scanned = scan_part(&mut reader, limits, cancel, is_shared_strings, &mut shared);
         if reader.exceeded {
             return Err(too_large());
         }
         match scanned {
             Ok(()) => {}
-            // Not XML (an image, a binary part) or broken XML: calamine fails on it the
-            // same way when it is a part it reads; only the bytes are counted.
+            // A broken XML part: calamine might read past where the scanner stopped.
+            Err(ScanError::NotXml) if is_xml => {
+                return Err(not_a_workbook(format!("{name} is not well-formed XML")));
+            }
+            // Not XML (an image, a binary part): only the bytes are counted.
             Err(ScanError::NotXml) => {
                 std::io::copy(&mut reader, &mut std::io::sink()).ok();
                 if reader.exceeded {
@@ -131,7 +139,30 @@ pub fn inspect(bytes: &[u8], limits: &ImportLimits, cancel: &Cancel) -> Result<(
             Err(ScanError::Refused(f)) => return Err(f),
         }
     }
+    // calamine indexes its shared strings without a bounds check (a panic): a cell may
+    // only name a string the workbook has.
+    if let Some(max) = shared.max_index
+        && max >= shared.count
+    {
+        return Err(not_a_workbook(format!(
+            "a cell refers to shared string {max}, the workbook has {}",
+            shared.count
+        )));
+    }
     Ok(())
+}
+
+/// Shared strings: how many the workbook has (`<si>` in xl/sharedStrings.xml) and the
+/// highest index a `t="s"` cell names.
+#[derive(Default)]
+struct SharedStrings {
+    count: u64,
+    max_index: Option<u64>,
+    in_shared_cell: bool,
+    in_value: bool,
+    /// The value's text so far: calamine joins all text inside `<v>`, whatever else is
+    /// nested in it, and resolves character references.
+    value: String,
 }
 
 /// A reader that fails once the shared budget of decompressed bytes is spent.
@@ -177,6 +208,8 @@ fn scan_part<R: Read>(
     reader: &mut Budgeted<'_, R>,
     limits: &ImportLimits,
     cancel: &Cancel,
+    is_shared_strings: bool,
+    shared: &mut SharedStrings,
 ) -> Result<(), ScanError> {
     let mut xml = XmlReader::from_reader(std::io::BufReader::new(reader));
     // The configuration calamine reads with, so that both see the same elements.
@@ -190,16 +223,52 @@ fn scan_part<R: Read>(
     loop {
         buf.clear();
         events = events.wrapping_add(1);
-        if events % 4096 == 0 && cancel.is_cancelled() {
+        if events.is_multiple_of(4096) && cancel.is_cancelled() {
             return Err(ScanError::Refused(ImportFailure::Cancelled));
         }
         match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => check_element(&e, false, &mut pos, limits)?,
-            Ok(Event::Empty(e)) => check_element(&e, true, &mut pos, limits)?,
-            Ok(Event::End(e)) if e.local_name().as_ref() == b"row" => {
-                pos.row += 1;
-                pos.col = 0;
+            Ok(Event::Start(e)) => {
+                match e.local_name().as_ref() {
+                    b"si" if is_shared_strings => shared.count += 1,
+                    b"c" => shared.in_shared_cell = attribute(&e, b"t")?.as_deref() == Some(b"s"),
+                    b"v" if shared.in_shared_cell && !shared.in_value => {
+                        shared.in_value = true;
+                        shared.value.clear();
+                    }
+                    _ => {}
+                }
+                check_element(&e, false, &mut pos, limits)?
             }
+            Ok(Event::Empty(e)) => {
+                // calamine expands <v/> to an empty value: index 0.
+                if e.local_name().as_ref() == b"v" && shared.in_shared_cell && !shared.in_value {
+                    shared.max_index = Some(shared.max_index.unwrap_or(0));
+                }
+                check_element(&e, true, &mut pos, limits)?
+            }
+            Ok(Event::Text(t)) if shared.in_value => {
+                shared.value.push_str(&String::from_utf8_lossy(&t));
+            }
+            Ok(Event::GeneralRef(r)) if shared.in_value => match r.resolve_char_ref() {
+                Ok(Some(c)) => shared.value.push(c),
+                // A named entity (&lt; …) is not a digit.
+                _ => shared.value.push('x'),
+            },
+            Ok(Event::End(e)) => match e.local_name().as_ref() {
+                b"row" => {
+                    pos.row += 1;
+                    pos.col = 0;
+                }
+                b"v" if shared.in_value => {
+                    shared.in_value = false;
+                    // As calamine reads it: the digits, and 0 when they are not a number.
+                    let index = shared.value.parse::<u64>().unwrap_or(0);
+                    shared.value.clear();
+                    shared.max_index = Some(shared.max_index.map_or(index, |m| m.max(index)));
+                }
+                b"c" => shared.in_shared_cell = false,
+                _ => {}
+            },
             Ok(Event::Eof) => return Ok(()),
             Ok(_) => {}
             Err(_) => return Err(ScanError::NotXml),
@@ -207,7 +276,7 @@ fn scan_part<R: Read>(
     }
 }
 
-fn attribute<'a>(e: &'a BytesStart<'_>, name: &[u8]) -> Result<Option<Vec<u8>>, ScanError> {
+fn attribute(e: &BytesStart<'_>, name: &[u8]) -> Result<Option<Vec<u8>>, ScanError> {
     for a in e.attributes() {
         let a = a.map_err(|_| ScanError::NotXml)?;
         if a.key.as_ref() == name {
