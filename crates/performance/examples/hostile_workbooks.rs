@@ -46,7 +46,7 @@ fn main() {
                     common::workbook_with_sheet(&common::sheet_xml(
                         None,
                         "",
-                        &" ".repeat(1024 * 1024 * 1024),
+                        &" ".repeat(256 * 1024 * 1024),
                     )),
                 ),
             ];
