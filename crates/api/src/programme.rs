@@ -339,10 +339,15 @@ pub struct ImportRowError {
 pub struct ImportDemandsPayload {
     /// The demands created (in `drafting`), one per good row.
     pub created: Vec<InstanceGql>,
-    /// Rows rejected (only with GOOD_ROWS_ONLY; otherwise the import fails).
+    /// Rows rejected (only with GOOD_ROWS_ONLY; otherwise the import fails): the first
+    /// 1 000 errors.
     pub errors: Vec<ImportRowError>,
+    /// All errors found, listed in `errors` or not.
+    pub error_count: u32,
+    /// More errors were found than `errors` lists.
+    pub errors_truncated: bool,
     pub rejected_rows: Vec<u32>,
-    /// Blank rows, （可加行） placeholders and notes.
+    /// Blank rows, （可加行） placeholders, notes and catalogue rows left as printed.
     pub skipped_rows: Vec<u32>,
     /// 填报单位 as written in the sheet.
     pub submitter: Option<String>,
@@ -1179,6 +1184,7 @@ impl ProgrammeMutation {
             )
             .await
             .map_err(|e| service_err(ctx, e))?;
+        let errors_truncated = outcome.error_count > outcome.errors.len();
         Ok(ImportDemandsPayload {
             created: outcome.created.into_iter().map(InstanceGql).collect(),
             errors: outcome
@@ -1193,6 +1199,8 @@ impl ProgrammeMutation {
                     message_en: e.message_en,
                 })
                 .collect(),
+            error_count: u32::try_from(outcome.error_count).unwrap_or(u32::MAX),
+            errors_truncated,
             rejected_rows: outcome.rejected_rows,
             skipped_rows: outcome.skipped_rows,
             submitter: outcome.submitter,

@@ -61,14 +61,69 @@ pub enum GuardError {
     NotBoolean { expression: String, got: String },
 }
 
+/// The longest expression accepted, in characters.
+pub const MAX_EXPRESSION_CHARS: usize = 1_000;
+/// The deepest nesting of brackets (`(`, `[`, `{`, counted in string literals too).
+pub const MAX_EXPRESSION_NESTING: usize = 16;
+/// The deepest syntax tree accepted: CEL evaluates (and drops) a tree recursively, on the
+/// async worker that fires the event, and 250 chained `+` overflow a 2 MiB stack in a
+/// debug build. Shipped guards are less than 10 deep.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+/// The CEL parser recurses per bracket and per operator with large frames (a dozen nested
+/// parentheses fill a 2 MiB thread stack in a debug build), so it runs on its own thread
+/// with this stack, after the caps above bound how deep it can go.
+const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 impl Expression {
     pub fn compile(source: &str) -> Result<Expression, String> {
-        Program::compile(source)
+        let chars = source.chars().count();
+        if chars > MAX_EXPRESSION_CHARS {
+            return Err(format!(
+                "the expression has {chars} characters; at most {MAX_EXPRESSION_CHARS} are accepted"
+            ));
+        }
+        let mut depth = 0usize;
+        let mut deepest = 0usize;
+        for c in source.chars() {
+            match c {
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if deepest > MAX_EXPRESSION_NESTING {
+            return Err(format!(
+                "the expression nests brackets {deepest} deep; at most {MAX_EXPRESSION_NESTING} are accepted"
+            ));
+        }
+        let parsed = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("cel-parser".into())
+                .stack_size(PARSER_STACK_BYTES)
+                .spawn_scoped(scope, || {
+                    let program = Program::compile(source).map_err(|e| e.to_string())?;
+                    // Measured (and, when too deep, dropped) here, on the large stack.
+                    let depth = tree_depth(program.expression());
+                    if depth > MAX_EXPRESSION_DEPTH {
+                        return Err(format!(
+                            "the expression nests {depth} operations deep; at most {MAX_EXPRESSION_DEPTH} are accepted"
+                        ));
+                    }
+                    Ok(program)
+                })
+                .map_err(|e| format!("cannot start the expression parser: {e}"))?
+                .join()
+                .unwrap_or_else(|_| Err("the expression parser failed".to_string()))
+        });
+        parsed
             .map(|program| Expression {
                 source: source.to_string(),
                 program,
             })
-            .map_err(|e| e.to_string().replace('\n', "; "))
+            .map_err(|e| e.replace('\n', "; "))
     }
 
     pub fn source(&self) -> &str {
@@ -311,6 +366,40 @@ fn walk(e: &IdedExpr, locals: &mut Vec<String>, refs: &mut References) {
             locals.truncate(before);
         }
     }
+}
+
+/// The depth of a syntax tree (a literal or a name is 1).
+fn tree_depth(e: &IdedExpr) -> usize {
+    let children: Vec<&IdedExpr> = match &e.expr {
+        Expr::Unspecified | Expr::Literal(_) | Expr::Ident(_) => Vec::new(),
+        Expr::Select(s) => vec![&s.operand],
+        Expr::Call(c) => c.target.iter().map(|t| &**t).chain(&c.args).collect(),
+        Expr::List(l) => l.elements.iter().collect(),
+        Expr::Map(m) => m
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(sf) => vec![&sf.value],
+            })
+            .collect(),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .filter_map(|entry| match &entry.expr {
+                EntryExpr::StructField(sf) => Some(&sf.value),
+                EntryExpr::MapEntry(_) => None,
+            })
+            .collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+    };
+    1 + children.into_iter().map(tree_depth).max().unwrap_or(0)
 }
 
 fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String> {

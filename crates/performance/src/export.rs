@@ -202,6 +202,78 @@ pub fn demand_sheet(title: Option<String>, demands: &[MergedDemand]) -> Sheet {
     }
 }
 
+/// The blank 需求征集表 of a catalogue, as the call attaches it for units to fill in: the
+/// form's eight columns, one row per catalogue item (大类, 重点政策或工作, `20.名称`,
+/// 项目方向, 申报（工作）主体) with budget, performance and comments left blank, the
+/// name cell of an item's second row blank, and one （可加行） row per policy area (and
+/// per category without policy areas). The importer skips a row left as printed here
+/// ([`crate::import::SkipReason::Untouched`]).
+pub fn form_template(catalogue: &crate::catalogue::Catalogue) -> Sheet {
+    let columns = [
+        ("大类", ColumnKind::Text),
+        ("重点政策或工作", ColumnKind::Text),
+        ("项目名称", ColumnKind::Text),
+        ("项目方向", ColumnKind::LongText),
+        ("申报（工作）主体", ColumnKind::Text),
+        ("经费预算（元）", ColumnKind::Money),
+        ("项目绩效", ColumnKind::LongText),
+        ("意见建议", ColumnKind::LongText),
+    ]
+    .into_iter()
+    .map(|(h, k)| Column::new(h, k))
+    .collect();
+    let row = |category: &str, area: &str, name: String, direction: &str, applicant: &str| {
+        let mut cells: Vec<Cell> = [category, area, name.as_str(), direction, applicant]
+            .iter()
+            .map(|t| {
+                if t.is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(t.to_string())
+                }
+            })
+            .collect();
+        cells.extend([Cell::Empty, Cell::Empty, Cell::Empty]);
+        cells
+    };
+    let mut rows = Vec::new();
+    for category in &catalogue.categories {
+        let label = category.category.label();
+        for area in &category.policy_areas {
+            let mut previous_number = None;
+            for item in &area.items {
+                // The second row of an item (same number) leaves its name cell blank.
+                let name = if item.number.is_some() && item.number == previous_number {
+                    String::new()
+                } else {
+                    match item.number {
+                        Some(n) => format!("{n}.{}", item.name),
+                        None => item.name.clone(),
+                    }
+                };
+                previous_number = item.number;
+                rows.push(row(
+                    &label,
+                    &area.name,
+                    name,
+                    &item.direction,
+                    &item.applicant,
+                ));
+            }
+            rows.push(row(&label, &area.name, "（可加行）".into(), "", ""));
+        }
+        if category.policy_areas.is_empty() {
+            rows.push(row(&label, "", "（可加行）".into(), "", ""));
+        }
+    }
+    Sheet {
+        name: "需求征集表".into(),
+        title: Some(format!("{}（空白表）", catalogue.title)),
+        columns,
+        rows,
+    }
+}
+
 /// Evaluation results, one row per project.
 pub fn evaluation_sheet(results: &[EvaluationResult]) -> Sheet {
     let part_points = |r: &EvaluationResult, p: ScorePart| {

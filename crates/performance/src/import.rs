@@ -30,17 +30,19 @@
 //!   the item's); other rows are added rows (可加行). Without one, every row is an added
 //!   row. Each row is then validated with [`validate_demand`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 
-use calamine::{Data, Dimensions, Range, Reader, Xlsx, open_workbook_from_rs};
+use calamine::{Data, Dimensions, Reader, Xlsx, open_workbook_from_rs};
 use grantflow_domain::{Lang, Money};
 use serde::{Deserialize, Serialize};
 
 use crate::UserFacing;
-use crate::catalogue::{Catalogue, Category, strip_item_number};
+use crate::cancel::Cancel;
+use crate::catalogue::{Catalogue, Category, ItemRef, strip_item_number};
 use crate::demand::{Demand, DemandError, DemandField, DemandOrigin, SourceRow, validate_demand};
 use crate::messages::{impl_error_via_user_facing, pick};
+pub use crate::workbook_limits::{ImportLimits, LimitExceeded};
 
 /// How many rows from the top are searched for the header.
 const HEADER_SEARCH_ROWS: u32 = 30;
@@ -78,6 +80,10 @@ pub struct ImportOptions<'a> {
     pub default_unit: BudgetUnit,
     /// The uploaded file's name, kept in each demand's [`SourceRow`].
     pub file_name: String,
+    /// Caps checked before the workbook is read (see [`crate::workbook_limits`]).
+    pub limits: ImportLimits,
+    /// Raised when the request that asked for the import went away.
+    pub cancel: Cancel,
 }
 
 /// A column of the form.
@@ -170,6 +176,9 @@ pub enum SkipReason {
     Placeholder,
     /// A note below the table (注：…).
     Note,
+    /// A catalogue row as the blank form prints it (name, direction, applicant of a
+    /// catalogue item) with nothing filled in: the unit does not take the item up.
+    Untouched,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +289,18 @@ pub enum ImportFailure {
     ColumnMissing {
         column: FormColumn,
     },
+    /// The workbook is beyond a cap of [`ImportLimits`].
+    LimitExceeded(LimitExceeded),
+    /// A cell, row, dimension or merged-region reference outside Excel's grid or
+    /// malformed (`A99999999999`, `B2:A1`).
+    BadCellReference {
+        reference: String,
+    },
+    /// The XLSX reader failed in a way it should have reported as an error; the file is
+    /// treated as unreadable rather than bringing the server down.
+    ReaderFailed,
+    /// The import was cancelled (its request timed out or went away).
+    Cancelled,
 }
 
 impl UserFacing for ImportFailure {
@@ -290,6 +311,16 @@ impl UserFacing for ImportFailure {
             ImportFailure::NoSheet => "IMPORT_NO_SHEET",
             ImportFailure::HeaderNotFound => "IMPORT_HEADER_NOT_FOUND",
             ImportFailure::ColumnMissing { .. } => "IMPORT_COLUMN_MISSING",
+            ImportFailure::LimitExceeded(l) => match l {
+                LimitExceeded::ZipEntries { .. } => "IMPORT_TOO_MANY_PARTS",
+                LimitExceeded::DecompressedBytes { .. } => "IMPORT_TOO_LARGE",
+                LimitExceeded::Rows { .. } => "IMPORT_TOO_MANY_ROWS",
+                LimitExceeded::Cells { .. } => "IMPORT_TOO_MANY_CELLS",
+                LimitExceeded::MergedRegions { .. } => "IMPORT_TOO_MANY_MERGED_REGIONS",
+            },
+            ImportFailure::BadCellReference { .. } => "IMPORT_BAD_CELL_REFERENCE",
+            ImportFailure::ReaderFailed => "IMPORT_NOT_A_WORKBOOK",
+            ImportFailure::Cancelled => "IMPORT_CANCELLED",
         }
     }
 
@@ -323,7 +354,60 @@ impl UserFacing for ImportFailure {
                     column.field().header(Lang::En)
                 ),
             ),
+            ImportFailure::LimitExceeded(l) => limit_message(lang, l),
+            ImportFailure::BadCellReference { reference } => pick(
+                lang,
+                format!("单元格引用「{reference}」无效或超出 Excel 的范围（最大 XFD1048576）"),
+                format!(
+                    "the cell reference `{reference}` is malformed or beyond Excel's grid (XFD1048576 at most)"
+                ),
+            ),
+            ImportFailure::ReaderFailed => pick(
+                lang,
+                "无法读取该文件，请上传 .xlsx 格式的需求征集表（文件已损坏）".to_string(),
+                "cannot read the file; upload the form as .xlsx (the file is damaged)".to_string(),
+            ),
+            ImportFailure::Cancelled => pick(
+                lang,
+                "导入已取消（请求超时）".to_string(),
+                "the import was cancelled (the request timed out)".to_string(),
+            ),
         }
+    }
+}
+
+fn limit_message(lang: Lang, l: &LimitExceeded) -> String {
+    match l {
+        LimitExceeded::ZipEntries { found, max } => pick(
+            lang,
+            format!("文件包含 {found} 个部件，最多 {max} 个，不是正常的需求征集表"),
+            format!("the file has {found} parts, at most {max} are accepted"),
+        ),
+        LimitExceeded::DecompressedBytes { max } => pick(
+            lang,
+            format!("文件解压后超过 {} MB，请拆分后上传", max / (1024 * 1024)),
+            format!(
+                "the file is over {} MB once decompressed; split it",
+                max / (1024 * 1024)
+            ),
+        ),
+        LimitExceeded::Rows { row, max } => pick(
+            lang,
+            format!("工作表超过 {max} 行（第 {row} 行仍有内容），请删除多余的行或拆分文件"),
+            format!(
+                "the sheet goes beyond {max} rows (row {row} has content); delete the extra rows or split the file"
+            ),
+        ),
+        LimitExceeded::Cells { max } => pick(
+            lang,
+            format!("工作表超过 {max} 个单元格，请拆分文件"),
+            format!("the sheet has more than {max} cells; split the file"),
+        ),
+        LimitExceeded::MergedRegions { max } => pick(
+            lang,
+            format!("工作表超过 {max} 个合并单元格区域"),
+            format!("the sheet has more than {max} merged regions"),
+        ),
     }
 }
 impl_error_via_user_facing!(ImportFailure);
@@ -355,14 +439,22 @@ pub struct ImportReport {
     pub good_rows: usize,
     /// Rows with at least one error, in order.
     pub rejected_rows: Vec<u32>,
+    /// The first [`ImportLimits::max_errors`] errors, in order.
     pub errors: Vec<CellError>,
+    /// All errors found, listed or not.
+    pub error_count: usize,
     pub skipped: Vec<SkippedRow>,
 }
 
 impl ImportReport {
     /// No row was rejected.
     pub fn is_clean(&self) -> bool {
-        self.errors.is_empty()
+        self.error_count == 0
+    }
+
+    /// Some errors are counted but not listed.
+    pub fn errors_truncated(&self) -> bool {
+        self.error_count > self.errors.len()
     }
 }
 
@@ -525,18 +617,41 @@ impl CellValue {
     }
 }
 
+/// The sheet's non-empty cells, stored sparsely: a sheet whose only cells are `A1` and
+/// `XFD1048576` costs two entries, not rows × columns.
+#[derive(Default)]
+struct Cells {
+    /// Row → column → value.
+    rows: BTreeMap<u32, BTreeMap<u32, Data>>,
+}
+
+impl Cells {
+    fn get(&self, row: u32, col: u32) -> Option<&Data> {
+        self.rows.get(&row)?.get(&col)
+    }
+
+    /// The cells of a row, left to right.
+    fn row(&self, row: u32) -> impl Iterator<Item = (u32, CellValue)> + '_ {
+        self.rows
+            .get(&row)
+            .into_iter()
+            .flatten()
+            .map(|(c, d)| (*c, CellValue::from_data(Some(d))))
+    }
+}
+
 /// The sheet with merged regions resolved.
-struct Grid<'a> {
-    range: &'a Range<Data>,
+struct Grid {
+    cells: Cells,
     merged: Vec<Dimensions>,
     /// Merged regions covering each column read, sorted by first row, so that a lookup
     /// is a binary search rather than a scan of every region (a sheet may hold many).
     by_column: HashMap<u32, Vec<Dimensions>>,
 }
 
-impl Grid<'_> {
+impl Grid {
     fn raw(&self, row: u32, col: u32) -> CellValue {
-        CellValue::from_data(self.range.get_value((row, col)))
+        CellValue::from_data(self.cells.get(row, col))
     }
 
     /// Indexes the merged regions covering `columns`.
@@ -584,17 +699,28 @@ impl Grid<'_> {
     }
 }
 
-/// Reads a 需求征集表 from XLSX bytes.
+/// Reads a 需求征集表 from XLSX bytes. The workbook is checked against
+/// [`ImportOptions::limits`] before it is read, and the work stops when
+/// [`ImportOptions::cancel`] is raised.
 pub fn import_demands(
     bytes: &[u8],
     options: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportFailure> {
+    crate::workbook_limits::inspect(bytes, &options.limits, &options.cancel)?;
+    // The bytes passed the caps; a panic left in the reader must still not take the
+    // server down (the fuzz tests assert it never happens).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_workbook(bytes, options)
+    }))
+    .unwrap_or(Err(ImportFailure::ReaderFailed))
+}
+
+fn read_workbook(bytes: &[u8], options: &ImportOptions<'_>) -> Result<ImportReport, ImportFailure> {
+    let not_a_workbook = |e: calamine::XlsxError| ImportFailure::NotAWorkbook {
+        detail: e.to_string(),
+    };
     let mut workbook: Xlsx<Cursor<&[u8]>> =
-        open_workbook_from_rs(Cursor::new(bytes)).map_err(|e: calamine::XlsxError| {
-            ImportFailure::NotAWorkbook {
-                detail: e.to_string(),
-            }
-        })?;
+        open_workbook_from_rs(Cursor::new(bytes)).map_err(not_a_workbook)?;
     let sheet = match &options.sheet {
         Some(name) => {
             if !workbook.sheet_names().iter().any(|s| s == name) {
@@ -610,22 +736,36 @@ pub fn import_demands(
             .cloned()
             .ok_or(ImportFailure::NoSheet)?,
     };
-    let range = workbook
-        .worksheet_range(&sheet)
-        .map_err(|e| ImportFailure::NotAWorkbook {
-            detail: e.to_string(),
-        })?;
+    // Cell by cell (never calamine's dense range), keeping the non-empty ones.
+    let mut cells = Cells::default();
+    {
+        let mut reader = workbook
+            .worksheet_cells_reader(&sheet)
+            .map_err(not_a_workbook)?;
+        let mut read: usize = 0;
+        while let Some(cell) = reader.next_cell().map_err(not_a_workbook)? {
+            read += 1;
+            if read.is_multiple_of(4096) {
+                options
+                    .cancel
+                    .check()
+                    .map_err(|_| ImportFailure::Cancelled)?;
+            }
+            let data: Data = cell.get_value().clone().into();
+            if matches!(data, Data::Empty) {
+                continue;
+            }
+            let (row, col) = cell.get_position();
+            cells.rows.entry(row).or_default().insert(col, data);
+        }
+    }
     let merged = match workbook.worksheet_merge_cells(&sheet) {
         Some(Ok(regions)) => regions,
-        Some(Err(e)) => {
-            return Err(ImportFailure::NotAWorkbook {
-                detail: e.to_string(),
-            });
-        }
+        Some(Err(e)) => return Err(not_a_workbook(e)),
         None => Vec::new(),
     };
     let mut grid = Grid {
-        range: &range,
+        cells,
         merged,
         by_column: HashMap::new(),
     };
@@ -633,22 +773,31 @@ pub fn import_demands(
 }
 
 fn read_sheet(
-    grid: &mut Grid<'_>,
+    grid: &mut Grid,
     sheet: &str,
     options: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportFailure> {
-    let (Some((first_row, first_col)), Some((last_row, last_col))) =
-        (grid.range.start(), grid.range.end())
-    else {
+    let (Some(&first_row), Some(&last_row)) = (
+        grid.cells.rows.keys().next(),
+        grid.cells.rows.keys().next_back(),
+    ) else {
         return Err(ImportFailure::HeaderNotFound);
     };
+    // Rows are walked one by one below: the cap holds even when the inspection was
+    // given other limits.
+    if last_row >= options.limits.max_rows {
+        return Err(ImportFailure::LimitExceeded(LimitExceeded::Rows {
+            row: u64::from(last_row) + 1,
+            max: options.limits.max_rows,
+        }));
+    }
 
     // The header: the first row naming at least four of the form's columns.
     let mut header = None;
-    for row in first_row..=last_row.min(first_row + HEADER_SEARCH_ROWS) {
+    for row in first_row..=last_row.min(first_row.saturating_add(HEADER_SEARCH_ROWS)) {
         let mut found: Vec<FoundColumn> = Vec::new();
-        for col in first_col..=last_col {
-            let text = grid.raw(row, col).text();
+        for (col, value) in grid.cells.row(row) {
+            let text = value.text();
             if let Some(column) = FormColumn::recognise(&squash(&text))
                 && !found.iter().any(|f| f.column == column)
             {
@@ -684,8 +833,8 @@ fn read_sheet(
 
     // 填报单位 above the header: after the colon in its cell, or in the next filled cell.
     let submitter = (first_row..header_row).find_map(|row| {
-        (first_col..=last_col).find_map(|c| {
-            let text = grid.raw(row, c).text();
+        grid.cells.row(row).find_map(|(c, value)| {
+            let text = value.text();
             let at = text.find("填报单位")?;
             let after = text[at + "填报单位".len()..]
                 .trim_start_matches([':', '：'])
@@ -693,8 +842,10 @@ fn read_sheet(
             if !after.is_empty() {
                 return Some(after.to_string());
             }
-            (c + 1..=last_col)
-                .map(|c2| grid.raw(row, c2).text())
+            grid.cells
+                .row(row)
+                .filter(|(c2, _)| *c2 > c)
+                .map(|(_, v)| v.text())
                 .find(|t| !t.trim().is_empty())
                 .map(|t| t.trim().to_string())
         })
@@ -720,13 +871,29 @@ fn read_sheet(
         good_rows: 0,
         rejected_rows: Vec::new(),
         errors: Vec::new(),
+        error_count: 0,
         skipped: Vec::new(),
     };
+    let max_errors = options.limits.max_errors;
+    let record = |report: &mut ImportReport, excel_row: u32, errors: Vec<CellError>| {
+        report.rejected_rows.push(excel_row);
+        report.error_count += errors.len();
+        let room = max_errors.saturating_sub(report.errors.len());
+        report.errors.extend(errors.into_iter().take(room));
+    };
     let mut good = Vec::new();
-    for row in header_end + 1..=last_row {
+    for row in header_end.saturating_add(1)..=last_row {
+        if row.is_multiple_of(256) {
+            options
+                .cancel
+                .check()
+                .map_err(|_| ImportFailure::Cancelled)?;
+        }
         let excel_row = row + 1;
-        let raw_filled: Vec<String> = (first_col..=last_col)
-            .map(|c| grid.raw(row, c).text())
+        let raw_filled: Vec<String> = grid
+            .cells
+            .row(row)
+            .map(|(_, v)| v.text())
             .filter(|t| !t.trim().is_empty())
             .collect();
         if let [only] = raw_filled.as_slice()
@@ -864,10 +1031,34 @@ fn read_sheet(
             v => v.text(),
         };
         let Some(category) = category else {
-            report.rejected_rows.push(excel_row);
-            report.errors.extend(errors);
+            record(&mut report, excel_row, errors);
             continue;
         };
+        // A catalogue row as the blank form printed it, nothing filled in: not a demand.
+        if errors.is_empty()
+            && [
+                FormColumn::Budget,
+                FormColumn::Performance,
+                FormColumn::Comments,
+            ]
+            .iter()
+            .all(|c| get(*c).is_empty())
+            && let Some(catalogue) = options.catalogue
+            && printed_item(
+                catalogue,
+                category,
+                &text_of(FormColumn::ProjectName),
+                &text_of(FormColumn::Direction),
+                &text_of(FormColumn::Applicant),
+            )
+            .is_some()
+        {
+            report.skipped.push(SkippedRow {
+                row: excel_row,
+                reason: SkipReason::Untouched,
+            });
+            continue;
+        }
 
         let mut demand = Demand {
             id: None,
@@ -915,26 +1106,67 @@ fn read_sheet(
                 demand,
             });
         } else {
-            report.rejected_rows.push(excel_row);
-            report.errors.extend(errors);
+            record(&mut report, excel_row, errors);
         }
     }
     report.good_rows = good.len();
     report.importable = match options.mode {
-        ImportMode::AllOrNothing if !report.errors.is_empty() => Vec::new(),
+        ImportMode::AllOrNothing if report.error_count > 0 => Vec::new(),
         _ => good,
     };
     Ok(report)
 }
 
+/// The catalogue item a row shows as the blank form prints it ([`crate::export::form_template`]):
+/// its name (or a blank name cell, the second row of an item), and a direction and
+/// applicant that are blank or the item's own. Texts compare without whitespace, so a
+/// cell re-wrapped by Excel still counts as printed.
+fn printed_item<'a>(
+    catalogue: &'a Catalogue,
+    category: Category,
+    name: &str,
+    direction: &str,
+    applicant: &str,
+) -> Option<ItemRef<'a>> {
+    let as_printed = |cell: &str, printed: &str| {
+        let cell = squash(cell);
+        cell.is_empty() || cell == squash(printed)
+    };
+    let name_blank = strip_item_number(name).trim().is_empty();
+    if name_blank && squash(direction).is_empty() && squash(applicant).is_empty() {
+        return None;
+    }
+    let mut candidates: Box<dyn Iterator<Item = ItemRef<'a>>> = if name_blank {
+        Box::new(catalogue.items().filter(move |r| r.category == category))
+    } else {
+        Box::new(catalogue.items_named(category, name))
+    };
+    candidates.find(|r| {
+        as_printed(direction, &r.item.direction) && as_printed(applicant, &r.item.applicant)
+    })
+}
+
 /// Makes a row refer to the catalogue item of its category with the same name (the
 /// direction or applicant decides between two rows of one item); blank direction and
-/// applicant cells take the item's.
+/// applicant cells take the item's. A row with a blank name cell whose direction is an
+/// item's (the second row of a two-row item, as printed) refers to that item and takes
+/// its name.
 fn link_to_catalogue(demand: &mut Demand, catalogue: &Catalogue) {
-    let candidates: Vec<_> = catalogue
-        .items_named(demand.category, &demand.project_name)
-        .collect();
     let squashed = |s: &str| squash(s);
+    let candidates: Vec<_> = if demand.project_name.trim().is_empty() {
+        let direction = squashed(&demand.direction);
+        if direction.is_empty() {
+            return;
+        }
+        catalogue
+            .items()
+            .filter(|r| r.category == demand.category && squashed(&r.item.direction) == direction)
+            .collect()
+    } else {
+        catalogue
+            .items_named(demand.category, &demand.project_name)
+            .collect()
+    };
     let chosen = match candidates.as_slice() {
         [] => return,
         [one] => *one,
@@ -950,6 +1182,9 @@ fn link_to_catalogue(demand: &mut Demand, catalogue: &Catalogue) {
     demand.origin = DemandOrigin::CatalogueItem {
         item_id: chosen.item.id.clone(),
     };
+    if demand.project_name.trim().is_empty() {
+        demand.project_name = chosen.item.name.clone();
+    }
     if demand.policy_area.is_empty() {
         demand.policy_area = chosen.policy_area.to_string();
     }

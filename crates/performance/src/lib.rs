@@ -8,7 +8,9 @@
 //!   下放地市审批). The 2022 catalogue is committed as `workflows/calls/2022.toml`.
 //! * [`demand`]: a row of the 需求征集表 and its validation.
 //! * [`similarity`]: likely duplicate demands (不得重复设立绩效目标相近或资金用途相似的项目).
-//! * [`import`]: reading a filled-in 需求征集表 from XLSX.
+//! * [`import`]: reading a filled-in 需求征集表 from XLSX, after [`workbook_limits`] has
+//!   checked the file against its caps (zip parts, decompressed bytes, rows, cells).
+//! * [`cancel`]: cooperative cancellation of CPU-heavy work whose request went away.
 //! * [`export`]: XLSX and CSV output of demands, generic tables and evaluation results.
 //! * [`budget`]: budget lines and spending (先有预算再有执行、没有预算不得支出).
 //! * [`indicator`]: performance indicators, frozen at approval, changed only through an
@@ -20,6 +22,7 @@
 //! [`grantflow_domain::Money`].
 
 pub mod budget;
+pub mod cancel;
 pub mod catalogue;
 pub mod demand;
 pub mod evaluation;
@@ -27,6 +30,7 @@ pub mod export;
 pub mod import;
 pub mod indicator;
 pub mod similarity;
+pub mod workbook_limits;
 
 mod messages;
 

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use grantflow_domain::Money;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::catalogue::strip_item_number;
 use crate::demand::{Demand, DemandOrigin};
 
@@ -152,25 +153,75 @@ pub struct DuplicatePair {
     pub reasons: Vec<DuplicateReason>,
 }
 
+/// A normalised text with its character bigrams sorted, so that comparing two texts is
+/// one merge of two sorted lists rather than a hash map per pair: duplicate detection
+/// compares every pair of a call's demands.
+struct Grams {
+    text: String,
+    chars: usize,
+    grams: Vec<(char, char)>,
+}
+
+impl Grams {
+    fn new(text: &str) -> Grams {
+        let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let mut grams: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
+        grams.sort_unstable();
+        Grams {
+            chars: chars.len(),
+            text: chars.into_iter().collect(),
+            grams,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// [`bigram_similarity`] of the two texts.
+    fn dice(&self, other: &Grams) -> f64 {
+        if self.text == other.text {
+            return 1.0;
+        }
+        if self.chars < 2 || other.chars < 2 {
+            return 0.0;
+        }
+        let (a, b) = (&self.grams, &other.grams);
+        let (mut i, mut j, mut shared) = (0, 0, 0usize);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    shared += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        (2 * shared) as f64 / (self.chars + other.chars - 2) as f64
+    }
+}
+
 struct Prepared {
-    name: String,
-    performance: String,
-    use_of_funds: String,
+    name: Grams,
+    performance: Grams,
+    use_of_funds: Grams,
 }
 
 fn prepare(d: &Demand) -> Prepared {
     Prepared {
-        name: normalize_for_comparison(&d.project_name),
-        performance: normalize_for_comparison(&d.performance_summary()),
-        use_of_funds: normalize_for_comparison(&d.direction),
+        name: Grams::new(&normalize_for_comparison(&d.project_name)),
+        performance: Grams::new(&normalize_for_comparison(&d.performance_summary())),
+        use_of_funds: Grams::new(&normalize_for_comparison(&d.direction)),
     }
 }
 
-fn component(a: &str, b: &str) -> Option<f64> {
+fn component(a: &Grams, b: &Grams) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         None
     } else {
-        Some(bigram_similarity(a, b))
+        Some(a.dice(b))
     }
 }
 
@@ -200,11 +251,74 @@ pub fn demand_similarity(a: &Demand, b: &Demand, weights: &SimilarityWeights) ->
     scores(&prepare(a), &prepare(b), weights)
 }
 
+/// The most demands compared in one search: every pair is scored, so the work grows with
+/// the square (3 000 demands are 4.5 million pairs). A call has some hundreds.
+pub const MAX_COMPARED_DEMANDS: usize = 3_000;
+
+/// Why a duplicate search stopped without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateSearchError {
+    /// More demands than [`MAX_COMPARED_DEMANDS`].
+    TooMany { count: usize, max: usize },
+    /// Cancelled (the request timed out or went away).
+    Cancelled,
+}
+
+impl crate::UserFacing for DuplicateSearchError {
+    fn code(&self) -> &'static str {
+        match self {
+            DuplicateSearchError::TooMany { .. } => "DUPLICATES_TOO_MANY_DEMANDS",
+            DuplicateSearchError::Cancelled => "DUPLICATES_CANCELLED",
+        }
+    }
+
+    fn message(&self, lang: grantflow_domain::Lang) -> String {
+        let (zh, en) = match self {
+            DuplicateSearchError::TooMany { count, max } => (
+                format!("需求过多（{count} 条），查重一次最多比较 {max} 条"),
+                format!("too many demands ({count}); a duplicate search compares at most {max}"),
+            ),
+            DuplicateSearchError::Cancelled => (
+                "查重已取消（请求超时）".to_string(),
+                "the duplicate search was cancelled (the request timed out)".to_string(),
+            ),
+        };
+        crate::messages::pick(lang, zh, en)
+    }
+}
+crate::messages::impl_error_via_user_facing!(DuplicateSearchError);
+
 /// Every likely duplicate pair, most similar first.
 pub fn find_duplicates(demands: &[Demand], config: &SimilarityConfig) -> Vec<DuplicatePair> {
+    pairs(demands, config, &Cancel::new()).unwrap_or_default()
+}
+
+/// [`find_duplicates`] for a request: at most [`MAX_COMPARED_DEMANDS`] demands, and
+/// stopping when `cancel` is raised.
+pub fn find_duplicates_within(
+    demands: &[Demand],
+    config: &SimilarityConfig,
+    cancel: &Cancel,
+) -> Result<Vec<DuplicatePair>, DuplicateSearchError> {
+    if demands.len() > MAX_COMPARED_DEMANDS {
+        return Err(DuplicateSearchError::TooMany {
+            count: demands.len(),
+            max: MAX_COMPARED_DEMANDS,
+        });
+    }
+    pairs(demands, config, cancel).map_err(|_| DuplicateSearchError::Cancelled)
+}
+
+fn pairs(
+    demands: &[Demand],
+    config: &SimilarityConfig,
+    cancel: &Cancel,
+) -> Result<Vec<DuplicatePair>, Cancelled> {
     let prepared: Vec<Prepared> = demands.iter().map(prepare).collect();
     let mut pairs = Vec::new();
     for i in 0..demands.len() {
+        // One check per demand: at most a few thousand comparisons in between.
+        cancel.check()?;
         for j in i + 1..demands.len() {
             if config.skip_same_catalogue_item
                 && let (
@@ -217,9 +331,8 @@ pub fn find_duplicates(demands: &[Demand], config: &SimilarityConfig) -> Vec<Dup
             }
             let (pa, pb) = (&prepared[i], &prepared[j]);
             let s = scores(pa, pb, &config.weights);
-            let long_enough = |x: &str, y: &str| {
-                x.chars().count() >= config.component_min_chars
-                    && y.chars().count() >= config.component_min_chars
+            let long_enough = |x: &Grams, y: &Grams| {
+                x.chars >= config.component_min_chars && y.chars >= config.component_min_chars
             };
             let mut reasons = Vec::new();
             if s.overall >= config.threshold {
@@ -248,7 +361,7 @@ pub fn find_duplicates(demands: &[Demand], config: &SimilarityConfig) -> Vec<Dup
         }
     }
     pairs.sort_by(|a, b| b.scores.overall.total_cmp(&a.scores.overall));
-    pairs
+    Ok(pairs)
 }
 
 /// Demands merged into one: `demand` is the row that goes forward (initially the
@@ -297,4 +410,19 @@ pub fn merge_demands(primary: Demand, other: Demand) -> MergedDemand {
     let mut merged = MergedDemand::single(primary);
     merged.absorb(MergedDemand::single(other));
     merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The sorted-list merge scores exactly as the documented coefficient.
+        #[test]
+        fn merged_bigrams_score_as_the_coefficient(a in "[知识产权保护中心ab ]{0,12}", b in "[知识产权保护中心ab ]{0,12}") {
+            let (ga, gb) = (Grams::new(&a), Grams::new(&b));
+            prop_assert_eq!(ga.dice(&gb), bigram_similarity(&a, &b));
+        }
+    }
 }

@@ -146,3 +146,26 @@ fn bigram_similarity_counts_characters_not_bytes() {
         "一张网平台建设"
     );
 }
+
+#[test]
+fn a_search_for_a_request_is_capped_and_stops_when_cancelled() {
+    use grantflow_performance::cancel::Cancel;
+    use grantflow_performance::similarity::{
+        DuplicateSearchError, MAX_COMPARED_DEMANDS, find_duplicates_within,
+    };
+    let one = submissions().remove(0);
+    let many: Vec<_> = std::iter::repeat_n(one, MAX_COMPARED_DEMANDS + 1).collect();
+    assert_eq!(
+        find_duplicates_within(&many, &SimilarityConfig::default(), &Cancel::new()),
+        Err(DuplicateSearchError::TooMany {
+            count: MAX_COMPARED_DEMANDS + 1,
+            max: MAX_COMPARED_DEMANDS
+        })
+    );
+    let cancel = Cancel::new();
+    cancel.cancel();
+    assert_eq!(
+        find_duplicates_within(&many[..2_000], &SimilarityConfig::default(), &cancel),
+        Err(DuplicateSearchError::Cancelled)
+    );
+}

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod programme;
 pub mod redaction;
 pub mod review;
+pub mod work;
 
 use std::sync::Arc;
 
@@ -77,6 +78,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Base URL of the web front end, for links in e-mails.
     pub public_url: Arc<str>,
+    /// Where CPU-heavy work (imports, duplicate detection, exports) runs.
+    pub work: Arc<work::WorkPool>,
     events: broadcast::Sender<InstanceEvent>,
 }
 
@@ -116,6 +119,7 @@ impl Services {
             calendar,
             clock,
             public_url: Arc::from("http://127.0.0.1:8080"),
+            work: Arc::new(work::WorkPool::default()),
             events,
         }
     }

@@ -27,14 +27,14 @@ use grantflow_performance::export::{
     Sheet, Table, call_summary_sheet, demand_sheet, evaluation_sheet, indicator_score_sheet,
     write_csv, write_xlsx,
 };
-use grantflow_performance::import::{ImportMode, ImportOptions, import_demands};
+use grantflow_performance::import::{ImportLimits, ImportMode, ImportOptions, import_demands};
 use grantflow_performance::indicator::{
     ChangeRequestRef, ChangeRequestStatus, Checkpoint, Direction, Indicator, IndicatorCategory,
     IndicatorSet, IndicatorSetStatus, IndicatorValue,
 };
 use grantflow_performance::similarity::{
     DuplicateReason, MergedDemand, SimilarityConfig, SimilarityScores, SimilarityWeights,
-    demand_similarity, find_duplicates,
+    demand_similarity, find_duplicates_within,
 };
 use grantflow_store::programme::{
     ActualRecord, BudgetLine, Call, CallCategory, CallItem, CallPolicyArea, DemandMerge,
@@ -357,6 +357,19 @@ impl ExportFormat {
     }
 }
 
+impl Services {
+    /// Writes `sheets` as a file on the work pool: writing an XLSX of thousands of rows is
+    /// CPU work that must not hold an async worker.
+    async fn render(
+        &self,
+        format: ExportFormat,
+        stem: String,
+        sheets: Vec<Sheet>,
+    ) -> ServiceResult<ExportFile> {
+        self.work.run(move |_| format.file(&stem, &sheets)).await?
+    }
+}
+
 /// One row rejected by an import.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -374,7 +387,10 @@ pub struct RowError {
 #[derive(Debug, Clone)]
 pub struct ImportOutcome {
     pub created: Vec<Instance>,
+    /// The first errors (at most [`ImportLimits::max_errors`]).
     pub errors: Vec<RowError>,
+    /// All errors found, listed or not.
+    pub error_count: usize,
     pub rejected_rows: Vec<u32>,
     pub skipped_rows: Vec<u32>,
     pub submitter: Option<String>,
@@ -626,14 +642,26 @@ impl Services {
             ));
         }
         let catalogue = catalogue_of(&call)?;
-        let options = ImportOptions {
-            mode,
-            sheet: None,
-            catalogue: Some(&catalogue),
-            default_unit: Default::default(),
-            file_name: file_name.to_string(),
-        };
-        let report = match import_demands(bytes, &options) {
+        // Parsing runs on the work pool, under the importer's caps, and stops when this
+        // request is dropped.
+        let bytes = bytes.to_vec();
+        let file_name = file_name.to_string();
+        let parsed = self
+            .work
+            .run(move |cancel| {
+                let options = ImportOptions {
+                    mode,
+                    sheet: None,
+                    catalogue: Some(&catalogue),
+                    default_unit: Default::default(),
+                    file_name,
+                    limits: ImportLimits::default(),
+                    cancel: cancel.clone(),
+                };
+                import_demands(&bytes, &options)
+            })
+            .await?;
+        let report = match parsed {
             Ok(r) => r,
             Err(e) => {
                 return refused(
@@ -678,6 +706,8 @@ impl Services {
                 .with_details(json!({
                     "rows": errors,
                     "rejectedRows": report.rejected_rows,
+                    "errorCount": report.error_count,
+                    "errorsTruncated": report.errors_truncated(),
                 })),
             );
         }
@@ -716,6 +746,7 @@ impl Services {
         Ok(ImportOutcome {
             created,
             errors,
+            error_count: report.error_count,
             rejected_rows: report.rejected_rows.clone(),
             skipped_rows: report.skipped.iter().map(|s| s.row).collect(),
             submitter: report.submitter.clone(),
@@ -847,7 +878,18 @@ impl Services {
             .iter()
             .map(|i| demand_of(i, names.get(&i.org_id).map_or("", String::as_str)))
             .collect();
-        Ok(find_duplicates(&rows, &SimilarityConfig::default())
+        // Every pair is scored: on the work pool, capped, and stopped with the request.
+        let pairs = self
+            .work
+            .run(move |cancel| find_duplicates_within(&rows, &SimilarityConfig::default(), cancel))
+            .await?
+            .map_err(|e| {
+                ServiceError::Refused(Box::new(
+                    Refusal::from_user_facing(e.code(), &e)
+                        .with_details(json!({ "code": e.code() })),
+                ))
+            })?;
+        Ok(pairs
             .into_iter()
             .map(|p| DuplicateCandidate {
                 first: demands[p.first].clone(),
@@ -999,7 +1041,8 @@ impl Services {
         let (call, rows) = self.consolidated_demands(user, call_id).await?;
         let merged: Vec<MergedDemand> = rows.into_iter().map(|(_, m)| m).collect();
         let sheet = demand_sheet(Some(format!("{}（汇总表）", call.title)), &merged);
-        format.file(&format!("{}年需求汇总表", call.year), &[sheet])
+        self.render(format, format!("{}年需求汇总表", call.year), vec![sheet])
+            .await
     }
 
     /// Any list of instances the user may see (at most 10 000 rows) as XLSX or CSV.
@@ -1093,7 +1136,12 @@ impl Services {
                 })
                 .collect(),
         };
-        format.file("实例列表", &[Sheet::from_table("实例列表", &table)])
+        self.render(
+            format,
+            "实例列表".into(),
+            vec![Sheet::from_table("实例列表", &table)],
+        )
+        .await
     }
 
     // -------------------------------------------------------------- budgets
@@ -1823,11 +1871,12 @@ impl Services {
         let call = self.call(user, call_id).await?;
         let (_, results) = self.visible_evaluations(user, &call).await?;
         let summary = summarize_call(&results);
-        let sheets = [
+        let sheets = vec![
             evaluation_sheet(&results),
             indicator_score_sheet(&results),
             call_summary_sheet(&summary),
         ];
-        format.file(&format!("{}年绩效评价结果", call.year), &sheets)
+        self.render(format, format!("{}年绩效评价结果", call.year), sheets)
+            .await
     }
 }
