@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::auth::{self, scope};
 use crate::context::{
-    rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope, viewer_with_session,
+    guards, rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope,
+    viewer_with_session,
 };
 use crate::error::ApiError;
 use crate::types::{
@@ -148,6 +149,20 @@ impl CoreMutation {
         password: String,
     ) -> Result<LoginPayload> {
         let r = rc(ctx);
+        // Every attempt counts, however many share a request; a locked account or address
+        // is refused before any password work.
+        if let Err(wait) = guards(ctx)
+            .logins
+            .begin(&username, r.client_addr, r.services.now())
+        {
+            return Err(ApiError::new(crate::error::Code::RateLimited)
+                .with_message(
+                    format!("登录尝试过多，请 {wait} 秒后再试"),
+                    format!("too many login attempts; try again in {wait} s"),
+                )
+                .with_details(json!({ "reason": "TOO_MANY_ATTEMPTS", "retryAfterSeconds": wait }))
+                .into());
+        }
         let store = r.services.store.as_ref();
         let found = store
             .find_user_by_username(username.trim())
@@ -172,6 +187,7 @@ impl CoreMutation {
                     .into());
             }
         };
+        guards(ctx).logins.succeeded(&username);
         let now = r.services.now();
         let expires_at = now + Duration::hours(r.settings.session_ttl_hours);
         let (token, token_hash) = auth::new_token(auth::SESSION_PREFIX);
@@ -202,6 +218,7 @@ impl CoreMutation {
             .revoke_token(v.token.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -210,11 +227,14 @@ impl CoreMutation {
     async fn revoke_all_tokens(&self, ctx: &Context<'_>) -> Result<u64> {
         let v = viewer_with_session(ctx)?;
         let r = rc(ctx);
-        r.services
+        let n = r
+            .services
             .store
             .revoke_user_tokens(v.user.id, r.services.now())
             .await
-            .map_err(|e| store_err(ctx, e))
+            .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
+        Ok(n)
     }
 
     /// A long-lived token for a non-interactive client (e.g. a reviewer's tool), limited
@@ -289,6 +309,7 @@ impl CoreMutation {
             .revoke_token(id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -346,18 +367,29 @@ impl CoreMutation {
     ) -> Result<bool> {
         strong_password("newPassword", &new_password)?;
         let r = rc(ctx);
+        let token_hash = auth::token_hash(token.trim());
+        // The token first: hashing costs 19 MiB and two passes of argon2, which a request
+        // with a made-up token must not get to spend.
+        r.services
+            .store
+            .check_reset_token(&token_hash, r.services.now())
+            .await
+            .map_err(|e| store_err(ctx, e))?;
         let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
             .await
             .map_err(|e| ApiError::internal(&r.request_id, &e))?;
-        r.services
+        let user = r
+            .services
             .store
-            .consume_reset_token(&auth::token_hash(token.trim()), r.services.now(), &hash)
+            .consume_reset_token(&token_hash, r.services.now(), &hash)
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(user);
         Ok(true)
     }
 
-    /// Change the viewer's password (from a login session).
+    /// Change the viewer's password (from a login session); every other session and API
+    /// token of the viewer is revoked.
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -389,10 +421,13 @@ impl CoreMutation {
         let new_hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
             .await
             .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        // Every other session and API token ends with the old password: whoever knew it
+        // may have signed in with it.
         store
-            .set_password_hash(v.user.id, &new_hash)
+            .change_password(v.user.id, &new_hash, v.token.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -571,6 +606,8 @@ impl CoreMutation {
             .await
             .map_err(|e| store_err(ctx, e))?;
         if user.active {
+            // Open sockets re-read the user (roles, organisation) at once.
+            guards(ctx).credentials_changed(user.id);
             return Ok(UserGql(user));
         }
         // A deactivated user loses every session at once.
@@ -580,6 +617,7 @@ impl CoreMutation {
             .revoke_user_tokens(user.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(user.id);
         Ok(UserGql(user))
     }
 

@@ -170,6 +170,22 @@ impl Store for CountingStore {
             .create_reset_token(user_id, token_hash, expires_at)
             .await
     }
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
+        self.hit("check_reset_token")?;
+        self.inner.check_reset_token(token_hash, now).await
+    }
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.hit("change_password")?;
+        self.inner
+            .change_password(id, password_hash, keep, at)
+            .await
+    }
     async fn consume_reset_token(
         &self,
         token_hash: &str,
