@@ -187,7 +187,7 @@ impl CoreMutation {
                     .into());
             }
         };
-        guards(ctx).logins.succeeded(&username);
+        guards(ctx).logins.succeeded(&username, r.client_addr);
         let now = r.services.now();
         let expires_at = now + Duration::hours(r.settings.session_ttl_hours);
         let (token, token_hash) = auth::new_token(auth::SESSION_PREFIX);

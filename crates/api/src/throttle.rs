@@ -189,14 +189,19 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// The password was right: the account starts afresh (the address keeps its count, so
-    /// one known password does not reopen guessing at every other account).
-    pub fn succeeded(&self, username: &str) {
-        let (account, _) = Self::keys(username, None);
-        self.keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&account);
+    /// The password was right: the account starts afresh, and the address gets back the
+    /// failure [`LoginThrottle::begin`] counted in advance (so an office behind one
+    /// address is not locked by its own successful logins; its failures still count).
+    pub fn succeeded(&self, username: &str, addr: Option<IpAddr>) {
+        let (account, address) = Self::keys(username, addr);
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.remove(&account);
+        if let Some(f) = address.and_then(|a| keys.get_mut(&a)) {
+            f.count = f.count.saturating_sub(1);
+            if f.count < self.address.free_failures {
+                f.locked_until = None;
+            }
+        }
     }
 }
 
@@ -244,7 +249,7 @@ mod tests {
             Err(60),
             "the next lock is twice as long"
         );
-        th.succeeded("manager");
+        th.succeeded("manager", Some(ip));
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(th.begin("manager", Some(other), later).is_ok());
     }
@@ -259,6 +264,18 @@ mod tests {
         }
         assert!(th.begin("someone", Some(ip), now).is_err());
         assert!(th.begin("someone", None, now).is_ok());
+    }
+
+    #[test]
+    fn successful_logins_do_not_lock_an_address() {
+        let th = LoginThrottle::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = t0();
+        for i in 0..100 {
+            let user = format!("user{i}");
+            assert!(th.begin(&user, Some(ip), now).is_ok(), "login {i}");
+            th.succeeded(&user, Some(ip));
+        }
     }
 
     #[test]

@@ -114,8 +114,9 @@ pub async fn upgrade(
 /// What operation tasks hand to the connection's writer.
 enum Out {
     Send(Value),
-    /// The operation ended (its id may be used again).
-    Done(String, u64),
+    /// The operation's last message (`complete` or `error`): its id is free again before
+    /// the client hears of it, so the client may reuse the id at once.
+    Finish(String, u64, Option<Value>),
     Close(Close),
 }
 
@@ -196,9 +197,14 @@ impl Connection {
                             break None;
                         }
                     }
-                    Out::Done(id, generation) => {
+                    Out::Finish(id, generation, last) => {
                         if self.operations.get(&id).is_some_and(|(g, _)| *g == generation) {
                             self.operations.remove(&id);
+                        }
+                        if let Some(msg) = last
+                            && sink.send(Message::text(msg.to_string())).await.is_err()
+                        {
+                            break None;
                         }
                     }
                     Out::Close(close) => break Some(close),
@@ -323,10 +329,11 @@ impl Connection {
             out: self.out_tx.clone(),
         };
         let task = tokio::spawn(async move {
-            let out = op.out.clone();
-            let id = op.id.clone();
-            op.run(request, viewer).await;
-            let _ = out.send(Out::Done(id, generation)).await;
+            let last = op.run(request, viewer).await;
+            let _ = op
+                .out
+                .send(Out::Finish(op.id.clone(), generation, last))
+                .await;
         });
         self.operations
             .insert(id, (generation, task.abort_handle()));
@@ -398,11 +405,9 @@ struct Operation {
 }
 
 impl Operation {
-    async fn send(&self, msg: Value) -> bool {
-        self.out.send(Out::Send(msg)).await.is_ok()
-    }
-
-    async fn run(&self, request: Request, viewer: Viewer) {
+    /// Run the operation; the last message to send (`complete` or `error`), none when
+    /// the socket is closing.
+    async fn run(&self, request: Request, viewer: Viewer) -> Option<Value> {
         let rid = uuid::Uuid::new_v4().to_string();
         let streaming = http::operation_type(&request) == Some(OperationType::Subscription);
         let context = RequestContext::new(
@@ -421,17 +426,12 @@ impl Operation {
             // Queries and mutations: one response, under the request timeout.
             let timeout = self.app.settings.timeout;
             let Ok(first) = tokio::time::timeout(timeout, responses.next()).await else {
-                self.send(error_message(&self.id, timeout_error(timeout.as_secs())))
-                    .await;
-                return;
+                return Some(error_message(&self.id, timeout_error(timeout.as_secs())));
             };
-            if let Some(resp) = first
-                && !self.deliver(resp, &rid).await
-            {
-                return;
+            if let Some(resp) = first {
+                return self.deliver(resp, &rid, true).await;
             }
-            self.complete().await;
-            return;
+            return Some(self.complete());
         }
         let mut first = true;
         while let Some(resp) = responses.next().await {
@@ -439,32 +439,39 @@ impl Operation {
             // injected clock and revocations made by another server process.)
             if !first && let Err(close) = still_valid(&self.app, &self.token).await {
                 let _ = self.out.send(Out::Close(close)).await;
-                return;
+                return None;
             }
             first = false;
-            if !self.deliver(resp, &rid).await {
-                return;
+            if let Some(last) = self.deliver(resp, &rid, false).await {
+                return Some(last);
             }
         }
-        self.complete().await;
+        Some(self.complete())
     }
 
-    /// Send one response: `error` when the request never ran (parse or validation
-    /// errors, which end the operation), `next` otherwise. False when the operation ended.
-    async fn deliver(&self, mut resp: async_graphql::Response, rid: &str) -> bool {
+    /// Send one response as `next`, or return the message that ends the operation: the
+    /// `error` message when the request never ran (parse or validation errors), or
+    /// `complete` after the only response of a query (`last`).
+    async fn deliver(
+        &self,
+        mut resp: async_graphql::Response,
+        rid: &str,
+        last: bool,
+    ) -> Option<Value> {
         http::finish_errors(&mut resp, rid);
         if http::is_request_error(&resp) {
             let errors = serde_json::to_value(&resp.errors).unwrap_or_else(|_| json!([]));
-            self.send(error_message(&self.id, errors)).await;
-            return false;
+            return Some(error_message(&self.id, errors));
         }
-        self.send(json!({ "type": "next", "id": self.id, "payload": http::response_json(&resp) }))
-            .await
+        let next = json!({ "type": "next", "id": self.id, "payload": http::response_json(&resp) });
+        if self.out.send(Out::Send(next)).await.is_err() {
+            return None;
+        }
+        last.then(|| self.complete())
     }
 
-    async fn complete(&self) {
-        self.send(json!({ "type": "complete", "id": self.id }))
-            .await;
+    fn complete(&self) -> Value {
+        json!({ "type": "complete", "id": self.id })
     }
 }
 
