@@ -1,6 +1,6 @@
 //! GraphQL over HTTP (the GraphQL-over-HTTP specification: `application/graphql-response+json`
-//! and `application/json`, GET for queries, POST for everything), the graphql-transport-ws
-//! endpoint, GraphiQL, and health checks.
+//! and `application/json`, GET for queries, POST for everything), and health checks. The
+//! WebSocket endpoint is `ws.rs`, GraphiQL `graphiql.rs`.
 
 use std::net::SocketAddr;
 
