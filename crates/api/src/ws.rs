@@ -43,6 +43,10 @@ pub const MAX_CLOSE_REASON: usize = 123;
 /// Operation ids are echoed in close reasons and messages: keep them short.
 const MAX_ID_BYTES: usize = 64;
 
+/// Operations running at once on one socket (each subscription holds a task and a place
+/// in the event feed); more are refused with an `error` message.
+pub const MAX_OPERATIONS: usize = 100;
+
 /// Why the server closes a socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Close {
@@ -93,6 +97,12 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> HttpResponse {
     let addr = connect.map(|Extension(ConnectInfo(a))| a.ip());
+    // Clients that can set headers may authenticate the upgrade instead of the payload.
+    let header_token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer)
+        .map(str::to_string);
     // Opening sockets is counted like a request by the client address.
     let key = throttle::principal_key(None, addr);
     if let Err(wait) = app.guards.rate.check(&key, 1, app.services.now()) {
@@ -105,7 +115,7 @@ pub async fn upgrade(
             let speaks_protocol = socket
                 .protocol()
                 .is_some_and(|p| p.as_bytes() == PROTOCOL.as_bytes());
-            Connection::new(app, addr)
+            Connection::new(app, addr, header_token)
                 .run(socket, speaks_protocol)
                 .await;
         })
@@ -123,6 +133,8 @@ enum Out {
 struct Connection {
     app: AppState,
     addr: Option<IpAddr>,
+    /// The upgrade request's bearer token, used when `connection_init` carries none.
+    header_token: Option<String>,
     init_received: bool,
     /// The bearer token and who it stood for when last checked; set by the ack.
     session: Option<(String, Viewer)>,
@@ -143,12 +155,13 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    fn new(app: AppState, addr: Option<IpAddr>) -> Self {
+    fn new(app: AppState, addr: Option<IpAddr>, header_token: Option<String>) -> Self {
         // Bounded: a slow reader slows its subscriptions instead of filling memory.
         let (out_tx, out_rx) = mpsc::channel(64);
         Connection {
             app,
             addr,
+            header_token,
             init_received: false,
             session: None,
             operations: HashMap::new(),
@@ -263,7 +276,9 @@ impl Connection {
                     Some(Value::Object(p)) => p.clone(),
                     Some(_) => return Err(Close::bad("Invalid connection_init payload")),
                 };
-                let token = token_of(&payload).ok_or_else(Close::forbidden)?;
+                let token = token_of(&payload)
+                    .or_else(|| self.header_token.clone())
+                    .ok_or_else(Close::forbidden)?;
                 let viewer = still_valid(&self.app, &token).await?;
                 self.session = Some((token, viewer));
                 Ok(Some(json!({ "type": "connection_ack" })))
@@ -288,6 +303,9 @@ impl Connection {
                     ));
                 }
                 let viewer = self.recheck().await?;
+                if self.operations.len() >= MAX_OPERATIONS {
+                    return Ok(Some(error_message(&id, too_many_operations_error())));
+                }
                 let key = throttle::principal_key(Some(&viewer), self.addr);
                 let now = self.app.services.now();
                 if let Err(wait) = self.app.guards.rate.check(&key, 1, now) {
@@ -341,7 +359,7 @@ impl Connection {
 }
 
 /// The bearer token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any
-/// case) or `{"token": "…"}`.
+/// case) or `{"token": "…"}`. (Failing that, the upgrade request's `Authorization`.)
 fn token_of(payload: &serde_json::Map<String, Value>) -> Option<String> {
     payload
         .iter()
@@ -381,6 +399,13 @@ fn rate_limited_error(wait: u64) -> Value {
     json!([{
         "message": "请求过于频繁，请稍后再试 (rate limited)",
         "extensions": { "code": "RATE_LIMITED", "retryAfterSeconds": wait }
+    }])
+}
+
+fn too_many_operations_error() -> Value {
+    json!([{
+        "message": format!("每个连接最多同时运行 {MAX_OPERATIONS} 个操作 (at most {MAX_OPERATIONS} operations may run at once on one connection)"),
+        "extensions": { "code": "BAD_REQUEST", "reason": "TOO_MANY_OPERATIONS" }
     }])
 }
 

@@ -159,6 +159,25 @@ async fn close_codes_follow_the_protocol(backend: Backend) {
         assert_eq!(ws.closed().await, (4403, "Forbidden".into()), "{payload}");
     }
 
+    // The upgrade request's Authorization header serves when the payload has no token.
+    let mut req = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    req.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    let mut ws = Ws(tokio_tungstenite::connect_async(req).await.unwrap().0);
+    ws.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        ws.next().await,
+        Frame::Msg(json!({ "type": "connection_ack" }))
+    );
+
     // A second connection_init → 4429.
     let mut ws = Ws::open(&app).await;
     ws.init(&token).await;
@@ -193,6 +212,21 @@ async fn close_codes_follow_the_protocol(backend: Backend) {
     ws.subscribe("tasks", TASKS, json!({})).await;
     let result = ws.run("q", "{ viewer { username } }").await;
     assert_eq!(result["type"], "next", "{result}");
+
+    // At most 100 operations run at once on a socket; the next is refused, not closed.
+    for i in 0..99 {
+        ws.subscribe(&format!("t{i}"), TASKS, json!({})).await;
+    }
+    let refused = ws.run("one-too-many", "{ viewer { username } }").await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["reason"],
+        "TOO_MANY_OPERATIONS"
+    );
+    for i in 0..99 {
+        ws.send(json!({ "type": "complete", "id": format!("t{i}") }))
+            .await;
+    }
 
     // Errors before execution come as `error` messages, with codes, not as closes.
     let invalid = ws.run("bad", "{ nosuchfield }").await;
