@@ -11,7 +11,7 @@ use chrono::Duration;
 use futures::{SinkExt, StreamExt};
 use grantflow_api::ApiSettings;
 use serde_json::{Value, json};
-use support::{Backend, TestApp, spawn_app, spawn_app_with};
+use support::{Backend, TestApp, spawn_app, spawn_app_with, spawn_counting};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -404,6 +404,39 @@ async fn sockets_share_the_rate_limit(backend: Backend) {
     assert_eq!(r["payload"]["data"]["viewer"]["username"], "auditor");
 }
 
+/// A query on a socket meets the request timeout like one over HTTP: the store never
+/// answers, the timeout ends the operation (the wait is for that answer, not for time).
+async fn socket_operations_meet_the_request_timeout(backend: Backend) {
+    let (app, counting) = spawn_counting(
+        backend,
+        ApiSettings {
+            timeout: StdDuration::from_millis(300),
+            ..ApiSettings::default()
+        },
+    )
+    .await;
+    let token = app.session_token("manager").await;
+    let mut ws = Ws::open(&app).await;
+    ws.init(&token).await;
+    counting.hang_on("list_tokens");
+    let timed_out = ws.run("slow", "{ myTokens { id } }").await;
+    assert_eq!(timed_out["type"], "error", "{timed_out}");
+    assert_eq!(timed_out["payload"][0]["extensions"]["code"], "TIMEOUT");
+    // The socket goes on serving.
+    let r = ws.run("fast", "{ viewer { username } }").await;
+    assert_eq!(r["payload"]["data"]["viewer"]["username"], "manager");
+    // Over HTTP the same query ends with 408.
+    let resp = app
+        .http
+        .post(app.url())
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ myTokens { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 408);
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -426,4 +459,5 @@ on_both_backends!(
     revoked_tokens_close_their_sockets,
     every_operation_and_event_rechecks_the_token,
     sockets_share_the_rate_limit,
+    socket_operations_meet_the_request_timeout,
 );
