@@ -53,6 +53,28 @@ impl RequestContext {
     }
 }
 
+/// Run argon2 work (hashing or verifying a password) off the async workers, at most
+/// [`crate::Guards::argon2`] at once: each run takes 19 MiB and a core for a while, so a
+/// flood of logins queues (under the request timeout) instead of exhausting memory.
+pub async fn argon2<T: Send + 'static>(
+    ctx: &Context<'_>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(&rc(ctx).request_id, e);
+    let permit = guards(ctx)
+        .argon2
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| internal(&e))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| internal(&e))
+}
+
 /// The protections shared with the transport (schema data).
 pub fn guards<'a>(ctx: &'a Context<'_>) -> &'a crate::Guards {
     ctx.data_unchecked::<std::sync::Arc<crate::Guards>>()

@@ -92,6 +92,8 @@ pub struct Guards {
     /// Tells open WebSockets that a user's credentials changed (logout, revocation,
     /// password change or reset, deactivation), so they re-check their token at once.
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Permits for argon2 runs at once: one per core, 2 to 8 (at 19 MiB each).
+    pub argon2: Arc<tokio::sync::Semaphore>,
 }
 
 impl Guards {
@@ -100,6 +102,12 @@ impl Guards {
             rate: throttle::RateLimiter::per_minute(settings.rate_limit_per_minute),
             logins: throttle::LoginThrottle::default(),
             revocations: tokio::sync::broadcast::channel(256).0,
+            argon2: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .clamp(2, 8),
+            )),
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::auth::{self, scope};
 use crate::context::{
-    guards, rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope,
+    argon2, guards, rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope,
     viewer_with_session,
 };
 use crate::error::ApiError;
@@ -169,16 +169,19 @@ impl CoreMutation {
             .await
             .map_err(|e| store_err(ctx, e))?;
         let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), hash),
-            // Verify against a dummy hash so that timing does not reveal unknown usernames.
-            None => (None, auth::dummy_hash().to_string()),
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
         };
-        let password_ok = {
-            let hash = hash.clone();
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        };
+        let password_ok = argon2(ctx, move || {
+            // Verify against a dummy hash so that timing does not reveal unknown usernames
+            // (computed once, here too: off the async workers).
+            let hash: &str = match &hash {
+                Some(h) => h,
+                None => auth::dummy_hash(),
+            };
+            auth::verify_password(&password, hash)
+        })
+        .await?;
         let user = match user {
             Some(u) if password_ok && u.active => u,
             _ => {
@@ -375,9 +378,7 @@ impl CoreMutation {
             .check_reset_token(&token_hash, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let hash = argon2(ctx, move || auth::hash_password(&new_password)).await?;
         let user = r
             .services
             .store
@@ -407,9 +408,7 @@ impl CoreMutation {
         else {
             return Err(ApiError::unauthenticated().into());
         };
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&old_password, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = argon2(ctx, move || auth::verify_password(&old_password, &hash)).await?;
         if !ok {
             return Err(ApiError::invalid_field(
                 "oldPassword",
@@ -418,9 +417,7 @@ impl CoreMutation {
             )
             .into());
         }
-        let new_hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let new_hash = argon2(ctx, move || auth::hash_password(&new_password)).await?;
         // Every other session and API token ends with the old password: whoever knew it
         // may have signed in with it.
         store
@@ -548,9 +545,7 @@ impl CoreMutation {
                 .map_err(|e| store_err(ctx, e))?;
         }
         let password = input.password;
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let hash = argon2(ctx, move || auth::hash_password(&password)).await?;
         let user = r
             .services
             .store
