@@ -54,6 +54,33 @@ try {
   const result = await page.textContent('.graphiql-response');
   check(result.includes('"__typename"') && result.includes('"Query"'), 'a query runs and its result shows', result);
 
+  // A subscription over graphql-transport-ws from the page (allowed by connect-src 'self'),
+  // authenticated by the headers editor: the first event is the instance's current state.
+  const post = async (body, token) => (await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  })).json();
+  const password = process.env.GRANTFLOW_DEMO_PASSWORD ?? 'Grantflow-demo-2024';
+  const token = (await post({ query: 'mutation($p: String!) { login(username: "manager", password: $p) { token } }', variables: { p: password } })).data.login.token;
+  const instance = (await post({ query: '{ instances(first: 1) { edges { node { id } } } }' }, token)).data.instances.edges[0].node.id;
+  await page.getByRole('button', { name: 'Headers' }).click();
+  const setEditor = (selector, value) => page.evaluate(([sel, v]) => {
+    document.querySelector(sel).CodeMirror.setValue(v);
+  }, [selector, value]);
+  await setEditor('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror', JSON.stringify({ Authorization: `Bearer ${token}` }));
+  await setEditor('.graphiql-query-editor .CodeMirror', `subscription Watch { instanceEvents(instanceId: "${instance}") { kind toState } }`);
+  await page.click('.graphiql-execute-button');
+  await page.waitForFunction(
+    () => document.querySelector('.graphiql-response')?.textContent?.includes('CURRENT'),
+    null,
+    { timeout: 20000 },
+  ).catch(async (e) => {
+    console.log(`the response pane: ${await page.textContent('.graphiql-response')}`);
+    throw e;
+  });
+  check(true, 'a subscription runs over the WebSocket and shows its first event');
+
   check(blocked.length === 0, 'nothing was requested outside 127.0.0.1', blocked.join(', '));
   check(problems.length === 0, 'no errors in the page', problems.join(' | '));
 } finally {
