@@ -18,6 +18,8 @@ pub struct RequestContext {
     pub settings: Arc<ApiSettings>,
     pub request_id: String,
     pub viewer: Option<Viewer>,
+    /// The client's address (for the login throttle), when the server knows it.
+    pub client_addr: Option<std::net::IpAddr>,
     /// Batches loads by reference and caches them for the request (a subscription's
     /// context lives as long as its connection: it turns the cache off).
     pub loader: DataLoader<StoreLoader, HashMapCache>,
@@ -40,9 +42,42 @@ impl RequestContext {
             settings,
             request_id,
             viewer,
+            client_addr: None,
             loader,
         }
     }
+
+    pub fn with_client_addr(mut self, addr: Option<std::net::IpAddr>) -> Self {
+        self.client_addr = addr;
+        self
+    }
+}
+
+/// Run argon2 work (hashing or verifying a password) off the async workers, at most
+/// [`crate::Guards::argon2`] at once: each run takes 19 MiB and a core for a while, so a
+/// flood of logins queues (under the request timeout) instead of exhausting memory.
+pub async fn argon2<T: Send + 'static>(
+    ctx: &Context<'_>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(&rc(ctx).request_id, e);
+    let permit = guards(ctx)
+        .argon2
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| internal(&e))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| internal(&e))
+}
+
+/// The protections shared with the transport (schema data).
+pub fn guards<'a>(ctx: &'a Context<'_>) -> &'a crate::Guards {
+    ctx.data_unchecked::<std::sync::Arc<crate::Guards>>()
 }
 
 pub fn rc<'a>(ctx: &'a Context<'_>) -> &'a RequestContext {

@@ -1,27 +1,40 @@
 //! GraphQL over HTTP (the GraphQL-over-HTTP specification: `application/graphql-response+json`
-//! and `application/json`, GET for queries, POST for everything), the graphql-transport-ws
-//! endpoint, GraphiQL, and health checks.
+//! and `application/json`, GET for queries, POST for everything), and health checks. The
+//! WebSocket endpoint is `ws.rs`, GraphiQL `graphiql.rs`.
 
 use std::net::SocketAddr;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, Data, Request, Response, Variables};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{BatchRequest, Request, Response, Variables};
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response as HttpResponse};
+use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth;
 use crate::context::RequestContext;
+use crate::throttle;
+
+/// 429 with `Retry-After`: the caller's bucket is full for `wait` more seconds.
+pub(crate) fn rate_limited(media: MediaType, rid: &str, wait: u64) -> HttpResponse {
+    let mut resp = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        media,
+        "RATE_LIMITED",
+        "请求过于频繁，请稍后再试 (rate limited)",
+        rid,
+    );
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
 
 /// The media type of a response, chosen from the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MediaType {
+pub(crate) enum MediaType {
     GraphqlResponse,
     Json,
 }
@@ -68,7 +81,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     }
 }
 
-fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -82,7 +95,7 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// A response carrying only request errors (no `data` entry).
-fn error_response(
+pub(crate) fn error_response(
     status: StatusCode,
     media: MediaType,
     code: &str,
@@ -104,9 +117,9 @@ fn error_response(
 }
 
 /// Why a request is malformed.
-struct BadRequest(String);
+pub(crate) struct BadRequest(pub(crate) String);
 
-fn parse_params(object: &serde_json::Map<String, Value>) -> Result<Request, BadRequest> {
+pub(crate) fn parse_params(object: &serde_json::Map<String, Value>) -> Result<Request, BadRequest> {
     let query = match object.get("query") {
         Some(Value::String(q)) => q.clone(),
         Some(_) => return Err(BadRequest("`query` must be a string".into())),
@@ -152,21 +165,27 @@ fn parse_get(uri: &Uri) -> Result<Request, BadRequest> {
     parse_params(&object)
 }
 
-/// The operation a GET request would run is a mutation or subscription.
-fn is_not_query(request: &Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false; // Parse errors are reported by execution.
-    };
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let ty = match (&doc.operations, &request.operation_name) {
+/// The type of the operation a request would run; `None` when the document does not
+/// parse or does not say (errors that execution reports).
+pub(crate) fn operation_type(
+    request: &Request,
+) -> Option<async_graphql::parser::types::OperationType> {
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, &request.operation_name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => {
             ops.get(name.as_str()).map(|op| op.node.ty)
         }
         (DocumentOperations::Multiple(_), None) => None,
-    };
+    }
+}
+
+/// The operation a GET request would run is a mutation or subscription.
+fn is_not_query(request: &Request) -> bool {
+    use async_graphql::parser::types::OperationType;
     matches!(
-        ty,
+        operation_type(request),
         Some(OperationType::Mutation | OperationType::Subscription)
     )
 }
@@ -228,7 +247,7 @@ fn parse_post(body: &[u8], max_batch: usize) -> Result<Parsed, BadRequest> {
 
 /// Every error gets a stable code; errors without one are either request errors
 /// (BAD_REQUEST) or unexpected failures, whose message is masked (INTERNAL).
-fn finish_errors(resp: &mut Response, request_id: &str) {
+pub(crate) fn finish_errors(resp: &mut Response, request_id: &str) {
     for e in &mut resp.errors {
         let request_level = e.path.is_empty();
         let has_code = e
@@ -256,13 +275,13 @@ fn finish_errors(resp: &mut Response, request_id: &str) {
 
 /// Parse and validation failures never reach execution: no field error has a path and
 /// there is no data.
-fn is_request_error(resp: &Response) -> bool {
+pub(crate) fn is_request_error(resp: &Response) -> bool {
     !resp.errors.is_empty()
         && resp.data == async_graphql::Value::Null
         && resp.errors.iter().all(|e| e.path.is_empty())
 }
 
-fn response_json(resp: &Response) -> Value {
+pub(crate) fn response_json(resp: &Response) -> Value {
     let mut v = serde_json::to_value(resp).unwrap_or_else(|_| json!({}));
     if is_request_error(resp)
         && let Value::Object(m) = &mut v
@@ -386,29 +405,13 @@ async fn handle(
         }
     };
 
-    // Who is asking, and are they over their rate?
+    // Who is asking, and are they over their rate? The bucket is the user behind a valid
+    // token, else the client address: an unknown bearer buys no bucket of its own.
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(auth::bearer)
         .map(str::to_string);
-    let rate_key = match (&token, &connect) {
-        (Some(t), _) => format!("token:{}", auth::token_hash(t)),
-        (None, Some(ConnectInfo(addr))) => format!("ip:{}", addr.ip()),
-        (None, None) => "anonymous".to_string(),
-    };
-    if !app.rate_limiter.allow(&rate_key) {
-        let mut resp = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            media,
-            "RATE_LIMITED",
-            "请求过于频繁，请稍后再试 (rate limited)",
-            rid,
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return resp;
-    }
     let viewer = match &token {
         Some(t) => match auth::resolve(app.services.store.as_ref(), t, app.services.now()).await {
             Ok(v) => v,
@@ -425,6 +428,15 @@ async fn handle(
         },
         None => None,
     };
+    let addr = connect.map(|ConnectInfo(a)| a.ip());
+    let cost = match &parsed {
+        Parsed::Single(_) => 1,
+        Parsed::Batch(items) => u32::try_from(items.len()).unwrap_or(u32::MAX),
+    };
+    let key = throttle::principal_key(viewer.as_ref(), addr);
+    if let Err(wait) = app.guards.rate.check(&key, cost, app.services.now()) {
+        return rate_limited(media, rid, wait);
+    }
     let make_ctx = || {
         RequestContext::new(
             app.services.clone(),
@@ -432,6 +444,7 @@ async fn handle(
             rid.to_string(),
             viewer.clone(),
         )
+        .with_client_addr(addr)
     };
 
     let (status, body) = match parsed {
@@ -469,65 +482,6 @@ async fn handle(
         HeaderValue::from_static(media.as_str()),
     );
     resp
-}
-
-/// graphql-transport-ws: the client sends its bearer token in the `connection_init`
-/// payload as `{"Authorization": "Bearer …"}` (or `{"token": "…"}`).
-pub async fn graphql_ws(
-    State(app): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> HttpResponse {
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let schema = app.schema.clone();
-            let app = app.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| {
-                    let app = app.clone();
-                    async move {
-                        let token = payload
-                            .get("Authorization")
-                            .or_else(|| payload.get("authorization"))
-                            .and_then(|v| v.as_str())
-                            .and_then(auth::bearer)
-                            .map(str::to_string)
-                            .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_string));
-                        let rid = uuid::Uuid::new_v4().to_string();
-                        let viewer = match token {
-                            Some(t) => auth::resolve(app.services.store.as_ref(), &t, app.services.now())
-                                .await
-                                .map_err(|_| async_graphql::Error::new("internal error"))?,
-                            None => None,
-                        };
-                        if viewer.is_none() {
-                            return Err(async_graphql::Error::new("UNAUTHENTICATED: 请在 connection_init 中提供有效令牌 (a valid token is required)"));
-                        }
-                        let mut data = Data::default();
-                        let context = RequestContext::new(app.services.clone(), app.settings.clone(), rid, viewer);
-                        // The connection lives long: every event reads fresh records.
-                        context.loader.enable_all_cache(false);
-                        data.insert(context);
-                        Ok(data)
-                    }
-                })
-                .serve()
-        })
-}
-
-pub async fn graphiql(State(app): State<AppState>) -> HttpResponse {
-    if app.settings.production {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("grantflow GraphiQL")
-            .finish(),
-    )
-    .into_response()
 }
 
 /// Liveness: the process answers.

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod graphiql;
 pub mod http;
 pub mod limits;
 pub mod loaders;
@@ -13,8 +14,11 @@ pub mod mutation;
 pub mod programme;
 pub mod query;
 pub mod review;
+pub mod scopes;
 pub mod subscription;
+pub mod throttle;
 pub mod types;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +53,8 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     pub session_ttl_hours: i64,
     pub reset_ttl_minutes: i64,
+    /// How long a WebSocket may wait before its `connection_init` (then 4408).
+    pub ws_init_timeout: Duration,
 }
 
 impl Default for ApiSettings {
@@ -65,6 +71,7 @@ impl Default for ApiSettings {
             cors_origins: Vec::new(),
             session_ttl_hours: 12,
             reset_ttl_minutes: 30,
+            ws_init_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -75,21 +82,62 @@ pub struct AppState {
     pub services: Services,
     pub settings: Arc<ApiSettings>,
     pub schema: GrantflowSchema,
-    pub rate_limiter: Arc<limits::RateLimiter>,
+    pub guards: Arc<Guards>,
+}
+
+/// In-process protections shared by HTTP, WebSocket and the resolvers (schema data).
+pub struct Guards {
+    pub rate: throttle::RateLimiter,
+    pub logins: throttle::LoginThrottle,
+    /// Tells open WebSockets that a user's credentials changed (logout, revocation,
+    /// password change or reset, deactivation), so they re-check their token at once.
+    pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Permits for argon2 runs at once: one per core, 2 to 8 (at 19 MiB each).
+    pub argon2: Arc<tokio::sync::Semaphore>,
+}
+
+impl Guards {
+    pub fn new(settings: &ApiSettings) -> Self {
+        Guards {
+            rate: throttle::RateLimiter::per_minute(settings.rate_limit_per_minute),
+            logins: throttle::LoginThrottle::default(),
+            revocations: tokio::sync::broadcast::channel(256).0,
+            argon2: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .clamp(2, 8),
+            )),
+        }
+    }
+
+    /// Announce that `user`'s tokens may no longer be valid.
+    pub fn credentials_changed(&self, user: uuid::Uuid) {
+        // No receiver (no open socket) is not an error.
+        let _ = self.revocations.send(user);
+    }
 }
 
 /// The schema with its limits. Introspection and field suggestions are off in production.
 pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
+    build_schema_with(settings, Arc::new(Guards::new(settings)))
+}
+
+/// The schema sharing `guards` with the transport.
+pub fn build_schema_with(settings: &ApiSettings, guards: Arc<Guards>) -> GrantflowSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
     .limit_directives(20)
+    .data(guards)
+    .extension(scopes::ScopeGate)
     .extension(limits::QueryLimits {
         max_depth: settings.max_depth,
         max_complexity: settings.max_complexity,
         max_aliases: settings.max_aliases,
+        introspection: !settings.production,
     });
     if settings.production {
         builder = builder.disable_introspection().disable_suggestions();
@@ -110,19 +158,19 @@ pub fn sdl() -> String {
 
 /// The whole HTTP application.
 pub fn app(services: Services, settings: ApiSettings) -> Router {
+    let guards = Arc::new(Guards::new(&settings));
     let state = AppState {
-        schema: build_schema(&settings),
-        rate_limiter: Arc::new(limits::RateLimiter::per_minute(
-            settings.rate_limit_per_minute,
-        )),
+        schema: build_schema_with(&settings, guards.clone()),
+        guards,
         services,
         settings: Arc::new(settings),
     };
     let settings = state.settings.clone();
     let mut router = Router::new()
         .route("/graphql", get(http::graphql).post(http::graphql))
-        .route("/graphql/ws", get(http::graphql_ws))
-        .route("/graphiql", get(http::graphiql))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .with_state(state)

@@ -1,10 +1,9 @@
 //! Protections against expensive requests: limits on depth, complexity (list fields
 //! multiply by their page size) and aliases, each refused with code BAD_REQUEST and a
-//! `reason`; and a per-token rate limit.
+//! `reason`. (The rate limits are in `throttle.rs`.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
@@ -21,6 +20,9 @@ pub struct QueryLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
+    /// Introspection is enabled: `__schema`/`__type` selections get their own depth limit
+    /// ([`INTROSPECTION_MAX_DEPTH`]) instead of `max_depth`.
+    pub introspection: bool,
 }
 
 impl ExtensionFactory for QueryLimits {
@@ -29,6 +31,8 @@ impl ExtensionFactory for QueryLimits {
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
             max_aliases: self.max_aliases,
+            introspection: self.introspection,
+            depth: Mutex::new(None),
         })
     }
 }
@@ -37,6 +41,105 @@ struct QueryLimitsExtension {
     max_depth: usize,
     max_complexity: usize,
     max_aliases: usize,
+    introspection: bool,
+    /// The document's depth, measured when it is parsed and refused after validation (so
+    /// that a document that is both invalid and deep reports what is invalid).
+    depth: Mutex<Option<(usize, usize)>>,
+}
+
+/// The depth allowed below a root `__schema` or `__type` field while introspection is
+/// enabled. Standard clients' introspection queries nest 13–15 levels (graphql-js
+/// `getIntrospectionQuery()` 15, Python `gql` 13, GraphiQL's), more than `max_depth`; only
+/// introspection types can appear below those fields, so no query of data can ride on
+/// the allowance, and the complexity limit still counts every field.
+pub const INTROSPECTION_MAX_DEPTH: usize = 32;
+
+/// Fragment spreads nested (without fields between them) deeper than this count as too
+/// deep: the measurement recurses through them.
+const MAX_SPREAD_NESTING: usize = 64;
+
+/// Measures depth like the validator (a field is one level; fragments add none), except
+/// that root introspection fields are measured apart. Each result is capped at its
+/// budget + 1, so the work and the recursion are bounded by the limit, not the document.
+struct DepthMeter<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    exempt_introspection: bool,
+    memo: HashMap<(&'a str, usize, bool), (usize, usize)>,
+    visiting: HashSet<&'a str>,
+}
+
+impl<'a> DepthMeter<'a> {
+    /// (ordinary depth, introspection depth) of `set`; `root` for an operation's own
+    /// selection set (and fragments spread directly into it).
+    fn measure(&mut self, set: &'a SelectionSet, budget: usize, root: bool) -> (usize, usize) {
+        let (mut plain, mut intro) = (0usize, 0usize);
+        for item in &set.items {
+            let (p, i) = match &item.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    let children = &f.node.selection_set.node;
+                    if root && self.exempt_introspection && (name == "__schema" || name == "__type")
+                    {
+                        let (inner, _) = self.measure(children, INTROSPECTION_MAX_DEPTH - 1, false);
+                        (0, 1 + inner)
+                    } else if budget == 0 {
+                        (1, 0)
+                    } else {
+                        let (inner, _) = self.measure(children, budget - 1, false);
+                        (1 + inner, 0)
+                    }
+                }
+                Selection::InlineFragment(frag) => {
+                    self.measure(&frag.node.selection_set.node, budget, root)
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.fragment(&spread.node.fragment_name.node, budget, root)
+                }
+            };
+            plain = plain.max(p);
+            intro = intro.max(i);
+        }
+        (plain, intro)
+    }
+
+    fn fragment(&mut self, name: &'a str, budget: usize, root: bool) -> (usize, usize) {
+        if let Some(d) = self.memo.get(&(name, budget, root)) {
+            return *d;
+        }
+        if self.visiting.len() >= MAX_SPREAD_NESTING {
+            return (budget + 1, 0);
+        }
+        if !self.visiting.insert(name) {
+            return (0, 0); // A cycle: refused by validation.
+        }
+        let d = match self.fragments.get(name) {
+            Some(f) => self.measure(&f.node.selection_set.node, budget, root),
+            None => (0, 0),
+        };
+        self.visiting.remove(name);
+        self.memo.insert((name, budget, root), d);
+        d
+    }
+}
+
+/// The deepest operation of `doc`: (ordinary depth capped at `max_depth + 1`,
+/// introspection depth capped at [`INTROSPECTION_MAX_DEPTH`] + 1). Without the exemption
+/// introspection fields count as ordinary ones.
+pub fn document_depth(
+    doc: &ExecutableDocument,
+    max_depth: usize,
+    exempt_introspection: bool,
+) -> (usize, usize) {
+    let mut meter = DepthMeter {
+        fragments: &doc.fragments,
+        exempt_introspection,
+        memo: HashMap::new(),
+        visiting: HashSet::new(),
+    };
+    doc.operations.iter().fold((0, 0), |(p, i), (_, op)| {
+        let (op_p, op_i) = meter.measure(&op.node.selection_set.node, max_depth, true);
+        (p.max(op_p), i.max(op_i))
+    })
 }
 
 /// Counts aliases, expanding fragment spreads; each fragment is counted once (memoised)
@@ -111,6 +214,8 @@ impl Extension for QueryLimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
+        *self.depth.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(document_depth(&doc, self.max_depth, self.introspection));
         let n = total_aliases(&doc);
         if n > self.max_aliases {
             let max = self.max_aliases;
@@ -129,13 +234,22 @@ impl Extension for QueryLimitsExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        if result.depth > self.max_depth {
-            let (depth, max) = (result.depth, self.max_depth);
-            return Err(vec![refuse(
-                "QUERY_TOO_DEEP",
-                format!("查询嵌套 {depth} 层，上限为 {max} 层"),
-                format!("the query is nested {depth} levels deep; at most {max} are allowed"),
-            )]);
+        let measured = *self.depth.lock().unwrap_or_else(|e| e.into_inner());
+        let (depth, intro_depth) = measured.unwrap_or((result.depth, 0));
+        for (depth, max) in [
+            (depth, self.max_depth),
+            (intro_depth, INTROSPECTION_MAX_DEPTH),
+        ] {
+            if depth > max {
+                // The measure stops one level past the limit: say "at least".
+                return Err(vec![refuse(
+                    "QUERY_TOO_DEEP",
+                    format!("查询嵌套至少 {depth} 层，上限为 {max} 层"),
+                    format!(
+                        "the query is nested at least {depth} levels deep; at most {max} are allowed"
+                    ),
+                )]);
+            }
         }
         if result.complexity > self.max_complexity {
             let (complexity, max) = (result.complexity, self.max_complexity);
@@ -151,44 +265,58 @@ impl Extension for QueryLimitsExtension {
     }
 }
 
-/// A fixed window per key: at most `limit` requests in each window that starts with the
-/// key's first request. In-memory, so per server process.
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    pub fn per_minute(limit: u32) -> Self {
-        RateLimiter {
-            limit,
-            window: Duration::from_secs(60),
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Count a request for `key`; false when over the limit.
-    pub fn allow(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget finished windows now and then, so the map does not grow without bound.
-        if windows.len() > 10_000 {
-            let window = self.window;
-            windows.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = windows.entry(key.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.limit
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// graphql-js 16's `getIntrospectionQuery()` (15 levels with its TypeRef fragment).
+    const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } }
+      fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+      fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+      fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+
+    fn depth(q: &str, exempt: bool) -> (usize, usize) {
+        document_depth(&async_graphql::parser::parse_query(q).unwrap(), 12, exempt)
+    }
+
+    #[test]
+    fn introspection_is_measured_apart_only_when_enabled() {
+        let (plain, intro) = depth(INTROSPECTION, true);
+        assert_eq!(plain, 0);
+        assert!((13..=INTROSPECTION_MAX_DEPTH).contains(&intro), "{intro}");
+        assert_eq!(depth(INTROSPECTION, false).0, 13, "capped one past 12");
+        // Fields beside __schema are measured as usual, and so are fields that only
+        // share its name below the root.
+        let deep = "{ viewer { organisation { parent { parent { parent { parent { parent { parent { parent { parent { parent { parent { id } } } } } } } } } } } } }";
+        let (plain, _) = depth(
+            &format!(
+                "{{ __schema {{ types {{ name }} }} {} }}",
+                &deep[1..deep.len() - 1]
+            ),
+            true,
+        );
+        assert_eq!(plain, 13);
+        assert_eq!(depth("{ viewer { __type { name } } }", true), (3, 0));
+        // Spread into the root, introspection is still recognised.
+        assert_eq!(
+            depth(
+                "{ ...F } fragment F on Query { __type(name: \"Query\") { name } }",
+                true
+            ),
+            (0, 2)
+        );
+    }
+
+    #[test]
+    fn deep_introspection_is_still_bounded() {
+        let mut q = String::from("{ __schema { types { ");
+        for _ in 0..40 {
+            q.push_str("ofType { ");
+        }
+        q.push_str("name");
+        q.push_str(&" }".repeat(43));
+        assert_eq!(depth(&q, true).1, INTROSPECTION_MAX_DEPTH + 1);
+    }
 
     #[test]
     fn counts_aliases_in_operations_and_fragments_once_per_spread() {
@@ -226,16 +354,5 @@ mod tests {
             usize::MAX,
             "saturates instead of overflowing"
         );
-    }
-
-    #[test]
-    fn rate_limit_per_key() {
-        let rl = RateLimiter::per_minute(3);
-        assert!(rl.allow("a") && rl.allow("a") && rl.allow("a"));
-        assert!(
-            !rl.allow("a"),
-            "the fourth request in the window is refused"
-        );
-        assert!(rl.allow("b"), "other keys are counted apart");
     }
 }

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::auth::{self, scope};
 use crate::context::{
-    rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope, viewer_with_session,
+    argon2, guards, rc, service_err, store_err, viewer, viewer_with_role, viewer_with_scope,
+    viewer_with_session,
 };
 use crate::error::ApiError;
 use crate::types::{
@@ -148,22 +149,39 @@ impl CoreMutation {
         password: String,
     ) -> Result<LoginPayload> {
         let r = rc(ctx);
+        // Every attempt counts, however many share a request; a locked account or address
+        // is refused before any password work.
+        if let Err(wait) = guards(ctx)
+            .logins
+            .begin(&username, r.client_addr, r.services.now())
+        {
+            return Err(ApiError::new(crate::error::Code::RateLimited)
+                .with_message(
+                    format!("登录尝试过多，请 {wait} 秒后再试"),
+                    format!("too many login attempts; try again in {wait} s"),
+                )
+                .with_details(json!({ "reason": "TOO_MANY_ATTEMPTS", "retryAfterSeconds": wait }))
+                .into());
+        }
         let store = r.services.store.as_ref();
         let found = store
             .find_user_by_username(username.trim())
             .await
             .map_err(|e| store_err(ctx, e))?;
         let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), hash),
-            // Verify against a dummy hash so that timing does not reveal unknown usernames.
-            None => (None, auth::dummy_hash().to_string()),
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
         };
-        let password_ok = {
-            let hash = hash.clone();
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        };
+        let password_ok = argon2(ctx, move || {
+            // Verify against a dummy hash so that timing does not reveal unknown usernames
+            // (computed once, here too: off the async workers).
+            let hash: &str = match &hash {
+                Some(h) => h,
+                None => auth::dummy_hash(),
+            };
+            auth::verify_password(&password, hash)
+        })
+        .await?;
         let user = match user {
             Some(u) if password_ok && u.active => u,
             _ => {
@@ -172,6 +190,7 @@ impl CoreMutation {
                     .into());
             }
         };
+        guards(ctx).logins.succeeded(&username, r.client_addr);
         let now = r.services.now();
         let expires_at = now + Duration::hours(r.settings.session_ttl_hours);
         let (token, token_hash) = auth::new_token(auth::SESSION_PREFIX);
@@ -202,6 +221,7 @@ impl CoreMutation {
             .revoke_token(v.token.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -210,11 +230,14 @@ impl CoreMutation {
     async fn revoke_all_tokens(&self, ctx: &Context<'_>) -> Result<u64> {
         let v = viewer_with_session(ctx)?;
         let r = rc(ctx);
-        r.services
+        let n = r
+            .services
             .store
             .revoke_user_tokens(v.user.id, r.services.now())
             .await
-            .map_err(|e| store_err(ctx, e))
+            .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
+        Ok(n)
     }
 
     /// A long-lived token for a non-interactive client (e.g. a reviewer's tool), limited
@@ -289,6 +312,7 @@ impl CoreMutation {
             .revoke_token(id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -346,18 +370,27 @@ impl CoreMutation {
     ) -> Result<bool> {
         strong_password("newPassword", &new_password)?;
         let r = rc(ctx);
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let token_hash = auth::token_hash(token.trim());
+        // The token first: hashing costs 19 MiB and two passes of argon2, which a request
+        // with a made-up token must not get to spend.
         r.services
             .store
-            .consume_reset_token(&auth::token_hash(token.trim()), r.services.now(), &hash)
+            .check_reset_token(&token_hash, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        let hash = argon2(ctx, move || auth::hash_password(&new_password)).await?;
+        let user = r
+            .services
+            .store
+            .consume_reset_token(&token_hash, r.services.now(), &hash)
+            .await
+            .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(user);
         Ok(true)
     }
 
-    /// Change the viewer's password (from a login session).
+    /// Change the viewer's password (from a login session); every other session and API
+    /// token of the viewer is revoked.
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -375,9 +408,7 @@ impl CoreMutation {
         else {
             return Err(ApiError::unauthenticated().into());
         };
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&old_password, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = argon2(ctx, move || auth::verify_password(&old_password, &hash)).await?;
         if !ok {
             return Err(ApiError::invalid_field(
                 "oldPassword",
@@ -386,13 +417,14 @@ impl CoreMutation {
             )
             .into());
         }
-        let new_hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let new_hash = argon2(ctx, move || auth::hash_password(&new_password)).await?;
+        // Every other session and API token ends with the old password: whoever knew it
+        // may have signed in with it.
         store
-            .set_password_hash(v.user.id, &new_hash)
+            .change_password(v.user.id, &new_hash, v.token.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(v.user.id);
         Ok(true)
     }
 
@@ -513,9 +545,7 @@ impl CoreMutation {
                 .map_err(|e| store_err(ctx, e))?;
         }
         let password = input.password;
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        let hash = argon2(ctx, move || auth::hash_password(&password)).await?;
         let user = r
             .services
             .store
@@ -571,6 +601,8 @@ impl CoreMutation {
             .await
             .map_err(|e| store_err(ctx, e))?;
         if user.active {
+            // Open sockets re-read the user (roles, organisation) at once.
+            guards(ctx).credentials_changed(user.id);
             return Ok(UserGql(user));
         }
         // A deactivated user loses every session at once.
@@ -580,6 +612,7 @@ impl CoreMutation {
             .revoke_user_tokens(user.id, r.services.now())
             .await
             .map_err(|e| store_err(ctx, e))?;
+        guards(ctx).credentials_changed(user.id);
         Ok(UserGql(user))
     }
 

@@ -13,7 +13,7 @@ use grantflow_store::{
 use uuid::Uuid;
 
 use crate::auth::scope;
-use crate::context::{rc, store_err, viewer, viewer_with_role, viewer_with_scope};
+use crate::context::{rc, store_err, viewer_with_role, viewer_with_scope};
 use crate::error::ApiError;
 use crate::loaders::{Assignment, InstanceId, OrgId, UserId};
 use crate::types::{
@@ -193,12 +193,12 @@ pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
 impl CoreQuery {
     /// The authenticated user.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<UserGql> {
-        Ok(UserGql(viewer(ctx)?.user.clone()))
+        Ok(UserGql(viewer_with_scope(ctx, scope::READ)?.user.clone()))
     }
 
     /// The viewer's sessions and API tokens.
     async fn my_tokens(&self, ctx: &Context<'_>) -> Result<Vec<TokenGql>> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_scope(ctx, scope::READ)?;
         let tokens = rc(ctx)
             .services
             .store
@@ -247,7 +247,7 @@ impl CoreQuery {
 
     /// One user (admins, or the user themself).
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<UserGql> {
-        let v = viewer(ctx)?;
+        let v = viewer_with_scope(ctx, scope::READ)?;
         let id = parse_id(&id, "id")?;
         if v.user.id != id && !v.has_role(Role::Admin) {
             return Err(ApiError::not_found("user").into());
@@ -392,6 +392,7 @@ impl CoreQuery {
         #[graphql(default = 100)] limit: u32,
     ) -> Result<Vec<OutboxMessageGql>> {
         viewer_with_role(ctx, &[Role::Manager])?;
+        viewer_with_scope(ctx, scope::READ)?;
         let msgs = rc(ctx)
             .services
             .store

@@ -8,7 +8,7 @@ use chrono::Duration;
 use grantflow_api::auth::token_hash;
 use grantflow_store::{OutboxMessage, UserPatch};
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, TestApp, error_code, spawn_app};
+use support::{Backend, PASSWORD, TestApp, error_code, spawn_app, spawn_counting};
 
 const LOGIN: &str = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token expiresAt viewer { username } } }";
 const VIEWER: &str = "{ viewer { username } }";
@@ -429,6 +429,148 @@ async fn changing_the_password_needs_the_current_one(backend: Backend) {
     assert!(!bodies.contains("$argon2id$"));
 }
 
+/// 30 aliased `login` fields × 10 batched operations are 300 attempts: the account locks
+/// after five wrong passwords, the rest are refused without a password check, and even
+/// the right password waits out the lock (on the injected clock).
+async fn every_login_attempt_counts_and_an_account_locks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fields: String = (0..30)
+        .map(|i| {
+            format!(
+                r#"a{i}: login(username: "manager", password: "Wrong-password-{i}") {{ token }} "#
+            )
+        })
+        .collect();
+    let operation = json!({ "query": format!("mutation {{ {fields} }}") });
+    let batch: Value = (0..10).map(|_| operation.clone()).collect();
+    let resp = app
+        .http
+        .post(app.url())
+        .header("content-type", "application/json")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bodies: Vec<Value> = resp.json().await.unwrap();
+    assert_eq!(bodies.len(), 10);
+    let codes: Vec<String> = bodies
+        .iter()
+        .flat_map(|b| b["errors"].as_array().unwrap().clone())
+        .map(|e| e["extensions"]["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 300, "one answer per attempt");
+    assert_eq!(
+        codes.iter().filter(|c| *c == "UNAUTHENTICATED").count(),
+        5,
+        "five passwords were checked"
+    );
+    assert_eq!(codes.iter().filter(|c| *c == "RATE_LIMITED").count(), 295);
+    let right = login_as(&app, "manager", PASSWORD).await;
+    assert_eq!(error_code(&right), "RATE_LIMITED", "{right}");
+    let details = &right["errors"][0]["extensions"]["details"];
+    assert_eq!(details["reason"], "TOO_MANY_ATTEMPTS");
+    assert_eq!(details["retryAfterSeconds"], 30);
+    // Another account from the same address is not locked by this one.
+    assert_eq!(
+        login_as(&app, "auditor", PASSWORD).await["data"]["login"]["viewer"]["username"],
+        "auditor"
+    );
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        login_as(&app, "manager", PASSWORD).await["data"]["login"]["viewer"]["username"],
+        "manager"
+    );
+}
+
+/// A reset with a made-up token is refused before the new password is hashed: the store
+/// is asked about the token and nothing else.
+async fn a_reset_token_is_checked_before_the_password_is_hashed(backend: Backend) {
+    let (app, counting) = spawn_counting(backend, Default::default()).await;
+    let body = app
+        .gql(
+            None,
+            RESET,
+            json!({ "t": "gfr_made-up", "p": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "INVALID_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["fields"][0]["code"],
+        "INVALID_TOKEN"
+    );
+    let calls = counting.calls();
+    assert_eq!(calls.get("check_reset_token"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("consume_reset_token"), None, "{calls:?}");
+}
+
+/// A password change ends every other session and API token; the one that made it stays.
+async fn changing_the_password_ends_every_other_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let current = app.session_token("expert2").await;
+    let other = app.session_token("expert2").await;
+    let api = app.api_token("expert2", &["read"]).await;
+    app.ok(
+        Some(&current),
+        "mutation($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) }",
+        json!({ "o": PASSWORD, "n": NEW_PASSWORD }),
+    )
+    .await;
+    assert_eq!(whoami(&app, &current).await, "expert2");
+    assert_eq!(whoami(&app, &other).await, "UNAUTHENTICATED");
+    assert_eq!(whoami(&app, &api).await, "UNAUTHENTICATED");
+}
+
+/// Every query field needs the `read` scope, whichever resolver it is: a token with only
+/// `review` reads no e-mail addresses from the outbox and not even the viewer.
+async fn a_review_only_token_reads_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let review = app.api_token("manager", &["review"]).await;
+    let read = app.api_token("manager", &["read"]).await;
+    let id = app.user("manager").id.to_string();
+    for query in [
+        "{ outbox { toAddress } }",
+        "{ viewer { email } }",
+        "{ myTokens { id } }",
+        "{ user(id: \"ID\") { email } }",
+        "{ organisations { id } }",
+    ] {
+        let query = query.replace("ID", &id);
+        let body = app.gql(Some(&review), &query, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
+        assert!(
+            !body.to_string().contains("@example.gov.cn"),
+            "{query}: {body}"
+        );
+        let allowed = app.gql(Some(&read), &query, json!({})).await;
+        assert!(allowed.get("errors").is_none(), "{query}: {allowed}");
+    }
+    // A review token still does what it is for; a read token may not review.
+    let body = app
+        .gql(Some(&read), "mutation { declareNoConflict(assignmentId: \"00000000-0000-0000-0000-000000000000\") { id } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+}
+
+/// A parent that does not exist and one the caller may not see answer alike.
+async fn an_invisible_parent_answers_like_a_missing_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let theirs = app
+        .create_instance("applicant_b", "funded-project", None, None, "深圳项目")
+        .await;
+    let token = app.session_token("applicant_a").await;
+    let create = |parent: String| json!({ "input": { "workflowId": "change-request", "title": "变更", "parentId": parent, "data": {} } });
+    let q = "mutation($input: CreateInstanceInput!) { createInstance(input: $input) { id } }";
+    let invisible = app
+        .gql(Some(&token), q, create(theirs.id.to_string()))
+        .await;
+    let missing = app
+        .gql(Some(&token), q, create(uuid::Uuid::new_v4().to_string()))
+        .await;
+    assert_eq!(error_code(&invisible), "NOT_FOUND", "{invisible}");
+    assert_eq!(without_request_id(invisible), without_request_id(missing));
+}
+
 /// Each flow on both backends.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -454,4 +596,9 @@ on_both_backends!(
     api_tokens_can_do_what_their_scopes_say_and_no_more,
     a_password_is_reset_once_by_the_e_mailed_token,
     changing_the_password_needs_the_current_one,
+    every_login_attempt_counts_and_an_account_locks,
+    a_reset_token_is_checked_before_the_password_is_hashed,
+    changing_the_password_ends_every_other_session,
+    a_review_only_token_reads_nothing,
+    an_invisible_parent_answers_like_a_missing_one,
 );

@@ -340,6 +340,71 @@ async fn the_sixth_request_in_a_minute_is_rate_limited(backend: Backend) {
     assert_eq!(body["data"]["viewer"]["username"], "applicant_a");
 }
 
+/// An unknown bearer is counted by the client's address: a fresh random token per request
+/// buys no fresh bucket. A batch counts each of its operations.
+async fn unknown_bearers_share_the_address_bucket(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        ApiSettings {
+            rate_limit_per_minute: 5,
+            ..ApiSettings::default()
+        },
+    )
+    .await;
+    for i in 1..=5 {
+        let junk = if i % 2 == 0 {
+            format!("junk-{i}")
+        } else {
+            format!("gfs_made-up-{i}")
+        };
+        let (status, _, body) = send(&app, &junk, Raw::query("{ __typename }")).await;
+        assert_eq!(status, 200, "request {i}: {body}");
+    }
+    let (status, headers, body) = send(&app, "junk-6", Raw::query("{ __typename }")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(headers["retry-after"], "60");
+    // A signed-in user has a bucket of their own …
+    let token = app.session_token("manager").await;
+    let batch: Value = (0..5)
+        .map(|_| json!({ "query": "{ viewer { id } }" }))
+        .collect();
+    let (status, _, body) = send(&app, &token, Raw::post_json(batch)).await;
+    assert_eq!(status, 200, "{body}");
+    // … in which a batch of five was five operations.
+    let (status, _, _) = send(&app, &token, Raw::query("{ viewer { id } }")).await;
+    assert_eq!(status, 429);
+    // Twenty seconds later (on the injected clock) the wait is forty.
+    app.clock.advance(chrono::Duration::seconds(20));
+    let (status, headers, _) = send(&app, "junk-7", Raw::query("{ __typename }")).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["retry-after"], "40");
+}
+
+/// graphql-js 16's `getIntrospectionQuery()`: 15 levels, more than the depth limit of 12.
+const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } }
+  fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+  fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+  fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+
+/// Standard introspection works while introspection is on; a query of data beside it
+/// still meets the depth limit.
+async fn standard_introspection_passes_the_depth_limit(backend: Backend) {
+    let app = spawn_app_with(backend, settings()).await;
+    let token = app.session_token("manager").await;
+    let (status, _, body) = send(&app, &token, Raw::query(INTROSPECTION)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let piggy_back = format!(
+        "{{ __schema {{ queryType {{ name }} }} {} }}",
+        &parents(13)[1..parents(13).len() - 1]
+    );
+    let (status, _, body) = send(&app, &token, Raw::query(&piggy_back)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "QUERY_TOO_DEEP");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -361,4 +426,6 @@ on_both_backends!(
     expensive_and_malformed_requests_get_clear_errors,
     limits_leave_ordinary_queries_alone,
     the_sixth_request_in_a_minute_is_rate_limited,
+    unknown_bearers_share_the_address_bucket,
+    standard_introspection_passes_the_depth_limit,
 );

@@ -213,7 +213,15 @@ impl Services {
             return Err(ServiceError::Forbidden);
         }
         if let Some(parent) = req.parent_id {
-            let parent = self.store.get_instance(parent).await?;
+            // A missing parent and one the user may not see answer alike: the answer must
+            // not tell which instances exist.
+            let parent = match self.store.get_instance(parent).await {
+                Ok(p) => p,
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(ServiceError::NotFound("parent instance".into()));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if !can_see(self.store.as_ref(), user, &parent).await? {
                 return Err(ServiceError::NotFound("parent instance".into()));
             }

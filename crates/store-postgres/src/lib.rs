@@ -772,6 +772,20 @@ fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
     Ok(now + lease)
 }
 
+const RESET_TOKEN_SELECT: &str =
+    "SELECT user_id, expires_at, used_at FROM password_reset_tokens WHERE token_hash = $1";
+
+/// The user of a reset token's row when it is unused and unexpired.
+fn live_reset_user(row: Option<sqlx::postgres::PgRow>, now: DateTime<Utc>) -> R<Uuid> {
+    let row = row.ok_or(StoreError::InvalidToken)?;
+    let used: Option<DateTime<Utc>> = row.try_get("used_at")?;
+    let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+    if used.is_some() || expires_at <= now {
+        return Err(StoreError::InvalidToken.into());
+    }
+    Ok(row.try_get("user_id")?)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -1143,6 +1157,49 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let r: R<u64> = retrying!(async {
+            let mut tx = self.begin().await?;
+            let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::not_found("user", id).into());
+            }
+            let revoked = sqlx::query(
+                "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+            )
+            .bind(at)
+            .bind(id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(revoked.rows_affected())
+        });
+        Ok(r?)
+    }
+
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
+        let r: R<Uuid> = async {
+            let row = sqlx::query(RESET_TOKEN_SELECT)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+            live_reset_user(row, now)
+        }
+        .await;
+        Ok(r?)
+    }
+
     async fn consume_reset_token(
         &self,
         token_hash: &str,
@@ -1151,20 +1208,11 @@ impl Store for PostgresStore {
     ) -> StoreResult<Uuid> {
         let r: R<Uuid> = retrying!(async {
             let mut tx = self.begin().await?;
-            let row = sqlx::query(
-                "SELECT user_id, expires_at, used_at FROM password_reset_tokens \
-                 WHERE token_hash = $1 FOR UPDATE",
-            )
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::InvalidToken)?;
-            let used: Option<DateTime<Utc>> = row.try_get("used_at")?;
-            let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
-            if used.is_some() || expires_at <= now {
-                return Err(StoreError::InvalidToken.into());
-            }
-            let user_id: Uuid = row.try_get("user_id")?;
+            let row = sqlx::query(&format!("{RESET_TOKEN_SELECT} FOR UPDATE"))
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let user_id = live_reset_user(row, now)?;
             // Every outstanding reset link of the user dies with this one.
             sqlx::query(
                 "UPDATE password_reset_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",

@@ -749,6 +749,20 @@ fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
     Ok(now + lease)
 }
 
+const RESET_TOKEN_SELECT: &str =
+    "SELECT user_id, expires_at, used_at FROM password_reset_tokens WHERE token_hash = ?";
+
+/// The user id of a reset token's row when it is unused and unexpired.
+fn live_reset_user(row: Option<sqlx::sqlite::SqliteRow>, now: DateTime<Utc>) -> R<String> {
+    let row = row.ok_or(StoreError::InvalidToken)?;
+    let used: Option<String> = row.try_get("used_at")?;
+    let expires_at = parse_ts(&row.try_get::<String, _>("expires_at")?)?;
+    if used.is_some() || expires_at <= now {
+        return Err(StoreError::InvalidToken.into());
+    }
+    Ok(row.try_get("user_id")?)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -1120,6 +1134,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let r: R<u64> = async {
+            let mut tx = self.begin().await?;
+            let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::not_found("user", id).into());
+            }
+            let revoked = sqlx::query(
+                "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL",
+            )
+            .bind(ts(at))
+            .bind(id.to_string())
+            .bind(keep.to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(revoked.rows_affected())
+        }
+        .await;
+        Ok(r?)
+    }
+
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
+        let r: R<Uuid> = async {
+            let row = sqlx::query(RESET_TOKEN_SELECT)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+            rows::parse_uuid(&live_reset_user(row, now)?)
+        }
+        .await;
+        Ok(r?)
+    }
+
     async fn consume_reset_token(
         &self,
         token_hash: &str,
@@ -1128,20 +1186,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<Uuid> {
         let r: R<Uuid> = async {
             let mut tx = self.begin().await?;
-            let row = sqlx::query(
-                "SELECT user_id, expires_at, used_at FROM password_reset_tokens \
-                 WHERE token_hash = ?",
-            )
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::InvalidToken)?;
-            let used: Option<String> = row.try_get("used_at")?;
-            let expires_at = parse_ts(&row.try_get::<String, _>("expires_at")?)?;
-            if used.is_some() || expires_at <= now {
-                return Err(StoreError::InvalidToken.into());
-            }
-            let user_id: String = row.try_get("user_id")?;
+            let row = sqlx::query(RESET_TOKEN_SELECT)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let user_id = live_reset_user(row, now)?;
             // Every outstanding reset link of the user dies with this one.
             sqlx::query(
                 "UPDATE password_reset_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL",

@@ -719,6 +719,21 @@ pub async fn reset_tokens(store: Arc<dyn Store>, _h: &dyn Harness) {
     s.create_reset_token(w.applicant.id, "good", now + chrono::Duration::hours(1))
         .await
         .unwrap();
+    for bad in ["unknown", "expired"] {
+        assert!(matches!(
+            s.check_reset_token(bad, now).await,
+            Err(StoreError::InvalidToken)
+        ));
+    }
+    assert_eq!(
+        s.check_reset_token("good", now).await.unwrap(),
+        w.applicant.id,
+        "checking does not consume"
+    );
+    assert_eq!(
+        s.check_reset_token("good", now).await.unwrap(),
+        w.applicant.id
+    );
     assert!(matches!(
         s.consume_reset_token("unknown", now, "h").await,
         Err(StoreError::InvalidToken)
@@ -753,6 +768,38 @@ pub async fn reset_tokens(store: Arc<dyn Store>, _h: &dyn Harness) {
     );
     let (_, still) = s.find_user_by_username("applicant").await.unwrap().unwrap();
     assert_eq!(still, "new-password-hash");
+    assert!(matches!(
+        s.check_reset_token("good", now).await,
+        Err(StoreError::InvalidToken)
+    ));
+    // A password change keeps the session that made it and ends every other one.
+    let mut ids = Vec::new();
+    for hash in ["c1", "c2", "c3"] {
+        let t = s
+            .create_token(NewToken {
+                user_id: w.applicant.id,
+                token_hash: hash.into(),
+                kind: "session".into(),
+                name: None,
+                scopes: vec![],
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        ids.push(t.id);
+    }
+    let revoked = s
+        .change_password(w.applicant.id, "changed-hash", ids[0], now)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2);
+    let (_, changed) = s.find_user_by_username("applicant").await.unwrap().unwrap();
+    assert_eq!(changed, "changed-hash");
+    for t in s.list_tokens(w.applicant.id).await.unwrap() {
+        if ids.contains(&t.id) {
+            assert_eq!(t.revoked_at.is_none(), t.id == ids[0], "{:?}", t.id);
+        }
+    }
 }
 
 pub async fn workflow_definitions(store: Arc<dyn Store>, _h: &dyn Harness) {

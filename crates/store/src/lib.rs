@@ -145,6 +145,15 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User>;
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()>;
+    /// In one transaction: set the password hash and revoke every live token of the user
+    /// but `keep` (the session that changed it). Returns how many were revoked.
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// Active users holding `role`, optionally only in the given organisations.
     async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>>;
 
@@ -161,6 +170,9 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// The user of an unused, unexpired reset token (`InvalidToken` otherwise), changing
+    /// nothing: checked before the new password is hashed, which is expensive.
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid>;
     /// In one transaction: check the reset token is unused and unexpired, mark it used,
     /// set the new password hash and revoke the user's tokens. Returns the user id.
     async fn consume_reset_token(

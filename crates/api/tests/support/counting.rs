@@ -1,6 +1,6 @@
 //! `CountingStore`: a [`Store`] that delegates every method to an inner store and counts
 //! the calls per method; it can also be told to fail one method with a backend error whose
-//! message must never reach a client.
+//! message must never reach a client, or to never answer one (to meet a timeout).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ pub struct CountingStore {
     inner: Arc<dyn Store>,
     calls: Mutex<BTreeMap<&'static str, u64>>,
     fail: Mutex<Option<&'static str>>,
+    hang: Mutex<Option<&'static str>>,
 }
 
 impl CountingStore {
@@ -35,6 +36,7 @@ impl CountingStore {
             inner,
             calls: Mutex::new(BTreeMap::new()),
             fail: Mutex::new(None),
+            hang: Mutex::new(None),
         }
     }
 
@@ -57,10 +59,19 @@ impl CountingStore {
         *self.fail.lock().unwrap() = Some(method);
     }
 
-    fn hit(&self, method: &'static str) -> StoreResult<()> {
+    /// From now on, calls of `method` never return (the caller's timeout must end them).
+    pub fn hang_on(&self, method: &'static str) {
+        *self.hang.lock().unwrap() = Some(method);
+    }
+
+    async fn hit(&self, method: &'static str) -> StoreResult<()> {
         *self.calls.lock().unwrap().entry(method).or_default() += 1;
         if *self.fail.lock().unwrap() == Some(method) {
             return Err(StoreError::Backend(SECRET_DETAIL.to_string()));
+        }
+        let hangs = *self.hang.lock().unwrap() == Some(method);
+        if hangs {
+            std::future::pending::<()>().await;
         }
         Ok(())
     }
@@ -77,86 +88,86 @@ impl Store for CountingStore {
         self.inner.backend()
     }
     async fn migrate(&self) -> StoreResult<()> {
-        self.hit("migrate")?;
+        self.hit("migrate").await?;
         self.inner.migrate().await
     }
     async fn ping(&self) -> StoreResult<()> {
-        self.hit("ping")?;
+        self.hit("ping").await?;
         self.inner.ping().await
     }
 
     async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation> {
-        self.hit("create_org")?;
+        self.hit("create_org").await?;
         self.inner.create_org(new).await
     }
     async fn get_org(&self, id: Uuid) -> StoreResult<Organisation> {
-        self.hit("get_org")?;
+        self.hit("get_org").await?;
         self.inner.get_org(id).await
     }
     async fn get_orgs(&self, ids: &[Uuid]) -> StoreResult<Vec<Organisation>> {
-        self.hit("get_orgs")?;
+        self.hit("get_orgs").await?;
         self.inner.get_orgs(ids).await
     }
     async fn list_orgs(&self) -> StoreResult<Vec<Organisation>> {
-        self.hit("list_orgs")?;
+        self.hit("list_orgs").await?;
         self.inner.list_orgs().await
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<User> {
-        self.hit("create_user")?;
+        self.hit("create_user").await?;
         self.inner.create_user(new).await
     }
     async fn get_user(&self, id: Uuid) -> StoreResult<User> {
-        self.hit("get_user")?;
+        self.hit("get_user").await?;
         self.inner.get_user(id).await
     }
     async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
-        self.hit("get_users")?;
+        self.hit("get_users").await?;
         self.inner.get_users(ids).await
     }
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        self.hit("find_user_by_username")?;
+        self.hit("find_user_by_username").await?;
         self.inner.find_user_by_username(username).await
     }
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.hit("find_user_by_email")?;
+        self.hit("find_user_by_email").await?;
         self.inner.find_user_by_email(email).await
     }
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        self.hit("list_users")?;
+        self.hit("list_users").await?;
         self.inner.list_users().await
     }
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User> {
-        self.hit("update_user")?;
+        self.hit("update_user").await?;
         self.inner.update_user(id, patch).await
     }
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
-        self.hit("set_password_hash")?;
+        self.hit("set_password_hash").await?;
         self.inner.set_password_hash(id, password_hash).await
     }
     async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
-        self.hit("users_with_role")?;
+        self.hit("users_with_role").await?;
         self.inner.users_with_role(role, orgs).await
     }
 
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
-        self.hit("create_token")?;
+        self.hit("create_token").await?;
         self.inner.create_token(new).await
     }
     async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        self.hit("find_token")?;
+        self.hit("find_token").await?;
         self.inner.find_token(token_hash).await
     }
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        self.hit("revoke_token")?;
+        self.hit("revoke_token").await?;
         self.inner.revoke_token(id, at).await
     }
     async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
-        self.hit("revoke_user_tokens")?;
+        self.hit("revoke_user_tokens").await?;
         self.inner.revoke_user_tokens(user_id, at).await
     }
     async fn list_tokens(&self, user_id: Uuid) -> StoreResult<Vec<TokenRecord>> {
-        self.hit("list_tokens")?;
+        self.hit("list_tokens").await?;
         self.inner.list_tokens(user_id).await
     }
     async fn create_reset_token(
@@ -165,9 +176,25 @@ impl Store for CountingStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.hit("create_reset_token")?;
+        self.hit("create_reset_token").await?;
         self.inner
             .create_reset_token(user_id, token_hash, expires_at)
+            .await
+    }
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
+        self.hit("check_reset_token").await?;
+        self.inner.check_reset_token(token_hash, now).await
+    }
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.hit("change_password").await?;
+        self.inner
+            .change_password(id, password_hash, keep, at)
             .await
     }
     async fn consume_reset_token(
@@ -176,31 +203,31 @@ impl Store for CountingStore {
         now: DateTime<Utc>,
         new_password_hash: &str,
     ) -> StoreResult<Uuid> {
-        self.hit("consume_reset_token")?;
+        self.hit("consume_reset_token").await?;
         self.inner
             .consume_reset_token(token_hash, now, new_password_hash)
             .await
     }
 
     async fn save_workflow(&self, record: WorkflowRecord) -> StoreResult<()> {
-        self.hit("save_workflow")?;
+        self.hit("save_workflow").await?;
         self.inner.save_workflow(record).await
     }
     async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>> {
-        self.hit("list_workflows")?;
+        self.hit("list_workflows").await?;
         self.inner.list_workflows().await
     }
 
     async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance> {
-        self.hit("create_instance")?;
+        self.hit("create_instance").await?;
         self.inner.create_instance(new).await
     }
     async fn get_instance(&self, id: Uuid) -> StoreResult<Instance> {
-        self.hit("get_instance")?;
+        self.hit("get_instance").await?;
         self.inner.get_instance(id).await
     }
     async fn get_instances(&self, ids: &[Uuid]) -> StoreResult<Vec<Instance>> {
-        self.hit("get_instances")?;
+        self.hit("get_instances").await?;
         self.inner.get_instances(ids).await
     }
     async fn list_instances(
@@ -209,11 +236,11 @@ impl Store for CountingStore {
         filter: &InstanceFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Instance>> {
-        self.hit("list_instances")?;
+        self.hit("list_instances").await?;
         self.inner.list_instances(visibility, filter, page).await
     }
     async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
-        self.hit("is_assigned_expert")?;
+        self.hit("is_assigned_expert").await?;
         self.inner.is_assigned_expert(instance_id, user_id).await
     }
     async fn assigned_instances(
@@ -221,52 +248,52 @@ impl Store for CountingStore {
         user_id: Uuid,
         instance_ids: &[Uuid],
     ) -> StoreResult<Vec<Uuid>> {
-        self.hit("assigned_instances")?;
+        self.hit("assigned_instances").await?;
         self.inner.assigned_instances(user_id, instance_ids).await
     }
     async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
-        self.hit("assign_expert")?;
+        self.hit("assign_expert").await?;
         self.inner.assign_expert(instance_id, user_id).await
     }
     async fn recipients(&self, instance: &Instance, roles: &[String]) -> StoreResult<Vec<User>> {
-        self.hit("recipients")?;
+        self.hit("recipients").await?;
         self.inner.recipients(instance, roles).await
     }
 
     async fn apply_transition(&self, request: TransitionRequest<'_>) -> StoreResult<Applied> {
-        self.hit("apply_transition")?;
+        self.hit("apply_transition").await?;
         self.inner.apply_transition(request).await
     }
     async fn extend_deadline(&self, request: ExtendDeadline) -> StoreResult<Applied> {
-        self.hit("extend_deadline")?;
+        self.hit("extend_deadline").await?;
         self.inner.extend_deadline(request).await
     }
     async fn migrate_instance(
         &self,
         request: grantflow_store::MigrateInstance,
     ) -> StoreResult<Applied> {
-        self.hit("migrate_instance")?;
+        self.hit("migrate_instance").await?;
         self.inner.migrate_instance(request).await
     }
     async fn set_review_result(&self, instance_id: Uuid, review: Value) -> StoreResult<()> {
-        self.hit("set_review_result")?;
+        self.hit("set_review_result").await?;
         self.inner.set_review_result(instance_id, review).await
     }
     async fn history(&self, instance_id: Uuid) -> StoreResult<Vec<HistoryRecord>> {
-        self.hit("history")?;
+        self.hit("history").await?;
         self.inner.history(instance_id).await
     }
     async fn instance_ids(&self) -> StoreResult<Vec<Uuid>> {
-        self.hit("instance_ids")?;
+        self.hit("instance_ids").await?;
         self.inner.instance_ids().await
     }
     async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>> {
-        self.hit("instances_due_before")?;
+        self.hit("instances_due_before").await?;
         self.inner.instances_due_before(until).await
     }
 
     async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>> {
-        self.hit("timers_for_instance")?;
+        self.hit("timers_for_instance").await?;
         self.inner.timers_for_instance(instance_id).await
     }
     async fn claim_due_timers(
@@ -275,7 +302,7 @@ impl Store for CountingStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedTimer>> {
-        self.hit("claim_due_timers")?;
+        self.hit("claim_due_timers").await?;
         self.inner.claim_due_timers(now, limit, lease).await
     }
     async fn complete_timer(
@@ -285,22 +312,22 @@ impl Store for CountingStore {
         messages: Vec<NewOutboxMessage>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.hit("complete_timer")?;
+        self.hit("complete_timer").await?;
         self.inner
             .complete_timer(timer_id, token, messages, now)
             .await
     }
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.hit("next_timer_at")?;
+        self.hit("next_timer_at").await?;
         self.inner.next_timer_at().await
     }
     async fn pending_timer_count(&self) -> StoreResult<i64> {
-        self.hit("pending_timer_count")?;
+        self.hit("pending_timer_count").await?;
         self.inner.pending_timer_count().await
     }
 
     async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
-        self.hit("enqueue")?;
+        self.hit("enqueue").await?;
         self.inner.enqueue(messages).await
     }
     async fn claim_outbox(
@@ -309,7 +336,7 @@ impl Store for CountingStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedMessage>> {
-        self.hit("claim_outbox")?;
+        self.hit("claim_outbox").await?;
         self.inner.claim_outbox(now, limit, lease).await
     }
     async fn finish_delivery(
@@ -319,7 +346,7 @@ impl Store for CountingStore {
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.hit("finish_delivery")?;
+        self.hit("finish_delivery").await?;
         self.inner.finish_delivery(id, token, outcome, now).await
     }
     async fn list_outbox(
@@ -328,7 +355,7 @@ impl Store for CountingStore {
         instance_id: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
-        self.hit("list_outbox")?;
+        self.hit("list_outbox").await?;
         self.inner.list_outbox(status, instance_id, limit).await
     }
 
@@ -338,11 +365,11 @@ impl Store for CountingStore {
         tick_at: DateTime<Utc>,
         messages: Vec<NewOutboxMessage>,
     ) -> StoreResult<bool> {
-        self.hit("record_tick")?;
+        self.hit("record_tick").await?;
         self.inner.record_tick(schedule, tick_at, messages).await
     }
     async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.hit("last_tick")?;
+        self.hit("last_tick").await?;
         self.inner.last_tick(schedule).await
     }
 }

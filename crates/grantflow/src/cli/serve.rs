@@ -44,6 +44,7 @@ pub fn api_settings(config: &Config) -> ApiSettings {
         cors_origins: g.cors_origins.clone(),
         session_ttl_hours: config.auth.session_ttl_hours,
         reset_ttl_minutes: config.auth.reset_ttl_minutes,
+        ..ApiSettings::default()
     }
 }
 
