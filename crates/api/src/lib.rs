@@ -10,6 +10,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod nesting;
 pub mod programme;
 pub mod query;
 pub mod review;
@@ -86,6 +87,8 @@ pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
         SubscriptionRoot,
     )
     .limit_directives(20)
+    // First: nothing recursive may see a document or variables nested too deep.
+    .extension(nesting::NestingLimit)
     .extension(limits::QueryLimits {
         max_depth: settings.max_depth,
         max_complexity: settings.max_complexity,

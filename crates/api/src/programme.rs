@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
+use grantflow_domain::input::FieldError;
 use grantflow_domain::{Lang, Money};
 use grantflow_performance::UserFacing;
 use grantflow_performance::catalogue::Catalogue;
@@ -40,12 +41,19 @@ use crate::types::{InstanceGql, parse_id};
 pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 
 fn money(text: &str, field: &str) -> Result<Money, ApiError> {
-    Money::parse(text).map_err(|_| {
-        ApiError::invalid_field(
-            field,
-            &format!("「{text}」不是金额（元，最多两位小数）"),
-            &format!("`{text}` is not an amount of yuan (at most 2 decimals)"),
-        )
+    let shown: String = text.chars().take(40).collect();
+    Money::parse(text).map_err(|e| {
+        let (zh, en) = match e {
+            grantflow_domain::money::MoneyError::Overflow(_) => (
+                format!("「{shown}」超过金额上限 1000000000000.00 元"),
+                format!("`{shown}` exceeds the largest amount, 1000000000000.00 yuan"),
+            ),
+            _ => (
+                format!("「{shown}」不是金额（元，最多两位小数）"),
+                format!("`{shown}` is not an amount of yuan (at most 2 decimals)"),
+            ),
+        };
+        ApiError::invalid(&[FieldError::new(field, e.code(), zh, en)])
     })
 }
 

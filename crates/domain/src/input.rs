@@ -200,9 +200,14 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
                 other => Money::parse(&other.to_string()),
             };
             let m = parsed.map_err(|e| {
-                bad(
+                let code = match e {
+                    crate::money::MoneyError::Overflow(_) => e.code(),
+                    _ => "INVALID_VALUE",
+                };
+                FieldError::new(
                     name,
-                    format!("「{name}」不是有效金额（元，最多两位小数）：{e}"),
+                    code,
+                    format!("「{name}」不是有效金额（元，最多两位小数，至多 1000000000000.00）：{e}"),
                     format!("`{name}`: {e}"),
                 )
             })?;

@@ -402,7 +402,7 @@ pub struct BudgetView {
 
 impl BudgetView {
     pub fn remaining(&self) -> Money {
-        self.budgeted - self.spent
+        self.budgeted.saturating_sub(self.spent)
     }
 }
 
