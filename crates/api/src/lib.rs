@@ -89,6 +89,8 @@ pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
     .limit_directives(20)
     // First: nothing recursive may see a document or variables nested too deep.
     .extension(nesting::NestingLimit)
+    // Argument coercion failures are client errors (INVALID_INPUT), never INTERNAL.
+    .extension(error::CoercionErrors)
     .extension(limits::QueryLimits {
         max_depth: settings.max_depth,
         max_complexity: settings.max_complexity,

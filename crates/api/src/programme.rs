@@ -246,6 +246,7 @@ pub struct OpenCallInput {
     pub title: Option<String>,
     pub issuer: Option<String>,
     /// Last day for demands; the catalogue's deadline when absent.
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub closing_date: Option<NaiveDate>,
 }
 
@@ -569,6 +570,7 @@ pub struct SpendingInput {
     /// The budget line charged; without one the spending is refused (没有预算不得支出).
     pub line_id: Option<ID>,
     pub amount: String,
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub spent_on: NaiveDate,
     #[graphql(default)]
     pub description: String,

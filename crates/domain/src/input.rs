@@ -207,7 +207,9 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
                 FieldError::new(
                     name,
                     code,
-                    format!("「{name}」不是有效金额（元，最多两位小数，至多 1000000000000.00）：{e}"),
+                    format!(
+                        "「{name}」不是有效金额（元，最多两位小数，至多 1000000000000.00）：{e}"
+                    ),
                     format!("`{name}`: {e}"),
                 )
             })?;

@@ -119,12 +119,18 @@ impl Money {
 
     /// `None` when the result is beyond ±[`Money::MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.fen.checked_add(other.fen).map(Money::from_fen)?.checked()
+        self.fen
+            .checked_add(other.fen)
+            .map(Money::from_fen)?
+            .checked()
     }
 
     /// `None` when the result is beyond ±[`Money::MAX`].
     pub fn checked_sub(self, other: Money) -> Option<Money> {
-        self.fen.checked_sub(other.fen).map(Money::from_fen)?.checked()
+        self.fen
+            .checked_sub(other.fen)
+            .map(Money::from_fen)?
+            .checked()
     }
 
     /// For reports only (e.g. what is left of a total): never wraps or panics.
@@ -249,17 +255,34 @@ mod tests {
     #[test]
     fn amounts_are_bounded_and_arithmetic_is_checked() {
         assert_eq!(Money::parse("1000000000000").unwrap(), Money::MAX);
-        assert_eq!(Money::parse("-1000000000000.00").unwrap().fen(), -Money::MAX.fen());
-        for big in ["1000000000000.01", "92233720368547758.07", "-92233720368547758.08"] {
+        assert_eq!(
+            Money::parse("-1000000000000.00").unwrap().fen(),
+            -Money::MAX.fen()
+        );
+        for big in [
+            "1000000000000.01",
+            "92233720368547758.07",
+            "-92233720368547758.08",
+        ] {
             let e = Money::parse(big).unwrap_err();
             assert_eq!(e.code(), "AMOUNT_TOO_LARGE", "{big}");
         }
         assert_eq!(Money::from_yuan(i64::MAX), None);
         assert_eq!(Money::MAX.checked_add(Money::from_fen(1)), None);
-        assert_eq!((-Money::MAX.fen()).checked_sub(1), Some(-Money::MAX.fen() - 1));
-        assert_eq!(Money::from_fen(-Money::MAX.fen()).checked_sub(Money::from_fen(1)), None);
+        assert_eq!(
+            (-Money::MAX.fen()).checked_sub(1),
+            Some(-Money::MAX.fen() - 1)
+        );
+        assert_eq!(
+            Money::from_fen(-Money::MAX.fen()).checked_sub(Money::from_fen(1)),
+            None
+        );
         let many = std::iter::repeat_n(Money::from_fen(i64::MAX), 3);
-        assert_eq!(many.sum::<Money>().fen(), i64::MAX, "saturates, never wraps");
+        assert_eq!(
+            many.sum::<Money>().fen(),
+            i64::MAX,
+            "saturates, never wraps"
+        );
         assert!(serde_json::from_str::<Money>("\"1000000000000.01\"").is_err());
         assert!(serde_json::from_str::<Money>("10000000000001").is_err());
     }
