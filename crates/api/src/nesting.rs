@@ -14,7 +14,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, Variables};
 
 /// Open brackets (`{`, `[`, `(` together) allowed at once in a document. graphql-js's
-/// `getIntrospectionQuery()` needs 12 (its `TypeRef` fragment); an ordinary query stays
+/// `getIntrospectionQuery()` needs 10 (its `TypeRef` fragment); an ordinary query stays
 /// under 20 since the selection depth limit is 12.
 pub const MAX_DOCUMENT_NESTING: usize = 48;
 
@@ -178,7 +178,7 @@ pub fn check_json_value(value: &serde_json::Value, max: usize) -> Result<(), Too
 /// The depth of GraphQL variables, without recursion (the variables object is level 1).
 pub fn check_variables(variables: &Variables) -> Result<(), TooDeep> {
     use async_graphql::Value;
-    let mut stack: Vec<(&Value, usize)> = variables.iter().map(|(_, v)| (v, 2)).collect();
+    let mut stack: Vec<(&Value, usize)> = variables.values().map(|v| (v, 2)).collect();
     while let Some((v, level)) = stack.pop() {
         if level > MAX_VARIABLES_DEPTH {
             return Err(TooDeep {
