@@ -365,9 +365,12 @@ pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id:
 pub struct CoercionErrors;
 
 /// The two message shapes of async-graphql's `InputValueError` (`custom` and
-/// `expected_type`; `propagate` keeps the prefix).
+/// `expected_type`; `propagate` keeps the prefix), and its error for a declared variable
+/// the request did not give (`Variable id is not defined.`).
 fn is_coercion_message(message: &str) -> bool {
-    message.starts_with("Failed to parse \"") || message.starts_with("Expected input type \"")
+    message.starts_with("Failed to parse \"")
+        || message.starts_with("Expected input type \"")
+        || (message.starts_with("Variable ") && message.ends_with(" is not defined."))
 }
 
 /// Gives an uncoded coercion error its client code; other errors are left alone.

@@ -123,6 +123,11 @@ async fn coercion_errors_are_invalid_input_not_internal() {
             "query($t: String) { instances(filter: { text: $t }) { totalCount } }",
             json!({ "t": "%".repeat(50_000) }),
         ),
+        // A declared variable the request does not give.
+        (
+            "mutation($id: ID!) { autoAssign(instanceId: $id, seed: 1) { seed } }",
+            json!({}),
+        ),
         (
             r#"{ instances(filter: { deadlineBefore: "+262142-12-31T00:00:00Z" }) { totalCount } }"#,
             json!({}),
