@@ -9,6 +9,8 @@
 //                                     operation (the latest answer wins); numbers index lists
 //   # $v = 3   /   # $ids = ["…"]     a JSON literal
 //   # $ids = [a.id, b.0.id]           a list of earlier answers
+//   # $a = myReviews[state=assigned].id   the first list item whose field has that value
+//   # $e = expertPool[user.username=expert5].userId
 //   # $toml = file:workflows/calls/2022.toml     a file's text (from the repository root)
 //   # $file = base64:crates/…/form.xlsx          a file, base64
 // A subscription runs until its first event (instanceEvents sends the current state
@@ -79,9 +81,17 @@ async function tokenOf(user) {
 const answers = {};
 function lookup(path) {
   let v = answers;
-  for (const key of path.split('.')) {
+  // Split on dots outside brackets: `expertPool[user.username=expert5].userId`.
+  for (const key of path.match(/(?:[^.[]+|\[[^\]]*\])+/g)) {
     if (v === undefined || v === null) break;
-    v = v[/^\d+$/.test(key) ? Number(key) : key];
+    const where = key.match(/^(\w+)\[([\w.]+)=([^\]]+)\]$/);
+    if (where) {
+      // `list[field=value]`: the first item of the list whose field (a path) has that value.
+      const field = (item) => where[2].split('.').reduce((x, k) => x?.[k], item);
+      v = (v[where[1]] ?? []).find((item) => String(field(item)) === where[3]);
+    } else {
+      v = v[/^\d+$/.test(key) ? Number(key) : key];
+    }
   }
   if (v === undefined || v === null) throw new Error(`no earlier answer has ${path}`);
   return v;
