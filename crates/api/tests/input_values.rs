@@ -250,3 +250,86 @@ async fn a_call_cannot_close_in_the_past() {
         .await;
     assert_eq!(data["openCall"]["status"], "OPEN");
 }
+
+/// The same limits and codes over graphql-transport-ws: a too-deep document is refused
+/// before parsing, a coercion failure is INVALID_INPUT, and the connection stays usable.
+#[tokio::test]
+async fn websocket_operations_get_the_same_refusals() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.session_token("manager").await;
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })))
+        .await
+        .unwrap();
+    // The answer to operation `id`, skipping pings and the ack.
+    async fn answer(
+        ws: &mut (
+                 impl futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                 + Unpin
+             ),
+        id: &str,
+    ) -> Value {
+        while let Some(msg) = ws.next().await {
+            if let Ok(Message::Text(text)) = msg {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if v["id"] == id {
+                    return v;
+                }
+            }
+        }
+        panic!("the connection closed before answering {id}");
+    }
+    let cases = [
+        ("deep", nested_literal(300), "NESTING_TOO_DEEP"),
+        (
+            "int",
+            r#"{ workflow(id: "funded-project", version: 1.5) { id } }"#.to_string(),
+            "",
+        ),
+        (
+            "seed",
+            "mutation { autoAssign(instanceId: \"00000000-0000-0000-0000-000000000000\", seed: -1) { seed } }".to_string(),
+            "BAD_USER_INPUT",
+        ),
+    ];
+    for (id, query, want) in cases {
+        ws.send(send(
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        ))
+        .await
+        .unwrap();
+        let v = answer(&mut ws, id).await;
+        let errors = if v["type"] == "error" {
+            v["payload"].clone()
+        } else {
+            v["payload"]["errors"].clone()
+        };
+        let first = &errors[0]["extensions"];
+        assert_ne!(first["code"], "INTERNAL", "{v}");
+        if !want.is_empty() {
+            assert!(
+                first["reason"] == want || first["details"]["reason"] == want,
+                "{id}: {v}"
+            );
+        }
+    }
+    ws.send(send(
+        json!({ "id": "ok", "type": "subscribe", "payload": { "query": "{ __typename }" } }),
+    ))
+    .await
+    .unwrap();
+    let v = answer(&mut ws, "ok").await;
+    assert_eq!(v["payload"]["data"]["__typename"], "Query", "{v}");
+}
