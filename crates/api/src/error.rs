@@ -355,3 +355,79 @@ pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id:
         .with_message(zh, en)
         .with_details(details)
 }
+
+/// Input coercion failures are the client's: an `Int` beyond 32 bits, a negative value
+/// for an unsigned argument, a string where an object is expected, a value refused by an
+/// argument's validator. async-graphql reports them as field errors without a code,
+/// which the transport would mask as INTERNAL; this extension gives them code
+/// INVALID_INPUT with `details.reason` BAD_USER_INPUT and async-graphql's message, on every
+/// transport (HTTP, WebSocket, in-process).
+pub struct CoercionErrors;
+
+/// The two message shapes of async-graphql's `InputValueError` (`custom` and
+/// `expected_type`; `propagate` keeps the prefix), and its error for a declared variable
+/// the request did not give (`Variable id is not defined.`).
+fn is_coercion_message(message: &str) -> bool {
+    message.starts_with("Failed to parse \"")
+        || message.starts_with("Expected input type \"")
+        || (message.starts_with("Variable ") && message.ends_with(" is not defined."))
+}
+
+/// Gives an uncoded coercion error its client code; other errors are left alone.
+pub fn classify_coercion(e: &mut async_graphql::ServerError) {
+    let has_code = e
+        .extensions
+        .as_ref()
+        .is_some_and(|x| x.get("code").is_some());
+    if has_code || e.source.is_some() || !is_coercion_message(&e.message) {
+        return;
+    }
+    let shown: String = e.message.chars().take(300).collect();
+    let zh = format!("参数值的类型或范围不符：{shown}");
+    let en = format!("an argument has the wrong type or is out of range: {shown}");
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    ext.set("code", Code::InvalidInput.as_str());
+    ext.set("messageZh", zh.clone());
+    ext.set("messageEn", en.clone());
+    let mut details = async_graphql::indexmap::IndexMap::new();
+    details.insert(
+        async_graphql::Name::new("reason"),
+        async_graphql::Value::from("BAD_USER_INPUT"),
+    );
+    ext.set("details", async_graphql::Value::Object(details));
+    e.message = format!("{zh} ({en})");
+}
+
+impl async_graphql::extensions::ExtensionFactory for CoercionErrors {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(CoercionErrors)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for CoercionErrors {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let mut resp = next.run(ctx).await;
+        resp.errors.iter_mut().for_each(classify_coercion);
+        resp
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut resp| {
+                resp.errors.iter_mut().for_each(classify_coercion);
+                resp
+            })
+            .boxed()
+    }
+}

@@ -133,7 +133,11 @@ pub(crate) fn parse_params(object: &serde_json::Map<String, Value>) -> Result<Re
     }
     match object.get("variables") {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) => request = request.variables(Variables::from_json(v.clone())),
+        Some(v @ Value::Object(_)) => {
+            crate::nesting::check_json_value(v, crate::nesting::MAX_VARIABLES_DEPTH)
+                .map_err(|e| BadRequest(e.to_string()))?;
+            request = request.variables(Variables::from_json(v.clone()))
+        }
         Some(_) => return Err(BadRequest("`variables` must be an object".into())),
     }
     match object.get("extensions") {
@@ -156,6 +160,8 @@ fn parse_get(uri: &Uri) -> Result<Request, BadRequest> {
         let value = match k.as_ref() {
             "query" | "operationName" => Value::String(v.into_owned()),
             "variables" | "extensions" => {
+                crate::nesting::check_json_text(v.as_bytes(), crate::nesting::MAX_VARIABLES_DEPTH)
+                    .map_err(|e| BadRequest(e.to_string()))?;
                 serde_json::from_str(&v).map_err(|_| BadRequest(format!("`{k}` must be JSON")))?
             }
             _ => continue,
@@ -170,6 +176,8 @@ fn parse_get(uri: &Uri) -> Result<Request, BadRequest> {
 pub(crate) fn operation_type(
     request: &Request,
 ) -> Option<async_graphql::parser::types::OperationType> {
+    // Refused, before parsing, by execution (nesting::NestingLimit): never parsed here.
+    crate::nesting::check_document(&request.query).ok()?;
     let doc = async_graphql::parser::parse_query(&request.query).ok()?;
     use async_graphql::parser::types::DocumentOperations;
     match (&doc.operations, &request.operation_name) {
@@ -219,6 +227,8 @@ fn content_type_ok(headers: &HeaderMap) -> Result<(), StatusCode> {
 }
 
 fn parse_post(body: &[u8], max_batch: usize) -> Result<Parsed, BadRequest> {
+    crate::nesting::check_json_text(body, crate::nesting::MAX_BODY_DEPTH)
+        .map_err(|e| BadRequest(e.to_string()))?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| BadRequest("the body is not valid JSON".into()))?;
     match value {

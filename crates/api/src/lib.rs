@@ -11,6 +11,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod nesting;
 pub mod programme;
 pub mod query;
 pub mod review;
@@ -132,6 +133,10 @@ pub fn build_schema_with(settings: &ApiSettings, guards: Arc<Guards>) -> Grantfl
     )
     .limit_directives(20)
     .data(guards)
+    // First: nothing recursive may see a document or variables nested too deep.
+    .extension(nesting::NestingLimit)
+    // Argument coercion failures are client errors (INVALID_INPUT), never INTERNAL.
+    .extension(error::CoercionErrors)
     .extension(scopes::ScopeGate)
     .extension(limits::QueryLimits {
         max_depth: settings.max_depth,

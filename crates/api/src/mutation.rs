@@ -712,7 +712,7 @@ impl CoreMutation {
         ctx: &Context<'_>,
         instance_id: ID,
         expected_version: i64,
-        new_due_date: NaiveDate,
+        #[graphql(validator(custom = "crate::types::DateInRange"))] new_due_date: NaiveDate,
         reason: String,
     ) -> Result<TransitionPayload> {
         let v = viewer_with_scope(ctx, scope::TRANSITION)?;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
+use grantflow_domain::input::FieldError;
 use grantflow_domain::{Lang, Money};
 use grantflow_performance::UserFacing;
 use grantflow_performance::catalogue::Catalogue;
@@ -39,12 +40,19 @@ use crate::types::{InstanceGql, parse_id};
 pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 
 fn money(text: &str, field: &str) -> Result<Money, ApiError> {
-    Money::parse(text).map_err(|_| {
-        ApiError::invalid_field(
-            field,
-            &format!("「{text}」不是金额（元，最多两位小数）"),
-            &format!("`{text}` is not an amount of yuan (at most 2 decimals)"),
-        )
+    let shown: String = text.chars().take(40).collect();
+    Money::parse(text).map_err(|e| {
+        let (zh, en) = match e {
+            grantflow_domain::money::MoneyError::Overflow(_) => (
+                format!("「{shown}」超过金额上限 1000000000000.00 元"),
+                format!("`{shown}` exceeds the largest amount, 1000000000000.00 yuan"),
+            ),
+            _ => (
+                format!("「{shown}」不是金额（元，最多两位小数）"),
+                format!("`{shown}` is not an amount of yuan (at most 2 decimals)"),
+            ),
+        };
+        ApiError::invalid(&[FieldError::new(field, e.code(), zh, en)])
     })
 }
 
@@ -237,6 +245,7 @@ pub struct OpenCallInput {
     pub title: Option<String>,
     pub issuer: Option<String>,
     /// Last day for demands; the catalogue's deadline when absent.
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub closing_date: Option<NaiveDate>,
 }
 
@@ -565,6 +574,7 @@ pub struct SpendingInput {
     /// The budget line charged; without one the spending is refused (没有预算不得支出).
     pub line_id: Option<ID>,
     pub amount: String,
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub spent_on: NaiveDate,
     #[graphql(default)]
     pub description: String,

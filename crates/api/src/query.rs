@@ -46,9 +46,13 @@ pub struct InstanceFilterInput {
     pub parent_id: Option<ID>,
     /// Only instances whose deadline has passed.
     pub overdue: Option<bool>,
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub deadline_before: Option<DateTime<Utc>>,
+    #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub deadline_after: Option<DateTime<Utc>>,
-    /// Case-insensitive text in the title or the data.
+    /// Case-insensitive text in the title or the data (at most 200 characters: longer
+    /// patterns buy nothing, and SQLite refuses LIKE patterns over 50,000 bytes).
+    #[graphql(validator(max_length = 200))]
     pub text: Option<String>,
     /// Include archived, rejected and other final instances (default true).
     pub include_final: Option<bool>,

@@ -1125,7 +1125,7 @@ impl ReviewMutation {
         ctx: &Context<'_>,
         expert_id: ID,
         organisation_id: ID,
-        until: NaiveDate,
+        #[graphql(validator(custom = "crate::types::DateInRange"))] until: NaiveDate,
         note: Option<String>,
     ) -> Result<CollaborationGql> {
         let v = viewer_with_scope(ctx, scope::REVIEW)?;

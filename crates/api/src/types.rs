@@ -773,3 +773,46 @@ impl InstanceGql {
 pub fn store_error(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_graphql::Error {
     from_store(e, &rc(ctx).request_id).into()
 }
+
+/// Argument validator for every date and instant a request carries: the one accepted
+/// range of `grantflow_domain::dates` (1900-01-01 to 2200-12-31). A value outside it is
+/// INVALID_INPUT with `details.reason` DATE_OUT_OF_RANGE, before any resolver runs.
+/// Used as `#[graphql(validator(custom = "crate::types::DateInRange"))]`.
+pub struct DateInRange;
+
+fn date_refusal<T: async_graphql::InputType>(
+    e: grantflow_domain::dates::DateError,
+) -> async_graphql::InputValueError<T> {
+    let mut details = async_graphql::indexmap::IndexMap::new();
+    details.insert(
+        async_graphql::Name::new("reason"),
+        async_graphql::Value::from(e.code()),
+    );
+    async_graphql::InputValueError::custom(e.message_en())
+        .with_extension("code", crate::error::Code::InvalidInput.as_str())
+        .with_extension("messageZh", e.message_zh())
+        .with_extension("messageEn", e.message_en())
+        .with_extension("details", async_graphql::Value::Object(details))
+}
+
+impl async_graphql::CustomValidator<chrono::NaiveDate> for DateInRange {
+    fn check(
+        &self,
+        value: &chrono::NaiveDate,
+    ) -> Result<(), async_graphql::InputValueError<chrono::NaiveDate>> {
+        grantflow_domain::dates::check_date(*value)
+            .map(|_| ())
+            .map_err(date_refusal)
+    }
+}
+
+impl async_graphql::CustomValidator<DateTime<Utc>> for DateInRange {
+    fn check(
+        &self,
+        value: &DateTime<Utc>,
+    ) -> Result<(), async_graphql::InputValueError<DateTime<Utc>>> {
+        grantflow_domain::dates::check_instant(*value)
+            .map(|_| ())
+            .map_err(date_refusal)
+    }
+}

@@ -427,6 +427,41 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&not_money), "INVALID_INPUT");
+    // Issue 10: amounts near i64::MAX overflowed; the largest amount is 10^12 yuan.
+    for huge in ["92233720368547758.07", "1000000000000.01"] {
+        let too_large = app
+            .gql(
+                Some(&manager),
+                ADD_LINE,
+                json!({ "id": pid, "year": 2024, "amount": huge }),
+            )
+            .await;
+        assert_eq!(error_code(&too_large), "INVALID_INPUT", "{too_large}");
+        assert_eq!(
+            too_large["errors"][0]["extensions"]["details"]["fields"][0]["code"],
+            "AMOUNT_TOO_LARGE"
+        );
+    }
+    // A year beyond 32 bits is a coercion error, a client error.
+    let big_year = app
+        .gql(
+            Some(&manager),
+            ADD_LINE,
+            json!({ "id": pid, "year": 2147483648i64, "amount": "1" }),
+        )
+        .await;
+    assert_eq!(error_code(&big_year), "INVALID_INPUT", "{big_year}");
+    // Dates outside 1900-01-01..2200-12-31 are refused before anything is stored.
+    for day in ["2201-01-01", "-0001-12-31", "1899-12-31"] {
+        let far = app
+            .gql(
+                Some(&manager),
+                SPEND,
+                json!({ "id": pid, "input": { "amount": "100", "spentOn": day } }),
+            )
+            .await;
+        assert_eq!(error_code(&far), "INVALID_INPUT", "{far}");
+    }
 
     // No line at all.
     let no_line = app

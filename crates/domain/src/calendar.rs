@@ -86,13 +86,11 @@ impl WorkCalendar {
                 day,
                 years: years.iter().copied().collect(),
             };
-            let mut day = h.from;
-            while day <= h.to {
+            for day in h.from.iter_days().take_while(|d| *d <= h.to) {
                 if !years.contains(&day.year()) {
                     return Err(outside(day));
                 }
                 holidays.insert(day, h.name.clone());
-                day += Duration::days(1);
             }
             for m in &h.makeup_workdays {
                 if !is_weekend(*m) {
@@ -136,49 +134,49 @@ impl WorkCalendar {
     }
 
     /// The `n`-th working day after `day` (not counting `day` itself). With `n = 0`,
-    /// `day` itself when it is a working day, else the next one.
-    pub fn add_working_days(&self, day: NaiveDate, n: u32) -> NaiveDate {
+    /// `day` itself when it is a working day, else the next one. `None` past the last
+    /// date chrono can represent (never for the dates of [`crate::dates`]).
+    pub fn add_working_days(&self, day: NaiveDate, n: u32) -> Option<NaiveDate> {
         let mut current = day;
         if n == 0 {
             while !self.is_working_day(current) {
-                current += Duration::days(1);
+                current = current.succ_opt()?;
             }
-            return current;
+            return Some(current);
         }
         let mut left = n;
         while left > 0 {
-            current += Duration::days(1);
+            current = current.succ_opt()?;
             if self.is_working_day(current) {
                 left -= 1;
             }
         }
-        current
+        Some(current)
     }
 
-    /// The `n`-th working day before `day` (not counting `day` itself).
-    pub fn sub_working_days(&self, day: NaiveDate, n: u32) -> NaiveDate {
+    /// The `n`-th working day before `day` (not counting `day` itself); `None` before
+    /// the first date chrono can represent.
+    pub fn sub_working_days(&self, day: NaiveDate, n: u32) -> Option<NaiveDate> {
         let mut current = day;
         let mut left = n;
         while left > 0 {
-            current -= Duration::days(1);
+            current = current.pred_opt()?;
             if self.is_working_day(current) {
                 left -= 1;
             }
         }
-        current
+        Some(current)
     }
 
     /// Working days strictly after `from` up to and including `to` (0 when `to <= from`).
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> u32 {
-        let mut count = 0;
-        let mut day = from;
-        while day < to {
-            day += Duration::days(1);
-            if self.is_working_day(day) {
-                count += 1;
-            }
-        }
-        count
+        let count = from
+            .iter_days()
+            .skip(1)
+            .take_while(|d| *d <= to)
+            .filter(|d| self.is_working_day(*d))
+            .count();
+        u32::try_from(count).unwrap_or(u32::MAX)
     }
 }
 
@@ -191,20 +189,32 @@ pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&TIMEZONE).date_naive()
 }
 
-/// The instant of a local wall-clock time on a local date. Asia/Shanghai has no daylight
-/// saving, so every local time exists exactly once.
+/// The instant of a local wall-clock time on a local date. Asia/Shanghai observed
+/// daylight saving in some years (1919, 1940–1949, 1986–1991): a time skipped by a
+/// change is read at standard time (UTC+8), a repeated one at its first occurrence.
+/// Saturates at chrono's ends, which the dates of [`crate::dates`] never reach.
 pub fn local_instant(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    TIMEZONE
-        .from_local_datetime(&day.and_time(time))
-        .single()
-        .expect("Asia/Shanghai has no DST gaps")
-        .with_timezone(&Utc)
+    let naive = day.and_time(time);
+    match TIMEZONE.from_local_datetime(&naive).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        None => naive
+            .checked_sub_signed(Duration::hours(8))
+            .map(|n| n.and_utc())
+            .unwrap_or(if day.year() < 0 {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            }),
+    }
 }
 
 /// The end of a local date (24:00, i.e. the start of the next day), when day-based
 /// deadlines fall due.
 pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
-    local_instant(day + Duration::days(1), NaiveTime::MIN)
+    match day.succ_opt() {
+        Some(next) => local_instant(next, NaiveTime::MIN),
+        None => DateTime::<Utc>::MAX_UTC,
+    }
 }
 
 #[cfg(test)]
@@ -244,10 +254,22 @@ mod tests {
         let cal = WorkCalendar::builtin();
         // Thu 2024-02-08 + 1 working day = Fri 02-09; + 2 = Sun 02-18 (调休), since
         // 02-10..02-17 are the holiday; + 3 = Mon 02-19.
-        assert_eq!(cal.add_working_days(d("2024-02-08"), 1), d("2024-02-09"));
-        assert_eq!(cal.add_working_days(d("2024-02-08"), 2), d("2024-02-18"));
-        assert_eq!(cal.add_working_days(d("2024-02-08"), 3), d("2024-02-19"));
-        assert_eq!(cal.sub_working_days(d("2024-02-19"), 2), d("2024-02-09"));
+        assert_eq!(
+            cal.add_working_days(d("2024-02-08"), 1).unwrap(),
+            d("2024-02-09")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2024-02-08"), 2).unwrap(),
+            d("2024-02-18")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2024-02-08"), 3).unwrap(),
+            d("2024-02-19")
+        );
+        assert_eq!(
+            cal.sub_working_days(d("2024-02-19"), 2).unwrap(),
+            d("2024-02-09")
+        );
         assert_eq!(
             cal.working_days_between(d("2024-02-08"), d("2024-02-19")),
             3
@@ -259,20 +281,63 @@ mod tests {
         let cal = WorkCalendar::builtin();
         // Fri 2025-09-26; Sun 09-28 is a 调休 working day; 10-01..10-08 rest;
         // Sat 10-11 is a 调休 working day.
-        assert_eq!(cal.add_working_days(d("2025-09-26"), 1), d("2025-09-28"));
-        assert_eq!(cal.add_working_days(d("2025-09-26"), 3), d("2025-09-30"));
-        assert_eq!(cal.add_working_days(d("2025-09-26"), 4), d("2025-10-09"));
-        assert_eq!(cal.add_working_days(d("2025-09-26"), 6), d("2025-10-11"));
-        assert_eq!(cal.add_working_days(d("2025-09-26"), 7), d("2025-10-13"));
+        assert_eq!(
+            cal.add_working_days(d("2025-09-26"), 1).unwrap(),
+            d("2025-09-28")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2025-09-26"), 3).unwrap(),
+            d("2025-09-30")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2025-09-26"), 4).unwrap(),
+            d("2025-10-09")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2025-09-26"), 6).unwrap(),
+            d("2025-10-11")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2025-09-26"), 7).unwrap(),
+            d("2025-10-13")
+        );
     }
 
     #[test]
     fn five_working_days_over_spring_festival_2026() {
         let cal = WorkCalendar::builtin();
         // Thu 2026-02-12 → Fri 13, Sat 14 (调休), then 15..23 rest, Tue 24, Wed 25, Thu 26.
-        assert_eq!(cal.add_working_days(d("2026-02-12"), 5), d("2026-02-26"));
-        assert_eq!(cal.add_working_days(d("2026-02-14"), 0), d("2026-02-14"));
-        assert_eq!(cal.add_working_days(d("2026-02-15"), 0), d("2026-02-24"));
+        assert_eq!(
+            cal.add_working_days(d("2026-02-12"), 5).unwrap(),
+            d("2026-02-26")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2026-02-14"), 0).unwrap(),
+            d("2026-02-14")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2026-02-15"), 0).unwrap(),
+            d("2026-02-24")
+        );
+    }
+
+    #[test]
+    fn no_arithmetic_panics_at_the_ends_or_in_dst_gaps() {
+        let cal = WorkCalendar::builtin();
+        assert_eq!(cal.add_working_days(NaiveDate::MAX, 1), None);
+        assert_eq!(cal.sub_working_days(NaiveDate::MIN, 1), None);
+        assert_eq!(end_of_day(NaiveDate::MAX), DateTime::<Utc>::MAX_UTC);
+        let _ = local_instant(NaiveDate::MIN, NaiveTime::MIN);
+        // 1940-06-01 00:00 did not exist in Shanghai (clocks went to 01:00).
+        let gap = local_instant(d("1940-06-01"), NaiveTime::MIN);
+        assert_eq!(gap.to_rfc3339(), "1940-05-31T16:00:00+00:00");
+        for day in d("1900-01-01")
+            .iter_days()
+            .take_while(|x| *x <= d("2200-12-31"))
+            .step_by(7)
+        {
+            let _ = end_of_day(day);
+        }
     }
 
     #[test]

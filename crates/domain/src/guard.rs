@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::{Context, Program, Value};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::Money;
 
@@ -425,7 +425,7 @@ fn yuan(value: Arc<String>) -> cel::ResolveResult {
 }
 
 fn date(value: Arc<String>) -> cel::ResolveResult {
-    let day = NaiveDate::parse_from_str(&value, "%Y-%m-%d")
+    let day = crate::dates::parse_date(&value)
         .map_err(|e| cel::ExecutionError::function_error("date", e.to_string()))?;
     let at = crate::calendar::local_instant(day, chrono::NaiveTime::MIN);
     Ok(Value::Timestamp(at.fixed_offset()))

@@ -1,6 +1,5 @@
 //! Checking and normalising the input of an event against its declared fields.
 
-use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -201,9 +200,16 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
                 other => Money::parse(&other.to_string()),
             };
             let m = parsed.map_err(|e| {
-                bad(
+                let code = match e {
+                    crate::money::MoneyError::Overflow(_) => e.code(),
+                    _ => "INVALID_VALUE",
+                };
+                FieldError::new(
                     name,
-                    format!("「{name}」不是有效金额（元，最多两位小数）：{e}"),
+                    code,
+                    format!(
+                        "「{name}」不是有效金额（元，最多两位小数，至多 1000000000000.00）：{e}"
+                    ),
                     format!("`{name}`: {e}"),
                 )
             })?;
@@ -227,15 +233,21 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
             Ok(Some(Value::String(m.to_string())))
         }
         FieldType::Date => {
-            let ok = v
-                .as_str()
-                .and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok());
-            match ok {
-                Some(d) => Ok(Some(Value::String(d.to_string()))),
-                None => Err(bad(
+            let Some(text) = v.as_str() else {
+                return Err(bad(
                     name,
                     format!("「{name}」应为日期，格式 YYYY-MM-DD"),
                     format!("`{name}` must be a date YYYY-MM-DD"),
+                ));
+            };
+            // One range for every date (crate::dates): 1900-01-01 to 2200-12-31.
+            match crate::dates::parse_date(text) {
+                Ok(d) => Ok(Some(Value::String(d.to_string()))),
+                Err(e) => Err(FieldError::new(
+                    name,
+                    e.code(),
+                    format!("「{name}」：{}", e.message_zh()),
+                    format!("`{name}`: {}", e.message_en()),
                 )),
             }
         }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod canonical;
+pub mod dates;
 pub mod diagnostic;
 pub mod diagram;
 pub mod duration;

@@ -4,7 +4,6 @@
 //! `0.1 + 0.2` yuan differ from `0.3` yuan, so every amount is an integer count of fen.
 
 use std::fmt;
-use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 use std::str::FromStr;
 
 use schemars::JsonSchema;
@@ -28,20 +27,42 @@ pub enum MoneyError {
     Malformed(String),
     #[error("`{0}` has more than two decimals: amounts are exact to the fen (0.01 yuan)")]
     TooPrecise(String),
-    #[error("`{0}` is too large")]
+    #[error("`{0}` is too large: amounts are at most 1000000000000.00 yuan")]
     Overflow(String),
+}
+
+impl MoneyError {
+    /// The stable code clients see (`details.fields[].code` or `details.reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            MoneyError::Overflow(_) => "AMOUNT_TOO_LARGE",
+            _ => "INVALID_AMOUNT",
+        }
+    }
 }
 
 impl Money {
     pub const ZERO: Money = Money { fen: 0 };
 
+    /// The largest amount accepted anywhere, in either sign: 1 万亿 (10^12) yuan. Far
+    /// above any grant, and far enough below `i64::MAX` fen that sums of amounts cannot
+    /// overflow in practice (see the `Sum` impl).
+    pub const MAX: Money = Money {
+        fen: 1_000_000_000_000 * 100,
+    };
+
+    /// `Some` when within ±[`Money::MAX`].
+    pub fn checked(self) -> Option<Money> {
+        (self.fen.checked_abs()? <= Money::MAX.fen).then_some(self)
+    }
+
     pub const fn from_fen(fen: i64) -> Self {
         Money { fen }
     }
 
-    /// Whole yuan; `None` on overflow.
+    /// Whole yuan; `None` beyond ±[`Money::MAX`].
     pub fn from_yuan(yuan: i64) -> Option<Self> {
-        yuan.checked_mul(100).map(Money::from_fen)
+        yuan.checked_mul(100).map(Money::from_fen)?.checked()
     }
 
     pub const fn fen(self) -> i64 {
@@ -91,15 +112,30 @@ impl Money {
             .checked_mul(100)
             .and_then(|f| f.checked_add(frac_fen))
             .ok_or_else(overflow)?;
-        Ok(Money::from_fen(if negative { -fen } else { fen }))
+        Money::from_fen(if negative { -fen } else { fen })
+            .checked()
+            .ok_or_else(overflow)
     }
 
+    /// `None` when the result is beyond ±[`Money::MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.fen.checked_add(other.fen).map(Money::from_fen)
+        self.fen
+            .checked_add(other.fen)
+            .map(Money::from_fen)?
+            .checked()
     }
 
+    /// `None` when the result is beyond ±[`Money::MAX`].
     pub fn checked_sub(self, other: Money) -> Option<Money> {
-        self.fen.checked_sub(other.fen).map(Money::from_fen)
+        self.fen
+            .checked_sub(other.fen)
+            .map(Money::from_fen)?
+            .checked()
+    }
+
+    /// For reports only (e.g. what is left of a total): never wraps or panics.
+    pub fn saturating_sub(self, other: Money) -> Money {
+        Money::from_fen(self.fen.saturating_sub(other.fen))
     }
 
     pub fn is_negative(self) -> bool {
@@ -137,42 +173,13 @@ impl FromStr for Money {
     }
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, rhs: Money) -> Money {
-        Money::from_fen(self.fen + rhs.fen)
-    }
-}
-
-impl AddAssign for Money {
-    fn add_assign(&mut self, rhs: Money) {
-        self.fen += rhs.fen;
-    }
-}
-
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, rhs: Money) -> Money {
-        Money::from_fen(self.fen - rhs.fen)
-    }
-}
-
-impl SubAssign for Money {
-    fn sub_assign(&mut self, rhs: Money) {
-        self.fen -= rhs.fen;
-    }
-}
-
-impl Neg for Money {
-    type Output = Money;
-    fn neg(self) -> Money {
-        Money::from_fen(-self.fen)
-    }
-}
-
+/// Sums saturate at the largest representable amount instead of wrapping or panicking.
+/// Every amount is at most [`Money::MAX`] (10^12 yuan), so a sum can only saturate past
+/// 92,000 maximal amounts; where a sum decides something (what is left on a budget
+/// line), use [`Money::checked_add`] and [`Money::checked_sub`], which refuse instead.
 impl std::iter::Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        iter.fold(Money::ZERO, Add::add)
+        Money::from_fen(iter.fold(0i64, |acc, m| acc.saturating_add(m.fen)))
     }
 }
 
@@ -223,8 +230,10 @@ mod tests {
         assert_eq!(Money::parse("¥0.07").unwrap().to_string(), "0.07");
         assert_eq!(Money::parse("-3.20").unwrap().to_string(), "-3.20");
         assert_eq!(Money::parse("1.500").unwrap().fen(), 150);
-        let sum = Money::parse("0.1").unwrap() + Money::parse("0.2").unwrap();
-        assert_eq!(sum, Money::parse("0.3").unwrap());
+        let sum = Money::parse("0.1")
+            .unwrap()
+            .checked_add(Money::parse("0.2").unwrap());
+        assert_eq!(sum, Some(Money::parse("0.3").unwrap()));
     }
 
     #[test]
@@ -241,6 +250,41 @@ mod tests {
             Money::parse("99999999999999999999"),
             Err(MoneyError::Overflow(_))
         ));
+    }
+
+    #[test]
+    fn amounts_are_bounded_and_arithmetic_is_checked() {
+        assert_eq!(Money::parse("1000000000000").unwrap(), Money::MAX);
+        assert_eq!(
+            Money::parse("-1000000000000.00").unwrap().fen(),
+            -Money::MAX.fen()
+        );
+        for big in [
+            "1000000000000.01",
+            "92233720368547758.07",
+            "-92233720368547758.08",
+        ] {
+            let e = Money::parse(big).unwrap_err();
+            assert_eq!(e.code(), "AMOUNT_TOO_LARGE", "{big}");
+        }
+        assert_eq!(Money::from_yuan(i64::MAX), None);
+        assert_eq!(Money::MAX.checked_add(Money::from_fen(1)), None);
+        assert_eq!(
+            (-Money::MAX.fen()).checked_sub(1),
+            Some(-Money::MAX.fen() - 1)
+        );
+        assert_eq!(
+            Money::from_fen(-Money::MAX.fen()).checked_sub(Money::from_fen(1)),
+            None
+        );
+        let many = std::iter::repeat_n(Money::from_fen(i64::MAX), 3);
+        assert_eq!(
+            many.sum::<Money>().fen(),
+            i64::MAX,
+            "saturates, never wraps"
+        );
+        assert!(serde_json::from_str::<Money>("\"1000000000000.01\"").is_err());
+        assert!(serde_json::from_str::<Money>("10000000000001").is_err());
     }
 
     #[test]

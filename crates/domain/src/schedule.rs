@@ -1,7 +1,7 @@
 //! Turning a state's deadline declaration into instants: when the work is due, and when
 //! each reminder, escalation and timeout fires. All dates are Asia/Shanghai.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{WorkCalendar, end_of_day, local_date, local_instant};
@@ -95,55 +95,53 @@ pub fn deadline_for(
 ) -> Option<Deadline> {
     let d = state.deadline.as_ref()?;
     if let Some(span) = d.after {
-        return Some(after(span, entered_at, calendar));
+        return after(span, entered_at, calendar);
     }
     let field = d.date_field.as_ref()?;
     let text = data.get(field)?.as_str()?;
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    // Input dates are checked against the accepted range when they are given; a value
+    // outside it (stored before that check) sets no deadline rather than a bad one.
+    let day = crate::dates::parse_date(text).ok()?;
     Some(Deadline {
         due_at: end_of_day(day),
         due_date: day,
     })
 }
 
-fn after(span: Span, from: DateTime<Utc>, calendar: &WorkCalendar) -> Deadline {
+/// Checked: `None` past chrono's last date (only reachable with absurd spans).
+fn after(span: Span, from: DateTime<Utc>, calendar: &WorkCalendar) -> Option<Deadline> {
     let start_day = local_date(from);
+    let day_deadline = |day: NaiveDate| Deadline {
+        due_at: end_of_day(day),
+        due_date: day,
+    };
     match span {
-        Span::Days(n) => {
-            let day = start_day + Duration::days(i64::from(n));
-            Deadline {
-                due_at: end_of_day(day),
-                due_date: day,
-            }
-        }
-        Span::WorkingDays(n) => {
-            let day = calendar.add_working_days(start_day, n);
-            Deadline {
-                due_at: end_of_day(day),
-                due_date: day,
-            }
-        }
+        Span::Days(n) => start_day
+            .checked_add_days(Days::new(u64::from(n)))
+            .map(day_deadline),
+        Span::WorkingDays(n) => calendar.add_working_days(start_day, n).map(day_deadline),
         Span::Hours(n) => {
-            let due_at = from + Duration::hours(i64::from(n));
-            Deadline {
+            let due_at = from.checked_add_signed(Duration::hours(i64::from(n)))?;
+            Some(Deadline {
                 due_at,
                 due_date: local_date(due_at - Duration::seconds(1)),
-            }
+            })
         }
     }
 }
 
-/// The instant `span` after `from`, keeping the local time of day for day-based spans.
+/// The instant `span` after `from`, keeping the local time of day for day-based spans;
+/// saturates at chrono's last instant rather than overflowing.
 pub fn shift(from: DateTime<Utc>, span: Span, calendar: &WorkCalendar) -> DateTime<Utc> {
     let local = from.with_timezone(&crate::calendar::TIMEZONE);
-    match span {
-        Span::Days(n) => from + Duration::days(i64::from(n)),
-        Span::WorkingDays(n) => {
-            let day = calendar.add_working_days(local.date_naive(), n);
-            local_instant(day, local.time())
-        }
-        Span::Hours(n) => from + Duration::hours(i64::from(n)),
-    }
+    let shifted = match span {
+        Span::Days(n) => from.checked_add_signed(Duration::days(i64::from(n))),
+        Span::WorkingDays(n) => calendar
+            .add_working_days(local.date_naive(), n)
+            .map(|day| local_instant(day, local.time())),
+        Span::Hours(n) => from.checked_add_signed(Duration::hours(i64::from(n))),
+    };
+    shifted.unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn day_at(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
@@ -155,25 +153,47 @@ fn before_due(
     span: Span,
     time: NaiveTime,
     cal: &WorkCalendar,
-) -> DateTime<Utc> {
+) -> Option<DateTime<Utc>> {
     match span {
-        Span::Days(n) => day_at(deadline.due_date - Duration::days(i64::from(n)), time),
-        Span::WorkingDays(n) => day_at(cal.sub_working_days(deadline.due_date, n), time),
-        Span::Hours(n) => deadline.due_at - Duration::hours(i64::from(n)),
+        Span::Days(n) => deadline
+            .due_date
+            .checked_sub_days(Days::new(u64::from(n)))
+            .map(|d| day_at(d, time)),
+        Span::WorkingDays(n) => cal
+            .sub_working_days(deadline.due_date, n)
+            .map(|d| day_at(d, time)),
+        Span::Hours(n) => deadline
+            .due_at
+            .checked_sub_signed(Duration::hours(i64::from(n))),
     }
 }
 
+/// The `k`-th step `span` after the deadline; `None` when it cannot be represented.
 fn after_due(
     deadline: &Deadline,
     span: Span,
     k: u32,
     time: NaiveTime,
     cal: &WorkCalendar,
-) -> DateTime<Utc> {
+) -> Option<DateTime<Utc>> {
+    let steps = span_units(span).checked_mul(k)?;
     match span {
-        Span::Days(n) => day_at(deadline.due_date + Duration::days(i64::from(n * k)), time),
-        Span::WorkingDays(n) => day_at(cal.add_working_days(deadline.due_date, n * k), time),
-        Span::Hours(n) => deadline.due_at + Duration::hours(i64::from(n * k)),
+        Span::Days(_) => deadline
+            .due_date
+            .checked_add_days(Days::new(u64::from(steps)))
+            .map(|d| day_at(d, time)),
+        Span::WorkingDays(_) => cal
+            .add_working_days(deadline.due_date, steps)
+            .map(|d| day_at(d, time)),
+        Span::Hours(_) => deadline
+            .due_at
+            .checked_add_signed(Duration::hours(i64::from(steps))),
+    }
+}
+
+fn span_units(span: Span) -> u32 {
+    match span {
+        Span::Days(n) | Span::WorkingDays(n) | Span::Hours(n) => n,
     }
 }
 
@@ -213,8 +233,9 @@ pub fn ladder_timers(
 ) -> Vec<TimerPlan> {
     let mut timers = Vec::new();
     let notify = assignees.to_vec();
-    let mut push = |kind, key: String, fire_at: DateTime<Utc>, event, notify, offset| {
-        if fire_at > entered_at {
+    // A timer whose instant cannot be represented (beyond chrono's range) is left out.
+    let mut push = |kind, key: String, fire_at: Option<DateTime<Utc>>, event, notify, offset| {
+        if let Some(fire_at) = fire_at.filter(|at| *at > entered_at) {
             timers.push(TimerPlan {
                 kind,
                 key,
@@ -238,8 +259,8 @@ pub fn ladder_timers(
     }
     if ladder.at_due {
         let at = match d.after {
-            Some(Span::Hours(_)) => deadline.due_at,
-            _ => day_at(deadline.due_date, remind_at),
+            Some(Span::Hours(_)) => Some(deadline.due_at),
+            _ => Some(day_at(deadline.due_date, remind_at)),
         };
         push(TimerKind::Due, "due".into(), at, None, notify.clone(), None);
     }
@@ -269,7 +290,7 @@ pub fn ladder_timers(
         push(
             TimerKind::Timeout,
             "timeout".into(),
-            deadline.due_at,
+            Some(deadline.due_at),
             Some(event.clone()),
             vec![SCHEDULER_ROLE.to_string()],
             None,
@@ -309,7 +330,7 @@ mod tests {
             }],
             timeout: Some("expire".into()),
         };
-        let deadline = after(Span::WorkingDays(5), entered, &cal);
+        let deadline = after(Span::WorkingDays(5), entered, &cal).unwrap();
         assert_eq!(deadline.due_date.to_string(), "2025-10-10");
         assert_eq!(deadline.due_at, t("2025-10-10T16:00:00Z"));
         let timers = ladder_timers(

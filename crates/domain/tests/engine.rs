@@ -418,6 +418,31 @@ fn invalid_input_names_each_field() {
         [("execution_end".to_string(), "INVALID_VALUE")]
     );
 
+    // Dates outside 1900-01-01..2200-12-31 are refused (issue 10: the store could not
+    // read `-0001-12-31` back, and `+262142-12-31` overflowed the calendar).
+    for (day, code) in [
+        ("-0001-12-31", "INVALID_VALUE"),
+        ("+262142-12-31", "INVALID_VALUE"),
+        ("1899-12-31", "DATE_OUT_OF_RANGE"),
+        ("2201-01-01", "DATE_OUT_OF_RANGE"),
+    ] {
+        let err = plan(
+            &wf,
+            &at("task_book", json!({})),
+            &applicant,
+            &cmd(
+                "submit_task_book",
+                json!({ "task_book": file("任务书.pdf"), "milestones": "2025年完成", "execution_end": day }),
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            field_errors(err),
+            [("execution_end".to_string(), code)],
+            "{day}"
+        );
+    }
+
     // An option the enum does not have.
     let err = plan(
         &wf,

@@ -296,7 +296,9 @@ impl ProjectLedger {
             .filter(|s| s.line_id.as_deref() == Some(line_id))
             .map(|s| s.amount)
             .sum();
-        Some(line.amount - spent)
+        // Spending never exceeds a line (check_spending), so this cannot fail; were it
+        // to, nothing is left.
+        Some(line.amount.checked_sub(spent).unwrap_or(Money::ZERO))
     }
 
     pub fn budgeted(&self) -> Money {

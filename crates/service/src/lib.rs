@@ -420,6 +420,8 @@ impl Services {
                 "an extension needs a reason",
             )]));
         }
+        grantflow_domain::dates::check_date(new_due_date)
+            .map_err(|e| ServiceError::Invalid(vec![date_error("newDueDate", &e)]))?;
         let instance = self.store.get_instance(instance_id).await?;
         let wf = self.workflow_of(&instance)?;
         let now = self.now();
@@ -681,4 +683,9 @@ impl Services {
         }
         Ok(outcome)
     }
+}
+
+/// A date outside `grantflow_domain::dates`' range (or malformed) as a field error.
+pub fn date_error(field: &str, e: &grantflow_domain::dates::DateError) -> FieldError {
+    FieldError::new(field, e.code(), e.message_zh(), e.message_en())
 }

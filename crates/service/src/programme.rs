@@ -418,7 +418,7 @@ pub struct BudgetView {
 
 impl BudgetView {
     pub fn remaining(&self) -> Money {
-        self.budgeted - self.spent
+        self.budgeted.saturating_sub(self.spent)
     }
 }
 
@@ -493,6 +493,18 @@ impl Services {
                 "the call needs a closing date",
             );
         };
+        grantflow_domain::dates::check_date(closing_date)
+            .map_err(|e| ServiceError::Invalid(vec![crate::date_error("closingDate", &e)]))?;
+        // A call whose last day has passed would be reported OPEN yet accept nothing.
+        let today = grantflow_domain::calendar::local_date(self.now());
+        if closing_date < today {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "closingDate",
+                "IN_THE_PAST",
+                format!("征集截止日 {closing_date} 早于今天（{today}）"),
+                format!("the closing date {closing_date} is before today ({today})"),
+            )]));
+        }
         let title = req
             .title
             .unwrap_or_else(|| req.catalogue.title.clone())
@@ -1224,6 +1236,8 @@ impl Services {
         if amount.fen() <= 0 {
             return invalid("amount", "支出金额须大于零", "the amount must be positive");
         }
+        grantflow_domain::dates::check_date(spent_on)
+            .map_err(|e| ServiceError::Invalid(vec![crate::date_error("spentOn", &e)]))?;
         if description.chars().count() > 2000 {
             return invalid(
                 "description",

@@ -1019,6 +1019,11 @@ impl Reviews {
         note: Option<String>,
     ) -> ReviewResultOf<grantflow_store::review::Collaboration> {
         Self::require_manager(user)?;
+        grantflow_domain::dates::check_date(until).map_err(|e| ReviewServiceError::Invalid {
+            field: "until".into(),
+            zh: e.message_zh(),
+            en: e.message_en(),
+        })?;
         let expert = self.store().get_user(expert_id).await?;
         if !expert.has_role(Role::Expert) {
             return Err(ReviewServiceError::NotAnExpert { user_id: expert_id });

@@ -272,7 +272,7 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("spent")?;
-        let remaining = budget_line.amount - Money::from_fen(spent);
+        let remaining = budget_line.amount.saturating_sub(Money::from_fen(spent));
         if new.amount > remaining {
             return Ok(Err(SpendingRefusal::BudgetExceeded {
                 line_id,

@@ -253,7 +253,7 @@ pub fn budget_facts(lines: i64, total: Money, spent: Money) -> Value {
         "lines": lines,
         "total": total.to_string(),
         "spent": spent.to_string(),
-        "remaining": (total - spent).to_string(),
+        "remaining": total.saturating_sub(spent).to_string(),
         "execution_rate": spent.ratio_of(total).unwrap_or(0.0),
     })
 }
