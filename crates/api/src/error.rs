@@ -22,6 +22,9 @@ pub enum Code {
     DeadlinePassed,
     RateLimited,
     BadRequest,
+    /// The request ran past the request timeout (`[graphql] timeout_secs`); its work was
+    /// cancelled. Nothing it would have written was committed.
+    Timeout,
     Internal,
 }
 
@@ -38,6 +41,7 @@ impl Code {
             Code::DeadlinePassed => "DEADLINE_PASSED",
             Code::RateLimited => "RATE_LIMITED",
             Code::BadRequest => "BAD_REQUEST",
+            Code::Timeout => "TIMEOUT",
             Code::Internal => "INTERNAL",
         }
     }
@@ -64,9 +68,29 @@ impl Code {
             Code::DeadlinePassed => ("已过截止时间", "the deadline has passed"),
             Code::RateLimited => ("请求过于频繁，请稍后再试", "too many requests; slow down"),
             Code::BadRequest => ("请求格式有误", "malformed request"),
+            Code::Timeout => (
+                "请求处理超时，已取消",
+                "the request ran past the time limit and was cancelled",
+            ),
             Code::Internal => ("服务器内部错误", "internal error"),
         }
     }
+}
+
+/// The GraphQL `errors` list for a request cut off by the request timeout, the same over
+/// HTTP (status 408) and WebSocket (an `error` message).
+pub fn timeout_errors(limit: std::time::Duration) -> serde_json::Value {
+    let (zh, en) = Code::Timeout.default_message();
+    let secs = limit.as_secs();
+    json!([{
+        "message": format!("{zh}（{secs} 秒）({en}: {secs} s)"),
+        "extensions": {
+            "code": Code::Timeout.as_str(),
+            "messageZh": format!("{zh}（{secs} 秒）"),
+            "messageEn": format!("{en} ({secs} s)"),
+            "details": { "timeoutSeconds": secs },
+        }
+    }])
 }
 
 /// An error a resolver returns. Boxed, so that `Result`s stay small.

@@ -509,3 +509,21 @@ pub async fn readyz(State(app): State<AppState>) -> HttpResponse {
         }
     }
 }
+
+/// Cuts a request off at the request timeout: its future (and the work pool job it waits
+/// on) is dropped, and the client gets status 408 with a GraphQL error coded `TIMEOUT`.
+pub async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> HttpResponse {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            serde_json::json!({ "errors": crate::error::timeout_errors(limit) }).to_string(),
+        )
+            .into_response(),
+    }
+}

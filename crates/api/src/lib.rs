@@ -31,7 +31,6 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use grantflow_service::Services;
 use tower_http::cors::CorsLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use mutation::MutationRoot;
@@ -180,9 +179,9 @@ pub fn app(services: Services, settings: ApiSettings) -> Router {
         .route("/readyz", get(http::readyz))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             settings.timeout,
+            http::request_timeout,
         ))
         .layer(TraceLayer::new_for_http());
     if !settings.cors_origins.is_empty() {

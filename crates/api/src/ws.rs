@@ -413,12 +413,6 @@ fn bad_request_error(message: &str) -> Value {
     json!([{ "message": message, "extensions": { "code": "BAD_REQUEST" } }])
 }
 
-fn timeout_error(secs: u64) -> Value {
-    json!([{
-        "message": format!("请求超时（{secs} 秒）(the operation ran past the {secs} s request timeout)"),
-        "extensions": { "code": "TIMEOUT" }
-    }])
-}
 
 /// One operation of a socket.
 struct Operation {
@@ -451,7 +445,7 @@ impl Operation {
             // Queries and mutations: one response, under the request timeout.
             let timeout = self.app.settings.timeout;
             let Ok(first) = tokio::time::timeout(timeout, responses.next()).await else {
-                return Some(error_message(&self.id, timeout_error(timeout.as_secs())));
+                return Some(error_message(&self.id, crate::error::timeout_errors(timeout)));
             };
             if let Some(resp) = first {
                 return self.deliver(resp, &rid, true).await;

@@ -335,6 +335,8 @@ async fn a_duplicate_search_past_the_timeout_answers_the_timeout_and_stops(backe
     if started {
         let response = request.await.unwrap();
         assert_eq!(response.status(), 408, "past the timeout: not 200");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
         held.release.send(()).unwrap();
         assert_eq!(
             held.cancelled.recv().await,

@@ -435,6 +435,8 @@ async fn socket_operations_meet_the_request_timeout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 408);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
 }
 
 macro_rules! on_both_backends {
