@@ -527,3 +527,49 @@ pub async fn request_timeout(
             .into_response(),
     }
 }
+
+/// Why an in-process operation was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRun {
+    /// Over the rate limit; retry after this many seconds.
+    RateLimited(u64),
+    /// The store failed while resolving the token (logged with the request id).
+    Internal,
+}
+
+/// Runs one GraphQL operation for a bearer token on the path an HTTP request takes: the
+/// token is resolved, the rate limit counted for the same principal, and the schema (with
+/// every limit, scope check and resolver rule) executes it; internal errors are masked.
+/// The answer is the response JSON (`data`, `errors`). The console's one path.
+pub async fn execute_as(
+    app: &AppState,
+    token: Option<&str>,
+    addr: Option<std::net::IpAddr>,
+    request: Request,
+) -> Result<Value, NotRun> {
+    let rid = uuid::Uuid::now_v7().to_string();
+    let viewer = match token {
+        Some(t) => auth::resolve(app.services.store.as_ref(), t, app.services.now())
+            .await
+            .map_err(|e| {
+                tracing::error!(request_id = rid, error = %e, "resolving the session token failed");
+                NotRun::Internal
+            })?,
+        None => None,
+    };
+    let key = throttle::principal_key(viewer.as_ref(), addr);
+    app.guards
+        .rate
+        .check(&key, 1, app.services.now())
+        .map_err(NotRun::RateLimited)?;
+    let ctx = RequestContext::new(
+        app.services.clone(),
+        app.settings.clone(),
+        rid.clone(),
+        viewer,
+    )
+    .with_client_addr(addr);
+    let mut resp = app.schema.execute(request.data(ctx)).await;
+    finish_errors(&mut resp, &rid);
+    Ok(response_json(&resp))
+}

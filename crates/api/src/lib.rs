@@ -162,13 +162,24 @@ pub fn sdl() -> String {
 
 /// The whole HTTP application.
 pub fn app(services: Services, settings: ApiSettings) -> Router {
+    router(state(services, settings))
+}
+
+/// The state every handler shares. Built once by `grantflow serve`, which hands it to the
+/// API's [`router`] and to the console (whose operations run through
+/// [`http::execute_as`], the same path as an HTTP request).
+pub fn state(services: Services, settings: ApiSettings) -> AppState {
     let guards = Arc::new(Guards::new(&settings));
-    let state = AppState {
+    AppState {
         schema: build_schema_with(&settings, guards.clone()),
         guards,
         services,
         settings: Arc::new(settings),
-    };
+    }
+}
+
+/// The API's routes over a shared [`AppState`].
+pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let mut router = Router::new()
         .route("/graphql", get(http::graphql).post(http::graphql))

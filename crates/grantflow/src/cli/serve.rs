@@ -50,7 +50,9 @@ pub fn api_settings(config: &Config) -> ApiSettings {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let services = services(&config, Arc::new(SystemClock)).await?;
-    let app = grantflow_api::app(services.clone(), api_settings(&config));
+    let state = grantflow_api::state(services.clone(), api_settings(&config));
+    // The web console beside the API, on the same state: one token store, one rate limit.
+    let app = grantflow_api::router(state.clone()).merge(grantflow_console::router(state));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -61,7 +63,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         production = config.production,
         "grantflow is serving GraphQL at http://{addr}/graphql"
     );
-    println!("grantflow: GraphQL at http://{addr}/graphql, GraphiQL at http://{addr}/graphiql");
+    println!(
+        "grantflow: console at http://{addr}/, GraphQL at http://{addr}/graphql, GraphiQL at http://{addr}/graphiql"
+    );
 
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let scheduler = if config.scheduler.enabled {

@@ -1,0 +1,135 @@
+//! The web console: server-rendered pages for the people who are not programmers.
+//!
+//! Every page and every action runs GraphQL operations in-process through
+//! [`grantflow_api::http::execute_as`], the path an HTTP request takes: the same token
+//! store, rate limit, scopes, visibility rules and redaction. The console performs nothing
+//! the API cannot, and an instance the viewer may not see is a 404 page.
+//!
+//! No JavaScript: plain forms and links, a strict Content-Security-Policy
+//! (`default-src 'none'`), cookie sessions and CSRF tokens ([`session`]).
+//!
+//! Adding a page: a GraphQL document in [`pages`], a handler there that renders a
+//! template from `templates/` with [`Page::render`], and a route in [`router`].
+
+pub mod i18n;
+mod pages;
+pub mod session;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use grantflow_api::AppState;
+use minijinja::Environment;
+
+/// The console's routes, served by `grantflow serve` beside the API.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings.timeout;
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/instances", get(pages::list))
+        .route("/instances/{id}", get(pages::instance))
+        .route("/instances/{id}/fire", post(pages::fire))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/lang", post(pages::set_lang))
+        .route("/static/console.css", get(stylesheet))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            grantflow_api::http::request_timeout,
+        ))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Pages are never cached and never framed; nothing but our own stylesheet loads.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/console.css"),
+    )
+        .into_response()
+}
+
+/// The templates, parsed once. HTML is auto-escaped (`.html` names).
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("list.html", include_str!("../templates/list.html")),
+            ("instance.html", include_str!("../templates/instance.html")),
+            ("message.html", include_str!("../templates/message.html")),
+        ] {
+            if let Err(e) = env.add_template(name, source) {
+                // A broken template is a bug of this crate, caught by its tests.
+                tracing::error!(template = name, error = %e, "console template does not parse");
+            }
+        }
+        env
+    })
+}
+
+/// A rendered page.
+pub(crate) struct Page;
+
+impl Page {
+    pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
+        match templates().get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "rendering a console page failed");
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "服务器内部错误 (internal error)",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        let env = super::templates();
+        for name in [
+            "base.html",
+            "login.html",
+            "list.html",
+            "instance.html",
+            "message.html",
+        ] {
+            env.get_template(name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,164 @@
+// The web console in a real browser (Debian's Chromium, driven by playwright-core), against
+// the live demo server, with every request outside 127.0.0.1 blocked:
+// - a unit logs in, sees what waits on it, opens an application, submits it with a bad
+//   amount (the error shows next to the field), then with good values (the state moves on,
+//   the history shows it);
+// - the city bureau sees it waiting and recommends it with an opinion;
+// - a unit of another city gets the 404 page on the same URL;
+// - a form post without the CSRF token is refused; the language switches to English;
+// - logging out ends the session (the old cookie no longer opens a page).
+// Screenshots of the main pages go to docs/screenshots/.
+// Usage: GRANTFLOW_URL=http://127.0.0.1:8080/graphql node console.mjs
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const api = process.env.GRANTFLOW_URL ?? 'http://127.0.0.1:8080/graphql';
+const base = api.replace(/\/graphql$/, '');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const password = 'Grantflow-demo-2024';
+const shots = new URL('../../docs/screenshots/', import.meta.url).pathname;
+mkdirSync(shots, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const check = (ok, name, detail = '') => {
+  if (ok) passed += 1; else failed += 1;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${ok ? '' : ` — ${detail}`}`);
+};
+
+// The application the test carries: a fresh one of unit_gz, created over GraphQL.
+const gql = async (query, variables, token) => {
+  const r = await fetch(api, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return r.json();
+};
+const login = async (username) =>
+  (await gql('mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }', { u: username, p: password })).data.login.token;
+const unitToken = await login('unit_gz');
+const callId = (await gql('{ instances(first: 1, filter: { workflowId: "funded-project" }) { edges { node { data } } } }', {}, unitToken))
+  .data.instances.edges[0].node.data.call_id;
+const created = await gql(
+  'mutation($d: JSON) { createInstance(input: { workflowId: "funded-project", title: "浏览器测试：专利导航服务能力提升", data: $d }) { id } }',
+  { d: { call_id: callId, closing_date: '2030-06-28' } },
+  unitToken,
+);
+const id = created.data?.createInstance?.id;
+check(Boolean(id), 'an application to carry exists', JSON.stringify(created));
+
+const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+const blocked = [];
+const newPage = async (viewport = { width: 1280, height: 800 }) => {
+  const context = await browser.newContext({ viewport });
+  await context.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    if (target.hostname === '127.0.0.1') return route.continue();
+    blocked.push(target.href);
+    return route.abort('internetdisconnected');
+  });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (e) => page.problems.push(e.message));
+  // A 404 or 422 page is the answer itself, not a broken resource.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of (404|422)/.test(m.text())) page.problems.push(m.text());
+  });
+  return page;
+};
+const signIn = async (page, username) => {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('用户名').fill(username);
+  await page.getByLabel('密码').fill(password);
+  await page.getByRole('button', { name: '登录' }).click();
+  await page.waitForURL(`${base}/`);
+};
+
+try {
+  // --- the unit
+  const unit = await newPage();
+  const loginResp = await unit.goto(`${base}/login`);
+  const csp = loginResp.headers()['content-security-policy'] ?? '';
+  check(csp.includes("default-src 'none'") && !csp.includes('unsafe-inline') && !csp.includes('script-src'), 'pages carry a strict CSP without scripts', csp);
+  await unit.screenshot({ path: `${shots}login.png` });
+  await signIn(unit, 'unit_gz');
+  check(await unit.getByRole('heading', { name: '我的待办' }).isVisible(), 'the home page shows what waits on the unit');
+  check(await unit.getByRole('link', { name: '浏览器测试：专利导航服务能力提升' }).isVisible(), 'the new application waits on the unit');
+  await unit.screenshot({ path: `${shots}home.png`, fullPage: true });
+
+  await unit.getByRole('link', { name: '浏览器测试：专利导航服务能力提升' }).click();
+  await unit.waitForURL(`${base}/instances/${id}`);
+  check((await unit.textContent('#state')).includes('填写申报书'), 'the instance page shows its state');
+  const submit = unit.locator('form.action', { has: unit.getByRole('heading', { name: '提交申报' }) });
+  await submit.getByLabel('项目名称').fill('专利导航服务能力提升');
+  await submit.getByLabel('申请经费（元）').fill('三十万');
+  await submit.getByLabel('绩效目标').fill('[{"category":"output_quantity","name":"专利导航报告","unit":"份","target":5,"direction":"higher_is_better","weight":1}]');
+  await submit.getByLabel('申报材料').fill(`[{"name":"申报书.pdf","sha256":"${'a'.repeat(64)}","size":2048}]`);
+  await submit.getByRole('button', { name: '提交申报' }).click();
+  await unit.waitForLoadState('load');
+  const fieldError = await unit.locator('#submit-budget-err').textContent().catch(() => null);
+  check(Boolean(fieldError), 'a bad amount is shown next to its field', await unit.locator('main').innerText());
+  check(await unit.locator('#submit-budget').getAttribute('aria-invalid') === 'true', 'the bad field is marked invalid for assistive technology');
+  await unit.screenshot({ path: `${shots}instance-error.png`, fullPage: true });
+  const again = unit.locator('form.action', { has: unit.getByRole('heading', { name: '提交申报' }) });
+  check(await again.getByLabel('项目名称').inputValue() === '专利导航服务能力提升', 'what was typed is kept after an error');
+  await again.getByLabel('申请经费（元）').fill('300000');
+  await again.getByRole('button', { name: '提交申报' }).click();
+  await unit.waitForURL(`${base}/instances/${id}`);
+  check((await unit.textContent('#state')).includes('地市'), 'submitted: the application waits on the city bureau', await unit.textContent('#state'));
+  check((await unit.locator('#history-h + table').innerText()).includes('submit'), 'the history shows the submission');
+
+  // --- the city bureau
+  const city = await newPage();
+  await signIn(city, 'city_gz');
+  check(await city.getByRole('link', { name: '浏览器测试：专利导航服务能力提升' }).isVisible(), 'the application waits on the city bureau');
+  await city.goto(`${base}/instances/${id}`);
+  const recommend = city.locator('form.action', { has: city.getByRole('heading', { name: '推荐' }) }).first();
+  const opinion = recommend.locator('textarea, input[type=text]').first();
+  await opinion.fill('同意推荐');
+  await recommend.getByRole('button').click();
+  await city.waitForURL(`${base}/instances/${id}`);
+  check(!(await city.textContent('#state')).includes('地市'), 'recommended: the application left the city stage', await city.textContent('#state'));
+  await city.screenshot({ path: `${shots}instance.png`, fullPage: true });
+
+  // --- a unit of another city: the same URL is a 404 page
+  const other = await newPage({ width: 390, height: 844 });
+  await signIn(other, 'unit_sz');
+  const hidden = await other.goto(`${base}/instances/${id}`);
+  check(hidden.status() === 404, 'a unit of another city gets 404 on the instance URL', String(hidden.status()));
+  check(!(await other.content()).includes('浏览器测试'), 'and sees nothing of it');
+  await other.screenshot({ path: `${shots}not-found-phone.png` });
+
+  // --- CSRF: a post without the token is refused, with the session cookie
+  const cookies = await unit.context().cookies();
+  const session = cookies.find((c) => c.name === 'gf_session').value;
+  const forged = await fetch(`${base}/instances/${id}/fire`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `gf_session=${session}` },
+    body: 'event=withdraw&version=2',
+    redirect: 'manual',
+  });
+  check(forged.status === 403, 'a form post without the CSRF token is refused', String(forged.status));
+
+  // --- English
+  await unit.getByRole('button', { name: 'English' }).click();
+  await unit.waitForLoadState('load');
+  check(await unit.getByRole('heading', { name: 'History' }).isVisible(), 'the language switches to English');
+  await unit.screenshot({ path: `${shots}instance-en.png`, fullPage: true });
+
+  // --- logout ends the session for good
+  await unit.getByRole('button', { name: 'Log out' }).click();
+  await unit.waitForURL(`${base}/login`);
+  const replay = await fetch(`${base}/`, { headers: { cookie: `gf_session=${session}` }, redirect: 'manual' });
+  check(replay.status === 303 && replay.headers.get('location') === '/login', 'the old session cookie opens nothing after logout', String(replay.status));
+
+  for (const page of [unit, city, other]) {
+    check(page.problems.length === 0, 'no errors in the page', page.problems.join('; '));
+  }
+  check(blocked.length === 0, 'nothing was requested outside 127.0.0.1', blocked.join(', '));
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
