@@ -67,6 +67,10 @@ const newPage = async (viewport = { width: 1280, height: 800 }) => {
   });
   return page;
 };
+// Clicks a form's button and waits for the page the post leads to (the URL may not change).
+const submitWith = async (page, button) => {
+  await Promise.all([page.waitForNavigation(), button.click()]);
+};
 const signIn = async (page, username) => {
   await page.goto(`${base}/login`);
   await page.getByLabel('用户名').fill(username);
@@ -95,8 +99,7 @@ try {
   await submit.getByLabel('申请经费（元）').fill('三十万');
   await submit.getByLabel('绩效目标').fill('[{"category":"output_quantity","name":"专利导航报告","unit":"份","target":5,"direction":"higher_is_better","weight":1}]');
   await submit.getByLabel('申报材料').fill(`[{"name":"申报书.pdf","sha256":"${'a'.repeat(64)}","size":2048}]`);
-  await submit.getByRole('button', { name: '提交申报' }).click();
-  await unit.waitForLoadState('load');
+  await submitWith(unit, submit.getByRole('button', { name: '提交申报' }));
   const fieldError = await unit.locator('#submit-budget-err').textContent().catch(() => null);
   check(Boolean(fieldError), 'a bad amount is shown next to its field', await unit.locator('main').innerText());
   check(await unit.locator('#submit-budget').getAttribute('aria-invalid') === 'true', 'the bad field is marked invalid for assistive technology');
@@ -104,8 +107,7 @@ try {
   const again = unit.locator('form.action', { has: unit.getByRole('heading', { name: '提交申报' }) });
   check(await again.getByLabel('项目名称').inputValue() === '专利导航服务能力提升', 'what was typed is kept after an error');
   await again.getByLabel('申请经费（元）').fill('300000');
-  await again.getByRole('button', { name: '提交申报' }).click();
-  await unit.waitForURL(`${base}/instances/${id}`);
+  await submitWith(unit, again.getByRole('button', { name: '提交申报' }));
   check((await unit.textContent('#state')).includes('地市'), 'submitted: the application waits on the city bureau', await unit.textContent('#state'));
   check((await unit.locator('#history-h + table').innerText()).includes('submit'), 'the history shows the submission');
 
@@ -117,8 +119,7 @@ try {
   const recommend = city.locator('form.action', { has: city.getByRole('heading', { name: '推荐' }) }).first();
   const opinion = recommend.locator('textarea, input[type=text]').first();
   await opinion.fill('同意推荐');
-  await recommend.getByRole('button').click();
-  await city.waitForURL(`${base}/instances/${id}`);
+  await submitWith(city, recommend.getByRole('button'));
   check(!(await city.textContent('#state')).includes('地市'), 'recommended: the application left the city stage', await city.textContent('#state'));
   await city.screenshot({ path: `${shots}instance.png`, fullPage: true });
 
@@ -142,8 +143,7 @@ try {
   check(forged.status === 403, 'a form post without the CSRF token is refused', String(forged.status));
 
   // --- English
-  await unit.getByRole('button', { name: 'English' }).click();
-  await unit.waitForLoadState('load');
+  await submitWith(unit, unit.getByRole('button', { name: 'English' }));
   check(await unit.getByRole('heading', { name: 'History' }).isVisible(), 'the language switches to English');
   await unit.screenshot({ path: `${shots}instance-en.png`, fullPage: true });
 
@@ -153,7 +153,41 @@ try {
   const replay = await fetch(`${base}/`, { headers: { cookie: `gf_session=${session}` }, redirect: 'manual' });
   check(replay.status === 303 && replay.headers.get('location') === '/login', 'the old session cookie opens nothing after logout', String(replay.status));
 
-  for (const page of [unit, city, other]) {
+  // --- an expert of the demo panel: declare no conflict, read the (blind) application,
+  // score against the rubric, see the sealed scores
+  let expertName = null;
+  let assignment = null;
+  for (const name of ['expert1', 'expert2', 'expert3', 'expert4', 'expert5']) {
+    const token = await login(name);
+    const mine = (await gql('{ myReviews { id state roundOpen blind instanceId } }', {}, token)).data.myReviews;
+    const open = mine.find((r) => r.state === 'assigned' && r.roundOpen);
+    if (open) { expertName = name; assignment = open; break; }
+  }
+  check(Boolean(assignment), 'the demo leaves an expert with an assignment to accept');
+  const expert = await newPage();
+  await signIn(expert, expertName);
+  await expert.getByRole('link', { name: '我的评审' }).click();
+  await expert.waitForURL(`${base}/reviews`);
+  await expert.locator(`a[href="/reviews/${assignment.id}"]`).click();
+  await expert.waitForURL(`${base}/reviews/${assignment.id}`);
+  check((await expert.locator('main').innerText()).includes('声明无利益冲突后方可查看申报材料'), 'the application stays hidden before declaring no conflict');
+  await submitWith(expert, expert.getByRole('button', { name: '声明无利益冲突', exact: true }));
+  const application = await expert.locator('#application').innerText();
+  check(application.length > 0, 'after declaring, the application shows');
+  const managerToken = await login('manager');
+  const truth = (await gql('query($id: ID!) { instance(id: $id) { organisation { name } } }', { id: assignment.instanceId }, managerToken)).data.instance;
+  if (assignment.blind) {
+    check(!application.includes(truth.organisation.name) && !(await expert.content()).includes(truth.organisation.name), 'a blind reviewer never sees the applicant', truth.organisation.name);
+  }
+  const scores = expert.locator('input[type=number]');
+  const n = await scores.count();
+  for (let i = 0; i < n; i += 1) await scores.nth(i).fill('85');
+  await submitWith(expert, expert.getByRole('button', { name: '提交评分（提交后封存）' }));
+  await expert.screenshot({ path: `${shots}review-sealed.png`, fullPage: true });
+  check(await expert.getByRole('heading', { name: '已提交的评分（已封存）' }).isVisible(), 'the submitted scores are sealed and shown', await expert.locator('main').innerText());
+  check(await expert.locator('input[type=number]').count() === 0, 'no score form after submission');
+
+  for (const page of [unit, city, other, expert]) {
     check(page.problems.length === 0, 'no errors in the page', page.problems.join('; '));
   }
   check(blocked.length === 0, 'nothing was requested outside 127.0.0.1', blocked.join(', '));

@@ -97,6 +97,64 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("at", "时间", "At"),
     ("skip", "跳到正文", "Skip to content"),
     ("required", "必填", "required"),
+    ("reviews", "我的评审", "My reviews"),
+    ("round", "评审轮次", "Round"),
+    ("blind", "盲评", "Blind"),
+    ("closed", "已结束", "Closed"),
+    ("application", "申报材料", "Application"),
+    (
+        "declare_first",
+        "声明无利益冲突后方可查看申报材料。",
+        "Declare that you have no conflict of interest to see the application.",
+    ),
+    (
+        "application_hidden",
+        "您已退出本评审，申报材料不再显示。",
+        "You left this panel; the application is no longer shown.",
+    ),
+    (
+        "declare_no_conflict",
+        "声明无利益冲突",
+        "Declare no conflict of interest",
+    ),
+    (
+        "declare_conflict",
+        "声明存在利益冲突（回避）",
+        "Declare a conflict of interest (recuse)",
+    ),
+    ("decline", "拒绝评审", "Decline the review"),
+    ("scores", "评分", "Scores"),
+    ("score", "得分", "Score"),
+    ("comment", "评语", "Comment"),
+    ("weight", "权重", "Weight"),
+    (
+        "justification",
+        "偏离说明（总分远离中位数时必填）",
+        "Justification (required when your total is far from the median)",
+    ),
+    (
+        "submit_scores",
+        "提交评分（提交后封存）",
+        "Submit the scores (sealed once submitted)",
+    ),
+    (
+        "sealed",
+        "已提交的评分（已封存）",
+        "Submitted scores (sealed)",
+    ),
+    ("version", "版本", "Version"),
+    ("total", "总分", "Total"),
+    (
+        "peers",
+        "其他专家的评分（匿名）",
+        "The other experts' scores (anonymous)",
+    ),
+    ("expert", "专家", "Expert"),
+    (
+        "needs_justification",
+        "您的总分远离专家组中位数，请填写偏离说明后重新提交。",
+        "Your total is far from the panel's median: add a justification.",
+    ),
 ];
 
 /// Every text in `lang`, for templates (`tr.login`).

@@ -13,6 +13,7 @@
 
 pub mod i18n;
 mod pages;
+mod reviews;
 pub mod session;
 
 use std::sync::OnceLock;
@@ -32,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/instances", get(pages::list))
         .route("/instances/{id}", get(pages::instance))
         .route("/instances/{id}/fire", post(pages::fire))
+        .route("/reviews", get(reviews::my_reviews))
+        .route("/reviews/{id}", get(reviews::review_form))
+        .route("/reviews/{id}/act", post(reviews::act))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/lang", post(pages::set_lang))
@@ -87,6 +91,8 @@ fn templates() -> &'static Environment<'static> {
             ("list.html", include_str!("../templates/list.html")),
             ("instance.html", include_str!("../templates/instance.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("reviews.html", include_str!("../templates/reviews.html")),
+            ("review.html", include_str!("../templates/review.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A broken template is a bug of this crate, caught by its tests.
@@ -127,6 +133,8 @@ mod tests {
             "list.html",
             "instance.html",
             "message.html",
+            "reviews.html",
+            "review.html",
         ] {
             env.get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -43,16 +43,21 @@ const FIRE: &str = r#"mutation($id: ID!, $event: String!, $v: Int!, $input: JSON
 }"#;
 
 /// What every request of the console knows about itself.
-struct Visit {
-    lang: Lang,
-    session: Option<String>,
+pub(crate) struct Visit {
+    pub(crate) lang: Lang,
+    pub(crate) session: Option<String>,
     addr: Option<std::net::IpAddr>,
-    path: String,
+    pub(crate) path: String,
     secure: bool,
 }
 
 impl Visit {
-    fn new(app: &AppState, headers: &HeaderMap, uri: &Uri, addr: Option<SocketAddr>) -> Visit {
+    pub(crate) fn new(
+        app: &AppState,
+        headers: &HeaderMap,
+        uri: &Uri,
+        addr: Option<SocketAddr>,
+    ) -> Visit {
         Visit {
             lang: Lang::from_cookie(cookie(headers, LANG).as_deref()),
             session: cookie(headers, SESSION),
@@ -62,7 +67,7 @@ impl Visit {
         }
     }
 
-    fn csrf(&self, headers: &HeaderMap) -> String {
+    pub(crate) fn csrf(&self, headers: &HeaderMap) -> String {
         match &self.session {
             Some(s) => csrf_for_session(s),
             None => cookie(headers, LOGIN_CSRF).unwrap_or_default(),
@@ -71,7 +76,12 @@ impl Visit {
 
     /// Runs a document as the visitor; `Err` is the response to give instead (the login
     /// page when signed out, a rate-limit or error page).
-    async fn run(&self, app: &AppState, query: &str, variables: Value) -> Result<Value, Response> {
+    pub(crate) async fn run(
+        &self,
+        app: &AppState,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, Response> {
         let request = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables));
         match execute_as(app, self.session.as_deref(), self.addr, request).await {
@@ -94,7 +104,7 @@ impl Visit {
         }
     }
 
-    fn message(&self, status: StatusCode, heading: &str, message: &str) -> Response {
+    pub(crate) fn message(&self, status: StatusCode, heading: &str, message: &str) -> Response {
         let page = Page::render(
             "message.html",
             context! {
@@ -105,7 +115,7 @@ impl Visit {
         (status, page).into_response()
     }
 
-    fn i18n(&self, text: &Value) -> String {
+    pub(crate) fn i18n(&self, text: &Value) -> String {
         text[self.lang.graphql_key()]
             .as_str()
             .or_else(|| text["zh-CN"].as_str())
@@ -114,7 +124,7 @@ impl Visit {
     }
 
     /// A time in China Standard Time, to the minute.
-    fn time(&self, value: &Value) -> Option<String> {
+    pub(crate) fn time(&self, value: &Value) -> Option<String> {
         chrono_like(value.as_str()?)
     }
 }
@@ -133,11 +143,11 @@ fn chrono_like(rfc3339: &str) -> Option<String> {
     Some(local.format("%Y-%m-%d %H:%M").to_string())
 }
 
-fn error_code(answer: &Value) -> Option<&str> {
+pub(crate) fn error_code(answer: &Value) -> Option<&str> {
     answer["errors"][0]["extensions"]["code"].as_str()
 }
 
-fn error_message(answer: &Value, lang: Lang) -> String {
+pub(crate) fn error_message(answer: &Value, lang: Lang) -> String {
     let ext = &answer["errors"][0]["extensions"];
     let key = if lang == Lang::En {
         "messageEn"
