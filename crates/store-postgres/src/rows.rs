@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use grantflow_domain::audit::HistoryRecord;
 use grantflow_domain::schedule::TimerKind;
 use grantflow_store::{
-    Instance, NotifyPref, OrgKind, Organisation, OutboxMessage, OutboxStatus, Role, StoreError,
-    Timer, TimerStatus, TokenRecord, User, WorkflowRecord,
+    Instance, NotifyPref, OutboxMessage, OutboxStatus, Role, StoreError, Timer, TimerStatus, User,
+    WorkflowRecord,
 };
 use serde_json::Value;
 use sqlx::Row;
@@ -151,19 +151,6 @@ fn get_opt_uuid(row: &PgRow, col: &str) -> R<Option<Uuid>> {
     Ok(row.try_get::<Option<Uuid>, _>(col)?)
 }
 
-pub(crate) const ORG_COLS: &str = "id, name, kind, parent_id, created_at";
-
-pub(crate) fn org(row: &PgRow) -> R<Organisation> {
-    let kind = get_str(row, "kind")?;
-    Ok(Organisation {
-        id: get_uuid(row, "id")?,
-        name: get_str(row, "name")?,
-        kind: OrgKind::parse(&kind).ok_or_else(|| bad("organisation kind", &kind))?,
-        parent_id: get_opt_uuid(row, "parent_id")?,
-        created_at: get_time(row, "created_at")?,
-    })
-}
-
 /// Users with their roles folded into one comma-separated column.
 pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.email, \
      u.org_id, u.lang, u.notify_pref, u.active, u.created_at, \
@@ -190,22 +177,6 @@ pub(crate) fn user(row: &PgRow) -> R<User> {
         notify_pref: NotifyPref::parse(&pref).ok_or_else(|| bad("notify_pref", &pref))?,
         active: row.try_get::<bool, _>("active")?,
         created_at: get_time(row, "created_at")?,
-    })
-}
-
-pub(crate) const TOKEN_COLS: &str =
-    "id, user_id, kind, name, scopes::text AS scopes, created_at, expires_at, revoked_at";
-
-pub(crate) fn token(row: &PgRow) -> R<TokenRecord> {
-    Ok(TokenRecord {
-        id: get_uuid(row, "id")?,
-        user_id: get_uuid(row, "user_id")?,
-        kind: get_str(row, "kind")?,
-        name: get_opt_str(row, "name")?,
-        scopes: parse_strings(&get_str(row, "scopes")?)?,
-        created_at: get_time(row, "created_at")?,
-        expires_at: get_opt_time(row, "expires_at")?,
-        revoked_at: get_opt_time(row, "revoked_at")?,
     })
 }
 

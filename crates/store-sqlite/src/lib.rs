@@ -6,6 +6,7 @@
 //! run outside transactions and are never blocked by a writer (WAL).
 
 pub mod bench;
+pub mod dialect;
 mod programme;
 mod review;
 mod rows;
@@ -22,6 +23,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
 use grantflow_store::MigrateInstance;
+use grantflow_store::sql::accounts;
 use grantflow_store::support::{self, like_pattern};
 use grantflow_store::{
     Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
@@ -37,9 +39,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+pub use dialect::SqliteDialect;
 use rows::{
-    Fail, HISTORY_COLS, INSTANCE_COLS, ORG_COLS, OUTBOX_COLS, R, TIMER_COLS, TOKEN_COLS,
-    USER_SELECT, dup, json, parse_ts, strings_json, ts, ts_opt,
+    Fail, HISTORY_COLS, INSTANCE_COLS, OUTBOX_COLS, R, TIMER_COLS, USER_SELECT, dup, json,
+    parse_ts, strings_json, ts, ts_opt,
 };
 
 /// The database used when none is configured.
@@ -749,20 +752,6 @@ fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
     Ok(now + lease)
 }
 
-const RESET_TOKEN_SELECT: &str =
-    "SELECT user_id, expires_at, used_at FROM password_reset_tokens WHERE token_hash = ?";
-
-/// The user id of a reset token's row when it is unused and unexpired.
-fn live_reset_user(row: Option<sqlx::sqlite::SqliteRow>, now: DateTime<Utc>) -> R<String> {
-    let row = row.ok_or(StoreError::InvalidToken)?;
-    let used: Option<String> = row.try_get("used_at")?;
-    let expires_at = parse_ts(&row.try_get::<String, _>("expires_at")?)?;
-    if used.is_some() || expires_at <= now {
-        return Err(StoreError::InvalidToken.into());
-    }
-    Ok(row.try_get("user_id")?)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -784,334 +773,78 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    // ---- organisations
+    // ---- accounts (`grantflow_store::sql::accounts`)
 
     async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation> {
-        let org = Organisation {
-            id: Uuid::now_v7(),
-            name: new.name.trim().to_string(),
-            kind: new.kind,
-            parent_id: new.parent_id,
-            created_at: Utc::now().trunc_subsecs(6),
-        };
-        if org.name.is_empty() {
-            return Err(StoreError::Invalid("an organisation needs a name".into()));
-        }
-        let r: R<()> = async {
-            if let Some(parent) = org.parent_id {
-                self.get_org(parent).await?;
-            }
-            sqlx::query(&format!(
-                "INSERT INTO organisations ({ORG_COLS}) VALUES (?, ?, ?, ?, ?)"
-            ))
-            .bind(org.id.to_string())
-            .bind(&org.name)
-            .bind(org.kind.as_str())
-            .bind(org.parent_id.map(|p| p.to_string()))
-            .bind(ts(org.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| dup(e.into(), "organisation", &org.name))?;
-            Ok(())
-        }
-        .await;
-        r?;
-        Ok(org)
+        accounts::create_org::<SqliteDialect>(&self.pool, new).await
     }
 
     async fn get_org(&self, id: Uuid) -> StoreResult<Organisation> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLS} FROM organisations WHERE id = ?"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(rows::backend_error)?
-        .ok_or_else(|| StoreError::not_found("organisation", id))?;
-        Ok(rows::org(&row)?)
+        accounts::get_org::<SqliteDialect>(&self.pool, id).await
     }
 
     async fn get_orgs(&self, ids: &[Uuid]) -> StoreResult<Vec<Organisation>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {ORG_COLS} FROM organisations WHERE id "));
-        rows::ids_in(&mut q, ids);
-        q.push(" ORDER BY name");
-        let rows = q
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::org).collect::<R<_>>()?)
+        accounts::get_orgs::<SqliteDialect>(&self.pool, ids).await
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<Organisation>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ORG_COLS} FROM organisations ORDER BY \
-             CASE kind WHEN 'province' THEN 0 WHEN 'city' THEN 1 ELSE 2 END, name"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::org).collect::<R<_>>()?)
+        accounts::list_orgs::<SqliteDialect>(&self.pool).await
     }
 
-    // ---- users
-
     async fn create_user(&self, new: NewUser) -> StoreResult<User> {
-        let user = User {
-            id: Uuid::now_v7(),
-            username: new.username.trim().to_string(),
-            display_name: new.display_name,
-            email: new.email.trim().to_string(),
-            org_id: new.org_id,
-            roles: {
-                let mut r = new.roles;
-                r.sort();
-                r.dedup();
-                r
-            },
-            lang: new.lang,
-            notify_pref: Default::default(),
-            active: true,
-            created_at: Utc::now().trunc_subsecs(6),
-        };
-        if user.username.is_empty() {
-            return Err(StoreError::Invalid("a user needs a username".into()));
-        }
-        let r: R<()> = async {
-            let mut tx = self.begin().await?;
-            sqlx::query(
-                "INSERT INTO users (id, username, display_name, email, org_id, password_hash, \
-                 lang, notify_pref, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            )
-            .bind(user.id.to_string())
-            .bind(&user.username)
-            .bind(&user.display_name)
-            .bind(&user.email)
-            .bind(user.org_id.map(|o| o.to_string()))
-            .bind(&new.password_hash)
-            .bind(&user.lang)
-            .bind(user.notify_pref.as_str())
-            .bind(ts(user.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| duplicate_user(e.into(), &user.username, &user.email))?;
-            set_roles(&mut tx, user.id, &user.roles).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        r?;
-        Ok(user)
+        accounts::create_user::<SqliteDialect>(&self.pool, new).await
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<User> {
-        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(rows::backend_error)?
-            .ok_or_else(|| StoreError::not_found("user", id))?;
-        Ok(rows::user(&row)?)
+        accounts::get_user::<SqliteDialect>(&self.pool, id).await
     }
 
     async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("{USER_SELECT} WHERE u.id "));
-        rows::ids_in(&mut q, ids);
-        q.push(" ORDER BY u.username");
-        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
-        Ok(users_where(&mut conn, &mut q).await?)
+        accounts::get_users::<SqliteDialect>(&self.pool, ids).await
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        let sql = USER_SELECT.replacen(" FROM users u", ", u.password_hash FROM users u", 1);
-        let row = sqlx::query(&format!("{sql} WHERE u.username = ?"))
-            .bind(username.trim())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                let hash: String = row.try_get("password_hash").map_err(rows::backend_error)?;
-                Ok(Some((rows::user(&row)?, hash)))
-            }
-        }
+        accounts::find_user_by_username::<SqliteDialect>(&self.pool, username).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("{USER_SELECT} WHERE lower(u.email) = lower(?)"))
-            .bind(email.trim())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(row.as_ref().map(rows::user).transpose()?)
+        accounts::find_user_by_email::<SqliteDialect>(&self.pool, email).await
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("{USER_SELECT} ORDER BY u.username"));
-        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
-        Ok(users_where(&mut conn, &mut q).await?)
+        accounts::list_users::<SqliteDialect>(&self.pool).await
     }
 
     async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User> {
-        let r: R<()> = async {
-            let mut tx = self.begin().await?;
-            let exists = sqlx::query("SELECT username, email FROM users WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| StoreError::not_found("user", id))?;
-            let username: String = exists.try_get("username")?;
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET id = id");
-            if let Some(v) = &patch.display_name {
-                q.push(", display_name = ").push_bind(v.clone());
-            }
-            if let Some(v) = &patch.email {
-                q.push(", email = ").push_bind(v.trim().to_string());
-            }
-            if let Some(v) = &patch.org_id {
-                q.push(", org_id = ").push_bind(v.map(|o| o.to_string()));
-            }
-            if let Some(v) = &patch.lang {
-                q.push(", lang = ").push_bind(v.clone());
-            }
-            if let Some(v) = patch.notify_pref {
-                q.push(", notify_pref = ").push_bind(v.as_str());
-            }
-            if let Some(v) = patch.active {
-                q.push(", active = ").push_bind(v);
-            }
-            q.push(" WHERE id = ").push_bind(id.to_string());
-            q.build().execute(&mut *tx).await.map_err(|e| {
-                duplicate_user(e.into(), &username, patch.email.as_deref().unwrap_or(""))
-            })?;
-            if let Some(roles) = &patch.roles {
-                sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                set_roles(&mut tx, id, roles).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        r?;
-        self.get_user(id).await
+        accounts::update_user::<SqliteDialect>(&self.pool, id, patch).await
     }
 
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
-        let r = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::not_found("user", id));
-        }
-        Ok(())
+        accounts::set_password_hash::<SqliteDialect>(&self.pool, id, password_hash).await
     }
 
     async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
-        let mut q = QueryBuilder::<Sqlite>::new(USER_SELECT);
-        q.push(" WHERE u.active = 1 AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = ")
-            .push_bind(role.as_str())
-            .push(")");
-        if let Some(orgs) = orgs {
-            if orgs.is_empty() {
-                return Ok(Vec::new());
-            }
-            q.push(" AND u.org_id ");
-            rows::ids_in(&mut q, orgs);
-        }
-        q.push(" ORDER BY u.username");
-        let mut conn = self.pool.acquire().await.map_err(rows::backend_error)?;
-        Ok(users_where(&mut conn, &mut q).await?)
+        accounts::users_with_role::<SqliteDialect>(&self.pool, role, orgs).await
     }
 
-    // ---- credentials
-
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
-        let token = TokenRecord {
-            id: Uuid::now_v7(),
-            user_id: new.user_id,
-            kind: new.kind,
-            name: new.name,
-            scopes: new.scopes,
-            created_at: Utc::now().trunc_subsecs(6),
-            expires_at: new.expires_at.map(|t| t.trunc_subsecs(6)),
-            revoked_at: None,
-        };
-        sqlx::query(&format!(
-            "INSERT INTO tokens ({TOKEN_COLS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)"
-        ))
-        .bind(token.id.to_string())
-        .bind(token.user_id.to_string())
-        .bind(&token.kind)
-        .bind(&token.name)
-        .bind(strings_json(&token.scopes))
-        .bind(ts(token.created_at))
-        .bind(ts_opt(token.expires_at))
-        .bind(&new.token_hash)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from(dup(e.into(), "token", "(hash)")))?;
-        Ok(token)
+        accounts::create_token::<SqliteDialect>(&self.pool, new).await
     }
 
     async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = ?"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(row.as_ref().map(rows::token).transpose()?)
+        accounts::find_token::<SqliteDialect>(&self.pool, token_hash).await
     }
 
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let r = sqlx::query("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
-            .bind(ts(at))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::not_found("token", id));
-        }
-        Ok(())
+        accounts::revoke_token::<SqliteDialect>(&self.pool, id, at).await
     }
 
     async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        )
-        .bind(ts(at))
-        .bind(user_id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(r.rows_affected())
+        accounts::revoke_user_tokens::<SqliteDialect>(&self.pool, user_id, at).await
     }
 
     async fn list_tokens(&self, user_id: Uuid) -> StoreResult<Vec<TokenRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLS} FROM tokens WHERE user_id = ? ORDER BY created_at, id"
-        ))
-        .bind(user_id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::token).collect::<R<_>>()?)
+        accounts::list_tokens::<SqliteDialect>(&self.pool, user_id).await
     }
 
     async fn create_reset_token(
@@ -1120,18 +853,8 @@ impl Store for SqliteStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(user_id.to_string())
-        .bind(ts(Utc::now()))
-        .bind(ts(expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from(dup(e.into(), "reset token", "(hash)")))?;
-        Ok(())
+        accounts::create_reset_token::<SqliteDialect>(&self.pool, user_id, token_hash, expires_at)
+            .await
     }
 
     async fn change_password(
@@ -1141,41 +864,11 @@ impl Store for SqliteStore {
         keep: Uuid,
         at: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let r: R<u64> = async {
-            let mut tx = self.begin().await?;
-            let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-                .bind(password_hash)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            if updated.rows_affected() == 0 {
-                return Err(StoreError::not_found("user", id).into());
-            }
-            let revoked = sqlx::query(
-                "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL",
-            )
-            .bind(ts(at))
-            .bind(id.to_string())
-            .bind(keep.to_string())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(revoked.rows_affected())
-        }
-        .await;
-        Ok(r?)
+        accounts::change_password::<SqliteDialect>(&self.pool, id, password_hash, keep, at).await
     }
 
     async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
-        let r: R<Uuid> = async {
-            let row = sqlx::query(RESET_TOKEN_SELECT)
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-            rows::parse_uuid(&live_reset_user(row, now)?)
-        }
-        .await;
-        Ok(r?)
+        accounts::check_reset_token::<SqliteDialect>(&self.pool, token_hash, now).await
     }
 
     async fn consume_reset_token(
@@ -1184,36 +877,13 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         new_password_hash: &str,
     ) -> StoreResult<Uuid> {
-        let r: R<Uuid> = async {
-            let mut tx = self.begin().await?;
-            let row = sqlx::query(RESET_TOKEN_SELECT)
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let user_id = live_reset_user(row, now)?;
-            // Every outstanding reset link of the user dies with this one.
-            sqlx::query(
-                "UPDATE password_reset_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
-            )
-            .bind(ts(now))
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-                .bind(new_password_hash)
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
-                .bind(ts(now))
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            rows::parse_uuid(&user_id)
-        }
-        .await;
-        Ok(r?)
+        accounts::consume_reset_token::<SqliteDialect>(
+            &self.pool,
+            token_hash,
+            now,
+            new_password_hash,
+        )
+        .await
     }
 
     // ---- workflow definitions
@@ -1773,29 +1443,4 @@ impl Store for SqliteStore {
         let t: Option<String> = row.try_get("t").map_err(rows::backend_error)?;
         Ok(t.as_deref().map(parse_ts).transpose()?)
     }
-}
-
-fn duplicate_user(e: Fail, username: &str, email: &str) -> Fail {
-    match rows::unique_violation(&e) {
-        Some(msg) if msg.contains("email") => Fail::Store(StoreError::Duplicate {
-            what: "email",
-            value: email.to_string(),
-        }),
-        Some(_) => Fail::Store(StoreError::Duplicate {
-            what: "username",
-            value: username.to_string(),
-        }),
-        None => e,
-    }
-}
-
-async fn set_roles(conn: &mut SqliteConnection, user: Uuid, roles: &[Role]) -> R<()> {
-    for role in roles {
-        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(user.to_string())
-            .bind(role.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }

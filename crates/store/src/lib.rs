@@ -10,6 +10,8 @@ pub mod error;
 pub mod model;
 pub mod programme;
 pub mod review;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod support;
 
 #[cfg(feature = "conformance")]

@@ -1,0 +1,158 @@
+//! What PostgreSQL does differently from SQLite, for the shared SQL in
+//! `grantflow_store::sql`: native `uuid`, `timestamptz` and `json` values, id lists as
+//! `uuid[]` with `= ANY`, rows locked with `FOR UPDATE`, and serialization failures and
+//! deadlocks retried.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use grantflow_store::StoreError;
+use grantflow_store::sql::{Arg, Args, Dialect, R};
+use serde_json::Value;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Pool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::rows::backend_error;
+
+/// The PostgreSQL dialect of the shared SQL store.
+#[derive(Debug, Clone, Copy)]
+pub struct PgDialect;
+
+/// JSON text bound as a `json` value, so that it is stored exactly as written (`jsonb`
+/// would reorder keys, and the history hashes are over the text).
+struct JsonText(String);
+
+impl sqlx::Type<Postgres> for JsonText {
+    fn type_info() -> PgTypeInfo {
+        // `json`
+        PgTypeInfo::with_oid(Oid(114))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for JsonText {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // The binary form of `json` is its text.
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+fn build(sql: &str, args: Args) -> Query<'_, Postgres, PgArguments> {
+    let mut q = sqlx::query(sql);
+    for arg in args.0 {
+        q = match arg {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Id(v) => q.bind(v),
+            Arg::Ids(ids) => q.bind(ids),
+            Arg::Time(v) => q.bind(v),
+            Arg::Json(v) => q.bind(v.map(JsonText)),
+        };
+    }
+    q
+}
+
+impl Dialect for PgDialect {
+    type DB = Postgres;
+
+    const BACKEND: &'static str = "postgres";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const STRING_AGG: &'static str = "string_agg";
+
+    fn begin_write(
+        pool: &Pool<Postgres>,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        pool.begin()
+    }
+
+    fn fetch_all<'c>(
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'c {
+        build(sql, args).fetch_all(conn)
+    }
+
+    fn fetch_optional<'c>(
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Option<PgRow>, sqlx::Error>> + Send + 'c {
+        build(sql, args).fetch_optional(conn)
+    }
+
+    fn execute<'c>(
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        let q = build(sql, args);
+        async move { Ok(q.execute(conn).await?.rows_affected()) }
+    }
+
+    fn in_ids(param: &str) -> String {
+        format!("= ANY({param})")
+    }
+
+    fn is_retryable(e: &sqlx::Error) -> bool {
+        // Serialization failure and deadlock.
+        match e {
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
+            }
+            _ => false,
+        }
+    }
+
+    fn unique_violation(e: &sqlx::Error) -> Option<String> {
+        match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Some(
+                db.constraint()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| db.message().to_string()),
+            ),
+            _ => None,
+        }
+    }
+
+    fn backend_error(e: sqlx::Error) -> StoreError {
+        backend_error(e)
+    }
+
+    fn text(row: &PgRow, col: &str) -> R<Option<String>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn int(row: &PgRow, col: &str) -> R<Option<i64>> {
+        match row.try_get::<Option<i64>, _>(col) {
+            Ok(v) => Ok(v),
+            // `INTEGER` columns.
+            Err(sqlx::Error::ColumnDecode { .. }) => {
+                Ok(row.try_get::<Option<i32>, _>(col)?.map(i64::from))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn bool(row: &PgRow, col: &str) -> R<bool> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn id(row: &PgRow, col: &str) -> R<Option<Uuid>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn time(row: &PgRow, col: &str) -> R<Option<DateTime<Utc>>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn json(row: &PgRow, col: &str) -> R<Option<Value>> {
+        Ok(row.try_get(col)?)
+    }
+}

@@ -1,0 +1,134 @@
+//! What SQLite does differently from PostgreSQL, for the shared SQL in
+//! `grantflow_store::sql`: ids and times are stored as text, JSON as text, an id list is
+//! bound as one JSON array read with `json_each`, and a write transaction takes the write
+//! lock up front (`BEGIN IMMEDIATE`) instead of locking rows.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use grantflow_store::StoreError;
+use grantflow_store::sql::{Arg, Args, Dialect, Fail, R};
+use serde_json::Value;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Pool, Row, Sqlite, SqliteConnection, Transaction};
+use uuid::Uuid;
+
+use crate::rows::{self, backend_error, parse_json, parse_ts, parse_uuid, ts};
+
+/// A failure of the backend's own helpers as the shared code's.
+fn shared(f: rows::Fail) -> Fail {
+    match f {
+        rows::Fail::Db(e) => Fail::Db(e),
+        rows::Fail::Store(e) => Fail::Store(e),
+    }
+}
+
+/// The SQLite dialect of the shared SQL store.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteDialect;
+
+fn build(sql: &str, args: Args) -> Query<'_, Sqlite, SqliteArguments<'_>> {
+    let mut q = sqlx::query(sql);
+    for arg in args.0 {
+        q = match arg {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Id(v) => q.bind(v.map(|id| id.to_string())),
+            Arg::Ids(ids) => {
+                q.bind(Value::from(ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).to_string())
+            }
+            Arg::Time(v) => q.bind(v.map(ts)),
+            Arg::Json(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+impl Dialect for SqliteDialect {
+    type DB = Sqlite;
+
+    const BACKEND: &'static str = "sqlite";
+    const FOR_UPDATE: &'static str = "";
+    const STRING_AGG: &'static str = "group_concat";
+
+    fn begin_write(
+        pool: &Pool<Sqlite>,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        pool.begin_with("BEGIN IMMEDIATE")
+    }
+
+    fn fetch_all<'c>(
+        conn: &'c mut SqliteConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'c {
+        build(sql, args).fetch_all(conn)
+    }
+
+    fn fetch_optional<'c>(
+        conn: &'c mut SqliteConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Option<SqliteRow>, sqlx::Error>> + Send + 'c {
+        build(sql, args).fetch_optional(conn)
+    }
+
+    fn execute<'c>(
+        conn: &'c mut SqliteConnection,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        let q = build(sql, args);
+        async move { Ok(q.execute(conn).await?.rows_affected()) }
+    }
+
+    fn in_ids(param: &str) -> String {
+        format!("IN (SELECT value FROM json_each({param}))")
+    }
+
+    fn is_retryable(_: &sqlx::Error) -> bool {
+        // Writers queue on the write lock (busy timeout) instead of failing.
+        false
+    }
+
+    fn unique_violation(e: &sqlx::Error) -> Option<String> {
+        match e {
+            // SQLite names the violated `table.column`.
+            sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.message().to_string()),
+            _ => None,
+        }
+    }
+
+    fn backend_error(e: sqlx::Error) -> StoreError {
+        backend_error(e)
+    }
+
+    fn text(row: &SqliteRow, col: &str) -> R<Option<String>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn int(row: &SqliteRow, col: &str) -> R<Option<i64>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn bool(row: &SqliteRow, col: &str) -> R<bool> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn id(row: &SqliteRow, col: &str) -> R<Option<Uuid>> {
+        let text: Option<String> = row.try_get(col)?;
+        text.as_deref().map(parse_uuid).transpose().map_err(shared)
+    }
+
+    fn time(row: &SqliteRow, col: &str) -> R<Option<DateTime<Utc>>> {
+        let text: Option<String> = row.try_get(col)?;
+        text.as_deref().map(parse_ts).transpose().map_err(shared)
+    }
+
+    fn json(row: &SqliteRow, col: &str) -> R<Option<Value>> {
+        let text: Option<String> = row.try_get(col)?;
+        text.as_deref().map(parse_json).transpose().map_err(shared)
+    }
+}
