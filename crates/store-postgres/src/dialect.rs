@@ -96,6 +96,21 @@ impl Dialect for PgDialect {
         async move { Ok(q.execute(conn).await?.rows_affected()) }
     }
 
+    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
+        // Rows another scheduler is claiming right now are skipped, not waited for; the
+        // new token fences off whoever held an expired lease.
+        let cols = cols
+            .split(',')
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "WITH due AS (SELECT id FROM {table} WHERE {due} ORDER BY {order} LIMIT $3 \
+             FOR UPDATE SKIP LOCKED) UPDATE {table} c SET {set} FROM due \
+             WHERE c.id = due.id RETURNING {cols}"
+        )
+    }
+
     fn in_ids(param: &str) -> String {
         format!("= ANY({param})")
     }

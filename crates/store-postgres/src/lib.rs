@@ -20,7 +20,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
 use grantflow_store::MigrateInstance;
-use grantflow_store::sql::accounts;
+use grantflow_store::sql::{accounts, queue};
 use grantflow_store::support::{self, like_pattern};
 use grantflow_store::{
     Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
@@ -35,10 +35,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 pub use dialect::PgDialect;
-use rows::{
-    Fail, HISTORY_COLS, INSTANCE_COLS, OUTBOX_COLS, R, TIMER_COLS, USER_SELECT, dup, json,
-    strings_json,
-};
+use rows::{Fail, HISTORY_COLS, INSTANCE_COLS, R, USER_SELECT, dup, json, strings_json};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -205,7 +202,7 @@ impl PostgresStore {
         }
         insert_history(&mut tx, &record).await?;
         if let Some((timer_id, token)) = req.complete_timer {
-            mark_timer_done(&mut tx, timer_id, token, at).await?;
+            queue::mark_timer_done::<PgDialect>(&mut tx, timer_id, token, at).await?;
         }
         if plan.cancel_state_timers {
             sqlx::query(
@@ -243,7 +240,7 @@ impl PostgresStore {
                 &users,
                 at,
             );
-            insert_outbox(&mut tx, &messages, at).await?;
+            queue::insert_outbox::<PgDialect>(&mut tx, &messages, at).await?;
         }
         let applied = Applied {
             instance: after,
@@ -653,56 +650,6 @@ pub(crate) async fn insert_timers(
     Ok(())
 }
 
-async fn mark_timer_done(
-    conn: &mut PgConnection,
-    timer_id: Uuid,
-    token: i64,
-    now: DateTime<Utc>,
-) -> R<bool> {
-    let done = sqlx::query(
-        "UPDATE timers SET status = 'done', fired_at = $1, lease_until = NULL \
-         WHERE id = $2 AND claim_token = $3 AND status = 'claimed'",
-    )
-    .bind(now)
-    .bind(timer_id)
-    .bind(token)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-async fn insert_outbox(
-    conn: &mut PgConnection,
-    messages: &[NewOutboxMessage],
-    now: DateTime<Utc>,
-) -> R<u64> {
-    let mut inserted = 0;
-    for m in messages {
-        let r = sqlx::query(
-            "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
-             template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, 'pending', 0, $11, $12) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(Uuid::now_v7())
-        .bind(&m.idempotency_key)
-        .bind(m.recipient_user_id)
-        .bind(&m.to_address)
-        .bind(&m.to_name)
-        .bind(&m.template)
-        .bind(&m.lang)
-        .bind(json(&m.context))
-        .bind(m.instance_id)
-        .bind(&m.kind)
-        .bind(m.not_before)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        inserted += r.rows_affected();
-    }
-    Ok(inserted)
-}
-
 async fn users_where(conn: &mut PgConnection, q: &mut QueryBuilder<'_, Postgres>) -> R<Vec<User>> {
     let rows = q.build().fetch_all(conn).await?;
     rows.iter().map(rows::user).collect()
@@ -760,19 +707,6 @@ async fn recipients_in(
         }
     }
     Ok(out)
-}
-
-fn claimed_timer(row: &sqlx::postgres::PgRow) -> R<ClaimedTimer> {
-    Ok(ClaimedTimer {
-        timer: rows::timer(row)?,
-        token: rows::claim_token(row)?,
-    })
-}
-
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
-    let lease = chrono::Duration::from_std(lease)
-        .map_err(|_| StoreError::Invalid("the lease is too long".into()))?;
-    Ok(now + lease)
 }
 
 #[async_trait]
@@ -1067,7 +1001,13 @@ impl Store for PostgresStore {
                 if let Some((timer_id, token)) = request.complete_timer {
                     let r: R<bool> = retrying!(async {
                         let mut tx = self.begin().await?;
-                        let done = mark_timer_done(&mut tx, timer_id, token, Utc::now()).await?;
+                        let done = queue::mark_timer_done::<PgDialect>(
+                            &mut tx,
+                            timer_id,
+                            token,
+                            Utc::now(),
+                        )
+                        .await?;
                         tx.commit().await?;
                         Ok(done)
                     });
@@ -1213,18 +1153,10 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
     }
 
-    // ---- timers
+    // ---- timers, outbox and cron ticks (`grantflow_store::sql::queue`)
 
     async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TIMER_COLS} FROM timers WHERE instance_id = $1 \
-             ORDER BY state_entry, fire_at, key"
-        ))
-        .bind(instance_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::timer).collect::<R<_>>()?)
+        queue::timers_for_instance::<PgDialect>(&self.pool, instance_id).await
     }
 
     async fn claim_due_timers(
@@ -1233,32 +1165,7 @@ impl Store for PostgresStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedTimer>> {
-        let r: R<Vec<ClaimedTimer>> = retrying!(async {
-            let until = lease_end(now, lease)?;
-            // Rows another scheduler is claiming right now are skipped, not waited for;
-            // the new token fences off whoever held an expired lease.
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(&format!(
-                "WITH due AS (SELECT id FROM timers \
-                 WHERE (status = 'pending' AND fire_at <= $2) \
-                 OR (status = 'claimed' AND lease_until <= $2) \
-                 ORDER BY fire_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 UPDATE timers t SET status = 'claimed', lease_until = $1, \
-                 claim_token = t.claim_token + 1 FROM due WHERE t.id = due.id \
-                 RETURNING {}",
-                prefixed(TIMER_COLS, "t.")
-            ))
-            .bind(until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut claimed = rows.iter().map(claimed_timer).collect::<R<Vec<_>>>()?;
-            claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
-            Ok(claimed)
-        });
-        Ok(r?)
+        queue::claim_due_timers::<PgDialect>(&self.pool, now, limit, lease).await
     }
 
     async fn complete_timer(
@@ -1268,48 +1175,19 @@ impl Store for PostgresStore {
         messages: Vec<NewOutboxMessage>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let r: R<bool> = retrying!(async {
-            let mut tx = self.begin().await?;
-            if !mark_timer_done(&mut tx, timer_id, token, now).await? {
-                return Ok(false);
-            }
-            insert_outbox(&mut tx, &messages, now).await?;
-            tx.commit().await?;
-            Ok(true)
-        });
-        Ok(r?)
+        queue::complete_timer::<PgDialect>(&self.pool, timer_id, token, messages, now).await
     }
 
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let row = sqlx::query(
-            "SELECT min(CASE status WHEN 'pending' THEN fire_at ELSE lease_until END) AS t \
-             FROM timers WHERE status IN ('pending', 'claimed')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        row.try_get::<Option<DateTime<Utc>>, _>("t")
-            .map_err(rows::backend_error)
+        queue::next_timer_at::<PgDialect>(&self.pool).await
     }
 
     async fn pending_timer_count(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM timers WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        row.try_get("n").map_err(rows::backend_error)
+        queue::pending_timer_count::<PgDialect>(&self.pool).await
     }
 
-    // ---- outbox
-
     async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
-        let r: R<u64> = retrying!(async {
-            let mut tx = self.begin().await?;
-            let n = insert_outbox(&mut tx, &messages, Utc::now()).await?;
-            tx.commit().await?;
-            Ok(n)
-        });
-        Ok(r?)
+        queue::enqueue::<PgDialect>(&self.pool, messages).await
     }
 
     async fn claim_outbox(
@@ -1318,36 +1196,7 @@ impl Store for PostgresStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedMessage>> {
-        let r: R<Vec<ClaimedMessage>> = retrying!(async {
-            let until = lease_end(now, lease)?;
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(&format!(
-                "WITH due AS (SELECT id FROM outbox \
-                 WHERE (status = 'pending' AND next_attempt_at <= $2) \
-                 OR (status = 'sending' AND lease_until <= $2) \
-                 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 UPDATE outbox o SET status = 'sending', lease_until = $1, \
-                 claim_token = o.claim_token + 1, attempts = o.attempts + 1 \
-                 FROM due WHERE o.id = due.id RETURNING {}",
-                prefixed(OUTBOX_COLS, "o.")
-            ))
-            .bind(until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in &rows {
-                claimed.push(ClaimedMessage {
-                    message: rows::outbox(row)?,
-                    token: rows::claim_token(row)?,
-                });
-            }
-            claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
-            Ok(claimed)
-        });
-        Ok(r?)
+        queue::claim_outbox::<PgDialect>(&self.pool, now, limit, lease).await
     }
 
     async fn finish_delivery(
@@ -1357,34 +1206,7 @@ impl Store for PostgresStore {
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let q = match &outcome {
-            DeliveryOutcome::Sent => sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, \
-                 last_error = NULL WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
-            )
-            .bind(now),
-            DeliveryOutcome::Retry {
-                next_attempt_at,
-                error,
-            } => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, \
-                 lease_until = NULL WHERE id = $3 AND claim_token = $4 AND status = 'sending'",
-            )
-            .bind(*next_attempt_at)
-            .bind(error.clone()),
-            DeliveryOutcome::Dead { error } => sqlx::query(
-                "UPDATE outbox SET status = 'dead', last_error = $1, lease_until = NULL \
-                 WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
-            )
-            .bind(error.clone()),
-        };
-        let r = q
-            .bind(id)
-            .bind(token)
-            .execute(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(r.rows_affected() == 1)
+        queue::finish_delivery::<PgDialect>(&self.pool, id, token, outcome, now).await
     }
 
     async fn list_outbox(
@@ -1393,25 +1215,8 @@ impl Store for PostgresStore {
         instance_id: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
-        let mut q =
-            QueryBuilder::<Postgres>::new(format!("SELECT {OUTBOX_COLS} FROM outbox WHERE 1 = 1"));
-        if let Some(s) = status {
-            q.push(" AND status = ").push_bind(s.as_str());
-        }
-        if let Some(i) = instance_id {
-            q.push(" AND instance_id = ").push_bind(i);
-        }
-        q.push(" ORDER BY created_at, id LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = q
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::outbox).collect::<R<_>>()?)
+        queue::list_outbox::<PgDialect>(&self.pool, status, instance_id, limit).await
     }
-
-    // ---- cron ticks
 
     async fn record_tick(
         &self,
@@ -1419,33 +1224,10 @@ impl Store for PostgresStore {
         tick_at: DateTime<Utc>,
         messages: Vec<NewOutboxMessage>,
     ) -> StoreResult<bool> {
-        let r: R<bool> = retrying!(async {
-            let mut tx = self.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO schedule_ticks (schedule, tick_at) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(schedule)
-            .bind(tick_at)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Ok(false);
-            }
-            insert_outbox(&mut tx, &messages, tick_at).await?;
-            tx.commit().await?;
-            Ok(true)
-        });
-        Ok(r?)
+        queue::record_tick::<PgDialect>(&self.pool, schedule, tick_at, messages).await
     }
 
     async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let row = sqlx::query("SELECT max(tick_at) AS t FROM schedule_ticks WHERE schedule = $1")
-            .bind(schedule)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        row.try_get::<Option<DateTime<Utc>>, _>("t")
-            .map_err(rows::backend_error)
+        queue::last_tick::<PgDialect>(&self.pool, schedule).await
     }
 }

@@ -4,11 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use grantflow_domain::audit::HistoryRecord;
-use grantflow_domain::schedule::TimerKind;
-use grantflow_store::{
-    Instance, NotifyPref, OutboxMessage, OutboxStatus, Role, StoreError, Timer, TimerStatus, User,
-    WorkflowRecord,
-};
+use grantflow_store::{Instance, NotifyPref, Role, StoreError, User, WorkflowRecord};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -39,6 +35,15 @@ impl From<Fail> for StoreError {
         match f {
             Fail::Store(e) => e,
             Fail::Db(e) => backend_error(e),
+        }
+    }
+}
+
+impl From<grantflow_store::sql::Fail> for Fail {
+    fn from(f: grantflow_store::sql::Fail) -> Self {
+        match f {
+            grantflow_store::sql::Fail::Db(e) => Fail::Db(e),
+            grantflow_store::sql::Fail::Store(e) => Fail::Store(e),
         }
     }
 }
@@ -240,59 +245,6 @@ pub(crate) fn history(row: &PgRow) -> R<HistoryRecord> {
         prev_hash: get_str(row, "prev_hash")?,
         hash: get_str(row, "hash")?,
     })
-}
-
-pub(crate) const TIMER_COLS: &str = "id, instance_id, state_entry, state, kind, key, fire_at, \
-     due_at, event, notify::text AS notify, step_offset, status, fired_at, claim_token";
-
-pub(crate) fn timer(row: &PgRow) -> R<Timer> {
-    let kind = get_str(row, "kind")?;
-    let status = get_str(row, "status")?;
-    Ok(Timer {
-        id: get_uuid(row, "id")?,
-        instance_id: get_uuid(row, "instance_id")?,
-        state_entry: row.try_get::<i64, _>("state_entry")?,
-        state: get_str(row, "state")?,
-        kind: TimerKind::parse(&kind).ok_or_else(|| bad("timer kind", &kind))?,
-        key: get_str(row, "key")?,
-        fire_at: get_time(row, "fire_at")?,
-        due_at: get_opt_time(row, "due_at")?,
-        event: get_opt_str(row, "event")?,
-        notify: parse_strings(&get_str(row, "notify")?)?,
-        offset: get_opt_str(row, "step_offset")?,
-        status: TimerStatus::parse(&status).ok_or_else(|| bad("timer status", &status))?,
-        fired_at: get_opt_time(row, "fired_at")?,
-    })
-}
-
-pub(crate) const OUTBOX_COLS: &str = "id, idempotency_key, recipient_user_id, to_address, \
-     to_name, template, lang, context::text AS context, instance_id, kind, status, attempts, \
-     next_attempt_at, last_error, created_at, sent_at, claim_token";
-
-pub(crate) fn outbox(row: &PgRow) -> R<OutboxMessage> {
-    let status = get_str(row, "status")?;
-    Ok(OutboxMessage {
-        id: get_uuid(row, "id")?,
-        idempotency_key: get_str(row, "idempotency_key")?,
-        recipient_user_id: get_opt_uuid(row, "recipient_user_id")?,
-        to_address: get_str(row, "to_address")?,
-        to_name: get_str(row, "to_name")?,
-        template: get_str(row, "template")?,
-        lang: get_str(row, "lang")?,
-        context: parse_json(&get_str(row, "context")?)?,
-        instance_id: get_opt_uuid(row, "instance_id")?,
-        kind: get_str(row, "kind")?,
-        status: OutboxStatus::parse(&status).ok_or_else(|| bad("outbox status", &status))?,
-        attempts: row.try_get::<i32, _>("attempts")?,
-        next_attempt_at: get_time(row, "next_attempt_at")?,
-        last_error: get_opt_str(row, "last_error")?,
-        created_at: get_time(row, "created_at")?,
-        sent_at: get_opt_time(row, "sent_at")?,
-    })
-}
-
-pub(crate) fn claim_token(row: &PgRow) -> R<i64> {
-    Ok(row.try_get::<i64, _>("claim_token")?)
 }
 
 /// ` IN ($1, $2, …)` over ids: the one statement a batch lookup issues, however many ids

@@ -84,6 +84,15 @@ impl Dialect for SqliteDialect {
         async move { Ok(q.execute(conn).await?.rows_affected()) }
     }
 
+    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
+        // One statement under the write lock (taken at `BEGIN IMMEDIATE`): no other
+        // claimer can see these rows as claimable until the lease ends.
+        format!(
+            "UPDATE {table} SET {set} WHERE id IN (SELECT id FROM {table} WHERE {due} \
+             ORDER BY {order} LIMIT $3) RETURNING {cols}"
+        )
+    }
+
     fn in_ids(param: &str) -> String {
         format!("IN (SELECT value FROM json_each({param}))")
     }

@@ -23,7 +23,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
 use grantflow_store::MigrateInstance;
-use grantflow_store::sql::accounts;
+use grantflow_store::sql::{accounts, queue};
 use grantflow_store::support::{self, like_pattern};
 use grantflow_store::{
     Applied, ClaimedMessage, ClaimedTimer, Cursor, DeliveryOutcome, ExtendDeadline, Instance,
@@ -41,8 +41,8 @@ use uuid::Uuid;
 
 pub use dialect::SqliteDialect;
 use rows::{
-    Fail, HISTORY_COLS, INSTANCE_COLS, OUTBOX_COLS, R, TIMER_COLS, USER_SELECT, dup, json,
-    parse_ts, strings_json, ts, ts_opt,
+    Fail, HISTORY_COLS, INSTANCE_COLS, R, USER_SELECT, dup, json, parse_ts, strings_json, ts,
+    ts_opt,
 };
 
 /// The database used when none is configured.
@@ -215,7 +215,7 @@ impl SqliteStore {
         }
         insert_history(&mut tx, &record).await?;
         if let Some((timer_id, token)) = req.complete_timer {
-            mark_timer_done(&mut tx, timer_id, token, at).await?;
+            queue::mark_timer_done::<SqliteDialect>(&mut tx, timer_id, token, at).await?;
         }
         if plan.cancel_state_timers {
             sqlx::query(
@@ -253,7 +253,7 @@ impl SqliteStore {
                 &users,
                 at,
             );
-            insert_outbox(&mut tx, &messages, at).await?;
+            queue::insert_outbox::<SqliteDialect>(&mut tx, &messages, at).await?;
         }
         let applied = Applied {
             instance: after,
@@ -627,56 +627,6 @@ pub(crate) async fn insert_timers(
     Ok(())
 }
 
-async fn mark_timer_done(
-    conn: &mut SqliteConnection,
-    timer_id: Uuid,
-    token: i64,
-    now: DateTime<Utc>,
-) -> R<bool> {
-    let done = sqlx::query(
-        "UPDATE timers SET status = 'done', fired_at = ?, lease_until = NULL \
-         WHERE id = ? AND claim_token = ? AND status = 'claimed'",
-    )
-    .bind(ts(now))
-    .bind(timer_id.to_string())
-    .bind(token)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-async fn insert_outbox(
-    conn: &mut SqliteConnection,
-    messages: &[NewOutboxMessage],
-    now: DateTime<Utc>,
-) -> R<u64> {
-    let mut inserted = 0;
-    for m in messages {
-        let r = sqlx::query(
-            "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
-             template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&m.idempotency_key)
-        .bind(m.recipient_user_id.map(|u| u.to_string()))
-        .bind(&m.to_address)
-        .bind(&m.to_name)
-        .bind(&m.template)
-        .bind(&m.lang)
-        .bind(json(&m.context))
-        .bind(m.instance_id.map(|u| u.to_string()))
-        .bind(&m.kind)
-        .bind(ts(m.not_before))
-        .bind(ts(now))
-        .execute(&mut *conn)
-        .await?;
-        inserted += r.rows_affected();
-    }
-    Ok(inserted)
-}
-
 async fn users_where(
     conn: &mut SqliteConnection,
     q: &mut QueryBuilder<'_, Sqlite>,
@@ -737,19 +687,6 @@ async fn recipients_in(
         }
     }
     Ok(out)
-}
-
-fn claimed_timer(row: &sqlx::sqlite::SqliteRow) -> R<ClaimedTimer> {
-    Ok(ClaimedTimer {
-        timer: rows::timer(row)?,
-        token: rows::claim_token(row)?,
-    })
-}
-
-fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
-    let lease = chrono::Duration::from_std(lease)
-        .map_err(|_| StoreError::Invalid("the lease is too long".into()))?;
-    Ok(now + lease)
 }
 
 #[async_trait]
@@ -1057,7 +994,13 @@ impl Store for SqliteStore {
                 if let Some((timer_id, token)) = request.complete_timer {
                     let r: R<bool> = async {
                         let mut tx = self.begin().await?;
-                        let done = mark_timer_done(&mut tx, timer_id, token, Utc::now()).await?;
+                        let done = queue::mark_timer_done::<SqliteDialect>(
+                            &mut tx,
+                            timer_id,
+                            token,
+                            Utc::now(),
+                        )
+                        .await?;
                         tx.commit().await?;
                         Ok(done)
                     }
@@ -1208,18 +1151,10 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
     }
 
-    // ---- timers
+    // ---- timers, outbox and cron ticks (`grantflow_store::sql::queue`)
 
     async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TIMER_COLS} FROM timers WHERE instance_id = ? \
-             ORDER BY state_entry, fire_at, key"
-        ))
-        .bind(instance_id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::timer).collect::<R<_>>()?)
+        queue::timers_for_instance::<SqliteDialect>(&self.pool, instance_id).await
     }
 
     async fn claim_due_timers(
@@ -1228,30 +1163,7 @@ impl Store for SqliteStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedTimer>> {
-        let r: R<Vec<ClaimedTimer>> = async {
-            let until = lease_end(now, lease)?;
-            // One statement under the write lock: no other claimer can see these rows as
-            // claimable until the lease ends.
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(&format!(
-                "UPDATE timers SET status = 'claimed', lease_until = ?1, \
-                 claim_token = claim_token + 1 WHERE id IN (SELECT id FROM timers \
-                 WHERE (status = 'pending' AND fire_at <= ?2) \
-                 OR (status = 'claimed' AND lease_until <= ?2) \
-                 ORDER BY fire_at, id LIMIT ?3) RETURNING {TIMER_COLS}"
-            ))
-            .bind(ts(until))
-            .bind(ts(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut claimed = rows.iter().map(claimed_timer).collect::<R<Vec<_>>>()?;
-            claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
-            Ok(claimed)
-        }
-        .await;
-        Ok(r?)
+        queue::claim_due_timers::<SqliteDialect>(&self.pool, now, limit, lease).await
     }
 
     async fn complete_timer(
@@ -1261,50 +1173,19 @@ impl Store for SqliteStore {
         messages: Vec<NewOutboxMessage>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let r: R<bool> = async {
-            let mut tx = self.begin().await?;
-            if !mark_timer_done(&mut tx, timer_id, token, now).await? {
-                return Ok(false);
-            }
-            insert_outbox(&mut tx, &messages, now).await?;
-            tx.commit().await?;
-            Ok(true)
-        }
-        .await;
-        Ok(r?)
+        queue::complete_timer::<SqliteDialect>(&self.pool, timer_id, token, messages, now).await
     }
 
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let row = sqlx::query(
-            "SELECT min(CASE status WHEN 'pending' THEN fire_at ELSE lease_until END) AS t \
-             FROM timers WHERE status IN ('pending', 'claimed')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(rows::backend_error)?;
-        let t: Option<String> = row.try_get("t").map_err(rows::backend_error)?;
-        Ok(t.as_deref().map(parse_ts).transpose()?)
+        queue::next_timer_at::<SqliteDialect>(&self.pool).await
     }
 
     async fn pending_timer_count(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM timers WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        row.try_get("n").map_err(rows::backend_error)
+        queue::pending_timer_count::<SqliteDialect>(&self.pool).await
     }
 
-    // ---- outbox
-
     async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
-        let r: R<u64> = async {
-            let mut tx = self.begin().await?;
-            let n = insert_outbox(&mut tx, &messages, Utc::now()).await?;
-            tx.commit().await?;
-            Ok(n)
-        }
-        .await;
-        Ok(r?)
+        queue::enqueue::<SqliteDialect>(&self.pool, messages).await
     }
 
     async fn claim_outbox(
@@ -1313,35 +1194,7 @@ impl Store for SqliteStore {
         limit: u32,
         lease: Duration,
     ) -> StoreResult<Vec<ClaimedMessage>> {
-        let r: R<Vec<ClaimedMessage>> = async {
-            let until = lease_end(now, lease)?;
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(&format!(
-                "UPDATE outbox SET status = 'sending', lease_until = ?1, \
-                 claim_token = claim_token + 1, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox \
-                 WHERE (status = 'pending' AND next_attempt_at <= ?2) \
-                 OR (status = 'sending' AND lease_until <= ?2) \
-                 ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {OUTBOX_COLS}"
-            ))
-            .bind(ts(until))
-            .bind(ts(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in &rows {
-                claimed.push(ClaimedMessage {
-                    message: rows::outbox(row)?,
-                    token: rows::claim_token(row)?,
-                });
-            }
-            claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
-            Ok(claimed)
-        }
-        .await;
-        Ok(r?)
+        queue::claim_outbox::<SqliteDialect>(&self.pool, now, limit, lease).await
     }
 
     async fn finish_delivery(
@@ -1351,34 +1204,7 @@ impl Store for SqliteStore {
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let q = match &outcome {
-            DeliveryOutcome::Sent => sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, \
-                 last_error = NULL WHERE id = ? AND claim_token = ? AND status = 'sending'",
-            )
-            .bind(ts(now)),
-            DeliveryOutcome::Retry {
-                next_attempt_at,
-                error,
-            } => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, \
-                 lease_until = NULL WHERE id = ? AND claim_token = ? AND status = 'sending'",
-            )
-            .bind(ts(*next_attempt_at))
-            .bind(error.clone()),
-            DeliveryOutcome::Dead { error } => sqlx::query(
-                "UPDATE outbox SET status = 'dead', last_error = ?, lease_until = NULL \
-                 WHERE id = ? AND claim_token = ? AND status = 'sending'",
-            )
-            .bind(error.clone()),
-        };
-        let r = q
-            .bind(id.to_string())
-            .bind(token)
-            .execute(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(r.rows_affected() == 1)
+        queue::finish_delivery::<SqliteDialect>(&self.pool, id, token, outcome, now).await
     }
 
     async fn list_outbox(
@@ -1387,25 +1213,8 @@ impl Store for SqliteStore {
         instance_id: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
-        let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {OUTBOX_COLS} FROM outbox WHERE 1 = 1"));
-        if let Some(s) = status {
-            q.push(" AND status = ").push_bind(s.as_str());
-        }
-        if let Some(i) = instance_id {
-            q.push(" AND instance_id = ").push_bind(i.to_string());
-        }
-        q.push(" ORDER BY created_at, id LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = q
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::outbox).collect::<R<_>>()?)
+        queue::list_outbox::<SqliteDialect>(&self.pool, status, instance_id, limit).await
     }
-
-    // ---- cron ticks
 
     async fn record_tick(
         &self,
@@ -1413,34 +1222,10 @@ impl Store for SqliteStore {
         tick_at: DateTime<Utc>,
         messages: Vec<NewOutboxMessage>,
     ) -> StoreResult<bool> {
-        let r: R<bool> = async {
-            let mut tx = self.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO schedule_ticks (schedule, tick_at) VALUES (?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(schedule)
-            .bind(ts(tick_at))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Ok(false);
-            }
-            insert_outbox(&mut tx, &messages, tick_at).await?;
-            tx.commit().await?;
-            Ok(true)
-        }
-        .await;
-        Ok(r?)
+        queue::record_tick::<SqliteDialect>(&self.pool, schedule, tick_at, messages).await
     }
 
     async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let row = sqlx::query("SELECT max(tick_at) AS t FROM schedule_ticks WHERE schedule = ?")
-            .bind(schedule)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(rows::backend_error)?;
-        let t: Option<String> = row.try_get("t").map_err(rows::backend_error)?;
-        Ok(t.as_deref().map(parse_ts).transpose()?)
+        queue::last_tick::<SqliteDialect>(&self.pool, schedule).await
     }
 }

@@ -11,6 +11,7 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
+pub mod queue;
 
 use std::future::Future;
 use std::time::Duration;
@@ -166,6 +167,11 @@ pub trait Dialect: Send + Sync + 'static {
         sql: &'c str,
         args: Args,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// A statement that claims the rows of `table` matching `due` (up to `$3` of them, in
+    /// `order`), applies `set` to them and returns their `cols`, such that two
+    /// transactions never claim the same row. `$1` and `$2` are free for `due` and `set`.
+    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String;
 
     /// The predicate (after a column) that holds when the column is one of the ids bound
     /// as [`Arg::Ids`] at placeholder `param` (`$N`).
