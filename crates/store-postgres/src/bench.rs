@@ -11,7 +11,8 @@ use grantflow_store::bench::BaselineWriter;
 use uuid::Uuid;
 
 use crate::rows::R;
-use crate::{PostgresStore, fetch_instance_for_update, insert_history, insert_timers};
+use crate::{PgDialect, PostgresStore};
+use grantflow_store::sql::instances;
 
 /// Move `instance_id` to `to_state` the way `apply_transition` does, statement for
 /// statement: read the instance, update it with a version check, append a sealed history
@@ -26,7 +27,7 @@ pub async fn baseline_transition(
     let r: R<i64> = async {
         let at = at.trunc_subsecs(6);
         let mut tx = store.begin().await?;
-        let before = fetch_instance_for_update(&mut tx, instance_id)
+        let before = instances::fetch_instance::<PgDialect>(&mut tx, instance_id, true)
             .await?
             .ok_or_else(|| grantflow_store::StoreError::not_found("instance", instance_id))?;
         let record = HistoryRecord {
@@ -58,7 +59,7 @@ pub async fn baseline_transition(
         .bind(before.version)
         .execute(&mut *tx)
         .await?;
-        insert_history(&mut tx, &record).await?;
+        instances::insert_history::<PgDialect>(&mut tx, &record).await?;
         sqlx::query(
             "UPDATE timers SET status = 'cancelled', lease_until = NULL \
              WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
@@ -66,7 +67,8 @@ pub async fn baseline_transition(
         .bind(instance_id)
         .execute(&mut *tx)
         .await?;
-        insert_timers(&mut tx, instance_id, record.seq, to_state, timers).await?;
+        instances::insert_timers::<PgDialect>(&mut tx, instance_id, record.seq, to_state, timers)
+            .await?;
         tx.commit().await?;
         Ok(record.seq)
     }

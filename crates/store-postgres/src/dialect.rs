@@ -65,6 +65,12 @@ impl Dialect for PgDialect {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const STRING_AGG: &'static str = "string_agg";
 
+    const ILIKE: &'static str = "ILIKE";
+
+    fn json_text(col: &str) -> String {
+        format!("{col}::text")
+    }
+
     fn begin_write(
         pool: &Pool<Postgres>,
     ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {

@@ -21,8 +21,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::rows::{self, Fail, INSTANCE_COLS, R, json, parse_json};
-use crate::{MAX_RETRIES, PostgresStore, fetch_instance_for_update, insert_instance};
+use crate::rows::{self, Fail, R, json, parse_json};
+use crate::{MAX_RETRIES, PgDialect, PostgresStore};
+use grantflow_store::sql::instances::{self, INSTANCE_COLS};
 
 fn s(row: &PgRow, col: &str) -> R<String> {
     Ok(row.try_get::<String, _>(col)?)
@@ -233,7 +234,7 @@ impl PostgresStore {
         new: &NewSpending<'_>,
     ) -> R<Result<SpendingRecord, SpendingRefusal>> {
         let mut tx = self.begin().await?;
-        let instance = fetch_instance_for_update(&mut tx, new.instance_id)
+        let instance = instances::fetch_instance::<PgDialect>(&mut tx, new.instance_id, true)
             .await?
             .ok_or_else(|| StoreError::not_found("instance", new.instance_id))?;
         let Some(line_id) = new.line_id else {
@@ -429,7 +430,7 @@ impl ProgrammeStore for PostgresStore {
             let mut tx = self.begin().await?;
             let mut out = Vec::with_capacity(new.len());
             for n in &new {
-                out.push(insert_instance(&mut tx, n).await?);
+                out.push(instances::insert_instance::<PgDialect>(&mut tx, n).await?);
             }
             tx.commit().await?;
             Ok(out)
@@ -451,7 +452,7 @@ impl ProgrammeStore for PostgresStore {
         .fetch_all(self.pool())
         .await
         .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+        Ok(instances::instances::<PgDialect>(&rows).map_err(Fail::from)?)
     }
 
     async fn add_budget_line(&self, new: BudgetLine) -> StoreResult<BudgetLine> {
@@ -467,7 +468,7 @@ impl ProgrammeStore for PostgresStore {
         };
         let r: R<()> = retrying!(async {
             let mut tx = self.begin().await?;
-            fetch_instance_for_update(&mut tx, stored.instance_id)
+            instances::fetch_instance::<PgDialect>(&mut tx, stored.instance_id, true)
                 .await?
                 .ok_or_else(|| StoreError::not_found("instance", stored.instance_id))?;
             sqlx::query(&format!(
@@ -593,7 +594,7 @@ impl ProgrammeStore for PostgresStore {
         let r: R<()> = retrying!(async {
             let mut tx = self.begin().await?;
             // Lock the project so that two evaluations of it apply one after the other.
-            fetch_instance_for_update(&mut tx, record.instance_id)
+            instances::fetch_instance::<PgDialect>(&mut tx, record.instance_id, true)
                 .await?
                 .ok_or_else(|| StoreError::not_found("instance", record.instance_id))?;
             sqlx::query("DELETE FROM evaluation_scores WHERE instance_id = $1")

@@ -21,8 +21,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::rows::{self, Fail, INSTANCE_COLS, R, json, parse_json};
-use crate::{MAX_RETRIES, PostgresStore, insert_timers};
+use crate::rows::{self, Fail, R, json, parse_json};
+use crate::{MAX_RETRIES, PgDialect, PostgresStore};
+use grantflow_store::sql::instances::{self, INSTANCE_COLS};
 
 /// Run `$body` again on serialization failures and deadlocks (as `retrying!` in the crate
 /// root does for the other transactions).
@@ -409,7 +410,7 @@ async fn insert_assignment(
     .execute(&mut *conn)
     .await
     .map_err(|e| rows::dup(e.into(), "review assignment", &new.expert_id.to_string()))?;
-    insert_timers(
+    instances::insert_timers::<PgDialect>(
         &mut *conn,
         round.instance_id,
         round.cycle,
@@ -417,6 +418,7 @@ async fn insert_assignment(
         &new.timers,
     )
     .await
+    .map_err(Fail::from)
 }
 
 async fn store_review(
@@ -856,7 +858,7 @@ impl ReviewStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+        Ok(instances::instances::<PgDialect>(&rows).map_err(Fail::from)?)
     }
 
     async fn round_cycle(&self, instance_id: Uuid, opens_in: &str) -> StoreResult<Option<i64>> {

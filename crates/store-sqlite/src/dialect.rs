@@ -53,6 +53,12 @@ impl Dialect for SqliteDialect {
     const FOR_UPDATE: &'static str = "";
     const STRING_AGG: &'static str = "group_concat";
 
+    const ILIKE: &'static str = "LIKE";
+
+    fn json_text(col: &str) -> String {
+        col.to_string()
+    }
+
     fn begin_write(
         pool: &Pool<Sqlite>,
     ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {

@@ -18,8 +18,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use crate::rows::{self, Fail, INSTANCE_COLS, R, json, parse_json, parse_ts, parse_uuid, ts};
-use crate::{SqliteStore, fetch_instance, insert_instance};
+use crate::rows::{self, Fail, R, json, parse_json, parse_ts, parse_uuid, ts};
+use crate::{SqliteDialect, SqliteStore};
+use grantflow_store::sql::instances::{self, INSTANCE_COLS};
 
 const DATE: &str = "%Y-%m-%d";
 
@@ -243,7 +244,7 @@ impl SqliteStore {
             .into());
         }
         let mut tx = self.begin().await?;
-        let instance = fetch_instance(&mut tx, new.instance_id)
+        let instance = instances::fetch_instance::<SqliteDialect>(&mut tx, new.instance_id, true)
             .await?
             .ok_or_else(|| StoreError::not_found("instance", new.instance_id))?;
         let Some(line_id) = new.line_id else {
@@ -441,7 +442,7 @@ impl ProgrammeStore for SqliteStore {
             let mut tx = self.begin().await?;
             let mut out = Vec::with_capacity(new.len());
             for n in new {
-                out.push(insert_instance(&mut tx, n).await?);
+                out.push(instances::insert_instance::<SqliteDialect>(&mut tx, &n).await?);
             }
             tx.commit().await?;
             Ok(out)
@@ -464,7 +465,7 @@ impl ProgrammeStore for SqliteStore {
         .fetch_all(self.pool())
         .await
         .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+        Ok(instances::instances::<SqliteDialect>(&rows).map_err(Fail::from)?)
     }
 
     async fn add_budget_line(&self, new: BudgetLine) -> StoreResult<BudgetLine> {
@@ -477,7 +478,7 @@ impl ProgrammeStore for SqliteStore {
                 .into());
             }
             let mut tx = self.begin().await?;
-            fetch_instance(&mut tx, new.instance_id)
+            instances::fetch_instance::<SqliteDialect>(&mut tx, new.instance_id, true)
                 .await?
                 .ok_or_else(|| StoreError::not_found("instance", new.instance_id))?;
             let stored = BudgetLine {

@@ -18,8 +18,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use crate::rows::{self, Fail, INSTANCE_COLS, R, json, parse_json, parse_ts, parse_uuid, ts};
-use crate::{SqliteStore, insert_timers};
+use crate::rows::{self, Fail, R, json, parse_json, parse_ts, parse_uuid, ts};
+use crate::{SqliteDialect, SqliteStore};
+use grantflow_store::sql::instances::{self, INSTANCE_COLS};
 
 /// Whether the round cycle of assignment `a` is open: the instance is in `opens_in` and
 /// has not changed state since it entered it at version `cycle`.
@@ -375,7 +376,7 @@ async fn insert_assignment(
     .execute(&mut *conn)
     .await
     .map_err(|e| rows::dup(e.into(), "review assignment", &new.expert_id.to_string()))?;
-    insert_timers(
+    instances::insert_timers::<SqliteDialect>(
         &mut *conn,
         round.instance_id,
         round.cycle,
@@ -383,6 +384,7 @@ async fn insert_assignment(
         &new.timers,
     )
     .await
+    .map_err(Fail::from)
 }
 
 async fn store_review(
@@ -777,7 +779,7 @@ impl ReviewStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(rows::backend_error)?;
-        Ok(rows.iter().map(rows::instance).collect::<R<_>>()?)
+        Ok(instances::instances::<SqliteDialect>(&rows).map_err(Fail::from)?)
     }
 
     async fn round_cycle(&self, instance_id: Uuid, opens_in: &str) -> StoreResult<Option<i64>> {

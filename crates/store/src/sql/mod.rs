@@ -11,6 +11,7 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
+pub mod instances;
 pub mod queue;
 
 use std::future::Future;
@@ -141,6 +142,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, where the transaction holds the
     /// write lock from its start).
     const FOR_UPDATE: &'static str;
+    /// The case-insensitive (for ASCII) `LIKE`: `LIKE` on SQLite, `ILIKE` on PostgreSQL.
+    const ILIKE: &'static str;
+    /// A JSON column as text, for a text search.
+    fn json_text(col: &str) -> String;
     /// An aggregate joining text values with commas (`group_concat` / `string_agg`).
     const STRING_AGG: &'static str;
 
