@@ -16,10 +16,6 @@ pub mod support;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-pub mod conformance_programme;
-#[cfg(feature = "conformance")]
-pub mod conformance_review;
 
 use std::time::Duration;
 
