@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_store::StoreError;
 use grantflow_store::sql::{Arg, Args, Dialect, R};
 use serde_json::Value;
@@ -48,6 +48,9 @@ fn build(sql: &str, args: Args) -> Query<'_, Postgres, PgArguments> {
         q = match arg {
             Arg::Text(v) => q.bind(v),
             Arg::Int(v) => q.bind(v),
+            Arg::Int32(v) => q.bind(v),
+            Arg::Float(v) => q.bind(v),
+            Arg::Date(v) => q.bind(v),
             Arg::Bool(v) => q.bind(v),
             Arg::Id(v) => q.bind(v),
             Arg::Ids(ids) => q.bind(ids),
@@ -66,6 +69,10 @@ impl Dialect for PgDialect {
     const STRING_AGG: &'static str = "string_agg";
 
     const ILIKE: &'static str = "ILIKE";
+
+    fn json_field(col: &str, key: &str) -> String {
+        format!("{col}->>'{key}'")
+    }
 
     fn json_text(col: &str) -> String {
         format!("{col}::text")
@@ -162,6 +169,14 @@ impl Dialect for PgDialect {
     }
 
     fn bool(row: &PgRow, col: &str) -> R<bool> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn float(row: &PgRow, col: &str) -> R<Option<f64>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn date(row: &PgRow, col: &str) -> R<Option<NaiveDate>> {
         Ok(row.try_get(col)?)
     }
 

@@ -36,35 +36,6 @@ use rows::R;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
-/// How many times a transaction that failed on a serialization failure or deadlock is
-/// run again before the error is returned.
-const MAX_RETRIES: u32 = 5;
-
-/// Run `$body` (an `async` block producing `R<T>`) again on serialization failures and
-/// deadlocks, with a short growing pause, up to [`MAX_RETRIES`] times.
-macro_rules! retrying {
-    ($body:expr) => {{
-        let mut attempt = 0u32;
-        loop {
-            let result: R<_> = $body.await;
-            match result {
-                Err(e) if rows::is_retryable(&e) && attempt < MAX_RETRIES => {
-                    attempt += 1;
-                    tracing::debug!(
-                        attempt,
-                        "retrying a transaction after a serialization failure or deadlock"
-                    );
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt)))
-                        .await;
-                }
-                other => break other,
-            }
-        }
-    }};
-}
-
-// After `retrying!`, which it uses.
-mod programme;
 mod review;
 
 /// How to connect.
@@ -121,6 +92,14 @@ impl PostgresStore {
 
     async fn begin(&self) -> R<sqlx::Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+impl grantflow_store::sql::SqlBackend for PostgresStore {
+    type D = PgDialect;
+
+    fn sql_pool(&self) -> &PgPool {
+        &self.pool
     }
 }
 

@@ -22,7 +22,8 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::rows::{self, Fail, R, json, parse_json};
-use crate::{MAX_RETRIES, PgDialect, PostgresStore};
+use crate::{PgDialect, PostgresStore};
+use grantflow_store::sql::MAX_RETRIES;
 use grantflow_store::sql::instances::{self, INSTANCE_COLS};
 
 /// Run `$body` again on serialization failures and deadlocks (as `retrying!` in the crate

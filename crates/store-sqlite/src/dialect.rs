@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_store::StoreError;
 use grantflow_store::sql::{Arg, Args, Dialect, Fail, R};
 use serde_json::Value;
@@ -24,6 +24,9 @@ fn shared(f: rows::Fail) -> Fail {
     }
 }
 
+/// Dates are stored as `YYYY-MM-DD` text.
+const DATE: &str = "%Y-%m-%d";
+
 /// The SQLite dialect of the shared SQL store.
 #[derive(Debug, Clone, Copy)]
 pub struct SqliteDialect;
@@ -34,6 +37,9 @@ fn build(sql: &str, args: Args) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         q = match arg {
             Arg::Text(v) => q.bind(v),
             Arg::Int(v) => q.bind(v),
+            Arg::Int32(v) => q.bind(v),
+            Arg::Float(v) => q.bind(v),
+            Arg::Date(v) => q.bind(v.map(|d| d.format(DATE).to_string())),
             Arg::Bool(v) => q.bind(v),
             Arg::Id(v) => q.bind(v.map(|id| id.to_string())),
             Arg::Ids(ids) => {
@@ -54,6 +60,10 @@ impl Dialect for SqliteDialect {
     const STRING_AGG: &'static str = "group_concat";
 
     const ILIKE: &'static str = "LIKE";
+
+    fn json_field(col: &str, key: &str) -> String {
+        format!("json_extract({col}, '$.{key}')")
+    }
 
     fn json_text(col: &str) -> String {
         col.to_string()
@@ -130,6 +140,21 @@ impl Dialect for SqliteDialect {
 
     fn bool(row: &SqliteRow, col: &str) -> R<bool> {
         Ok(row.try_get(col)?)
+    }
+
+    fn float(row: &SqliteRow, col: &str) -> R<Option<f64>> {
+        Ok(row.try_get(col)?)
+    }
+
+    fn date(row: &SqliteRow, col: &str) -> R<Option<NaiveDate>> {
+        let text: Option<String> = row.try_get(col)?;
+        text.as_deref()
+            .map(|s| {
+                NaiveDate::parse_from_str(s, DATE).map_err(|e| {
+                    Fail::Store(StoreError::Backend(format!("bad stored date `{s}`: {e}")))
+                })
+            })
+            .transpose()
     }
 
     fn id(row: &SqliteRow, col: &str) -> R<Option<Uuid>> {

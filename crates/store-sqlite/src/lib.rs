@@ -7,7 +7,6 @@
 
 pub mod bench;
 pub mod dialect;
-mod programme;
 mod review;
 mod rows;
 #[cfg(feature = "testing")]
@@ -132,6 +131,14 @@ impl SqliteStore {
 
     async fn begin(&self) -> R<sqlx::Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl grantflow_store::sql::SqlBackend for SqliteStore {
+    type D = SqliteDialect;
+
+    fn sql_pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 

@@ -123,14 +123,3 @@ pub(crate) fn parse_json(s: &str) -> R<Value> {
 pub(crate) fn json(v: &Value) -> String {
     v.to_string()
 }
-
-/// ` IN (?, ?, …)` over ids (UUIDs are stored as text): the one statement a batch
-/// lookup issues, however many ids it has.
-pub(crate) fn ids_in(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[Uuid]) {
-    q.push(" IN (");
-    let mut sep = q.separated(", ");
-    for id in ids {
-        sep.push_bind(id.to_string());
-    }
-    q.push(")");
-}

@@ -12,12 +12,13 @@
 
 pub mod accounts;
 pub mod instances;
+pub mod programme;
 pub mod queue;
 
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde_json::Value;
 use sqlx::{Database, Pool, Transaction};
 use uuid::Uuid;
@@ -55,6 +56,10 @@ pub type R<T> = Result<T, Fail>;
 pub enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    /// For `INTEGER` (32-bit) columns.
+    Int32(Option<i32>),
+    Float(f64),
+    Date(Option<NaiveDate>),
     Bool(bool),
     Id(Option<Uuid>),
     /// A list of ids, read by the predicate [`Dialect::in_ids`] writes.
@@ -82,6 +87,22 @@ impl Args {
     }
     pub fn int(mut self, v: i64) -> Args {
         self.0.push(Arg::Int(Some(v)));
+        self
+    }
+    pub fn int32(mut self, v: i32) -> Args {
+        self.0.push(Arg::Int32(Some(v)));
+        self
+    }
+    pub fn opt_int32(mut self, v: Option<i32>) -> Args {
+        self.0.push(Arg::Int32(v));
+        self
+    }
+    pub fn float(mut self, v: f64) -> Args {
+        self.0.push(Arg::Float(v));
+        self
+    }
+    pub fn date(mut self, v: NaiveDate) -> Args {
+        self.0.push(Arg::Date(Some(v)));
         self
     }
     pub fn bool(mut self, v: bool) -> Args {
@@ -127,6 +148,13 @@ impl Args {
     }
 }
 
+/// A store on a SQL database: its dialect and connection pool. Every store trait whose
+/// aggregate is written in this module is implemented for every `SqlBackend`.
+pub trait SqlBackend: Send + Sync + 'static {
+    type D: Dialect;
+    fn sql_pool(&self) -> &Pool<<Self::D as Dialect>::DB>;
+}
+
 /// The connection type of a dialect's database.
 pub type Conn<D> = <<D as Dialect>::DB as Database>::Connection;
 /// The row type of a dialect's database.
@@ -144,6 +172,8 @@ pub trait Dialect: Send + Sync + 'static {
     const FOR_UPDATE: &'static str;
     /// The case-insensitive (for ASCII) `LIKE`: `LIKE` on SQLite, `ILIKE` on PostgreSQL.
     const ILIKE: &'static str;
+    /// The text of field `key` of a JSON object column.
+    fn json_field(col: &str, key: &str) -> String;
     /// A JSON column as text, for a text search.
     fn json_text(col: &str) -> String;
     /// An aggregate joining text values with commas (`group_concat` / `string_agg`).
@@ -193,6 +223,8 @@ pub trait Dialect: Send + Sync + 'static {
     fn text(row: &Row<Self>, col: &str) -> R<Option<String>>;
     fn int(row: &Row<Self>, col: &str) -> R<Option<i64>>;
     fn bool(row: &Row<Self>, col: &str) -> R<bool>;
+    fn float(row: &Row<Self>, col: &str) -> R<Option<f64>>;
+    fn date(row: &Row<Self>, col: &str) -> R<Option<NaiveDate>>;
     fn id(row: &Row<Self>, col: &str) -> R<Option<Uuid>>;
     fn time(row: &Row<Self>, col: &str) -> R<Option<DateTime<Utc>>>;
     /// A JSON column as written.
@@ -236,6 +268,20 @@ impl<D: Dialect> Get<'_, D> {
     }
     pub fn bool(&self, col: &str) -> R<bool> {
         D::bool(self.0, col)
+    }
+    pub fn i32(&self, col: &str) -> R<i32> {
+        i32::try_from(self.i64(col)?).map_err(|_| bad(col, "out of range"))
+    }
+    pub fn opt_i32(&self, col: &str) -> R<Option<i32>> {
+        self.opt_i64(col)?
+            .map(|v| i32::try_from(v).map_err(|_| bad(col, "out of range")))
+            .transpose()
+    }
+    pub fn f64(&self, col: &str) -> R<f64> {
+        D::float(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn date(&self, col: &str) -> R<NaiveDate> {
+        D::date(self.0, col)?.ok_or_else(|| missing(col))
     }
     pub fn id(&self, col: &str) -> R<Uuid> {
         D::id(self.0, col)?.ok_or_else(|| missing(col))
