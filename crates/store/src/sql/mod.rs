@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod instances;
 pub mod programme;
 pub mod queue;
+mod store;
 
 use std::future::Future;
 use std::time::Duration;
@@ -153,6 +154,8 @@ impl Args {
 pub trait SqlBackend: Send + Sync + 'static {
     type D: Dialect;
     fn sql_pool(&self) -> &Pool<<Self::D as Dialect>::DB>;
+    /// Apply the backend's pending migrations (idempotent).
+    fn run_migrations(&self) -> impl Future<Output = crate::StoreResult<()>> + Send;
 }
 
 /// The connection type of a dialect's database.
