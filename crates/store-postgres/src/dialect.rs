@@ -84,6 +84,19 @@ impl Dialect for PgDialect {
         pool.begin()
     }
 
+    fn begin_read(
+        pool: &Pool<Postgres>,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        let begin = pool.begin();
+        async move {
+            let mut tx = begin.await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
+    }
+
     fn fetch_all<'c>(
         conn: &'c mut PgConnection,
         sql: &'c str,

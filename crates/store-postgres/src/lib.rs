@@ -23,8 +23,6 @@ use rows::R;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
-mod review;
-
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {

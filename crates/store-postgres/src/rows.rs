@@ -3,7 +3,6 @@
 //! on SQLite.
 
 use grantflow_store::StoreError;
-use serde_json::Value;
 
 /// What the private helpers fail with: a database error still to be classified, or a
 /// store error that is already what the caller should see.
@@ -45,16 +44,6 @@ impl From<grantflow_store::sql::Fail> for Fail {
 
 pub(crate) type R<T> = Result<T, Fail>;
 
-/// SQLSTATEs worth retrying: serialization failure and deadlock.
-pub(crate) fn is_retryable(e: &Fail) -> bool {
-    match e {
-        Fail::Db(sqlx::Error::Database(db)) => {
-            matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
-        }
-        _ => false,
-    }
-}
-
 /// A database error as a `StoreError::Backend`. The message never carries the
 /// connection URL or a password: configuration errors are reduced to their kind.
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
@@ -79,37 +68,4 @@ pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
         sqlx::Error::Tls(_) => StoreError::Backend("TLS error talking to PostgreSQL".to_string()),
         other => StoreError::Backend(other.to_string()),
     }
-}
-
-/// The unique constraint a database error violated.
-pub(crate) fn unique_violation(e: &Fail) -> Option<String> {
-    match e {
-        Fail::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => Some(
-            db.constraint()
-                .map(str::to_string)
-                .unwrap_or_else(|| db.message().to_string()),
-        ),
-        _ => None,
-    }
-}
-
-/// Map a unique violation to `Duplicate`, other failures unchanged.
-pub(crate) fn dup(e: Fail, what: &'static str, value: &str) -> Fail {
-    if unique_violation(&e).is_some() {
-        Fail::Store(StoreError::Duplicate {
-            what,
-            value: value.to_string(),
-        })
-    } else {
-        e
-    }
-}
-
-pub(crate) fn parse_json(s: &str) -> R<Value> {
-    serde_json::from_str(s)
-        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored JSON: {e}"))))
-}
-
-pub(crate) fn json(v: &Value) -> String {
-    v.to_string()
 }

@@ -75,6 +75,13 @@ impl Dialect for SqliteDialect {
         pool.begin_with("BEGIN IMMEDIATE")
     }
 
+    fn begin_read(
+        pool: &Pool<Sqlite>,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        // A deferred transaction reads one snapshot (WAL) and never takes the write lock.
+        pool.begin()
+    }
+
     fn fetch_all<'c>(
         conn: &'c mut SqliteConnection,
         sql: &'c str,

@@ -7,7 +7,6 @@
 
 pub mod bench;
 pub mod dialect;
-mod review;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -70,28 +70,6 @@ pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// The unique constraint a database error violated (SQLite names `table.column`).
-pub(crate) fn unique_violation(e: &Fail) -> Option<String> {
-    match e {
-        Fail::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Some(db.message().to_string())
-        }
-        _ => None,
-    }
-}
-
-/// Map a unique violation to `Duplicate`, other failures unchanged.
-pub(crate) fn dup(e: Fail, what: &'static str, value: &str) -> Fail {
-    if unique_violation(&e).is_some() {
-        Fail::Store(StoreError::Duplicate {
-            what,
-            value: value.to_string(),
-        })
-    } else {
-        e
-    }
-}
-
 /// Times are stored as fixed-width RFC 3339 text in UTC with microseconds, so that text
 /// order is time order and what is read back equals what was hashed.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -118,8 +96,4 @@ pub(crate) fn parse_uuid(s: &str) -> R<Uuid> {
 pub(crate) fn parse_json(s: &str) -> R<Value> {
     serde_json::from_str(s)
         .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored JSON: {e}"))))
-}
-
-pub(crate) fn json(v: &Value) -> String {
-    v.to_string()
 }

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod instances;
 pub mod programme;
 pub mod queue;
+pub mod review;
 mod store;
 
 use std::future::Future;
@@ -184,6 +185,11 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// Begin a transaction that will write.
     fn begin_write(
+        pool: &Pool<Self::DB>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
+
+    /// Begin a read-only transaction: its statements see one snapshot.
+    fn begin_read(
         pool: &Pool<Self::DB>,
     ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
 

@@ -12,13 +12,13 @@ use super::{Args, Dialect, Fail, SqlBackend, accounts, execute, instances, queue
 use crate::{
     Applied, ClaimedMessage, ClaimedTimer, DeliveryOutcome, ExtendDeadline, Instance,
     InstanceFilter, MigrateInstance, NewInstance, NewOrganisation, NewOutboxMessage, NewToken,
-    NewUser, Organisation, OutboxMessage, OutboxStatus, Page, PageRequest, ReviewStore, Role,
-    Store, StoreResult, Timer, TokenRecord, TransitionRequest, User, UserPatch, Visibility,
+    NewUser, Organisation, OutboxMessage, OutboxStatus, Page, PageRequest, Role, Store,
+    StoreResult, Timer, TokenRecord, TransitionRequest, User, UserPatch, Visibility,
     WorkflowRecord,
 };
 
 #[async_trait::async_trait]
-impl<S: SqlBackend + ReviewStore> Store for S {
+impl<S: SqlBackend> Store for S {
     fn backend(&self) -> &'static str {
         <S::D as Dialect>::BACKEND
     }
