@@ -17,8 +17,6 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, Pool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::rows::backend_error;
-
 /// The PostgreSQL dialect of the shared SQL store.
 #[derive(Debug, Clone, Copy)]
 pub struct PgDialect;
@@ -61,6 +59,32 @@ fn build(sql: &str, args: Args) -> Query<'_, Postgres, PgArguments> {
     q
 }
 
+/// A database error as a `StoreError::Backend`. The message never carries the
+/// connection URL or a password: configuration errors are reduced to their kind.
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "a referenced record does not exist ({})",
+                    db.message()
+                ))
+            } else {
+                StoreError::Backend(db.message().to_string())
+            }
+        }
+        sqlx::Error::Configuration(_) => {
+            StoreError::Backend("invalid PostgreSQL configuration".to_string())
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Backend("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Io(io) => StoreError::Backend(format!("could not reach PostgreSQL: {io}")),
+        sqlx::Error::Tls(_) => StoreError::Backend("TLS error talking to PostgreSQL".to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
 impl Dialect for PgDialect {
     type DB = Postgres;
 
@@ -97,30 +121,7 @@ impl Dialect for PgDialect {
         }
     }
 
-    fn fetch_all<'c>(
-        conn: &'c mut PgConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'c {
-        build(sql, args).fetch_all(conn)
-    }
-
-    fn fetch_optional<'c>(
-        conn: &'c mut PgConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<Option<PgRow>, sqlx::Error>> + Send + 'c {
-        build(sql, args).fetch_optional(conn)
-    }
-
-    fn execute<'c>(
-        conn: &'c mut PgConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        let q = build(sql, args);
-        async move { Ok(q.execute(conn).await?.rows_affected()) }
-    }
+    grantflow_store::dialect_statements!(PgConnection, PgRow, build);
 
     fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
         // Rows another scheduler is claiming right now are skipped, not waited for; the

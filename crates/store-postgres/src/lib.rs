@@ -6,20 +6,16 @@
 //! schedulers never wait for each other and never claim the same row. Every transactional
 //! method is retried a few times on serialization failures and deadlocks.
 
-pub mod bench;
 pub mod dialect;
-mod rows;
 pub mod testing;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use grantflow_store::{StoreError, StoreResult};
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use dialect::PgDialect;
-use rows::R;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -66,17 +62,13 @@ impl PostgresStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(rows::backend_error)?;
+            .map_err(dialect::backend_error)?;
         Ok(PostgresStore { pool })
     }
 
     /// The pool, for tools (benchmarks, test support) that issue raw SQL.
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    async fn begin(&self) -> R<sqlx::Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use grantflow_store::StoreError;
 use grantflow_store::sql::{Arg, Args, Dialect, Fail, R};
 use serde_json::Value;
@@ -13,16 +13,6 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Pool, Row, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
-
-use crate::rows::{self, backend_error, parse_json, parse_ts, parse_uuid, ts};
-
-/// A failure of the backend's own helpers as the shared code's.
-fn shared(f: rows::Fail) -> Fail {
-    match f {
-        rows::Fail::Db(e) => Fail::Db(e),
-        rows::Fail::Store(e) => Fail::Store(e),
-    }
-}
 
 /// Dates are stored as `YYYY-MM-DD` text.
 const DATE: &str = "%Y-%m-%d";
@@ -50,6 +40,55 @@ fn build(sql: &str, args: Args) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         };
     }
     q
+}
+
+/// A database error as a `StoreError::Backend`. The message never carries the
+/// connection URL: configuration errors (which may echo it) are reduced to their kind.
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "a referenced record does not exist ({})",
+                    db.message()
+                ))
+            } else {
+                StoreError::Backend(db.message().to_string())
+            }
+        }
+        sqlx::Error::Configuration(_) => {
+            StoreError::Backend("invalid SQLite configuration".to_string())
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Backend("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Io(io) => StoreError::Backend(format!("I/O error: {io}")),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Times are stored as fixed-width RFC 3339 text in UTC with microseconds, so that text
+/// order is time order and what is read back equals what was hashed.
+fn ts(t: DateTime<Utc>) -> String {
+    t.trunc_subsecs(6)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+fn parse_ts(s: &str) -> R<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored time `{s}`: {e}"))))
+}
+
+fn parse_uuid(s: &str) -> R<Uuid> {
+    Uuid::parse_str(s)
+        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored id `{s}`: {e}"))))
+}
+
+fn parse_json(s: &str) -> R<Value> {
+    serde_json::from_str(s)
+        .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored JSON: {e}"))))
 }
 
 impl Dialect for SqliteDialect {
@@ -82,30 +121,7 @@ impl Dialect for SqliteDialect {
         pool.begin()
     }
 
-    fn fetch_all<'c>(
-        conn: &'c mut SqliteConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'c {
-        build(sql, args).fetch_all(conn)
-    }
-
-    fn fetch_optional<'c>(
-        conn: &'c mut SqliteConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<Option<SqliteRow>, sqlx::Error>> + Send + 'c {
-        build(sql, args).fetch_optional(conn)
-    }
-
-    fn execute<'c>(
-        conn: &'c mut SqliteConnection,
-        sql: &'c str,
-        args: Args,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        let q = build(sql, args);
-        async move { Ok(q.execute(conn).await?.rows_affected()) }
-    }
+    grantflow_store::dialect_statements!(SqliteConnection, SqliteRow, build);
 
     fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
         // One statement under the write lock (taken at `BEGIN IMMEDIATE`): no other
@@ -166,16 +182,16 @@ impl Dialect for SqliteDialect {
 
     fn id(row: &SqliteRow, col: &str) -> R<Option<Uuid>> {
         let text: Option<String> = row.try_get(col)?;
-        text.as_deref().map(parse_uuid).transpose().map_err(shared)
+        text.as_deref().map(parse_uuid).transpose()
     }
 
     fn time(row: &SqliteRow, col: &str) -> R<Option<DateTime<Utc>>> {
         let text: Option<String> = row.try_get(col)?;
-        text.as_deref().map(parse_ts).transpose().map_err(shared)
+        text.as_deref().map(parse_ts).transpose()
     }
 
     fn json(row: &SqliteRow, col: &str) -> R<Option<Value>> {
         let text: Option<String> = row.try_get(col)?;
-        text.as_deref().map(parse_json).transpose().map_err(shared)
+        text.as_deref().map(parse_json).transpose()
     }
 }

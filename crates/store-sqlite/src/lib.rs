@@ -5,9 +5,7 @@
 //! busy timeout instead of failing when a read transaction tries to upgrade. Plain reads
 //! run outside transactions and are never blocked by a writer (WAL).
 
-pub mod bench;
 pub mod dialect;
-mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -16,13 +14,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use grantflow_store::{StoreError, StoreResult};
-use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub use dialect::SqliteDialect;
-use rows::R;
 
 /// The database used when none is configured.
 pub const DEFAULT_URL: &str = "sqlite://grantflow.db";
@@ -106,17 +102,13 @@ impl SqliteStore {
         let pool = pool
             .connect_with(connect)
             .await
-            .map_err(rows::backend_error)?;
+            .map_err(dialect::backend_error)?;
         Ok(SqliteStore { pool })
     }
 
     /// The pool, for tools (benchmarks, test support) that issue raw SQL.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    async fn begin(&self) -> R<sqlx::Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 

@@ -11,6 +11,7 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
+mod bench;
 pub mod instances;
 pub mod programme;
 pub mod queue;
@@ -383,4 +384,38 @@ pub async fn fetch_optional<D: Dialect>(
 pub async fn execute<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<u64> {
     let mut conn = pool.acquire().await?;
     Ok(D::execute(&mut *conn, sql, args).await?)
+}
+
+/// The statement runners of a [`Dialect`] implementation (`fetch_all`, `fetch_optional`,
+/// `execute`), given the backend's connection and row types and its `build(sql, args)`
+/// that binds [`Args`] to a query. A macro because sqlx's executor bounds cannot be
+/// written once for a generic database: the body is the same for every backend.
+#[macro_export]
+macro_rules! dialect_statements {
+    ($conn:ty, $row:ty, $build:path) => {
+        fn fetch_all<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<Vec<$row>, ::sqlx::Error>> + Send + 'c {
+            $build(sql, args).fetch_all(conn)
+        }
+
+        fn fetch_optional<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<Option<$row>, ::sqlx::Error>> + Send + 'c {
+            $build(sql, args).fetch_optional(conn)
+        }
+
+        fn execute<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<u64, ::sqlx::Error>> + Send + 'c {
+            let q = $build(sql, args);
+            async move { Ok(q.execute(conn).await?.rows_affected()) }
+        }
+    };
 }
