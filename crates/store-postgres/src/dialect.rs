@@ -59,29 +59,11 @@ fn build(sql: &str, args: Args) -> Query<'_, Postgres, PgArguments> {
     q
 }
 
-/// A database error as a `StoreError::Backend`. The message never carries the
-/// connection URL or a password: configuration errors are reduced to their kind.
+/// A database error as a `StoreError` (see `grantflow_store::sql::backend_error`).
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::Database(db) => {
-            if db.is_foreign_key_violation() {
-                StoreError::Invalid(format!(
-                    "a referenced record does not exist ({})",
-                    db.message()
-                ))
-            } else {
-                StoreError::Backend(db.message().to_string())
-            }
-        }
-        sqlx::Error::Configuration(_) => {
-            StoreError::Backend("invalid PostgreSQL configuration".to_string())
-        }
-        sqlx::Error::PoolTimedOut => {
-            StoreError::Backend("timed out waiting for a database connection".to_string())
-        }
         sqlx::Error::Io(io) => StoreError::Backend(format!("could not reach PostgreSQL: {io}")),
-        sqlx::Error::Tls(_) => StoreError::Backend("TLS error talking to PostgreSQL".to_string()),
-        other => StoreError::Backend(other.to_string()),
+        other => grantflow_store::sql::backend_error(other, "PostgreSQL"),
     }
 }
 

@@ -319,6 +319,32 @@ impl<D: Dialect> Get<'_, D> {
     }
 }
 
+/// A database error as a `StoreError`, for the backend named `database`. The message
+/// never carries the connection URL or a password: configuration errors (which may echo
+/// it) are reduced to their kind. I/O errors are worded by the dialect.
+pub fn backend_error(e: sqlx::Error, database: &str) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "a referenced record does not exist ({})",
+                    db.message()
+                ))
+            } else {
+                StoreError::Backend(db.message().to_string())
+            }
+        }
+        sqlx::Error::Configuration(_) => {
+            StoreError::Backend(format!("invalid {database} configuration"))
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Backend("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Tls(_) => StoreError::Backend(format!("TLS error talking to {database}")),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
 /// Map a unique violation to `Duplicate`, other failures unchanged.
 pub fn dup<D: Dialect>(e: Fail, what: &'static str, value: &str) -> Fail {
     match &e {
