@@ -10,14 +10,12 @@ pub mod error;
 pub mod model;
 pub mod programme;
 pub mod review;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod support;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-pub mod conformance_programme;
-#[cfg(feature = "conformance")]
-pub mod conformance_review;
 
 use std::time::Duration;
 

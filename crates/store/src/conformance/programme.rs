@@ -47,7 +47,7 @@ macro_rules! programme_conformance_suite {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let (store, harness) = $factory().await;
-                $crate::conformance_programme::$name(store, &harness).await;
+                $crate::conformance::programme::$name(store, &harness).await;
             }
         )*
     };

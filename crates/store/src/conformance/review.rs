@@ -52,7 +52,7 @@ macro_rules! review_conformance_suite {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let (store, harness) = $factory().await;
-                $crate::conformance_review::$name(store, &harness).await;
+                $crate::conformance::review::$name(store, &harness).await;
             }
         )*
     };

@@ -1,0 +1,1021 @@
+//! Workflow definitions, instances, their hash-chained history and timers, expert
+//! assignments and notification recipients; `apply_transition` and the other audited
+//! changes of an instance, each in one transaction.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
+use grantflow_domain::schedule::TimerPlan;
+use serde_json::Value;
+use sqlx::Pool;
+use uuid::Uuid;
+
+use super::accounts::{user, user_select};
+use super::queue::{insert_outbox, mark_timer_done};
+use super::{Arg, Args, Conn, Dialect, Fail, Get, R, Row, dup, execute, fetch_all};
+use crate::sql::retrying;
+use crate::support::{self, like_pattern};
+use crate::{
+    Applied, Cursor, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter,
+    MigrateInstance, NewInstance, OrgKind, Page, PageRequest, SortKey, SortOrder, StoreError,
+    StoreResult, TransitionRequest, User, Visibility, WorkflowRecord, scoped_key,
+};
+
+pub const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
+     is_final, data, version, parent_id, org_id, city_id, title, created_by, created_at, \
+     updated_at, due_at, review, last_hash, budget";
+
+pub fn instance<D: Dialect>(row: &Row<D>) -> R<Instance> {
+    let g = Get::<D>(row);
+    Ok(Instance {
+        id: g.id("id")?,
+        workflow_id: g.str("workflow_id")?,
+        workflow_version: g.u32("workflow_version")?,
+        state: g.str("state")?,
+        stage: g.str("stage")?,
+        is_final: g.bool("is_final")?,
+        data: g.json("data")?,
+        version: g.i64("version")?,
+        parent_id: g.opt_id("parent_id")?,
+        org_id: g.id("org_id")?,
+        city_id: g.opt_id("city_id")?,
+        title: g.str("title")?,
+        created_by: g.id("created_by")?,
+        created_at: g.time("created_at")?,
+        updated_at: g.time("updated_at")?,
+        due_at: g.opt_time("due_at")?,
+        review: g.json("review")?,
+        budget: g.json("budget")?,
+        last_hash: g.str("last_hash")?,
+    })
+}
+
+pub fn instances<D: Dialect>(rows: &[Row<D>]) -> R<Vec<Instance>> {
+    rows.iter().map(instance::<D>).collect()
+}
+
+pub const HISTORY_COLS: &str = "instance_id, seq, at, actor_id, actor_roles, event, \
+     from_state, to_state, input, reason, prev_hash, hash";
+
+pub fn history_row<D: Dialect>(row: &Row<D>) -> R<HistoryRecord> {
+    let g = Get::<D>(row);
+    Ok(HistoryRecord {
+        instance_id: g.id("instance_id")?.to_string(),
+        seq: g.i64("seq")?,
+        at: g.time("at")?,
+        actor_id: g.str("actor_id")?,
+        actor_roles: g.strings("actor_roles")?,
+        event: g.str("event")?,
+        from_state: g.str("from_state")?,
+        to_state: g.str("to_state")?,
+        input: g.json("input")?,
+        reason: g.opt_str("reason")?,
+        prev_hash: g.str("prev_hash")?,
+        hash: g.str("hash")?,
+    })
+}
+
+pub fn workflow<D: Dialect>(row: &Row<D>) -> R<WorkflowRecord> {
+    let g = Get::<D>(row);
+    Ok(WorkflowRecord {
+        workflow_id: g.str("workflow_id")?,
+        version: g.u32("version")?,
+        hash: g.str("hash")?,
+        definition: g.json("definition")?,
+        created_at: g.time("created_at")?,
+    })
+}
+
+fn prefixed(cols: &str, prefix: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{prefix}{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Read an instance; inside a write transaction with `lock`, also lock its row until the
+/// transaction ends, so that concurrent writers of the same instance queue and then see
+/// the committed version.
+pub async fn fetch_instance<D: Dialect>(
+    conn: &mut Conn<D>,
+    id: Uuid,
+    lock: bool,
+) -> R<Option<Instance>> {
+    let sql = format!(
+        "SELECT {INSTANCE_COLS} FROM instances WHERE id = $1{}",
+        if lock { D::FOR_UPDATE } else { "" }
+    );
+    let row = D::fetch_optional(conn, &sql, Args::new().id(id)).await?;
+    row.as_ref().map(instance::<D>).transpose()
+}
+
+/// Insert a new instance and its initial timers (inside the caller's transaction).
+pub async fn insert_instance<D: Dialect>(conn: &mut Conn<D>, new: &NewInstance) -> R<Instance> {
+    let org_row = D::fetch_optional(
+        &mut *conn,
+        "SELECT o.kind, o.parent_id, p.kind AS parent_kind FROM organisations o \
+         LEFT JOIN organisations p ON p.id = o.parent_id WHERE o.id = $1",
+        Args::new().id(new.org_id),
+    )
+    .await?
+    .ok_or_else(|| StoreError::not_found("organisation", new.org_id))?;
+    let g = Get::<D>(&org_row);
+    let kind = OrgKind::parse(&g.str("kind")?)
+        .ok_or_else(|| StoreError::Backend("bad organisation kind".into()))?;
+    let parent = match (g.opt_id("parent_id")?, g.opt_str("parent_kind")?) {
+        (Some(id), Some(k)) => OrgKind::parse(&k).map(|k| (id, k)),
+        _ => None,
+    };
+    let created_at = new.created_at.trunc_subsecs(6);
+    let instance = Instance {
+        id: new.id,
+        workflow_id: new.workflow_id.clone(),
+        workflow_version: new.workflow_version,
+        state: new.state.clone(),
+        stage: new.stage.clone(),
+        is_final: false,
+        data: new.data.clone(),
+        version: 0,
+        parent_id: new.parent_id,
+        org_id: new.org_id,
+        city_id: support::city_of(kind, new.org_id, parent),
+        title: new.title.clone(),
+        created_by: new.created_by,
+        created_at,
+        updated_at: created_at,
+        due_at: new.due_at.map(|t| t.trunc_subsecs(6)),
+        review: Value::Null,
+        budget: Value::Null,
+        last_hash: GENESIS_HASH.to_string(),
+    };
+    D::execute(
+        &mut *conn,
+        &format!(
+            "INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        ),
+        Args::new()
+            .id(instance.id)
+            .text(&instance.workflow_id)
+            .int(i64::from(instance.workflow_version))
+            .text(&instance.state)
+            .text(&instance.stage)
+            .bool(instance.is_final)
+            .json(&instance.data)
+            .int(instance.version)
+            .opt_id(instance.parent_id)
+            .id(instance.org_id)
+            .opt_id(instance.city_id)
+            .text(&instance.title)
+            .id(instance.created_by)
+            .time(instance.created_at)
+            .time(instance.updated_at)
+            .opt_time(instance.due_at)
+            .json(&instance.review)
+            .text(&instance.last_hash)
+            .json(&instance.budget),
+    )
+    .await
+    .map_err(|e| dup::<D>(e.into(), "instance", &instance.id.to_string()))?;
+    insert_timers::<D>(conn, instance.id, 0, &instance.state, &new.timers).await?;
+    Ok(instance)
+}
+
+fn instance_uuid(id: &str) -> R<Uuid> {
+    Uuid::parse_str(id)
+        .map_err(|_| Fail::Store(StoreError::Invalid(format!("`{id}` is not an instance id"))))
+}
+
+pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -> R<()> {
+    D::execute(
+        conn,
+        &format!(
+            "INSERT INTO history ({HISTORY_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ),
+        Args::new()
+            .id(instance_uuid(&r.instance_id)?)
+            .int(r.seq)
+            .time(r.at)
+            .text(&r.actor_id)
+            .strings(&r.actor_roles)
+            .text(&r.event)
+            .text(&r.from_state)
+            .text(&r.to_state)
+            .json(&r.input)
+            .opt_text(r.reason.clone())
+            .text(&r.prev_hash)
+            .text(&r.hash),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Insert the timers of one state entry.
+pub async fn insert_timers<D: Dialect>(
+    conn: &mut Conn<D>,
+    instance_id: Uuid,
+    state_entry: i64,
+    state: &str,
+    timers: &[TimerPlan],
+) -> R<()> {
+    for t in timers {
+        D::execute(
+            &mut *conn,
+            "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
+             due_at, event, notify, step_offset, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
+            Args::new()
+                .id(Uuid::now_v7())
+                .id(instance_id)
+                .int(state_entry)
+                .text(state)
+                .text(t.kind.as_str())
+                .text(&t.key)
+                .time(t.fire_at)
+                .opt_time(t.due_at)
+                .opt_text(t.event.clone())
+                .strings(&t.notify)
+                .opt_text(t.offset.clone()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Write an instance's new state entry in `conn`'s transaction: the instance row (only if
+/// it is still at `before`'s version), the sealed history record, and its timers — the
+/// pending ones cancelled (named timers kept unless `cancel_named`), `timers` inserted for
+/// the entry. Shared by deadline extensions and version migrations.
+async fn rewrite_entry<D: Dialect>(
+    conn: &mut Conn<D>,
+    before: &Instance,
+    after: &Instance,
+    record: &HistoryRecord,
+    cancel_named: bool,
+    timers: &[TimerPlan],
+) -> R<()> {
+    D::execute(
+        &mut *conn,
+        "UPDATE instances SET workflow_version = $1, state = $2, stage = $3, is_final = $4, \
+         due_at = $5, version = $6, updated_at = $7, last_hash = $8 \
+         WHERE id = $9 AND version = $10",
+        Args::new()
+            .int(i64::from(after.workflow_version))
+            .text(&after.state)
+            .text(&after.stage)
+            .bool(after.is_final)
+            .opt_time(after.due_at)
+            .int(after.version)
+            .time(after.updated_at)
+            .text(&after.last_hash)
+            .id(after.id)
+            .int(before.version),
+    )
+    .await?;
+    insert_history::<D>(&mut *conn, record).await?;
+    D::execute(
+        &mut *conn,
+        "UPDATE timers SET status = 'cancelled', lease_until = NULL WHERE instance_id = $1 \
+         AND status IN ('pending', 'claimed') AND (kind <> 'named' OR $2)",
+        Args::new().id(after.id).bool(cancel_named),
+    )
+    .await?;
+    insert_timers::<D>(&mut *conn, after.id, after.version, &after.state, timers).await?;
+    Ok(())
+}
+
+/// The users who receive mail about `instance` for each of `roles` (see
+/// [`crate::Store::recipients`]), de-duplicated, in a stable order.
+pub async fn recipients_in<D: Dialect>(
+    conn: &mut Conn<D>,
+    instance: &Instance,
+    roles: &[String],
+) -> R<Vec<User>> {
+    let mut out: Vec<User> = Vec::new();
+    let mut seen = HashSet::new();
+    let has_role = "EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role =";
+    for role in roles {
+        let (cond, args) = match role.as_str() {
+            "applicant" => (
+                format!("{has_role} 'applicant') AND u.org_id = $1"),
+                Args::new().id(instance.org_id),
+            ),
+            "city" => {
+                let Some(city) = instance.city_id else {
+                    continue;
+                };
+                (
+                    format!("{has_role} 'city') AND u.org_id = $1"),
+                    Args::new().id(city),
+                )
+            }
+            "manager" | "admin" => (format!("{has_role} $1)"), Args::new().text(role)),
+            "expert" => (
+                "EXISTS (SELECT 1 FROM expert_assignments e WHERE e.user_id = u.id \
+                 AND e.instance_id = $1)"
+                    .to_string(),
+                Args::new().id(instance.id),
+            ),
+            // One reviewer, for the reminders of their own assignment.
+            other => match crate::review::parse_expert_recipient(other) {
+                Some(user_id) => ("u.id = $1".to_string(), Args::new().id(user_id)),
+                None => continue,
+            },
+        };
+        let sql = format!(
+            "{} WHERE u.active AND {cond} ORDER BY u.username",
+            user_select::<D>()
+        );
+        for row in D::fetch_all(&mut *conn, &sql, args).await? {
+            let u = user::<D>(&row)?;
+            if seen.insert(u.id) {
+                out.push(u);
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---- workflow definitions
+
+pub async fn save_workflow<D: Dialect>(
+    pool: &Pool<D::DB>,
+    record: WorkflowRecord,
+) -> StoreResult<()> {
+    let r: R<()> = retrying!(D, async {
+        // Insert-or-compare in one statement pair, so that two processes saving the
+        // same definition at start-up do not trip over each other.
+        let inserted = execute::<D>(
+            pool,
+            "INSERT INTO workflow_definitions (workflow_id, version, hash, definition, \
+             created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            Args::new()
+                .text(&record.workflow_id)
+                .int(i64::from(record.version))
+                .text(&record.hash)
+                .json(&record.definition)
+                .time(record.created_at),
+        )
+        .await?;
+        if inserted == 1 {
+            return Ok(());
+        }
+        let row = super::fetch_optional::<D>(
+            pool,
+            "SELECT hash FROM workflow_definitions WHERE workflow_id = $1 AND version = $2",
+            Args::new()
+                .text(&record.workflow_id)
+                .int(i64::from(record.version)),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Backend("the workflow definition vanished".into()))?;
+        let hash = Get::<D>(&row).str("hash")?;
+        if hash != record.hash {
+            return Err(StoreError::DefinitionChanged {
+                workflow_id: record.workflow_id.clone(),
+                version: record.version,
+                stored: hash,
+            }
+            .into());
+        }
+        Ok(())
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn list_workflows<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<WorkflowRecord>> {
+    let r: R<Vec<WorkflowRecord>> = async {
+        let rows = fetch_all::<D>(
+            pool,
+            "SELECT workflow_id, version, hash, definition, created_at \
+             FROM workflow_definitions ORDER BY workflow_id, version",
+            Args::new(),
+        )
+        .await?;
+        rows.iter().map(workflow::<D>).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+// ---- instances
+
+pub async fn create_instance<D: Dialect>(
+    pool: &Pool<D::DB>,
+    new: NewInstance,
+) -> StoreResult<Instance> {
+    let r: R<Instance> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let instance = insert_instance::<D>(&mut *tx, &new).await?;
+        tx.commit().await?;
+        Ok(instance)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn get_instance<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<Instance> {
+    let r: R<Instance> = async {
+        let mut conn = pool.acquire().await?;
+        fetch_instance::<D>(&mut *conn, id, false)
+            .await?
+            .ok_or_else(|| StoreError::not_found("instance", id).into())
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn get_instances<D: Dialect>(
+    pool: &Pool<D::DB>,
+    ids: &[Uuid],
+) -> StoreResult<Vec<Instance>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {INSTANCE_COLS} FROM instances WHERE id {} ORDER BY created_at, id",
+        D::in_ids("$1")
+    );
+    let r: R<Vec<Instance>> =
+        async { instances::<D>(&fetch_all::<D>(pool, &sql, Args::new().ids(ids)).await?) }.await;
+    r.map_err(Fail::store::<D>)
+}
+
+fn sort_column(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+        SortKey::DueAt => "due_at",
+        SortKey::Title => "title",
+    }
+}
+
+/// Cursor keys are RFC 3339 with microseconds.
+fn cursor_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The `WHERE` clause of an instance listing, its arguments appended to `args`.
+fn filters<D: Dialect>(args: &mut Args, visibility: &Visibility, f: &InstanceFilter) -> String {
+    let mut w = String::from(" WHERE 1 = 1");
+    match visibility {
+        Visibility::All => {}
+        Visibility::Org(org) => w += &format!(" AND i.org_id = {}", args.push(Arg::Id(Some(*org)))),
+        Visibility::City(city) => {
+            w += &format!(" AND i.city_id = {}", args.push(Arg::Id(Some(*city))));
+        }
+        Visibility::AssignedExpert(user) => {
+            w += &format!(
+                " AND EXISTS (SELECT 1 FROM expert_assignments e \
+                 WHERE e.instance_id = i.id AND {EXPERT_GRANT_IS_LIVE} AND e.user_id = {})",
+                args.push(Arg::Id(Some(*user)))
+            );
+        }
+        Visibility::Nothing => w += " AND 1 = 0",
+    }
+    if let Some(wf) = &f.workflow_id {
+        w += &format!(
+            " AND i.workflow_id = {}",
+            args.push(Arg::Text(Some(wf.clone())))
+        );
+    }
+    if !f.states.is_empty() {
+        let list = f
+            .states
+            .iter()
+            .map(|s| args.push(Arg::Text(Some(s.clone()))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        w += &format!(" AND i.state IN ({list})");
+    }
+    if let Some(stage) = &f.stage {
+        w += &format!(
+            " AND i.stage = {}",
+            args.push(Arg::Text(Some(stage.clone())))
+        );
+    }
+    if let Some(org) = f.org_id {
+        w += &format!(" AND i.org_id = {}", args.push(Arg::Id(Some(org))));
+    }
+    if let Some(parent) = f.parent_id {
+        w += &format!(" AND i.parent_id = {}", args.push(Arg::Id(Some(parent))));
+    }
+    if let Some(now) = f.overdue_at {
+        let p = args.push(Arg::Time(Some(now)));
+        w += &format!(" AND i.is_final = FALSE AND i.due_at < {p}");
+    }
+    if let Some(t) = f.due_before {
+        w += &format!(" AND i.due_at <= {}", args.push(Arg::Time(Some(t))));
+    }
+    if let Some(t) = f.due_after {
+        w += &format!(" AND i.due_at >= {}", args.push(Arg::Time(Some(t))));
+    }
+    if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        // Case-insensitive for ASCII on both databases; CJK has no case.
+        let p = args.push(Arg::Text(Some(like_pattern(text))));
+        w += &format!(
+            " AND (i.title {like} {p} ESCAPE '\\' OR {data} {like} {p} ESCAPE '\\')",
+            like = D::ILIKE,
+            data = D::json_text("i.data"),
+        );
+    }
+    let identity_filtered =
+        f.org_id.is_some() || f.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    if identity_filtered && !f.identity_hidden.is_empty() {
+        let p = args.push(Arg::Ids(f.identity_hidden.clone()));
+        w += &format!(" AND NOT (i.id {})", D::in_ids(&p));
+    }
+    if !f.include_final {
+        w += " AND i.is_final = FALSE";
+    }
+    w
+}
+
+pub async fn list_instances<D: Dialect>(
+    pool: &Pool<D::DB>,
+    visibility: &Visibility,
+    filter: &InstanceFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Instance>> {
+    let r: R<Page<Instance>> = async {
+        if *visibility == Visibility::Nothing {
+            return Ok(Page {
+                items: Vec::new(),
+                has_next_page: false,
+                total_count: 0,
+            });
+        }
+        let mut count_args = Args::new();
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM instances i{}",
+            filters::<D>(&mut count_args, visibility, filter)
+        );
+        let total_count = match super::fetch_optional::<D>(pool, &count_sql, count_args).await? {
+            Some(row) => Get::<D>(&row).i64("n")?,
+            None => 0,
+        };
+
+        let col = sort_column(page.sort);
+        let (cmp, dir) = match page.order {
+            SortOrder::Asc => (">", "ASC"),
+            SortOrder::Desc => ("<", "DESC"),
+        };
+        let mut args = Args::new();
+        let mut sql = format!(
+            "SELECT {} FROM instances i{}",
+            prefixed(INSTANCE_COLS, "i."),
+            filters::<D>(&mut args, visibility, filter)
+        );
+        if let Some(after) = &page.after {
+            let key = match (&after.key, page.sort) {
+                (Some(k), SortKey::Title) => Some(Arg::Text(Some(k.clone()))),
+                (Some(k), _) => {
+                    let at = DateTime::parse_from_rfc3339(k)
+                        .map_err(|_| {
+                            StoreError::Invalid(format!("the cursor key `{k}` is not a time"))
+                        })?
+                        .with_timezone(&Utc);
+                    Some(Arg::Time(Some(at)))
+                }
+                (None, _) => None,
+            };
+            match key {
+                // Rows with a key sort before rows without one, in both directions.
+                Some(k) => {
+                    let k = args.push(k);
+                    let id = args.push(Arg::Id(Some(after.id)));
+                    sql += &format!(
+                        " AND ((i.{col} {cmp} {k}) OR (i.{col} = {k} AND i.id {cmp} {id}) \
+                         OR i.{col} IS NULL)"
+                    );
+                }
+                // In the trailing rows without a key: order by id alone.
+                None => {
+                    let id = args.push(Arg::Id(Some(after.id)));
+                    sql += &format!(" AND i.{col} IS NULL AND i.id {cmp} {id}");
+                }
+            }
+        }
+        let limit = args.push(Arg::Int(Some(i64::from(page.first) + 1)));
+        sql += &format!(" ORDER BY (i.{col} IS NULL), i.{col} {dir}, i.id {dir} LIMIT {limit}");
+        let mut items = instances::<D>(&fetch_all::<D>(pool, &sql, args).await?)?;
+        let has_next_page = items.len() > page.first as usize;
+        items.truncate(page.first as usize);
+        let items = items
+            .into_iter()
+            .map(|i| {
+                let key = match page.sort {
+                    SortKey::CreatedAt => Some(cursor_time(i.created_at)),
+                    SortKey::UpdatedAt => Some(cursor_time(i.updated_at)),
+                    SortKey::DueAt => i.due_at.map(cursor_time),
+                    SortKey::Title => Some(i.title.clone()),
+                };
+                let cursor = Cursor { key, id: i.id };
+                (i, cursor)
+            })
+            .collect();
+        Ok(Page {
+            items,
+            has_next_page,
+            total_count,
+        })
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn is_assigned_expert<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_id: Uuid,
+    user_id: Uuid,
+) -> StoreResult<bool> {
+    let row = super::fetch_optional::<D>(
+        pool,
+        &format!(
+            "SELECT 1 AS one FROM expert_assignments e JOIN instances i ON i.id = e.instance_id \
+             WHERE e.instance_id = $1 AND e.user_id = $2 AND {EXPERT_GRANT_IS_LIVE}"
+        ),
+        Args::new().id(instance_id).id(user_id),
+    )
+    .await
+    .map_err(Fail::store::<D>)?;
+    Ok(row.is_some())
+}
+
+pub async fn assigned_instances<D: Dialect>(
+    pool: &Pool<D::DB>,
+    user_id: Uuid,
+    instance_ids: &[Uuid],
+) -> StoreResult<Vec<Uuid>> {
+    if instance_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let r: R<Vec<Uuid>> = async {
+        let rows = fetch_all::<D>(
+            pool,
+            &format!(
+                "SELECT DISTINCT e.instance_id FROM expert_assignments e \
+                 JOIN instances i ON i.id = e.instance_id \
+                 WHERE e.user_id = $1 AND e.instance_id {} AND {EXPERT_GRANT_IS_LIVE}",
+                D::in_ids("$2")
+            ),
+            Args::new().id(user_id).ids(instance_ids),
+        )
+        .await?;
+        rows.iter().map(|r| Get::<D>(r).id("instance_id")).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn assign_expert<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_id: Uuid,
+    user_id: Uuid,
+) -> StoreResult<()> {
+    execute::<D>(
+        pool,
+        "INSERT INTO expert_assignments (instance_id, user_id) VALUES ($1, $2) \
+         ON CONFLICT DO NOTHING",
+        Args::new().id(instance_id).id(user_id),
+    )
+    .await
+    .map_err(Fail::store::<D>)?;
+    Ok(())
+}
+
+pub async fn recipients<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance: &Instance,
+    roles: &[String],
+) -> StoreResult<Vec<User>> {
+    let r: R<Vec<User>> = async {
+        let mut conn = pool.acquire().await?;
+        recipients_in::<D>(&mut *conn, instance, roles).await
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+/// One attempt at a transition, in one transaction (see [`crate::Store::apply_transition`]).
+async fn apply_tx<D: Dialect>(pool: &Pool<D::DB>, req: &TransitionRequest<'_>) -> R<Applied> {
+    let mut tx = D::begin_write(pool).await?;
+    let before = fetch_instance::<D>(&mut *tx, req.instance_id, true)
+        .await?
+        .ok_or_else(|| StoreError::not_found("instance", req.instance_id))?;
+    let scoped = req
+        .idempotency_key
+        .as_deref()
+        .map(|k| scoped_key(&req.actor_id, k));
+    if let Some(key) = &scoped {
+        let stored = D::fetch_optional(
+            &mut *tx,
+            "SELECT request_hash, result FROM idempotency_keys WHERE scoped_key = $1",
+            Args::new().text(key),
+        )
+        .await?;
+        if let Some(row) = stored {
+            let g = Get::<D>(&row);
+            if g.str("request_hash")? != req.request_hash {
+                return Err(StoreError::IdempotencyMismatch {
+                    key: req.idempotency_key.clone().unwrap_or_default(),
+                }
+                .into());
+            }
+            let mut applied: Applied = serde_json::from_value(g.json("result")?)
+                .map_err(|e| StoreError::Backend(format!("bad stored idempotent result: {e}")))?;
+            applied.replayed = true;
+            tx.rollback().await?;
+            return Ok(applied);
+        }
+    }
+    if let Some(expected) = req.expected_version
+        && expected != before.version
+    {
+        return Err(StoreError::Conflict {
+            current_version: before.version,
+            expected_version: expected,
+        }
+        .into());
+    }
+    let change = (req.planner)(&before).map_err(StoreError::Engine)?;
+    let plan = change.plan;
+    support::check_plan(&before, &plan)?;
+    let record = support::history_record(&before, &plan);
+    let after = support::instance_after(&before, &plan, &record.hash);
+    let at = record.at;
+
+    let updated = D::execute(
+        &mut *tx,
+        "UPDATE instances SET state = $1, stage = $2, is_final = $3, data = $4, version = $5, \
+         updated_at = $6, due_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
+        Args::new()
+            .text(&after.state)
+            .text(&after.stage)
+            .bool(after.is_final)
+            .json(&after.data)
+            .int(after.version)
+            .time(after.updated_at)
+            .opt_time(after.due_at)
+            .text(&after.last_hash)
+            .id(after.id)
+            .int(before.version),
+    )
+    .await?;
+    if updated != 1 {
+        // Cannot happen under the lock; kept as a guard against a lost update.
+        return Err(StoreError::Conflict {
+            current_version: before.version + 1,
+            expected_version: before.version,
+        }
+        .into());
+    }
+    insert_history::<D>(&mut *tx, &record).await?;
+    if let Some((timer_id, token)) = req.complete_timer {
+        mark_timer_done::<D>(&mut *tx, timer_id, token, at).await?;
+    }
+    if plan.cancel_state_timers {
+        D::execute(
+            &mut *tx,
+            "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+             WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
+            Args::new().id(after.id),
+        )
+        .await?;
+    }
+    for key in &plan.cancel_timers {
+        D::execute(
+            &mut *tx,
+            "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+             WHERE instance_id = $1 AND key = $2 AND status IN ('pending', 'claimed')",
+            Args::new().id(after.id).text(key),
+        )
+        .await?;
+    }
+    insert_timers::<D>(
+        &mut *tx,
+        after.id,
+        after.version,
+        &after.state,
+        &plan.schedule,
+    )
+    .await?;
+    for n in &plan.notifications {
+        let users = recipients_in::<D>(&mut *tx, &after, &n.roles).await?;
+        let messages = support::notification_messages(
+            &after,
+            &n.template,
+            &change.notification_context,
+            &users,
+            at,
+        );
+        insert_outbox::<D>(&mut *tx, &messages, at).await?;
+    }
+    let applied = Applied {
+        instance: after,
+        record,
+        replayed: false,
+    };
+    if let Some(key) = &scoped {
+        let result = serde_json::to_string(&applied)
+            .map_err(|e| StoreError::Backend(format!("cannot store the result: {e}")))?;
+        D::execute(
+            &mut *tx,
+            "INSERT INTO idempotency_keys (scoped_key, request_hash, result, created_at) \
+             VALUES ($1, $2, $3, $4)",
+            Args(vec![
+                Arg::Text(Some(key.clone())),
+                Arg::Text(Some(req.request_hash.clone())),
+                Arg::Json(Some(result)),
+                Arg::Time(Some(at)),
+            ]),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+pub async fn apply_transition<D: Dialect>(
+    pool: &Pool<D::DB>,
+    request: TransitionRequest<'_>,
+) -> StoreResult<Applied> {
+    // The planner is pure, so a retried transaction simply plans again.
+    match retrying!(D, apply_tx::<D>(pool, &request)) {
+        Ok(applied) => Ok(applied),
+        Err(Fail::Store(StoreError::Engine(e))) => {
+            // The timeout lost the race (a person moved the instance first): the timer
+            // is spent all the same, or it would fire again forever.
+            if let Some((timer_id, token)) = request.complete_timer {
+                let r: R<bool> = retrying!(D, async {
+                    let mut tx = D::begin_write(pool).await?;
+                    let done = mark_timer_done::<D>(&mut *tx, timer_id, token, Utc::now()).await?;
+                    tx.commit().await?;
+                    Ok(done)
+                });
+                r.map_err(Fail::store::<D>)?;
+            }
+            Err(StoreError::Engine(e))
+        }
+        Err(e) => Err(e.store::<D>()),
+    }
+}
+
+/// Lock the instance for an audited change and check it is at `expected_version`.
+async fn locked_at<D: Dialect>(
+    conn: &mut Conn<D>,
+    instance_id: Uuid,
+    expected_version: i64,
+) -> R<Instance> {
+    let before = fetch_instance::<D>(conn, instance_id, true)
+        .await?
+        .ok_or_else(|| StoreError::not_found("instance", instance_id))?;
+    if before.version != expected_version {
+        return Err(StoreError::Conflict {
+            current_version: before.version,
+            expected_version,
+        }
+        .into());
+    }
+    Ok(before)
+}
+
+pub async fn extend_deadline<D: Dialect>(
+    pool: &Pool<D::DB>,
+    request: ExtendDeadline,
+) -> StoreResult<Applied> {
+    let r: R<Applied> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let before =
+            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
+        if before.is_final {
+            return Err(StoreError::Invalid(format!(
+                "the instance is in final state `{}`: there is no deadline to extend",
+                before.state
+            ))
+            .into());
+        }
+        let at = request.at.trunc_subsecs(6);
+        let due_at = request.new_due_at.trunc_subsecs(6);
+        let record = support::extension_record(&before, &request, at, due_at);
+        let after = Instance {
+            version: record.seq,
+            updated_at: at,
+            due_at: Some(due_at),
+            last_hash: record.hash.clone(),
+            ..before.clone()
+        };
+        // Named timers (set by effects) are not tied to the deadline and stay.
+        rewrite_entry::<D>(&mut *tx, &before, &after, &record, false, &request.timers).await?;
+        tx.commit().await?;
+        Ok(Applied {
+            instance: after,
+            record,
+            replayed: false,
+        })
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn migrate_instance<D: Dialect>(
+    pool: &Pool<D::DB>,
+    request: MigrateInstance,
+) -> StoreResult<Applied> {
+    let r: R<Applied> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let before =
+            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
+        if before.workflow_version != request.from_workflow_version {
+            return Err(StoreError::Invalid(format!(
+                "the instance is on version {} of its workflow, not {}",
+                before.workflow_version, request.from_workflow_version
+            ))
+            .into());
+        }
+        let at = request.at.trunc_subsecs(6);
+        let record = support::migration_record(&before, &request, at);
+        let after = Instance {
+            workflow_version: request.to_workflow_version,
+            state: request.to_state.clone(),
+            stage: request.to_stage.clone(),
+            is_final: request.to_final,
+            due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
+            version: record.seq,
+            updated_at: at,
+            last_hash: record.hash.clone(),
+            ..before.clone()
+        };
+        // Every timer belonged to the old version's state entry.
+        rewrite_entry::<D>(&mut *tx, &before, &after, &record, true, &request.timers).await?;
+        tx.commit().await?;
+        Ok(Applied {
+            instance: after,
+            record,
+            replayed: false,
+        })
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn set_review_result<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_id: Uuid,
+    review: Value,
+) -> StoreResult<()> {
+    let changed = execute::<D>(
+        pool,
+        "UPDATE instances SET review = $1 WHERE id = $2",
+        Args::new().json(&review).id(instance_id),
+    )
+    .await
+    .map_err(Fail::store::<D>)?;
+    if changed == 0 {
+        return Err(StoreError::not_found("instance", instance_id));
+    }
+    Ok(())
+}
+
+pub async fn history<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_id: Uuid,
+) -> StoreResult<Vec<HistoryRecord>> {
+    let r: R<Vec<HistoryRecord>> = async {
+        let rows = fetch_all::<D>(
+            pool,
+            &format!("SELECT {HISTORY_COLS} FROM history WHERE instance_id = $1 ORDER BY seq"),
+            Args::new().id(instance_id),
+        )
+        .await?;
+        rows.iter().map(history_row::<D>).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn instance_ids<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Uuid>> {
+    let r: R<Vec<Uuid>> = async {
+        let rows = fetch_all::<D>(
+            pool,
+            "SELECT id FROM instances ORDER BY created_at, id",
+            Args::new(),
+        )
+        .await?;
+        rows.iter().map(|r| Get::<D>(r).id("id")).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn instances_due_before<D: Dialect>(
+    pool: &Pool<D::DB>,
+    until: DateTime<Utc>,
+) -> StoreResult<Vec<Instance>> {
+    let sql = format!(
+        "SELECT {INSTANCE_COLS} FROM instances WHERE is_final = FALSE AND due_at IS NOT NULL \
+         AND due_at <= $1 ORDER BY due_at, id"
+    );
+    let r: R<Vec<Instance>> =
+        async { instances::<D>(&fetch_all::<D>(pool, &sql, Args::new().time(until)).await?) }.await;
+    r.map_err(Fail::store::<D>)
+}

@@ -1,0 +1,447 @@
+//! The SQL implementation of the store, written once for every backend.
+//!
+//! Each query and each orchestration is written here, over a [`Dialect`]: the few things
+//! in which SQLite and PostgreSQL really differ (how a write transaction begins, how an
+//! argument is encoded, an id-list predicate, which errors are worth retrying). SQL text
+//! uses `$N` placeholders, which sqlx accepts on both databases. Arguments are described
+//! as [`Arg`]s and encoded by the dialect, so PostgreSQL keeps its native types (`uuid`,
+//! `timestamptz`, `json`, `uuid[]` with `= ANY`) while SQLite stores text; columns are
+//! read back through [`Get`], so one decoder per record serves both.
+//!
+//! A backend crate implements [`Dialect`] and forwards its trait methods here.
+
+pub mod accounts;
+mod bench;
+pub mod instances;
+pub mod programme;
+pub mod queue;
+pub mod review;
+mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use serde_json::Value;
+use sqlx::{Database, Pool, Transaction};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// How many times a transaction that failed on a serialization failure or deadlock is
+/// run again before the error is returned.
+pub const MAX_RETRIES: u32 = 5;
+
+/// What the helpers fail with: a database error still to be classified, or a store error
+/// that is already what the caller should see.
+#[derive(Debug)]
+pub enum Fail {
+    Db(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for Fail {
+    fn from(e: sqlx::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+pub type R<T> = Result<T, Fail>;
+
+/// One bound argument, encoded by the dialect (`None` binds a typed NULL).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    /// For `INTEGER` (32-bit) columns.
+    Int32(Option<i32>),
+    Float(f64),
+    Date(Option<NaiveDate>),
+    Bool(bool),
+    Id(Option<Uuid>),
+    /// A list of ids, read by the predicate [`Dialect::in_ids`] writes.
+    Ids(Vec<Uuid>),
+    Time(Option<DateTime<Utc>>),
+    /// JSON text, kept exactly as written.
+    Json(Option<String>),
+}
+
+/// The arguments of one statement, in `$1, $2, …` order.
+#[derive(Debug, Clone, Default)]
+pub struct Args(pub Vec<Arg>);
+
+impl Args {
+    pub fn new() -> Args {
+        Args(Vec::new())
+    }
+    pub fn text(mut self, v: impl Into<String>) -> Args {
+        self.0.push(Arg::Text(Some(v.into())));
+        self
+    }
+    pub fn opt_text(mut self, v: Option<impl Into<String>>) -> Args {
+        self.0.push(Arg::Text(v.map(Into::into)));
+        self
+    }
+    pub fn int(mut self, v: i64) -> Args {
+        self.0.push(Arg::Int(Some(v)));
+        self
+    }
+    pub fn int32(mut self, v: i32) -> Args {
+        self.0.push(Arg::Int32(Some(v)));
+        self
+    }
+    pub fn opt_int32(mut self, v: Option<i32>) -> Args {
+        self.0.push(Arg::Int32(v));
+        self
+    }
+    pub fn float(mut self, v: f64) -> Args {
+        self.0.push(Arg::Float(v));
+        self
+    }
+    pub fn date(mut self, v: NaiveDate) -> Args {
+        self.0.push(Arg::Date(Some(v)));
+        self
+    }
+    pub fn bool(mut self, v: bool) -> Args {
+        self.0.push(Arg::Bool(v));
+        self
+    }
+    pub fn id(mut self, v: Uuid) -> Args {
+        self.0.push(Arg::Id(Some(v)));
+        self
+    }
+    pub fn opt_id(mut self, v: Option<Uuid>) -> Args {
+        self.0.push(Arg::Id(v));
+        self
+    }
+    pub fn ids(mut self, v: &[Uuid]) -> Args {
+        self.0.push(Arg::Ids(v.to_vec()));
+        self
+    }
+    pub fn time(mut self, v: DateTime<Utc>) -> Args {
+        self.0.push(Arg::Time(Some(v)));
+        self
+    }
+    pub fn opt_time(mut self, v: Option<DateTime<Utc>>) -> Args {
+        self.0.push(Arg::Time(v));
+        self
+    }
+    pub fn json(mut self, v: &Value) -> Args {
+        self.0.push(Arg::Json(Some(v.to_string())));
+        self
+    }
+    pub fn strings(mut self, v: &[String]) -> Args {
+        self.0
+            .push(Arg::Json(Some(Value::from(v.to_vec()).to_string())));
+        self
+    }
+    /// The `$N` placeholder the next argument will have.
+    pub fn next(&self) -> String {
+        format!("${}", self.0.len() + 1)
+    }
+    pub fn push(&mut self, arg: Arg) -> String {
+        self.0.push(arg);
+        format!("${}", self.0.len())
+    }
+}
+
+/// A store on a SQL database: its dialect and connection pool. Every store trait whose
+/// aggregate is written in this module is implemented for every `SqlBackend`.
+pub trait SqlBackend: Send + Sync + 'static {
+    type D: Dialect;
+    fn sql_pool(&self) -> &Pool<<Self::D as Dialect>::DB>;
+    /// Apply the backend's pending migrations (idempotent).
+    fn run_migrations(&self) -> impl Future<Output = crate::StoreResult<()>> + Send;
+}
+
+/// The connection type of a dialect's database.
+pub type Conn<D> = <<D as Dialect>::DB as Database>::Connection;
+/// The row type of a dialect's database.
+pub type Row<D> = <<D as Dialect>::DB as Database>::Row;
+
+/// What differs between the databases. Everything else is written once in this module.
+pub trait Dialect: Send + Sync + 'static {
+    type DB: Database;
+
+    /// `sqlite` or `postgres`.
+    const BACKEND: &'static str;
+    /// Appended to a `SELECT` inside a write transaction to lock the rows it reads
+    /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, where the transaction holds the
+    /// write lock from its start).
+    const FOR_UPDATE: &'static str;
+    /// The case-insensitive (for ASCII) `LIKE`: `LIKE` on SQLite, `ILIKE` on PostgreSQL.
+    const ILIKE: &'static str;
+    /// The text of field `key` of a JSON object column.
+    fn json_field(col: &str, key: &str) -> String;
+    /// A JSON column as text, for a text search.
+    fn json_text(col: &str) -> String;
+    /// An aggregate joining text values with commas (`group_concat` / `string_agg`).
+    const STRING_AGG: &'static str;
+
+    /// Begin a transaction that will write.
+    fn begin_write(
+        pool: &Pool<Self::DB>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
+
+    /// Begin a read-only transaction: its statements see one snapshot.
+    fn begin_read(
+        pool: &Pool<Self::DB>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
+
+    fn fetch_all<'c>(
+        conn: &'c mut Conn<Self>,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Vec<Row<Self>>, sqlx::Error>> + Send + 'c;
+
+    fn fetch_optional<'c>(
+        conn: &'c mut Conn<Self>,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<Option<Row<Self>>, sqlx::Error>> + Send + 'c;
+
+    /// Run a statement; how many rows it changed.
+    fn execute<'c>(
+        conn: &'c mut Conn<Self>,
+        sql: &'c str,
+        args: Args,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// A statement that claims the rows of `table` matching `due` (up to `$3` of them, in
+    /// `order`), applies `set` to them and returns their `cols`, such that two
+    /// transactions never claim the same row. `$1` and `$2` are free for `due` and `set`.
+    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String;
+
+    /// The predicate (after a column) that holds when the column is one of the ids bound
+    /// as [`Arg::Ids`] at placeholder `param` (`$N`).
+    fn in_ids(param: &str) -> String;
+
+    /// Whether the failed transaction should be run again (serialization failure,
+    /// deadlock).
+    fn is_retryable(e: &sqlx::Error) -> bool;
+    /// The unique constraint a database error violated, if it is a unique violation.
+    fn unique_violation(e: &sqlx::Error) -> Option<String>;
+    /// A database error as the store reports it (never quoting the connection URL).
+    fn backend_error(e: sqlx::Error) -> StoreError;
+
+    fn text(row: &Row<Self>, col: &str) -> R<Option<String>>;
+    fn int(row: &Row<Self>, col: &str) -> R<Option<i64>>;
+    fn bool(row: &Row<Self>, col: &str) -> R<bool>;
+    fn float(row: &Row<Self>, col: &str) -> R<Option<f64>>;
+    fn date(row: &Row<Self>, col: &str) -> R<Option<NaiveDate>>;
+    fn id(row: &Row<Self>, col: &str) -> R<Option<Uuid>>;
+    fn time(row: &Row<Self>, col: &str) -> R<Option<DateTime<Utc>>>;
+    /// A JSON column as written.
+    fn json(row: &Row<Self>, col: &str) -> R<Option<Value>>;
+}
+
+impl Fail {
+    /// The error the caller sees.
+    pub fn store<D: Dialect>(self) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Db(e) => D::backend_error(e),
+        }
+    }
+}
+
+/// The columns of one row, decoded by the dialect.
+pub struct Get<'r, D: Dialect>(pub &'r Row<D>);
+
+fn missing(col: &str) -> Fail {
+    Fail::Store(StoreError::Backend(format!("unexpected NULL in `{col}`")))
+}
+
+/// A stored value that does not parse.
+pub fn bad(what: &str, v: &str) -> Fail {
+    Fail::Store(StoreError::Backend(format!("bad stored {what} `{v}`")))
+}
+
+impl<D: Dialect> Get<'_, D> {
+    pub fn str(&self, col: &str) -> R<String> {
+        D::text(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn opt_str(&self, col: &str) -> R<Option<String>> {
+        D::text(self.0, col)
+    }
+    pub fn i64(&self, col: &str) -> R<i64> {
+        D::int(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn opt_i64(&self, col: &str) -> R<Option<i64>> {
+        D::int(self.0, col)
+    }
+    pub fn bool(&self, col: &str) -> R<bool> {
+        D::bool(self.0, col)
+    }
+    pub fn i32(&self, col: &str) -> R<i32> {
+        i32::try_from(self.i64(col)?).map_err(|_| bad(col, "out of range"))
+    }
+    pub fn opt_i32(&self, col: &str) -> R<Option<i32>> {
+        self.opt_i64(col)?
+            .map(|v| i32::try_from(v).map_err(|_| bad(col, "out of range")))
+            .transpose()
+    }
+    pub fn f64(&self, col: &str) -> R<f64> {
+        D::float(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn date(&self, col: &str) -> R<NaiveDate> {
+        D::date(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn id(&self, col: &str) -> R<Uuid> {
+        D::id(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn opt_id(&self, col: &str) -> R<Option<Uuid>> {
+        D::id(self.0, col)
+    }
+    pub fn time(&self, col: &str) -> R<DateTime<Utc>> {
+        D::time(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    pub fn opt_time(&self, col: &str) -> R<Option<DateTime<Utc>>> {
+        D::time(self.0, col)
+    }
+    pub fn json(&self, col: &str) -> R<Value> {
+        D::json(self.0, col)?.ok_or_else(|| missing(col))
+    }
+    /// A JSON list of strings.
+    pub fn strings(&self, col: &str) -> R<Vec<String>> {
+        serde_json::from_value(self.json(col)?)
+            .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored list: {e}"))))
+    }
+    /// A `u32` stored as an integer.
+    pub fn u32(&self, col: &str) -> R<u32> {
+        u32::try_from(self.i64(col)?).map_err(|_| bad(col, "out of range"))
+    }
+}
+
+/// A database error as a `StoreError`, for the backend named `database`. The message
+/// never carries the connection URL or a password: configuration errors (which may echo
+/// it) are reduced to their kind. I/O errors are worded by the dialect.
+pub fn backend_error(e: sqlx::Error, database: &str) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => {
+            if db.is_foreign_key_violation() {
+                StoreError::Invalid(format!(
+                    "a referenced record does not exist ({})",
+                    db.message()
+                ))
+            } else {
+                StoreError::Backend(db.message().to_string())
+            }
+        }
+        sqlx::Error::Configuration(_) => {
+            StoreError::Backend(format!("invalid {database} configuration"))
+        }
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Backend("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Tls(_) => StoreError::Backend(format!("TLS error talking to {database}")),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Map a unique violation to `Duplicate`, other failures unchanged.
+pub fn dup<D: Dialect>(e: Fail, what: &'static str, value: &str) -> Fail {
+    match &e {
+        Fail::Db(db) if D::unique_violation(db).is_some() => Fail::Store(StoreError::Duplicate {
+            what,
+            value: value.to_string(),
+        }),
+        _ => e,
+    }
+}
+
+/// The current time as stored (microseconds, as the history hashes).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Run `$body` (an `async` block producing `R<T>`) again when the dialect says its
+/// failure is worth retrying, with a short growing pause, up to [`MAX_RETRIES`] times.
+macro_rules! retrying {
+    ($d:ty, $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let result: $crate::sql::R<_> = $body.await;
+            match result {
+                Err($crate::sql::Fail::Db(e))
+                    if <$d as $crate::sql::Dialect>::is_retryable(&e)
+                        && attempt < $crate::sql::MAX_RETRIES =>
+                {
+                    attempt += 1;
+                    tracing::debug!(
+                        attempt,
+                        "retrying a transaction after a serialization failure or deadlock"
+                    );
+                    $crate::sql::pause(attempt).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retrying;
+
+#[doc(hidden)]
+pub async fn pause(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
+}
+
+/// Read helpers over the pool: one connection per call.
+pub async fn fetch_all<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<Vec<Row<D>>> {
+    let mut conn = pool.acquire().await?;
+    Ok(D::fetch_all(&mut *conn, sql, args).await?)
+}
+
+pub async fn fetch_optional<D: Dialect>(
+    pool: &Pool<D::DB>,
+    sql: &str,
+    args: Args,
+) -> R<Option<Row<D>>> {
+    let mut conn = pool.acquire().await?;
+    Ok(D::fetch_optional(&mut *conn, sql, args).await?)
+}
+
+pub async fn execute<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<u64> {
+    let mut conn = pool.acquire().await?;
+    Ok(D::execute(&mut *conn, sql, args).await?)
+}
+
+/// The statement runners of a [`Dialect`] implementation (`fetch_all`, `fetch_optional`,
+/// `execute`), given the backend's connection and row types and its `build(sql, args)`
+/// that binds [`Args`] to a query. A macro because sqlx's executor bounds cannot be
+/// written once for a generic database: the body is the same for every backend.
+#[macro_export]
+macro_rules! dialect_statements {
+    ($conn:ty, $row:ty, $build:path) => {
+        fn fetch_all<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<Vec<$row>, ::sqlx::Error>> + Send + 'c {
+            $build(sql, args).fetch_all(conn)
+        }
+
+        fn fetch_optional<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<Option<$row>, ::sqlx::Error>> + Send + 'c {
+            $build(sql, args).fetch_optional(conn)
+        }
+
+        fn execute<'c>(
+            conn: &'c mut $conn,
+            sql: &'c str,
+            args: $crate::sql::Args,
+        ) -> impl ::std::future::Future<Output = Result<u64, ::sqlx::Error>> + Send + 'c {
+            let q = $build(sql, args);
+            async move { Ok(q.execute(conn).await?.rows_affected()) }
+        }
+    };
+}

@@ -1,0 +1,395 @@
+//! Work queues: timers, the e-mail outbox and cron ticks. Claims hand out leases with a
+//! fencing token; how rows are claimed without two processes taking the same one is the
+//! dialect's ([`Dialect::claim`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use grantflow_domain::schedule::TimerKind;
+use sqlx::Pool;
+use uuid::Uuid;
+
+use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, execute, fetch_all, fetch_optional};
+use crate::sql::retrying;
+use crate::{
+    ClaimedMessage, ClaimedTimer, DeliveryOutcome, NewOutboxMessage, OutboxMessage, OutboxStatus,
+    StoreError, StoreResult, Timer, TimerStatus,
+};
+
+pub const TIMER_COLS: &str = "id, instance_id, state_entry, state, kind, key, fire_at, \
+     due_at, event, notify, step_offset, status, fired_at, claim_token";
+
+pub fn timer<D: Dialect>(row: &Row<D>) -> R<Timer> {
+    let g = Get::<D>(row);
+    let kind = g.str("kind")?;
+    let status = g.str("status")?;
+    Ok(Timer {
+        id: g.id("id")?,
+        instance_id: g.id("instance_id")?,
+        state_entry: g.i64("state_entry")?,
+        state: g.str("state")?,
+        kind: TimerKind::parse(&kind).ok_or_else(|| bad("timer kind", &kind))?,
+        key: g.str("key")?,
+        fire_at: g.time("fire_at")?,
+        due_at: g.opt_time("due_at")?,
+        event: g.opt_str("event")?,
+        notify: g.strings("notify")?,
+        offset: g.opt_str("step_offset")?,
+        status: TimerStatus::parse(&status).ok_or_else(|| bad("timer status", &status))?,
+        fired_at: g.opt_time("fired_at")?,
+    })
+}
+
+pub const OUTBOX_COLS: &str = "id, idempotency_key, recipient_user_id, to_address, \
+     to_name, template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
+     last_error, created_at, sent_at, claim_token";
+
+pub fn outbox<D: Dialect>(row: &Row<D>) -> R<OutboxMessage> {
+    let g = Get::<D>(row);
+    let status = g.str("status")?;
+    Ok(OutboxMessage {
+        id: g.id("id")?,
+        idempotency_key: g.str("idempotency_key")?,
+        recipient_user_id: g.opt_id("recipient_user_id")?,
+        to_address: g.str("to_address")?,
+        to_name: g.str("to_name")?,
+        template: g.str("template")?,
+        lang: g.str("lang")?,
+        context: g.json("context")?,
+        instance_id: g.opt_id("instance_id")?,
+        kind: g.str("kind")?,
+        status: OutboxStatus::parse(&status).ok_or_else(|| bad("outbox status", &status))?,
+        attempts: i32::try_from(g.i64("attempts")?).map_err(|_| bad("attempts", "out of range"))?,
+        next_attempt_at: g.time("next_attempt_at")?,
+        last_error: g.opt_str("last_error")?,
+        created_at: g.time("created_at")?,
+        sent_at: g.opt_time("sent_at")?,
+    })
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> R<DateTime<Utc>> {
+    let lease = chrono::Duration::from_std(lease)
+        .map_err(|_| StoreError::Invalid("the lease is too long".into()))?;
+    Ok(now + lease)
+}
+
+/// Mark a claimed timer done; false when `token` is stale.
+pub async fn mark_timer_done<D: Dialect>(
+    conn: &mut Conn<D>,
+    timer_id: Uuid,
+    token: i64,
+    now: DateTime<Utc>,
+) -> R<bool> {
+    let done = D::execute(
+        conn,
+        "UPDATE timers SET status = 'done', fired_at = $1, lease_until = NULL \
+         WHERE id = $2 AND claim_token = $3 AND status = 'claimed'",
+        Args::new().time(now).id(timer_id).int(token),
+    )
+    .await?;
+    Ok(done == 1)
+}
+
+/// Insert outbox messages; a key already present is skipped. How many were new.
+pub async fn insert_outbox<D: Dialect>(
+    conn: &mut Conn<D>,
+    messages: &[NewOutboxMessage],
+    now: DateTime<Utc>,
+) -> R<u64> {
+    let mut inserted = 0;
+    for m in messages {
+        inserted += D::execute(
+            &mut *conn,
+            "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
+             template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            Args::new()
+                .id(Uuid::now_v7())
+                .text(&m.idempotency_key)
+                .opt_id(m.recipient_user_id)
+                .text(&m.to_address)
+                .text(&m.to_name)
+                .text(&m.template)
+                .text(&m.lang)
+                .json(&m.context)
+                .opt_id(m.instance_id)
+                .text(&m.kind)
+                .time(m.not_before)
+                .time(now),
+        )
+        .await?;
+    }
+    Ok(inserted)
+}
+
+// ---- timers
+
+pub async fn timers_for_instance<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_id: Uuid,
+) -> StoreResult<Vec<Timer>> {
+    let r: R<Vec<Timer>> = async {
+        let rows = fetch_all::<D>(
+            pool,
+            &format!(
+                "SELECT {TIMER_COLS} FROM timers WHERE instance_id = $1 \
+                 ORDER BY state_entry, fire_at, key"
+            ),
+            Args::new().id(instance_id),
+        )
+        .await?;
+        rows.iter().map(timer::<D>).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn claim_due_timers<D: Dialect>(
+    pool: &Pool<D::DB>,
+    now: DateTime<Utc>,
+    limit: u32,
+    lease: Duration,
+) -> StoreResult<Vec<ClaimedTimer>> {
+    let sql = D::claim(
+        "timers",
+        "(status = 'pending' AND fire_at <= $2) OR (status = 'claimed' AND lease_until <= $2)",
+        "fire_at, id",
+        "status = 'claimed', lease_until = $1, claim_token = claim_token + 1",
+        TIMER_COLS,
+    );
+    let r: R<Vec<ClaimedTimer>> = retrying!(D, async {
+        let until = lease_end(now, lease)?;
+        let mut tx = D::begin_write(pool).await?;
+        let rows = D::fetch_all(
+            &mut *tx,
+            &sql,
+            Args::new().time(until).time(now).int(i64::from(limit)),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push(ClaimedTimer {
+                timer: timer::<D>(row)?,
+                token: Get::<D>(row).i64("claim_token")?,
+            });
+        }
+        claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
+        Ok(claimed)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn complete_timer<D: Dialect>(
+    pool: &Pool<D::DB>,
+    timer_id: Uuid,
+    token: i64,
+    messages: Vec<NewOutboxMessage>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let r: R<bool> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        if !mark_timer_done::<D>(&mut *tx, timer_id, token, now).await? {
+            return Ok(false);
+        }
+        insert_outbox::<D>(&mut *tx, &messages, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn next_timer_at<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Option<DateTime<Utc>>> {
+    let r: R<Option<DateTime<Utc>>> = async {
+        let row = fetch_optional::<D>(
+            pool,
+            "SELECT min(CASE status WHEN 'pending' THEN fire_at ELSE lease_until END) AS t \
+             FROM timers WHERE status IN ('pending', 'claimed')",
+            Args::new(),
+        )
+        .await?;
+        match row {
+            Some(row) => Get::<D>(&row).opt_time("t"),
+            None => Ok(None),
+        }
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn pending_timer_count<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<i64> {
+    let r: R<i64> = async {
+        let row = fetch_optional::<D>(
+            pool,
+            "SELECT COUNT(*) AS n FROM timers WHERE status = 'pending'",
+            Args::new(),
+        )
+        .await?;
+        match row {
+            Some(row) => Get::<D>(&row).i64("n"),
+            None => Ok(0),
+        }
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+// ---- outbox
+
+pub async fn enqueue<D: Dialect>(
+    pool: &Pool<D::DB>,
+    messages: Vec<NewOutboxMessage>,
+) -> StoreResult<u64> {
+    let r: R<u64> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let n = insert_outbox::<D>(&mut *tx, &messages, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(n)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn claim_outbox<D: Dialect>(
+    pool: &Pool<D::DB>,
+    now: DateTime<Utc>,
+    limit: u32,
+    lease: Duration,
+) -> StoreResult<Vec<ClaimedMessage>> {
+    let sql = D::claim(
+        "outbox",
+        "(status = 'pending' AND next_attempt_at <= $2) \
+         OR (status = 'sending' AND lease_until <= $2)",
+        "next_attempt_at, id",
+        "status = 'sending', lease_until = $1, claim_token = claim_token + 1, \
+         attempts = attempts + 1",
+        OUTBOX_COLS,
+    );
+    let r: R<Vec<ClaimedMessage>> = retrying!(D, async {
+        let until = lease_end(now, lease)?;
+        let mut tx = D::begin_write(pool).await?;
+        let rows = D::fetch_all(
+            &mut *tx,
+            &sql,
+            Args::new().time(until).time(now).int(i64::from(limit)),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push(ClaimedMessage {
+                message: outbox::<D>(row)?,
+                token: Get::<D>(row).i64("claim_token")?,
+            });
+        }
+        claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
+        Ok(claimed)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn finish_delivery<D: Dialect>(
+    pool: &Pool<D::DB>,
+    id: Uuid,
+    token: i64,
+    outcome: DeliveryOutcome,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let (sql, args) = match outcome {
+        DeliveryOutcome::Sent => (
+            "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, \
+             last_error = NULL WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
+            Args::new().time(now),
+        ),
+        DeliveryOutcome::Retry {
+            next_attempt_at,
+            error,
+        } => (
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, \
+             lease_until = NULL WHERE id = $3 AND claim_token = $4 AND status = 'sending'",
+            Args::new().time(next_attempt_at).text(error),
+        ),
+        DeliveryOutcome::Dead { error } => (
+            "UPDATE outbox SET status = 'dead', last_error = $1, lease_until = NULL \
+             WHERE id = $2 AND claim_token = $3 AND status = 'sending'",
+            Args::new().text(error),
+        ),
+    };
+    let changed = execute::<D>(pool, sql, args.id(id).int(token))
+        .await
+        .map_err(Fail::store::<D>)?;
+    Ok(changed == 1)
+}
+
+pub async fn list_outbox<D: Dialect>(
+    pool: &Pool<D::DB>,
+    status: Option<OutboxStatus>,
+    instance_id: Option<Uuid>,
+    limit: u32,
+) -> StoreResult<Vec<OutboxMessage>> {
+    let mut sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE 1 = 1");
+    let mut args = Args::new();
+    if let Some(s) = status {
+        sql += &format!(" AND status = {}", args.next());
+        args = args.text(s.as_str());
+    }
+    if let Some(i) = instance_id {
+        sql += &format!(" AND instance_id = {}", args.next());
+        args = args.id(i);
+    }
+    sql += &format!(" ORDER BY created_at, id LIMIT {}", args.next());
+    let args = args.int(i64::from(limit));
+    let r: R<Vec<OutboxMessage>> = async {
+        let rows = fetch_all::<D>(pool, &sql, args).await?;
+        rows.iter().map(outbox::<D>).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+// ---- cron ticks
+
+pub async fn record_tick<D: Dialect>(
+    pool: &Pool<D::DB>,
+    schedule: &str,
+    tick_at: DateTime<Utc>,
+    messages: Vec<NewOutboxMessage>,
+) -> StoreResult<bool> {
+    let r: R<bool> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let inserted = D::execute(
+            &mut *tx,
+            "INSERT INTO schedule_ticks (schedule, tick_at) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+            Args::new().text(schedule).time(tick_at),
+        )
+        .await?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        insert_outbox::<D>(&mut *tx, &messages, tick_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn last_tick<D: Dialect>(
+    pool: &Pool<D::DB>,
+    schedule: &str,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let r: R<Option<DateTime<Utc>>> = async {
+        let row = fetch_optional::<D>(
+            pool,
+            "SELECT max(tick_at) AS t FROM schedule_ticks WHERE schedule = $1",
+            Args::new().text(schedule),
+        )
+        .await?;
+        match row {
+            Some(row) => Get::<D>(&row).opt_time("t"),
+            None => Ok(None),
+        }
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
