@@ -224,7 +224,7 @@ pub fn from_service(e: ServiceError, request_id: &str) -> ApiError {
     }
 }
 
-/// A programme refusal (issue 7) is INVALID_INPUT with `details.reason` (e.g.
+/// A programme refusal is INVALID_INPUT with `details.reason` (e.g.
 /// BUDGET_LINE_MISSING, BUDGET_EXCEEDED, NOT_APPROVED, IMPORT_REJECTED) and the
 /// refusal's own details (`rows` of an import, `remaining` of a line …).
 pub fn refusal(r: &grantflow_service::programme::Refusal) -> ApiError {
@@ -288,7 +288,7 @@ impl From<ApiError> for async_graphql::Error {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Convert an expert-review error (issue 5). Every one carries `details.reason`, the
+/// Convert an expert-review error. Every one carries `details.reason`, the
 /// review's own stable code (e.g. `EXPERT_CONFLICT` inside `ASSIGNMENT_REFUSED`,
 /// `SCORE_OUT_OF_RANGE` per criterion of `SCORES_INVALID`); messages come in zh-CN and en.
 pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id: &str) -> ApiError {

@@ -1,4 +1,4 @@
-//! The programme part of the API (issue 7): calls and their catalogue, demand import,
+//! The programme part of the API: calls and their catalogue, demand import,
 //! duplicates and merges, exports, budgets and spending, indicator actuals, performance
 //! evaluation and call summaries. [`ProgrammeQuery`] and [`ProgrammeMutation`] are merged
 //! into the roots.
@@ -15,12 +15,12 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_domain::input::FieldError;
 use grantflow_domain::{Lang, Money};
-use grantflow_performance::UserFacing;
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::evaluation::{Achievement, EvaluationResult};
-use grantflow_performance::import::ImportMode;
-use grantflow_performance::indicator::Checkpoint;
-use grantflow_performance::similarity::DuplicateReason;
+use grantflow_programme::UserFacing;
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::evaluation::{Achievement, EvaluationResult};
+use grantflow_programme::import::ImportMode;
+use grantflow_programme::indicator::Checkpoint;
+use grantflow_programme::similarity::DuplicateReason;
 use grantflow_service::programme::{
     ActualInput, BudgetView, CallExecutionView, ExportFile, ExportFormat, Judgement, OpenCall,
 };
@@ -91,7 +91,7 @@ pub struct CatalogueItemGql {
 
 impl From<&CallItem> for CatalogueItemGql {
     fn from(i: &CallItem) -> Self {
-        let part_title = serde_json::from_value::<grantflow_performance::catalogue::Part>(
+        let part_title = serde_json::from_value::<grantflow_programme::catalogue::Part>(
             serde_json::Value::String(i.part.clone()),
         )
         .map(|p| p.name(Lang::ZhCn).to_string())
@@ -141,7 +141,7 @@ pub struct CategoryGql {
 
 impl From<&CallCategory> for CategoryGql {
     fn from(c: &CallCategory) -> Self {
-        let category = serde_json::from_value::<grantflow_performance::catalogue::Category>(
+        let category = serde_json::from_value::<grantflow_programme::catalogue::Category>(
             serde_json::Value::String(c.category.clone()),
         )
         .ok();
@@ -253,7 +253,7 @@ fn catalogue_from_rows(
     input: &OpenCallInput,
     rows: &[CategoryInput],
 ) -> Result<Catalogue, ApiError> {
-    use grantflow_performance::catalogue::{
+    use grantflow_programme::catalogue::{
         CatalogueCategory, CatalogueItem, Category, Part, PolicyArea,
     };
     let code = |s: &str| serde_json::Value::String(s.trim().to_lowercase());

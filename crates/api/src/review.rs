@@ -1,4 +1,4 @@
-//! Expert review over GraphQL (issue 5).
+//! Expert review over GraphQL.
 //!
 //! Experts: `myReviews` (their queue with deadlines), `reviewForm` (the rubric; the
 //! application only after declaring no conflict, redacted in blind rounds; other experts'

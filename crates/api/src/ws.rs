@@ -413,7 +413,6 @@ fn bad_request_error(message: &str) -> Value {
     json!([{ "message": message, "extensions": { "code": "BAD_REQUEST" } }])
 }
 
-
 /// One operation of a socket.
 struct Operation {
     app: AppState,
@@ -445,7 +444,10 @@ impl Operation {
             // Queries and mutations: one response, under the request timeout.
             let timeout = self.app.settings.timeout;
             let Ok(first) = tokio::time::timeout(timeout, responses.next()).await else {
-                return Some(error_message(&self.id, crate::error::timeout_errors(timeout)));
+                return Some(error_message(
+                    &self.id,
+                    crate::error::timeout_errors(timeout),
+                ));
             };
             if let Some(resp) = first {
                 return self.deliver(resp, &rid, true).await;

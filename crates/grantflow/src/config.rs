@@ -32,7 +32,18 @@ pub struct Config {
     pub auth: AuthConfig,
     pub postgres: PostgresPoolConfig,
     /// `pretty` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,7 +125,7 @@ impl Default for Config {
             graphql: GraphqlConfig::default(),
             auth: AuthConfig::default(),
             postgres: PostgresPoolConfig::default(),
-            log_format: "pretty".into(),
+            log_format: LogFormat::Pretty,
         }
     }
 }

@@ -1,9 +1,9 @@
-//! The programme around the workflows (issue 7): yearly calls and their catalogue, demands
+//! The programme around the workflows: yearly calls and their catalogue, demands
 //! (`demand-collection` instances of a call) imported from the 需求征集表, duplicates and
 //! merges, budgets and spending (先有预算再有执行、没有预算不得支出), indicator actuals, the
 //! performance evaluation, call summaries and exports.
 //!
-//! The rules are `grantflow-performance`'s; this module reads and writes through the store
+//! The rules are `grantflow-programme`'s; this module reads and writes through the store
 //! and fires workflow events through [`Services::fire`], like every other change.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,26 +13,26 @@ use grantflow_domain::calendar::local_date;
 use grantflow_domain::engine::{self, Snapshot};
 use grantflow_domain::input::FieldError;
 use grantflow_domain::{Lang, Money};
-use grantflow_performance::UserFacing;
-use grantflow_performance::budget::{ProjectLedger, call_execution};
-use grantflow_performance::catalogue::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::budget::{ProjectLedger, call_execution};
+use grantflow_programme::catalogue::{
     Catalogue, CatalogueCategory, CatalogueItem, Category, Part, PolicyArea,
 };
-use grantflow_performance::demand::{Demand, DemandOrigin};
-use grantflow_performance::evaluation::{
+use grantflow_programme::demand::{Demand, DemandOrigin};
+use grantflow_programme::evaluation::{
     Achievement, CallSummary, EvaluationInput, EvaluationMethod, EvaluationResult, Outcome,
     evaluate, summarize_call,
 };
-use grantflow_performance::export::{
+use grantflow_programme::export::{
     Sheet, Table, call_summary_sheet, demand_sheet, evaluation_sheet, indicator_score_sheet,
     write_csv, write_xlsx,
 };
-use grantflow_performance::import::{ImportLimits, ImportMode, ImportOptions, import_demands};
-use grantflow_performance::indicator::{
+use grantflow_programme::import::{ImportLimits, ImportMode, ImportOptions, import_demands};
+use grantflow_programme::indicator::{
     ChangeRequestRef, ChangeRequestStatus, Checkpoint, Direction, Indicator, IndicatorCategory,
     IndicatorSet, IndicatorSetStatus, IndicatorValue,
 };
-use grantflow_performance::similarity::{
+use grantflow_programme::similarity::{
     DuplicateReason, MergedDemand, SimilarityConfig, SimilarityScores, SimilarityWeights,
     demand_similarity, find_duplicates_within,
 };
@@ -151,7 +151,7 @@ pub fn catalogue_rows(catalogue: &Catalogue) -> Vec<CallCategory> {
         .collect()
 }
 
-/// A stored call's catalogue in `grantflow-performance`'s terms (to import and validate
+/// A stored call's catalogue in `grantflow-programme`'s terms (to import and validate
 /// demands against it).
 pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
     let bad = |what: &str, v: &str| {
@@ -199,7 +199,7 @@ pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
 }
 
 /// The indicators of workflow data (`indicators`, `approved_indicators`, `new_indicators`)
-/// as `grantflow-performance` indicators. An indicator without an `id` is known by its name
+/// as `grantflow-programme` indicators. An indicator without an `id` is known by its name
 /// (a second one of the same name gets `#2`).
 pub fn indicators_from(value: Option<&Value>) -> Vec<Indicator> {
     let Some(items) = value.and_then(Value::as_array) else {
@@ -1352,20 +1352,18 @@ impl Services {
             .and_then(Value::as_str)
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         for l in lines.iter().filter(|l| l.instance_id == instance.id) {
-            ledger
-                .lines
-                .push(grantflow_performance::budget::BudgetLine {
-                    id: l.id.to_string(),
-                    project_id: ledger.project_id.clone(),
-                    year: l.year,
-                    subject: l.subject.clone(),
-                    amount: l.amount,
-                });
+            ledger.lines.push(grantflow_programme::budget::BudgetLine {
+                id: l.id.to_string(),
+                project_id: ledger.project_id.clone(),
+                year: l.year,
+                subject: l.subject.clone(),
+                amount: l.amount,
+            });
         }
         for s in spending.iter().filter(|s| s.instance_id == instance.id) {
             ledger
                 .spending
-                .push(grantflow_performance::budget::SpendingRecord {
+                .push(grantflow_programme::budget::SpendingRecord {
                     id: s.id.to_string(),
                     project_id: ledger.project_id.clone(),
                     line_id: Some(s.line_id.to_string()),
@@ -1594,7 +1592,7 @@ impl Services {
                 Value::String(s) => IndicatorValue::Text(s.clone()),
                 _ => IndicatorValue::Text(String::new()),
             };
-            let checked = set.record_actual(grantflow_performance::indicator::ActualRecord {
+            let checked = set.record_actual(grantflow_programme::indicator::ActualRecord {
                 indicator_id: a.indicator_id.clone(),
                 checkpoint,
                 value,

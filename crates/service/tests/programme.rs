@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::{Money, Registry};
-use grantflow_performance::evaluation::Achievement;
+use grantflow_programme::evaluation::Achievement;
 use grantflow_service::programme::Judgement;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
 use grantflow_store::{

@@ -1,9 +1,9 @@
 //! Duplicate detection: 不得重复设立绩效目标相近或资金用途相似的项目.
 
 use grantflow_domain::Money;
-use grantflow_performance::catalogue::Category;
-use grantflow_performance::demand::{Demand, DemandOrigin};
-use grantflow_performance::similarity::{
+use grantflow_programme::catalogue::Category;
+use grantflow_programme::demand::{Demand, DemandOrigin};
+use grantflow_programme::similarity::{
     DuplicateReason, SimilarityConfig, SimilarityWeights, bigram_similarity, demand_similarity,
     find_duplicates, merge_demands, normalize_for_comparison,
 };
@@ -149,8 +149,8 @@ fn bigram_similarity_counts_characters_not_bytes() {
 
 #[test]
 fn a_search_for_a_request_is_capped_and_stops_when_cancelled() {
-    use grantflow_performance::cancel::Cancel;
-    use grantflow_performance::similarity::{
+    use grantflow_programme::cancel::Cancel;
+    use grantflow_programme::similarity::{
         DuplicateSearchError, MAX_COMPARED_DEMANDS, find_duplicates_within,
     };
     let one = submissions().remove(0);

@@ -1,5 +1,5 @@
 //! Hostile workbooks are refused with a client error before anything large is allocated
-//! (issue 10, items 2 and 7): a sheet spanning A1..XFD1048576, cell references beyond
+//! (workbook caps): a sheet spanning A1..XFD1048576, cell references beyond
 //! Excel's grid, zip bombs (honest and lying about their size), and 100 000 bad rows.
 
 mod common;
@@ -9,10 +9,10 @@ use common::{
     whole_grid_sheet, with_extra_parts, workbook_with_sheet,
 };
 use grantflow_domain::Lang;
-use grantflow_performance::UserFacing;
-use grantflow_performance::cancel::Cancel;
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::import::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::cancel::Cancel;
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::import::{
     ImportFailure, ImportLimits, ImportMode, ImportOptions, LimitExceeded, import_demands,
 };
 

@@ -4,19 +4,19 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use grantflow_domain::Money;
-use grantflow_performance::UserFacing;
-use grantflow_performance::catalogue::{Catalogue, Category};
-use grantflow_performance::demand::{Demand, DemandOrigin};
-use grantflow_performance::evaluation::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::catalogue::{Catalogue, Category};
+use grantflow_programme::demand::{Demand, DemandOrigin};
+use grantflow_programme::evaluation::{
     EvaluationInput, EvaluationMethod, Outcome, evaluate, summarize_call,
 };
-use grantflow_performance::export::{
+use grantflow_programme::export::{
     Cell, Column, ColumnKind, Sheet, Table, call_summary_sheet, demand_sheet, evaluation_sheet,
     indicator_score_sheet, write_csv, write_xlsx,
 };
-use grantflow_performance::import::{ImportOptions, import_demands};
-use grantflow_performance::indicator::{Direction, Indicator, IndicatorCategory, IndicatorValue};
-use grantflow_performance::similarity::{MergedDemand, merge_demands};
+use grantflow_programme::import::{ImportOptions, import_demands};
+use grantflow_programme::indicator::{Direction, Indicator, IndicatorCategory, IndicatorValue};
+use grantflow_programme::similarity::{MergedDemand, merge_demands};
 
 fn demands() -> Vec<MergedDemand> {
     let a = Demand {

@@ -2,12 +2,12 @@
 
 use chrono::NaiveDate;
 use grantflow_domain::{Lang, Money};
-use grantflow_performance::UserFacing;
-use grantflow_performance::budget::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::budget::{
     BudgetError, BudgetLine, ProjectLedger, SpendingRecord, approval_readiness, approve_project,
     call_execution, check_spending,
 };
-use grantflow_performance::indicator::{
+use grantflow_programme::indicator::{
     Direction, Indicator, IndicatorCategory, IndicatorSet, IndicatorValue,
 };
 

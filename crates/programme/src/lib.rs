@@ -1,4 +1,4 @@
-//! grantflow-performance: the pure logic of a yearly call for IP work projects.
+//! grantflow-programme: the pure logic of a yearly call for IP work projects.
 //!
 //! Everything here is synchronous and free of I/O apart from reading and writing
 //! spreadsheet bytes handed in by the caller: no database, no network, no clock.

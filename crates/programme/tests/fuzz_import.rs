@@ -1,4 +1,4 @@
-//! Fuzzing the 需求征集表 importer ("proptest at scale", issue 10): random bytes, random
+//! Fuzzing the 需求征集表 importer ("proptest at scale"): random bytes, random
 //! bytes that start like a zip, real workbooks with flipped, inserted or cut bytes, real
 //! workbooks whose XML parts are garbled and re-zipped (so that the XML parser, not the
 //! zip checksum, meets them), and sheets of random cells with extreme references and
@@ -20,9 +20,9 @@ use std::io::{Cursor, Read};
 
 use common::{replace_part, sheet_xml, workbook_with_sheet};
 use grantflow_domain::Lang;
-use grantflow_performance::UserFacing;
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::import::{ImportFailure, ImportOptions, import_demands};
+use grantflow_programme::UserFacing;
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::import::{ImportFailure, ImportOptions, import_demands};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use grantflow_domain::{Lang, Money};
-use grantflow_performance::UserFacing;
-use grantflow_performance::budget::{BudgetLine, ProjectLedger, SpendingRecord, approve_project};
-use grantflow_performance::evaluation::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::budget::{BudgetLine, ProjectLedger, SpendingRecord, approve_project};
+use grantflow_programme::evaluation::{
     Achievement, EvaluationError, EvaluationInput, EvaluationMethod, EvaluationResult, Grade,
     Outcome, ScorePart, evaluate, round2, summarize_call,
 };
-use grantflow_performance::indicator::{
+use grantflow_programme::indicator::{
     ActualRecord, Checkpoint, Direction, Indicator, IndicatorCategory, IndicatorSet, IndicatorValue,
 };
 

@@ -1,12 +1,12 @@
-//! A city returns the blank 需求征集表 with a few rows filled in (issue 10, item 14): the
+//! A city returns the blank 需求征集表 with a few rows filled in (untouched rows): the
 //! catalogue rows it left as printed are skipped, not demands and not errors, and the
 //! untouched second row of a two-row item (blank name cell, the item's own direction and
 //! applicant) does not fail the workbook under all-or-nothing.
 
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::demand::DemandOrigin;
-use grantflow_performance::export::{Cell, form_template, write_xlsx};
-use grantflow_performance::import::{ImportMode, ImportOptions, SkipReason, import_demands};
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::demand::DemandOrigin;
+use grantflow_programme::export::{Cell, form_template, write_xlsx};
+use grantflow_programme::import::{ImportMode, ImportOptions, SkipReason, import_demands};
 
 fn catalogue() -> Catalogue {
     Catalogue::from_toml_str(include_str!("../../../workflows/calls/2022.toml")).unwrap()
@@ -14,7 +14,7 @@ fn catalogue() -> Catalogue {
 
 /// The index in the template of the row whose name cell is `name` (or of the row after
 /// it, for the blank name cell of a second row).
-fn row_named(sheet: &grantflow_performance::export::Sheet, name: &str) -> usize {
+fn row_named(sheet: &grantflow_programme::export::Sheet, name: &str) -> usize {
     sheet
         .rows
         .iter()

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use grantflow_domain::Money;
-use grantflow_performance::evaluation::{
+use grantflow_programme::evaluation::{
     EvaluationInput, EvaluationMethod, Outcome, evaluate, quantitative_fraction,
 };
-use grantflow_performance::import::{BudgetUnit, parse_budget};
-use grantflow_performance::indicator::{Direction, Indicator, IndicatorCategory, IndicatorValue};
+use grantflow_programme::import::{BudgetUnit, parse_budget};
+use grantflow_programme::indicator::{Direction, Indicator, IndicatorCategory, IndicatorValue};
 use proptest::prelude::*;
 
 fn indicator(

@@ -1,9 +1,9 @@
-//! Writes the hostile workbooks of issue 10 and times the importer on them, for the
+//! Writes the hostile workbooks (workbook caps) and times the importer on them, for the
 //! figures in the notes:
 //!
 //! ```text
-//! cargo run -p grantflow-performance --example hostile_workbooks -- write /tmp/hostile
-//! /usr/bin/time -v cargo run -q -p grantflow-performance --example hostile_workbooks -- import /tmp/hostile/bomb.xlsx
+//! cargo run -p grantflow-programme --example hostile_workbooks -- write /tmp/hostile
+//! /usr/bin/time -v cargo run -q -p grantflow-programme --example hostile_workbooks -- import /tmp/hostile/bomb.xlsx
 //! ```
 
 #[path = "../tests/common/mod.rs"]
@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Instant;
 
-use grantflow_performance::UserFacing;
-use grantflow_performance::import::{ImportOptions, import_demands};
+use grantflow_programme::UserFacing;
+use grantflow_programme::import::{ImportOptions, import_demands};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

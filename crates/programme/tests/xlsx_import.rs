@@ -2,10 +2,10 @@
 //! and placeholder rows, notes, and rows with errors in both modes.
 
 use grantflow_domain::{Lang, Money};
-use grantflow_performance::UserFacing;
-use grantflow_performance::catalogue::{Catalogue, Category};
-use grantflow_performance::demand::DemandOrigin;
-use grantflow_performance::import::{
+use grantflow_programme::UserFacing;
+use grantflow_programme::catalogue::{Catalogue, Category};
+use grantflow_programme::demand::DemandOrigin;
+use grantflow_programme::import::{
     BudgetUnit, CellProblem, ImportMode, ImportOptions, ImportReport, SkipReason, import_demands,
 };
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
@@ -240,7 +240,7 @@ fn a_realistic_form_with_merged_cells_is_imported() {
 }
 
 /// The committed fixture is the builder's output; regenerate it with
-/// `GRANTFLOW_WRITE_FIXTURES=1 cargo test -p grantflow-performance --test xlsx_import`.
+/// `GRANTFLOW_WRITE_FIXTURES=1 cargo test -p grantflow-programme --test xlsx_import`.
 #[test]
 fn the_committed_fixture_file_imports_the_same() {
     if std::env::var_os("GRANTFLOW_WRITE_FIXTURES").is_some() {

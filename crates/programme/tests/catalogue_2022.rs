@@ -1,7 +1,7 @@
 //! The committed 2022 catalogue against the 需求征集表 of seed 000.
 
 use grantflow_domain::Lang;
-use grantflow_performance::catalogue::{Catalogue, Category, Part};
+use grantflow_programme::catalogue::{Catalogue, Category, Part};
 
 fn catalogue() -> Catalogue {
     Catalogue::from_toml_str(include_str!("../../../workflows/calls/2022.toml")).unwrap()
