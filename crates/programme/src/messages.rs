@@ -1,21 +1,11 @@
 //! User-facing errors: a stable code plus a message in each supported language.
 
-use grantflow_domain::{I18nText, Lang};
+use grantflow_domain::Lang;
 
-/// An error or finding shown to a user. The code is stable (clients switch on it and
-/// translations are keyed by it); the messages are for people.
-pub trait UserFacing {
-    /// A stable upper-snake-case identifier such as `BUDGET_LINE_MISSING`.
-    fn code(&self) -> &'static str;
-
-    /// The message in the given language.
-    fn message(&self, lang: Lang) -> String;
-
-    /// Both messages, ready to store or send to a client.
-    fn i18n(&self) -> I18nText {
-        I18nText::new(self.message(Lang::ZhCn), self.message(Lang::En))
-    }
-}
+/// An error or finding shown to a user: the workspace's one error model (a stable code,
+/// messages in both languages, a top-level kind and details), defined in
+/// `grantflow_domain::error`.
+pub use grantflow_domain::error::UserFacing;
 
 /// Implements `Display` (English, prefixed by the code, for logs) and `std::error::Error`
 /// for a type that implements [`UserFacing`].

@@ -173,7 +173,7 @@ impl ProgrammeMutation {
                     error_message: None,
                 },
                 Err(e) => {
-                    let e = crate::error::from_service(e, &r.request_id);
+                    let e = ApiError::user_facing(&e, &r.request_id);
                     SubmitDemandResult {
                         id: ID(id.to_string()),
                         submitted: false,

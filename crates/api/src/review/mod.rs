@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::auth::scope;
 use crate::context::{rc, viewer_with_scope};
-use crate::error::from_review;
+use crate::error::ApiError;
 use crate::loaders::{LoadError, OrgId, StoreLoader, UserId};
 use crate::types::{I18nText, InstanceGql, OrganisationGql, UserGql, parse_id};
 
@@ -51,7 +51,7 @@ fn reviews(ctx: &Context<'_>) -> Reviews {
 }
 
 fn review_err(ctx: &Context<'_>, e: ReviewServiceError) -> async_graphql::Error {
-    from_review(e, &rc(ctx).request_id).into()
+    ApiError::user_facing(&e, &rc(ctx).request_id).into()
 }
 
 fn internal(ctx: &Context<'_>, e: impl std::fmt::Display) -> async_graphql::Error {

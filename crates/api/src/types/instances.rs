@@ -354,7 +354,7 @@ impl InstanceGql {
             .into_iter()
             .map(|o| {
                 let unavailable_reason = o.unavailable.map(|e| {
-                    let api: ApiError = e.clone().into();
+                    use grantflow_domain::{Lang, UserFacing};
                     let guard = match &e {
                         grantflow_domain::engine::EngineError::GuardFailed { guard, .. } => {
                             Some(guard.clone())
@@ -362,10 +362,10 @@ impl InstanceGql {
                         _ => None,
                     };
                     UnavailableReason {
-                        code: api.code.as_str().to_string(),
+                        code: e.kind().as_str().to_string(),
                         message: I18nText {
-                            zh_cn: api.message_zh.clone(),
-                            en: api.message_en.clone(),
+                            zh_cn: UserFacing::message(&e, Lang::ZhCn),
+                            en: UserFacing::message(&e, Lang::En),
                         },
                         guard,
                     }
@@ -387,7 +387,11 @@ impl InstanceGql {
 
 /// Map a store error inside a resolver.
 pub fn store_error(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_graphql::Error {
-    from_store(e, &rc(ctx).request_id).into()
+    ApiError::user_facing(
+        &grantflow_service::ServiceError::Store(e),
+        &rc(ctx).request_id,
+    )
+    .into()
 }
 
 /// Argument validator for every date and instant a request carries: the one accepted

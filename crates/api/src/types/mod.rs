@@ -13,7 +13,7 @@ use grantflow_store::{Instance, Organisation, OutboxMessage, Role, Timer, TokenR
 use uuid::Uuid;
 
 use crate::context::{rc, viewer};
-use crate::error::{ApiError, from_store};
+use crate::error::ApiError;
 use crate::loaders::{Assignment, InstanceId, OrgId, UserId};
 
 mod accounts;

@@ -28,7 +28,7 @@ impl Services {
         require_role(user, &[Role::Manager])?;
         if instance.is_final {
             return refused(Refusal::new(
-                "PROJECT_CLOSED",
+                RefusalReason::ProjectClosed,
                 "项目已结束，不能再编列预算",
                 "the project is closed: no more budget lines",
             ));
@@ -102,14 +102,14 @@ impl Services {
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             let Some(approved_on) = approved_on.filter(|_| current.state != "not_funded") else {
                 return Err(SpendingRefusal::Refused {
-                    code: "NOT_APPROVED".into(),
+                    code: RefusalReason::NotApproved.as_str().into(),
                     message_zh: "先有预算再有执行：项目尚未立项，不得支出".into(),
                     message_en: "the project is not approved yet: nothing may be spent".into(),
                 });
             };
             if current.is_final {
                 return Err(SpendingRefusal::Refused {
-                    code: "PROJECT_CLOSED".into(),
+                    code: RefusalReason::ProjectClosed.as_str().into(),
                     message_zh: format!("项目已结束（{}），不得再支出", current.state),
                     message_en: format!(
                         "the project is closed ({}): no more spending",
@@ -119,7 +119,7 @@ impl Services {
             }
             if spent_on < approved_on {
                 return Err(SpendingRefusal::Refused {
-                    code: "SPENDING_BEFORE_APPROVAL".into(),
+                    code: RefusalReason::SpendingBeforeApproval.as_str().into(),
                     message_zh: format!("支出日期 {spent_on} 早于立项日期 {approved_on}"),
                     message_en: format!(
                         "spending on {spent_on} precedes approval on {approved_on}"
@@ -128,7 +128,7 @@ impl Services {
             }
             if line.year != spent_on.year() {
                 return Err(SpendingRefusal::Refused {
-                    code: "BUDGET_LINE_WRONG_YEAR".into(),
+                    code: RefusalReason::BudgetLineWrongYear.as_str().into(),
                     message_zh: format!(
                         "预算项目「{}」属于 {} 年度，不能用于 {spent_on} 的支出",
                         line.subject, line.year
@@ -159,7 +159,7 @@ impl Services {
             Ok(record) => Ok(record),
             Err(SpendingRefusal::LineMissing { line_id }) => refused(
                 Refusal::new(
-                    "BUDGET_LINE_MISSING",
+                    RefusalReason::BudgetLineMissing,
                     "没有预算不得支出：该支出未对应本项目的任何预算项目",
                     "no spending without a budget: the record is not charged to a budget line of this project",
                 )
@@ -171,7 +171,7 @@ impl Services {
                 remaining,
             }) => refused(
                 Refusal::new(
-                    "BUDGET_EXCEEDED",
+                    RefusalReason::BudgetExceeded,
                     format!("支出 {amount} 元超出预算项目剩余额度 {remaining} 元"),
                     format!("spending {amount} yuan exceeds the {remaining} yuan left on the line"),
                 )
@@ -185,7 +185,13 @@ impl Services {
                 code,
                 message_zh,
                 message_en,
-            }) => refused(Refusal::new(&code, message_zh, message_en)),
+            }) => match RefusalReason::from_code(&code) {
+                Some(reason) => refused(Refusal::new(reason, message_zh, message_en)),
+                // Only the precondition above refuses, with one of the reasons.
+                None => Err(ServiceError::Store(StoreError::Invalid(format!(
+                    "unknown spending refusal `{code}`"
+                )))),
+            },
         }
     }
 

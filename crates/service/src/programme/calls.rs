@@ -8,7 +8,10 @@ impl Services {
     pub async fn open_call(&self, user: &User, req: OpenCall) -> ServiceResult<Call> {
         require_role(user, &[Role::Manager])?;
         if let Err(e) = req.catalogue.check() {
-            return refused(Refusal::from_user_facing("CATALOGUE_INVALID", &e));
+            return refused(Refusal::from_user_facing(
+                RefusalReason::CatalogueInvalid,
+                &e,
+            ));
         }
         let Some(closing_date) = req.closing_date.or(req.catalogue.deadline) else {
             return invalid(
@@ -114,7 +117,7 @@ impl Services {
             Ok(())
         } else {
             refused(Refusal::new(
-                "WRONG_WORKFLOW",
+                RefusalReason::WrongWorkflow,
                 format!("该实例不是「{workflow}」流程"),
                 format!("the instance is not a `{workflow}` instance"),
             ))

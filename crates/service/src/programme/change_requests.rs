@@ -31,14 +31,14 @@ impl Services {
         Self::expect_workflow(&change, CHANGE_WORKFLOW)?;
         if change.state != "approved" {
             return refused(Refusal::new(
-                "CHANGE_NOT_APPROVED",
+                RefusalReason::ChangeNotApproved,
                 "变更申请尚未批准",
                 "the change request is not approved",
             ));
         }
         let Some(parent_id) = change.parent_id else {
             return refused(Refusal::new(
-                "NO_PARENT",
+                RefusalReason::NoParent,
                 "变更申请未关联项目",
                 "the change request belongs to no project",
             ));

@@ -57,7 +57,7 @@ impl Services {
         if call.status != grantflow_store::programme::CallStatus::Open || today > call.closing_date
         {
             return refused(Refusal::new(
-                "CALL_CLOSED",
+                RefusalReason::CallClosed,
                 format!("征集已于 {} 截止", call.closing_date),
                 format!("the call closed on {}", call.closing_date),
             ));
@@ -86,7 +86,7 @@ impl Services {
             Ok(r) => r,
             Err(e) => {
                 return refused(
-                    Refusal::from_user_facing("IMPORT_FAILED", &e)
+                    Refusal::from_user_facing(RefusalReason::ImportFailed, &e)
                         .with_details(json!({ "code": e.code() })),
                 );
             }
@@ -114,7 +114,7 @@ impl Services {
                 .unwrap_or_default();
             return refused(
                 Refusal::new(
-                    "IMPORT_REJECTED",
+                    RefusalReason::ImportRejected,
                     format!(
                         "{} 行有误，未导入任何数据。{first}",
                         report.rejected_rows.len()
@@ -309,7 +309,7 @@ impl Services {
             .await?
             .map_err(|e| {
                 ServiceError::Refused(Box::new(
-                    Refusal::from_user_facing(e.code(), &e)
+                    Refusal::from_user_facing(RefusalReason::Rule(e.code()), &e)
                         .with_details(json!({ "code": e.code() })),
                 ))
             })?;
@@ -355,14 +355,14 @@ impl Services {
         let call_key = call_of(&kept).unwrap_or_default();
         if call_of(&dup).as_deref() != Some(call_key.as_str()) {
             return refused(Refusal::new(
-                "DIFFERENT_CALLS",
+                RefusalReason::DifferentCalls,
                 "两条需求不属于同一次征集",
                 "the demands belong to different calls",
             ));
         }
         let call_id = Uuid::parse_str(&call_key).map_err(|_| {
             ServiceError::Refused(Box::new(Refusal::new(
-                "NO_CALL",
+                RefusalReason::NoCall,
                 "需求未关联征集通知",
                 "the demand is not linked to a call",
             )))

@@ -87,7 +87,7 @@ impl Services {
             let first = errors.first();
             ServiceError::Refused(Box::new(
                 Refusal::new(
-                    "EVALUATION_INCOMPLETE",
+                    RefusalReason::EvaluationIncomplete,
                     format!(
                         "无法评分：{}",
                         first.map(|e| e.message(Lang::ZhCn)).unwrap_or_default()
@@ -136,7 +136,7 @@ impl Services {
         let instance = self.project_for_budget(user, instance_id).await?;
         if instance.state != "evaluation" {
             return refused(Refusal::new(
-                "NOT_IN_EVALUATION",
+                RefusalReason::NotInEvaluation,
                 format!("项目当前处于「{}」，不在绩效评价阶段", instance.state),
                 format!("the project is in `{}`, not in evaluation", instance.state),
             ));

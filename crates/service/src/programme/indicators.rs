@@ -21,7 +21,7 @@ impl Services {
         let approved = indicators_from(instance.data.get("approved_indicators"));
         if approved.is_empty() {
             return refused(Refusal::new(
-                "NOT_APPROVED",
+                RefusalReason::NotApproved,
                 "项目尚未立项，绩效目标未冻结，不能填报实际值",
                 "the project is not approved: there are no frozen targets to report against",
             ));

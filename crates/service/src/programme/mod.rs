@@ -57,45 +57,16 @@ mod conversions;
 mod demands;
 mod evaluation;
 mod indicators;
+mod refusal;
 mod results;
 
 pub use self::conversions::*;
+pub use self::refusal::*;
 pub use self::results::*;
 
 pub const DEMAND_WORKFLOW: &str = "demand-collection";
 pub const PROJECT_WORKFLOW: &str = "funded-project";
 pub const CHANGE_WORKFLOW: &str = "change-request";
-
-/// A refusal with a stable reason code (`BUDGET_LINE_MISSING`, `BUDGET_EXCEEDED`,
-/// `NOT_APPROVED`, `IMPORT_REJECTED` …), messages in both languages and details.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Refusal {
-    pub reason: String,
-    pub message_zh: String,
-    pub message_en: String,
-    /// Extra facts for clients (e.g. `rows` of an import, `remaining` of a line).
-    pub details: Value,
-}
-
-impl Refusal {
-    pub fn new(reason: &str, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Refusal {
-            reason: reason.to_string(),
-            message_zh: zh.into(),
-            message_en: en.into(),
-            details: Value::Null,
-        }
-    }
-
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
-        self
-    }
-
-    fn from_user_facing(reason: &str, e: &dyn UserFacing) -> Self {
-        Refusal::new(reason, e.message(Lang::ZhCn), e.message(Lang::En))
-    }
-}
 
 fn refused<T>(r: Refusal) -> ServiceResult<T> {
     Err(ServiceError::Refused(Box::new(r)))
