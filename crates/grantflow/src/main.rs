@@ -239,7 +239,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             store::open_store(&config).await?;
             println!(
                 "database {} is migrated",
-                config::redact_url(&config.database_url)
+                config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database_url))
             );
             Ok(0)
         }
