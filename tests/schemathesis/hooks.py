@@ -1,4 +1,4 @@
-"""Schemathesis for grantflow (issue 10), loaded with SCHEMATHESIS_HOOKS=hooks.
+"""Schemathesis for grantflow (hostile input values), loaded with SCHEMATHESIS_HOOKS=hooks.
 
 - `grantflow_answers`: no 5xx, and no GraphQL error with `extensions.code` INTERNAL or
   without a code. (Schemathesis's own `not_a_server_error` counts every GraphQL error as a

@@ -1,4 +1,4 @@
-//! Issue 3, "Show": durability under SIGKILL. A child process applies transitions and
+//! Durability under SIGKILL. A child process applies transitions and
 //! acknowledges each after its commit returns; it is killed at a random point (seeded)
 //! twenty times per backend. After each kill the database must hold every acknowledged
 //! transition, no half-written one (history length equals version for every instance),

@@ -9,7 +9,7 @@ use grantflow_store::Role;
 
 use crate::ApiSettings;
 use crate::auth::Viewer;
-use crate::error::{ApiError, ApiResult, from_service, from_store};
+use crate::error::{ApiError, ApiResult};
 use crate::loaders::StoreLoader;
 
 /// Data attached to each GraphQL request.
@@ -130,9 +130,13 @@ pub fn viewer_with_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&
 }
 
 pub fn service_err(ctx: &Context<'_>, e: grantflow_service::ServiceError) -> async_graphql::Error {
-    from_service(e, &rc(ctx).request_id).into()
+    ApiError::user_facing(&e, &rc(ctx).request_id).into()
 }
 
 pub fn store_err(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_graphql::Error {
-    from_store(e, &rc(ctx).request_id).into()
+    ApiError::user_facing(
+        &grantflow_service::ServiceError::Store(e),
+        &rc(ctx).request_id,
+    )
+    .into()
 }

@@ -3,79 +3,13 @@
 //! request id.
 
 use async_graphql::ErrorExtensions;
-use grantflow_domain::engine::EngineError;
 use grantflow_domain::input::FieldError;
-use grantflow_service::ServiceError;
-use grantflow_store::StoreError;
+use grantflow_domain::{Lang, UserFacing};
 use serde_json::json;
 
-/// Stable error codes. Clients branch on these; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    GuardFailed,
-    InvalidInput,
-    InvalidTransition,
-    DeadlinePassed,
-    RateLimited,
-    BadRequest,
-    /// The request ran past the request timeout (`[graphql] timeout_secs`); its work was
-    /// cancelled. Nothing it would have written was committed.
-    Timeout,
-    Internal,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::Forbidden => "FORBIDDEN",
-            Code::NotFound => "NOT_FOUND",
-            Code::Conflict => "CONFLICT",
-            Code::GuardFailed => "GUARD_FAILED",
-            Code::InvalidInput => "INVALID_INPUT",
-            Code::InvalidTransition => "INVALID_TRANSITION",
-            Code::DeadlinePassed => "DEADLINE_PASSED",
-            Code::RateLimited => "RATE_LIMITED",
-            Code::BadRequest => "BAD_REQUEST",
-            Code::Timeout => "TIMEOUT",
-            Code::Internal => "INTERNAL",
-        }
-    }
-
-    /// The default sentence (zh-CN, en) for the code.
-    fn default_message(self) -> (&'static str, &'static str) {
-        match self {
-            Code::Unauthenticated => ("请先登录", "authentication required"),
-            Code::Forbidden => ("无权执行此操作", "you may not do this"),
-            Code::NotFound => ("未找到", "not found"),
-            Code::Conflict => (
-                "数据已被他人修改，请刷新后重试",
-                "the data changed since you read it; reload and retry",
-            ),
-            Code::GuardFailed => (
-                "不满足操作条件",
-                "the condition of this action does not hold",
-            ),
-            Code::InvalidInput => ("输入有误", "invalid input"),
-            Code::InvalidTransition => (
-                "当前状态下不能执行此操作",
-                "this action is not possible now",
-            ),
-            Code::DeadlinePassed => ("已过截止时间", "the deadline has passed"),
-            Code::RateLimited => ("请求过于频繁，请稍后再试", "too many requests; slow down"),
-            Code::BadRequest => ("请求格式有误", "malformed request"),
-            Code::Timeout => (
-                "请求处理超时，已取消",
-                "the request ran past the time limit and was cancelled",
-            ),
-            Code::Internal => ("服务器内部错误", "internal error"),
-        }
-    }
-}
+/// The stable top-level error codes, defined once with the error model in
+/// `grantflow_domain::error`.
+pub use grantflow_domain::error::ErrorKind as Code;
 
 /// The GraphQL `errors` list for a request cut off by the request timeout, the same over
 /// HTTP (status 408) and WebSocket (an `error` message).
@@ -174,94 +108,21 @@ impl ApiError {
     }
 }
 
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let m = e.message();
-        let code = match &e {
-            EngineError::RoleNotAllowed { .. } => Code::Forbidden,
-            EngineError::GuardFailed { .. } => Code::GuardFailed,
-            EngineError::InvalidInput { .. } => Code::InvalidInput,
-            EngineError::DeadlinePassed { .. } => Code::DeadlinePassed,
-            EngineError::UnknownEvent { .. }
-            | EngineError::NotAllowedFromState { .. }
-            | EngineError::AlreadyFinal { .. }
-            | EngineError::UndefinedState { .. } => Code::InvalidTransition,
-        };
-        let details = match &e {
-            EngineError::InvalidInput { errors, .. } => {
-                json!({ "reason": e.code(), "fields": errors })
-            }
-            EngineError::GuardFailed { guard, .. } => json!({ "reason": e.code(), "guard": guard }),
-            EngineError::DeadlinePassed { due_at, .. } => {
-                json!({ "reason": e.code(), "dueAt": due_at })
-            }
-            EngineError::NotAllowedFromState {
-                state,
-                allowed_from,
-                ..
-            } => {
-                json!({ "reason": e.code(), "state": state, "allowedFrom": allowed_from })
-            }
-            EngineError::RoleNotAllowed { required, .. } => {
-                json!({ "reason": e.code(), "requiredRoles": required })
-            }
-            _ => json!({ "reason": e.code() }),
-        };
-        ApiError::new(code)
-            .with_message(m.zh_cn, m.en)
-            .with_details(details)
-    }
-}
-
-/// Convert a service error. Backend failures become INTERNAL (masked, logged).
-pub fn from_service(e: ServiceError, request_id: &str) -> ApiError {
-    match e {
-        ServiceError::Forbidden => ApiError::forbidden(),
-        ServiceError::NotFound(what) => ApiError::not_found(&what),
-        ServiceError::Invalid(errors) => ApiError::invalid(&errors),
-        ServiceError::Store(s) => from_store(s, request_id),
-        ServiceError::Refused(r) => refusal(&r),
-    }
-}
-
-/// A programme refusal (issue 7) is INVALID_INPUT with `details.reason` (e.g.
-/// BUDGET_LINE_MISSING, BUDGET_EXCEEDED, NOT_APPROVED, IMPORT_REJECTED) and the
-/// refusal's own details (`rows` of an import, `remaining` of a line …).
-pub fn refusal(r: &grantflow_service::programme::Refusal) -> ApiError {
-    let mut details = serde_json::Map::new();
-    details.insert("reason".into(), json!(r.reason));
-    if let serde_json::Value::Object(extra) = &r.details {
-        details.extend(extra.clone());
-    }
-    ApiError::new(Code::InvalidInput)
-        .with_message(r.message_zh.clone(), r.message_en.clone())
-        .with_details(serde_json::Value::Object(details))
-}
-
-pub fn from_store(e: StoreError, request_id: &str) -> ApiError {
-    match e {
-        StoreError::NotFound { what, .. } => ApiError::not_found(what),
-        StoreError::Conflict { current_version, expected_version } => ApiError::new(Code::Conflict)
-            .with_message(
-                format!("数据已被他人修改：当前版本为 {current_version}，您提交的是 {expected_version}，请刷新后重试"),
-                format!("conflict: the instance is at version {current_version}, not {expected_version}; reload and retry"),
-            )
-            .with_details(json!({ "currentVersion": current_version, "expectedVersion": expected_version })),
-        StoreError::Duplicate { what, value } => ApiError::new(Code::InvalidInput)
-            .with_message(format!("{what}「{value}」已存在"), format!("{what} `{value}` already exists"))
-            .with_details(json!({ "fields": [{ "field": what, "code": "DUPLICATE" }] })),
-        StoreError::IdempotencyMismatch { key } => ApiError::new(Code::Conflict)
-            .with_message(
-                "该幂等键已用于另一个请求",
-                "this idempotency key was already used for a different request",
-            )
-            .with_details(json!({ "idempotencyKey": key, "reason": "IDEMPOTENCY_KEY_REUSED" })),
-        StoreError::Engine(e) => e.into(),
-        StoreError::InvalidToken => ApiError::new(Code::InvalidInput)
-            .with_message("链接无效或已过期", "the token is invalid or expired")
-            .with_details(json!({ "fields": [{ "field": "token", "code": "INVALID_TOKEN" }] })),
-        StoreError::Invalid(msg) => ApiError::new(Code::InvalidInput).with_message(msg.clone(), msg),
-        e @ (StoreError::Backend(_) | StoreError::DefinitionChanged { .. }) => ApiError::internal(request_id, &e),
+impl ApiError {
+    /// The one conversion of an error that can reach a user ([`UserFacing`]: the engine's,
+    /// the store's and the service's, programme refusals, expert review): its kind, its
+    /// messages and its details. Internal failures are logged with the request id and
+    /// masked.
+    pub fn user_facing<E: UserFacing + std::fmt::Display + ?Sized>(
+        e: &E,
+        request_id: &str,
+    ) -> ApiError {
+        if e.kind() == Code::Internal {
+            return ApiError::internal(request_id, &e);
+        }
+        ApiError::new(e.kind())
+            .with_message(e.message(Lang::ZhCn), e.message(Lang::En))
+            .with_details(e.details())
     }
 }
 
@@ -287,98 +148,6 @@ impl From<ApiError> for async_graphql::Error {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-/// Convert an expert-review error (issue 5). Every one carries `details.reason`, the
-/// review's own stable code (e.g. `EXPERT_CONFLICT` inside `ASSIGNMENT_REFUSED`,
-/// `SCORE_OUT_OF_RANGE` per criterion of `SCORES_INVALID`); messages come in zh-CN and en.
-pub fn from_review(e: grantflow_service::review::ReviewServiceError, request_id: &str) -> ApiError {
-    use grantflow_domain::model::Lang;
-    use grantflow_review::ReviewError as R;
-    use grantflow_service::review::ReviewServiceError as S;
-    let e = match e {
-        S::Service(inner) => return from_service(inner, request_id),
-        other => other,
-    };
-    let reason = e.code();
-    let (zh, en) = (e.message(Lang::ZhCn), e.message(Lang::En));
-    let field =
-        |field: &str, code: &'static str| FieldError::new(field, code, zh.clone(), en.clone());
-    let (code, fields) = match &e {
-        S::Service(_) => return ApiError::internal(request_id, &e),
-        S::Review(r) => match r {
-            R::InvalidScores { errors } => (
-                Code::InvalidInput,
-                errors
-                    .iter()
-                    .map(|c| {
-                        FieldError::new(
-                            &c.criterion_id,
-                            c.code(),
-                            c.message(Lang::ZhCn),
-                            c.message(Lang::En),
-                        )
-                    })
-                    .collect(),
-            ),
-            R::AssignmentRefused { refusals } => (
-                Code::InvalidInput,
-                refusals
-                    .iter()
-                    .flat_map(|r| {
-                        r.reasons.iter().map(|x| {
-                            FieldError::new(
-                                &r.expert_id,
-                                x.code(),
-                                x.message(Lang::ZhCn),
-                                x.message(Lang::En),
-                            )
-                        })
-                    })
-                    .collect(),
-            ),
-            R::ReasonRequired { .. } => (Code::InvalidInput, vec![field("reason", "REQUIRED")]),
-            R::JustificationRequired | R::NotAnOutlier { .. } => {
-                (Code::InvalidInput, vec![field("justification", reason)])
-            }
-            R::TooManyExcludedOrgs { .. } => {
-                (Code::InvalidInput, vec![field("organisationIds", reason)])
-            }
-            R::UnknownCategory { .. } => (Code::InvalidInput, vec![field("categories", reason)]),
-            R::PanelTooSmall { .. } | R::InvalidRubric { .. } => {
-                (Code::InvalidInput, vec![field("round", reason)])
-            }
-            R::ManagerOnly { .. }
-            | R::NotAssignedExpert { .. }
-            | R::ApplicationHidden { .. }
-            | R::OwnScoresNotSubmitted => (Code::Forbidden, vec![]),
-            R::UnknownApplication { .. } => (Code::NotFound, vec![]),
-            R::InvalidTransition { .. }
-            | R::NotReplaceable { .. }
-            | R::NoConflictNotDeclared
-            | R::NotEnoughEligibleExperts { .. } => (Code::InvalidTransition, vec![]),
-            R::Export { .. } => return ApiError::internal(request_id, &e),
-        },
-        S::NoOpenRound { .. } | S::RoundClosed | S::NotOverdue { .. } | S::ReviewStarted => {
-            (Code::InvalidTransition, vec![])
-        }
-        S::AssignmentChanged | S::Busy => (Code::Conflict, vec![]),
-        S::NotAnExpert { .. } => (Code::InvalidInput, vec![field("userId", reason)]),
-        S::Invalid { field: f, .. } => (Code::InvalidInput, vec![field(f, reason)]),
-    };
-    let mut details = json!({ "reason": reason });
-    if !fields.is_empty() {
-        details["fields"] = json!(fields);
-    }
-    if let S::Review(r) = &e {
-        let report = r.report();
-        if !report.details.is_empty() {
-            details["problems"] = json!(report.details);
-        }
-    }
-    ApiError::new(code)
-        .with_message(zh, en)
-        .with_details(details)
-}
 
 /// Input coercion failures are the client's: an `Int` beyond 32 bits, a negative value
 /// for an unsigned argument, a string where an object is expected, a value refused by an
@@ -453,5 +222,80 @@ impl async_graphql::extensions::Extension for CoercionErrors {
                 resp
             })
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+    use grantflow_service::programme::RefusalReason;
+
+    /// The README's section between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
+    fn section<'a>(readme: &'a str, name: &str) -> (usize, usize, &'a str) {
+        let begin = format!("<!-- {name}:begin -->\n");
+        let end = format!("<!-- {name}:end -->");
+        let a = readme.find(&begin).expect("begin marker") + begin.len();
+        let b = readme.find(&end).expect("end marker");
+        (a, b, &readme[a..b])
+    }
+
+    fn error_codes_table() -> String {
+        let mut t = String::from("| `extensions.code` | meaning |\n| --- | --- |\n");
+        for kind in Code::ALL {
+            t.push_str(&format!("| `{}` | {} |\n", kind.as_str(), kind.meaning()));
+        }
+        t
+    }
+
+    fn refusal_reasons_table() -> String {
+        let mut t = String::from("| `details.reason` | meaning |\n| --- | --- |\n");
+        for (reason, meaning) in RefusalReason::ALL {
+            t.push_str(&format!("| `{}` | {meaning} |\n", reason.as_str()));
+        }
+        t
+    }
+
+    /// Every code and every programme refusal reason is in the README with its meaning,
+    /// generated from the code, so the tables cannot go stale.
+    #[test]
+    fn readme_error_tables() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let mut readme = std::fs::read_to_string(path).unwrap();
+        let mut stale = Vec::new();
+        for (name, table) in [
+            ("error-codes", error_codes_table()),
+            ("refusal-reasons", refusal_reasons_table()),
+        ] {
+            let (a, b, current) = section(&readme, name);
+            if current != table {
+                stale.push(name);
+                readme.replace_range(a..b, &table);
+            }
+        }
+        if stale.is_empty() {
+            return;
+        }
+        if std::env::var_os("GRANTFLOW_WRITE_README").is_some() {
+            std::fs::write(path, readme).unwrap();
+        } else {
+            panic!(
+                "README tables {stale:?} are stale; rerun with GRANTFLOW_WRITE_README=1 to rewrite them"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_and_reasons_are_distinct() {
+        let mut codes: Vec<&str> = Code::ALL.iter().map(|k| k.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Code::ALL.len());
+        let mut reasons: Vec<&str> = RefusalReason::ALL.iter().map(|(r, _)| r.as_str()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), RefusalReason::ALL.len());
+        for (r, _) in RefusalReason::ALL {
+            assert_eq!(RefusalReason::from_code(r.as_str()), Some(r));
+        }
     }
 }

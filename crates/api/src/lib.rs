@@ -39,7 +39,57 @@ pub use subscription::SubscriptionRoot;
 
 pub type GrantflowSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// API settings from the `[graphql]` and `[auth]` configuration.
+/// The `[graphql]` section of the configuration: request limits. Its defaults are the
+/// only ones; the binary deserializes this struct directly inside its `Config`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSettings {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch: usize,
+    pub body_limit_bytes: usize,
+    pub timeout_secs: u64,
+    /// Requests per minute per token (or per client address when anonymous).
+    pub rate_limit_per_minute: u32,
+    /// Allowed CORS origins; empty means same-origin only.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        GraphqlSettings {
+            max_depth: 12,
+            max_complexity: 2000,
+            max_aliases: 30,
+            max_batch: 10,
+            body_limit_bytes: 1024 * 1024,
+            timeout_secs: 30,
+            rate_limit_per_minute: 600,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// The `[auth]` section of the configuration: session and reset-token lifetimes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub session_ttl_hours: i64,
+    pub reset_ttl_minutes: i64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_ttl_hours: 12,
+            reset_ttl_minutes: 30,
+        }
+    }
+}
+
+/// API settings, built from the `[graphql]` and `[auth]` sections ([`ApiSettings::new`]);
+/// tests set finer values (sub-second timeouts) directly.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub production: bool,
@@ -57,22 +107,39 @@ pub struct ApiSettings {
     pub ws_init_timeout: Duration,
 }
 
-impl Default for ApiSettings {
-    fn default() -> Self {
+impl ApiSettings {
+    /// The settings of a server from its configuration sections.
+    pub fn new(production: bool, graphql: &GraphqlSettings, auth: &AuthSettings) -> Self {
+        let GraphqlSettings {
+            max_depth,
+            max_complexity,
+            max_aliases,
+            max_batch,
+            body_limit_bytes,
+            timeout_secs,
+            rate_limit_per_minute,
+            cors_origins,
+        } = graphql.clone();
         ApiSettings {
-            production: false,
-            max_depth: 12,
-            max_complexity: 2000,
-            max_aliases: 30,
-            max_batch: 10,
-            body_limit_bytes: 1024 * 1024,
-            timeout: Duration::from_secs(30),
-            rate_limit_per_minute: 600,
-            cors_origins: Vec::new(),
-            session_ttl_hours: 12,
-            reset_ttl_minutes: 30,
+            production,
+            max_depth,
+            max_complexity,
+            max_aliases,
+            max_batch,
+            body_limit_bytes,
+            timeout: Duration::from_secs(timeout_secs),
+            rate_limit_per_minute,
+            cors_origins,
+            session_ttl_hours: auth.session_ttl_hours,
+            reset_ttl_minutes: auth.reset_ttl_minutes,
             ws_init_timeout: Duration::from_secs(3),
         }
+    }
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings::new(false, &GraphqlSettings::default(), &AuthSettings::default())
     }
 }
 

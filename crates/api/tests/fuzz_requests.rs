@@ -1,4 +1,4 @@
-//! Fuzzing the GraphQL request path (issue 10): random and mutated documents and variables —
+//! Fuzzing the GraphQL request path (hostile-input hardening): random and mutated documents and variables —
 //! deep nesting, huge and fractional numbers, long strings, odd Unicode, far dates — sent
 //! through the whole HTTP application as a signed-in manager (the widest reach). The
 //! server must always answer JSON, never 5xx, and never an error with code INTERNAL.

@@ -1,5 +1,5 @@
-//! Imports, duplicate detection and exports cannot be turned against the server (issue 10,
-//! items 2, 7 and 14), through the API on SQLite and PostgreSQL:
+//! Imports, duplicate detection and exports cannot be turned against the server (hostile
+//! workbooks, untouched catalogue rows), through the API on SQLite and PostgreSQL:
 //! * hostile workbooks (a sheet spanning A1..XFD1048576, a reference beyond Excel's grid,
 //!   a zip bomb, 100 000 rows) are INVALID_INPUT with a stable `details.code`;
 //! * thousands of bad rows list the first 1 000 errors and count them all;
@@ -10,7 +10,7 @@
 //!   is told to stop.
 
 mod support;
-#[path = "../../performance/tests/common/mod.rs"]
+#[path = "../../programme/tests/common/mod.rs"]
 mod workbooks;
 
 use std::sync::{Mutex, OnceLock};
@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use grantflow_api::ApiSettings;
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::export::{Cell, form_template, write_xlsx};
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::export::{Cell, form_template, write_xlsx};
 use grantflow_service::programme::OpenCall;
 use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_app, spawn_app_with};
@@ -185,7 +185,7 @@ async fn catalogue_rows_left_as_printed_are_skipped_not_drafted(backend: Backend
     let call = open_call(&app).await;
     let catalogue = Catalogue::from_toml_str(CATALOGUE_2022).unwrap();
     let mut sheet = form_template(&catalogue);
-    let row_named = |sheet: &grantflow_performance::export::Sheet, name: &str| {
+    let row_named = |sheet: &grantflow_programme::export::Sheet, name: &str| {
         sheet
             .rows
             .iter()

@@ -1,4 +1,4 @@
-//! Issue 10, items 1, 4, 11 and 15: hostile values are client errors with stable codes,
+//! Hostile input values (nesting, integer ranges, long filters): client errors with stable codes,
 //! never INTERNAL and never a crash — nesting beyond the limits (POST, GET, variables),
 //! Ints beyond 32 bits and negative unsigned arguments, a 50,000-character text filter,
 //! dates outside 1900-01-01..2200-12-31 (and every list still answers afterwards), and a
@@ -45,7 +45,7 @@ async fn get(app: &TestApp, query: &str, variables: Option<&str>) -> (u16, Value
 #[tokio::test]
 async fn deep_nesting_is_refused_before_parsing_and_the_server_lives() {
     let app = spawn_app(Backend::Sqlite).await;
-    // Unauthenticated, over POST and GET: the reproduction of issue 10 item 1.
+    // Unauthenticated, over POST and GET: the original nesting reproduction.
     for levels in [MAX_DOCUMENT_NESTING, 300, 100_000] {
         let body = app.gql(None, &nested_literal(levels), json!({})).await;
         assert_eq!(error_code(&body), "BAD_REQUEST", "{levels}: {body}");

@@ -7,7 +7,7 @@
 mod support;
 
 use base64::Engine;
-use grantflow_performance::export::{Cell, Column, ColumnKind, Sheet, write_xlsx};
+use grantflow_programme::export::{Cell, Column, ColumnKind, Sheet, write_xlsx};
 use grantflow_service::{CreateInstance, FireEvent};
 use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_app};
@@ -427,7 +427,7 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&not_money), "INVALID_INPUT");
-    // Issue 10: amounts near i64::MAX overflowed; the largest amount is 10^12 yuan.
+    // Hostile input: amounts near i64::MAX overflowed; the largest amount is 10^12 yuan.
     for huge in ["92233720368547758.07", "1000000000000.01"] {
         let too_large = app
             .gql(

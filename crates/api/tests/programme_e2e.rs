@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_app};
 
 const CATALOGUE_2022: &str = include_str!("../../../workflows/calls/2022.toml");
-const FIXTURE: &[u8] =
-    include_bytes!("../../performance/tests/fixtures/demand_form_guangzhou.xlsx");
+const FIXTURE: &[u8] = include_bytes!("../../programme/tests/fixtures/demand_form_guangzhou.xlsx");
 
 const TRANSITION: &str = r#"
 mutation($id: ID!, $event: String!, $v: Int!, $input: JSON, $reason: String) {

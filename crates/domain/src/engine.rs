@@ -253,6 +253,55 @@ impl EngineError {
     }
 }
 
+impl crate::error::UserFacing for EngineError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            EngineError::RoleNotAllowed { .. } => ErrorKind::Forbidden,
+            EngineError::GuardFailed { .. } => ErrorKind::GuardFailed,
+            EngineError::InvalidInput { .. } => ErrorKind::InvalidInput,
+            EngineError::DeadlinePassed { .. } => ErrorKind::DeadlinePassed,
+            EngineError::UnknownEvent { .. }
+            | EngineError::NotAllowedFromState { .. }
+            | EngineError::AlreadyFinal { .. }
+            | EngineError::UndefinedState { .. } => ErrorKind::InvalidTransition,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        EngineError::code(self)
+    }
+
+    fn message(&self, lang: crate::model::Lang) -> String {
+        EngineError::message(self).get(lang).to_string()
+    }
+
+    fn details(&self) -> serde_json::Value {
+        use serde_json::json;
+        let reason = EngineError::code(self);
+        match self {
+            EngineError::InvalidInput { errors, .. } => {
+                json!({ "reason": reason, "fields": errors })
+            }
+            EngineError::GuardFailed { guard, .. } => json!({ "reason": reason, "guard": guard }),
+            EngineError::DeadlinePassed { due_at, .. } => {
+                json!({ "reason": reason, "dueAt": due_at })
+            }
+            EngineError::NotAllowedFromState {
+                state,
+                allowed_from,
+                ..
+            } => {
+                json!({ "reason": reason, "state": state, "allowedFrom": allowed_from })
+            }
+            EngineError::RoleNotAllowed { required, .. } => {
+                json!({ "reason": reason, "requiredRoles": required })
+            }
+            _ => json!({ "reason": reason }),
+        }
+    }
+}
+
 /// Decide one transition.
 pub fn plan_transition(
     wf: &CompiledWorkflow,

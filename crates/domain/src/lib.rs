@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod diagram;
 pub mod duration;
 pub mod engine;
+pub mod error;
 pub mod guard;
 pub mod input;
 pub mod migrate;
@@ -21,6 +22,7 @@ mod validate;
 pub mod workflow;
 
 pub use duration::Span;
+pub use error::{ErrorKind, UserFacing};
 pub use model::*;
 pub use money::Money;
 pub use workflow::{CompiledWorkflow, LoadOutcome, Registry, load_str};

@@ -418,7 +418,7 @@ fn invalid_input_names_each_field() {
         [("execution_end".to_string(), "INVALID_VALUE")]
     );
 
-    // Dates outside 1900-01-01..2200-12-31 are refused (issue 10: the store could not
+    // Dates outside 1900-01-01..2200-12-31 are refused (hostile dates: the store could not
     // read `-0001-12-31` back, and `+262142-12-31` overflowed the calendar).
     for (day, code) in [
         ("-0001-12-31", "INVALID_VALUE"),

@@ -1,4 +1,4 @@
-//! Fuzzing the workflow loader ("proptest at scale", issue 10): mutated shipped workflows
+//! Fuzzing the workflow loader ("proptest at scale"): mutated shipped workflows
 //! and random TOML-ish text never panic, and a file that does not load always says why
 //! with at least one error diagnostic placed on a real line and column.
 //!

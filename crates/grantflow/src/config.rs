@@ -1,21 +1,30 @@
 //! Layered configuration: built-in defaults → a TOML file (`grantflow.toml`, or the file
 //! given with `--config`) → `GRANTFLOW_` environment variables (`__` separates nested keys:
-//! `GRANTFLOW_MAIL__HOST`). Secrets (database passwords, the SMTP password) never appear
-//! in `Debug` output or logs.
+//! `GRANTFLOW_MAIL__HOST`). Secrets (the database URL, the SMTP password) are
+//! `SecretString`s and never appear in `Debug` output or logs.
+//!
+//! Each section is the settings struct of the crate that uses it, deserialized directly
+//! (`[graphql]` and `[auth]`: `grantflow_api`, `[scheduler]`: `grantflow_scheduler`,
+//! `[mail]`: `grantflow_mail`), so every default is written once, beside its struct. The
+//! README's configuration table is checked against these defaults by a test.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use grantflow_api::{AuthSettings, GraphqlSettings};
 use grantflow_mail::MailConfig;
+use grantflow_scheduler::SchedulerConfig;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `sqlite://grantflow.db` (the default, an embedded file) or `postgres://…`.
-    pub database_url: String,
+    /// `sqlite://grantflow.db` (the default, an embedded file) or `postgres://…`; secret,
+    /// as it may hold the database password.
+    pub database_url: SecretString,
     /// Address to listen on.
     pub listen: String,
     /// Folder of workflow files (`*.toml`).
@@ -28,69 +37,22 @@ pub struct Config {
     pub public_url: String,
     pub mail: MailConfig,
     pub scheduler: SchedulerConfig,
-    pub graphql: GraphqlConfig,
-    pub auth: AuthConfig,
+    pub graphql: GraphqlSettings,
+    pub auth: AuthSettings,
     pub postgres: PostgresPoolConfig,
     /// `pretty` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SchedulerConfig {
-    /// Run the scheduler loop inside `grantflow serve`.
-    pub enabled: bool,
-    /// Longest wait between two looks at the timer table, in seconds.
-    pub poll_interval_secs: u64,
-    pub batch_size: u32,
-    /// How long a claim on a timer or a message lasts before another process may take it.
-    pub lease_secs: u64,
-    /// Digest e-mails, e.g. `{ name = "daily", cron = "0 0 9 * * Mon-Fri", horizon_days = 7 }`;
-    /// cron expressions are read in Asia/Shanghai and skip non-working days.
-    pub digests: Vec<DigestConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DigestConfig {
-    pub name: String,
-    /// Six-field cron expression (sec min hour day month weekday).
-    pub cron: String,
-    #[serde(default = "default_horizon")]
-    pub horizon_days: u32,
-    /// Only on working days of the calendar.
-    #[serde(default = "default_true")]
-    pub working_days_only: bool,
-}
-
-fn default_horizon() -> u32 {
-    7
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GraphqlConfig {
-    pub max_depth: usize,
-    pub max_complexity: usize,
-    pub max_aliases: usize,
-    pub max_batch: usize,
-    pub body_limit_bytes: usize,
-    pub timeout_secs: u64,
-    /// Requests per minute per token (or per client address when anonymous).
-    pub rate_limit_per_minute: u32,
-    /// Allowed CORS origins; empty means same-origin only.
-    pub cors_origins: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    pub session_ttl_hours: i64,
-    pub reset_ttl_minutes: i64,
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,51 +73,10 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             mail: MailConfig::default(),
             scheduler: SchedulerConfig::default(),
-            graphql: GraphqlConfig::default(),
-            auth: AuthConfig::default(),
+            graphql: GraphqlSettings::default(),
+            auth: AuthSettings::default(),
             postgres: PostgresPoolConfig::default(),
-            log_format: "pretty".into(),
-        }
-    }
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            enabled: true,
-            poll_interval_secs: 30,
-            batch_size: 100,
-            lease_secs: 120,
-            digests: vec![DigestConfig {
-                name: "daily".into(),
-                cron: "0 0 9 * * *".into(),
-                horizon_days: 7,
-                working_days_only: true,
-            }],
-        }
-    }
-}
-
-impl Default for GraphqlConfig {
-    fn default() -> Self {
-        GraphqlConfig {
-            max_depth: 12,
-            max_complexity: 2000,
-            max_aliases: 30,
-            max_batch: 10,
-            body_limit_bytes: 1024 * 1024,
-            timeout_secs: 30,
-            rate_limit_per_minute: 600,
-            cors_origins: Vec::new(),
-        }
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            session_ttl_hours: 12,
-            reset_ttl_minutes: 30,
+            log_format: LogFormat::Pretty,
         }
     }
 }
@@ -235,7 +156,10 @@ fn redact_error(message: &str) -> String {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
             .field("listen", &self.listen)
             .field("workflows_dir", &self.workflows_dir)
             .field("calendar_file", &self.calendar_file)
@@ -290,7 +214,11 @@ mod tests {
                 config.graphql.max_depth, 7,
                 "environment overrides the file"
             );
-            assert_eq!(config.database_url, "sqlite://grantflow.db", "default kept");
+            assert_eq!(
+                config.database_url.expose_secret(),
+                "sqlite://grantflow.db",
+                "default kept"
+            );
             Ok(())
         });
     }
@@ -341,5 +269,147 @@ mod tests {
         std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    /// Every default, read from the structs (not written again here), by README key.
+    fn defaults() -> Vec<(String, String)> {
+        let c = Config::default();
+        let g = &c.graphql;
+        let s = &c.scheduler;
+        let mail_transport = match &c.mail {
+            MailConfig::Smtp(_) => "smtp",
+            MailConfig::EmlFolder(_) => "eml_folder",
+        };
+        let log_format = match c.log_format {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        };
+        [
+            ("database_url", c.database_url.expose_secret().to_string()),
+            ("listen", c.listen.clone()),
+            ("workflows_dir", c.workflows_dir.display().to_string()),
+            ("production", c.production.to_string()),
+            ("public_url", c.public_url.clone()),
+            ("log_format", log_format.to_string()),
+            ("graphql.max_depth", g.max_depth.to_string()),
+            ("graphql.max_complexity", g.max_complexity.to_string()),
+            ("graphql.max_aliases", g.max_aliases.to_string()),
+            ("graphql.max_batch", g.max_batch.to_string()),
+            ("graphql.body_limit_bytes", g.body_limit_bytes.to_string()),
+            ("graphql.timeout_secs", g.timeout_secs.to_string()),
+            (
+                "graphql.rate_limit_per_minute",
+                g.rate_limit_per_minute.to_string(),
+            ),
+            ("graphql.cors_origins", format!("{:?}", g.cors_origins)),
+            (
+                "auth.session_ttl_hours",
+                c.auth.session_ttl_hours.to_string(),
+            ),
+            (
+                "auth.reset_ttl_minutes",
+                c.auth.reset_ttl_minutes.to_string(),
+            ),
+            (
+                "postgres.max_connections",
+                c.postgres.max_connections.to_string(),
+            ),
+            (
+                "postgres.acquire_timeout_secs",
+                c.postgres.acquire_timeout_secs.to_string(),
+            ),
+            ("scheduler.enabled", s.enabled.to_string()),
+            (
+                "scheduler.poll_interval_secs",
+                s.poll_interval_secs.to_string(),
+            ),
+            ("scheduler.batch_size", s.batch_size.to_string()),
+            ("scheduler.lease_secs", s.lease_secs.to_string()),
+            ("mail.transport", mail_transport.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The README's configuration table, by key: `a.b` / `c` / `d` rows name several keys
+    /// of one section with their defaults in the same order.
+    fn readme_table() -> Vec<(String, String)> {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("a Configuration section");
+        let mut rows = Vec::new();
+        for line in section
+            .lines()
+            .skip_while(|l| !l.starts_with("| key |"))
+            .skip(2)
+        {
+            if !line.starts_with('|') {
+                break;
+            }
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (keys, default) = (cells[1], cells[2]);
+            let keys: Vec<&str> = keys
+                .split(['/', ','])
+                .map(|k| k.trim().trim_matches('`'))
+                .collect();
+            let defaults: Vec<&str> = default
+                .split(" / ")
+                .map(|d| d.trim().trim_matches('`'))
+                .collect();
+            let prefix = keys[0].rsplit_once('.').map(|(p, _)| p);
+            for (i, key) in keys.iter().enumerate() {
+                let key = match prefix {
+                    Some(p) if i > 0 => format!("{p}.{key}"),
+                    _ => (*key).to_string(),
+                };
+                let value = defaults.get(i).copied().unwrap_or(defaults[0]);
+                rows.push((key, value.to_string()));
+            }
+        }
+        rows
+    }
+
+    /// The README's configuration table states the defaults of the code: every default is
+    /// documented, and every documented default is the code's.
+    #[test]
+    fn readme_configuration_table_matches_the_defaults() {
+        let documented = readme_table();
+        // Documented in words rather than as one value.
+        let described = [
+            "calendar_file",
+            "scheduler.digests",
+            "mail.host",
+            "mail.port",
+            "mail.security",
+            "mail.username",
+            "mail.password",
+            "mail.from",
+        ];
+        for (key, value) in &documented {
+            if described.contains(&key.as_str()) {
+                continue;
+            }
+            let code = defaults()
+                .into_iter()
+                .find(|(k, _)| k == key)
+                .unwrap_or_else(|| panic!("README documents `{key}`, which has no default"));
+            assert_eq!(&code.1, value, "the README's default of `{key}`");
+        }
+        for (key, _) in defaults() {
+            assert!(
+                documented.iter().any(|(k, _)| *k == key),
+                "`{key}` is missing from the README's configuration table"
+            );
+        }
+        let digests = &Config::default().scheduler.digests;
+        assert!(
+            digests.len() == 1 && digests[0].cron == "0 0 9 * * *" && digests[0].working_days_only,
+            "the README says: daily 09:00 on working days"
+        );
     }
 }

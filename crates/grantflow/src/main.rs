@@ -139,16 +139,14 @@ enum WorkflowCommand {
     /// Check workflow files or folders (default: ./workflows); non-zero exit on errors.
     Check {
         paths: Vec<PathBuf>,
-        /// `human` or `json`.
-        #[arg(long, default_value = "human")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = cli::workflow::CheckFormat::Human)]
+        format: cli::workflow::CheckFormat,
     },
     /// Draw a workflow: stages as clusters, roles and guards on the edges.
     Diagram {
         file: PathBuf,
-        /// `mermaid` or `dot`.
-        #[arg(long, default_value = "mermaid")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = cli::workflow::DiagramFormat::Mermaid)]
+        format: cli::workflow::DiagramFormat,
     },
     /// Fire events through the engine without a database and print each step with the
     /// deadlines and reminders it would schedule.
@@ -217,7 +215,7 @@ fn init_tracing(config: &config::Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.log_format == "json" {
+    if config.log_format == config::LogFormat::Json {
         let _ = builder.json().try_init();
     } else {
         let _ = builder.try_init();
@@ -241,7 +239,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             store::open_store(&config).await?;
             println!(
                 "database {} is migrated",
-                config::redact_url(&config.database_url)
+                config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database_url))
             );
             Ok(0)
         }
@@ -311,9 +309,11 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
 
 fn run_workflow(command: WorkflowCommand, config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     match command {
-        WorkflowCommand::Check { paths, format } => cli::workflow::check(&paths, format == "json"),
+        WorkflowCommand::Check { paths, format } => {
+            cli::workflow::check(&paths, format == cli::workflow::CheckFormat::Json)
+        }
         WorkflowCommand::Diagram { file, format } => {
-            cli::workflow::diagram(&file, &format)?;
+            cli::workflow::diagram(&file, format)?;
             Ok(0)
         }
         WorkflowCommand::Simulate {

@@ -12,7 +12,11 @@ use grantflow_store_sqlite::SqliteStore;
 use crate::config::{Config, redact_url};
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    open_url(&config.database_url, config).await
+    open_url(
+        secrecy::ExposeSecret::expose_secret(&config.database_url),
+        config,
+    )
+    .await
 }
 
 pub async fn open_url(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {

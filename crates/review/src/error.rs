@@ -360,6 +360,101 @@ impl fmt::Display for ReviewError {
 
 impl std::error::Error for ReviewError {}
 
+impl grantflow_domain::UserFacing for ReviewError {
+    fn kind(&self) -> grantflow_domain::ErrorKind {
+        use grantflow_domain::ErrorKind as K;
+        match self {
+            ReviewError::InvalidScores { .. }
+            | ReviewError::AssignmentRefused { .. }
+            | ReviewError::ReasonRequired { .. }
+            | ReviewError::JustificationRequired
+            | ReviewError::NotAnOutlier { .. }
+            | ReviewError::TooManyExcludedOrgs { .. }
+            | ReviewError::UnknownCategory { .. }
+            | ReviewError::PanelTooSmall { .. }
+            | ReviewError::InvalidRubric { .. } => K::InvalidInput,
+            ReviewError::ManagerOnly { .. }
+            | ReviewError::NotAssignedExpert { .. }
+            | ReviewError::ApplicationHidden { .. }
+            | ReviewError::OwnScoresNotSubmitted => K::Forbidden,
+            ReviewError::UnknownApplication { .. } => K::NotFound,
+            ReviewError::InvalidTransition { .. }
+            | ReviewError::NotReplaceable { .. }
+            | ReviewError::NoConflictNotDeclared
+            | ReviewError::NotEnoughEligibleExperts { .. } => K::InvalidTransition,
+            ReviewError::Export { .. } => K::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        ReviewError::code(self)
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        ReviewError::message(self, lang)
+    }
+
+    /// `reason`, the fields at fault (per criterion of `SCORES_INVALID`, per expert of
+    /// `ASSIGNMENT_REFUSED`, …) and the flattened `problems`.
+    fn details(&self) -> serde_json::Value {
+        use grantflow_domain::input::FieldError;
+        let reason = ReviewError::code(self);
+        let field = |field: &str, code: &'static str| {
+            FieldError::new(
+                field,
+                code,
+                ReviewError::message(self, Lang::ZhCn),
+                ReviewError::message(self, Lang::En),
+            )
+        };
+        let fields: Vec<FieldError> = match self {
+            ReviewError::InvalidScores { errors } => errors
+                .iter()
+                .map(|c| {
+                    FieldError::new(
+                        &c.criterion_id,
+                        c.code(),
+                        c.message(Lang::ZhCn),
+                        c.message(Lang::En),
+                    )
+                })
+                .collect(),
+            ReviewError::AssignmentRefused { refusals } => refusals
+                .iter()
+                .flat_map(|r| {
+                    r.reasons.iter().map(|x| {
+                        FieldError::new(
+                            &r.expert_id,
+                            x.code(),
+                            x.message(Lang::ZhCn),
+                            x.message(Lang::En),
+                        )
+                    })
+                })
+                .collect(),
+            ReviewError::ReasonRequired { .. } => vec![field("reason", "REQUIRED")],
+            ReviewError::JustificationRequired | ReviewError::NotAnOutlier { .. } => {
+                vec![field("justification", reason)]
+            }
+            ReviewError::TooManyExcludedOrgs { .. } => vec![field("organisationIds", reason)],
+            ReviewError::UnknownCategory { .. } => vec![field("categories", reason)],
+            ReviewError::PanelTooSmall { .. } | ReviewError::InvalidRubric { .. } => {
+                vec![field("round", reason)]
+            }
+            _ => vec![],
+        };
+        let mut details = serde_json::json!({ "reason": reason });
+        if !fields.is_empty() {
+            details["fields"] = serde_json::json!(fields);
+        }
+        let report = self.report();
+        if !report.details.is_empty() {
+            details["problems"] = serde_json::json!(report.details);
+        }
+        details
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,16 +14,27 @@ use crate::context::{
 };
 use crate::{RunReport, Scheduler, SchedulerError};
 
-/// One digest schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn default_horizon_days() -> u32 {
+    7
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One digest schedule (an entry of the configuration's `scheduler.digests`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DigestSchedule {
     /// Unique: ticks are recorded per name.
     pub name: String,
     /// Six or seven fields (sec min hour day month weekday [year]), Asia/Shanghai.
     pub cron: String,
     /// What falls due within this many days is listed (with everything overdue).
+    #[serde(default = "default_horizon_days")]
     pub horizon_days: u32,
     /// Ticks on rest days of the calendar do not send.
+    #[serde(default = "default_true")]
     pub working_days_only: bool,
 }
 

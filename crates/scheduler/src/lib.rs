@@ -47,15 +47,61 @@ pub struct SchedulerSettings {
     pub public_url: String,
 }
 
+/// The `[scheduler]` section of the configuration. Its defaults are the only ones; the
+/// binary deserializes this struct directly inside its `Config`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Run the scheduler loop inside `grantflow serve`.
+    pub enabled: bool,
+    /// Longest wait between two looks at the timer table, in seconds.
+    pub poll_interval_secs: u64,
+    pub batch_size: u32,
+    /// How long a claim on a timer or a message lasts before another process may take it.
+    pub lease_secs: u64,
+    /// Digest e-mails, e.g. `{ name = "daily", cron = "0 0 9 * * Mon-Fri", horizon_days = 7 }`;
+    /// cron expressions are read in Asia/Shanghai and skip non-working days.
+    pub digests: Vec<DigestSchedule>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            enabled: true,
+            poll_interval_secs: 30,
+            batch_size: 100,
+            lease_secs: 120,
+            digests: vec![DigestSchedule {
+                name: "daily".into(),
+                cron: "0 0 9 * * *".into(),
+                horizon_days: 7,
+                working_days_only: true,
+            }],
+        }
+    }
+}
+
+impl SchedulerSettings {
+    /// The settings of the scheduler from its configuration section.
+    pub fn new(config: &SchedulerConfig, public_url: &str) -> Self {
+        SchedulerSettings {
+            batch_size: config.batch_size,
+            lease: Duration::from_secs(config.lease_secs),
+            poll_interval: Duration::from_secs(config.poll_interval_secs),
+            digests: config.digests.clone(),
+            public_url: public_url.to_string(),
+        }
+    }
+}
+
+/// The configuration's defaults without digests (tests add the ones they need).
 impl Default for SchedulerSettings {
     fn default() -> Self {
-        SchedulerSettings {
-            batch_size: 100,
-            lease: Duration::from_secs(120),
-            poll_interval: Duration::from_secs(30),
+        let config = SchedulerConfig {
             digests: Vec::new(),
-            public_url: "http://127.0.0.1:8080".into(),
-        }
+            ..SchedulerConfig::default()
+        };
+        SchedulerSettings::new(&config, "http://127.0.0.1:8080")
     }
 }
 

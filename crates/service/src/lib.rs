@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod clock;
+mod error;
 pub mod programme;
 pub mod redaction;
 pub mod review;

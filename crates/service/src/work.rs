@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use grantflow_performance::cancel::Cancel;
+use grantflow_programme::cancel::Cancel;
 use grantflow_store::StoreError;
 use tokio::sync::{Semaphore, watch};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::{Money, Registry};
-use grantflow_performance::evaluation::Achievement;
+use grantflow_programme::evaluation::Achievement;
 use grantflow_service::programme::Judgement;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
 use grantflow_store::{
@@ -337,7 +337,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     let ServiceError::Refused(r) = missing else {
         panic!("{missing:?}")
     };
-    assert_eq!(r.reason, "EVALUATION_INCOMPLETE");
+    assert_eq!(r.reason.as_str(), "EVALUATION_INCOMPLETE");
     assert_eq!(
         r.details["problems"][0]["code"],
         "EVALUATION_OUTCOME_MISSING"
@@ -398,7 +398,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     else {
         panic!()
     };
-    assert_eq!(r.reason, "NOT_IN_EVALUATION");
+    assert_eq!(r.reason.as_str(), "NOT_IN_EVALUATION");
     let summary = s
         .call_summary(&w.manager, Uuid::now_v7())
         .await

@@ -77,9 +77,9 @@ impl CountingStore {
     }
 }
 
-// Review methods are passed through uncounted (issue 5).
+// Review methods are passed through uncounted (expert review).
 grantflow_store::delegate_review_store!(CountingStore, inner);
-// Programme methods too (issue 7).
+// Programme methods too.
 grantflow_store::delegate_programme_store!(CountingStore, inner);
 
 #[async_trait]

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use grantflow_api::ApiSettings;
 use grantflow_service::{Services, SystemClock};
+use secrecy::ExposeSecret;
 
 use crate::config::{Config, redact_url};
 use crate::store::open_store;
@@ -31,21 +31,7 @@ pub async fn services(
 }
 
 pub fn api_settings(config: &Config) -> ApiSettings {
-    let g = &config.graphql;
-    ApiSettings {
-        production: config.production,
-        max_depth: g.max_depth,
-        max_complexity: g.max_complexity,
-        max_aliases: g.max_aliases,
-        max_batch: g.max_batch,
-        body_limit_bytes: g.body_limit_bytes,
-        timeout: Duration::from_secs(g.timeout_secs),
-        rate_limit_per_minute: g.rate_limit_per_minute,
-        cors_origins: g.cors_origins.clone(),
-        session_ttl_hours: config.auth.session_ttl_hours,
-        reset_ttl_minutes: config.auth.reset_ttl_minutes,
-        ..ApiSettings::default()
-    }
+    ApiSettings::new(config.production, &config.graphql, &config.auth)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -59,7 +45,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
-        database = %redact_url(&config.database_url),
+        database = %redact_url(config.database_url.expose_secret()),
         production = config.production,
         "grantflow is serving GraphQL at http://{addr}/graphql"
     );
@@ -124,23 +110,8 @@ pub fn build_scheduler(
     services: Services,
 ) -> anyhow::Result<grantflow_scheduler::Scheduler> {
     let mailer = grantflow_mail::Mailer::from_config(&config.mail).context("mail configuration")?;
-    let s = &config.scheduler;
-    let settings = grantflow_scheduler::SchedulerSettings {
-        batch_size: s.batch_size,
-        lease: Duration::from_secs(s.lease_secs),
-        poll_interval: Duration::from_secs(s.poll_interval_secs),
-        digests: s
-            .digests
-            .iter()
-            .map(|d| grantflow_scheduler::DigestSchedule {
-                name: d.name.clone(),
-                cron: d.cron.clone(),
-                horizon_days: d.horizon_days,
-                working_days_only: d.working_days_only,
-            })
-            .collect(),
-        public_url: config.public_url.clone(),
-    };
+    let settings =
+        grantflow_scheduler::SchedulerSettings::new(&config.scheduler, &config.public_url);
     grantflow_scheduler::Scheduler::new(services, mailer, settings)
         .context("scheduler configuration")
 }

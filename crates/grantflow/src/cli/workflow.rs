@@ -79,12 +79,29 @@ pub fn check(paths: &[PathBuf], json_output: bool) -> anyhow::Result<i32> {
     )
 }
 
-pub fn diagram(file: &Path, format: &str) -> anyhow::Result<()> {
+/// The output of `grantflow workflow check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// One line per finding.
+    Human,
+    /// A JSON report.
+    Json,
+}
+
+/// The output of `grantflow workflow diagram`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagramFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+pub fn diagram(file: &Path, format: DiagramFormat) -> anyhow::Result<()> {
     let wf = load_one(file)?;
     let out = match format {
-        "mermaid" => grantflow_domain::diagram::mermaid(&wf.def),
-        "dot" => grantflow_domain::diagram::dot(&wf.def),
-        other => anyhow::bail!("unknown format `{other}`: use mermaid or dot"),
+        DiagramFormat::Mermaid => grantflow_domain::diagram::mermaid(&wf.def),
+        DiagramFormat::Dot => grantflow_domain::diagram::dot(&wf.def),
     };
     print!("{out}");
     Ok(())

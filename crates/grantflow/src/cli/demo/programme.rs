@@ -1,4 +1,4 @@
-//! The programme part of `grantflow demo` (issue 7): the 2022 call with its whole
+//! The programme part of `grantflow demo`: the 2022 call with its whole
 //! catalogue (`workflows/calls/2022.toml`), demands from several cities — Guangzhou's
 //! imported from the filled-in 需求征集表, one duplicate merged — and the budget, spending
 //! and evaluation of the funded projects, which are graded through the real evaluation.
@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use grantflow_domain::Money;
-use grantflow_performance::catalogue::Catalogue;
-use grantflow_performance::import::ImportMode;
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_programme::import::ImportMode;
 use grantflow_service::programme::OpenCall;
 use grantflow_store::programme::Call;
 use serde_json::json;
@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::Demo;
 
 /// The 需求征集表 a Guangzhou unit returns: merged category cells, blank and placeholder
-/// rows, budgets in 万元 (the performance crate's committed fixture).
+/// rows, budgets in 万元 (the programme crate's committed fixture).
 const GUANGZHOU_FORM: &[u8] =
-    include_bytes!("../../../../performance/tests/fixtures/demand_form_guangzhou.xlsx");
+    include_bytes!("../../../../programme/tests/fixtures/demand_form_guangzhou.xlsx");
 
 /// Open the 2022 call from `workflows/calls/2022.toml` (the whole catalogue), taking
 /// demands until `closing`.

@@ -1,4 +1,4 @@
-//! The expert review part of `grantflow demo` (issue 5): the expert pool (expert1..3 and
+//! The expert review part of `grantflow demo`: the expert pool (expert1..3 and
 //! two more experts, so panels of three can be drawn around conflicts of interest), and
 //! real review rounds — a seeded draw, each expert declaring no conflict and scoring on
 //! the rubric — instead of a stored result. The first round shows a recusal with an

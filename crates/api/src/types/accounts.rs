@@ -1,0 +1,195 @@
+//! Organisations, users and API tokens as GraphQL objects.
+
+use super::*;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "OrgKind")]
+pub enum OrgKindGql {
+    Province,
+    City,
+    Unit,
+}
+
+impl From<grantflow_store::OrgKind> for OrgKindGql {
+    fn from(k: grantflow_store::OrgKind) -> Self {
+        match k {
+            grantflow_store::OrgKind::Province => OrgKindGql::Province,
+            grantflow_store::OrgKind::City => OrgKindGql::City,
+            grantflow_store::OrgKind::Unit => OrgKindGql::Unit,
+        }
+    }
+}
+
+impl From<OrgKindGql> for grantflow_store::OrgKind {
+    fn from(k: OrgKindGql) -> Self {
+        match k {
+            OrgKindGql::Province => grantflow_store::OrgKind::Province,
+            OrgKindGql::City => grantflow_store::OrgKind::City,
+            OrgKindGql::Unit => grantflow_store::OrgKind::Unit,
+        }
+    }
+}
+
+pub struct OrganisationGql(pub Organisation);
+
+#[Object(name = "Organisation")]
+impl OrganisationGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn kind(&self) -> OrgKindGql {
+        self.0.kind.into()
+    }
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        let Some(parent) = self.0.parent_id else {
+            return Ok(None);
+        };
+        let org = rc(ctx)
+            .loader
+            .load_one(OrgId(parent))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(org.map(OrganisationGql))
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Role")]
+pub enum RoleGql {
+    Admin,
+    Manager,
+    City,
+    Applicant,
+    Expert,
+    Auditor,
+}
+
+impl From<Role> for RoleGql {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => RoleGql::Admin,
+            Role::Manager => RoleGql::Manager,
+            Role::City => RoleGql::City,
+            Role::Applicant => RoleGql::Applicant,
+            Role::Expert => RoleGql::Expert,
+            Role::Auditor => RoleGql::Auditor,
+        }
+    }
+}
+
+impl From<RoleGql> for Role {
+    fn from(r: RoleGql) -> Self {
+        match r {
+            RoleGql::Admin => Role::Admin,
+            RoleGql::Manager => Role::Manager,
+            RoleGql::City => Role::City,
+            RoleGql::Applicant => Role::Applicant,
+            RoleGql::Expert => Role::Expert,
+            RoleGql::Auditor => Role::Auditor,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "NotifyPref")]
+pub enum NotifyPrefGql {
+    Immediate,
+    DigestOnly,
+    None,
+}
+
+impl From<grantflow_store::NotifyPref> for NotifyPrefGql {
+    fn from(p: grantflow_store::NotifyPref) -> Self {
+        match p {
+            grantflow_store::NotifyPref::Immediate => NotifyPrefGql::Immediate,
+            grantflow_store::NotifyPref::DigestOnly => NotifyPrefGql::DigestOnly,
+            grantflow_store::NotifyPref::None => NotifyPrefGql::None,
+        }
+    }
+}
+
+impl From<NotifyPrefGql> for grantflow_store::NotifyPref {
+    fn from(p: NotifyPrefGql) -> Self {
+        match p {
+            NotifyPrefGql::Immediate => grantflow_store::NotifyPref::Immediate,
+            NotifyPrefGql::DigestOnly => grantflow_store::NotifyPref::DigestOnly,
+            NotifyPrefGql::None => grantflow_store::NotifyPref::None,
+        }
+    }
+}
+
+pub struct UserGql(pub User);
+
+#[Object(name = "User")]
+impl UserGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    /// Visible to the user, admins and managers.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let v = viewer(ctx)?;
+        let allowed =
+            v.user.id == self.0.id || v.has_role(Role::Admin) || v.has_role(Role::Manager);
+        Ok(allowed.then_some(self.0.email.as_str()))
+    }
+    async fn roles(&self) -> Vec<RoleGql> {
+        self.0.roles.iter().map(|r| (*r).into()).collect()
+    }
+    async fn organisation(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+        let Some(org) = self.0.org_id else {
+            return Ok(None);
+        };
+        let org = rc(ctx)
+            .loader
+            .load_one(OrgId(org))
+            .await
+            .map_err(|e| internal(ctx, e))?;
+        Ok(org.map(OrganisationGql))
+    }
+    async fn lang(&self) -> &str {
+        &self.0.lang
+    }
+    async fn notify_pref(&self) -> NotifyPrefGql {
+        self.0.notify_pref.into()
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+}
+
+/// A credential of the viewer (never the secret itself).
+pub struct TokenGql(pub TokenRecord);
+
+#[Object(name = "ApiToken")]
+impl TokenGql {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    async fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
