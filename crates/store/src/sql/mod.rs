@@ -13,6 +13,7 @@
 pub mod accounts;
 mod bench;
 pub mod instances;
+pub mod listing;
 pub mod programme;
 pub mod queue;
 pub mod review;

@@ -6,6 +6,9 @@
 //! start) before it sums what was spent on the line: two concurrent spendings on one
 //! project queue, and the second sees the first's committed record, so a line can never
 //! be overdrawn.
+//!
+//! One aggregate's queries and the `ProgrammeStore` implementation, kept together (a little
+//! over 800 lines): each function is one query or one transaction of the trait.
 
 use chrono::SubsecRound;
 use grantflow_domain::Money;

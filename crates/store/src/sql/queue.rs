@@ -145,6 +145,33 @@ pub async fn timers_for_instance<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
+/// Claim up to `limit` rows with the dialect's claim statement `sql` (`$1` the lease's
+/// end, `$2` now, `$3` the limit): each row decoded with its new fencing token.
+async fn claim_rows<D: Dialect, T>(
+    pool: &Pool<D::DB>,
+    sql: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+    lease: Duration,
+    decode: fn(&Row<D>) -> R<T>,
+) -> StoreResult<Vec<(T, i64)>> {
+    let r: R<Vec<(T, i64)>> = retrying!(D, async {
+        let until = lease_end(now, lease)?;
+        let mut tx = D::begin_write(pool).await?;
+        let rows = D::fetch_all(
+            &mut *tx,
+            sql,
+            Args::new().time(until).time(now).int(i64::from(limit)),
+        )
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|row| Ok((decode(row)?, Get::<D>(row).i64("claim_token")?)))
+            .collect()
+    });
+    r.map_err(Fail::store::<D>)
+}
+
 pub async fn claim_due_timers<D: Dialect>(
     pool: &Pool<D::DB>,
     now: DateTime<Utc>,
@@ -158,27 +185,14 @@ pub async fn claim_due_timers<D: Dialect>(
         "status = 'claimed', lease_until = $1, claim_token = claim_token + 1",
         TIMER_COLS,
     );
-    let r: R<Vec<ClaimedTimer>> = retrying!(D, async {
-        let until = lease_end(now, lease)?;
-        let mut tx = D::begin_write(pool).await?;
-        let rows = D::fetch_all(
-            &mut *tx,
-            &sql,
-            Args::new().time(until).time(now).int(i64::from(limit)),
-        )
-        .await?;
-        tx.commit().await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push(ClaimedTimer {
-                timer: timer::<D>(row)?,
-                token: Get::<D>(row).i64("claim_token")?,
-            });
-        }
-        claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
-        Ok(claimed)
-    });
-    r.map_err(Fail::store::<D>)
+    let mut claimed: Vec<ClaimedTimer> =
+        claim_rows::<D, Timer>(pool, &sql, now, limit, lease, timer::<D>)
+            .await?
+            .into_iter()
+            .map(|(timer, token)| ClaimedTimer { timer, token })
+            .collect();
+    claimed.sort_by_key(|c| (c.timer.fire_at, c.timer.id));
+    Ok(claimed)
 }
 
 pub async fn complete_timer<D: Dialect>(
@@ -265,27 +279,14 @@ pub async fn claim_outbox<D: Dialect>(
          attempts = attempts + 1",
         OUTBOX_COLS,
     );
-    let r: R<Vec<ClaimedMessage>> = retrying!(D, async {
-        let until = lease_end(now, lease)?;
-        let mut tx = D::begin_write(pool).await?;
-        let rows = D::fetch_all(
-            &mut *tx,
-            &sql,
-            Args::new().time(until).time(now).int(i64::from(limit)),
-        )
-        .await?;
-        tx.commit().await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push(ClaimedMessage {
-                message: outbox::<D>(row)?,
-                token: Get::<D>(row).i64("claim_token")?,
-            });
-        }
-        claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
-        Ok(claimed)
-    });
-    r.map_err(Fail::store::<D>)
+    let mut claimed: Vec<ClaimedMessage> =
+        claim_rows::<D, OutboxMessage>(pool, &sql, now, limit, lease, outbox::<D>)
+            .await?
+            .into_iter()
+            .map(|(message, token)| ClaimedMessage { message, token })
+            .collect();
+    claimed.sort_by_key(|c| (c.message.next_attempt_at, c.message.id));
+    Ok(claimed)
 }
 
 pub async fn finish_delivery<D: Dialect>(

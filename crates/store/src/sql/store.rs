@@ -8,7 +8,7 @@ use grantflow_domain::audit::HistoryRecord;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Args, Dialect, Fail, SqlBackend, accounts, execute, instances, queue};
+use super::{Args, Dialect, Fail, SqlBackend, accounts, execute, instances, listing, queue};
 use crate::{
     Applied, ClaimedMessage, ClaimedTimer, DeliveryOutcome, ExtendDeadline, Instance,
     InstanceFilter, MigrateInstance, NewInstance, NewOrganisation, NewOutboxMessage, NewToken,
@@ -169,7 +169,7 @@ impl<S: SqlBackend> Store for S {
         filter: &InstanceFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Instance>> {
-        instances::list_instances::<S::D>(self.sql_pool(), visibility, filter, page).await
+        listing::list_instances::<S::D>(self.sql_pool(), visibility, filter, page).await
     }
 
     async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
