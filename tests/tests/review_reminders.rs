@@ -23,8 +23,8 @@ enum Db {
 impl Db {
     fn shared(&self) -> Arc<dyn Store> {
         match self {
-            Db::Sqlite(db) => db.shared(),
-            Db::Postgres(db) => db.shared(),
+            Self::Sqlite(db) => db.shared(),
+            Self::Postgres(db) => db.shared(),
         }
     }
 }

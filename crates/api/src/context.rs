@@ -37,7 +37,7 @@ impl RequestContext {
             tokio::spawn,
             HashMapCache::default(),
         );
-        RequestContext {
+        Self {
             services,
             settings,
             request_id,
@@ -129,6 +129,10 @@ pub fn viewer_with_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "called as `map_err(|e| service_err(ctx, e))`"
+)]
 pub fn service_err(ctx: &Context<'_>, e: grantflow_service::ServiceError) -> async_graphql::Error {
     ApiError::user_facing(&e, &rc(ctx).request_id).into()
 }

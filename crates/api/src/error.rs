@@ -55,7 +55,7 @@ impl std::ops::DerefMut for ApiError {
 impl ApiError {
     pub fn new(code: Code) -> Self {
         let (zh, en) = code.default_message();
-        ApiError(Box::new(ApiErrorBody {
+        Self(Box::new(ApiErrorBody {
             code,
             message_zh: zh.to_string(),
             message_en: en.to_string(),
@@ -116,11 +116,11 @@ impl ApiError {
     pub fn user_facing<E: UserFacing + std::fmt::Display + ?Sized>(
         e: &E,
         request_id: &str,
-    ) -> ApiError {
+    ) -> Self {
         if e.kind() == Code::Internal {
-            return ApiError::internal(request_id, &e);
+            return Self::internal(request_id, &e);
         }
-        ApiError::new(e.kind())
+        Self::new(e.kind())
             .with_message(e.message(Lang::ZhCn), e.message(Lang::En))
             .with_details(e.details())
     }
@@ -129,7 +129,7 @@ impl ApiError {
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         let message = format!("{} ({})", e.message_zh, e.message_en);
-        async_graphql::Error::new(message).extend_with(|_, ext| {
+        Self::new(message).extend_with(|_, ext| {
             ext.set("code", e.code.as_str());
             ext.set("messageZh", e.message_zh.clone());
             ext.set("messageEn", e.message_en.clone());
@@ -193,7 +193,7 @@ pub fn classify_coercion(e: &mut async_graphql::ServerError) {
 
 impl async_graphql::extensions::ExtensionFactory for CoercionErrors {
     fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(CoercionErrors)
+        std::sync::Arc::new(Self)
     }
 }
 

@@ -42,8 +42,8 @@ pub(crate) enum MediaType {
 impl MediaType {
     fn as_str(self) -> &'static str {
         match self {
-            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
-            MediaType::Json => "application/json; charset=utf-8",
+            Self::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
         }
     }
 }
@@ -136,7 +136,7 @@ pub(crate) fn parse_params(object: &serde_json::Map<String, Value>) -> Result<Re
         Some(v @ Value::Object(_)) => {
             crate::nesting::check_json_value(v, crate::nesting::MAX_VARIABLES_DEPTH)
                 .map_err(|e| BadRequest(e.to_string()))?;
-            request = request.variables(Variables::from_json(v.clone()))
+            request = request.variables(Variables::from_json(v.clone()));
         }
         Some(_) => return Err(BadRequest("`variables` must be an object".into())),
     }

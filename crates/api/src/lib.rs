@@ -58,7 +58,7 @@ pub struct GraphqlSettings {
 
 impl Default for GraphqlSettings {
     fn default() -> Self {
-        GraphqlSettings {
+        Self {
             max_depth: 12,
             max_complexity: 2000,
             max_aliases: 30,
@@ -81,7 +81,7 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        AuthSettings {
+        Self {
             session_ttl_hours: 12,
             reset_ttl_minutes: 30,
         }
@@ -120,7 +120,7 @@ impl ApiSettings {
             rate_limit_per_minute,
             cors_origins,
         } = graphql.clone();
-        ApiSettings {
+        Self {
             production,
             max_depth,
             max_complexity,
@@ -139,7 +139,7 @@ impl ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings::new(false, &GraphqlSettings::default(), &AuthSettings::default())
+        Self::new(false, &GraphqlSettings::default(), &AuthSettings::default())
     }
 }
 
@@ -165,13 +165,13 @@ pub struct Guards {
 
 impl Guards {
     pub fn new(settings: &ApiSettings) -> Self {
-        Guards {
+        Self {
             rate: throttle::RateLimiter::per_minute(settings.rate_limit_per_minute),
             logins: throttle::LoginThrottle::default(),
             revocations: tokio::sync::broadcast::channel(256).0,
             argon2: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
-                    .map(|n| n.get())
+                    .map(std::num::NonZero::get)
                     .unwrap_or(2)
                     .clamp(2, 8),
             )),

@@ -214,7 +214,10 @@ impl Extension for QueryLimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        *self.depth.lock().unwrap_or_else(|e| e.into_inner()) =
+        *self
+            .depth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some(document_depth(&doc, self.max_depth, self.introspection));
         let n = total_aliases(&doc);
         if n > self.max_aliases {
@@ -234,7 +237,10 @@ impl Extension for QueryLimitsExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        let measured = *self.depth.lock().unwrap_or_else(|e| e.into_inner());
+        let measured = *self
+            .depth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (depth, intro_depth) = measured.unwrap_or((result.depth, 0));
         for (depth, max) in [
             (depth, self.max_depth),

@@ -14,7 +14,7 @@ pub struct StoreLoader {
 
 impl StoreLoader {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        StoreLoader { store }
+        Self { store }
     }
 
     /// The store, for loaders of other modules (`review::ReviewerKey`).
@@ -43,6 +43,7 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "used as `map_err(load_err)`")]
 fn load_err(e: grantflow_store::StoreError) -> LoadError {
     LoadError(Arc::new(e.to_string()))
 }

@@ -200,7 +200,7 @@ impl CoreMutation {
                 token_hash,
                 kind: "session".into(),
                 name: None,
-                scopes: auth::scope::ALL.iter().map(|s| s.to_string()).collect(),
+                scopes: auth::scope::ALL.iter().map(ToString::to_string).collect(),
                 expires_at: Some(expires_at),
             })
             .await

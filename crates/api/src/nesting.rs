@@ -201,7 +201,7 @@ pub struct NestingLimit;
 
 impl ExtensionFactory for NestingLimit {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NestingLimit)
+        Arc::new(Self)
     }
 }
 

@@ -483,10 +483,10 @@ pub enum OutboxStatusGql {
 impl From<OutboxStatusGql> for OutboxStatus {
     fn from(s: OutboxStatusGql) -> Self {
         match s {
-            OutboxStatusGql::Pending => OutboxStatus::Pending,
-            OutboxStatusGql::Sending => OutboxStatus::Sending,
-            OutboxStatusGql::Sent => OutboxStatus::Sent,
-            OutboxStatusGql::Dead => OutboxStatus::Dead,
+            OutboxStatusGql::Pending => Self::Pending,
+            OutboxStatusGql::Sending => Self::Sending,
+            OutboxStatusGql::Sent => Self::Sent,
+            OutboxStatusGql::Dead => Self::Dead,
         }
     }
 }

@@ -73,7 +73,7 @@ pub struct ScopeGate;
 
 impl ExtensionFactory for ScopeGate {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ScopeGate)
+        Arc::new(Self)
     }
 }
 

@@ -41,7 +41,7 @@ pub struct InstanceEventGql {
 
 impl From<&InstanceEvent> for InstanceEventGql {
     fn from(e: &InstanceEvent) -> Self {
-        InstanceEventGql {
+        Self {
             kind: InstanceEventKind::Transition,
             instance_id: ID(e.instance_id.to_string()),
             version: e.version,

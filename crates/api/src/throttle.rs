@@ -42,7 +42,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn per_minute(limit: u32) -> Self {
-        RateLimiter {
+        Self {
             limit,
             window: Duration::seconds(60),
             windows: Mutex::new(HashMap::new()),
@@ -52,7 +52,10 @@ impl RateLimiter {
     /// Count `cost` operations (a batch counts each of its operations) for `key` at `now`;
     /// `Err(seconds)` to wait when that goes over the limit.
     pub fn check(&self, key: &str, cost: u32, now: DateTime<Utc>) -> Result<(), u64> {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() > PRUNE_ABOVE {
             let window = self.window;
             windows.retain(|_, (start, _)| now - *start < window);
@@ -120,13 +123,13 @@ pub struct LoginThrottle {
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        LoginThrottle::new(ACCOUNT_POLICY, ADDRESS_POLICY)
+        Self::new(ACCOUNT_POLICY, ADDRESS_POLICY)
     }
 }
 
 impl LoginThrottle {
     pub fn new(account: LoginPolicy, address: LoginPolicy) -> Self {
-        LoginThrottle {
+        Self {
             account,
             address,
             keys: Mutex::new(HashMap::new()),
@@ -149,7 +152,10 @@ impl LoginThrottle {
         now: DateTime<Utc>,
     ) -> Result<(), u64> {
         let (account, address) = Self::keys(username, addr);
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if keys.len() > PRUNE_ABOVE {
             let forget = self.account.forget_after.max(self.address.forget_after);
             keys.retain(|_, f| now - f.last < forget || f.locked_until.is_some_and(|u| u > now));
@@ -194,7 +200,10 @@ impl LoginThrottle {
     /// address is not locked by its own successful logins; its failures still count).
     pub fn succeeded(&self, username: &str, addr: Option<IpAddr>) {
         let (account, address) = Self::keys(username, addr);
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         keys.remove(&account);
         if let Some(f) = address.and_then(|a| keys.get_mut(&a)) {
             f.count = f.count.saturating_sub(1);

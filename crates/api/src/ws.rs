@@ -56,16 +56,16 @@ pub struct Close {
 
 impl Close {
     fn new(code: u16, reason: impl Into<String>) -> Self {
-        Close {
+        Self {
             code,
             reason: reason.into(),
         }
     }
     fn bad(reason: &str) -> Self {
-        Close::new(4400, reason)
+        Self::new(4400, reason)
     }
     fn forbidden() -> Self {
-        Close::new(4403, "Forbidden")
+        Self::new(4403, "Forbidden")
     }
 
     /// The close frame; the one place a reason is cut to [`MAX_CLOSE_REASON`] bytes (on a
@@ -158,7 +158,7 @@ impl Connection {
     fn new(app: AppState, addr: Option<IpAddr>, header_token: Option<String>) -> Self {
         // Bounded: a slow reader slows its subscriptions instead of filling memory.
         let (out_tx, out_rx) = mpsc::channel(64);
-        Connection {
+        Self {
             app,
             addr,
             header_token,
@@ -391,6 +391,10 @@ async fn still_valid(app: &AppState, token: &str) -> Result<Viewer, Close> {
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the errors it wraps, as `json!` callers build them"
+)]
 fn error_message(id: &str, errors: Value) -> Value {
     json!({ "type": "error", "id": id, "payload": errors })
 }

@@ -350,6 +350,6 @@ async fn a_duplicate_search_past_the_timeout_answers_the_timeout_and_stops(backe
 #[test]
 fn the_work_pool_uses_half_the_cores() {
     let pool = grantflow_service::work::WorkPool::default();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     assert_eq!(pool.permits(), (cores / 2).max(1));
 }

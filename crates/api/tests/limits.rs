@@ -33,12 +33,16 @@ struct Raw {
 }
 
 impl Raw {
-    fn post_json(body: Value) -> Raw {
-        Raw::post_text("application/json", body.to_string())
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "test helper taking the body it sends"
+    )]
+    fn post_json(body: Value) -> Self {
+        Self::post_text("application/json", body.to_string())
     }
 
-    fn post_text(content_type: &'static str, body: String) -> Raw {
-        Raw {
+    fn post_text(content_type: &'static str, body: String) -> Self {
+        Self {
             method: reqwest::Method::POST,
             content_type: Some(content_type),
             accept: GRAPHQL_RESPONSE,
@@ -47,8 +51,8 @@ impl Raw {
         }
     }
 
-    fn query(query: &str) -> Raw {
-        Raw::post_json(json!({ "query": query }))
+    fn query(query: &str) -> Self {
+        Self::post_json(json!({ "query": query }))
     }
 }
 

@@ -121,7 +121,7 @@ async fn mint(app: &TestApp, user_id: Uuid, scopes: &[&str]) -> String {
             token_hash,
             kind: "api".into(),
             name: Some("评审客户端".into()),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(ToString::to_string).collect(),
             expires_at: Some(app.services.now() + Duration::days(90)),
         })
         .await

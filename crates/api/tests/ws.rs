@@ -29,11 +29,11 @@ enum Frame {
 struct Ws(Stream);
 
 impl Ws {
-    async fn open(app: &TestApp) -> Ws {
+    async fn open(app: &TestApp) -> Self {
         Self::open_with(app, Some("graphql-transport-ws")).await
     }
 
-    async fn open_with(app: &TestApp, protocol: Option<&str>) -> Ws {
+    async fn open_with(app: &TestApp, protocol: Option<&str>) -> Self {
         let mut req = format!("ws://{}/graphql/ws", app.addr)
             .into_client_request()
             .unwrap();
@@ -42,7 +42,7 @@ impl Ws {
                 .insert("sec-websocket-protocol", HeaderValue::from_str(p).unwrap());
         }
         let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        Ws(stream)
+        Self(stream)
     }
 
     async fn send(&mut self, msg: Value) {

@@ -11,25 +11,25 @@ pub enum Lang {
 
 impl Lang {
     /// From the language cookie; anything else is the default, Simplified Chinese.
-    pub fn from_cookie(value: Option<&str>) -> Lang {
+    pub fn from_cookie(value: Option<&str>) -> Self {
         match value {
-            Some("en") => Lang::En,
-            _ => Lang::ZhCn,
+            Some("en") => Self::En,
+            _ => Self::ZhCn,
         }
     }
 
     pub fn code(self) -> &'static str {
         match self {
-            Lang::ZhCn => "zh-CN",
-            Lang::En => "en",
+            Self::ZhCn => "zh-CN",
+            Self::En => "en",
         }
     }
 
     /// The key of `I18nText` objects in GraphQL answers.
     pub fn graphql_key(self) -> &'static str {
         match self {
-            Lang::ZhCn => "zhCn",
-            Lang::En => "en",
+            Self::ZhCn => "zhCn",
+            Self::En => "en",
         }
     }
 }

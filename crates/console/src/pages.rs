@@ -57,8 +57,8 @@ impl Visit {
         headers: &HeaderMap,
         uri: &Uri,
         addr: Option<SocketAddr>,
-    ) -> Visit {
-        Visit {
+    ) -> Self {
+        Self {
             lang: Lang::from_cookie(cookie(headers, LANG).as_deref()),
             session: cookie(headers, SESSION),
             addr: addr.map(|a| a.ip()),
@@ -348,6 +348,10 @@ async fn list_items(
     Ok((answer["data"]["viewer"].clone(), items))
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the viewer its caller read for this page"
+)]
 fn list_page(
     visit: &Visit,
     headers: &HeaderMap,

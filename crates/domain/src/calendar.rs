@@ -105,7 +105,7 @@ impl WorkCalendar {
                 makeup_workdays.insert(*m);
             }
         }
-        Ok(WorkCalendar {
+        Ok(Self {
             holidays,
             makeup_workdays,
             years,

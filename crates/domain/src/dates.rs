@@ -40,18 +40,18 @@ impl DateError {
     pub fn code(&self) -> &'static str {
         match self {
             // The code every malformed input value has carried (input::check_input).
-            DateError::NotADate(_) | DateError::NotAnInstant(_) => "INVALID_VALUE",
-            DateError::OutOfRange(_) => "DATE_OUT_OF_RANGE",
+            Self::NotADate(_) | Self::NotAnInstant(_) => "INVALID_VALUE",
+            Self::OutOfRange(_) => "DATE_OUT_OF_RANGE",
         }
     }
 
     pub fn message_zh(&self) -> String {
         match self {
-            DateError::NotADate(s) => format!("「{s}」不是日期，格式应为 YYYY-MM-DD"),
-            DateError::NotAnInstant(s) => {
+            Self::NotADate(s) => format!("「{s}」不是日期，格式应为 YYYY-MM-DD"),
+            Self::NotAnInstant(s) => {
                 format!("「{s}」不是 RFC 3339 日期时间（如 2025-06-30T16:00:00Z）")
             }
-            DateError::OutOfRange(s) => {
+            Self::OutOfRange(s) => {
                 format!("日期 {s} 超出允许范围（1900-01-01 至 2200-12-31）")
             }
         }

@@ -23,7 +23,7 @@ pub struct SpanError {
 }
 
 impl Span {
-    pub fn parse(text: &str) -> Result<Span, SpanError> {
+    pub fn parse(text: &str) -> Result<Self, SpanError> {
         let err = || SpanError {
             text: text.to_string(),
         };
@@ -38,9 +38,9 @@ impl Span {
             return Err(err());
         }
         match &t[digits_end..] {
-            "d" => Ok(Span::Days(n)),
-            "wd" => Ok(Span::WorkingDays(n)),
-            "h" => Ok(Span::Hours(n)),
+            "d" => Ok(Self::Days(n)),
+            "wd" => Ok(Self::WorkingDays(n)),
+            "h" => Ok(Self::Hours(n)),
             _ => Err(err()),
         }
     }
@@ -49,23 +49,23 @@ impl Span {
     /// (a working day counts as 1.4 calendar days).
     pub fn approx_hours(self) -> f64 {
         match self {
-            Span::Days(n) => f64::from(n) * 24.0,
-            Span::WorkingDays(n) => f64::from(n) * 24.0 * 1.4,
-            Span::Hours(n) => f64::from(n),
+            Self::Days(n) => f64::from(n) * 24.0,
+            Self::WorkingDays(n) => f64::from(n) * 24.0 * 1.4,
+            Self::Hours(n) => f64::from(n),
         }
     }
 
     pub fn is_zero(self) -> bool {
-        matches!(self, Span::Days(0) | Span::WorkingDays(0) | Span::Hours(0))
+        matches!(self, Self::Days(0) | Self::WorkingDays(0) | Self::Hours(0))
     }
 }
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Span::Days(n) => write!(f, "{n}d"),
-            Span::WorkingDays(n) => write!(f, "{n}wd"),
-            Span::Hours(n) => write!(f, "{n}h"),
+            Self::Days(n) => write!(f, "{n}d"),
+            Self::WorkingDays(n) => write!(f, "{n}wd"),
+            Self::Hours(n) => write!(f, "{n}h"),
         }
     }
 }
@@ -73,7 +73,7 @@ impl fmt::Display for Span {
 impl FromStr for Span {
     type Err = SpanError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Span::parse(s)
+        Self::parse(s)
     }
 }
 
@@ -86,7 +86,7 @@ impl Serialize for Span {
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Span::parse(&text).map_err(serde::de::Error::custom)
+        Self::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

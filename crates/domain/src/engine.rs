@@ -24,8 +24,8 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn scheduler() -> Actor {
-        Actor {
+    pub fn scheduler() -> Self {
+        Self {
             id: crate::SCHEDULER_ROLE.to_string(),
             roles: vec![crate::SCHEDULER_ROLE.to_string()],
             org: None,
@@ -61,8 +61,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A new instance in the workflow's initial state, with initial data.
-    pub fn initial(wf: &CompiledWorkflow, data: Value) -> Snapshot {
-        Snapshot {
+    pub fn initial(wf: &CompiledWorkflow, data: Value) -> Self {
+        Self {
             state: wf
                 .def
                 .initial_state()
@@ -177,43 +177,43 @@ impl EngineError {
     /// The stable code clients see.
     pub fn code(&self) -> &'static str {
         match self {
-            EngineError::UnknownEvent { .. } => "UNKNOWN_EVENT",
-            EngineError::NotAllowedFromState { .. } => "NOT_ALLOWED_FROM_STATE",
-            EngineError::RoleNotAllowed { .. } => "FORBIDDEN",
-            EngineError::GuardFailed { .. } => "GUARD_FAILED",
-            EngineError::InvalidInput { .. } => "INVALID_INPUT",
-            EngineError::DeadlinePassed { .. } => "DEADLINE_PASSED",
-            EngineError::AlreadyFinal { .. } => "ALREADY_FINAL",
-            EngineError::UndefinedState { .. } => "INVALID_STATE",
+            Self::UnknownEvent { .. } => "UNKNOWN_EVENT",
+            Self::NotAllowedFromState { .. } => "NOT_ALLOWED_FROM_STATE",
+            Self::RoleNotAllowed { .. } => "FORBIDDEN",
+            Self::GuardFailed { .. } => "GUARD_FAILED",
+            Self::InvalidInput { .. } => "INVALID_INPUT",
+            Self::DeadlinePassed { .. } => "DEADLINE_PASSED",
+            Self::AlreadyFinal { .. } => "ALREADY_FINAL",
+            Self::UndefinedState { .. } => "INVALID_STATE",
         }
     }
 
     /// A sentence for people, in Simplified Chinese and English.
     pub fn message(&self) -> I18nText {
         match self {
-            EngineError::UnknownEvent { event } => I18nText::new(
+            Self::UnknownEvent { event } => I18nText::new(
                 format!("未知操作「{event}」"),
                 format!("unknown event `{event}`"),
             ),
-            EngineError::NotAllowedFromState { event, state, .. } => I18nText::new(
+            Self::NotAllowedFromState { event, state, .. } => I18nText::new(
                 format!("当前状态「{state}」下不能执行「{event}」"),
                 format!("`{event}` is not possible in state `{state}`"),
             ),
-            EngineError::RoleNotAllowed { event, required } => I18nText::new(
+            Self::RoleNotAllowed { event, required } => I18nText::new(
                 format!("您的角色无权执行「{event}」，需要：{}", required.join("、")),
                 format!(
                     "your roles may not fire `{event}`; it needs one of: {}",
                     required.join(", ")
                 ),
             ),
-            EngineError::GuardFailed {
+            Self::GuardFailed {
                 message: Some(m), ..
             } => m.clone(),
-            EngineError::GuardFailed { event, guard, .. } => I18nText::new(
+            Self::GuardFailed { event, guard, .. } => I18nText::new(
                 format!("不满足执行「{event}」的条件：{guard}"),
                 format!("the condition of `{event}` does not hold: {guard}"),
             ),
-            EngineError::InvalidInput { errors, .. } => I18nText::new(
+            Self::InvalidInput { errors, .. } => I18nText::new(
                 format!(
                     "输入有误：{}",
                     errors
@@ -231,7 +231,7 @@ impl EngineError {
                         .join("; ")
                 ),
             ),
-            EngineError::DeadlinePassed { event, due_at, .. } => I18nText::new(
+            Self::DeadlinePassed { event, due_at, .. } => I18nText::new(
                 format!(
                     "截止时间（{}）已过，不能再执行「{event}」",
                     crate::calendar::local_date(*due_at - chrono::Duration::seconds(1))
@@ -241,11 +241,11 @@ impl EngineError {
                     crate::calendar::local_date(*due_at - chrono::Duration::seconds(1))
                 ),
             ),
-            EngineError::AlreadyFinal { state } => I18nText::new(
+            Self::AlreadyFinal { state } => I18nText::new(
                 format!("项目已处于终止状态「{state}」，不能再操作"),
                 format!("the instance is in final state `{state}`"),
             ),
-            EngineError::UndefinedState { state } => I18nText::new(
+            Self::UndefinedState { state } => I18nText::new(
                 format!("状态「{state}」在该流程版本中不存在"),
                 format!("state `{state}` is not defined in this workflow version"),
             ),
@@ -257,44 +257,44 @@ impl crate::error::UserFacing for EngineError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            EngineError::RoleNotAllowed { .. } => ErrorKind::Forbidden,
-            EngineError::GuardFailed { .. } => ErrorKind::GuardFailed,
-            EngineError::InvalidInput { .. } => ErrorKind::InvalidInput,
-            EngineError::DeadlinePassed { .. } => ErrorKind::DeadlinePassed,
-            EngineError::UnknownEvent { .. }
-            | EngineError::NotAllowedFromState { .. }
-            | EngineError::AlreadyFinal { .. }
-            | EngineError::UndefinedState { .. } => ErrorKind::InvalidTransition,
+            Self::RoleNotAllowed { .. } => ErrorKind::Forbidden,
+            Self::GuardFailed { .. } => ErrorKind::GuardFailed,
+            Self::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Self::DeadlinePassed { .. } => ErrorKind::DeadlinePassed,
+            Self::UnknownEvent { .. }
+            | Self::NotAllowedFromState { .. }
+            | Self::AlreadyFinal { .. }
+            | Self::UndefinedState { .. } => ErrorKind::InvalidTransition,
         }
     }
 
     fn code(&self) -> &'static str {
-        EngineError::code(self)
+        Self::code(self)
     }
 
     fn message(&self, lang: crate::model::Lang) -> String {
-        EngineError::message(self).get(lang).to_string()
+        Self::message(self).get(lang).to_string()
     }
 
     fn details(&self) -> serde_json::Value {
         use serde_json::json;
-        let reason = EngineError::code(self);
+        let reason = Self::code(self);
         match self {
-            EngineError::InvalidInput { errors, .. } => {
+            Self::InvalidInput { errors, .. } => {
                 json!({ "reason": reason, "fields": errors })
             }
-            EngineError::GuardFailed { guard, .. } => json!({ "reason": reason, "guard": guard }),
-            EngineError::DeadlinePassed { due_at, .. } => {
+            Self::GuardFailed { guard, .. } => json!({ "reason": reason, "guard": guard }),
+            Self::DeadlinePassed { due_at, .. } => {
                 json!({ "reason": reason, "dueAt": due_at })
             }
-            EngineError::NotAllowedFromState {
+            Self::NotAllowedFromState {
                 state,
                 allowed_from,
                 ..
             } => {
                 json!({ "reason": reason, "state": state, "allowedFrom": allowed_from })
             }
-            EngineError::RoleNotAllowed { required, .. } => {
+            Self::RoleNotAllowed { required, .. } => {
                 json!({ "reason": reason, "requiredRoles": required })
             }
             _ => json!({ "reason": reason }),
@@ -687,7 +687,7 @@ pub fn available_events(
                             guard: guard.source().to_string(),
                             message: t.guard_message.clone(),
                             detail: None,
-                        })
+                        });
                     }
                     Err(e) => {
                         unavailable = Some(EngineError::GuardFailed {
@@ -695,7 +695,7 @@ pub fn available_events(
                             guard: guard.source().to_string(),
                             message: t.guard_message.clone(),
                             detail: Some(e.to_string()),
-                        })
+                        });
                     }
                 }
             } else {

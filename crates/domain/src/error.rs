@@ -30,92 +30,88 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorKind; 12] = [
-        ErrorKind::Unauthenticated,
-        ErrorKind::Forbidden,
-        ErrorKind::NotFound,
-        ErrorKind::Conflict,
-        ErrorKind::GuardFailed,
-        ErrorKind::InvalidInput,
-        ErrorKind::InvalidTransition,
-        ErrorKind::DeadlinePassed,
-        ErrorKind::RateLimited,
-        ErrorKind::BadRequest,
-        ErrorKind::Timeout,
-        ErrorKind::Internal,
+    pub const ALL: [Self; 12] = [
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::GuardFailed,
+        Self::InvalidInput,
+        Self::InvalidTransition,
+        Self::DeadlinePassed,
+        Self::RateLimited,
+        Self::BadRequest,
+        Self::Timeout,
+        Self::Internal,
     ];
 
     /// The code as clients see it in `extensions.code`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::Unauthenticated => "UNAUTHENTICATED",
-            ErrorKind::Forbidden => "FORBIDDEN",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::Conflict => "CONFLICT",
-            ErrorKind::GuardFailed => "GUARD_FAILED",
-            ErrorKind::InvalidInput => "INVALID_INPUT",
-            ErrorKind::InvalidTransition => "INVALID_TRANSITION",
-            ErrorKind::DeadlinePassed => "DEADLINE_PASSED",
-            ErrorKind::RateLimited => "RATE_LIMITED",
-            ErrorKind::BadRequest => "BAD_REQUEST",
-            ErrorKind::Timeout => "TIMEOUT",
-            ErrorKind::Internal => "INTERNAL",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::GuardFailed => "GUARD_FAILED",
+            Self::InvalidInput => "INVALID_INPUT",
+            Self::InvalidTransition => "INVALID_TRANSITION",
+            Self::DeadlinePassed => "DEADLINE_PASSED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::Timeout => "TIMEOUT",
+            Self::Internal => "INTERNAL",
         }
     }
 
     /// The default sentence (zh-CN, en) for the code.
     pub fn default_message(self) -> (&'static str, &'static str) {
         match self {
-            ErrorKind::Unauthenticated => ("请先登录", "authentication required"),
-            ErrorKind::Forbidden => ("无权执行此操作", "you may not do this"),
-            ErrorKind::NotFound => ("未找到", "not found"),
-            ErrorKind::Conflict => (
+            Self::Unauthenticated => ("请先登录", "authentication required"),
+            Self::Forbidden => ("无权执行此操作", "you may not do this"),
+            Self::NotFound => ("未找到", "not found"),
+            Self::Conflict => (
                 "数据已被他人修改，请刷新后重试",
                 "the data changed since you read it; reload and retry",
             ),
-            ErrorKind::GuardFailed => (
+            Self::GuardFailed => (
                 "不满足操作条件",
                 "the condition of this action does not hold",
             ),
-            ErrorKind::InvalidInput => ("输入有误", "invalid input"),
-            ErrorKind::InvalidTransition => (
+            Self::InvalidInput => ("输入有误", "invalid input"),
+            Self::InvalidTransition => (
                 "当前状态下不能执行此操作",
                 "this action is not possible now",
             ),
-            ErrorKind::DeadlinePassed => ("已过截止时间", "the deadline has passed"),
-            ErrorKind::RateLimited => ("请求过于频繁，请稍后再试", "too many requests; slow down"),
-            ErrorKind::BadRequest => ("请求格式有误", "malformed request"),
-            ErrorKind::Timeout => (
+            Self::DeadlinePassed => ("已过截止时间", "the deadline has passed"),
+            Self::RateLimited => ("请求过于频繁，请稍后再试", "too many requests; slow down"),
+            Self::BadRequest => ("请求格式有误", "malformed request"),
+            Self::Timeout => (
                 "请求处理超时，已取消",
                 "the request ran past the time limit and was cancelled",
             ),
-            ErrorKind::Internal => ("服务器内部错误", "internal error"),
+            Self::Internal => ("服务器内部错误", "internal error"),
         }
     }
 
     /// What the code means and what comes with it, for the README's table.
     pub fn meaning(self) -> &'static str {
         match self {
-            ErrorKind::Unauthenticated => "no valid session or API token",
-            ErrorKind::Forbidden => "the viewer's roles or token scopes do not allow this",
-            ErrorKind::NotFound => {
-                "no such thing, or one the viewer may not see (never told apart)"
-            }
-            ErrorKind::Conflict => {
+            Self::Unauthenticated => "no valid session or API token",
+            Self::Forbidden => "the viewer's roles or token scopes do not allow this",
+            Self::NotFound => "no such thing, or one the viewer may not see (never told apart)",
+            Self::Conflict => {
                 "written meanwhile by someone else (`details.currentVersion`), or an idempotency key reused"
             }
-            ErrorKind::GuardFailed => "the transition's condition does not hold (`details.guard`)",
-            ErrorKind::InvalidInput => {
+            Self::GuardFailed => "the transition's condition does not hold (`details.guard`)",
+            Self::InvalidInput => {
                 "bad input: `details.fields[]` (field, code, message) and/or `details.reason`"
             }
-            ErrorKind::InvalidTransition => "the action is not possible in the current state",
-            ErrorKind::DeadlinePassed => "the deadline of the action has passed (`details.dueAt`)",
-            ErrorKind::RateLimited => "too many operations (`details.retryAfterSeconds`)",
-            ErrorKind::BadRequest => "a malformed request (`extensions.reason`)",
-            ErrorKind::Timeout => {
-                "past `[graphql] timeout_secs`; HTTP status 408, the work cancelled"
-            }
-            ErrorKind::Internal => "masked; logged with `details.requestId`",
+            Self::InvalidTransition => "the action is not possible in the current state",
+            Self::DeadlinePassed => "the deadline of the action has passed (`details.dueAt`)",
+            Self::RateLimited => "too many operations (`details.retryAfterSeconds`)",
+            Self::BadRequest => "a malformed request (`extensions.reason`)",
+            Self::Timeout => "past `[graphql] timeout_secs`; HTTP status 408, the work cancelled",
+            Self::Internal => "masked; logged with `details.requestId`",
         }
     }
 }

@@ -75,7 +75,7 @@ pub const MAX_EXPRESSION_DEPTH: usize = 32;
 const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 impl Expression {
-    pub fn compile(source: &str) -> Result<Expression, String> {
+    pub fn compile(source: &str) -> Result<Self, String> {
         let chars = source.chars().count();
         if chars > MAX_EXPRESSION_CHARS {
             return Err(format!(
@@ -119,7 +119,7 @@ impl Expression {
                 .unwrap_or_else(|_| Err("the expression parser failed".to_string()))
         });
         parsed
-            .map(|program| Expression {
+            .map(|program| Self {
                 source: source.to_string(),
                 program,
             })
@@ -208,12 +208,10 @@ pub enum Conjunct {
 
 impl Conjunct {
     /// Whether `self && other` can never hold.
-    pub fn contradicts(&self, other: &Conjunct) -> bool {
+    pub fn contradicts(&self, other: &Self) -> bool {
         match (self, other) {
-            (Conjunct::Plain(a), Conjunct::Not(b)) | (Conjunct::Not(b), Conjunct::Plain(a)) => {
-                a == b
-            }
-            (Conjunct::Equals(a, la), Conjunct::Equals(b, lb)) => a == b && la != lb,
+            (Self::Plain(a), Self::Not(b)) | (Self::Not(b), Self::Plain(a)) => a == b,
+            (Self::Equals(a, la), Self::Equals(b, lb)) => a == b && la != lb,
             _ => false,
         }
     }
@@ -418,12 +416,20 @@ fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String>
     Ok(ctx)
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "CEL functions receive their arguments by value"
+)]
 fn yuan(value: Arc<String>) -> cel::ResolveResult {
     Money::parse(&value)
         .map(|m| Value::Float(m.as_yuan_f64()))
         .map_err(|e| cel::ExecutionError::function_error("yuan", e.to_string()))
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "CEL functions receive their arguments by value"
+)]
 fn date(value: Arc<String>) -> cel::ResolveResult {
     let day = crate::dates::parse_date(&value)
         .map_err(|e| cel::ExecutionError::function_error("date", e.to_string()))?;

@@ -21,7 +21,7 @@ impl FieldError {
         zh: impl Into<String>,
         en: impl Into<String>,
     ) -> Self {
-        FieldError {
+        Self {
             field: field.to_string(),
             code,
             message: I18nText::new(zh, en),

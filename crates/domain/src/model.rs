@@ -21,7 +21,7 @@ pub struct I18nText {
 
 impl I18nText {
     pub fn new(zh_cn: impl Into<String>, en: impl Into<String>) -> Self {
-        I18nText {
+        Self {
             zh_cn: zh_cn.into(),
             en: en.into(),
         }
@@ -253,8 +253,8 @@ pub enum OneOrMany {
 impl OneOrMany {
     pub fn as_slice(&self) -> &[String] {
         match self {
-            OneOrMany::One(s) => std::slice::from_ref(s),
-            OneOrMany::Many(v) => v,
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
         }
     }
 

@@ -35,34 +35,34 @@ impl MoneyError {
     /// The stable code clients see (`details.fields[].code` or `details.reason`).
     pub fn code(&self) -> &'static str {
         match self {
-            MoneyError::Overflow(_) => "AMOUNT_TOO_LARGE",
+            Self::Overflow(_) => "AMOUNT_TOO_LARGE",
             _ => "INVALID_AMOUNT",
         }
     }
 }
 
 impl Money {
-    pub const ZERO: Money = Money { fen: 0 };
+    pub const ZERO: Self = Self { fen: 0 };
 
     /// The largest amount accepted anywhere, in either sign: 1 万亿 (10^12) yuan. Far
     /// above any grant, and far enough below `i64::MAX` fen that sums of amounts cannot
     /// overflow in practice (see the `Sum` impl).
-    pub const MAX: Money = Money {
+    pub const MAX: Self = Self {
         fen: 1_000_000_000_000 * 100,
     };
 
     /// `Some` when within ±[`Money::MAX`].
-    pub fn checked(self) -> Option<Money> {
-        (self.fen.checked_abs()? <= Money::MAX.fen).then_some(self)
+    pub fn checked(self) -> Option<Self> {
+        (self.fen.checked_abs()? <= Self::MAX.fen).then_some(self)
     }
 
     pub const fn from_fen(fen: i64) -> Self {
-        Money { fen }
+        Self { fen }
     }
 
     /// Whole yuan; `None` beyond ±[`Money::MAX`].
     pub fn from_yuan(yuan: i64) -> Option<Self> {
-        yuan.checked_mul(100).map(Money::from_fen)?.checked()
+        yuan.checked_mul(100).map(Self::from_fen)?.checked()
     }
 
     pub const fn fen(self) -> i64 {
@@ -112,30 +112,30 @@ impl Money {
             .checked_mul(100)
             .and_then(|f| f.checked_add(frac_fen))
             .ok_or_else(overflow)?;
-        Money::from_fen(if negative { -fen } else { fen })
+        Self::from_fen(if negative { -fen } else { fen })
             .checked()
             .ok_or_else(overflow)
     }
 
     /// `None` when the result is beyond ±[`Money::MAX`].
-    pub fn checked_add(self, other: Money) -> Option<Money> {
+    pub fn checked_add(self, other: Self) -> Option<Self> {
         self.fen
             .checked_add(other.fen)
-            .map(Money::from_fen)?
+            .map(Self::from_fen)?
             .checked()
     }
 
     /// `None` when the result is beyond ±[`Money::MAX`].
-    pub fn checked_sub(self, other: Money) -> Option<Money> {
+    pub fn checked_sub(self, other: Self) -> Option<Self> {
         self.fen
             .checked_sub(other.fen)
-            .map(Money::from_fen)?
+            .map(Self::from_fen)?
             .checked()
     }
 
     /// For reports only (e.g. what is left of a total): never wraps or panics.
-    pub fn saturating_sub(self, other: Money) -> Money {
-        Money::from_fen(self.fen.saturating_sub(other.fen))
+    pub fn saturating_sub(self, other: Self) -> Self {
+        Self::from_fen(self.fen.saturating_sub(other.fen))
     }
 
     pub fn is_negative(self) -> bool {
@@ -144,7 +144,7 @@ impl Money {
 
     /// This amount as a fraction of `total` (e.g. budget execution rate); `None` when
     /// `total` is zero.
-    pub fn ratio_of(self, total: Money) -> Option<f64> {
+    pub fn ratio_of(self, total: Self) -> Option<f64> {
         if total.fen == 0 {
             None
         } else {
@@ -169,7 +169,7 @@ impl fmt::Display for Money {
 impl FromStr for Money {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Money::parse(s)
+        Self::parse(s)
     }
 }
 
@@ -178,8 +178,8 @@ impl FromStr for Money {
 /// 92,000 maximal amounts; where a sum decides something (what is left on a budget
 /// line), use [`Money::checked_add`] and [`Money::checked_sub`], which refuse instead.
 impl std::iter::Sum for Money {
-    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        Money::from_fen(iter.fold(0i64, |acc, m| acc.saturating_add(m.fen)))
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        Self::from_fen(iter.fold(0i64, |acc, m| acc.saturating_add(m.fen)))
     }
 }
 
@@ -198,9 +198,9 @@ impl<'de> Deserialize<'de> for Money {
             Int(i64),
         }
         match Repr::deserialize(deserializer)? {
-            Repr::Text(s) => Money::parse(&s).map_err(serde::de::Error::custom),
+            Repr::Text(s) => Self::parse(&s).map_err(serde::de::Error::custom),
             Repr::Int(i) => {
-                Money::from_yuan(i).ok_or_else(|| serde::de::Error::custom("amount too large"))
+                Self::from_yuan(i).ok_or_else(|| serde::de::Error::custom("amount too large"))
             }
         }
     }

@@ -37,30 +37,30 @@ pub enum TimerKind {
 impl TimerKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            TimerKind::Reminder => "reminder",
-            TimerKind::Due => "due",
-            TimerKind::Overdue => "overdue",
-            TimerKind::Escalation => "escalation",
-            TimerKind::Timeout => "timeout",
-            TimerKind::Named => "named",
+            Self::Reminder => "reminder",
+            Self::Due => "due",
+            Self::Overdue => "overdue",
+            Self::Escalation => "escalation",
+            Self::Timeout => "timeout",
+            Self::Named => "named",
         }
     }
 
-    pub fn parse(s: &str) -> Option<TimerKind> {
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
-            "reminder" => TimerKind::Reminder,
-            "due" => TimerKind::Due,
-            "overdue" => TimerKind::Overdue,
-            "escalation" => TimerKind::Escalation,
-            "timeout" => TimerKind::Timeout,
-            "named" => TimerKind::Named,
+            "reminder" => Self::Reminder,
+            "due" => Self::Due,
+            "overdue" => Self::Overdue,
+            "escalation" => Self::Escalation,
+            "timeout" => Self::Timeout,
+            "named" => Self::Named,
             _ => return None,
         })
     }
 
     /// Whether firing sends a message (rather than an event).
     pub fn is_message(self) -> bool {
-        !matches!(self, TimerKind::Timeout | TimerKind::Named)
+        !matches!(self, Self::Timeout | Self::Named)
     }
 }
 

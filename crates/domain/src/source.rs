@@ -19,19 +19,19 @@ pub struct DocPath(pub Vec<Seg>);
 
 impl DocPath {
     pub fn root() -> Self {
-        DocPath(Vec::new())
+        Self(Vec::new())
     }
 
     pub fn key(&self, k: &str) -> Self {
         let mut v = self.0.clone();
         v.push(Seg::Key(k.to_string()));
-        DocPath(v)
+        Self(v)
     }
 
     pub fn index(&self, i: usize) -> Self {
         let mut v = self.0.clone();
         v.push(Seg::Index(i));
-        DocPath(v)
+        Self(v)
     }
 }
 

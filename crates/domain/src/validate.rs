@@ -1,5 +1,8 @@
 //! Every rule a workflow file must satisfy. All problems are reported at once, each with
 //! a stable code, the place in the file, a message and a hint on how to fix it.
+//!
+//! One cohesive file (about 1,000 lines): every rule reads the same definition and reports
+//! through the same `Reporter`, in the order a reader of the workflow file meets them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -216,7 +216,7 @@ fn placeholder_duration(original: &toml_edit::Formatted<String>, at: &DocPath) -
 impl CompiledWorkflow {
     /// Compile the expressions of a definition. Callers normally go through [`load_str`],
     /// which validates first; this fails only on CEL syntax errors.
-    pub fn compile(def: WorkflowDefinition) -> Result<CompiledWorkflow, String> {
+    pub fn compile(def: WorkflowDefinition) -> Result<Self, String> {
         let guards = def
             .transitions
             .iter()
@@ -238,7 +238,7 @@ impl CompiledWorkflow {
         let remind_at = NaiveTime::parse_from_str(&def.remind_at, "%H:%M")
             .map_err(|e| format!("remind_at: {e}"))?;
         let hash = definition_hash(&def);
-        Ok(CompiledWorkflow {
+        Ok(Self {
             def,
             hash,
             guards,

@@ -784,6 +784,10 @@ struct Run {
 }
 
 impl Run {
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "test helper taking the command it fires"
+    )]
     fn fire(&mut self, who: &Actor, command: Command, now: &str) -> TransitionPlan {
         let p = plan_transition(&self.wf, &self.snapshot, who, &command, t(now), &self.cal)
             .unwrap_or_else(|e| {
@@ -836,7 +840,7 @@ fn timers(plan: &[TimerPlan]) -> Vec<(String, String, Vec<String>, Option<String
 }
 
 fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
+    v.iter().map(ToString::to_string).collect()
 }
 
 #[test]

@@ -230,7 +230,7 @@ fn an_instance_lacking_what_its_new_state_requires_is_not_moved() {
             missing: vec!["budget_line_id".into()],
         })
     );
-    let mut complete = s.clone();
+    let mut complete = s;
     complete.data["budget_line_id"] = json!("2024-IP-017");
     assert_eq!(
         migrate_snapshot(&plan, &complete).unwrap().state,

@@ -8,7 +8,11 @@ fn shipped_workflows_are_valid() {
         let path = format!("{}/../../workflows/{name}.toml", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
         let outcome = grantflow_domain::load_str(&path, &text);
-        let problems: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+        let problems: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(
             outcome
                 .diagnostics

@@ -163,7 +163,11 @@ fn invalid_fixtures_report_exactly_the_marked_problems() {
         let outcome = load_str(&format!("{name}.toml"), &text);
         let got = actual(&outcome.diagnostics);
         if got != expected {
-            let shown: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+            let shown: Vec<String> = outcome
+                .diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             failures.push(format!(
                 "{name}:\n  expected {expected:?}\n  got      {got:?}\n  {}",
                 shown.join("\n  ")
@@ -195,7 +199,11 @@ fn valid_fixtures_load_without_any_diagnostic() {
             "{name}: a valid fixture has a marker"
         );
         let outcome = load_str(&format!("{name}.toml"), &text);
-        let shown: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+        let shown: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(shown.is_empty(), "{name}: {shown:#?}");
         assert!(outcome.workflow.is_some(), "{name} does not load");
     }

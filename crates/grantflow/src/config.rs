@@ -64,7 +64,7 @@ pub struct PostgresPoolConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
+        Self {
             database_url: "sqlite://grantflow.db".into(),
             listen: "127.0.0.1:8080".into(),
             workflows_dir: PathBuf::from("workflows"),
@@ -83,7 +83,7 @@ impl Default for Config {
 
 impl Default for PostgresPoolConfig {
     fn default() -> Self {
-        PostgresPoolConfig {
+        Self {
             max_connections: 10,
             acquire_timeout_secs: 10,
         }
@@ -92,7 +92,7 @@ impl Default for PostgresPoolConfig {
 
 impl Config {
     /// Defaults, then `file` (or `./grantflow.toml` when present), then the environment.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::new();
         match file {
             Some(path) => {
@@ -120,7 +120,7 @@ impl Config {
                 }),
         );
         figment
-            .extract::<Config>()
+            .extract::<Self>()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {}", redact_error(&e.to_string())))
     }
 }

@@ -83,7 +83,11 @@ pub fn load_one(file: &Path) -> anyhow::Result<CompiledWorkflow> {
     match outcome.workflow {
         Some(wf) => Ok(wf),
         None => {
-            let lines: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+            let lines: Vec<String> = outcome
+                .diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             anyhow::bail!("{}", lines.join("\n"))
         }
     }

@@ -82,7 +82,7 @@ impl TryFrom<RawMailConfig> for MailConfig {
                 let host = raw
                     .host
                     .ok_or("`mail.host` is required with transport = \"smtp\"")?;
-                Ok(MailConfig::Smtp(SmtpConfig {
+                Ok(Self::Smtp(SmtpConfig {
                     host,
                     port: raw.port,
                     security: raw.security.unwrap_or(SmtpSecurity::Starttls),
@@ -113,7 +113,7 @@ impl TryFrom<RawMailConfig> for MailConfig {
                         "`mail.{key}` applies only to transport = \"smtp\" (transport is \"eml_folder\")"
                     ));
                 }
-                Ok(MailConfig::EmlFolder(EmlFolderConfig {
+                Ok(Self::EmlFolder(EmlFolderConfig {
                     dir: raw.dir.unwrap_or_else(default_eml_dir),
                     from,
                 }))
@@ -125,7 +125,7 @@ impl TryFrom<RawMailConfig> for MailConfig {
 impl Default for MailConfig {
     /// No SMTP server configured: messages are written to `./outbox-eml`.
     fn default() -> Self {
-        MailConfig::EmlFolder(EmlFolderConfig::default())
+        Self::EmlFolder(EmlFolderConfig::default())
     }
 }
 
@@ -133,8 +133,8 @@ impl MailConfig {
     /// The sender of every message.
     pub fn sender(&self) -> &Sender {
         match self {
-            MailConfig::Smtp(smtp) => &smtp.from,
-            MailConfig::EmlFolder(folder) => &folder.from,
+            Self::Smtp(smtp) => &smtp.from,
+            Self::EmlFolder(folder) => &folder.from,
         }
     }
 }
@@ -200,7 +200,7 @@ pub struct EmlFolderConfig {
 
 impl Default for EmlFolderConfig {
     fn default() -> Self {
-        EmlFolderConfig {
+        Self {
             dir: default_eml_dir(),
             from: Sender::default(),
         }
@@ -221,7 +221,7 @@ pub struct Sender {
 
 impl Default for Sender {
     fn default() -> Self {
-        Sender {
+        Self {
             name: "grantflow".to_owned(),
             address: "noreply@grantflow.localhost".to_owned(),
         }

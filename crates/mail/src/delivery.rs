@@ -41,7 +41,7 @@ pub enum DeliveryError {
 impl DeliveryError {
     /// Whether the outbox should try again later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, DeliveryError::Transient { .. })
+        matches!(self, Self::Transient { .. })
     }
 }
 
@@ -51,22 +51,22 @@ impl From<lettre::transport::smtp::Error> for DeliveryError {
         if let Some(code) = err.status() {
             let number = u16::from(code);
             return match code.severity {
-                Severity::PermanentNegativeCompletion => DeliveryError::Permanent {
+                Severity::PermanentNegativeCompletion => Self::Permanent {
                     code: number,
                     reason,
                 },
                 // 4xx, and any other unexpected reply: the server may behave tomorrow.
-                _ => DeliveryError::Transient {
+                _ => Self::Transient {
                     code: Some(number),
                     reason,
                 },
             };
         }
         if err.is_client() {
-            return DeliveryError::Unsendable { reason };
+            return Self::Unsendable { reason };
         }
         // Connection refused or reset, timeouts, TLS handshakes, garbled replies, shutdown.
-        DeliveryError::Transient { code: None, reason }
+        Self::Transient { code: None, reason }
     }
 }
 
@@ -132,15 +132,15 @@ impl Mailer {
     pub fn from_config(config: &MailConfig) -> Result<Self, MailConfigError> {
         check_sender(config.sender())?;
         Ok(match config {
-            MailConfig::Smtp(smtp) => Mailer::Smtp(SmtpMailer::new(smtp)?),
-            MailConfig::EmlFolder(folder) => Mailer::EmlFolder(EmlFolderMailer::new(folder)),
+            MailConfig::Smtp(smtp) => Self::Smtp(SmtpMailer::new(smtp)?),
+            MailConfig::EmlFolder(folder) => Self::EmlFolder(EmlFolderMailer::new(folder)),
         })
     }
 
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
         match self {
-            Mailer::Smtp(smtp) => smtp.send(email).await,
-            Mailer::EmlFolder(folder) => folder.send(email).await,
+            Self::Smtp(smtp) => smtp.send(email).await,
+            Self::EmlFolder(folder) => folder.send(email).await,
         }
     }
 }
@@ -212,7 +212,7 @@ impl SmtpMailer {
                 password.expose_secret().to_owned(),
             ));
         }
-        Ok(SmtpMailer {
+        Ok(Self {
             transport: builder.build(),
             from: config.from.clone(),
             server: format!("{}:{port}", config.host),
@@ -282,7 +282,7 @@ pub struct EmlFolderMailer {
 
 impl EmlFolderMailer {
     pub fn new(config: &EmlFolderConfig) -> Self {
-        EmlFolderMailer {
+        Self {
             dir: config.dir.clone(),
             from: config.from.clone(),
         }

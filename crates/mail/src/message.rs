@@ -32,14 +32,14 @@ pub struct Recipient {
 
 impl Recipient {
     pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
-        Recipient {
+        Self {
             name: Some(name.into()),
             address: address.into(),
         }
     }
 
     pub fn address_only(address: impl Into<String>) -> Self {
-        Recipient {
+        Self {
             name: None,
             address: address.into(),
         }
@@ -62,7 +62,7 @@ impl Header for AutoSubmitted {
     }
 
     fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted)
+        Ok(Self)
     }
 
     fn display(&self) -> HeaderValue {

@@ -59,8 +59,8 @@ impl Lang {
     /// The BCP 47 tag, also the template folder name.
     pub fn tag(self) -> &'static str {
         match self {
-            Lang::ZhCn => "zh-CN",
-            Lang::En => "en",
+            Self::ZhCn => "zh-CN",
+            Self::En => "en",
         }
     }
 }
@@ -78,8 +78,8 @@ impl FromStr for Lang {
     fn from_str(tag: &str) -> Result<Self, Self::Err> {
         let primary = tag.split(['-', '_']).next().unwrap_or_default();
         match primary.to_ascii_lowercase().as_str() {
-            "zh" => Ok(Lang::ZhCn),
-            "en" => Ok(Lang::En),
+            "zh" => Ok(Self::ZhCn),
+            "en" => Ok(Self::En),
             _ => Err(RenderError::UnknownLanguage(tag.to_owned())),
         }
     }
@@ -380,6 +380,10 @@ fn state_lang(state: &State) -> Lang {
         .unwrap_or_default()
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "minijinja filters receive their arguments by value"
+)]
 fn datetime_filter(state: &State, value: String) -> Result<String, minijinja::Error> {
     let lang = state_lang(state);
     Ok(match parse_shown(&value)? {
@@ -394,6 +398,10 @@ fn datetime_filter(state: &State, value: String) -> Result<String, minijinja::Er
     })
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "minijinja filters receive their arguments by value"
+)]
 fn date_filter(state: &State, value: String) -> Result<String, minijinja::Error> {
     let lang = state_lang(state);
     Ok(match parse_shown(&value)? {

@@ -128,7 +128,10 @@ impl Waker {
     pub fn wake(&self) {
         let (lock, cvar) = &*self.0;
         // Taking the lock orders the caller's change before the waiter's next check.
-        drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(
+            lock.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         cvar.notify_all();
     }
 }
@@ -162,7 +165,7 @@ impl SmtpTestServer {
         if options.tls != TestTls::None {
             make_certificate(workdir.path());
         }
-        let mut server = SmtpTestServer {
+        let mut server = Self {
             port: free_port(),
             options,
             workdir,
@@ -290,7 +293,9 @@ impl SmtpTestServer {
     ) -> Result<Vec<ReceivedEmail>, Vec<ReceivedEmail>> {
         let deadline = Instant::now() + timeout;
         let (lock, cvar) = &*self.output;
-        let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             // Checked under the lock: a line printed after this check wakes the wait.
             let received = self.received();
@@ -303,7 +308,7 @@ impl SmtpTestServer {
             }
             guard = cvar
                 .wait_timeout(guard, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
     }
@@ -374,7 +379,11 @@ impl SmtpTestServer {
             .unwrap_or_else(|err| panic!("starting the SMTP test server: {err}; {INSTALL_HINT}"));
         let stdin = child.stdin.take().expect("the server's stdin is piped");
         {
-            let mut out = self.output.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = self
+                .output
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             self.launch_start = out.text.len();
             out.open_streams = 2;
             out.launch += 1;
@@ -383,7 +392,7 @@ impl SmtpTestServer {
             .output
             .0
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .launch;
         let stdout = child.stdout.take().expect("the server's stdout is piped");
         let stderr = child.stderr.take().expect("the server's stderr is piped");
@@ -400,7 +409,9 @@ impl SmtpTestServer {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         let (listening, exited) = {
             let (lock, cvar) = &*self.output;
-            let mut out = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             loop {
                 let since = &out.text[self.launch_start..];
                 if since.contains(&bound) {
@@ -415,7 +426,7 @@ impl SmtpTestServer {
                 }
                 out = cvar
                     .wait_timeout(out, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
             }
         };
@@ -447,7 +458,7 @@ impl SmtpTestServer {
         self.output
             .0
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .text
             .clone()
     }
@@ -507,7 +518,9 @@ fn read_lines(stream: impl Read + Send + 'static, output: Shared, launch: u64) {
             line.clear();
             let n = reader.read_line(&mut line).unwrap_or(0);
             let (lock, cvar) = &*output;
-            let mut out = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if n == 0 {
                 if out.launch == launch {
                     out.open_streams = out.open_streams.saturating_sub(1);
@@ -641,11 +654,11 @@ fn addresses(header: Option<&Address>) -> Vec<ReceivedAddress> {
         .into_iter()
         .flat_map(|address| address.iter())
         .map(|addr| ReceivedAddress {
-            name: addr.name.as_ref().map(|name| name.to_string()),
+            name: addr.name.as_ref().map(ToString::to_string),
             address: addr
                 .address
                 .as_ref()
-                .map(|a| a.to_string())
+                .map(ToString::to_string)
                 .unwrap_or_default(),
         })
         .collect()

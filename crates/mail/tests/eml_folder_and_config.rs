@@ -114,7 +114,7 @@ fn smtp_configuration_parses_with_defaults_and_never_shows_the_password() {
     assert_eq!(smtp.timeout_secs, 60);
     assert_eq!(smtp.hello_name, None);
     assert_eq!(
-        smtp.password.as_ref().map(|p| p.expose_secret()),
+        smtp.password.as_ref().map(ExposeSecret::expose_secret),
         Some("hunter2-very-secret")
     );
     assert_eq!(config.sender().address, "noreply@example.gov.cn");

@@ -94,33 +94,33 @@ pub enum BudgetError {
 impl UserFacing for BudgetError {
     fn code(&self) -> &'static str {
         match self {
-            BudgetError::LineMissing { .. } => "BUDGET_LINE_MISSING",
-            BudgetError::LineExceeded { .. } => "BUDGET_LINE_EXCEEDED",
-            BudgetError::LineWrongYear { .. } => "BUDGET_LINE_WRONG_YEAR",
-            BudgetError::NotApproved => "PROJECT_NOT_APPROVED",
-            BudgetError::BeforeApproval { .. } => "SPENDING_BEFORE_APPROVAL",
-            BudgetError::AmountNotPositive { .. } => "AMOUNT_NOT_POSITIVE",
-            BudgetError::WrongProject { .. } => "WRONG_PROJECT",
-            BudgetError::DuplicateId { .. } => "DUPLICATE_ID",
+            Self::LineMissing { .. } => "BUDGET_LINE_MISSING",
+            Self::LineExceeded { .. } => "BUDGET_LINE_EXCEEDED",
+            Self::LineWrongYear { .. } => "BUDGET_LINE_WRONG_YEAR",
+            Self::NotApproved => "PROJECT_NOT_APPROVED",
+            Self::BeforeApproval { .. } => "SPENDING_BEFORE_APPROVAL",
+            Self::AmountNotPositive { .. } => "AMOUNT_NOT_POSITIVE",
+            Self::WrongProject { .. } => "WRONG_PROJECT",
+            Self::DuplicateId { .. } => "DUPLICATE_ID",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            BudgetError::LineMissing { line_id: None } => pick(
+            Self::LineMissing { line_id: None } => pick(
                 lang,
                 "没有预算不得支出：该支出未对应任何预算项".to_string(),
                 "no spending without a budget: the record is not charged to a budget line"
                     .to_string(),
             ),
-            BudgetError::LineMissing {
+            Self::LineMissing {
                 line_id: Some(line),
             } => pick(
                 lang,
                 format!("没有预算不得支出：本项目没有预算项 {line}"),
                 format!("no spending without a budget: the project has no budget line {line}"),
             ),
-            BudgetError::LineExceeded {
+            Self::LineExceeded {
                 line_id,
                 amount,
                 remaining,
@@ -131,7 +131,7 @@ impl UserFacing for BudgetError {
                     "spending {amount} yuan exceeds the {remaining} yuan left on budget line {line_id}"
                 ),
             ),
-            BudgetError::LineWrongYear {
+            Self::LineWrongYear {
                 line_id,
                 line_year,
                 spent_on,
@@ -142,12 +142,12 @@ impl UserFacing for BudgetError {
                     "budget line {line_id} is for {line_year} and cannot pay for spending on {spent_on}"
                 ),
             ),
-            BudgetError::NotApproved => pick(
+            Self::NotApproved => pick(
                 lang,
                 "项目尚未立项，不得支出".to_string(),
                 "the project is not approved: nothing may be spent".to_string(),
             ),
-            BudgetError::BeforeApproval {
+            Self::BeforeApproval {
                 spent_on,
                 approved_on,
             } => pick(
@@ -155,17 +155,17 @@ impl UserFacing for BudgetError {
                 format!("支出日期 {spent_on} 早于立项日期 {approved_on}"),
                 format!("spending on {spent_on} precedes approval on {approved_on}"),
             ),
-            BudgetError::AmountNotPositive { amount } => pick(
+            Self::AmountNotPositive { amount } => pick(
                 lang,
                 format!("金额须大于零（当前 {amount} 元）"),
                 format!("the amount must be positive (is {amount} yuan)"),
             ),
-            BudgetError::WrongProject { expected, found } => pick(
+            Self::WrongProject { expected, found } => pick(
                 lang,
                 format!("记录属于项目 {found}，而非项目 {expected}"),
                 format!("the record belongs to project {found}, not {expected}"),
             ),
-            BudgetError::DuplicateId { id } => pick(
+            Self::DuplicateId { id } => pick(
                 lang,
                 format!("编号 {id} 已存在"),
                 format!("id {id} already exists"),
@@ -185,8 +185,8 @@ pub struct Execution {
 }
 
 impl Execution {
-    pub fn new(budgeted: Money, spent: Money) -> Execution {
-        Execution {
+    pub fn new(budgeted: Money, spent: Money) -> Self {
+        Self {
             budgeted,
             spent,
             rate: spent.ratio_of(budgeted),
@@ -247,8 +247,8 @@ pub fn check_spending(ledger: &ProjectLedger, record: &SpendingRecord) -> Result
 }
 
 impl ProjectLedger {
-    pub fn new(project_id: impl Into<String>) -> ProjectLedger {
-        ProjectLedger {
+    pub fn new(project_id: impl Into<String>) -> Self {
+        Self {
             project_id: project_id.into(),
             approved_on: None,
             lines: Vec::new(),
@@ -386,37 +386,35 @@ pub enum ReadinessProblem {
 impl UserFacing for ReadinessProblem {
     fn code(&self) -> &'static str {
         match self {
-            ReadinessProblem::AlreadyApproved => "PROJECT_ALREADY_APPROVED",
-            ReadinessProblem::NoBudgetLine => "BUDGET_LINE_MISSING",
-            ReadinessProblem::NoIndicators => "INDICATOR_SET_EMPTY",
-            ReadinessProblem::TargetsNotApproved => "TARGETS_NOT_APPROVED",
-            ReadinessProblem::MissingGroup(IndicatorGroup::Output) => "OUTPUT_INDICATOR_MISSING",
-            ReadinessProblem::MissingGroup(IndicatorGroup::Effect) => "EFFECT_INDICATOR_MISSING",
-            ReadinessProblem::MissingGroup(IndicatorGroup::Satisfaction) => {
-                "SATISFACTION_INDICATOR_MISSING"
-            }
+            Self::AlreadyApproved => "PROJECT_ALREADY_APPROVED",
+            Self::NoBudgetLine => "BUDGET_LINE_MISSING",
+            Self::NoIndicators => "INDICATOR_SET_EMPTY",
+            Self::TargetsNotApproved => "TARGETS_NOT_APPROVED",
+            Self::MissingGroup(IndicatorGroup::Output) => "OUTPUT_INDICATOR_MISSING",
+            Self::MissingGroup(IndicatorGroup::Effect) => "EFFECT_INDICATOR_MISSING",
+            Self::MissingGroup(IndicatorGroup::Satisfaction) => "SATISFACTION_INDICATOR_MISSING",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            ReadinessProblem::AlreadyApproved => pick(
+            Self::AlreadyApproved => pick(
                 lang,
                 "项目已立项".to_string(),
                 "the project is already approved".to_string(),
             ),
-            ReadinessProblem::NoBudgetLine => pick(
+            Self::NoBudgetLine => pick(
                 lang,
                 "先有项目后有预算：立项前须编列预算".to_string(),
                 "a project needs a budget line before approval".to_string(),
             ),
-            ReadinessProblem::NoIndicators => IndicatorError::Empty.message(lang),
-            ReadinessProblem::TargetsNotApproved => pick(
+            Self::NoIndicators => IndicatorError::Empty.message(lang),
+            Self::TargetsNotApproved => pick(
                 lang,
                 "绩效目标尚未审核通过".to_string(),
                 "the performance targets are not approved yet".to_string(),
             ),
-            ReadinessProblem::MissingGroup(group) => pick(
+            Self::MissingGroup(group) => pick(
                 lang,
                 format!("绩效指标须包含{}", group.name(Lang::ZhCn)),
                 format!(

@@ -29,12 +29,12 @@ impl std::error::Error for Cancelled {}
 
 impl Cancel {
     /// A flag nobody has raised, without deadline.
-    pub fn new() -> Cancel {
-        Cancel::default()
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The same flag, also raised by itself at `deadline`.
-    pub fn with_deadline(mut self, deadline: Instant) -> Cancel {
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
         self
     }

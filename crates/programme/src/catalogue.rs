@@ -36,35 +36,33 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 8] = [
-        Category::ReformAndLayout,
-        Category::CreationAndCapability,
-        Category::Protection,
-        Category::Utilisation,
-        Category::PublicServiceAndAgencySupervision,
-        Category::StrategyAndResearch,
-        Category::OpenCooperation,
-        Category::CultureAndCommunication,
+    pub const ALL: [Self; 8] = [
+        Self::ReformAndLayout,
+        Self::CreationAndCapability,
+        Self::Protection,
+        Self::Utilisation,
+        Self::PublicServiceAndAgencySupervision,
+        Self::StrategyAndResearch,
+        Self::OpenCooperation,
+        Self::CultureAndCommunication,
     ];
 
     /// 1 to 8, as numbered on the form.
     pub fn number(self) -> u8 {
         match self {
-            Category::ReformAndLayout => 1,
-            Category::CreationAndCapability => 2,
-            Category::Protection => 3,
-            Category::Utilisation => 4,
-            Category::PublicServiceAndAgencySupervision => 5,
-            Category::StrategyAndResearch => 6,
-            Category::OpenCooperation => 7,
-            Category::CultureAndCommunication => 8,
+            Self::ReformAndLayout => 1,
+            Self::CreationAndCapability => 2,
+            Self::Protection => 3,
+            Self::Utilisation => 4,
+            Self::PublicServiceAndAgencySupervision => 5,
+            Self::StrategyAndResearch => 6,
+            Self::OpenCooperation => 7,
+            Self::CultureAndCommunication => 8,
         }
     }
 
-    pub fn from_number(number: u8) -> Option<Category> {
-        Category::ALL
-            .get(usize::from(number).checked_sub(1)?)
-            .copied()
+    pub fn from_number(number: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(number).checked_sub(1)?).copied()
     }
 
     /// The Chinese numeral the form prefixes the category with: 一 … 八.
@@ -75,26 +73,26 @@ impl Category {
     /// The category's name as the 2022 form writes it (without the numeral), or in English.
     pub fn name(self, lang: Lang) -> &'static str {
         let (zh, en) = match self {
-            Category::ReformAndLayout => (
+            Self::ReformAndLayout => (
                 "知识产权“放管服”改革和区域布局",
                 "IP administrative reform (放管服) and regional layout",
             ),
-            Category::CreationAndCapability => (
+            Self::CreationAndCapability => (
                 "知识产权高质量创造和创新主体能力提升",
                 "high-quality IP creation and innovators' capability",
             ),
-            Category::Protection => ("强化知识产权保护", "stronger IP protection"),
-            Category::Utilisation => ("知识产权运用", "IP utilisation"),
-            Category::PublicServiceAndAgencySupervision => (
+            Self::Protection => ("强化知识产权保护", "stronger IP protection"),
+            Self::Utilisation => ("知识产权运用", "IP utilisation"),
+            Self::PublicServiceAndAgencySupervision => (
                 "知识产权公共服务和代理行业监管",
                 "IP public services and supervision of IP agencies",
             ),
-            Category::StrategyAndResearch => (
+            Self::StrategyAndResearch => (
                 "知识产权战略规划、软课题研究",
                 "IP strategy, planning and policy research",
             ),
-            Category::OpenCooperation => ("知识产权开放合作", "open IP cooperation"),
-            Category::CultureAndCommunication => ("知识产权文化传播", "IP culture and outreach"),
+            Self::OpenCooperation => ("知识产权开放合作", "open IP cooperation"),
+            Self::CultureAndCommunication => ("知识产权文化传播", "IP culture and outreach"),
         };
         match lang {
             Lang::ZhCn => zh,
@@ -110,7 +108,7 @@ impl Category {
     /// Reads a 大类 cell as people fill it in: with or without the numeral (`三、`, `3.`),
     /// with the full name or a distinctive part of it (`放管服`, `文化传播`). A leading
     /// numeral decides; otherwise the text must point to exactly one category.
-    pub fn from_label(text: &str) -> Option<Category> {
+    pub fn from_label(text: &str) -> Option<Self> {
         let cleaned = normalize_label(text);
         let mut chars = cleaned.chars();
         let first = chars.next()?;
@@ -133,9 +131,9 @@ impl Category {
         if let Some(n) = numbered(first)
             && (rest.is_empty() || matches!(separator, Some('、' | '.' | '．' | '，' | ',')))
         {
-            return Category::from_number(n);
+            return Self::from_number(n);
         }
-        if let Some(exact) = Category::ALL
+        if let Some(exact) = Self::ALL
             .into_iter()
             .find(|c| normalize_label(c.name(Lang::ZhCn)) == cleaned)
         {
@@ -154,7 +152,7 @@ impl Category {
             (Category::OpenCooperation, &["开放合作"]),
             (Category::CultureAndCommunication, &["文化传播"]),
         ];
-        let matching: Vec<Category> = KEYWORDS
+        let matching: Vec<Self> = KEYWORDS
             .iter()
             .filter(|(_, words)| words.iter().any(|w| cleaned.contains(w)))
             .map(|(c, _)| *c)
@@ -190,27 +188,27 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [
-        Part::RetainedProvincial,
-        Part::PostSubsidy,
-        Part::PatentOfficeAndProtectionCentre,
-        Part::DelegatedToCity,
+    pub const ALL: [Self; 4] = [
+        Self::RetainedProvincial,
+        Self::PostSubsidy,
+        Self::PatentOfficeAndProtectionCentre,
+        Self::DelegatedToCity,
     ];
 
     pub fn name(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (Part::RetainedProvincial, Lang::ZhCn) => "保留省级",
-            (Part::RetainedProvincial, Lang::En) => "kept at province level",
-            (Part::PostSubsidy, Lang::ZhCn) => "后补助",
-            (Part::PostSubsidy, Lang::En) => "post-hoc subsidy",
-            (Part::PatentOfficeAndProtectionCentre, Lang::ZhCn) => {
+            (Self::RetainedProvincial, Lang::ZhCn) => "保留省级",
+            (Self::RetainedProvincial, Lang::En) => "kept at province level",
+            (Self::PostSubsidy, Lang::ZhCn) => "后补助",
+            (Self::PostSubsidy, Lang::En) => "post-hoc subsidy",
+            (Self::PatentOfficeAndProtectionCentre, Lang::ZhCn) => {
                 "支持专利代办处及省知识产权保护中心"
             }
-            (Part::PatentOfficeAndProtectionCentre, Lang::En) => {
+            (Self::PatentOfficeAndProtectionCentre, Lang::En) => {
                 "support for the patent office agency and the provincial IP protection centre"
             }
-            (Part::DelegatedToCity, Lang::ZhCn) => "下放地市审批",
-            (Part::DelegatedToCity, Lang::En) => "delegated to city approval",
+            (Self::DelegatedToCity, Lang::ZhCn) => "下放地市审批",
+            (Self::DelegatedToCity, Lang::En) => "delegated to city approval",
         }
     }
 }
@@ -302,27 +300,27 @@ pub enum CatalogueError {
 impl UserFacing for CatalogueError {
     fn code(&self) -> &'static str {
         match self {
-            CatalogueError::Format(_) => "CATALOGUE_FORMAT",
-            CatalogueError::DuplicateCategory(_) => "CATALOGUE_DUPLICATE_CATEGORY",
-            CatalogueError::DuplicatePolicyArea { .. } => "CATALOGUE_DUPLICATE_POLICY_AREA",
-            CatalogueError::DuplicateItemId(_) => "CATALOGUE_DUPLICATE_ITEM_ID",
-            CatalogueError::EmptyField { .. } => "CATALOGUE_EMPTY_FIELD",
+            Self::Format(_) => "CATALOGUE_FORMAT",
+            Self::DuplicateCategory(_) => "CATALOGUE_DUPLICATE_CATEGORY",
+            Self::DuplicatePolicyArea { .. } => "CATALOGUE_DUPLICATE_POLICY_AREA",
+            Self::DuplicateItemId(_) => "CATALOGUE_DUPLICATE_ITEM_ID",
+            Self::EmptyField { .. } => "CATALOGUE_EMPTY_FIELD",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            CatalogueError::Format(detail) => pick(
+            Self::Format(detail) => pick(
                 lang,
                 format!("项目目录文件格式错误：{detail}"),
                 format!("the catalogue file is malformed: {detail}"),
             ),
-            CatalogueError::DuplicateCategory(c) => pick(
+            Self::DuplicateCategory(c) => pick(
                 lang,
                 format!("大类「{}」重复出现", c.label()),
                 format!("category {} appears twice", c.number()),
             ),
-            CatalogueError::DuplicatePolicyArea { category, name } => pick(
+            Self::DuplicatePolicyArea { category, name } => pick(
                 lang,
                 format!(
                     "大类「{}」下的重点政策或工作「{name}」重复出现",
@@ -333,12 +331,12 @@ impl UserFacing for CatalogueError {
                     category.number()
                 ),
             ),
-            CatalogueError::DuplicateItemId(id) => pick(
+            Self::DuplicateItemId(id) => pick(
                 lang,
                 format!("项目编号「{id}」重复"),
                 format!("item id `{id}` is used twice"),
             ),
-            CatalogueError::EmptyField { location, field } => pick(
+            Self::EmptyField { location, field } => pick(
                 lang,
                 format!("{location}：{field} 不能为空"),
                 format!("{location}: {field} must not be empty"),
@@ -350,8 +348,8 @@ impl_error_via_user_facing!(CatalogueError);
 
 impl Catalogue {
     /// Reads and checks a catalogue file (the format of `workflows/calls/2022.toml`).
-    pub fn from_toml_str(text: &str) -> Result<Catalogue, CatalogueError> {
-        let catalogue: Catalogue =
+    pub fn from_toml_str(text: &str) -> Result<Self, CatalogueError> {
+        let catalogue: Self =
             toml::from_str(text).map_err(|e| CatalogueError::Format(e.to_string()))?;
         catalogue.check()?;
         Ok(catalogue)

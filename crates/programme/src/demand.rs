@@ -91,36 +91,36 @@ pub enum DemandField {
 }
 
 impl DemandField {
-    pub const ALL: [DemandField; 8] = [
-        DemandField::Category,
-        DemandField::PolicyArea,
-        DemandField::ProjectName,
-        DemandField::Direction,
-        DemandField::Applicant,
-        DemandField::Budget,
-        DemandField::Performance,
-        DemandField::Comments,
+    pub const ALL: [Self; 8] = [
+        Self::Category,
+        Self::PolicyArea,
+        Self::ProjectName,
+        Self::Direction,
+        Self::Applicant,
+        Self::Budget,
+        Self::Performance,
+        Self::Comments,
     ];
 
     /// The column header of the form (zh-CN) or an English name.
     pub fn header(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (DemandField::Category, Lang::ZhCn) => "大类",
-            (DemandField::Category, Lang::En) => "category",
-            (DemandField::PolicyArea, Lang::ZhCn) => "重点政策或工作",
-            (DemandField::PolicyArea, Lang::En) => "policy area",
-            (DemandField::ProjectName, Lang::ZhCn) => "项目名称",
-            (DemandField::ProjectName, Lang::En) => "project name",
-            (DemandField::Direction, Lang::ZhCn) => "项目方向",
-            (DemandField::Direction, Lang::En) => "direction",
-            (DemandField::Applicant, Lang::ZhCn) => "申报（工作）主体",
-            (DemandField::Applicant, Lang::En) => "applicant",
-            (DemandField::Budget, Lang::ZhCn) => "经费预算",
-            (DemandField::Budget, Lang::En) => "budget",
-            (DemandField::Performance, Lang::ZhCn) => "项目绩效",
-            (DemandField::Performance, Lang::En) => "performance",
-            (DemandField::Comments, Lang::ZhCn) => "意见建议",
-            (DemandField::Comments, Lang::En) => "comments",
+            (Self::Category, Lang::ZhCn) => "大类",
+            (Self::Category, Lang::En) => "category",
+            (Self::PolicyArea, Lang::ZhCn) => "重点政策或工作",
+            (Self::PolicyArea, Lang::En) => "policy area",
+            (Self::ProjectName, Lang::ZhCn) => "项目名称",
+            (Self::ProjectName, Lang::En) => "project name",
+            (Self::Direction, Lang::ZhCn) => "项目方向",
+            (Self::Direction, Lang::En) => "direction",
+            (Self::Applicant, Lang::ZhCn) => "申报（工作）主体",
+            (Self::Applicant, Lang::En) => "applicant",
+            (Self::Budget, Lang::ZhCn) => "经费预算",
+            (Self::Budget, Lang::En) => "budget",
+            (Self::Performance, Lang::ZhCn) => "项目绩效",
+            (Self::Performance, Lang::En) => "performance",
+            (Self::Comments, Lang::ZhCn) => "意见建议",
+            (Self::Comments, Lang::En) => "comments",
         }
     }
 }

@@ -63,7 +63,7 @@ pub struct GradeBounds {
 
 impl Default for EvaluationMethod {
     fn default() -> Self {
-        EvaluationMethod {
+        Self {
             budget_execution_points: 10.0,
             output_points: 50.0,
             effect_points: 30.0,
@@ -89,30 +89,30 @@ pub enum Grade {
 }
 
 impl Grade {
-    pub const ALL: [Grade; 4] = [Grade::Excellent, Grade::Good, Grade::Fair, Grade::Poor];
+    pub const ALL: [Self; 4] = [Self::Excellent, Self::Good, Self::Fair, Self::Poor];
 
     pub fn name(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (Grade::Excellent, Lang::ZhCn) => "优",
-            (Grade::Excellent, Lang::En) => "excellent",
-            (Grade::Good, Lang::ZhCn) => "良",
-            (Grade::Good, Lang::En) => "good",
-            (Grade::Fair, Lang::ZhCn) => "中",
-            (Grade::Fair, Lang::En) => "fair",
-            (Grade::Poor, Lang::ZhCn) => "差",
-            (Grade::Poor, Lang::En) => "poor",
+            (Self::Excellent, Lang::ZhCn) => "优",
+            (Self::Excellent, Lang::En) => "excellent",
+            (Self::Good, Lang::ZhCn) => "良",
+            (Self::Good, Lang::En) => "good",
+            (Self::Fair, Lang::ZhCn) => "中",
+            (Self::Fair, Lang::En) => "fair",
+            (Self::Poor, Lang::ZhCn) => "差",
+            (Self::Poor, Lang::En) => "poor",
         }
     }
 
-    pub fn from_total(total: f64, bounds: &GradeBounds) -> Grade {
+    pub fn from_total(total: f64, bounds: &GradeBounds) -> Self {
         if total >= bounds.excellent {
-            Grade::Excellent
+            Self::Excellent
         } else if total >= bounds.good {
-            Grade::Good
+            Self::Good
         } else if total >= bounds.fair {
-            Grade::Fair
+            Self::Fair
         } else {
-            Grade::Poor
+            Self::Poor
         }
     }
 }
@@ -133,20 +133,20 @@ impl Achievement {
     /// The band of percentages of the indicator's points, inclusive.
     pub fn band(self) -> (f64, f64) {
         match self {
-            Achievement::Achieved => (80.0, 100.0),
-            Achievement::PartlyAchieved => (60.0, 80.0),
-            Achievement::NotAchieved => (0.0, 60.0),
+            Self::Achieved => (80.0, 100.0),
+            Self::PartlyAchieved => (60.0, 80.0),
+            Self::NotAchieved => (0.0, 60.0),
         }
     }
 
     pub fn name(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (Achievement::Achieved, Lang::ZhCn) => "达成",
-            (Achievement::Achieved, Lang::En) => "achieved",
-            (Achievement::PartlyAchieved, Lang::ZhCn) => "部分达成",
-            (Achievement::PartlyAchieved, Lang::En) => "partly achieved",
-            (Achievement::NotAchieved, Lang::ZhCn) => "未达成",
-            (Achievement::NotAchieved, Lang::En) => "not achieved",
+            (Self::Achieved, Lang::ZhCn) => "达成",
+            (Self::Achieved, Lang::En) => "achieved",
+            (Self::PartlyAchieved, Lang::ZhCn) => "部分达成",
+            (Self::PartlyAchieved, Lang::En) => "partly achieved",
+            (Self::NotAchieved, Lang::ZhCn) => "未达成",
+            (Self::NotAchieved, Lang::En) => "not achieved",
         }
     }
 }
@@ -190,7 +190,7 @@ impl EvaluationInput {
         indicators: &IndicatorSet,
         judgements: &BTreeMap<String, (Achievement, f64)>,
         ledger: &ProjectLedger,
-    ) -> EvaluationInput {
+    ) -> Self {
         let mut outcomes = BTreeMap::new();
         for i in &indicators.indicators {
             let outcome = if i.is_quantitative() {
@@ -215,7 +215,7 @@ impl EvaluationInput {
                 outcomes.insert(i.id.clone(), o);
             }
         }
-        EvaluationInput {
+        Self {
             project_id: ledger.project_id.clone(),
             project_name: project_name.into(),
             indicators: indicators.indicators.clone(),
@@ -239,19 +239,19 @@ pub enum ScorePart {
 impl ScorePart {
     pub fn name(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (ScorePart::BudgetExecution, Lang::ZhCn) => "预算执行",
-            (ScorePart::BudgetExecution, Lang::En) => "budget execution",
-            (ScorePart::Output, _) => IndicatorGroup::Output.name(lang),
-            (ScorePart::Effect, _) => IndicatorGroup::Effect.name(lang),
-            (ScorePart::Satisfaction, _) => IndicatorGroup::Satisfaction.name(lang),
+            (Self::BudgetExecution, Lang::ZhCn) => "预算执行",
+            (Self::BudgetExecution, Lang::En) => "budget execution",
+            (Self::Output, _) => IndicatorGroup::Output.name(lang),
+            (Self::Effect, _) => IndicatorGroup::Effect.name(lang),
+            (Self::Satisfaction, _) => IndicatorGroup::Satisfaction.name(lang),
         }
     }
 
-    fn of(group: IndicatorGroup) -> ScorePart {
+    fn of(group: IndicatorGroup) -> Self {
         match group {
-            IndicatorGroup::Output => ScorePart::Output,
-            IndicatorGroup::Effect => ScorePart::Effect,
-            IndicatorGroup::Satisfaction => ScorePart::Satisfaction,
+            IndicatorGroup::Output => Self::Output,
+            IndicatorGroup::Effect => Self::Effect,
+            IndicatorGroup::Satisfaction => Self::Satisfaction,
         }
     }
 }
@@ -341,55 +341,55 @@ pub enum EvaluationError {
 impl UserFacing for EvaluationError {
     fn code(&self) -> &'static str {
         match self {
-            EvaluationError::MethodInvalid { .. } => "EVALUATION_METHOD_INVALID",
-            EvaluationError::Indicator(e) => e.code(),
-            EvaluationError::GroupEmpty { .. } => "EVALUATION_GROUP_EMPTY",
-            EvaluationError::OutcomeMissing { .. } => "EVALUATION_OUTCOME_MISSING",
-            EvaluationError::OutcomeUnknown { .. } => "EVALUATION_OUTCOME_UNKNOWN",
-            EvaluationError::OutcomeKind { .. } => "EVALUATION_OUTCOME_KIND",
-            EvaluationError::ActualNotFinite { .. } => "EVALUATION_ACTUAL_NOT_FINITE",
-            EvaluationError::PercentOutOfBand { .. } => "EVALUATION_PERCENT_OUT_OF_BAND",
-            EvaluationError::ExplanationRequired { .. } => "EVALUATION_EXPLANATION_REQUIRED",
-            EvaluationError::NoBudget => "EVALUATION_NO_BUDGET",
+            Self::MethodInvalid { .. } => "EVALUATION_METHOD_INVALID",
+            Self::Indicator(e) => e.code(),
+            Self::GroupEmpty { .. } => "EVALUATION_GROUP_EMPTY",
+            Self::OutcomeMissing { .. } => "EVALUATION_OUTCOME_MISSING",
+            Self::OutcomeUnknown { .. } => "EVALUATION_OUTCOME_UNKNOWN",
+            Self::OutcomeKind { .. } => "EVALUATION_OUTCOME_KIND",
+            Self::ActualNotFinite { .. } => "EVALUATION_ACTUAL_NOT_FINITE",
+            Self::PercentOutOfBand { .. } => "EVALUATION_PERCENT_OUT_OF_BAND",
+            Self::ExplanationRequired { .. } => "EVALUATION_EXPLANATION_REQUIRED",
+            Self::NoBudget => "EVALUATION_NO_BUDGET",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            EvaluationError::MethodInvalid { detail } => pick(
+            Self::MethodInvalid { detail } => pick(
                 lang,
                 format!("评价方法设置有误：{detail}"),
                 format!("the evaluation method is invalid: {detail}"),
             ),
-            EvaluationError::Indicator(e) => e.message(lang),
-            EvaluationError::GroupEmpty { group } => pick(
+            Self::Indicator(e) => e.message(lang),
+            Self::GroupEmpty { group } => pick(
                 lang,
                 format!("缺少{}，无法评价", group.name(Lang::ZhCn)),
                 format!("no {} indicator: cannot evaluate", group.name(Lang::En)),
             ),
-            EvaluationError::OutcomeMissing { indicator_id } => pick(
+            Self::OutcomeMissing { indicator_id } => pick(
                 lang,
                 format!("绩效指标 {indicator_id} 缺少实际完成值或评价结论"),
                 format!("indicator {indicator_id} has no actual value or judgement"),
             ),
-            EvaluationError::OutcomeUnknown { indicator_id } => pick(
+            Self::OutcomeUnknown { indicator_id } => pick(
                 lang,
                 format!("项目没有编号为 {indicator_id} 的绩效指标"),
                 format!("the project has no indicator {indicator_id}"),
             ),
-            EvaluationError::OutcomeKind { indicator_id } => pick(
+            Self::OutcomeKind { indicator_id } => pick(
                 lang,
                 format!("绩效指标 {indicator_id}：定量指标须填实际值，定性指标须给出达成程度"),
                 format!(
                     "indicator {indicator_id}: a quantitative indicator needs an actual value, a qualitative one a judgement"
                 ),
             ),
-            EvaluationError::ActualNotFinite { indicator_id } => pick(
+            Self::ActualNotFinite { indicator_id } => pick(
                 lang,
                 format!("绩效指标 {indicator_id} 的实际值无效"),
                 format!("indicator {indicator_id}: the actual value is not a finite number"),
             ),
-            EvaluationError::PercentOutOfBand {
+            Self::PercentOutOfBand {
                 indicator_id,
                 achievement,
                 percent,
@@ -407,7 +407,7 @@ impl UserFacing for EvaluationError {
                     ),
                 )
             }
-            EvaluationError::ExplanationRequired {
+            Self::ExplanationRequired {
                 indicator_id,
                 actual,
                 target,
@@ -421,7 +421,7 @@ impl UserFacing for EvaluationError {
                     "indicator {indicator_id}: actual {actual} is {beyond_percent:.1} % beyond target {target}; a written explanation is required"
                 ),
             ),
-            EvaluationError::NoBudget => pick(
+            Self::NoBudget => pick(
                 lang,
                 "项目没有预算，无法计算预算执行率".to_string(),
                 "the project has no budget: the execution rate is undefined".to_string(),

@@ -54,8 +54,8 @@ pub struct Column {
 }
 
 impl Column {
-    pub fn new(header: impl Into<String>, kind: ColumnKind) -> Column {
-        Column {
+    pub fn new(header: impl Into<String>, kind: ColumnKind) -> Self {
+        Self {
             header: header.into(),
             kind,
         }
@@ -74,20 +74,20 @@ pub enum Cell {
 }
 
 impl From<&str> for Cell {
-    fn from(s: &str) -> Cell {
-        Cell::Text(s.to_string())
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_string())
     }
 }
 
 impl From<String> for Cell {
-    fn from(s: String) -> Cell {
-        Cell::Text(s)
+    fn from(s: String) -> Self {
+        Self::Text(s)
     }
 }
 
 impl From<Option<Money>> for Cell {
-    fn from(m: Option<Money>) -> Cell {
-        m.map_or(Cell::Empty, Cell::Money)
+    fn from(m: Option<Money>) -> Self {
+        m.map_or(Self::Empty, Cell::Money)
     }
 }
 
@@ -104,8 +104,8 @@ pub struct Sheet {
 
 impl Sheet {
     /// A generic table as a sheet of text columns.
-    pub fn from_table(name: impl Into<String>, table: &Table) -> Sheet {
-        Sheet {
+    pub fn from_table(name: impl Into<String>, table: &Table) -> Self {
+        Self {
             name: name.into(),
             title: None,
             columns: table
@@ -143,7 +143,7 @@ impl_error_via_user_facing!(ExportError);
 
 impl From<XlsxError> for ExportError {
     fn from(e: XlsxError) -> Self {
-        ExportError(e)
+        Self(e)
     }
 }
 

@@ -1,5 +1,8 @@
 //! Importing a filled-in 需求征集表 from XLSX.
 //!
+//! One cohesive file (about 1,200 lines of code, then its unit tests): reading the header,
+//! each row's cells and their errors follow the one layout of the form, step by step.
+//!
 //! The sheet looks like the form attached to the call: a title row, a 填报单位 row, then a
 //! header row (大类, 重点政策或工作, 项目名称, 项目方向, 申报（工作）主体, 经费预算, 项目绩效,
 //! 意见建议; spaces and line breaks inside header cells are ignored, columns may be in any
@@ -101,56 +104,56 @@ pub enum FormColumn {
 }
 
 impl FormColumn {
-    const ALL: [FormColumn; 8] = [
-        FormColumn::Category,
-        FormColumn::PolicyArea,
-        FormColumn::ProjectName,
-        FormColumn::Direction,
-        FormColumn::Applicant,
-        FormColumn::Budget,
-        FormColumn::Performance,
-        FormColumn::Comments,
+    const ALL: [Self; 8] = [
+        Self::Category,
+        Self::PolicyArea,
+        Self::ProjectName,
+        Self::Direction,
+        Self::Applicant,
+        Self::Budget,
+        Self::Performance,
+        Self::Comments,
     ];
 
     fn field(self) -> DemandField {
         match self {
-            FormColumn::Category => DemandField::Category,
-            FormColumn::PolicyArea => DemandField::PolicyArea,
-            FormColumn::ProjectName => DemandField::ProjectName,
-            FormColumn::Direction => DemandField::Direction,
-            FormColumn::Applicant => DemandField::Applicant,
-            FormColumn::Budget => DemandField::Budget,
-            FormColumn::Performance => DemandField::Performance,
-            FormColumn::Comments => DemandField::Comments,
+            Self::Category => DemandField::Category,
+            Self::PolicyArea => DemandField::PolicyArea,
+            Self::ProjectName => DemandField::ProjectName,
+            Self::Direction => DemandField::Direction,
+            Self::Applicant => DemandField::Applicant,
+            Self::Budget => DemandField::Budget,
+            Self::Performance => DemandField::Performance,
+            Self::Comments => DemandField::Comments,
         }
     }
 
-    fn of(field: DemandField) -> FormColumn {
-        FormColumn::ALL
+    fn of(field: DemandField) -> Self {
+        Self::ALL
             .into_iter()
             .find(|c| c.field() == field)
-            .unwrap_or(FormColumn::ProjectName)
+            .unwrap_or(Self::ProjectName)
     }
 
     /// Recognises a header cell (already stripped of whitespace, brackets made ASCII).
-    fn recognise(header: &str) -> Option<FormColumn> {
+    fn recognise(header: &str) -> Option<Self> {
         let h = header;
         if h == "大类" {
-            Some(FormColumn::Category)
+            Some(Self::Category)
         } else if h.starts_with("重点政策") {
-            Some(FormColumn::PolicyArea)
+            Some(Self::PolicyArea)
         } else if h.starts_with("项目名称") {
-            Some(FormColumn::ProjectName)
+            Some(Self::ProjectName)
         } else if h.starts_with("项目方向") {
-            Some(FormColumn::Direction)
+            Some(Self::Direction)
         } else if h.starts_with("申报") && h.contains("主体") {
-            Some(FormColumn::Applicant)
+            Some(Self::Applicant)
         } else if h.starts_with("经费预算") {
-            Some(FormColumn::Budget)
+            Some(Self::Budget)
         } else if h.starts_with("项目绩效") {
-            Some(FormColumn::Performance)
+            Some(Self::Performance)
         } else if h.starts_with("意见") {
-            Some(FormColumn::Comments)
+            Some(Self::Comments)
         } else {
             None
         }
@@ -306,47 +309,47 @@ pub enum ImportFailure {
 impl UserFacing for ImportFailure {
     fn code(&self) -> &'static str {
         match self {
-            ImportFailure::NotAWorkbook { .. } => "IMPORT_NOT_A_WORKBOOK",
-            ImportFailure::SheetMissing { .. } => "IMPORT_SHEET_MISSING",
-            ImportFailure::NoSheet => "IMPORT_NO_SHEET",
-            ImportFailure::HeaderNotFound => "IMPORT_HEADER_NOT_FOUND",
-            ImportFailure::ColumnMissing { .. } => "IMPORT_COLUMN_MISSING",
-            ImportFailure::LimitExceeded(l) => match l {
+            Self::NotAWorkbook { .. } => "IMPORT_NOT_A_WORKBOOK",
+            Self::SheetMissing { .. } => "IMPORT_SHEET_MISSING",
+            Self::NoSheet => "IMPORT_NO_SHEET",
+            Self::HeaderNotFound => "IMPORT_HEADER_NOT_FOUND",
+            Self::ColumnMissing { .. } => "IMPORT_COLUMN_MISSING",
+            Self::LimitExceeded(l) => match l {
                 LimitExceeded::ZipEntries { .. } => "IMPORT_TOO_MANY_PARTS",
                 LimitExceeded::DecompressedBytes { .. } => "IMPORT_TOO_LARGE",
                 LimitExceeded::Rows { .. } => "IMPORT_TOO_MANY_ROWS",
                 LimitExceeded::Cells { .. } => "IMPORT_TOO_MANY_CELLS",
                 LimitExceeded::MergedRegions { .. } => "IMPORT_TOO_MANY_MERGED_REGIONS",
             },
-            ImportFailure::BadCellReference { .. } => "IMPORT_BAD_CELL_REFERENCE",
-            ImportFailure::ReaderFailed => "IMPORT_NOT_A_WORKBOOK",
-            ImportFailure::Cancelled => "IMPORT_CANCELLED",
+            Self::BadCellReference { .. } => "IMPORT_BAD_CELL_REFERENCE",
+            Self::ReaderFailed => "IMPORT_NOT_A_WORKBOOK",
+            Self::Cancelled => "IMPORT_CANCELLED",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            ImportFailure::NotAWorkbook { detail } => pick(
+            Self::NotAWorkbook { detail } => pick(
                 lang,
                 format!("无法读取该文件，请上传 .xlsx 格式的需求征集表（{detail}）"),
                 format!("cannot read the file; upload the form as .xlsx ({detail})"),
             ),
-            ImportFailure::SheetMissing { sheet } => pick(
+            Self::SheetMissing { sheet } => pick(
                 lang,
                 format!("工作簿中没有工作表「{sheet}」"),
                 format!("the workbook has no sheet `{sheet}`"),
             ),
-            ImportFailure::NoSheet => pick(
+            Self::NoSheet => pick(
                 lang,
                 "工作簿中没有工作表".to_string(),
                 "the workbook has no sheet".to_string(),
             ),
-            ImportFailure::HeaderNotFound => pick(
+            Self::HeaderNotFound => pick(
                 lang,
                 "未找到表头行（大类、项目名称、经费预算等）".to_string(),
                 "no header row (大类, 项目名称, 经费预算 …) was found".to_string(),
             ),
-            ImportFailure::ColumnMissing { column } => pick(
+            Self::ColumnMissing { column } => pick(
                 lang,
                 format!("表头缺少「{}」列", column.field().header(Lang::ZhCn)),
                 format!(
@@ -354,20 +357,20 @@ impl UserFacing for ImportFailure {
                     column.field().header(Lang::En)
                 ),
             ),
-            ImportFailure::LimitExceeded(l) => limit_message(lang, l),
-            ImportFailure::BadCellReference { reference } => pick(
+            Self::LimitExceeded(l) => limit_message(lang, l),
+            Self::BadCellReference { reference } => pick(
                 lang,
                 format!("单元格引用「{reference}」无效或超出 Excel 的范围（最大 XFD1048576）"),
                 format!(
                     "the cell reference `{reference}` is malformed or beyond Excel's grid (XFD1048576 at most)"
                 ),
             ),
-            ImportFailure::ReaderFailed => pick(
+            Self::ReaderFailed => pick(
                 lang,
                 "无法读取该文件，请上传 .xlsx 格式的需求征集表（文件已损坏）".to_string(),
                 "cannot read the file; upload the form as .xlsx (the file is damaged)".to_string(),
             ),
-            ImportFailure::Cancelled => pick(
+            Self::Cancelled => pick(
                 lang,
                 "导入已取消（请求超时）".to_string(),
                 "the import was cancelled (the request timed out)".to_string(),
@@ -584,35 +587,35 @@ enum CellValue {
 }
 
 impl CellValue {
-    fn from_data(data: Option<&Data>) -> CellValue {
+    fn from_data(data: Option<&Data>) -> Self {
         match data {
-            None | Some(Data::Empty) => CellValue::Empty,
+            None | Some(Data::Empty) => Self::Empty,
             Some(Data::String(s)) | Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => {
                 let t = s.trim();
                 if t.is_empty() {
-                    CellValue::Empty
+                    Self::Empty
                 } else {
-                    CellValue::Text(t.to_string())
+                    Self::Text(t.to_string())
                 }
             }
-            Some(Data::Float(f)) => CellValue::Number(*f),
-            Some(Data::Int(i)) => CellValue::Number(*i as f64),
-            Some(Data::Bool(b)) => CellValue::Text(b.to_string()),
-            Some(Data::DateTime(d)) => CellValue::Text(d.to_string()),
-            Some(Data::Error(e)) => CellValue::Error(e.to_string()),
+            Some(Data::Float(f)) => Self::Number(*f),
+            Some(Data::Int(i)) => Self::Number(*i as f64),
+            Some(Data::Bool(b)) => Self::Text(b.to_string()),
+            Some(Data::DateTime(d)) => Self::Text(d.to_string()),
+            Some(Data::Error(e)) => Self::Error(e.to_string()),
         }
     }
 
     fn is_empty(&self) -> bool {
-        matches!(self, CellValue::Empty)
+        matches!(self, Self::Empty)
     }
 
     /// The cell as text; numbers in their shortest exact form (50, 50.5).
     fn text(&self) -> String {
         match self {
-            CellValue::Empty => String::new(),
-            CellValue::Text(t) | CellValue::Error(t) => t.clone(),
-            CellValue::Number(n) => n.to_string(),
+            Self::Empty => String::new(),
+            Self::Text(t) | Self::Error(t) => t.clone(),
+            Self::Number(n) => n.to_string(),
         }
     }
 }

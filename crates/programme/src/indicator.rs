@@ -54,55 +54,55 @@ pub enum IndicatorGroup {
 impl IndicatorGroup {
     pub fn name(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (IndicatorGroup::Output, Lang::ZhCn) => "产出指标",
-            (IndicatorGroup::Output, Lang::En) => "output",
-            (IndicatorGroup::Effect, Lang::ZhCn) => "效益指标",
-            (IndicatorGroup::Effect, Lang::En) => "effect",
-            (IndicatorGroup::Satisfaction, Lang::ZhCn) => "满意度指标",
-            (IndicatorGroup::Satisfaction, Lang::En) => "satisfaction",
+            (Self::Output, Lang::ZhCn) => "产出指标",
+            (Self::Output, Lang::En) => "output",
+            (Self::Effect, Lang::ZhCn) => "效益指标",
+            (Self::Effect, Lang::En) => "effect",
+            (Self::Satisfaction, Lang::ZhCn) => "满意度指标",
+            (Self::Satisfaction, Lang::En) => "satisfaction",
         }
     }
 }
 
 impl IndicatorCategory {
-    pub const ALL: [IndicatorCategory; 9] = [
-        IndicatorCategory::OutputQuantity,
-        IndicatorCategory::OutputQuality,
-        IndicatorCategory::OutputTimeliness,
-        IndicatorCategory::OutputCost,
-        IndicatorCategory::EffectEconomic,
-        IndicatorCategory::EffectSocial,
-        IndicatorCategory::EffectEcological,
-        IndicatorCategory::EffectSustainability,
-        IndicatorCategory::Satisfaction,
+    pub const ALL: [Self; 9] = [
+        Self::OutputQuantity,
+        Self::OutputQuality,
+        Self::OutputTimeliness,
+        Self::OutputCost,
+        Self::EffectEconomic,
+        Self::EffectSocial,
+        Self::EffectEcological,
+        Self::EffectSustainability,
+        Self::Satisfaction,
     ];
 
     pub fn group(self) -> IndicatorGroup {
         match self {
-            IndicatorCategory::OutputQuantity
-            | IndicatorCategory::OutputQuality
-            | IndicatorCategory::OutputTimeliness
-            | IndicatorCategory::OutputCost => IndicatorGroup::Output,
-            IndicatorCategory::EffectEconomic
-            | IndicatorCategory::EffectSocial
-            | IndicatorCategory::EffectEcological
-            | IndicatorCategory::EffectSustainability => IndicatorGroup::Effect,
-            IndicatorCategory::Satisfaction => IndicatorGroup::Satisfaction,
+            Self::OutputQuantity
+            | Self::OutputQuality
+            | Self::OutputTimeliness
+            | Self::OutputCost => IndicatorGroup::Output,
+            Self::EffectEconomic
+            | Self::EffectSocial
+            | Self::EffectEcological
+            | Self::EffectSustainability => IndicatorGroup::Effect,
+            Self::Satisfaction => IndicatorGroup::Satisfaction,
         }
     }
 
     /// `产出指标-数量指标` or `output: quantity`.
     pub fn name(self, lang: Lang) -> String {
         let (zh, en) = match self {
-            IndicatorCategory::OutputQuantity => ("数量指标", "quantity"),
-            IndicatorCategory::OutputQuality => ("质量指标", "quality"),
-            IndicatorCategory::OutputTimeliness => ("时效指标", "timeliness"),
-            IndicatorCategory::OutputCost => ("成本指标", "cost"),
-            IndicatorCategory::EffectEconomic => ("经济效益指标", "economic"),
-            IndicatorCategory::EffectSocial => ("社会效益指标", "social"),
-            IndicatorCategory::EffectEcological => ("生态效益指标", "ecological"),
-            IndicatorCategory::EffectSustainability => ("可持续影响指标", "sustainability"),
-            IndicatorCategory::Satisfaction => {
+            Self::OutputQuantity => ("数量指标", "quantity"),
+            Self::OutputQuality => ("质量指标", "quality"),
+            Self::OutputTimeliness => ("时效指标", "timeliness"),
+            Self::OutputCost => ("成本指标", "cost"),
+            Self::EffectEconomic => ("经济效益指标", "economic"),
+            Self::EffectSocial => ("社会效益指标", "social"),
+            Self::EffectEcological => ("生态效益指标", "ecological"),
+            Self::EffectSustainability => ("可持续影响指标", "sustainability"),
+            Self::Satisfaction => {
                 return self.group().name(lang).to_string();
             }
         };
@@ -137,8 +137,8 @@ pub enum IndicatorValue {
 impl IndicatorValue {
     pub fn as_number(&self) -> Option<f64> {
         match self {
-            IndicatorValue::Number(n) => Some(*n),
-            IndicatorValue::Text(_) => None,
+            Self::Number(n) => Some(*n),
+            Self::Text(_) => None,
         }
     }
 }
@@ -146,8 +146,8 @@ impl IndicatorValue {
 impl std::fmt::Display for IndicatorValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IndicatorValue::Number(n) => write!(f, "{n}"),
-            IndicatorValue::Text(t) => f.write_str(t),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(t) => f.write_str(t),
         }
     }
 }
@@ -224,7 +224,7 @@ impl Indicator {
                     out.push(IndicatorError::TargetKind { id: id.clone() });
                 }
                 if self.baseline.is_some() {
-                    out.push(IndicatorError::BaselineOnQualitative { id: id.clone() });
+                    out.push(IndicatorError::BaselineOnQualitative { id });
                 }
             }
             (
@@ -233,7 +233,7 @@ impl Indicator {
             ) => {
                 let target = *target;
                 if !target.is_finite() || self.baseline.is_some_and(|b| !b.is_finite()) {
-                    out.push(IndicatorError::NotFinite { id: id.clone() });
+                    out.push(IndicatorError::NotFinite { id });
                 } else if let Some(baseline) = self.baseline {
                     let wrong_way = match direction {
                         Direction::HigherIsBetter => baseline > target,
@@ -241,7 +241,7 @@ impl Indicator {
                     };
                     if wrong_way {
                         out.push(IndicatorError::BaselineBeyondTarget {
-                            id: id.clone(),
+                            id,
                             baseline,
                             target,
                         });
@@ -249,18 +249,12 @@ impl Indicator {
                 } else if direction == Direction::HigherIsBetter && target <= 0.0 {
                     // Without a baseline progress is actual / target, which needs a
                     // positive target.
-                    out.push(IndicatorError::TargetNotPositive {
-                        id: id.clone(),
-                        target,
-                    });
+                    out.push(IndicatorError::TargetNotPositive { id, target });
                 } else if target < 0.0 {
-                    out.push(IndicatorError::TargetNotPositive {
-                        id: id.clone(),
-                        target,
-                    });
+                    out.push(IndicatorError::TargetNotPositive { id, target });
                 }
             }
-            _ => out.push(IndicatorError::TargetKind { id: id.clone() }),
+            _ => out.push(IndicatorError::TargetKind { id }),
         }
         out
     }
@@ -415,66 +409,66 @@ pub enum IndicatorError {
 impl UserFacing for IndicatorError {
     fn code(&self) -> &'static str {
         match self {
-            IndicatorError::IdMissing { .. } => "INDICATOR_ID_MISSING",
-            IndicatorError::NameMissing { .. } => "INDICATOR_NAME_MISSING",
-            IndicatorError::DuplicateId { .. } => "INDICATOR_DUPLICATE_ID",
-            IndicatorError::WeightInvalid { .. } => "INDICATOR_WEIGHT_INVALID",
-            IndicatorError::TargetKind { .. } => "INDICATOR_TARGET_KIND",
-            IndicatorError::BaselineOnQualitative { .. } => "INDICATOR_BASELINE_ON_QUALITATIVE",
-            IndicatorError::NotFinite { .. } => "INDICATOR_VALUE_NOT_FINITE",
-            IndicatorError::BaselineBeyondTarget { .. } => "INDICATOR_BASELINE_BEYOND_TARGET",
-            IndicatorError::TargetNotPositive { .. } => "INDICATOR_TARGET_NOT_POSITIVE",
-            IndicatorError::Empty => "INDICATOR_SET_EMPTY",
-            IndicatorError::Frozen => "INDICATOR_SET_FROZEN",
-            IndicatorError::NotFrozen => "INDICATOR_SET_NOT_FROZEN",
-            IndicatorError::WrongStatus { .. } => "INDICATOR_SET_WRONG_STATUS",
-            IndicatorError::ChangeNotApproved { .. } => "INDICATOR_CHANGE_NOT_APPROVED",
-            IndicatorError::ChangeIsEmpty { .. } => "INDICATOR_CHANGE_EMPTY",
-            IndicatorError::UnknownIndicator { .. } => "INDICATOR_UNKNOWN",
-            IndicatorError::ActualKind { .. } => "INDICATOR_ACTUAL_KIND",
+            Self::IdMissing { .. } => "INDICATOR_ID_MISSING",
+            Self::NameMissing { .. } => "INDICATOR_NAME_MISSING",
+            Self::DuplicateId { .. } => "INDICATOR_DUPLICATE_ID",
+            Self::WeightInvalid { .. } => "INDICATOR_WEIGHT_INVALID",
+            Self::TargetKind { .. } => "INDICATOR_TARGET_KIND",
+            Self::BaselineOnQualitative { .. } => "INDICATOR_BASELINE_ON_QUALITATIVE",
+            Self::NotFinite { .. } => "INDICATOR_VALUE_NOT_FINITE",
+            Self::BaselineBeyondTarget { .. } => "INDICATOR_BASELINE_BEYOND_TARGET",
+            Self::TargetNotPositive { .. } => "INDICATOR_TARGET_NOT_POSITIVE",
+            Self::Empty => "INDICATOR_SET_EMPTY",
+            Self::Frozen => "INDICATOR_SET_FROZEN",
+            Self::NotFrozen => "INDICATOR_SET_NOT_FROZEN",
+            Self::WrongStatus { .. } => "INDICATOR_SET_WRONG_STATUS",
+            Self::ChangeNotApproved { .. } => "INDICATOR_CHANGE_NOT_APPROVED",
+            Self::ChangeIsEmpty { .. } => "INDICATOR_CHANGE_EMPTY",
+            Self::UnknownIndicator { .. } => "INDICATOR_UNKNOWN",
+            Self::ActualKind { .. } => "INDICATOR_ACTUAL_KIND",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            IndicatorError::IdMissing { name } => pick(
+            Self::IdMissing { name } => pick(
                 lang,
                 format!("绩效指标「{name}」缺少编号"),
                 format!("indicator `{name}` has no id"),
             ),
-            IndicatorError::NameMissing { id } => pick(
+            Self::NameMissing { id } => pick(
                 lang,
                 format!("绩效指标 {id} 缺少名称"),
                 format!("indicator {id} has no name"),
             ),
-            IndicatorError::DuplicateId { id } => pick(
+            Self::DuplicateId { id } => pick(
                 lang,
                 format!("绩效指标编号 {id} 重复"),
                 format!("indicator id {id} is used twice"),
             ),
-            IndicatorError::WeightInvalid { id, weight } => pick(
+            Self::WeightInvalid { id, weight } => pick(
                 lang,
                 format!("绩效指标 {id} 的权重 {weight} 无效，应为正数"),
                 format!("indicator {id}: weight {weight} is not a positive number"),
             ),
-            IndicatorError::TargetKind { id } => pick(
+            Self::TargetKind { id } => pick(
                 lang,
                 format!("绩效指标 {id}：定量指标的目标值须为数值，定性指标的目标须为文字描述"),
                 format!(
                     "indicator {id}: a quantitative indicator needs a numeric target, a qualitative one a text"
                 ),
             ),
-            IndicatorError::BaselineOnQualitative { id } => pick(
+            Self::BaselineOnQualitative { id } => pick(
                 lang,
                 format!("绩效指标 {id} 为定性指标，不能设置基期值"),
                 format!("indicator {id} is qualitative and cannot have a numeric baseline"),
             ),
-            IndicatorError::NotFinite { id } => pick(
+            Self::NotFinite { id } => pick(
                 lang,
                 format!("绩效指标 {id} 的数值无效"),
                 format!("indicator {id}: values must be finite numbers"),
             ),
-            IndicatorError::BaselineBeyondTarget {
+            Self::BaselineBeyondTarget {
                 id,
                 baseline,
                 target,
@@ -483,33 +477,33 @@ impl UserFacing for IndicatorError {
                 format!("绩效指标 {id} 的基期值 {baseline} 已优于目标值 {target}"),
                 format!("indicator {id}: baseline {baseline} is already better than target {target}"),
             ),
-            IndicatorError::TargetNotPositive { id, target } => pick(
+            Self::TargetNotPositive { id, target } => pick(
                 lang,
                 format!("绩效指标 {id} 未设基期值时目标值须大于零（当前 {target}）"),
                 format!("indicator {id}: without a baseline the target must be positive (is {target})"),
             ),
-            IndicatorError::Empty => pick(
+            Self::Empty => pick(
                 lang,
                 "尚未设置绩效指标".to_string(),
                 "no performance indicators are set".to_string(),
             ),
-            IndicatorError::Frozen => pick(
+            Self::Frozen => pick(
                 lang,
                 "绩效指标已在立项时锁定，只能通过已批准的变更申请修改".to_string(),
                 "the indicators were frozen at approval and change only through an approved change request"
                     .to_string(),
             ),
-            IndicatorError::NotFrozen => pick(
+            Self::NotFrozen => pick(
                 lang,
                 "项目尚未立项，绩效指标未锁定".to_string(),
                 "the project is not approved yet: its indicators are not frozen".to_string(),
             ),
-            IndicatorError::WrongStatus { status } => pick(
+            Self::WrongStatus { status } => pick(
                 lang,
                 format!("绩效指标当前状态（{status:?}）不允许此操作"),
                 format!("not possible while the indicators are {status:?}"),
             ),
-            IndicatorError::ChangeNotApproved {
+            Self::ChangeNotApproved {
                 change_request_id,
                 status,
             } => pick(
@@ -517,17 +511,17 @@ impl UserFacing for IndicatorError {
                 format!("变更申请 {change_request_id} 尚未批准（{status:?}）"),
                 format!("change request {change_request_id} is not approved ({status:?})"),
             ),
-            IndicatorError::ChangeIsEmpty { change_request_id } => pick(
+            Self::ChangeIsEmpty { change_request_id } => pick(
                 lang,
                 format!("变更申请 {change_request_id} 未改变任何绩效指标"),
                 format!("change request {change_request_id} changes no indicator"),
             ),
-            IndicatorError::UnknownIndicator { id } => pick(
+            Self::UnknownIndicator { id } => pick(
                 lang,
                 format!("不存在编号为 {id} 的绩效指标"),
                 format!("there is no indicator {id}"),
             ),
-            IndicatorError::ActualKind { id } => pick(
+            Self::ActualKind { id } => pick(
                 lang,
                 format!("绩效指标 {id}：定量指标须填报数值，定性指标须填报文字"),
                 format!(
@@ -553,12 +547,12 @@ pub fn check_indicators(indicators: &[Indicator]) -> Vec<IndicatorError> {
 
 impl IndicatorSet {
     /// A new draft set, as submitted with an application.
-    pub fn draft(indicators: Vec<Indicator>) -> Result<IndicatorSet, Vec<IndicatorError>> {
+    pub fn draft(indicators: Vec<Indicator>) -> Result<Self, Vec<IndicatorError>> {
         let problems = check_indicators(&indicators);
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(IndicatorSet {
+        Ok(Self {
             indicators,
             status: IndicatorSetStatus::Draft,
             changes: Vec::new(),

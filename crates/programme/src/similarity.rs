@@ -85,7 +85,7 @@ pub struct SimilarityWeights {
 
 impl Default for SimilarityWeights {
     fn default() -> Self {
-        SimilarityWeights {
+        Self {
             name: 0.4,
             performance: 0.3,
             use_of_funds: 0.3,
@@ -112,7 +112,7 @@ pub struct SimilarityConfig {
 
 impl Default for SimilarityConfig {
     fn default() -> Self {
-        SimilarityConfig {
+        Self {
             weights: SimilarityWeights::default(),
             threshold: 0.6,
             component_threshold: 0.8,
@@ -163,11 +163,11 @@ struct Grams {
 }
 
 impl Grams {
-    fn new(text: &str) -> Grams {
+    fn new(text: &str) -> Self {
         let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
         let mut grams: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
         grams.sort_unstable();
-        Grams {
+        Self {
             chars: chars.len(),
             text: chars.into_iter().collect(),
             grams,
@@ -179,7 +179,7 @@ impl Grams {
     }
 
     /// [`bigram_similarity`] of the two texts.
-    fn dice(&self, other: &Grams) -> f64 {
+    fn dice(&self, other: &Self) -> f64 {
         if self.text == other.text {
             return 1.0;
         }
@@ -267,18 +267,18 @@ pub enum DuplicateSearchError {
 impl crate::UserFacing for DuplicateSearchError {
     fn code(&self) -> &'static str {
         match self {
-            DuplicateSearchError::TooMany { .. } => "DUPLICATES_TOO_MANY_DEMANDS",
-            DuplicateSearchError::Cancelled => "DUPLICATES_CANCELLED",
+            Self::TooMany { .. } => "DUPLICATES_TOO_MANY_DEMANDS",
+            Self::Cancelled => "DUPLICATES_CANCELLED",
         }
     }
 
     fn message(&self, lang: grantflow_domain::Lang) -> String {
         let (zh, en) = match self {
-            DuplicateSearchError::TooMany { count, max } => (
+            Self::TooMany { count, max } => (
                 format!("需求过多（{count} 条），查重一次最多比较 {max} 条"),
                 format!("too many demands ({count}); a duplicate search compares at most {max}"),
             ),
-            DuplicateSearchError::Cancelled => (
+            Self::Cancelled => (
                 "查重已取消（请求超时）".to_string(),
                 "the duplicate search was cancelled (the request timed out)".to_string(),
             ),
@@ -375,15 +375,15 @@ pub struct MergedDemand {
 
 impl MergedDemand {
     /// A demand merged with nothing yet.
-    pub fn single(demand: Demand) -> MergedDemand {
-        MergedDemand {
+    pub fn single(demand: Demand) -> Self {
+        Self {
             sources: vec![demand.clone()],
             demand,
         }
     }
 
     /// Absorbs another merged demand; this one's `demand` stays the one going forward.
-    pub fn absorb(&mut self, other: MergedDemand) {
+    pub fn absorb(&mut self, other: Self) {
         self.sources.extend(other.sources);
     }
 

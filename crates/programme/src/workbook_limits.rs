@@ -41,7 +41,7 @@ pub struct ImportLimits {
 
 impl Default for ImportLimits {
     fn default() -> Self {
-        ImportLimits {
+        Self {
             max_zip_entries: 256,
             max_decompressed_bytes: 64 * 1024 * 1024,
             max_rows: 10_000,
@@ -237,14 +237,14 @@ fn scan_part<R: Read>(
                     }
                     _ => {}
                 }
-                check_element(&e, false, &mut pos, limits)?
+                check_element(&e, false, &mut pos, limits)?;
             }
             Ok(Event::Empty(e)) => {
                 // calamine expands <v/> to an empty value: index 0.
                 if e.local_name().as_ref() == b"v" && shared.in_shared_cell && !shared.in_value {
                     shared.max_index = Some(shared.max_index.unwrap_or(0));
                 }
-                check_element(&e, true, &mut pos, limits)?
+                check_element(&e, true, &mut pos, limits)?;
             }
             Ok(Event::Text(t)) if shared.in_value => {
                 shared.value.push_str(&String::from_utf8_lossy(&t));

@@ -103,7 +103,11 @@ fn an_exported_demand_table_imports_back() {
     // The added row without a budget is rejected on re-import, as it should be.
     assert_eq!(report.rejected_rows, [4]);
     assert_eq!(report.good_rows, 1);
-    let back = report.errors.iter().map(|e| e.code()).collect::<Vec<_>>();
+    let back = report
+        .errors
+        .iter()
+        .map(UserFacing::code)
+        .collect::<Vec<_>>();
     assert!(back.contains(&"DEMAND_FIELD_MISSING"));
 
     let only_first = write_xlsx(&[demand_sheet(None, &demands()[..1])]).unwrap();

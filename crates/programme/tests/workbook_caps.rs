@@ -139,7 +139,7 @@ fn a_zip_bomb_is_refused_by_its_declared_size_and_by_the_bytes_it_inflates_to() 
     assert_eq!(e.message(Lang::ZhCn), "文件解压后超过 1 MB，请拆分后上传");
 
     // The same bomb claiming to be 100 bytes: refused once it inflates past the budget.
-    let mut liar = honest.clone();
+    let mut liar = honest;
     declare_size(&mut liar, SHEET, 100);
     let e = import_demands(&liar, &options).unwrap_err();
     assert_eq!(e.code(), "IMPORT_TOO_LARGE", "{e:?}");

@@ -143,39 +143,37 @@ pub struct Refusal {
 impl RefusalReason {
     pub fn code(&self) -> &'static str {
         match self {
-            RefusalReason::UnknownExpert => "EXPERT_UNKNOWN",
-            RefusalReason::Inactive { .. } => "EXPERT_INACTIVE",
-            RefusalReason::Conflict { .. } => "EXPERT_CONFLICT",
-            RefusalReason::OverCap { .. } => "EXPERT_OVER_CAP",
-            RefusalReason::AlreadyOnPanel => "EXPERT_ALREADY_ON_PANEL",
+            Self::UnknownExpert => "EXPERT_UNKNOWN",
+            Self::Inactive { .. } => "EXPERT_INACTIVE",
+            Self::Conflict { .. } => "EXPERT_CONFLICT",
+            Self::OverCap { .. } => "EXPERT_OVER_CAP",
+            Self::AlreadyOnPanel => "EXPERT_ALREADY_ON_PANEL",
         }
     }
 
     pub fn message(&self, lang: Lang) -> String {
         match (self, lang) {
-            (RefusalReason::UnknownExpert, Lang::ZhCn) => "专家库中没有该专家".into(),
-            (RefusalReason::UnknownExpert, Lang::En) => "no such expert in the pool".into(),
-            (RefusalReason::Inactive { status }, lang) => match lang {
+            (Self::UnknownExpert, Lang::ZhCn) => "专家库中没有该专家".into(),
+            (Self::UnknownExpert, Lang::En) => "no such expert in the pool".into(),
+            (Self::Inactive { status }, lang) => match lang {
                 Lang::ZhCn => format!("专家当前状态为“{}”，不能分配", status.title().zh_cn),
                 Lang::En => format!("the expert is {} and cannot be assigned", status.title().en),
             },
-            (RefusalReason::Conflict { reasons }, lang) => {
+            (Self::Conflict { reasons }, lang) => {
                 let list: Vec<String> = reasons.iter().map(|r| r.message(lang)).collect();
                 match lang {
                     Lang::ZhCn => format!("存在利益冲突，须回避：{}", list.join("；")),
                     Lang::En => format!("conflict of interest: {}", list.join("; ")),
                 }
             }
-            (RefusalReason::OverCap { load, cap }, Lang::ZhCn) => {
+            (Self::OverCap { load, cap }, Lang::ZhCn) => {
                 format!("专家已承担 {load} 项评审，达到上限 {cap} 项")
             }
-            (RefusalReason::OverCap { load, cap }, Lang::En) => {
+            (Self::OverCap { load, cap }, Lang::En) => {
                 format!("the expert already has {load} reviews, the cap is {cap}")
             }
-            (RefusalReason::AlreadyOnPanel, Lang::ZhCn) => {
-                "专家已在（或曾在）该申报的评审组中".into()
-            }
-            (RefusalReason::AlreadyOnPanel, Lang::En) => {
+            (Self::AlreadyOnPanel, Lang::ZhCn) => "专家已在（或曾在）该申报的评审组中".into(),
+            (Self::AlreadyOnPanel, Lang::En) => {
                 "the expert is or was on this application's panel".into()
             }
         }
@@ -226,7 +224,7 @@ impl Board {
                 *seats.entry(a.application_id().to_string()).or_insert(0) += 1;
             }
         }
-        Board {
+        Self {
             loads: current_loads(ctx.existing),
             ever_on_panel,
             seats,
@@ -377,7 +375,7 @@ impl DrawRng {
         for chunk in key.chunks_mut(8) {
             chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
         }
-        DrawRng(ChaCha20Rng::from_seed(key))
+        Self(ChaCha20Rng::from_seed(key))
     }
 
     /// Uniform index in `0..n` (n > 0), unbiased by rejecting the top partial block.
@@ -544,7 +542,7 @@ mod tests {
             id: id.into(),
             org_id: org.into(),
             categories: [Category::new(category).unwrap()].into(),
-            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            keywords: keywords.iter().map(ToString::to_string).collect(),
             workload_cap: 10,
             status: ExpertStatus::Active,
             collaborations: vec![],
@@ -557,7 +555,7 @@ mod tests {
             call_id: "2024".into(),
             applicant_org_id: org.into(),
             category: Category::new(category).unwrap(),
-            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            keywords: keywords.iter().map(ToString::to_string).collect(),
             excluded_org_ids: vec![],
             participant_ids: vec![],
         }
@@ -581,7 +579,7 @@ mod tests {
     }
 
     fn ids(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+        ids.iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -620,7 +618,7 @@ mod tests {
             .map(|r| {
                 (
                     r.expert_id.as_str(),
-                    r.reasons.iter().map(|x| x.code()).collect(),
+                    r.reasons.iter().map(super::RefusalReason::code).collect(),
                 )
             })
             .collect();

@@ -73,30 +73,30 @@ pub enum ConflictReason {
 impl ConflictReason {
     pub fn code(&self) -> &'static str {
         match self {
-            ConflictReason::SameOrganisation { .. } => "CONFLICT_SAME_ORGANISATION",
-            ConflictReason::ExcludedByApplicant { .. } => "CONFLICT_EXCLUDED_BY_APPLICANT",
-            ConflictReason::RecentCollaboration { .. } => "CONFLICT_RECENT_COLLABORATION",
-            ConflictReason::ParticipantInSameCall { .. } => "CONFLICT_PARTICIPANT_IN_CALL",
-            ConflictReason::Declared { .. } => "CONFLICT_DECLARED",
+            Self::SameOrganisation { .. } => "CONFLICT_SAME_ORGANISATION",
+            Self::ExcludedByApplicant { .. } => "CONFLICT_EXCLUDED_BY_APPLICANT",
+            Self::RecentCollaboration { .. } => "CONFLICT_RECENT_COLLABORATION",
+            Self::ParticipantInSameCall { .. } => "CONFLICT_PARTICIPANT_IN_CALL",
+            Self::Declared { .. } => "CONFLICT_DECLARED",
         }
     }
 
     pub fn message(&self, lang: Lang) -> String {
         match (self, lang) {
-            (ConflictReason::SameOrganisation { org_id }, Lang::ZhCn) => {
+            (Self::SameOrganisation { org_id }, Lang::ZhCn) => {
                 format!("专家与申报单位同属一个单位（{org_id}）")
             }
-            (ConflictReason::SameOrganisation { org_id }, Lang::En) => {
+            (Self::SameOrganisation { org_id }, Lang::En) => {
                 format!("the expert works for the applicant unit ({org_id})")
             }
-            (ConflictReason::ExcludedByApplicant { org_id }, Lang::ZhCn) => {
+            (Self::ExcludedByApplicant { org_id }, Lang::ZhCn) => {
                 format!("申报单位申请回避专家所在单位（{org_id}）")
             }
-            (ConflictReason::ExcludedByApplicant { org_id }, Lang::En) => {
+            (Self::ExcludedByApplicant { org_id }, Lang::En) => {
                 format!("the applicant asked to exclude the expert's organisation ({org_id})")
             }
             (
-                ConflictReason::RecentCollaboration {
+                Self::RecentCollaboration {
                     org_id,
                     recent_until,
                     ..
@@ -104,7 +104,7 @@ impl ConflictReason {
                 Lang::ZhCn,
             ) => format!("专家近期与申报单位（{org_id}）有合作关系，{recent_until} 前须回避"),
             (
-                ConflictReason::RecentCollaboration {
+                Self::RecentCollaboration {
                     org_id,
                     recent_until,
                     ..
@@ -113,18 +113,18 @@ impl ConflictReason {
             ) => format!(
                 "the expert collaborated recently with the applicant ({org_id}); recusal applies until {recent_until}"
             ),
-            (ConflictReason::ParticipantInSameCall { application_id }, Lang::ZhCn) => {
+            (Self::ParticipantInSameCall { application_id }, Lang::ZhCn) => {
                 format!("专家参与了同一批次的申报（{application_id}）")
             }
-            (ConflictReason::ParticipantInSameCall { application_id }, Lang::En) => {
+            (Self::ParticipantInSameCall { application_id }, Lang::En) => {
                 format!(
                     "the expert takes part in an application of the same call ({application_id})"
                 )
             }
-            (ConflictReason::Declared { reason }, Lang::ZhCn) => {
+            (Self::Declared { reason }, Lang::ZhCn) => {
                 format!("专家自行申报回避：{reason}")
             }
-            (ConflictReason::Declared { reason }, Lang::En) => {
+            (Self::Declared { reason }, Lang::En) => {
                 format!("the expert declared a conflict: {reason}")
             }
         }

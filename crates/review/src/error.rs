@@ -100,12 +100,12 @@ pub struct ErrorReport {
     pub zh_cn: String,
     pub en: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<ErrorReport>,
+    pub details: Vec<Self>,
 }
 
 impl ErrorReport {
     fn of(code: &str, message: impl Fn(Lang) -> String) -> Self {
-        ErrorReport {
+        Self {
             code: code.to_string(),
             zh_cn: message(Lang::ZhCn),
             en: message(Lang::En),
@@ -118,25 +118,25 @@ impl ReviewError {
     /// A stable, upper-case code clients may match on.
     pub fn code(&self) -> &'static str {
         match self {
-            ReviewError::UnknownCategory { .. } => "CATEGORY_UNKNOWN",
-            ReviewError::TooManyExcludedOrgs { .. } => "EXCLUDED_ORGS_TOO_MANY",
-            ReviewError::InvalidRubric { .. } => "RUBRIC_INVALID",
-            ReviewError::InvalidScores { .. } => "SCORES_INVALID",
-            ReviewError::PanelTooSmall { .. } => "PANEL_TOO_SMALL",
-            ReviewError::UnknownApplication { .. } => "APPLICATION_UNKNOWN",
-            ReviewError::AssignmentRefused { .. } => "ASSIGNMENT_REFUSED",
-            ReviewError::NotEnoughEligibleExperts { .. } => "NOT_ENOUGH_EXPERTS",
-            ReviewError::NotReplaceable { .. } => "ASSIGNMENT_NOT_REPLACEABLE",
-            ReviewError::InvalidTransition { .. } => "ASSIGNMENT_INVALID_TRANSITION",
-            ReviewError::ReasonRequired { .. } => "REASON_REQUIRED",
-            ReviewError::ManagerOnly { .. } => "MANAGER_ONLY",
-            ReviewError::NotAssignedExpert { .. } => "ASSIGNMENT_NOT_YOURS",
-            ReviewError::NoConflictNotDeclared => "NO_CONFLICT_NOT_DECLARED",
-            ReviewError::ApplicationHidden { .. } => "APPLICATION_HIDDEN",
-            ReviewError::OwnScoresNotSubmitted => "PEER_SCORES_HIDDEN",
-            ReviewError::NotAnOutlier { .. } => "NOT_AN_OUTLIER",
-            ReviewError::JustificationRequired => "JUSTIFICATION_REQUIRED",
-            ReviewError::Export { .. } => "XLSX_EXPORT_FAILED",
+            Self::UnknownCategory { .. } => "CATEGORY_UNKNOWN",
+            Self::TooManyExcludedOrgs { .. } => "EXCLUDED_ORGS_TOO_MANY",
+            Self::InvalidRubric { .. } => "RUBRIC_INVALID",
+            Self::InvalidScores { .. } => "SCORES_INVALID",
+            Self::PanelTooSmall { .. } => "PANEL_TOO_SMALL",
+            Self::UnknownApplication { .. } => "APPLICATION_UNKNOWN",
+            Self::AssignmentRefused { .. } => "ASSIGNMENT_REFUSED",
+            Self::NotEnoughEligibleExperts { .. } => "NOT_ENOUGH_EXPERTS",
+            Self::NotReplaceable { .. } => "ASSIGNMENT_NOT_REPLACEABLE",
+            Self::InvalidTransition { .. } => "ASSIGNMENT_INVALID_TRANSITION",
+            Self::ReasonRequired { .. } => "REASON_REQUIRED",
+            Self::ManagerOnly { .. } => "MANAGER_ONLY",
+            Self::NotAssignedExpert { .. } => "ASSIGNMENT_NOT_YOURS",
+            Self::NoConflictNotDeclared => "NO_CONFLICT_NOT_DECLARED",
+            Self::ApplicationHidden { .. } => "APPLICATION_HIDDEN",
+            Self::OwnScoresNotSubmitted => "PEER_SCORES_HIDDEN",
+            Self::NotAnOutlier { .. } => "NOT_AN_OUTLIER",
+            Self::JustificationRequired => "JUSTIFICATION_REQUIRED",
+            Self::Export { .. } => "XLSX_EXPORT_FAILED",
         }
     }
 
@@ -145,21 +145,21 @@ impl ReviewError {
     pub fn message(&self, lang: Lang) -> String {
         let zh = lang == Lang::ZhCn;
         match self {
-            ReviewError::UnknownCategory { number } => {
+            Self::UnknownCategory { number } => {
                 if zh {
                     format!("项目大类须为 1 至 8，收到 {number}")
                 } else {
                     format!("the call category must be 1 to 8, got {number}")
                 }
             }
-            ReviewError::TooManyExcludedOrgs { count, limit } => {
+            Self::TooManyExcludedOrgs { count, limit } => {
                 if zh {
                     format!("申请回避的单位最多 {limit} 个，当前为 {count} 个")
                 } else {
                     format!("at most {limit} organisations may be excluded, {count} were given")
                 }
             }
-            ReviewError::InvalidRubric { problems } => {
+            Self::InvalidRubric { problems } => {
                 let items: Vec<String> = problems.iter().map(|p| p.message(lang)).collect();
                 if zh {
                     format!("评分表设置有误：{}", items.join("；"))
@@ -167,7 +167,7 @@ impl ReviewError {
                     format!("the rubric is invalid: {}", items.join("; "))
                 }
             }
-            ReviewError::InvalidScores { errors } => {
+            Self::InvalidScores { errors } => {
                 let items: Vec<String> = errors.iter().map(|e| e.message(lang)).collect();
                 if zh {
                     format!("评分有 {} 处问题：{}", errors.len(), items.join("；"))
@@ -179,21 +179,21 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::PanelTooSmall { requested, minimum } => {
+            Self::PanelTooSmall { requested, minimum } => {
                 if zh {
                     format!("每个评审组至少 {minimum} 名专家，设置为 {requested} 名")
                 } else {
                     format!("a panel needs at least {minimum} experts, {requested} requested")
                 }
             }
-            ReviewError::UnknownApplication { application_id } => {
+            Self::UnknownApplication { application_id } => {
                 if zh {
                     format!("本批次中没有申报“{application_id}”")
                 } else {
                     format!("no application \"{application_id}\" in this call")
                 }
             }
-            ReviewError::AssignmentRefused { refusals } => {
+            Self::AssignmentRefused { refusals } => {
                 let items: Vec<String> = refusals
                     .iter()
                     .map(|r| {
@@ -212,7 +212,7 @@ impl ReviewError {
                     format!("these experts cannot be assigned: {}", items.join(". "))
                 }
             }
-            ReviewError::NotEnoughEligibleExperts {
+            Self::NotEnoughEligibleExperts {
                 application_id,
                 needed,
                 available,
@@ -227,7 +227,7 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::NotReplaceable { state } => {
+            Self::NotReplaceable { state } => {
                 if zh {
                     format!("状态为“{}”的分配不能替换专家", state.title().zh_cn)
                 } else {
@@ -237,7 +237,7 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::InvalidTransition { from, action } => {
+            Self::InvalidTransition { from, action } => {
                 if zh {
                     format!(
                         "当前状态“{}”下不能执行“{}”",
@@ -252,35 +252,35 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::ReasonRequired { action } => {
+            Self::ReasonRequired { action } => {
                 if zh {
                     format!("“{}”须填写理由", action.name(lang))
                 } else {
                     format!("a reason is required to {}", action.name(lang))
                 }
             }
-            ReviewError::ManagerOnly { action } => {
+            Self::ManagerOnly { action } => {
                 if zh {
                     format!("只有项目管理人员可以执行“{}”", action.name(lang))
                 } else {
                     format!("only a programme manager may {}", action.name(lang))
                 }
             }
-            ReviewError::NotAssignedExpert { action } => {
+            Self::NotAssignedExpert { action } => {
                 if zh {
                     format!("只有被分配的专家本人可以执行“{}”", action.name(lang))
                 } else {
                     format!("only the assigned expert may {}", action.name(lang))
                 }
             }
-            ReviewError::NoConflictNotDeclared => {
+            Self::NoConflictNotDeclared => {
                 if zh {
                     "请先确认与该申报无利益冲突，再查看或评分".into()
                 } else {
                     "declare that you have no conflict of interest before viewing or scoring the application".into()
                 }
             }
-            ReviewError::ApplicationHidden { state } => {
+            Self::ApplicationHidden { state } => {
                 if zh {
                     format!("分配状态为“{}”，不能查看该申报", state.title().zh_cn)
                 } else {
@@ -290,14 +290,14 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::OwnScoresNotSubmitted => {
+            Self::OwnScoresNotSubmitted => {
                 if zh {
                     "提交本人评分后才能查看其他专家的评分".into()
                 } else {
                     "other experts' scores are visible only after you submit your own".into()
                 }
             }
-            ReviewError::NotAnOutlier { expert_id } => {
+            Self::NotAnOutlier { expert_id } => {
                 if zh {
                     format!("专家“{expert_id}”的评分不属于异常分，无需说明")
                 } else {
@@ -306,14 +306,14 @@ impl ReviewError {
                     )
                 }
             }
-            ReviewError::JustificationRequired => {
+            Self::JustificationRequired => {
                 if zh {
                     "异常分须填写书面说明".into()
                 } else {
                     "an outlying score needs a written justification".into()
                 }
             }
-            ReviewError::Export { detail } => {
+            Self::Export { detail } => {
                 if zh {
                     format!("导出 Excel 文件失败：{detail}")
                 } else {
@@ -328,15 +328,15 @@ impl ReviewError {
     pub fn report(&self) -> ErrorReport {
         let mut report = ErrorReport::of(self.code(), |lang| self.message(lang));
         report.details = match self {
-            ReviewError::InvalidScores { errors } => errors
+            Self::InvalidScores { errors } => errors
                 .iter()
                 .map(|e| ErrorReport::of(e.code(), |lang| e.message(lang)))
                 .collect(),
-            ReviewError::InvalidRubric { problems } => problems
+            Self::InvalidRubric { problems } => problems
                 .iter()
                 .map(|p| ErrorReport::of(p.code(), |lang| p.message(lang)))
                 .collect(),
-            ReviewError::AssignmentRefused { refusals } => refusals
+            Self::AssignmentRefused { refusals } => refusals
                 .iter()
                 .flat_map(|r| {
                     r.reasons.iter().map(|x| {
@@ -364,51 +364,51 @@ impl grantflow_domain::UserFacing for ReviewError {
     fn kind(&self) -> grantflow_domain::ErrorKind {
         use grantflow_domain::ErrorKind as K;
         match self {
-            ReviewError::InvalidScores { .. }
-            | ReviewError::AssignmentRefused { .. }
-            | ReviewError::ReasonRequired { .. }
-            | ReviewError::JustificationRequired
-            | ReviewError::NotAnOutlier { .. }
-            | ReviewError::TooManyExcludedOrgs { .. }
-            | ReviewError::UnknownCategory { .. }
-            | ReviewError::PanelTooSmall { .. }
-            | ReviewError::InvalidRubric { .. } => K::InvalidInput,
-            ReviewError::ManagerOnly { .. }
-            | ReviewError::NotAssignedExpert { .. }
-            | ReviewError::ApplicationHidden { .. }
-            | ReviewError::OwnScoresNotSubmitted => K::Forbidden,
-            ReviewError::UnknownApplication { .. } => K::NotFound,
-            ReviewError::InvalidTransition { .. }
-            | ReviewError::NotReplaceable { .. }
-            | ReviewError::NoConflictNotDeclared
-            | ReviewError::NotEnoughEligibleExperts { .. } => K::InvalidTransition,
-            ReviewError::Export { .. } => K::Internal,
+            Self::InvalidScores { .. }
+            | Self::AssignmentRefused { .. }
+            | Self::ReasonRequired { .. }
+            | Self::JustificationRequired
+            | Self::NotAnOutlier { .. }
+            | Self::TooManyExcludedOrgs { .. }
+            | Self::UnknownCategory { .. }
+            | Self::PanelTooSmall { .. }
+            | Self::InvalidRubric { .. } => K::InvalidInput,
+            Self::ManagerOnly { .. }
+            | Self::NotAssignedExpert { .. }
+            | Self::ApplicationHidden { .. }
+            | Self::OwnScoresNotSubmitted => K::Forbidden,
+            Self::UnknownApplication { .. } => K::NotFound,
+            Self::InvalidTransition { .. }
+            | Self::NotReplaceable { .. }
+            | Self::NoConflictNotDeclared
+            | Self::NotEnoughEligibleExperts { .. } => K::InvalidTransition,
+            Self::Export { .. } => K::Internal,
         }
     }
 
     fn code(&self) -> &'static str {
-        ReviewError::code(self)
+        Self::code(self)
     }
 
     fn message(&self, lang: Lang) -> String {
-        ReviewError::message(self, lang)
+        Self::message(self, lang)
     }
 
     /// `reason`, the fields at fault (per criterion of `SCORES_INVALID`, per expert of
     /// `ASSIGNMENT_REFUSED`, …) and the flattened `problems`.
     fn details(&self) -> serde_json::Value {
         use grantflow_domain::input::FieldError;
-        let reason = ReviewError::code(self);
+        let reason = Self::code(self);
         let field = |field: &str, code: &'static str| {
             FieldError::new(
                 field,
                 code,
-                ReviewError::message(self, Lang::ZhCn),
-                ReviewError::message(self, Lang::En),
+                Self::message(self, Lang::ZhCn),
+                Self::message(self, Lang::En),
             )
         };
         let fields: Vec<FieldError> = match self {
-            ReviewError::InvalidScores { errors } => errors
+            Self::InvalidScores { errors } => errors
                 .iter()
                 .map(|c| {
                     FieldError::new(
@@ -419,7 +419,7 @@ impl grantflow_domain::UserFacing for ReviewError {
                     )
                 })
                 .collect(),
-            ReviewError::AssignmentRefused { refusals } => refusals
+            Self::AssignmentRefused { refusals } => refusals
                 .iter()
                 .flat_map(|r| {
                     r.reasons.iter().map(|x| {
@@ -432,13 +432,13 @@ impl grantflow_domain::UserFacing for ReviewError {
                     })
                 })
                 .collect(),
-            ReviewError::ReasonRequired { .. } => vec![field("reason", "REQUIRED")],
-            ReviewError::JustificationRequired | ReviewError::NotAnOutlier { .. } => {
+            Self::ReasonRequired { .. } => vec![field("reason", "REQUIRED")],
+            Self::JustificationRequired | Self::NotAnOutlier { .. } => {
                 vec![field("justification", reason)]
             }
-            ReviewError::TooManyExcludedOrgs { .. } => vec![field("organisationIds", reason)],
-            ReviewError::UnknownCategory { .. } => vec![field("categories", reason)],
-            ReviewError::PanelTooSmall { .. } | ReviewError::InvalidRubric { .. } => {
+            Self::TooManyExcludedOrgs { .. } => vec![field("organisationIds", reason)],
+            Self::UnknownCategory { .. } => vec![field("categories", reason)],
+            Self::PanelTooSmall { .. } | Self::InvalidRubric { .. } => {
                 vec![field("round", reason)]
             }
             _ => vec![],

@@ -19,21 +19,21 @@ pub struct Category(u8);
 
 impl Category {
     /// All eight categories in call order.
-    pub const ALL: [Category; 8] = [
-        Category(1),
-        Category(2),
-        Category(3),
-        Category(4),
-        Category(5),
-        Category(6),
-        Category(7),
-        Category(8),
+    pub const ALL: [Self; 8] = [
+        Self(1),
+        Self(2),
+        Self(3),
+        Self(4),
+        Self(5),
+        Self(6),
+        Self(7),
+        Self(8),
     ];
 
     /// The category with this number; only 1..=8 exist.
     pub fn new(number: u8) -> Result<Self, ReviewError> {
         if (1..=8).contains(&number) {
-            Ok(Category(number))
+            Ok(Self(number))
         } else {
             Err(ReviewError::UnknownCategory { number })
         }
@@ -76,12 +76,12 @@ impl TryFrom<u8> for Category {
     type Error = ReviewError;
 
     fn try_from(number: u8) -> Result<Self, Self::Error> {
-        Category::new(number)
+        Self::new(number)
     }
 }
 
 impl From<Category> for u8 {
-    fn from(category: Category) -> u8 {
+    fn from(category: Category) -> Self {
         category.0
     }
 }
@@ -102,9 +102,9 @@ pub enum ExpertStatus {
 impl ExpertStatus {
     pub fn title(self) -> I18nText {
         match self {
-            ExpertStatus::Active => I18nText::new("在库", "active"),
-            ExpertStatus::Suspended => I18nText::new("暂停", "suspended"),
-            ExpertStatus::Retired => I18nText::new("退出", "retired"),
+            Self::Active => I18nText::new("在库", "active"),
+            Self::Suspended => I18nText::new("暂停", "suspended"),
+            Self::Retired => I18nText::new("退出", "retired"),
         }
     }
 }
@@ -160,7 +160,7 @@ pub struct ReviewPolicy {
 
 impl Default for ReviewPolicy {
     fn default() -> Self {
-        ReviewPolicy {
+        Self {
             max_excluded_orgs: 3,
             collaboration_window_months: 36,
             late_reviews_before_suspension: 3,

@@ -55,9 +55,7 @@ impl AssignmentState {
     pub fn counts_toward_load(self) -> bool {
         !matches!(
             self,
-            AssignmentState::Declined
-                | AssignmentState::ConflictDeclared
-                | AssignmentState::Replaced
+            Self::Declined | Self::ConflictDeclared | Self::Replaced
         )
     }
 
@@ -65,31 +63,26 @@ impl AssignmentState {
     pub fn needs_replacement(self) -> bool {
         matches!(
             self,
-            AssignmentState::Declined
-                | AssignmentState::ConflictDeclared
-                | AssignmentState::Overdue
+            Self::Declined | Self::ConflictDeclared | Self::Overdue
         )
     }
 
     /// Whether the expert may read the application: only after declaring no conflict and
     /// while still working on it or done with it.
     pub fn may_view_application(self) -> bool {
-        matches!(
-            self,
-            AssignmentState::Accepted | AssignmentState::Submitted | AssignmentState::Reopened
-        )
+        matches!(self, Self::Accepted | Self::Submitted | Self::Reopened)
     }
 
     pub fn title(self) -> I18nText {
         let (zh, en) = match self {
-            AssignmentState::Assigned => ("已分配", "assigned"),
-            AssignmentState::Accepted => ("已确认无利益冲突", "accepted"),
-            AssignmentState::Declined => ("已谢绝", "declined"),
-            AssignmentState::ConflictDeclared => ("已申报回避", "conflict declared"),
-            AssignmentState::Submitted => ("已提交", "submitted"),
-            AssignmentState::Reopened => ("已退回修改", "reopened"),
-            AssignmentState::Overdue => ("已逾期", "overdue"),
-            AssignmentState::Replaced => ("已替换", "replaced"),
+            Self::Assigned => ("已分配", "assigned"),
+            Self::Accepted => ("已确认无利益冲突", "accepted"),
+            Self::Declined => ("已谢绝", "declined"),
+            Self::ConflictDeclared => ("已申报回避", "conflict declared"),
+            Self::Submitted => ("已提交", "submitted"),
+            Self::Reopened => ("已退回修改", "reopened"),
+            Self::Overdue => ("已逾期", "overdue"),
+            Self::Replaced => ("已替换", "replaced"),
         };
         I18nText::new(zh, en)
     }
@@ -147,13 +140,13 @@ pub enum ActionKind {
 impl ActionKind {
     pub fn title(self) -> I18nText {
         let (zh, en) = match self {
-            ActionKind::DeclareNoConflict => ("确认无利益冲突", "declare no conflict"),
-            ActionKind::DeclareConflict => ("申报回避", "declare a conflict"),
-            ActionKind::Decline => ("谢绝评审", "decline"),
-            ActionKind::Submit => ("提交评分", "submit scores"),
-            ActionKind::MarkOverdue => ("标记逾期", "mark overdue"),
-            ActionKind::Reopen => ("退回修改", "reopen"),
-            ActionKind::Replace => ("替换专家", "replace the expert"),
+            Self::DeclareNoConflict => ("确认无利益冲突", "declare no conflict"),
+            Self::DeclareConflict => ("申报回避", "declare a conflict"),
+            Self::Decline => ("谢绝评审", "decline"),
+            Self::Submit => ("提交评分", "submit scores"),
+            Self::MarkOverdue => ("标记逾期", "mark overdue"),
+            Self::Reopen => ("退回修改", "reopen"),
+            Self::Replace => ("替换专家", "replace the expert"),
         };
         I18nText::new(zh, en)
     }
@@ -166,13 +159,13 @@ impl ActionKind {
 impl Action {
     pub fn kind(&self) -> ActionKind {
         match self {
-            Action::DeclareNoConflict => ActionKind::DeclareNoConflict,
-            Action::DeclareConflict { .. } => ActionKind::DeclareConflict,
-            Action::Decline { .. } => ActionKind::Decline,
-            Action::Submit { .. } => ActionKind::Submit,
-            Action::MarkOverdue => ActionKind::MarkOverdue,
-            Action::Reopen { .. } => ActionKind::Reopen,
-            Action::Replace { .. } => ActionKind::Replace,
+            Self::DeclareNoConflict => ActionKind::DeclareNoConflict,
+            Self::DeclareConflict { .. } => ActionKind::DeclareConflict,
+            Self::Decline { .. } => ActionKind::Decline,
+            Self::Submit { .. } => ActionKind::Submit,
+            Self::MarkOverdue => ActionKind::MarkOverdue,
+            Self::Reopen { .. } => ActionKind::Reopen,
+            Self::Replace { .. } => ActionKind::Replace,
         }
     }
 }
@@ -222,7 +215,7 @@ impl Assignment {
         expert_id: impl Into<String>,
         assigned_at: DateTime<Utc>,
     ) -> Self {
-        Assignment {
+        Self {
             round_id: round_id.into(),
             application_id: application_id.into(),
             expert_id: expert_id.into(),
@@ -318,7 +311,7 @@ impl Assignment {
         action: Action,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<Assignment, ReviewError> {
+    ) -> Result<Self, ReviewError> {
         use AssignmentState as S;
         let kind = action.kind();
         self.check_actor(kind, actor)?;
@@ -400,6 +393,10 @@ impl Assignment {
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the reason of the action it checks"
+)]
 fn required_reason(reason: String, action: ActionKind) -> Result<String, ReviewError> {
     let reason = reason.trim();
     if reason.is_empty() {

@@ -27,7 +27,7 @@ pub struct RankedApplication {
 
 impl RankedApplication {
     fn from_result(result: &ReviewResult) -> Self {
-        RankedApplication {
+        Self {
             rank: 0,
             application_id: result.application_id.clone(),
             total: result.total,

@@ -23,14 +23,14 @@ pub struct CriterionScore {
 
 impl CriterionScore {
     pub fn new(score: f64) -> Self {
-        CriterionScore {
+        Self {
             score,
             comment: None,
         }
     }
 
     pub fn with_comment(score: f64, comment: impl Into<String>) -> Self {
-        CriterionScore {
+        Self {
             score,
             comment: Some(comment.into()),
         }
@@ -51,7 +51,7 @@ pub struct ScoreSheet {
 
 impl ScoreSheet {
     pub fn new() -> Self {
-        ScoreSheet::default()
+        Self::default()
     }
 
     /// Adds a score; builder style for forms and tests.
@@ -217,52 +217,52 @@ pub enum RubricProblem {
 impl RubricProblem {
     pub fn code(&self) -> &'static str {
         match self {
-            RubricProblem::NoCriteria => "RUBRIC_EMPTY",
-            RubricProblem::DuplicateCriterion { .. } => "RUBRIC_DUPLICATE_CRITERION",
-            RubricProblem::BadWeight { .. } => "RUBRIC_BAD_WEIGHT",
-            RubricProblem::WeightsDoNotSumToOne { .. } => "RUBRIC_WEIGHTS_NOT_ONE",
-            RubricProblem::BadScale { .. } => "RUBRIC_BAD_SCALE",
-            RubricProblem::StepDoesNotDivideScale { .. } => "RUBRIC_STEP_MISMATCH",
-            RubricProblem::ThresholdOutsideScale { .. } => "RUBRIC_THRESHOLD_OUTSIDE_SCALE",
+            Self::NoCriteria => "RUBRIC_EMPTY",
+            Self::DuplicateCriterion { .. } => "RUBRIC_DUPLICATE_CRITERION",
+            Self::BadWeight { .. } => "RUBRIC_BAD_WEIGHT",
+            Self::WeightsDoNotSumToOne { .. } => "RUBRIC_WEIGHTS_NOT_ONE",
+            Self::BadScale { .. } => "RUBRIC_BAD_SCALE",
+            Self::StepDoesNotDivideScale { .. } => "RUBRIC_STEP_MISMATCH",
+            Self::ThresholdOutsideScale { .. } => "RUBRIC_THRESHOLD_OUTSIDE_SCALE",
         }
     }
 
     pub fn message(&self, lang: Lang) -> String {
         match (self, lang) {
-            (RubricProblem::NoCriteria, Lang::ZhCn) => "评分表没有评分项".into(),
-            (RubricProblem::NoCriteria, Lang::En) => "the rubric has no criteria".into(),
-            (RubricProblem::DuplicateCriterion { id }, Lang::ZhCn) => {
+            (Self::NoCriteria, Lang::ZhCn) => "评分表没有评分项".into(),
+            (Self::NoCriteria, Lang::En) => "the rubric has no criteria".into(),
+            (Self::DuplicateCriterion { id }, Lang::ZhCn) => {
                 format!("评分项“{id}”重复")
             }
-            (RubricProblem::DuplicateCriterion { id }, Lang::En) => {
+            (Self::DuplicateCriterion { id }, Lang::En) => {
                 format!("criterion \"{id}\" appears twice")
             }
-            (RubricProblem::BadWeight { id, weight }, Lang::ZhCn) => {
+            (Self::BadWeight { id, weight }, Lang::ZhCn) => {
                 format!("评分项“{id}”的权重 {weight} 无效，须为正数")
             }
-            (RubricProblem::BadWeight { id, weight }, Lang::En) => {
+            (Self::BadWeight { id, weight }, Lang::En) => {
                 format!("criterion \"{id}\" has an invalid weight {weight}; it must be positive")
             }
-            (RubricProblem::WeightsDoNotSumToOne { sum }, Lang::ZhCn) => {
+            (Self::WeightsDoNotSumToOne { sum }, Lang::ZhCn) => {
                 format!("各评分项权重之和为 {sum}，须为 1")
             }
-            (RubricProblem::WeightsDoNotSumToOne { sum }, Lang::En) => {
+            (Self::WeightsDoNotSumToOne { sum }, Lang::En) => {
                 format!("the weights sum to {sum}; they must sum to 1")
             }
-            (RubricProblem::BadScale { id }, Lang::ZhCn) => {
+            (Self::BadScale { id }, Lang::ZhCn) => {
                 format!("评分项“{id}”的分值范围或步长无效")
             }
-            (RubricProblem::BadScale { id }, Lang::En) => {
+            (Self::BadScale { id }, Lang::En) => {
                 format!("criterion \"{id}\" has an invalid scale or step")
             }
-            (RubricProblem::StepDoesNotDivideScale { id }, Lang::ZhCn) => {
+            (Self::StepDoesNotDivideScale { id }, Lang::ZhCn) => {
                 format!("评分项“{id}”的分值范围不是步长的整数倍")
             }
-            (RubricProblem::StepDoesNotDivideScale { id }, Lang::En) => {
+            (Self::StepDoesNotDivideScale { id }, Lang::En) => {
                 format!("the scale of criterion \"{id}\" is not a whole number of steps")
             }
             (
-                RubricProblem::ThresholdOutsideScale {
+                Self::ThresholdOutsideScale {
                     id,
                     threshold,
                     value,
@@ -270,7 +270,7 @@ impl RubricProblem {
                 Lang::ZhCn,
             ) => format!("评分项“{id}”的 {threshold} = {value} 超出分值范围"),
             (
-                RubricProblem::ThresholdOutsideScale {
+                Self::ThresholdOutsideScale {
                     id,
                     threshold,
                     value,
@@ -615,7 +615,7 @@ pub(crate) mod tests {
         let ReviewError::InvalidRubric { problems } = err else {
             panic!("expected invalid rubric")
         };
-        let codes: Vec<_> = problems.iter().map(|p| p.code()).collect();
+        let codes: Vec<_> = problems.iter().map(super::RubricProblem::code).collect();
         assert_eq!(
             codes,
             vec![

@@ -64,6 +64,10 @@ fn sheet(completion: f64, indicators: f64, finance: f64) -> ScoreSheet {
         .with("finance", score(finance))
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "test helper taking the sheet it submits"
+)]
 fn reviewed(round: &ReviewRoundDef, app: &str, expert: &str, s: ScoreSheet) -> Assignment {
     let me = Actor::Expert { id: expert.into() };
     let card = validate_scores(&round.criteria, &s).unwrap();

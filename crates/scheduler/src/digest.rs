@@ -52,13 +52,13 @@ pub(crate) struct CompiledDigest {
 }
 
 impl CompiledDigest {
-    pub(crate) fn new(def: &DigestSchedule) -> Result<CompiledDigest, DigestScheduleError> {
+    pub(crate) fn new(def: &DigestSchedule) -> Result<Self, DigestScheduleError> {
         let schedule = cron::Schedule::from_str(&def.cron).map_err(|e| DigestScheduleError {
             name: def.name.clone(),
             cron: def.cron.clone(),
             reason: e.to_string(),
         })?;
-        Ok(CompiledDigest {
+        Ok(Self {
             def: def.clone(),
             schedule,
         })

@@ -66,7 +66,7 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig {
+        Self {
             enabled: true,
             poll_interval_secs: 30,
             batch_size: 100,
@@ -84,7 +84,7 @@ impl Default for SchedulerConfig {
 impl SchedulerSettings {
     /// The settings of the scheduler from its configuration section.
     pub fn new(config: &SchedulerConfig, public_url: &str) -> Self {
-        SchedulerSettings {
+        Self {
             batch_size: config.batch_size,
             lease: Duration::from_secs(config.lease_secs),
             poll_interval: Duration::from_secs(config.poll_interval_secs),
@@ -101,7 +101,7 @@ impl Default for SchedulerSettings {
             digests: Vec::new(),
             ..SchedulerConfig::default()
         };
-        SchedulerSettings::new(&config, "http://127.0.0.1:8080")
+        Self::new(&config, "http://127.0.0.1:8080")
     }
 }
 
@@ -178,13 +178,13 @@ impl Scheduler {
         services: Services,
         mailer: Mailer,
         settings: SchedulerSettings,
-    ) -> Result<Scheduler, SchedulerError> {
+    ) -> Result<Self, SchedulerError> {
         let digests = settings
             .digests
             .iter()
             .map(digest::CompiledDigest::new)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Scheduler {
+        Ok(Self {
             services,
             mailer,
             settings,
@@ -261,7 +261,11 @@ impl Scheduler {
         if let Some(t) = self.services.store.next_timer_at().await? {
             wake = wake.min(t);
         }
-        if let Some(t) = *self.next_retry.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(t) = *self
+            .next_retry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             wake = wake.min(t);
         }
         for d in &self.digests {
@@ -273,12 +277,18 @@ impl Scheduler {
     }
 
     fn note_retry(&self, at: DateTime<Utc>) {
-        let mut next = self.next_retry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .next_retry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *next = Some(next.map_or(at, |n| n.min(at)));
     }
 
     fn clear_retries_up_to(&self, now: DateTime<Utc>) {
-        let mut next = self.next_retry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .next_retry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if next.is_some_and(|n| n <= now) {
             *next = None;
         }

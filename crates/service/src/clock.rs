@@ -26,23 +26,32 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(at: DateTime<Utc>) -> Self {
-        ManualClock {
+        Self {
             now: Mutex::new(at),
         }
     }
 
     pub fn set(&self, at: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -121,40 +121,40 @@ fn store_details(e: &StoreError) -> Value {
 impl UserFacing for ServiceError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ServiceError::Store(e) => store_kind(e),
-            ServiceError::Forbidden => ErrorKind::Forbidden,
-            ServiceError::NotFound(_) => ErrorKind::NotFound,
-            ServiceError::Invalid(_) => ErrorKind::InvalidInput,
-            ServiceError::Refused(r) => r.kind(),
+            Self::Store(e) => store_kind(e),
+            Self::Forbidden => ErrorKind::Forbidden,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Invalid(_) => ErrorKind::InvalidInput,
+            Self::Refused(r) => r.kind(),
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            ServiceError::Store(e) => store_code(e),
-            ServiceError::Refused(r) => r.code(),
+            Self::Store(e) => store_code(e),
+            Self::Refused(r) => r.code(),
             other => other.kind().as_str(),
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            ServiceError::Store(e) => store_message(e, lang),
-            ServiceError::Forbidden => default_message(ErrorKind::Forbidden, lang),
-            ServiceError::NotFound(what) => {
+            Self::Store(e) => store_message(e, lang),
+            Self::Forbidden => default_message(ErrorKind::Forbidden, lang),
+            Self::NotFound(what) => {
                 pick(lang, format!("未找到{what}"), format!("{what} not found"))
             }
-            ServiceError::Invalid(errors) => invalid_message(errors, lang),
-            ServiceError::Refused(r) => r.message(lang),
+            Self::Invalid(errors) => invalid_message(errors, lang),
+            Self::Refused(r) => r.message(lang),
         }
     }
 
     fn details(&self) -> Value {
         match self {
-            ServiceError::Store(e) => store_details(e),
-            ServiceError::Invalid(errors) => json!({ "fields": errors }),
-            ServiceError::Refused(r) => r.details(),
-            ServiceError::Forbidden | ServiceError::NotFound(_) => Value::Null,
+            Self::Store(e) => store_details(e),
+            Self::Invalid(errors) => json!({ "fields": errors }),
+            Self::Refused(r) => r.details(),
+            Self::Forbidden | Self::NotFound(_) => Value::Null,
         }
     }
 }
@@ -164,50 +164,49 @@ impl UserFacing for ServiceError {
 /// `SCORES_INVALID`); a service error inside is shown as that error.
 impl UserFacing for ReviewServiceError {
     fn kind(&self) -> ErrorKind {
-        use ReviewServiceError as S;
         match self {
-            S::Service(e) => e.kind(),
-            S::Review(r) => r.kind(),
-            S::NoOpenRound { .. } | S::RoundClosed | S::NotOverdue { .. } | S::ReviewStarted => {
-                ErrorKind::InvalidTransition
-            }
-            S::AssignmentChanged | S::Busy => ErrorKind::Conflict,
-            S::NotAnExpert { .. } | S::Invalid { .. } => ErrorKind::InvalidInput,
+            Self::Service(e) => e.kind(),
+            Self::Review(r) => r.kind(),
+            Self::NoOpenRound { .. }
+            | Self::RoundClosed
+            | Self::NotOverdue { .. }
+            | Self::ReviewStarted => ErrorKind::InvalidTransition,
+            Self::AssignmentChanged | Self::Busy => ErrorKind::Conflict,
+            Self::NotAnExpert { .. } | Self::Invalid { .. } => ErrorKind::InvalidInput,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            ReviewServiceError::Service(e) => e.code(),
-            other => ReviewServiceError::code(other),
+            Self::Service(e) => e.code(),
+            other => Self::code(other),
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         match self {
-            ReviewServiceError::Service(e) => UserFacing::message(e, lang),
-            other => ReviewServiceError::message(other, lang),
+            Self::Service(e) => UserFacing::message(e, lang),
+            other => Self::message(other, lang),
         }
     }
 
     fn details(&self) -> Value {
-        use ReviewServiceError as S;
         let field = |field: &str| {
             FieldError::new(
                 field,
-                ReviewServiceError::code(self),
-                ReviewServiceError::message(self, Lang::ZhCn),
-                ReviewServiceError::message(self, Lang::En),
+                Self::code(self),
+                Self::message(self, Lang::ZhCn),
+                Self::message(self, Lang::En),
             )
         };
         let fields = match self {
-            S::Service(e) => return e.details(),
-            S::Review(r) => return r.details(),
-            S::NotAnExpert { .. } => vec![field("userId")],
-            S::Invalid { field: f, .. } => vec![field(f)],
+            Self::Service(e) => return e.details(),
+            Self::Review(r) => return r.details(),
+            Self::NotAnExpert { .. } => vec![field("userId")],
+            Self::Invalid { field: f, .. } => vec![field(f)],
             _ => vec![],
         };
-        let mut details = json!({ "reason": ReviewServiceError::code(self) });
+        let mut details = json!({ "reason": Self::code(self) });
         if !fields.is_empty() {
             details["fields"] = json!(fields);
         }

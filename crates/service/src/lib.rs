@@ -64,7 +64,7 @@ pub enum ServiceError {
 
 impl From<EngineError> for ServiceError {
     fn from(e: EngineError) -> Self {
-        ServiceError::Store(StoreError::Engine(e))
+        Self::Store(StoreError::Engine(e))
     }
 }
 
@@ -114,7 +114,7 @@ impl Services {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
-        Services {
+        Self {
             store,
             workflows,
             calendar,

@@ -27,8 +27,8 @@ pub struct WorkPool {
 impl Default for WorkPool {
     /// Half the cores (at least one): the other half keeps serving requests.
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        WorkPool::new((cores / 2).max(1))
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self::new((cores / 2).max(1))
     }
 }
 
@@ -45,9 +45,9 @@ impl Drop for CancelOnDrop {
 struct Running(Arc<watch::Sender<usize>>);
 
 impl Running {
-    fn start(counter: Arc<watch::Sender<usize>>) -> Running {
+    fn start(counter: Arc<watch::Sender<usize>>) -> Self {
         counter.send_modify(|n| *n += 1);
-        Running(counter)
+        Self(counter)
     }
 }
 
@@ -58,8 +58,8 @@ impl Drop for Running {
 }
 
 impl WorkPool {
-    pub fn new(permits: usize) -> WorkPool {
-        WorkPool {
+    pub fn new(permits: usize) -> Self {
+        Self {
             permits,
             semaphore: Arc::new(Semaphore::new(permits)),
             running: Arc::new(watch::channel(0).0),

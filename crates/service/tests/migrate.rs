@@ -30,7 +30,11 @@ fn registry() -> Registry {
     let mut reg = Registry::default();
     for (name, text) in [("v1.toml", V1.to_string()), ("v2.toml", v2())] {
         let outcome = grantflow_domain::load_str(name, &text);
-        let problems: Vec<String> = outcome.diagnostics.iter().map(|d| d.to_string()).collect();
+        let problems: Vec<String> = outcome
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         reg.insert(
             outcome
                 .workflow

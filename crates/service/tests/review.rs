@@ -867,7 +867,10 @@ async fn manual_assignment_refuses_conflicts_with_typed_reasons() {
         .map(|r| {
             (
                 r.expert_id.clone(),
-                r.reasons.iter().map(|x| x.code()).collect(),
+                r.reasons
+                    .iter()
+                    .map(grantflow_review::assignment::RefusalReason::code)
+                    .collect(),
             )
         })
         .collect();

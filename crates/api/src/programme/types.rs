@@ -40,7 +40,7 @@ impl From<&CallItem> for CatalogueItemGql {
         )
         .map(|p| p.name(Lang::ZhCn).to_string())
         .unwrap_or_default();
-        CatalogueItemGql {
+        Self {
             id: i.item_id.clone(),
             number: i.number,
             name: i.name.clone(),
@@ -62,7 +62,7 @@ pub struct PolicyAreaGql {
 
 impl From<&CallPolicyArea> for PolicyAreaGql {
     fn from(a: &CallPolicyArea) -> Self {
-        PolicyAreaGql {
+        Self {
             name: a.name.clone(),
             items: a.items.iter().map(Into::into).collect(),
         }
@@ -89,10 +89,13 @@ impl From<&CallCategory> for CategoryGql {
             serde_json::Value::String(c.category.clone()),
         )
         .ok();
-        CategoryGql {
+        Self {
             code: c.category.to_uppercase(),
             number: category.map_or(0, |c| i32::from(c.number())),
-            label: category.map_or_else(|| c.title.clone(), |c| c.label()),
+            label: category.map_or_else(
+                || c.title.clone(),
+                grantflow_programme::catalogue::Category::label,
+            ),
             title: c.title.clone(),
             policy_areas: c.policy_areas.iter().map(Into::into).collect(),
         }
@@ -387,8 +390,8 @@ pub enum SpreadsheetFormat {
 impl From<SpreadsheetFormat> for ExportFormat {
     fn from(f: SpreadsheetFormat) -> Self {
         match f {
-            SpreadsheetFormat::Xlsx => ExportFormat::Xlsx,
-            SpreadsheetFormat::Csv => ExportFormat::Csv,
+            SpreadsheetFormat::Xlsx => Self::Xlsx,
+            SpreadsheetFormat::Csv => Self::Csv,
         }
     }
 }
@@ -405,7 +408,7 @@ pub struct ExportedFile {
 
 impl From<ExportFile> for ExportedFile {
     fn from(f: ExportFile) -> Self {
-        ExportedFile {
+        Self {
             size: f.bytes.len(),
             content_base64: base64::engine::general_purpose::STANDARD.encode(&f.bytes),
             file_name: f.file_name,
@@ -434,7 +437,7 @@ pub struct BudgetLineGql {
 
 impl BudgetLineGql {
     pub(super) fn new(l: &BudgetLine, remaining: Money) -> Self {
-        BudgetLineGql {
+        Self {
             id: ID(l.id.to_string()),
             year: l.year,
             subject: l.subject.clone(),
@@ -460,7 +463,7 @@ pub struct SpendingGql {
 
 impl From<&SpendingRecord> for SpendingGql {
     fn from(s: &SpendingRecord) -> Self {
-        SpendingGql {
+        Self {
             id: ID(s.id.to_string()),
             line_id: ID(s.line_id.to_string()),
             amount: s.amount.to_string(),
@@ -487,7 +490,7 @@ pub struct ProjectBudget {
 
 impl From<BudgetView> for ProjectBudget {
     fn from(v: BudgetView) -> Self {
-        ProjectBudget {
+        Self {
             lines: v
                 .lines
                 .iter()
@@ -543,7 +546,7 @@ pub struct BudgetExecution {
 
 impl From<CallExecutionView> for BudgetExecution {
     fn from(v: CallExecutionView) -> Self {
-        BudgetExecution {
+        Self {
             projects: v
                 .projects
                 .into_iter()
@@ -592,7 +595,7 @@ pub struct IndicatorActual {
 
 impl From<ActualRecord> for IndicatorActual {
     fn from(a: ActualRecord) -> Self {
-        IndicatorActual {
+        Self {
             checkpoint: if a.checkpoint == "mid_term" {
                 CheckpointGql::MidTerm
             } else {
@@ -702,7 +705,7 @@ pub(super) fn upper<T: serde::Serialize>(v: &T) -> String {
 
 impl From<&EvaluationResult> for EvaluationScore {
     fn from(r: &EvaluationResult) -> Self {
-        EvaluationScore {
+        Self {
             total: r.total,
             grade: r.grade.name(Lang::ZhCn).to_string(),
             budgeted: r.budgeted.to_string(),

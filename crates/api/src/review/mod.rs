@@ -50,6 +50,10 @@ fn reviews(ctx: &Context<'_>) -> Reviews {
     rc(ctx).services.reviews()
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "called as `map_err(|e| review_err(ctx, e))`"
+)]
 fn review_err(ctx: &Context<'_>, e: ReviewServiceError) -> async_graphql::Error {
     ApiError::user_facing(&e, &rc(ctx).request_id).into()
 }
@@ -69,7 +73,7 @@ async fn load_user(ctx: &Context<'_>, id: uuid::Uuid) -> Result<Option<UserGql>>
 
 fn state_title(state: &str) -> I18nText {
     let title = serde_json::from_value::<AssignmentState>(Value::from(state))
-        .map(|s| s.title())
+        .map(grantflow_review::lifecycle::AssignmentState::title)
         .unwrap_or_else(|_| grantflow_domain::model::I18nText::new(state, state));
     (&title).into()
 }

@@ -280,7 +280,7 @@ pub struct StatsGql {
 
 impl From<Stats> for StatsGql {
     fn from(s: Stats) -> Self {
-        StatsGql {
+        Self {
             count: s.count,
             mean: s.mean,
             median: s.median,
@@ -379,7 +379,7 @@ pub struct CollaborationGql {
 
 impl From<Collaboration> for CollaborationGql {
     fn from(c: Collaboration) -> Self {
-        CollaborationGql {
+        Self {
             id: ID(c.id.to_string()),
             organisation_id: ID(c.org_id.to_string()),
             until: c.until,
@@ -479,7 +479,7 @@ impl ExpertProfileGql {
 
 impl From<PoolEntry> for ExpertProfileGql {
     fn from(p: PoolEntry) -> Self {
-        ExpertProfileGql {
+        Self {
             profile: p.profile,
             user: Some(p.user),
             load: Some(p.load),

@@ -13,9 +13,9 @@ pub enum OrgKindGql {
 impl From<grantflow_store::OrgKind> for OrgKindGql {
     fn from(k: grantflow_store::OrgKind) -> Self {
         match k {
-            grantflow_store::OrgKind::Province => OrgKindGql::Province,
-            grantflow_store::OrgKind::City => OrgKindGql::City,
-            grantflow_store::OrgKind::Unit => OrgKindGql::Unit,
+            grantflow_store::OrgKind::Province => Self::Province,
+            grantflow_store::OrgKind::City => Self::City,
+            grantflow_store::OrgKind::Unit => Self::Unit,
         }
     }
 }
@@ -23,9 +23,9 @@ impl From<grantflow_store::OrgKind> for OrgKindGql {
 impl From<OrgKindGql> for grantflow_store::OrgKind {
     fn from(k: OrgKindGql) -> Self {
         match k {
-            OrgKindGql::Province => grantflow_store::OrgKind::Province,
-            OrgKindGql::City => grantflow_store::OrgKind::City,
-            OrgKindGql::Unit => grantflow_store::OrgKind::Unit,
+            OrgKindGql::Province => Self::Province,
+            OrgKindGql::City => Self::City,
+            OrgKindGql::Unit => Self::Unit,
         }
     }
 }
@@ -43,7 +43,7 @@ impl OrganisationGql {
     async fn kind(&self) -> OrgKindGql {
         self.0.kind.into()
     }
-    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Self>> {
         let Some(parent) = self.0.parent_id else {
             return Ok(None);
         };
@@ -70,12 +70,12 @@ pub enum RoleGql {
 impl From<Role> for RoleGql {
     fn from(r: Role) -> Self {
         match r {
-            Role::Admin => RoleGql::Admin,
-            Role::Manager => RoleGql::Manager,
-            Role::City => RoleGql::City,
-            Role::Applicant => RoleGql::Applicant,
-            Role::Expert => RoleGql::Expert,
-            Role::Auditor => RoleGql::Auditor,
+            Role::Admin => Self::Admin,
+            Role::Manager => Self::Manager,
+            Role::City => Self::City,
+            Role::Applicant => Self::Applicant,
+            Role::Expert => Self::Expert,
+            Role::Auditor => Self::Auditor,
         }
     }
 }
@@ -83,12 +83,12 @@ impl From<Role> for RoleGql {
 impl From<RoleGql> for Role {
     fn from(r: RoleGql) -> Self {
         match r {
-            RoleGql::Admin => Role::Admin,
-            RoleGql::Manager => Role::Manager,
-            RoleGql::City => Role::City,
-            RoleGql::Applicant => Role::Applicant,
-            RoleGql::Expert => Role::Expert,
-            RoleGql::Auditor => Role::Auditor,
+            RoleGql::Admin => Self::Admin,
+            RoleGql::Manager => Self::Manager,
+            RoleGql::City => Self::City,
+            RoleGql::Applicant => Self::Applicant,
+            RoleGql::Expert => Self::Expert,
+            RoleGql::Auditor => Self::Auditor,
         }
     }
 }
@@ -104,9 +104,9 @@ pub enum NotifyPrefGql {
 impl From<grantflow_store::NotifyPref> for NotifyPrefGql {
     fn from(p: grantflow_store::NotifyPref) -> Self {
         match p {
-            grantflow_store::NotifyPref::Immediate => NotifyPrefGql::Immediate,
-            grantflow_store::NotifyPref::DigestOnly => NotifyPrefGql::DigestOnly,
-            grantflow_store::NotifyPref::None => NotifyPrefGql::None,
+            grantflow_store::NotifyPref::Immediate => Self::Immediate,
+            grantflow_store::NotifyPref::DigestOnly => Self::DigestOnly,
+            grantflow_store::NotifyPref::None => Self::None,
         }
     }
 }
@@ -114,9 +114,9 @@ impl From<grantflow_store::NotifyPref> for NotifyPrefGql {
 impl From<NotifyPrefGql> for grantflow_store::NotifyPref {
     fn from(p: NotifyPrefGql) -> Self {
         match p {
-            NotifyPrefGql::Immediate => grantflow_store::NotifyPref::Immediate,
-            NotifyPrefGql::DigestOnly => grantflow_store::NotifyPref::DigestOnly,
-            NotifyPrefGql::None => grantflow_store::NotifyPref::None,
+            NotifyPrefGql::Immediate => Self::Immediate,
+            NotifyPrefGql::DigestOnly => Self::DigestOnly,
+            NotifyPrefGql::None => Self::None,
         }
     }
 }

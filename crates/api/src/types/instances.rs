@@ -29,7 +29,7 @@ pub struct HistoryEntryGql {
 
 impl From<HistoryRecord> for HistoryEntryGql {
     fn from(r: HistoryRecord) -> Self {
-        HistoryEntryGql {
+        Self {
             seq: r.seq,
             at: r.at,
             actor_id: r.actor_id,
@@ -65,7 +65,7 @@ pub struct ScheduledTimerGql {
 
 impl From<Timer> for ScheduledTimerGql {
     fn from(t: Timer) -> Self {
-        ScheduledTimerGql {
+        Self {
             id: ID(t.id.to_string()),
             kind: t.kind.as_str().to_string(),
             key: t.key,
@@ -101,7 +101,7 @@ pub struct OutboxMessageGql {
 
 impl From<OutboxMessage> for OutboxMessageGql {
     fn from(m: OutboxMessage) -> Self {
-        OutboxMessageGql {
+        Self {
             id: ID(m.id.to_string()),
             template: m.template,
             to_address: m.to_address,
@@ -233,7 +233,7 @@ impl InstanceGql {
     }
     /// The parent instance (a demand's catalogue item, a change request's project), when
     /// the viewer may see it.
-    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<InstanceGql>> {
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Self>> {
         let Some(parent) = self.0.parent_id else {
             return Ok(None);
         };
@@ -259,7 +259,7 @@ impl InstanceGql {
                 .map_err(|e| internal(ctx, e))?
                 .unwrap_or(false),
         };
-        Ok(visible.then_some(InstanceGql(p)))
+        Ok(visible.then_some(Self(p)))
     }
     /// Null for a reviewer of a blind round.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<UserGql>> {
@@ -400,6 +400,10 @@ pub fn store_error(ctx: &Context<'_>, e: grantflow_store::StoreError) -> async_g
 /// Used as `#[graphql(validator(custom = "crate::types::DateInRange"))]`.
 pub struct DateInRange;
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "used as `map_err(date_refusal)`"
+)]
 pub(super) fn date_refusal<T: async_graphql::InputType>(
     e: grantflow_domain::dates::DateError,
 ) -> async_graphql::InputValueError<T> {

@@ -34,7 +34,7 @@ pub struct I18nText {
 
 impl From<&DomainText> for I18nText {
     fn from(t: &DomainText) -> Self {
-        I18nText {
+        Self {
             zh_cn: t.zh_cn.clone(),
             en: t.en.clone(),
         }

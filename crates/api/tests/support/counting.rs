@@ -32,7 +32,7 @@ pub struct CountingStore {
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        CountingStore {
+        Self {
             inner,
             calls: Mutex::new(BTreeMap::new()),
             fail: Mutex::new(None),

@@ -44,17 +44,17 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    pub async fn new(backend: Backend) -> TestDb {
+    pub async fn new(backend: Backend) -> Self {
         match backend {
-            Backend::Sqlite => TestDb::Sqlite(TempSqlite::new().await),
-            Backend::Postgres => TestDb::Postgres(TempPostgres::new().await),
+            Backend::Sqlite => Self::Sqlite(TempSqlite::new().await),
+            Backend::Postgres => Self::Postgres(TempPostgres::new().await),
         }
     }
 
     pub fn shared(&self) -> Arc<dyn Store> {
         match self {
-            TestDb::Sqlite(db) => db.shared(),
-            TestDb::Postgres(db) => db.shared(),
+            Self::Sqlite(db) => db.shared(),
+            Self::Postgres(db) => db.shared(),
         }
     }
 }
@@ -307,7 +307,7 @@ impl TestApp {
                 token_hash,
                 kind: kind.to_string(),
                 name: (kind == "api").then(|| "test".to_string()),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                scopes: scopes.iter().map(ToString::to_string).collect(),
                 expires_at: Some(self.services.now() + Duration::hours(12)),
             })
             .await

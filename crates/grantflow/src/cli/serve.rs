@@ -61,7 +61,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .run(async move {
                     let _ = shutdown_rx.changed().await;
                 })
-                .await
+                .await;
         }))
     } else {
         None

@@ -156,6 +156,10 @@ pub struct SimulateArgs {
 }
 
 /// Run events through the engine without a database and print each step.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the parsed arguments of its command"
+)]
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<i32> {
     let wf = load_one(&args.file)?;
     let actor = Actor {

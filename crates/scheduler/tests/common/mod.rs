@@ -100,7 +100,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn new(backend: Backend, start: DateTime<Utc>) -> World {
+    pub async fn new(backend: Backend, start: DateTime<Utc>) -> Self {
         let (store, db) = fresh_store(backend).await;
         let clock = Arc::new(ManualClock::new(start));
         let services = Services::new(
@@ -211,7 +211,7 @@ impl World {
             )
             .await,
         };
-        World {
+        Self {
             store,
             clock,
             services,

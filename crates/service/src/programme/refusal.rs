@@ -32,67 +32,58 @@ pub enum RefusalReason {
 
 impl RefusalReason {
     /// Every reason with a code of its own, with what it means (for the README's table).
-    pub const ALL: [(RefusalReason, &'static str); 17] = [
+    pub const ALL: [(Self, &'static str); 17] = [
         (
-            RefusalReason::CatalogueInvalid,
+            Self::CatalogueInvalid,
             "the call's catalogue does not validate",
         ),
         (
-            RefusalReason::WrongWorkflow,
+            Self::WrongWorkflow,
             "the instance is not of the workflow the action needs",
         ),
+        (Self::CallClosed, "the call no longer takes demands"),
         (
-            RefusalReason::CallClosed,
-            "the call no longer takes demands",
-        ),
-        (
-            RefusalReason::ImportFailed,
+            Self::ImportFailed,
             "the workbook cannot be read (`details.code`)",
         ),
         (
-            RefusalReason::ImportRejected,
+            Self::ImportRejected,
             "rows of the workbook are invalid (`details.rows`); nothing was imported",
         ),
         (
-            RefusalReason::DifferentCalls,
+            Self::DifferentCalls,
             "demands of different calls cannot be merged",
         ),
-        (RefusalReason::NoCall, "the demand belongs to no call"),
+        (Self::NoCall, "the demand belongs to no call"),
+        (Self::NotApproved, "the project is not approved yet"),
+        (Self::ProjectClosed, "the project is closed"),
         (
-            RefusalReason::NotApproved,
-            "the project is not approved yet",
-        ),
-        (RefusalReason::ProjectClosed, "the project is closed"),
-        (
-            RefusalReason::SpendingBeforeApproval,
+            Self::SpendingBeforeApproval,
             "spending dated before the approval",
         ),
         (
-            RefusalReason::BudgetLineWrongYear,
+            Self::BudgetLineWrongYear,
             "the budget line is for another year",
         ),
         (
-            RefusalReason::BudgetLineMissing,
+            Self::BudgetLineMissing,
             "no spending without a budget line (`details.lineId`)",
         ),
         (
-            RefusalReason::BudgetExceeded,
+            Self::BudgetExceeded,
             "spending beyond what is left on the line (`details.remaining`)",
         ),
         (
-            RefusalReason::ChangeNotApproved,
+            Self::ChangeNotApproved,
             "the change request is not approved",
         ),
+        (Self::NoParent, "the change request belongs to no project"),
         (
-            RefusalReason::NoParent,
-            "the change request belongs to no project",
-        ),
-        (
-            RefusalReason::NotInEvaluation,
+            Self::NotInEvaluation,
             "the project is not in its evaluation",
         ),
         (
-            RefusalReason::EvaluationIncomplete,
+            Self::EvaluationIncomplete,
             "the evaluation's input is incomplete (`details.problems`)",
         ),
     ];
@@ -100,24 +91,24 @@ impl RefusalReason {
     /// The stable code, e.g. `BUDGET_EXCEEDED`.
     pub fn as_str(self) -> &'static str {
         match self {
-            RefusalReason::CatalogueInvalid => "CATALOGUE_INVALID",
-            RefusalReason::WrongWorkflow => "WRONG_WORKFLOW",
-            RefusalReason::CallClosed => "CALL_CLOSED",
-            RefusalReason::ImportFailed => "IMPORT_FAILED",
-            RefusalReason::ImportRejected => "IMPORT_REJECTED",
-            RefusalReason::DifferentCalls => "DIFFERENT_CALLS",
-            RefusalReason::NoCall => "NO_CALL",
-            RefusalReason::NotApproved => "NOT_APPROVED",
-            RefusalReason::ProjectClosed => "PROJECT_CLOSED",
-            RefusalReason::SpendingBeforeApproval => "SPENDING_BEFORE_APPROVAL",
-            RefusalReason::BudgetLineWrongYear => "BUDGET_LINE_WRONG_YEAR",
-            RefusalReason::BudgetLineMissing => "BUDGET_LINE_MISSING",
-            RefusalReason::BudgetExceeded => "BUDGET_EXCEEDED",
-            RefusalReason::ChangeNotApproved => "CHANGE_NOT_APPROVED",
-            RefusalReason::NoParent => "NO_PARENT",
-            RefusalReason::NotInEvaluation => "NOT_IN_EVALUATION",
-            RefusalReason::EvaluationIncomplete => "EVALUATION_INCOMPLETE",
-            RefusalReason::Rule(code) => code,
+            Self::CatalogueInvalid => "CATALOGUE_INVALID",
+            Self::WrongWorkflow => "WRONG_WORKFLOW",
+            Self::CallClosed => "CALL_CLOSED",
+            Self::ImportFailed => "IMPORT_FAILED",
+            Self::ImportRejected => "IMPORT_REJECTED",
+            Self::DifferentCalls => "DIFFERENT_CALLS",
+            Self::NoCall => "NO_CALL",
+            Self::NotApproved => "NOT_APPROVED",
+            Self::ProjectClosed => "PROJECT_CLOSED",
+            Self::SpendingBeforeApproval => "SPENDING_BEFORE_APPROVAL",
+            Self::BudgetLineWrongYear => "BUDGET_LINE_WRONG_YEAR",
+            Self::BudgetLineMissing => "BUDGET_LINE_MISSING",
+            Self::BudgetExceeded => "BUDGET_EXCEEDED",
+            Self::ChangeNotApproved => "CHANGE_NOT_APPROVED",
+            Self::NoParent => "NO_PARENT",
+            Self::NotInEvaluation => "NOT_IN_EVALUATION",
+            Self::EvaluationIncomplete => "EVALUATION_INCOMPLETE",
+            Self::Rule(code) => code,
         }
     }
 
@@ -149,7 +140,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(reason: RefusalReason, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Refusal {
+        Self {
             reason,
             message_zh: zh.into(),
             message_en: en.into(),
@@ -163,7 +154,7 @@ impl Refusal {
     }
 
     pub(super) fn from_user_facing(reason: RefusalReason, e: &dyn UserFacing) -> Self {
-        Refusal::new(reason, e.message(Lang::ZhCn), e.message(Lang::En))
+        Self::new(reason, e.message(Lang::ZhCn), e.message(Lang::En))
     }
 }
 

@@ -20,7 +20,7 @@ pub enum ExportFormat {
 impl ExportFormat {
     pub(super) fn file(self, stem: &str, sheets: &[Sheet]) -> ServiceResult<ExportFile> {
         match self {
-            ExportFormat::Xlsx => {
+            Self::Xlsx => {
                 let bytes = write_xlsx(sheets).map_err(|e| {
                     ServiceError::Store(StoreError::Backend(format!("writing XLSX: {e}")))
                 })?;
@@ -30,7 +30,7 @@ impl ExportFormat {
                     bytes,
                 })
             }
-            ExportFormat::Csv => Ok(ExportFile {
+            Self::Csv => Ok(ExportFile {
                 file_name: format!("{stem}.csv"),
                 media_type: "text/csv; charset=utf-8",
                 bytes: sheets.first().map(write_csv).unwrap_or_default(),

@@ -108,13 +108,13 @@ pub enum ReviewServiceError {
 
 impl From<ReviewError> for ReviewServiceError {
     fn from(e: ReviewError) -> Self {
-        ReviewServiceError::Review(e)
+        Self::Review(e)
     }
 }
 
 impl From<StoreError> for ReviewServiceError {
     fn from(e: StoreError) -> Self {
-        ReviewServiceError::Service(ServiceError::Store(e))
+        Self::Service(ServiceError::Store(e))
     }
 }
 
@@ -122,39 +122,39 @@ impl ReviewServiceError {
     /// A stable code: the review crate's codes, and these.
     pub fn code(&self) -> &'static str {
         match self {
-            ReviewServiceError::Service(_) => "SERVICE",
-            ReviewServiceError::Review(e) => e.code(),
-            ReviewServiceError::NoOpenRound { .. } => "REVIEW_ROUND_NOT_OPEN",
-            ReviewServiceError::RoundClosed => "REVIEW_ROUND_CLOSED",
-            ReviewServiceError::NotOverdue { .. } => "ASSIGNMENT_NOT_OVERDUE",
-            ReviewServiceError::AssignmentChanged => "ASSIGNMENT_CHANGED",
-            ReviewServiceError::Busy => "REVIEW_BUSY",
-            ReviewServiceError::ReviewStarted => "REVIEW_STARTED",
-            ReviewServiceError::NotAnExpert { .. } => "EXPERT_NOT_IN_POOL",
-            ReviewServiceError::Invalid { .. } => "INVALID_VALUE",
+            Self::Service(_) => "SERVICE",
+            Self::Review(e) => e.code(),
+            Self::NoOpenRound { .. } => "REVIEW_ROUND_NOT_OPEN",
+            Self::RoundClosed => "REVIEW_ROUND_CLOSED",
+            Self::NotOverdue { .. } => "ASSIGNMENT_NOT_OVERDUE",
+            Self::AssignmentChanged => "ASSIGNMENT_CHANGED",
+            Self::Busy => "REVIEW_BUSY",
+            Self::ReviewStarted => "REVIEW_STARTED",
+            Self::NotAnExpert { .. } => "EXPERT_NOT_IN_POOL",
+            Self::Invalid { .. } => "INVALID_VALUE",
         }
     }
 
     pub fn message(&self, lang: Lang) -> String {
         let zh = lang == Lang::ZhCn;
         match self {
-            ReviewServiceError::Service(e) => e.to_string(),
-            ReviewServiceError::Review(e) => e.message(lang),
-            ReviewServiceError::NoOpenRound { state } => {
+            Self::Service(e) => e.to_string(),
+            Self::Review(e) => e.message(lang),
+            Self::NoOpenRound { state } => {
                 if zh {
                     format!("当前状态（{state}）没有进行中的专家评审")
                 } else {
                     format!("no expert review round is open in state `{state}`")
                 }
             }
-            ReviewServiceError::RoundClosed => {
+            Self::RoundClosed => {
                 if zh {
                     "本轮评审已结束，不能再分配专家或提交评分".into()
                 } else {
                     "the review round is closed: no more assignments or scores".into()
                 }
             }
-            ReviewServiceError::NotOverdue { due_at } => {
+            Self::NotOverdue { due_at } => {
                 let due = due_at.map(|d| d.to_rfc3339()).unwrap_or_default();
                 if zh {
                     format!("评审尚未逾期（截止 {due}），不能更换专家")
@@ -162,35 +162,35 @@ impl ReviewServiceError {
                     format!("the review is not overdue yet (due {due}); it cannot be reassigned")
                 }
             }
-            ReviewServiceError::AssignmentChanged => {
+            Self::AssignmentChanged => {
                 if zh {
                     "该评审任务已被更新，请刷新后重试".into()
                 } else {
                     "the assignment changed meanwhile; reload and retry".into()
                 }
             }
-            ReviewServiceError::Busy => {
+            Self::Busy => {
                 if zh {
                     "评审组正在被他人调整，请稍后重试".into()
                 } else {
                     "the panel is being changed by someone else; retry".into()
                 }
             }
-            ReviewServiceError::ReviewStarted => {
+            Self::ReviewStarted => {
                 if zh {
                     "评审已开始，不能再申请回避单位".into()
                 } else {
                     "the review has started: exclusions can no longer be requested".into()
                 }
             }
-            ReviewServiceError::NotAnExpert { user_id } => {
+            Self::NotAnExpert { user_id } => {
                 if zh {
                     format!("用户 {user_id} 不是评审专家")
                 } else {
                     format!("user {user_id} is not an expert reviewer")
                 }
             }
-            ReviewServiceError::Invalid { zh: z, en, .. } => {
+            Self::Invalid { zh: z, en, .. } => {
                 if zh {
                     z.clone()
                 } else {
@@ -201,7 +201,7 @@ impl ReviewServiceError {
     }
 
     fn invalid(field: &str, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        ReviewServiceError::Invalid {
+        Self::Invalid {
             field: field.to_string(),
             zh: zh.into(),
             en: en.into(),
@@ -209,7 +209,7 @@ impl ReviewServiceError {
     }
 
     fn not_found(what: &str) -> Self {
-        ReviewServiceError::Service(ServiceError::NotFound(what.to_string()))
+        Self::Service(ServiceError::NotFound(what.to_string()))
     }
 }
 

@@ -306,6 +306,10 @@ impl Reviews {
         (Some(deadline.due_at), timers)
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "used as `map_err(Self::conflict_error)`"
+    )]
     pub(super) fn conflict_error(c: ReviewConflict) -> ReviewServiceError {
         match c {
             ReviewConflict::RoundClosed => ReviewServiceError::RoundClosed,

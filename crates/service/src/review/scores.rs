@@ -131,7 +131,7 @@ impl Reviews {
                     version,
                     by,
                     reason: reason_text,
-                })
+                });
             },
             &def,
         )

@@ -67,7 +67,7 @@ pub(super) async fn pool(
                 ProfileUpdate {
                     user_id,
                     categories: categories.to_vec(),
-                    keywords: keywords.iter().map(|k| k.to_string()).collect(),
+                    keywords: keywords.iter().map(ToString::to_string).collect(),
                     workload_cap: 8,
                     status: "active".into(),
                 },
