@@ -1,7 +1,7 @@
 //! Persistence of the programme around the workflows: yearly calls with their catalogue,
 //! budget lines and spending (先有预算再有执行、没有预算不得支出), indicator actuals,
 //! performance evaluations and demand merges. Plain Rust types, like the rest of the store;
-//! the rules themselves live in `grantflow-performance` and the service.
+//! the rules themselves live in `grantflow-programme` and the service.
 //!
 //! Every method that writes more than one row does so in one transaction. A budget-line or
 //! spending write also refreshes the instance's `budget` facts (what guards read as
