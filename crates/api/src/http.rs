@@ -438,7 +438,11 @@ async fn handle(
         },
         None => None,
     };
-    let addr = connect.map(|ConnectInfo(a)| a.ip());
+    let addr = throttle::client_addr(
+        headers,
+        connect.map(|ConnectInfo(a)| a.ip()),
+        app.settings.trusted_proxy_hops,
+    );
     let cost = match &parsed {
         Parsed::Single(_) => 1,
         Parsed::Batch(items) => u32::try_from(items.len()).unwrap_or(u32::MAX),

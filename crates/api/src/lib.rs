@@ -54,6 +54,11 @@ pub struct GraphqlSettings {
     pub rate_limit_per_minute: u32,
     /// Allowed CORS origins; empty means same-origin only.
     pub cors_origins: Vec<String>,
+    /// Reverse proxies in front of the server that append the client's address to
+    /// `X-Forwarded-For` (nginx's `$proxy_add_x_forwarded_for`). 0: the connection's own
+    /// address is the client's. Per-address limits count the address the outermost
+    /// trusted proxy saw; entries a client wrote itself are never trusted.
+    pub trusted_proxy_hops: u8,
 }
 
 impl Default for GraphqlSettings {
@@ -67,6 +72,7 @@ impl Default for GraphqlSettings {
             timeout_secs: 30,
             rate_limit_per_minute: 600,
             cors_origins: Vec::new(),
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct ApiSettings {
     pub reset_ttl_minutes: i64,
     /// How long a WebSocket may wait before its `connection_init` (then 4408).
     pub ws_init_timeout: Duration,
+    /// See [`GraphqlSettings::trusted_proxy_hops`].
+    pub trusted_proxy_hops: u8,
 }
 
 impl ApiSettings {
@@ -119,6 +127,7 @@ impl ApiSettings {
             timeout_secs,
             rate_limit_per_minute,
             cors_origins,
+            trusted_proxy_hops,
         } = graphql.clone();
         Self {
             production,
@@ -133,6 +142,7 @@ impl ApiSettings {
             session_ttl_hours: auth.session_ttl_hours,
             reset_ttl_minutes: auth.reset_ttl_minutes,
             ws_init_timeout: Duration::from_secs(3),
+            trusted_proxy_hops,
         }
     }
 }

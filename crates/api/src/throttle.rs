@@ -14,6 +14,33 @@ use crate::auth::Viewer;
 /// The bucket a request is counted in: the user behind a valid token, otherwise the
 /// client's address. A bearer value that resolves to no one is never a key of its own, so
 /// sending a fresh random token per request buys no fresh bucket.
+/// The client's address: the connection's peer, or, behind `hops` trusted reverse proxies,
+/// the address the outermost of them saw — the `hops`-th entry of `X-Forwarded-For`
+/// counted from the right (each proxy appends the address it was connected from). Entries
+/// further left were written by the client and are ignored; a header with too few entries
+/// falls back to the peer.
+pub fn client_addr(
+    headers: &axum::http::HeaderMap,
+    peer: Option<IpAddr>,
+    hops: u8,
+) -> Option<IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    forwarded
+        .len()
+        .checked_sub(usize::from(hops))
+        .and_then(|i| forwarded[i].parse().ok())
+        .or(peer)
+}
+
 pub fn principal_key(viewer: Option<&Viewer>, addr: Option<IpAddr>) -> String {
     match (viewer, addr) {
         (Some(v), _) => format!("user:{}", v.user.id),
@@ -217,6 +244,31 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_the_address_the_outermost_trusted_proxy_saw() {
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(
+            client_addr(&h, Some(peer), 0),
+            Some(peer),
+            "no trusted proxy"
+        );
+        assert_eq!(client_addr(&h, Some(peer), 1), "203.0.113.7".parse().ok());
+        assert_eq!(client_addr(&h, Some(peer), 2), "6.6.6.6".parse().ok());
+        assert_eq!(
+            client_addr(&h, Some(peer), 3),
+            Some(peer),
+            "too few entries"
+        );
+        h.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(client_addr(&h, Some(peer), 1), Some(peer));
+        assert_eq!(
+            client_addr(&axum::http::HeaderMap::new(), Some(peer), 1),
+            Some(peer)
+        );
+    }
 
     fn t0() -> DateTime<Utc> {
         "2024-06-03T02:00:00Z".parse().unwrap()

@@ -96,7 +96,11 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> HttpResponse {
-    let addr = connect.map(|Extension(ConnectInfo(a))| a.ip());
+    let addr = throttle::client_addr(
+        &headers,
+        connect.map(|Extension(ConnectInfo(a))| a.ip()),
+        app.settings.trusted_proxy_hops,
+    );
     // Clients that can set headers may authenticate the upgrade instead of the payload.
     let header_token = headers
         .get(axum::http::header::AUTHORIZATION)

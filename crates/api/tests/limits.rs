@@ -385,6 +385,44 @@ async fn unknown_bearers_share_the_address_bucket(backend: Backend) {
     assert_eq!(headers["retry-after"], "40");
 }
 
+/// Behind one trusted proxy, anonymous callers are counted by the address the proxy saw
+/// (the last `X-Forwarded-For` entry), not by the proxy's own address, and not by what a
+/// client wrote into the header itself.
+async fn behind_a_trusted_proxy_each_client_address_has_its_bucket(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        ApiSettings {
+            rate_limit_per_minute: 2,
+            trusted_proxy_hops: 1,
+            ..ApiSettings::default()
+        },
+    )
+    .await;
+    let ask = |forwarded: &'static str| {
+        let req = app
+            .http
+            .post(app.url())
+            .header(CONTENT_TYPE, "application/json")
+            .header("x-forwarded-for", forwarded)
+            .body(r#"{"query":"{ __typename }"}"#);
+        async move {
+            req.send()
+                .await
+                .expect("the server answers")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ask("203.0.113.7").await, 200);
+    assert_eq!(ask("203.0.113.7").await, 200);
+    assert_eq!(ask("203.0.113.7").await, 429, "the third from one client");
+    // Another client behind the same proxy is served.
+    assert_eq!(ask("198.51.100.9").await, 200);
+    // A client who writes other addresses in front of its own gains nothing.
+    assert_eq!(ask("1.1.1.1, 203.0.113.7").await, 429);
+    assert_eq!(ask("2.2.2.2, 203.0.113.7").await, 429);
+}
+
 /// graphql-js 16's `getIntrospectionQuery()`: 15 levels, more than the depth limit of 12.
 const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } }
   fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
@@ -431,5 +469,6 @@ on_both_backends!(
     limits_leave_ordinary_queries_alone,
     the_sixth_request_in_a_minute_is_rate_limited,
     unknown_bearers_share_the_address_bucket,
+    behind_a_trusted_proxy_each_client_address_has_its_bucket,
     standard_introspection_passes_the_depth_limit,
 );

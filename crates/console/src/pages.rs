@@ -61,7 +61,11 @@ impl Visit {
         Self {
             lang: Lang::from_cookie(cookie(headers, LANG).as_deref()),
             session: cookie(headers, SESSION),
-            addr: addr.map(|a| a.ip()),
+            addr: grantflow_api::throttle::client_addr(
+                headers,
+                addr.map(|a| a.ip()),
+                app.settings.trusted_proxy_hops,
+            ),
             path: uri.path().to_string(),
             secure: app.settings.production,
         }

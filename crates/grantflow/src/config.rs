@@ -303,6 +303,10 @@ mod tests {
             ),
             ("graphql.cors_origins", format!("{:?}", g.cors_origins)),
             (
+                "graphql.trusted_proxy_hops",
+                g.trusted_proxy_hops.to_string(),
+            ),
+            (
                 "auth.session_ttl_hours",
                 c.auth.session_ttl_hours.to_string(),
             ),
