@@ -166,25 +166,6 @@ pub fn instance_filter(f: InstanceFilterInput, now: DateTime<Utc>) -> Result<Ins
     })
 }
 
-/// Filters on the applicant or on text are no oracle over blind projects: they never
-/// match an instance the viewer reviews in a blind round.
-async fn hide_blind_from_identity_filters(
-    ctx: &Context<'_>,
-    user: &User,
-    mut filter: InstanceFilter,
-) -> Result<InstanceFilter> {
-    if filter.org_id.is_none() && filter.text.is_none() {
-        return Ok(filter);
-    }
-    let blind = rc(ctx)
-        .services
-        .blind_instance_ids(user)
-        .await
-        .map_err(|e| crate::context::service_err(ctx, e))?;
-    filter.identity_hidden = blind.into_iter().collect();
-    Ok(filter)
-}
-
 pub fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
@@ -336,7 +317,11 @@ impl CoreQuery {
             .into());
         }
         let filter = instance_filter(filter.unwrap_or_default(), rc(ctx).services.now())?;
-        let filter = hide_blind_from_identity_filters(ctx, &v.user, filter).await?;
+        let filter = rc(ctx)
+            .services
+            .filter_for(&v.user, &filter)
+            .await
+            .map_err(|e| crate::context::service_err(ctx, e))?;
         let sort_in = sort.unwrap_or_default();
         let sort = sort_in.field;
         let sort = match sort {

@@ -71,6 +71,23 @@ impl Visit {
         }
     }
 
+    /// The login page, for a visitor without a session.
+    pub(crate) fn login_needed(&self) -> Option<Response> {
+        self.session
+            .is_none()
+            .then(|| Redirect::to("/login").into_response())
+    }
+
+    /// The 403 page, for a posted form whose CSRF token is wrong or missing ([`csrf_ok`]).
+    pub(crate) fn form_refused(
+        &self,
+        headers: &HeaderMap,
+        token: Option<&str>,
+    ) -> Option<Response> {
+        (!csrf_ok(headers, token))
+            .then(|| self.message(StatusCode::FORBIDDEN, "error", text(self.lang, "csrf")))
+    }
+
     pub(crate) fn csrf(&self, headers: &HeaderMap) -> String {
         match &self.session {
             Some(s) => csrf_for_session(s),
@@ -264,8 +281,8 @@ pub(crate) async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if !csrf_ok(&headers, form.csrf.as_deref()) {
-        return visit.message(StatusCode::FORBIDDEN, "error", text(visit.lang, "csrf"));
+    if let Some(refused) = visit.form_refused(&headers, form.csrf.as_deref()) {
+        return refused;
     }
     // Revokes the token in the store: the cookie is worthless from now on, everywhere.
     if visit.session.is_some() {
@@ -293,8 +310,8 @@ pub(crate) async fn set_lang(
     Form(form): Form<LangForm>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, None);
-    if !csrf_ok(&headers, form.csrf.as_deref()) {
-        return visit.message(StatusCode::FORBIDDEN, "error", text(visit.lang, "csrf"));
+    if let Some(refused) = visit.form_refused(&headers, form.csrf.as_deref()) {
+        return refused;
     }
     let lang = if form.lang == "en" { "en" } else { "zh-CN" };
     // Only a path of this site: never an open redirect.
@@ -387,8 +404,8 @@ pub(crate) async fn home(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     let (viewer, mut items) = match list_items(&visit, &app, 50, false).await {
         Ok(v) => v,
@@ -406,8 +423,8 @@ pub(crate) async fn list(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     match list_items(&visit, &app, 50, true).await {
         Ok((viewer, items)) => list_page(
@@ -571,8 +588,8 @@ pub(crate) async fn instance(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     instance_page(&visit, &app, &headers, &id, None).await
 }
@@ -590,11 +607,11 @@ pub(crate) async fn fire(
     let mut visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
     visit.path = format!("/instances/{id}");
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if !csrf_ok(&headers, get("csrf")) {
-        return visit.message(StatusCode::FORBIDDEN, "error", text(visit.lang, "csrf"));
+    if let Some(refused) = visit.form_refused(&headers, get("csrf")) {
+        return refused;
     }
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     let event = get("event").unwrap_or_default().to_string();
     let version: i64 = get("version").and_then(|v| v.parse().ok()).unwrap_or(-1);

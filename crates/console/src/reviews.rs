@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use crate::Page;
 use crate::i18n::{text, texts};
 use crate::pages::{Visit, error_code, error_message};
-use crate::session::csrf_ok;
 
 const MY_REVIEWS: &str = r#"{
   viewer { id username displayName roles }
@@ -41,8 +40,8 @@ pub(crate) async fn my_reviews(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     let answer = match visit.run(&app, MY_REVIEWS, json!({})).await {
         Ok(a) => a,
@@ -143,8 +142,8 @@ pub(crate) async fn review_form(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     form_page(&visit, &app, &headers, &id, None).await
 }
@@ -162,11 +161,11 @@ pub(crate) async fn act(
     let mut visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
     visit.path = format!("/reviews/{id}");
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim());
-    if !csrf_ok(&headers, get("csrf")) {
-        return visit.message(StatusCode::FORBIDDEN, "error", text(visit.lang, "csrf"));
+    if let Some(refused) = visit.form_refused(&headers, get("csrf")) {
+        return refused;
     }
-    if visit.session.is_none() {
-        return Redirect::to("/login").into_response();
+    if let Some(login) = visit.login_needed() {
+        return login;
     }
     let reason = get("reason").filter(|r| !r.is_empty());
     let (query, variables) = match get("action").unwrap_or_default() {

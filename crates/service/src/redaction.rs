@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use grantflow_review::blind::redact_identity;
-use grantflow_store::{Instance, User};
+use grantflow_store::{Instance, InstanceFilter, User};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -61,7 +61,34 @@ pub fn redact_instance(instance: &Instance, org_name: &str, creator_name: &str) 
     )
 }
 
+/// `filter` with the rule that filters on the applicant or on text are no oracle over blind
+/// projects: they never match an instance in `blind` (the viewer's blind reviews).
+pub fn hide_identity(filter: &InstanceFilter, blind: &HashSet<Uuid>) -> InstanceFilter {
+    let identity_filtered = filter.org_id.is_some() || filter.text.is_some();
+    InstanceFilter {
+        identity_hidden: if identity_filtered {
+            blind.iter().copied().collect()
+        } else {
+            Vec::new()
+        },
+        ..filter.clone()
+    }
+}
+
 impl Services {
+    /// `filter` as `user` may apply it ([`hide_identity`]); asks the store for the
+    /// viewer's blind reviews only when the filter names an applicant or a text.
+    pub async fn filter_for(
+        &self,
+        user: &User,
+        filter: &InstanceFilter,
+    ) -> ServiceResult<InstanceFilter> {
+        if filter.org_id.is_none() && filter.text.is_none() {
+            return Ok(filter.clone());
+        }
+        Ok(hide_identity(filter, &self.blind_instance_ids(user).await?))
+    }
+
     /// The instances that `user` sees only as a reviewer of a blind round, among all their
     /// review assignments (two store calls, whatever their number). Lists pass them as
     /// [`grantflow_store::InstanceFilter::identity_hidden`]; exports redact them.

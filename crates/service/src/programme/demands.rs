@@ -479,10 +479,7 @@ impl Services {
         const MAX_ROWS: usize = 10_000;
         let visibility = visibility_for(user);
         let blind = self.blind_instance_ids(user).await?;
-        let filter = &InstanceFilter {
-            identity_hidden: blind.iter().copied().collect(),
-            ..filter.clone()
-        };
+        let filter = &crate::redaction::hide_identity(filter, &blind);
         let mut page = PageRequest {
             first: 100,
             after: None,
