@@ -1,7 +1,7 @@
 //! Importing a filled-in 需求征集表 from XLSX.
 //!
-//! One cohesive file (about 1,200 lines of code, then its unit tests): reading the header,
-//! each row's cells and their errors follow the one layout of the form, step by step.
+//! Reading the header and each row's cells follows the one layout of the form, step by
+//! step, here; the errors (`errors.rs`) and the reading of amounts (`amount.rs`) sit beside.
 //!
 //! The sheet looks like the form attached to the call: a title row, a 填报单位 row, then a
 //! header row (大类, 重点政策或工作, 项目名称, 项目方向, 申报（工作）主体, 经费预算, 项目绩效,
@@ -46,6 +46,13 @@ use crate::catalogue::{Catalogue, Category, ItemRef, strip_item_number};
 use crate::demand::{Demand, DemandError, DemandField, DemandOrigin, SourceRow, validate_demand};
 use crate::messages::{impl_error_via_user_facing, pick};
 pub use crate::workbook_limits::{ImportLimits, LimitExceeded};
+
+mod amount;
+mod errors;
+
+use amount::number_to_money;
+pub use amount::{NotAnAmount, parse_budget};
+pub use errors::{CellError, CellProblem, ImportFailure};
 
 /// How many rows from the top are searched for the header.
 const HEADER_SEARCH_ROWS: u32 = 30;
@@ -191,230 +198,6 @@ pub struct SkippedRow {
     pub reason: SkipReason,
 }
 
-/// What is wrong with a cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CellProblem {
-    /// The budget cell is not an amount.
-    NotAnAmount {
-        text: String,
-    },
-    CategoryMissing,
-    UnknownCategory {
-        text: String,
-    },
-    /// The name cell still says （可加行） while other cells are filled in.
-    PlaceholderNotReplaced,
-    /// A formula error (#REF!, #VALUE! …) in the cell.
-    ErrorValue {
-        text: String,
-    },
-    /// A rule of [`validate_demand`].
-    Demand(DemandError),
-}
-
-/// An error in one row, naming its cell.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CellError {
-    /// 1-based Excel row number.
-    pub row: u32,
-    /// Column letter (`F`); `None` when the column is absent from the sheet.
-    pub column: Option<String>,
-    /// The header as written in the sheet, or the form's header when absent.
-    pub header: String,
-    pub problem: CellProblem,
-}
-
-impl UserFacing for CellError {
-    fn code(&self) -> &'static str {
-        match &self.problem {
-            CellProblem::NotAnAmount { .. } => "IMPORT_NOT_AN_AMOUNT",
-            CellProblem::CategoryMissing => "IMPORT_CATEGORY_MISSING",
-            CellProblem::UnknownCategory { .. } => "IMPORT_UNKNOWN_CATEGORY",
-            CellProblem::PlaceholderNotReplaced => "IMPORT_PLACEHOLDER_NOT_REPLACED",
-            CellProblem::ErrorValue { .. } => "IMPORT_ERROR_VALUE",
-            CellProblem::Demand(e) => e.code(),
-        }
-    }
-
-    fn message(&self, lang: Lang) -> String {
-        let row = self.row;
-        let header = &self.header;
-        let (zh_at, en_at) = match &self.column {
-            Some(col) => (
-                format!("第{row}行 {col}列「{header}」"),
-                format!("row {row}, column {col} ({header})"),
-            ),
-            None => (
-                format!("第{row}行「{header}」"),
-                format!("row {row} ({header})"),
-            ),
-        };
-        let (zh, en) = match &self.problem {
-            CellProblem::NotAnAmount { text } => (
-                format!("\"{text}\" 不是金额"),
-                format!("\"{text}\" is not an amount"),
-            ),
-            CellProblem::CategoryMissing => {
-                ("大类为空".to_string(), "the category is empty".to_string())
-            }
-            CellProblem::UnknownCategory { text } => (
-                format!("\"{text}\" 不是八大类之一"),
-                format!("\"{text}\" is not one of the eight categories"),
-            ),
-            CellProblem::PlaceholderNotReplaced => (
-                "请将（可加行）替换为项目名称".to_string(),
-                "replace （可加行） with the project name".to_string(),
-            ),
-            CellProblem::ErrorValue { text } => (
-                format!("单元格为错误值 {text}"),
-                format!("the cell holds the error value {text}"),
-            ),
-            CellProblem::Demand(e) => (e.message(Lang::ZhCn), e.message(Lang::En)),
-        };
-        pick(lang, format!("{zh_at}：{zh}"), format!("{en_at}: {en}"))
-    }
-}
-impl_error_via_user_facing!(CellError);
-
-/// Why a file cannot be imported at all.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ImportFailure {
-    NotAWorkbook {
-        detail: String,
-    },
-    SheetMissing {
-        sheet: String,
-    },
-    NoSheet,
-    /// No row within the first rows has the form's headers.
-    HeaderNotFound,
-    /// The header lacks a required column (大类, 项目名称 or 经费预算).
-    ColumnMissing {
-        column: FormColumn,
-    },
-    /// The workbook is beyond a cap of [`ImportLimits`].
-    LimitExceeded(LimitExceeded),
-    /// A cell, row, dimension or merged-region reference outside Excel's grid or
-    /// malformed (`A99999999999`, `B2:A1`).
-    BadCellReference {
-        reference: String,
-    },
-    /// The XLSX reader failed in a way it should have reported as an error; the file is
-    /// treated as unreadable rather than bringing the server down.
-    ReaderFailed,
-    /// The import was cancelled (its request timed out or went away).
-    Cancelled,
-}
-
-impl UserFacing for ImportFailure {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::NotAWorkbook { .. } => "IMPORT_NOT_A_WORKBOOK",
-            Self::SheetMissing { .. } => "IMPORT_SHEET_MISSING",
-            Self::NoSheet => "IMPORT_NO_SHEET",
-            Self::HeaderNotFound => "IMPORT_HEADER_NOT_FOUND",
-            Self::ColumnMissing { .. } => "IMPORT_COLUMN_MISSING",
-            Self::LimitExceeded(l) => match l {
-                LimitExceeded::ZipEntries { .. } => "IMPORT_TOO_MANY_PARTS",
-                LimitExceeded::DecompressedBytes { .. } => "IMPORT_TOO_LARGE",
-                LimitExceeded::Rows { .. } => "IMPORT_TOO_MANY_ROWS",
-                LimitExceeded::Cells { .. } => "IMPORT_TOO_MANY_CELLS",
-                LimitExceeded::MergedRegions { .. } => "IMPORT_TOO_MANY_MERGED_REGIONS",
-            },
-            Self::BadCellReference { .. } => "IMPORT_BAD_CELL_REFERENCE",
-            Self::ReaderFailed => "IMPORT_NOT_A_WORKBOOK",
-            Self::Cancelled => "IMPORT_CANCELLED",
-        }
-    }
-
-    fn message(&self, lang: Lang) -> String {
-        match self {
-            Self::NotAWorkbook { detail } => pick(
-                lang,
-                format!("无法读取该文件，请上传 .xlsx 格式的需求征集表（{detail}）"),
-                format!("cannot read the file; upload the form as .xlsx ({detail})"),
-            ),
-            Self::SheetMissing { sheet } => pick(
-                lang,
-                format!("工作簿中没有工作表「{sheet}」"),
-                format!("the workbook has no sheet `{sheet}`"),
-            ),
-            Self::NoSheet => pick(
-                lang,
-                "工作簿中没有工作表".to_string(),
-                "the workbook has no sheet".to_string(),
-            ),
-            Self::HeaderNotFound => pick(
-                lang,
-                "未找到表头行（大类、项目名称、经费预算等）".to_string(),
-                "no header row (大类, 项目名称, 经费预算 …) was found".to_string(),
-            ),
-            Self::ColumnMissing { column } => pick(
-                lang,
-                format!("表头缺少「{}」列", column.field().header(Lang::ZhCn)),
-                format!(
-                    "the header has no {} column",
-                    column.field().header(Lang::En)
-                ),
-            ),
-            Self::LimitExceeded(l) => limit_message(lang, l),
-            Self::BadCellReference { reference } => pick(
-                lang,
-                format!("单元格引用「{reference}」无效或超出 Excel 的范围（最大 XFD1048576）"),
-                format!(
-                    "the cell reference `{reference}` is malformed or beyond Excel's grid (XFD1048576 at most)"
-                ),
-            ),
-            Self::ReaderFailed => pick(
-                lang,
-                "无法读取该文件，请上传 .xlsx 格式的需求征集表（文件已损坏）".to_string(),
-                "cannot read the file; upload the form as .xlsx (the file is damaged)".to_string(),
-            ),
-            Self::Cancelled => pick(
-                lang,
-                "导入已取消（请求超时）".to_string(),
-                "the import was cancelled (the request timed out)".to_string(),
-            ),
-        }
-    }
-}
-
-fn limit_message(lang: Lang, l: &LimitExceeded) -> String {
-    match l {
-        LimitExceeded::ZipEntries { found, max } => pick(
-            lang,
-            format!("文件包含 {found} 个部件，最多 {max} 个，不是正常的需求征集表"),
-            format!("the file has {found} parts, at most {max} are accepted"),
-        ),
-        LimitExceeded::DecompressedBytes { max } => pick(
-            lang,
-            format!("文件解压后超过 {} MB，请拆分后上传", max / (1024 * 1024)),
-            format!(
-                "the file is over {} MB once decompressed; split it",
-                max / (1024 * 1024)
-            ),
-        ),
-        LimitExceeded::Rows { row, max } => pick(
-            lang,
-            format!("工作表超过 {max} 行（第 {row} 行仍有内容），请删除多余的行或拆分文件"),
-            format!(
-                "the sheet goes beyond {max} rows (row {row} has content); delete the extra rows or split the file"
-            ),
-        ),
-        LimitExceeded::Cells { max } => pick(
-            lang,
-            format!("工作表超过 {max} 个单元格，请拆分文件"),
-            format!("the sheet has more than {max} cells; split the file"),
-        ),
-        LimitExceeded::MergedRegions { max } => pick(
-            lang,
-            format!("工作表超过 {max} 个合并单元格区域"),
-            format!("the sheet has more than {max} merged regions"),
-        ),
-    }
-}
-impl_error_via_user_facing!(ImportFailure);
-
 /// A demand read from a row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportedRow {
@@ -471,85 +254,6 @@ pub fn column_letter(index: u32) -> String {
         n = (n - 1) / 26;
     }
     letters.iter().rev().collect()
-}
-
-/// Why a budget text is not an amount.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotAnAmount;
-
-/// Parses a budget as people write it; see the module documentation for the rules.
-/// `unit` applies to text without its own unit.
-pub fn parse_budget(text: &str, unit: BudgetUnit) -> Result<Money, NotAnAmount> {
-    let t: String = text
-        .trim()
-        .trim_start_matches(['¥', '￥'])
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != ',' && *c != '，')
-        .collect();
-    let (number, unit) = if let Some(n) = t.strip_suffix("万元").or_else(|| t.strip_suffix('万'))
-    {
-        (n, BudgetUnit::TenThousandYuan)
-    } else if let Some(n) = t.strip_suffix('元') {
-        (n, BudgetUnit::Yuan)
-    } else {
-        (t.as_str(), unit)
-    };
-    decimal_to_money(number, unit).ok_or(NotAnAmount)
-}
-
-/// An exact decimal (`-?digits(.digits)?`) in the given unit, as money; `None` when the
-/// text is not such a number or is more precise than a fen.
-fn decimal_to_money(number: &str, unit: BudgetUnit) -> Option<Money> {
-    match unit {
-        // Empty, malformed, finer than a fen or too large: not an amount.
-        BudgetUnit::Yuan => Money::parse(number).ok(),
-        BudgetUnit::TenThousandYuan => {
-            let (negative, digits) = match number.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, number),
-            };
-            let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-            let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-            if whole.is_empty()
-                || !all_digits(whole)
-                || !all_digits(frac)
-                || (digits.contains('.') && frac.is_empty())
-            {
-                return None;
-            }
-            // One 万元 is 1 000 000 fen: six decimals are exact, more must be zeros.
-            let frac = frac.trim_end_matches('0');
-            if frac.len() > 6 {
-                return None;
-            }
-            let frac_fen: i64 = format!("{frac:0<6}").parse().ok()?;
-            let fen = whole
-                .parse::<i64>()
-                .ok()?
-                .checked_mul(1_000_000)?
-                .checked_add(frac_fen)?;
-            Some(Money::from_fen(if negative { -fen } else { fen }))
-        }
-    }
-}
-
-/// A numeric cell as money in `unit`. Excel stores numbers as binary doubles, so the
-/// value is rounded to the fen when it is within a thousandth of a fen of one (50.1 is
-/// 50.099999999999994 in binary) and refused when it is not.
-fn number_to_money(value: f64, unit: BudgetUnit) -> Option<Money> {
-    let fen_per_unit = match unit {
-        BudgetUnit::Yuan => 100.0,
-        BudgetUnit::TenThousandYuan => 1_000_000.0,
-    };
-    let fen = value * fen_per_unit;
-    if !fen.is_finite() || fen.abs() > 9.0e15 {
-        return None;
-    }
-    let rounded = fen.round();
-    if (fen - rounded).abs() > 1e-3 {
-        return None;
-    }
-    Some(Money::from_fen(rounded as i64))
 }
 
 /// Whitespace removed (including the ideographic space and line breaks), full-width

@@ -1,0 +1,87 @@
+//! Budget amounts as people write them under 经费预算: 元 or 万元, from the header, the
+//! cell or the import's `amountUnit`, exact to the fen.
+
+#[allow(
+    clippy::wildcard_imports,
+    reason = "the parent module's types and imports"
+)]
+use super::*;
+
+/// Why a budget text is not an amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAnAmount;
+
+/// Parses a budget as people write it; see the module documentation for the rules.
+/// `unit` applies to text without its own unit.
+pub fn parse_budget(text: &str, unit: BudgetUnit) -> Result<Money, NotAnAmount> {
+    let t: String = text
+        .trim()
+        .trim_start_matches(['¥', '￥'])
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ',' && *c != '，')
+        .collect();
+    let (number, unit) = if let Some(n) = t.strip_suffix("万元").or_else(|| t.strip_suffix('万'))
+    {
+        (n, BudgetUnit::TenThousandYuan)
+    } else if let Some(n) = t.strip_suffix('元') {
+        (n, BudgetUnit::Yuan)
+    } else {
+        (t.as_str(), unit)
+    };
+    decimal_to_money(number, unit).ok_or(NotAnAmount)
+}
+
+/// An exact decimal (`-?digits(.digits)?`) in the given unit, as money; `None` when the
+/// text is not such a number or is more precise than a fen.
+fn decimal_to_money(number: &str, unit: BudgetUnit) -> Option<Money> {
+    match unit {
+        // Empty, malformed, finer than a fen or too large: not an amount.
+        BudgetUnit::Yuan => Money::parse(number).ok(),
+        BudgetUnit::TenThousandYuan => {
+            let (negative, digits) = match number.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, number),
+            };
+            let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            if whole.is_empty()
+                || !all_digits(whole)
+                || !all_digits(frac)
+                || (digits.contains('.') && frac.is_empty())
+            {
+                return None;
+            }
+            // One 万元 is 1 000 000 fen: six decimals are exact, more must be zeros.
+            let frac = frac.trim_end_matches('0');
+            if frac.len() > 6 {
+                return None;
+            }
+            let frac_fen: i64 = format!("{frac:0<6}").parse().ok()?;
+            let fen = whole
+                .parse::<i64>()
+                .ok()?
+                .checked_mul(1_000_000)?
+                .checked_add(frac_fen)?;
+            Some(Money::from_fen(if negative { -fen } else { fen }))
+        }
+    }
+}
+
+/// A numeric cell as money in `unit`. Excel stores numbers as binary doubles, so the
+/// value is rounded to the fen when it is within a thousandth of a fen of one (50.1 is
+/// 50.099999999999994 in binary) and refused when it is not.
+pub(super) fn number_to_money(value: f64, unit: BudgetUnit) -> Option<Money> {
+    let fen_per_unit = match unit {
+        BudgetUnit::Yuan => 100.0,
+        BudgetUnit::TenThousandYuan => 1_000_000.0,
+    };
+    let fen = value * fen_per_unit;
+    if !fen.is_finite() || fen.abs() > 9.0e15 {
+        return None;
+    }
+    let rounded = fen.round();
+    if (fen - rounded).abs() > 1e-3 {
+        return None;
+    }
+    Some(Money::from_fen(rounded as i64))
+}
