@@ -5,16 +5,29 @@
 //! store, rate limit, scopes, visibility rules and redaction. The console performs nothing
 //! the API cannot, and an instance the viewer may not see is a 404 page.
 //!
-//! No JavaScript: plain forms and links, a strict Content-Security-Policy
-//! (`default-src 'none'`), cookie sessions and CSRF tokens ([`session`]).
+//! Plain forms and links that work without JavaScript, a strict Content-Security-Policy
+//! (`default-src 'none'`, scripts only from this site: one small file of our own,
+//! `static/live.js`, refreshes "what waits on me"), cookie sessions and CSRF tokens
+//! ([`session`]).
 //!
 //! Adding a page: a GraphQL document in [`pages`], a handler there that renders a
 //! template from `templates/` with [`Page::render`], and a route in [`router`].
 
+mod account;
+mod budget;
+mod calls;
+mod charts;
+mod demands;
+mod diagram;
+mod forms;
 pub mod i18n;
+mod instance;
+mod live;
+mod manage;
 mod pages;
 mod reviews;
 pub mod session;
+mod upload;
 
 use std::sync::OnceLock;
 
@@ -31,11 +44,45 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/instances", get(pages::list))
-        .route("/instances/{id}", get(pages::instance))
-        .route("/instances/{id}/fire", post(pages::fire))
+        .route("/instances/{id}", get(instance::instance))
+        .route("/instances/{id}/fire", post(instance::fire))
+        .route("/instances/{id}/budget", get(budget::budget))
+        .route("/instances/{id}/budget/line", post(budget::add_line))
+        .route("/instances/{id}/budget/spend", post(budget::spend))
         .route("/reviews", get(reviews::my_reviews))
         .route("/reviews/{id}", get(reviews::review_form))
         .route("/reviews/{id}/act", post(reviews::act))
+        .route("/calls", get(calls::list))
+        .route(
+            "/calls/open",
+            post(calls::open).layer(axum::extract::DefaultBodyLimit::max(
+                upload::CATALOGUE_BYTES + upload::FRAMING_BYTES,
+            )),
+        )
+        .route("/calls/{id}", get(calls::call))
+        .route("/calls/{id}/close", post(calls::close))
+        .route("/calls/{id}/create", post(calls::create))
+        .route("/calls/{id}/export", get(calls::export))
+        .route(
+            "/calls/{id}/import",
+            post(demands::import).layer(demands::import_limit()),
+        )
+        .route("/calls/{id}/demands", get(demands::duplicates))
+        .route("/calls/{id}/merge", post(demands::merge))
+        .route("/calls/{id}/ranking", get(manage::ranking))
+        .route("/rounds/{id}", get(manage::round))
+        .route("/rounds/{id}/draw", post(manage::draw))
+        .route("/outbox", get(manage::outbox))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route("/account/notifications", post(account::notifications))
+        .route("/forgot", get(account::forgot_form).post(account::forgot))
+        .route(
+            "/reset-password",
+            get(account::reset_form).post(account::reset),
+        )
+        .route("/live", get(live::waiting_digest))
+        .route("/static/live.js", get(live::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/lang", post(pages::set_lang))
@@ -59,8 +106,8 @@ async fn security_headers(mut response: Response) -> Response {
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+         img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "same-origin");
@@ -93,6 +140,19 @@ fn templates() -> &'static Environment<'static> {
             ("message.html", include_str!("../templates/message.html")),
             ("reviews.html", include_str!("../templates/reviews.html")),
             ("review.html", include_str!("../templates/review.html")),
+            ("account.html", include_str!("../templates/account.html")),
+            ("budget.html", include_str!("../templates/budget.html")),
+            ("forgot.html", include_str!("../templates/forgot.html")),
+            ("reset.html", include_str!("../templates/reset.html")),
+            ("calls.html", include_str!("../templates/calls.html")),
+            ("call.html", include_str!("../templates/call.html")),
+            (
+                "duplicates.html",
+                include_str!("../templates/duplicates.html"),
+            ),
+            ("round.html", include_str!("../templates/round.html")),
+            ("ranking.html", include_str!("../templates/ranking.html")),
+            ("outbox.html", include_str!("../templates/outbox.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A broken template is a bug of this crate, caught by its tests.
@@ -135,6 +195,16 @@ mod tests {
             "message.html",
             "reviews.html",
             "review.html",
+            "account.html",
+            "budget.html",
+            "forgot.html",
+            "reset.html",
+            "calls.html",
+            "call.html",
+            "duplicates.html",
+            "round.html",
+            "ranking.html",
+            "outbox.html",
         ] {
             env.get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -1,9 +1,8 @@
 //! Handlers: each runs GraphQL documents as the signed-in user and renders a template.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -23,32 +22,33 @@ const LIST: &str = r#"query($first: Int!, $final: Boolean) {
   }
 }"#;
 
-const INSTANCE: &str = r#"query($id: ID!) {
-  viewer { id username displayName roles }
-  instance(id: $id) {
-    id title version dueAt overdue data
-    state { title { zhCn en } } stage { title { zhCn en } }
-    history { at event fromState toState reason }
-    timers(pendingOnly: true) { kind fireAt }
-    availableTransitions {
-      event title { zhCn en } available reasonRequired
-      input { name type required title { zhCn en } options }
-      unavailableReason { code message { zhCn en } }
-    }
-  }
-}"#;
-
-const FIRE: &str = r#"mutation($id: ID!, $event: String!, $v: Int!, $input: JSON, $reason: String) {
-  transition(instanceId: $id, event: $event, expectedVersion: $v, input: $input, reason: $reason) { instance { id } }
-}"#;
-
 /// What every request of the console knows about itself.
 pub(crate) struct Visit {
     pub(crate) lang: Lang,
     pub(crate) session: Option<String>,
     addr: Option<std::net::IpAddr>,
     pub(crate) path: String,
-    secure: bool,
+    pub(crate) secure: bool,
+    /// The form token for this visitor's pages.
+    pub(crate) token: String,
+    /// Whether the request's CSRF cookie/session matches a posted token (see [`Visit::refused`]).
+    headers: HeaderMap,
+}
+
+/// Handlers take a `Visit` as an argument: language, session, address and form token.
+impl axum::extract::FromRequestParts<AppState> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Self::new(app, &parts.headers, &parts.uri, addr))
+    }
 }
 
 impl Visit {
@@ -68,7 +68,70 @@ impl Visit {
             ),
             path: uri.path().to_string(),
             secure: app.settings.production,
+            token: match cookie(headers, SESSION) {
+                Some(s) => csrf_for_session(&s),
+                None => cookie(headers, LOGIN_CSRF).unwrap_or_default(),
+            },
+            headers: headers.clone(),
         }
+    }
+
+    /// The 403 page when a posted form's CSRF token is wrong or missing, else the login
+    /// page when signed out.
+    pub(crate) fn refused(&self, token: Option<&str>) -> Option<Response> {
+        self.form_refused(&self.headers, token)
+            .or_else(|| self.login_needed())
+    }
+
+    /// The CSRF check alone (forms used signed out: forgotten password).
+    pub(crate) fn form_refused_only(&self, token: Option<&str>) -> Option<Response> {
+        self.form_refused(&self.headers, token)
+    }
+
+    /// Before login: a fresh form token and its cookie, if the visitor has none yet.
+    pub(crate) fn pre_login_token(&mut self) -> Option<axum::http::HeaderValue> {
+        if !self.token.is_empty() {
+            return None;
+        }
+        self.token = session::random_token();
+        Some(session::set_cookie(
+            LOGIN_CSRF,
+            &self.token,
+            3600,
+            self.secure,
+        ))
+    }
+
+    /// Renders `name` with the context every page has (language, texts, path, form
+    /// token, viewer) and `extra`.
+    pub(crate) fn page(&self, name: &str, viewer: &Value, extra: minijinja::Value) -> Response {
+        Page::render(
+            name,
+            context! {
+                lang => self.lang.code(), tr => texts(self.lang), path => self.path,
+                csrf => self.token, viewer => viewer, ..extra
+            },
+        )
+    }
+
+    /// The 404 page.
+    pub(crate) fn not_found(&self) -> Response {
+        self.message(StatusCode::NOT_FOUND, "error", text(self.lang, "not_found"))
+    }
+
+    /// The page for a refused operation: its message, 400 (404 for NOT_FOUND, 403 for
+    /// FORBIDDEN).
+    pub(crate) fn refusal(&self, answer: &Value) -> Response {
+        let status = match error_code(answer) {
+            Some("NOT_FOUND") => return self.not_found(),
+            Some("FORBIDDEN") => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut message = error_message(answer, self.lang);
+        if message.is_empty() {
+            message = text(self.lang, "error").to_string();
+        }
+        self.message(status, "error", &message)
     }
 
     /// The login page, for a visitor without a session.
@@ -329,7 +392,7 @@ pub(crate) async fn set_lang(
 
 // ------------------------------------------------------------------ lists
 
-struct ListItem {
+pub(crate) struct ListItem {
     id: String,
     title: String,
     state: String,
@@ -381,7 +444,7 @@ fn list_page(
     empty: &str,
     items: &[ListItem],
 ) -> Response {
-    let items: Vec<Value> = items
+    let rows: Vec<Value> = items
         .iter()
         .map(|i| json!({ "id": i.id, "title": i.title, "state": i.state, "due": i.due, "overdue": i.overdue }))
         .collect();
@@ -390,7 +453,8 @@ fn list_page(
         context! {
             lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.csrf(headers), viewer => viewer,
-            heading => text(visit.lang, heading), empty => text(visit.lang, empty), items => items,
+            heading => text(visit.lang, heading), empty => text(visit.lang, empty),
+            live => (heading == "home").then(|| fingerprint(items)), items => rows,
         },
     )
 }
@@ -407,13 +471,35 @@ pub(crate) async fn home(
     if let Some(login) = visit.login_needed() {
         return login;
     }
-    let (viewer, mut items) = match list_items(&visit, &app, 50, false).await {
+    let (viewer, items) = match waiting(&visit, &app).await {
         Ok(v) => v,
         Err(r) => return r,
     };
+    list_page(&visit, &headers, viewer, "home", "nothing_waits", &items)
+}
+
+/// The instances waiting on the viewer, overdue first, then the soonest deadline.
+pub(crate) async fn waiting(
+    visit: &Visit,
+    app: &AppState,
+) -> Result<(Value, Vec<ListItem>), Response> {
+    let (viewer, mut items) = list_items(visit, app, 50, false).await?;
     items.retain(|i| i.waits);
     items.sort_by_key(|i| (!i.overdue, i.due.is_none()));
-    list_page(&visit, &headers, viewer, "home", "nothing_waits", &items)
+    Ok((viewer, items))
+}
+
+/// A short digest of what the list shows: it changes when anything on it does.
+pub(crate) fn fingerprint(items: &[ListItem]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for i in items {
+        h.update(format!(
+            "{}\0{}\0{:?}\0{}\n",
+            i.id, i.state, i.due, i.overdue
+        ));
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 pub(crate) async fn list(
@@ -439,259 +525,6 @@ pub(crate) async fn list(
     }
 }
 
-// ------------------------------------------------------------------ one instance
-
-/// An input field of an action, as the form shows it.
-fn form_field(
-    visit: &Visit,
-    f: &Value,
-    values: &BTreeMap<String, String>,
-    errors: &BTreeMap<String, String>,
-) -> Value {
-    let name = f["name"].as_str().unwrap_or_default();
-    let ty = f["type"].as_str().unwrap_or("text");
-    let title = {
-        let t = visit.i18n(&f["title"]);
-        if t.is_empty() { name.to_string() } else { t }
-    };
-    let (html_type, hint, multiline) = match ty {
-        "integer" => ("number", "", false),
-        "date" => ("date", "", false),
-        "money" => (
-            "text",
-            if visit.lang == Lang::En {
-                "yuan, e.g. 250000.00"
-            } else {
-                "单位：元，例如 250000.00"
-            },
-            false,
-        ),
-        "indicators" | "file" | "files" => ("text", "JSON", true),
-        "text" => ("text", "", true),
-        _ => ("text", "", false),
-    };
-    json!({
-        "name": name, "type": ty, "title": title, "required": f["required"],
-        "options": f["options"], "html_type": html_type, "hint": hint, "multiline": multiline,
-        "value": values.get(name).cloned().unwrap_or_default(),
-        "error": errors.get(name),
-    })
-}
-
-/// A form the API refused: its event, the message, what was typed, and the message of
-/// each field at fault.
-struct Refused<'a> {
-    event: &'a str,
-    message: String,
-    values: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
-}
-
-async fn instance_page(
-    visit: &Visit,
-    app: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    failed: Option<Refused<'_>>,
-) -> Response {
-    let answer = match visit.run(app, INSTANCE, json!({ "id": id })).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let i = &answer["data"]["instance"];
-    if !i.is_object() {
-        return match error_code(&answer) {
-            Some("NOT_FOUND") | Some("INVALID_INPUT") => visit.message(
-                StatusCode::NOT_FOUND,
-                "error",
-                text(visit.lang, "not_found"),
-            ),
-            _ => visit.message(
-                StatusCode::BAD_REQUEST,
-                "error",
-                &error_message(&answer, visit.lang),
-            ),
-        };
-    }
-    let empty = BTreeMap::new();
-    let transitions = i["availableTransitions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let actions: Vec<Value> = transitions
-        .iter()
-        .map(|t| {
-            let event = t["event"].as_str().unwrap_or_default();
-            let (error, values, errors) = match &failed {
-                Some(r) if r.event == event => (Some(r.message.clone()), &r.values, &r.errors),
-                _ => (None, &empty, &empty),
-            };
-            let fields: Vec<Value> = t["input"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|f| form_field(visit, f, values, errors))
-                .collect();
-            json!({
-                "event": event, "title": visit.i18n(&t["title"]), "available": t["available"],
-                "reason_required": t["reasonRequired"], "fields": fields, "error": error,
-            })
-        })
-        .collect();
-    let unavailable: Vec<Value> = transitions
-        .iter()
-        .filter(|t| t["available"] != true)
-        .map(|t| json!({ "title": visit.i18n(&t["title"]), "why": visit.i18n(&t["unavailableReason"]["message"]) }))
-        .collect();
-    let history: Vec<Value> = i["history"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|h| json!({ "at": visit.time(&h["at"]), "event": h["event"], "from": h["fromState"], "to": h["toState"], "reason": h["reason"] }))
-        .collect();
-    let timers: Vec<Value> = i["timers"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|t| json!({ "kind": t["kind"], "fire_at": visit.time(&t["fireAt"]) }))
-        .collect();
-    let instance = json!({
-        "id": i["id"], "title": i["title"], "version": i["version"],
-        "state": visit.i18n(&i["state"]["title"]), "stage": visit.i18n(&i["stage"]["title"]),
-        "due": visit.time(&i["dueAt"]), "overdue": i["overdue"],
-        "data": serde_json::to_string_pretty(&i["data"]).unwrap_or_default(),
-    });
-    let page = Page::render(
-        "instance.html",
-        context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
-            csrf => visit.csrf(headers), viewer => answer["data"]["viewer"].clone(),
-            instance => instance, actions => actions, unavailable => unavailable,
-            history => history, timers => timers,
-        },
-    );
-    if failed.is_some() {
-        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
-    } else {
-        page
-    }
-}
-
-pub(crate) async fn instance(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Response {
-    let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    if let Some(login) = visit.login_needed() {
-        return login;
-    }
-    instance_page(&visit, &app, &headers, &id, None).await
-}
-
-/// Fires an action from its form. The form's fields arrive as `input.<name>`; each is
-/// converted by its declared type, and the API's refusals come back next to the fields.
-pub(crate) async fn fire(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let mut visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
-    visit.path = format!("/instances/{id}");
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if let Some(refused) = visit.form_refused(&headers, get("csrf")) {
-        return refused;
-    }
-    if let Some(login) = visit.login_needed() {
-        return login;
-    }
-    let event = get("event").unwrap_or_default().to_string();
-    let version: i64 = get("version").and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let values: BTreeMap<String, String> = form
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("input.")?.to_string(), v.clone())))
-        .collect();
-    let input: serde_json::Map<String, Value> = values
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                typed(get(&format!("type.{k}")).unwrap_or("text"), v),
-            )
-        })
-        .collect();
-    let reason = get("reason").filter(|r| !r.trim().is_empty());
-    let answer = match visit
-        .run(
-            &app,
-            FIRE,
-            json!({ "id": id, "event": event, "v": version, "input": input, "reason": reason }),
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if answer["data"]["transition"].is_object() {
-        return Redirect::to(&format!("/instances/{id}")).into_response();
-    }
-    let field_errors: BTreeMap<String, String> =
-        answer["errors"][0]["extensions"]["details"]["fields"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|f| {
-                let field = f["field"].as_str()?;
-                let field = field.strip_prefix("input.").unwrap_or(field).to_string();
-                let msg = &f["message"];
-                let text = if visit.lang == Lang::En {
-                    msg["en"].as_str()
-                } else {
-                    msg["zh-CN"].as_str().or(msg["zhCn"].as_str())
-                };
-                Some((field, text.unwrap_or_default().to_string()))
-            })
-            .collect();
-    let message = error_message(&answer, visit.lang);
-    instance_page(
-        &visit,
-        &app,
-        &headers,
-        &id,
-        Some(Refused {
-            event: &event,
-            message,
-            values,
-            errors: field_errors,
-        }),
-    )
-    .await
-}
-
-/// A form value as JSON by its declared type: integers and booleans as themselves,
-/// indicator tables and file references parsed from their JSON, everything else as text
-/// (money too: the API reads amounts exactly from text). The API checks every value.
-fn typed(ty: &str, value: &str) -> Value {
-    let v = value.trim();
-    let parsed = match ty {
-        "integer" => v.parse::<i64>().ok().map(Value::from),
-        "boolean" => v.parse::<bool>().ok().map(Value::from),
-        "indicators" | "file" | "files" => serde_json::from_str(v).ok(),
-        _ => None,
-    };
-    parsed.unwrap_or_else(|| json!(v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,19 +548,5 @@ mod tests {
             Some("2024-02-29 24:00")
         );
         assert_eq!(chrono_like("not a time"), None);
-    }
-
-    #[test]
-    fn form_values_take_their_declared_types() {
-        assert_eq!(typed("integer", "42"), json!(42));
-        assert_eq!(typed("boolean", "true"), json!(true));
-        assert_eq!(typed("indicators", "[{\"a\":1}]"), json!([{ "a": 1 }]));
-        assert_eq!(typed("money", "250000"), json!("250000"));
-        assert_eq!(typed("text", "12"), json!("12"));
-        assert_eq!(
-            typed("integer", "twelve"),
-            json!("twelve"),
-            "left for the API to refuse"
-        );
     }
 }

@@ -27,6 +27,21 @@ pub struct HistoryEntryGql {
     pub prev_hash: String,
 }
 
+/// The result of checking one instance's hash chain (`grantflow audit verify` for one
+/// instance).
+#[derive(SimpleObject)]
+#[graphql(name = "HistoryVerification")]
+pub struct HistoryVerificationGql {
+    /// Every record's hash recomputes, each links to the one before, there are as many
+    /// records as transitions and the instance's last hash is the last record's.
+    pub ok: bool,
+    pub records_checked: i64,
+    /// The first record that is wrong, when not ok.
+    pub failed_seq: Option<i64>,
+    /// What is wrong, when not ok (English, as the CLI prints it).
+    pub problem: Option<String>,
+}
+
 impl From<HistoryRecord> for HistoryEntryGql {
     fn from(r: HistoryRecord) -> Self {
         Self {
@@ -306,6 +321,30 @@ impl InstanceGql {
             .await
             .map_err(|e| crate::context::store_err(ctx, e))?;
         Ok(records.into_iter().map(Into::into).collect())
+    }
+    /// The hash chain verified now (auditors, managers and administrators; null for
+    /// everyone else).
+    async fn history_verification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<HistoryVerificationGql>> {
+        let v = viewer(ctx)?;
+        if ![Role::Auditor, Role::Manager, Role::Admin]
+            .into_iter()
+            .any(|r| v.has_role(r))
+        {
+            return Ok(None);
+        }
+        let (records, failure) =
+            grantflow_store::audit::verify_instance(services(ctx).store.as_ref(), self.0.id)
+                .await
+                .map_err(|e| crate::context::store_err(ctx, e))?;
+        Ok(Some(HistoryVerificationGql {
+            ok: failure.is_none(),
+            records_checked: records as i64,
+            failed_seq: failure.as_ref().map(|f| f.seq),
+            problem: failure.map(|f| f.what),
+        }))
     }
     /// Deadlines, reminders, escalations and timeouts: pending ones and what already fired.
     async fn timers(

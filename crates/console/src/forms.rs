@@ -1,0 +1,317 @@
+//! Forms generated from a workflow's declared inputs: one control per input by its type
+//! (options as a select, money with its unit, dates, integers), and tables for the
+//! structured ones: the indicators table (绩效目标: category, name, unit, target,
+//! direction, weight per row) and file references (name, SHA-256, size per row). Table
+//! cells arrive as `input.<field>.<row>.<column>` and are put back together as the JSON
+//! the API reads; the API checks every value and its refusals come back next to the field.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::i18n::Lang;
+
+/// (column, zh-CN, en, options)
+type Column = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const INDICATOR_COLUMNS: &[Column] = &[
+    (
+        "category",
+        "类别",
+        "Category",
+        &[
+            "output_quantity",
+            "output_quality",
+            "output_timeliness",
+            "output_cost",
+            "effect_economic",
+            "effect_social",
+            "effect_ecological",
+            "effect_sustainability",
+            "satisfaction",
+        ],
+    ),
+    ("name", "指标名称", "Indicator", &[]),
+    ("unit", "计量单位", "Unit", &[]),
+    ("target", "目标值", "Target", &[]),
+    (
+        "direction",
+        "方向",
+        "Direction",
+        &["higher_is_better", "lower_is_better", "qualitative"],
+    ),
+    ("weight", "权重", "Weight", &[]),
+];
+
+const FILE_COLUMNS: &[Column] = &[
+    ("name", "文件名", "File name", &[]),
+    ("sha256", "SHA-256", "SHA-256", &[]),
+    ("size", "大小（字节）", "Size (bytes)", &[]),
+];
+
+/// The columns of a table-shaped input type.
+fn columns(ty: &str) -> Option<&'static [Column]> {
+    match ty {
+        "indicators" => Some(INDICATOR_COLUMNS),
+        "file" | "files" => Some(FILE_COLUMNS),
+        _ => None,
+    }
+}
+
+/// The words of an indicator option.
+fn option_title(lang: Lang, option: &str) -> &str {
+    let zh = match option {
+        "output_quantity" => "产出·数量",
+        "output_quality" => "产出·质量",
+        "output_timeliness" => "产出·时效",
+        "output_cost" => "产出·成本",
+        "effect_economic" => "效益·经济",
+        "effect_social" => "效益·社会",
+        "effect_ecological" => "效益·生态",
+        "effect_sustainability" => "效益·可持续",
+        "satisfaction" => "满意度",
+        "higher_is_better" => "越高越好",
+        "lower_is_better" => "越低越好",
+        "qualitative" => "定性",
+        other => other,
+    };
+    if lang == Lang::En { option } else { zh }
+}
+
+/// The form values of an input from the instance's data (what is already filled in).
+pub(crate) fn values_from_data(ty: &str, name: &str, data: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let v = &data[name];
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match columns(ty) {
+        Some(cols) => {
+            let rows: Vec<Value> = match v {
+                Value::Array(a) => a.clone(),
+                Value::Object(_) => vec![v.clone()],
+                _ => Vec::new(),
+            };
+            for (r, row) in rows.iter().enumerate() {
+                for (c, ..) in cols {
+                    out.insert(format!("{name}.{r}.{c}"), scalar(&row[*c]));
+                }
+            }
+        }
+        None if !v.is_null() => {
+            out.insert(name.to_string(), scalar(v));
+        }
+        None => {}
+    }
+    out
+}
+
+/// The table of a table-shaped input, as the template draws it: the columns, then rows
+/// of cells (the typed or stored rows and enough empty ones to add more).
+pub(crate) fn grid(
+    lang: Lang,
+    ty: &str,
+    name: &str,
+    values: &BTreeMap<String, String>,
+) -> Option<Value> {
+    let cols = columns(ty)?;
+    let prefix = format!("{name}.");
+    let filled = values
+        .keys()
+        .filter_map(|k| {
+            k.strip_prefix(&prefix)?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .map(|r| r + 1)
+        .max()
+        .unwrap_or(0);
+    let n = if ty == "file" {
+        1
+    } else {
+        (filled + 2).clamp(3, 50)
+    };
+    let rows: Vec<Value> = (0..n)
+        .map(|r| {
+            let cells: Vec<Value> = cols
+                .iter()
+                .map(|(c, zh, en, options)| {
+                    let options: Vec<Value> = options
+                        .iter()
+                        .map(|o| json!({ "value": o, "title": option_title(lang, o) }))
+                        .collect();
+                    json!({
+                        "name": format!("{name}.{r}.{c}"),
+                        "label": format!("{} {}", if lang == Lang::En { en } else { zh }, r + 1),
+                        "value": values.get(&format!("{name}.{r}.{c}")).cloned().unwrap_or_default(),
+                        "options": options,
+                    })
+                })
+                .collect();
+            json!(cells)
+        })
+        .collect();
+    let titles: Vec<&str> = cols
+        .iter()
+        .map(|(_, zh, en, _)| if lang == Lang::En { *en } else { *zh })
+        .collect();
+    Some(json!({ "columns": titles, "rows": rows }))
+}
+
+/// The JSON of every input of a posted form: `values` are the fields without their
+/// `input.` prefix, `ty` gives each field's declared type. Empty inputs and empty table
+/// rows are left out (the API names a required one that is missing).
+pub(crate) fn input_json(
+    values: &BTreeMap<String, String>,
+    ty: impl Fn(&str) -> String,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut tables: BTreeMap<String, BTreeMap<usize, Map<String, Value>>> = BTreeMap::new();
+    for (k, v) in values {
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        let mut parts = k.splitn(3, '.');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(field), Some(row), Some(col)) => {
+                let Ok(row) = row.parse::<usize>() else {
+                    continue;
+                };
+                if row >= 50 {
+                    continue;
+                }
+                let cell = match col {
+                    "target" | "weight" | "size" => v.parse::<f64>().map_or_else(
+                        |_| json!(v),
+                        |n| {
+                            if n.fract() == 0.0 && n.abs() < 1e15 {
+                                json!(n as i64)
+                            } else {
+                                json!(n)
+                            }
+                        },
+                    ),
+                    _ => json!(v),
+                };
+                tables
+                    .entry(field.to_string())
+                    .or_default()
+                    .entry(row)
+                    .or_default()
+                    .insert(col.to_string(), cell);
+            }
+            (Some(field), None, None) => {
+                out.insert(field.to_string(), typed(&ty(field), v));
+            }
+            _ => {}
+        }
+    }
+    for (field, rows) in tables {
+        let rows: Vec<Value> = rows.into_values().map(Value::Object).collect();
+        let value = if ty(&field) == "file" {
+            rows.into_iter().next().unwrap_or(Value::Null)
+        } else {
+            Value::Array(rows)
+        };
+        out.insert(field, value);
+    }
+    out
+}
+
+/// A form value as JSON by its declared type: integers and booleans as themselves,
+/// indicator tables and file references typed as JSON text parsed, everything else as
+/// text (money too: the API reads amounts exactly from text). The API checks every value.
+pub(crate) fn typed(ty: &str, value: &str) -> Value {
+    let v = value.trim();
+    let parsed = match ty {
+        "integer" => v.parse::<i64>().ok().map(Value::from),
+        "boolean" => v.parse::<bool>().ok().map(Value::from),
+        "indicators" | "file" | "files" => serde_json::from_str(v).ok(),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| json!(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_take_their_declared_types() {
+        assert_eq!(typed("integer", "42"), json!(42));
+        assert_eq!(typed("boolean", "true"), json!(true));
+        assert_eq!(typed("indicators", "[{\"a\":1}]"), json!([{ "a": 1 }]));
+        assert_eq!(typed("money", "250000"), json!("250000"));
+        assert_eq!(typed("text", "12"), json!("12"));
+        assert_eq!(
+            typed("integer", "twelve"),
+            json!("twelve"),
+            "left for the API to refuse"
+        );
+    }
+
+    #[test]
+    fn table_cells_become_rows_and_empty_rows_are_dropped() {
+        let values: BTreeMap<String, String> = [
+            ("indicators.0.name", "专利导航报告"),
+            ("indicators.0.category", "output_quantity"),
+            ("indicators.0.target", "5"),
+            ("indicators.0.weight", "0.5"),
+            ("indicators.1.name", ""),
+            ("indicators.2.name", "满意度"),
+            ("indicators.2.target", "高"),
+            ("files.0.name", "申报书.pdf"),
+            ("files.0.size", "2048"),
+            ("budget", " 300000 "),
+            ("indicators.99.name", "ignored"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ty = |f: &str| match f {
+            "indicators" => "indicators".to_string(),
+            "files" => "files".to_string(),
+            _ => "money".to_string(),
+        };
+        let input = input_json(&values, ty);
+        assert_eq!(input["budget"], json!("300000"));
+        assert_eq!(
+            input["indicators"],
+            json!([
+                { "name": "专利导航报告", "category": "output_quantity", "target": 5, "weight": 0.5 },
+                { "name": "满意度", "target": "高" }
+            ])
+        );
+        assert_eq!(
+            input["files"],
+            json!([{ "name": "申报书.pdf", "size": 2048 }])
+        );
+    }
+
+    #[test]
+    fn stored_data_fills_the_form_and_the_table_has_room_to_add() {
+        let data =
+            json!({ "budget": "300000.00", "indicators": [{ "name": "报告", "target": 5 }] });
+        let v = values_from_data("indicators", "indicators", &data);
+        assert_eq!(v["indicators.0.target"], "5");
+        let g = grid(Lang::ZhCn, "indicators", "indicators", &v).unwrap();
+        assert_eq!(g["rows"].as_array().unwrap().len(), 3);
+        assert_eq!(g["rows"][0][1]["value"], "报告");
+        assert_eq!(g["rows"][0][0]["options"][0]["title"], "产出·数量");
+        assert_eq!(
+            values_from_data("money", "budget", &data)["budget"],
+            "300000.00"
+        );
+        assert!(grid(Lang::En, "money", "budget", &v).is_none());
+    }
+}

@@ -1,0 +1,376 @@
+//! One instance: its data, the diagram with the current state, the actions the viewer
+//! can fire now (forms generated from the workflow's declared inputs) and why the others
+//! are unavailable, pending timers, sent messages (managers), and the history with its
+//! hash chain and the chain's verification (auditors and managers).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use grantflow_api::AppState;
+use minijinja::context;
+use serde_json::{Value, json};
+
+use crate::Page;
+use crate::i18n::{Lang, text, texts};
+use crate::pages::{Visit, error_code, error_message};
+use crate::{diagram, forms};
+
+const INSTANCE: &str = r#"query($id: ID!) {
+  viewer { id username displayName roles }
+  instance(id: $id) {
+    id title version dueAt overdue data
+    state { id title { zhCn en } } stage { title { zhCn en } }
+    organisation { name }
+    workflow { title { zhCn en } states { id title { zhCn en } initial final } transitions { event title { zhCn en } from to } }
+    history { seq at actorId event fromState toState reason hash prevHash }
+    historyVerification { ok recordsChecked failedSeq problem }
+    timers { kind fireAt status firedAt event }
+    availableTransitions {
+      event title { zhCn en } available reasonRequired
+      input { name type required title { zhCn en } options }
+      unavailableReason { code message { zhCn en } }
+    }
+  }
+}"#;
+
+const MESSAGES: &str = r#"query($id: ID!) {
+  instance(id: $id) { messages { template toName kind status attempts createdAt sentAt lastError } }
+}"#;
+
+const FIRE: &str = r#"mutation($id: ID!, $event: String!, $v: Int!, $input: JSON, $reason: String) {
+  transition(instanceId: $id, event: $event, expectedVersion: $v, input: $input, reason: $reason) { instance { id } }
+}"#;
+
+// ------------------------------------------------------------------ one instance
+
+/// An input field of an action, as the form shows it; `values` are what was typed (after
+/// a refusal) or what the instance's data already holds.
+fn form_field(
+    visit: &Visit,
+    f: &Value,
+    values: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, String>,
+) -> Value {
+    let name = f["name"].as_str().unwrap_or_default();
+    let ty = f["type"].as_str().unwrap_or("text");
+    let title = {
+        let t = visit.i18n(&f["title"]);
+        if t.is_empty() { name.to_string() } else { t }
+    };
+    let en = visit.lang == Lang::En;
+    let (html_type, hint, multiline) = match ty {
+        "integer" => ("number", "", false),
+        "date" => ("date", "", false),
+        "money" => (
+            "text",
+            if en {
+                "yuan (元), e.g. 250000.00"
+            } else {
+                "单位：元，例如 250000.00"
+            },
+            false,
+        ),
+        "indicators" => (
+            "text",
+            if en {
+                "One indicator per row; empty rows are ignored."
+            } else {
+                "每行一个指标，空行不计。"
+            },
+            false,
+        ),
+        "file" | "files" => (
+            "text",
+            if en {
+                "References to files already uploaded: name, SHA-256, size."
+            } else {
+                "已上传文件的引用：文件名、SHA-256、大小。"
+            },
+            false,
+        ),
+        "text" => ("text", "", true),
+        _ => ("text", "", false),
+    };
+    json!({
+        "name": name, "type": ty, "title": title, "required": f["required"],
+        "options": f["options"], "html_type": html_type, "hint": hint, "multiline": multiline,
+        "value": values.get(name).cloned().unwrap_or_default(),
+        "grid": forms::grid(visit.lang, ty, name, values),
+        "error": errors.get(name),
+    })
+}
+
+/// A form the API refused: its event, the message, what was typed, and the message of
+/// each field at fault.
+struct Refused<'a> {
+    event: &'a str,
+    message: String,
+    values: BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+}
+
+async fn instance_page(
+    visit: &Visit,
+    app: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    failed: Option<Refused<'_>>,
+) -> Response {
+    let answer = match visit.run(app, INSTANCE, json!({ "id": id })).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let i = &answer["data"]["instance"];
+    if !i.is_object() {
+        return match error_code(&answer) {
+            Some("NOT_FOUND") | Some("INVALID_INPUT") => visit.message(
+                StatusCode::NOT_FOUND,
+                "error",
+                text(visit.lang, "not_found"),
+            ),
+            _ => visit.message(
+                StatusCode::BAD_REQUEST,
+                "error",
+                &error_message(&answer, visit.lang),
+            ),
+        };
+    }
+    let empty = BTreeMap::new();
+    let transitions = i["availableTransitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let actions: Vec<Value> = transitions
+        .iter()
+        .map(|t| {
+            let event = t["event"].as_str().unwrap_or_default();
+            let inputs = t["input"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let stored: BTreeMap<String, String> = inputs
+                .iter()
+                .flat_map(|f| {
+                    forms::values_from_data(
+                        f["type"].as_str().unwrap_or("text"),
+                        f["name"].as_str().unwrap_or_default(),
+                        &i["data"],
+                    )
+                })
+                .collect();
+            let (error, values, errors) = match &failed {
+                Some(r) if r.event == event => (Some(r.message.clone()), &r.values, &r.errors),
+                _ => (None, &stored, &empty),
+            };
+            let fields: Vec<Value> = inputs
+                .iter()
+                .map(|f| form_field(visit, f, values, errors))
+                .collect();
+            json!({
+                "event": event, "title": visit.i18n(&t["title"]), "available": t["available"],
+                "reason_required": t["reasonRequired"], "fields": fields, "error": error,
+            })
+        })
+        .collect();
+    let unavailable: Vec<Value> = transitions
+        .iter()
+        .filter(|t| t["available"] != true)
+        .map(|t| json!({ "title": visit.i18n(&t["title"]), "why": visit.i18n(&t["unavailableReason"]["message"]) }))
+        .collect();
+    let state_title: BTreeMap<String, String> = i["workflow"]["states"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                visit.i18n(&s["title"]),
+            )
+        })
+        .collect();
+    let title_of = |v: &Value| {
+        let id = v.as_str().unwrap_or_default();
+        state_title
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
+    let history: Vec<Value> = i["history"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|h| {
+            json!({
+                "seq": h["seq"], "at": visit.time(&h["at"]), "actor": h["actorId"], "event": h["event"],
+                "from": title_of(&h["fromState"]), "to": title_of(&h["toState"]), "reason": h["reason"],
+                "hash": h["hash"], "prev": h["prevHash"],
+            })
+        })
+        .collect();
+    let timers: Vec<Value> = i["timers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            json!({
+                "kind": t["kind"], "fire_at": visit.time(&t["fireAt"]), "status": t["status"],
+                "fired_at": visit.time(&t["firedAt"]), "event": t["event"],
+            })
+        })
+        .collect();
+    let viewer = answer["data"]["viewer"].clone();
+    let is_manager = viewer["roles"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r == "MANAGER"));
+    let messages: Vec<Value> = if is_manager {
+        match visit.run(app, MESSAGES, json!({ "id": id })).await {
+            Ok(m) => m["data"]["instance"]["messages"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| {
+                    json!({
+                        "template": m["template"], "to": m["toName"], "status": m["status"],
+                        "attempts": m["attempts"], "created": visit.time(&m["createdAt"]),
+                        "sent": visit.time(&m["sentAt"]), "error": m["lastError"],
+                    })
+                })
+                .collect(),
+            Err(r) => return r,
+        }
+    } else {
+        Vec::new()
+    };
+    let (nodes, edges) = diagram::from_graphql(&i["workflow"], |t| visit.i18n(t));
+    let svg = diagram::svg(
+        &nodes,
+        &edges,
+        i["state"]["id"].as_str().unwrap_or_default(),
+        &format!(
+            "{}: {}",
+            visit.i18n(&i["workflow"]["title"]),
+            visit.i18n(&i["state"]["title"])
+        ),
+    );
+    let instance = json!({
+        "id": i["id"], "title": i["title"], "version": i["version"],
+        "state": visit.i18n(&i["state"]["title"]), "stage": visit.i18n(&i["stage"]["title"]),
+        "due": visit.time(&i["dueAt"]), "overdue": i["overdue"],
+        "organisation": i["organisation"]["name"],
+        "data": serde_json::to_string_pretty(&i["data"]).unwrap_or_default(),
+    });
+    let page = Page::render(
+        "instance.html",
+        context! {
+            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            csrf => visit.csrf(headers), viewer => viewer,
+            instance => instance, actions => actions, unavailable => unavailable,
+            history => history, timers => timers, messages => messages,
+            verification => i["historyVerification"].clone(),
+            diagram => minijinja::Value::from_safe_string(svg),
+        },
+    );
+    if failed.is_some() {
+        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+    } else {
+        page
+    }
+}
+
+pub(crate) async fn instance(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Response {
+    let visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
+    if let Some(login) = visit.login_needed() {
+        return login;
+    }
+    instance_page(&visit, &app, &headers, &id, None).await
+}
+
+/// Fires an action from its form. The form's fields arrive as `input.<name>`; each is
+/// converted by its declared type, and the API's refusals come back next to the fields.
+pub(crate) async fn fire(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut visit = Visit::new(&app, &headers, &uri, addr.map(|a| a.0.0));
+    visit.path = format!("/instances/{id}");
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let Some(refused) = visit.form_refused(&headers, get("csrf")) {
+        return refused;
+    }
+    if let Some(login) = visit.login_needed() {
+        return login;
+    }
+    let event = get("event").unwrap_or_default().to_string();
+    let version: i64 = get("version").and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let values: BTreeMap<String, String> = form
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("input.")?.to_string(), v.clone())))
+        .collect();
+    let input = forms::input_json(&values, |field| {
+        get(&format!("type.{field}")).unwrap_or("text").to_string()
+    });
+    let reason = get("reason").filter(|r| !r.trim().is_empty());
+    let answer = match visit
+        .run(
+            &app,
+            FIRE,
+            json!({ "id": id, "event": event, "v": version, "input": input, "reason": reason }),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if answer["data"]["transition"].is_object() {
+        return Redirect::to(&format!("/instances/{id}")).into_response();
+    }
+    let field_errors: BTreeMap<String, String> =
+        answer["errors"][0]["extensions"]["details"]["fields"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| {
+                let field = f["field"].as_str()?;
+                let field = field.strip_prefix("input.").unwrap_or(field);
+                // `indicators[1].target` is shown at `indicators`.
+                let field = field.split(['.', '[']).next().unwrap_or(field).to_string();
+                let msg = &f["message"];
+                let text = if visit.lang == Lang::En {
+                    msg["en"].as_str()
+                } else {
+                    msg["zh-CN"].as_str().or(msg["zhCn"].as_str())
+                };
+                Some((field, text.unwrap_or_default().to_string()))
+            })
+            .collect();
+    let message = error_message(&answer, visit.lang);
+    instance_page(
+        &visit,
+        &app,
+        &headers,
+        &id,
+        Some(Refused {
+            event: &event,
+            message,
+            values,
+            errors: field_errors,
+        }),
+    )
+    .await
+}
