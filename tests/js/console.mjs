@@ -84,11 +84,12 @@ try {
   const unit = await newPage();
   const loginResp = await unit.goto(`${base}/login`);
   const csp = loginResp.headers()['content-security-policy'] ?? '';
-  check(csp.includes("default-src 'none'") && !csp.includes('unsafe-inline') && !csp.includes('script-src'), 'pages carry a strict CSP without scripts', csp);
+  check(csp.includes("default-src 'none'") && csp.includes("script-src 'self';") && !csp.includes('unsafe-'), 'pages carry a strict CSP: scripts from this site only, nothing inline', csp);
   await unit.screenshot({ path: `${shots}login.png` });
   await signIn(unit, 'unit_gz');
   check(await unit.getByRole('heading', { name: '我的待办' }).isVisible(), 'the home page shows what waits on the unit');
   check(await unit.getByRole('link', { name: '浏览器测试：专利导航服务能力提升' }).isVisible(), 'the new application waits on the unit');
+  check(await unit.locator('script:not([src])').count() === 0, 'no inline script on the page');
   await unit.screenshot({ path: `${shots}home.png`, fullPage: true });
 
   await unit.getByRole('link', { name: '浏览器测试：专利导航服务能力提升' }).click();
@@ -97,8 +98,14 @@ try {
   const submit = unit.locator('form.action', { has: unit.getByRole('heading', { name: '提交申报' }) });
   await submit.getByLabel('项目名称').fill('专利导航服务能力提升');
   await submit.getByLabel('申请经费（元）').fill('三十万');
-  await submit.getByLabel('绩效目标').fill('[{"category":"output_quantity","name":"专利导航报告","unit":"份","target":5,"direction":"higher_is_better","weight":1}]');
-  await submit.getByLabel('申报材料').fill(`[{"name":"申报书.pdf","sha256":"${'a'.repeat(64)}","size":2048}]`);
+  await submit.getByLabel('绩效目标: 类别 1').selectOption('output_quantity');
+  await submit.getByLabel('绩效目标: 指标名称 1').fill('专利导航报告');
+  await submit.getByLabel('绩效目标: 计量单位 1').fill('份');
+  await submit.getByLabel('绩效目标: 目标值 1').fill('5');
+  await submit.getByLabel('绩效目标: 权重 1').fill('1');
+  await submit.getByLabel('申报材料: 文件名 1').fill('申报书.pdf');
+  await submit.getByLabel('申报材料: SHA-256 1').fill('a'.repeat(64));
+  await submit.getByLabel('申报材料: 大小（字节） 1').fill('2048');
   await submitWith(unit, submit.getByRole('button', { name: '提交申报' }));
   const fieldError = await unit.locator('#submit-budget-err').textContent().catch(() => null);
   check(Boolean(fieldError), 'a bad amount is shown next to its field', await unit.locator('main').innerText());
