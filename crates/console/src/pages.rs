@@ -122,8 +122,15 @@ impl Visit {
     /// The page for a refused operation: its message, 400 (404 for NOT_FOUND, 403 for
     /// FORBIDDEN).
     pub(crate) fn refusal(&self, answer: &Value) -> Response {
+        // Any part of the page naming something the viewer may not see makes it a 404,
+        // whatever order the errors came in.
+        let not_found = answer["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] == "NOT_FOUND"));
+        if not_found {
+            return self.not_found();
+        }
         let status = match error_code(answer) {
-            Some("NOT_FOUND") => return self.not_found(),
             Some("FORBIDDEN") => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
