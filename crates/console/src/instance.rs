@@ -210,11 +210,21 @@ async fn instance_page(
             })
         })
         .collect();
-    let timers: Vec<Value> = i["timers"]
+    // Pending ones first (soonest first), then what fired or was cancelled.
+    let mut pending: Vec<&Value> = i["timers"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
+        .collect();
+    pending.sort_by_key(|t| {
+        (
+            t["status"] != "pending",
+            t["fireAt"].as_str().unwrap_or_default().to_string(),
+        )
+    });
+    let timers: Vec<Value> = pending
+        .into_iter()
         .map(|t| {
             json!({
                 "kind": t["kind"], "fire_at": visit.time(&t["fireAt"]), "status": t["status"],
@@ -223,10 +233,7 @@ async fn instance_page(
         })
         .collect();
     let viewer = answer["data"]["viewer"].clone();
-    let is_manager = viewer["roles"]
-        .as_array()
-        .is_some_and(|r| r.iter().any(|r| r == "MANAGER"));
-    let messages: Vec<Value> = if is_manager {
+    let messages: Vec<Value> = if crate::calls::has_role(&viewer, "MANAGER") {
         match visit.run(app, MESSAGES, json!({ "id": id })).await {
             Ok(m) => m["data"]["instance"]["messages"]
                 .as_array()
