@@ -127,15 +127,14 @@ async fn duplicates_page(
     // A city bureau may read candidates but not merges: whatever the API gives.
     let refused = (!answer["errors"].is_null() && answer["data"]["duplicateCandidates"].is_null())
         .then(|| error_message(&answer, visit.lang));
-    let page = visit.page(
+    visit.page(
         "duplicates.html",
         &answer["data"]["viewer"],
         context! {
             call => call.clone(), candidates => answer["data"]["duplicateCandidates"].clone(),
             merges => answer["data"]["demandMerges"].clone(), error => error.or(refused),
         },
-    );
-    page
+    )
 }
 
 #[derive(serde::Deserialize)]
