@@ -21,6 +21,8 @@ const project = (await first('{ instances(first: 1, filter: { workflowId: "funde
   ?? (await first('{ instances(first: 1, filter: { workflowId: "funded-project" }) { edges { node { id } } } }')).instances.edges[0].node.id;
 const reviewed = (await first('{ instances(first: 20, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id review } } } }'))
   .instances.edges.map((e) => e.node).find((n) => n.review && n.review.count >= 1)?.id ?? project;
+const evaluated = (await first('{ instances(first: 50, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id stage { id } } } } }'))
+  .instances.edges.map((e) => e.node).find((n) => n.stage.id === 'closed' || n.stage.id === 'evaluation')?.id ?? project;
 let expertName = 'expert1';
 let assignment = null;
 for (const name of ['expert1', 'expert2', 'expert3', 'expert4', 'expert5']) {
@@ -46,6 +48,7 @@ const visits = [
   ['manager', `/calls/${callId}/ranking`, 'ranking'],
   ['manager', `/rounds/${reviewed}`, 'review round'],
   ['manager', '/outbox', 'dead letters'],
+  ['manager', `/instances/${evaluated}/evaluation`, 'evaluation'],
   ['manager', `/instances/${project}`, 'instance (manager)'],
   ['auditor', `/instances/${project}`, 'instance (auditor: hashes)'],
   [expertName, '/reviews', 'my reviews'],

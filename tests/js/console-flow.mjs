@@ -141,6 +141,13 @@ try {
   await manager.goto(`${base}/instances/${id}`);
   await submitWith(manager, actionForm(manager, '评审通过，进入立项决定').getByRole('button'));
   check((await state(manager)).includes('立项决定'), 'the review concluded: the project awaits the funding decision', await state(manager));
+  // A deadline extended with its reason shows in the history.
+  if (await manager.locator('#extend-date').count() > 0) {
+    await manager.locator('#extend-date').fill('2030-12-31');
+    await manager.locator('#extend-reason').fill('专家组建议补充材料，延期');
+    await submitWith(manager, manager.getByRole('button', { name: '延长期限' }));
+    check((await manager.locator('#history-h ~ table').innerText()).includes('专家组建议补充材料，延期'), 'the extended deadline is in the history with its reason');
+  }
   await manager.screenshot({ path: `${shots}instance-manager.png`, fullPage: true });
 
   // --- the call: funnel and ranking (manager)
@@ -175,6 +182,14 @@ try {
   check((await auditor.locator('#verification').innerText()).includes('哈希链校验通过'), 'the auditor sees the hash chain verified');
   check(await auditor.locator('td.hash code').count() >= 8, 'with every record\'s hash and the one before');
   await auditor.screenshot({ path: `${shots}instance-auditor.png`, fullPage: true });
+
+  // --- an evaluated demo project: the recorded score by part
+  const evaluated = (await gql('{ instances(first: 50, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id stage { id } } } } }', {}, await login('manager')))
+    .data.instances.edges.map((e) => e.node).find((n) => n.stage.id === 'closed');
+  if (evaluated) {
+    await manager.goto(`${base}/instances/${evaluated.id}/evaluation`);
+    check(/[优良中差]/.test(await manager.locator('#evaluation-total').innerText()), 'an evaluated project shows its score and grade');
+  }
 
   for (const page of pages) check(page.problems.length === 0, 'no errors in the page', page.problems.join('; '));
   check(blocked.length === 0, 'nothing was requested outside 127.0.0.1', blocked.join(', '));

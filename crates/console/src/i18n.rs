@@ -335,6 +335,20 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("add_line", "新增预算科目", "Add a budget line"),
     ("record_spending", "登记支出", "Record spending"),
     ("review_round", "评审轮次与专家组", "Review round and panel"),
+    ("evaluation", "绩效评价", "Performance evaluation"),
+    ("part", "评价部分", "Part"),
+    ("points", "得分", "Points"),
+    ("indicator", "指标", "Indicator"),
+    ("evaluated_at", "评价时间", "Evaluated at"),
+    (
+        "preview",
+        "评价预览（尚未记录）",
+        "Preview (not recorded yet)",
+    ),
+    ("record_evaluation", "记录评价结果", "Record the evaluation"),
+    ("not_evaluated", "尚未评价。", "Not evaluated yet."),
+    ("extend_deadline", "延长期限", "Extend the deadline"),
+    ("new_due_date", "新的截止日期", "New due date"),
 ];
 
 /// Every text in `lang`, for templates (`tr.login`).

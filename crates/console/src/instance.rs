@@ -41,6 +41,9 @@ const MESSAGES: &str = r#"query($id: ID!) {
   instance(id: $id) { messages { template toName kind status attempts createdAt sentAt lastError } }
 }"#;
 
+/// The event name a refused deadline extension is reported under.
+const EXTEND: &str = "-extend";
+
 const FIRE: &str = r#"mutation($id: ID!, $event: String!, $v: Int!, $input: JSON, $reason: String) {
   transition(instanceId: $id, event: $event, expectedVersion: $v, input: $input, reason: $reason) { instance { id } }
 }"#;
@@ -116,7 +119,6 @@ struct Refused<'a> {
 async fn instance_page(
     visit: &Visit,
     app: &AppState,
-    headers: &HeaderMap,
     id: &str,
     failed: Option<Refused<'_>>,
 ) -> Response {
@@ -275,10 +277,11 @@ async fn instance_page(
         "instance.html",
         context! {
             lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
-            csrf => visit.csrf(headers), viewer => viewer,
+            csrf => visit.token, viewer => viewer,
             instance => instance, actions => actions, unavailable => unavailable,
             history => history, timers => timers, messages => messages,
             verification => i["historyVerification"].clone(),
+            extend_error => failed.as_ref().filter(|r| r.event == EXTEND).map(|r| r.message.clone()),
             diagram => minijinja::Value::from_safe_string(svg),
         },
     );
@@ -300,7 +303,7 @@ pub(crate) async fn instance(
     if let Some(login) = visit.login_needed() {
         return login;
     }
-    instance_page(&visit, &app, &headers, &id, None).await
+    instance_page(&visit, &app, &id, None).await
 }
 
 /// Fires an action from its form. The form's fields arrive as `input.<name>`; each is
@@ -370,7 +373,6 @@ pub(crate) async fn fire(
     instance_page(
         &visit,
         &app,
-        &headers,
         &id,
         Some(Refused {
             event: &event,
@@ -380,4 +382,49 @@ pub(crate) async fn fire(
         }),
     )
     .await
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ExtendForm {
+    csrf: Option<String>,
+    version: i64,
+    date: String,
+    reason: String,
+}
+
+/// Moves the current state's deadline (managers, with a reason), as `extendDeadline`.
+pub(crate) async fn extend(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    mut visit: Visit,
+    Form(form): Form<ExtendForm>,
+) -> Response {
+    visit.path = format!("/instances/{id}");
+    if let Some(r) = visit.refused(form.csrf.as_deref()) {
+        return r;
+    }
+    let answer = match visit
+        .run(
+            &app,
+            "mutation($id: ID!, $v: Int!, $d: NaiveDate!, $r: String!) { extendDeadline(instanceId: $id, expectedVersion: $v, newDueDate: $d, reason: $r) { instance { id } } }",
+            json!({ "id": id, "v": form.version, "d": form.date.trim(), "r": form.reason.trim() }),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if answer["data"]["extendDeadline"].is_object() {
+        return Redirect::to(&format!("/instances/{id}")).into_response();
+    }
+    if error_code(&answer) == Some("NOT_FOUND") {
+        return visit.not_found();
+    }
+    let refused = Refused {
+        event: EXTEND,
+        message: error_message(&answer, visit.lang),
+        values: BTreeMap::new(),
+        errors: BTreeMap::new(),
+    };
+    instance_page(&visit, &app, &id, Some(refused)).await
 }

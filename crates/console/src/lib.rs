@@ -19,6 +19,7 @@ mod calls;
 mod charts;
 mod demands;
 mod diagram;
+mod evaluation;
 mod forms;
 pub mod i18n;
 mod instance;
@@ -47,6 +48,11 @@ pub fn router(state: AppState) -> Router {
         .route("/instances/{id}", get(instance::instance))
         .route("/instances/{id}/fire", post(instance::fire))
         .route("/instances/{id}/budget", get(budget::budget))
+        .route(
+            "/instances/{id}/evaluation",
+            get(evaluation::evaluation).post(evaluation::evaluate),
+        )
+        .route("/instances/{id}/extend", post(instance::extend))
         .route("/instances/{id}/budget/line", post(budget::add_line))
         .route("/instances/{id}/budget/spend", post(budget::spend))
         .route("/reviews", get(reviews::my_reviews))
@@ -142,6 +148,10 @@ fn templates() -> &'static Environment<'static> {
             ("review.html", include_str!("../templates/review.html")),
             ("account.html", include_str!("../templates/account.html")),
             ("budget.html", include_str!("../templates/budget.html")),
+            (
+                "evaluation.html",
+                include_str!("../templates/evaluation.html"),
+            ),
             ("forgot.html", include_str!("../templates/forgot.html")),
             ("reset.html", include_str!("../templates/reset.html")),
             ("calls.html", include_str!("../templates/calls.html")),
@@ -197,6 +207,7 @@ mod tests {
             "review.html",
             "account.html",
             "budget.html",
+            "evaluation.html",
             "forgot.html",
             "reset.html",
             "calls.html",
