@@ -13,6 +13,7 @@
 )]
 
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
 pub mod model;
