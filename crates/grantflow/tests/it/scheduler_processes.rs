@@ -17,6 +17,7 @@ use grantflow_domain::{Registry, load_str};
 use grantflow_mail::message_id;
 use grantflow_mail::testkit::{ReceivedEmail, SmtpTestServer, Waker};
 use grantflow_service::{CreateInstance, ManualClock, Services};
+use grantflow_store::OutboxStore as _;
 use grantflow_store::{
     NewOrganisation, NewUser, NotifyPref, OrgKind, OutboxStatus, Role, Store, User, UserPatch,
 };
