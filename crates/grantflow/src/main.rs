@@ -77,6 +77,7 @@ enum Command {
         command: SchedulerCommand,
     },
     /// Benchmarks (not tests): print Markdown tables for docs/BENCHMARKS.md.
+    #[cfg(feature = "bench")]
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -94,6 +95,7 @@ enum SchedulerCommand {
     },
 }
 
+#[cfg(feature = "bench")]
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Fire rate and lag of the scheduler: 100,000 pending timers of which 10,000 are due.
@@ -271,6 +273,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                 .transpose()?;
             cli::scheduler::run_once(&config, now).await
         }
+        #[cfg(feature = "bench")]
         Command::Bench {
             command:
                 BenchCommand::Timers {
@@ -291,12 +294,14 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             .await?;
             Ok(0)
         }
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Transitions { db, transitions },
         } => {
             cli::bench_transitions::transitions(&db, transitions).await?;
             Ok(0)
         }
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Graphql { db, transitions },
         } => {

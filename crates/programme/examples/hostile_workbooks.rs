@@ -6,7 +6,7 @@
 //! /usr/bin/time -v cargo run -q -p grantflow-programme --example hostile_workbooks -- import /tmp/hostile/bomb.xlsx
 //! ```
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

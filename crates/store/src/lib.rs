@@ -12,33 +12,39 @@
     clippy::semicolon_if_nothing_returned
 )]
 
+pub mod accounts;
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
+pub mod instances;
 pub mod model;
+pub mod outbox;
 pub mod programme;
 pub mod review;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod support;
+pub mod timers;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use grantflow_domain::audit::HistoryRecord;
 use grantflow_domain::engine::{EngineError, TransitionPlan};
 use grantflow_domain::schedule::TimerPlan;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use accounts::AccountStore;
 pub use error::{StoreError, StoreResult};
+pub use instances::InstanceStore;
 pub use model::*;
+pub use outbox::OutboxStore;
 pub use programme::ProgrammeStore;
 pub use review::ReviewStore;
+pub use timers::TimerStore;
 
 /// What a transition planner returns: the engine's plan, and the facts templates need to
 /// write notification emails about it.
@@ -126,177 +132,26 @@ pub const EXPERT_GRANT_IS_LIVE: &str = "(NOT EXISTS (SELECT 1 FROM review_assign
      OR EXISTS (SELECT 1 FROM review_assignments ra WHERE ra.instance_id = e.instance_id \
      AND ra.expert_id = e.user_id AND ra.opens_in = i.state))";
 
+/// Everything the services ask of a database: one trait per aggregate, each with its SQL in
+/// one file of `crate::sql`. Code holding a `dyn Store` calls all of them.
 #[async_trait]
-pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + InstanceStore
+    + TimerStore
+    + OutboxStore
+    + ProgrammeStore
+    + ReviewStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).
     async fn migrate(&self) -> StoreResult<()>;
     /// Readiness: the database answers.
     async fn ping(&self) -> StoreResult<()>;
-
-    // ---- organisations
-    async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation>;
-    async fn get_org(&self, id: Uuid) -> StoreResult<Organisation>;
-    async fn get_orgs(&self, ids: &[Uuid]) -> StoreResult<Vec<Organisation>>;
-    async fn list_orgs(&self) -> StoreResult<Vec<Organisation>>;
-
-    // ---- users
-    async fn create_user(&self, new: NewUser) -> StoreResult<User>;
-    async fn get_user(&self, id: Uuid) -> StoreResult<User>;
-    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>>;
-    /// The user and their password hash, for login.
-    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<(User, String)>>;
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    async fn list_users(&self) -> StoreResult<Vec<User>>;
-    async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User>;
-    async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()>;
-    /// In one transaction: set the password hash and revoke every live token of the user
-    /// but `keep` (the session that changed it). Returns how many were revoked.
-    async fn change_password(
-        &self,
-        id: Uuid,
-        password_hash: &str,
-        keep: Uuid,
-        at: DateTime<Utc>,
-    ) -> StoreResult<u64>;
-    /// Active users holding `role`, optionally only in the given organisations.
-    async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>>;
-
-    // ---- credentials
-    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord>;
-    async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>>;
-    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
-    /// Revoke every token of a user; returns how many were live.
-    async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;
-    async fn list_tokens(&self, user_id: Uuid) -> StoreResult<Vec<TokenRecord>>;
-    async fn create_reset_token(
-        &self,
-        user_id: Uuid,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// The user of an unused, unexpired reset token (`InvalidToken` otherwise), changing
-    /// nothing: checked before the new password is hashed, which is expensive.
-    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid>;
-    /// In one transaction: check the reset token is unused and unexpired, mark it used,
-    /// set the new password hash and revoke the user's tokens. Returns the user id.
-    async fn consume_reset_token(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-        new_password_hash: &str,
-    ) -> StoreResult<Uuid>;
-
-    // ---- workflow definitions
-    /// Store a definition by id, version and hash. Saving the same id and version with a
-    /// different hash is refused: released versions never change.
-    async fn save_workflow(&self, record: WorkflowRecord) -> StoreResult<()>;
-    async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>>;
-
-    // ---- instances
-    /// Create an instance with its initial timers, in one transaction.
-    async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance>;
-    async fn get_instance(&self, id: Uuid) -> StoreResult<Instance>;
-    async fn get_instances(&self, ids: &[Uuid]) -> StoreResult<Vec<Instance>>;
-    async fn list_instances(
-        &self,
-        visibility: &Visibility,
-        filter: &InstanceFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Instance>>;
-    /// Whether an expert is assigned to review an instance.
-    async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool>;
-    /// Of `instance_ids`, those `user_id` is assigned to review, in one statement (the
-    /// visibility of a page of instances for an expert).
-    async fn assigned_instances(
-        &self,
-        user_id: Uuid,
-        instance_ids: &[Uuid],
-    ) -> StoreResult<Vec<Uuid>>;
-    async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()>;
-    /// Users who should receive mail about an instance for each of `roles`: the unit's
-    /// applicants, the city's bureau, every manager, the assigned experts, admins.
-    async fn recipients(&self, instance: &Instance, roles: &[String]) -> StoreResult<Vec<User>>;
-
-    /// In one transaction: read the instance, run the planner, write the new state only if
-    /// the version is still the expected one, append the history record (hash-chained),
-    /// cancel the old state's timers and schedule the new ones, enqueue notification
-    /// emails, remember the idempotency key, and complete the consumed timer.
-    async fn apply_transition(&self, request: TransitionRequest<'_>) -> StoreResult<Applied>;
-    /// In one transaction: move `due_at`, replace the pending timers of the current state
-    /// and append a history record (`extend_deadline`).
-    async fn extend_deadline(&self, request: ExtendDeadline) -> StoreResult<Applied>;
-    /// In one transaction: move the instance to another workflow version and state
-    /// (refused unless it is at `expected_version` and on `from_workflow_version`), replace
-    /// its timers and append a history record (`migrate_version`).
-    async fn migrate_instance(&self, request: MigrateInstance) -> StoreResult<Applied>;
-    /// Set the aggregated review result that guards read as `review`.
-    async fn set_review_result(&self, instance_id: Uuid, review: Value) -> StoreResult<()>;
-    async fn history(&self, instance_id: Uuid) -> StoreResult<Vec<HistoryRecord>>;
-    /// Every instance id, oldest first (for `audit verify`).
-    async fn instance_ids(&self) -> StoreResult<Vec<Uuid>>;
-    /// Non-final instances whose deadline is at or before `until` (for digests).
-    async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>>;
-
-    // ---- timers
-    async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>>;
-    /// Claim up to `limit` pending timers due at `now`, or claimed ones whose lease ran
-    /// out. Each claim gets a new fencing token; two processes never hold the same timer.
-    async fn claim_due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<ClaimedTimer>>;
-    /// Mark a claimed timer done and enqueue its messages, in one transaction. Returns
-    /// false (and changes nothing) when the token is stale.
-    async fn complete_timer(
-        &self,
-        timer_id: Uuid,
-        token: i64,
-        messages: Vec<NewOutboxMessage>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// The earliest pending fire time, to know how long the scheduler may wait.
-    async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
-    async fn pending_timer_count(&self) -> StoreResult<i64>;
-
-    // ---- outbox
-    /// Enqueue messages; a key already present is skipped. Returns how many were new.
-    async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64>;
-    /// Claim messages whose next attempt is due (or whose lease ran out), with a token.
-    async fn claim_outbox(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-        lease: Duration,
-    ) -> StoreResult<Vec<ClaimedMessage>>;
-    /// Record how an attempt ended; false when the token is stale.
-    async fn finish_delivery(
-        &self,
-        id: Uuid,
-        token: i64,
-        outcome: DeliveryOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    async fn list_outbox(
-        &self,
-        status: Option<OutboxStatus>,
-        instance_id: Option<Uuid>,
-        limit: u32,
-    ) -> StoreResult<Vec<OutboxMessage>>;
-
-    // ---- cron ticks
-    /// Record that `schedule` ticked at `tick_at` and enqueue its messages, in one
-    /// transaction. False when that tick was already recorded (another process ran it).
-    async fn record_tick(
-        &self,
-        schedule: &str,
-        tick_at: DateTime<Utc>,
-        messages: Vec<NewOutboxMessage>,
-    ) -> StoreResult<bool>;
-    async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
 /// The idempotency key as stored: scoped by actor so two users cannot collide.

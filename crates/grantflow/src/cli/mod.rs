@@ -1,4 +1,6 @@
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "bench")]
 pub mod bench_transitions;
 pub mod demo;
 pub mod migrate;

@@ -1,7 +1,7 @@
 //! The conformance suite every backend passes (feature `conformance`).
 //!
 //! Each test is a `pub async fn(Arc<dyn Store>, &dyn Harness)` run on a fresh, migrated
-//! database. A backend's `tests/conformance.rs` invokes [`conformance_suite!`] with a
+//! database. A backend's `tests/it/conformance.rs` invokes [`conformance_suite!`] with a
 //! factory `async fn() -> (Arc<dyn Store>, H)` where `H: Harness` also owns the database
 //! (dropping it removes the database), which generates one `#[tokio::test]` per test.
 //!

@@ -1,7 +1,7 @@
 //! The conformance suite of [`ProgrammeStore`] (feature `conformance`): every method, the
 //! budget facts guards read, and the concurrent-overdraw race.
 //!
-//! A backend's `tests/conformance.rs` invokes [`programme_conformance_suite!`] with the same
+//! A backend's `tests/it/conformance.rs` invokes [`programme_conformance_suite!`] with the same
 //! factory as [`conformance_suite!`](crate::conformance_suite): each test gets a fresh,
 //! migrated database.
 

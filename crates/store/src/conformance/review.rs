@@ -4,7 +4,7 @@
 //! experts at once, an expert submitting twice at once, one expert seated on two panels
 //! at once.
 //!
-//! A backend's `tests/conformance.rs` invokes [`review_conformance_suite!`] with the same
+//! A backend's `tests/it/conformance.rs` invokes [`review_conformance_suite!`] with the same
 //! factory as [`crate::conformance_suite!`].
 
 use std::sync::Arc;

@@ -650,3 +650,112 @@ pub async fn consume_reset_token<D: Dialect>(
     });
     r.map_err(Fail::store::<D>)
 }
+
+// ---- [`AccountStore`] for every SQL backend
+
+#[async_trait::async_trait]
+impl<S: super::SqlBackend> crate::AccountStore for S {
+    async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation> {
+        create_org::<S::D>(self.sql_pool(), new).await
+    }
+
+    async fn get_org(&self, id: Uuid) -> StoreResult<Organisation> {
+        get_org::<S::D>(self.sql_pool(), id).await
+    }
+
+    async fn get_orgs(&self, ids: &[Uuid]) -> StoreResult<Vec<Organisation>> {
+        get_orgs::<S::D>(self.sql_pool(), ids).await
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Organisation>> {
+        list_orgs::<S::D>(self.sql_pool()).await
+    }
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        create_user::<S::D>(self.sql_pool(), new).await
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<User> {
+        get_user::<S::D>(self.sql_pool(), id).await
+    }
+
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        get_users::<S::D>(self.sql_pool(), ids).await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        find_user_by_username::<S::D>(self.sql_pool(), username).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        find_user_by_email::<S::D>(self.sql_pool(), email).await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        list_users::<S::D>(self.sql_pool()).await
+    }
+
+    async fn update_user(&self, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+        update_user::<S::D>(self.sql_pool(), id, patch).await
+    }
+
+    async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> StoreResult<()> {
+        set_password_hash::<S::D>(self.sql_pool(), id, password_hash).await
+    }
+
+    async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        change_password::<S::D>(self.sql_pool(), id, password_hash, keep, at).await
+    }
+
+    async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>> {
+        users_with_role::<S::D>(self.sql_pool(), role, orgs).await
+    }
+
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
+        create_token::<S::D>(self.sql_pool(), new).await
+    }
+
+    async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        find_token::<S::D>(self.sql_pool(), token_hash).await
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        revoke_token::<S::D>(self.sql_pool(), id, at).await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
+        revoke_user_tokens::<S::D>(self.sql_pool(), user_id, at).await
+    }
+
+    async fn list_tokens(&self, user_id: Uuid) -> StoreResult<Vec<TokenRecord>> {
+        list_tokens::<S::D>(self.sql_pool(), user_id).await
+    }
+
+    async fn create_reset_token(
+        &self,
+        user_id: Uuid,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        create_reset_token::<S::D>(self.sql_pool(), user_id, token_hash, expires_at).await
+    }
+
+    async fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Uuid> {
+        check_reset_token::<S::D>(self.sql_pool(), token_hash, now).await
+    }
+
+    async fn consume_reset_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        new_password_hash: &str,
+    ) -> StoreResult<Uuid> {
+        consume_reset_token::<S::D>(self.sql_pool(), token_hash, now, new_password_hash).await
+    }
+}

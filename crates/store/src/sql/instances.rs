@@ -20,8 +20,9 @@ use super::{Arg, Args, Conn, Dialect, Fail, Get, R, Row, dup, execute, fetch_all
 use crate::sql::retrying;
 use crate::support::{self};
 use crate::{
-    Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, MigrateInstance, NewInstance, OrgKind,
-    StoreError, StoreResult, TransitionRequest, User, WorkflowRecord, scoped_key,
+    Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter, MigrateInstance,
+    NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult, TransitionRequest, User,
+    Visibility, WorkflowRecord, scoped_key,
 };
 
 pub const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
@@ -830,4 +831,86 @@ pub async fn instances_due_before<D: Dialect>(
     let r: R<Vec<Instance>> =
         async { instances::<D>(&fetch_all::<D>(pool, &sql, Args::new().time(until)).await?) }.await;
     r.map_err(Fail::store::<D>)
+}
+
+// ---- [`InstanceStore`] for every SQL backend
+
+#[async_trait::async_trait]
+impl<S: super::SqlBackend> crate::InstanceStore for S {
+    async fn save_workflow(&self, record: WorkflowRecord) -> StoreResult<()> {
+        save_workflow::<S::D>(self.sql_pool(), record).await
+    }
+
+    async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>> {
+        list_workflows::<S::D>(self.sql_pool()).await
+    }
+
+    async fn create_instance(&self, new: NewInstance) -> StoreResult<Instance> {
+        create_instance::<S::D>(self.sql_pool(), new).await
+    }
+
+    async fn get_instance(&self, id: Uuid) -> StoreResult<Instance> {
+        get_instance::<S::D>(self.sql_pool(), id).await
+    }
+
+    async fn get_instances(&self, ids: &[Uuid]) -> StoreResult<Vec<Instance>> {
+        get_instances::<S::D>(self.sql_pool(), ids).await
+    }
+
+    async fn list_instances(
+        &self,
+        visibility: &Visibility,
+        filter: &InstanceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Instance>> {
+        super::listing::list_instances::<S::D>(self.sql_pool(), visibility, filter, page).await
+    }
+
+    async fn is_assigned_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        is_assigned_expert::<S::D>(self.sql_pool(), instance_id, user_id).await
+    }
+
+    async fn assigned_instances(
+        &self,
+        user_id: Uuid,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        assigned_instances::<S::D>(self.sql_pool(), user_id, instance_ids).await
+    }
+
+    async fn assign_expert(&self, instance_id: Uuid, user_id: Uuid) -> StoreResult<()> {
+        assign_expert::<S::D>(self.sql_pool(), instance_id, user_id).await
+    }
+
+    async fn recipients(&self, instance: &Instance, roles: &[String]) -> StoreResult<Vec<User>> {
+        recipients::<S::D>(self.sql_pool(), instance, roles).await
+    }
+
+    async fn apply_transition(&self, request: TransitionRequest<'_>) -> StoreResult<Applied> {
+        apply_transition::<S::D>(self.sql_pool(), request).await
+    }
+
+    async fn extend_deadline(&self, request: ExtendDeadline) -> StoreResult<Applied> {
+        extend_deadline::<S::D>(self.sql_pool(), request).await
+    }
+
+    async fn migrate_instance(&self, request: MigrateInstance) -> StoreResult<Applied> {
+        migrate_instance::<S::D>(self.sql_pool(), request).await
+    }
+
+    async fn set_review_result(&self, instance_id: Uuid, review: Value) -> StoreResult<()> {
+        set_review_result::<S::D>(self.sql_pool(), instance_id, review).await
+    }
+
+    async fn history(&self, instance_id: Uuid) -> StoreResult<Vec<HistoryRecord>> {
+        history::<S::D>(self.sql_pool(), instance_id).await
+    }
+
+    async fn instance_ids(&self) -> StoreResult<Vec<Uuid>> {
+        instance_ids::<S::D>(self.sql_pool()).await
+    }
+
+    async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>> {
+        instances_due_before::<S::D>(self.sql_pool(), until).await
+    }
 }

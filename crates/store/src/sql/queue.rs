@@ -394,3 +394,89 @@ pub async fn last_tick<D: Dialect>(
     .await;
     r.map_err(Fail::store::<D>)
 }
+
+// ---- [`TimerStore`] for every SQL backend
+
+#[async_trait::async_trait]
+impl<S: super::SqlBackend> crate::TimerStore for S {
+    async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>> {
+        timers_for_instance::<S::D>(self.sql_pool(), instance_id).await
+    }
+
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedTimer>> {
+        claim_due_timers::<S::D>(self.sql_pool(), now, limit, lease).await
+    }
+
+    async fn complete_timer(
+        &self,
+        timer_id: Uuid,
+        token: i64,
+        messages: Vec<NewOutboxMessage>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        complete_timer::<S::D>(self.sql_pool(), timer_id, token, messages, now).await
+    }
+
+    async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        next_timer_at::<S::D>(self.sql_pool()).await
+    }
+
+    async fn pending_timer_count(&self) -> StoreResult<i64> {
+        pending_timer_count::<S::D>(self.sql_pool()).await
+    }
+}
+
+// ---- [`OutboxStore`] for every SQL backend
+
+#[async_trait::async_trait]
+impl<S: super::SqlBackend> crate::OutboxStore for S {
+    async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
+        enqueue::<S::D>(self.sql_pool(), messages).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedMessage>> {
+        claim_outbox::<S::D>(self.sql_pool(), now, limit, lease).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: Uuid,
+        token: i64,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        finish_delivery::<S::D>(self.sql_pool(), id, token, outcome, now).await
+    }
+
+    async fn list_outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        instance_id: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        list_outbox::<S::D>(self.sql_pool(), status, instance_id, limit).await
+    }
+
+    async fn record_tick(
+        &self,
+        schedule: &str,
+        tick_at: DateTime<Utc>,
+        messages: Vec<NewOutboxMessage>,
+    ) -> StoreResult<bool> {
+        record_tick::<S::D>(self.sql_pool(), schedule, tick_at, messages).await
+    }
+
+    async fn last_tick(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        last_tick::<S::D>(self.sql_pool(), schedule).await
+    }
+}

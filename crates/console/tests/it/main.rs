@@ -1,0 +1,3 @@
+//! The console's integration tests (one binary; see grantflow-testkit).
+
+mod handlers;

@@ -1,0 +1,5 @@
+//! The integration tests of `grantflow`, one binary (`cargo test -p grantflow --test it`)
+//! with a module per topic.
+
+mod cli;
+mod scheduler_processes;

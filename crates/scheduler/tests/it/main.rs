@@ -1,0 +1,8 @@
+//! The integration tests of `grantflow-scheduler`, one binary (`cargo test -p grantflow-scheduler --test it`)
+//! with a module per topic.
+
+mod common;
+
+mod deadlines;
+mod digests;
+mod run_loop;

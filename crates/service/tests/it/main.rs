@@ -1,0 +1,6 @@
+//! The integration tests of `grantflow-service`, one binary (`cargo test -p grantflow-service --test it`)
+//! with a module per topic.
+
+mod migrate;
+mod programme;
+mod review;

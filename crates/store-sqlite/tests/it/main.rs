@@ -1,0 +1,4 @@
+//! The integration tests of `grantflow-store-sqlite`, one binary (`cargo test -p grantflow-store-sqlite --test it`)
+//! with a module per topic.
+
+mod conformance;

@@ -1,0 +1,38 @@
+//! [`TimerStore`]: deadline timers, claimed with a lease and a fencing token and
+//! completed once.
+//! Its SQL, the same for every backend, and its implementation for every `SqlBackend` are
+//! in `crate::sql::queue` (feature `sql`); [`crate::Store`] is all the aggregates together.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{ClaimedTimer, NewOutboxMessage, StoreResult, Timer};
+
+/// Deadline timers: claimed with a lease and a fencing token, completed once.
+#[async_trait]
+pub trait TimerStore: Send + Sync {
+    async fn timers_for_instance(&self, instance_id: Uuid) -> StoreResult<Vec<Timer>>;
+    /// Claim up to `limit` pending timers due at `now`, or claimed ones whose lease ran
+    /// out. Each claim gets a new fencing token; two processes never hold the same timer.
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedTimer>>;
+    /// Mark a claimed timer done and enqueue its messages, in one transaction. Returns
+    /// false (and changes nothing) when the token is stale.
+    async fn complete_timer(
+        &self,
+        timer_id: Uuid,
+        token: i64,
+        messages: Vec<NewOutboxMessage>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The earliest pending fire time, to know how long the scheduler may wait.
+    async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn pending_timer_count(&self) -> StoreResult<i64>;
+}

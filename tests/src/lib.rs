@@ -1,1 +1,0 @@
-//! grantflow-tests
