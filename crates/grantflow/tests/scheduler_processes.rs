@@ -369,6 +369,14 @@ async fn two_scheduler_processes_on_one_postgres_database_send_nothing_twice() {
             assert!(status.success(), "{output}");
         }
         fired.push((timers_fired(&sa.1), timers_fired(&sb.1)));
+        for (_, output) in [&sa, &sb] {
+            // With the claim lock nobody takes a timer another process holds, so no
+            // completion is fenced off as lost.
+            assert!(
+                output.contains("lost: 0, errors: 0"),
+                "a timer was claimed twice: {output}"
+            );
+        }
     }
     let (a, b) = fired[0];
     assert!(
