@@ -358,7 +358,7 @@ async fn postgres_survives_the_server_and_the_writer_killed() {
     for round in 0..6 {
         let acks = 1 + rng.below(60);
         run_and_kill_with(&url, acks, &mut acked, &mut all, || {
-            cluster.kill_immediately()
+            cluster.kill_immediately();
         });
         cluster.pg_ctl_start();
         let store = reopen(&url).await;

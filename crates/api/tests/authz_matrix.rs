@@ -261,10 +261,10 @@ fn judge(op: &str, body: &Value, vars: &Value) -> Result<O, String> {
         return code_outcome(error_code(body));
     }
     let spec = spec_of(op);
-    if op == "submitDemands" {
-        if let Some(code) = body["data"]["submitDemands"][0]["errorCode"].as_str() {
-            return code_outcome(code);
-        }
+    if op == "submitDemands"
+        && let Some(code) = body["data"]["submitDemands"][0]["errorCode"].as_str()
+    {
+        return code_outcome(code);
     }
     let mut v = &body["data"];
     for key in spec.path {

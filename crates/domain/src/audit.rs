@@ -196,7 +196,7 @@ mod tests {
             bound.data_hash.as_deref(),
             Some(data_hash(&reordered).as_str())
         );
-        let mut edited = bound.clone();
+        let mut edited = bound;
         edited.data_hash = Some(data_hash(&serde_json::json!({ "budget": "3000000.00" })));
         assert!(matches!(
             verify_chain(&[edited]),
