@@ -1,6 +1,12 @@
 //! The append-only history of an instance. Each record carries the SHA-256 of its own
 //! content and of the previous record's hash, so that editing or removing any record
 //! breaks the chain from that point on.
+//!
+//! A record also carries `data_hash`, the SHA-256 of the instance's data after it
+//! (canonical JSON), inside its own hash: with the record's `to_state` and `seq` it binds
+//! the instance row's current state, data and version to the chain, so that editing the
+//! row is detected too. Records written before `data_hash` existed have none; their hash
+//! is computed as it always was, so existing chains still verify.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,14 +32,23 @@ pub struct HistoryRecord {
     pub to_state: String,
     pub input: Value,
     pub reason: Option<String>,
+    /// [`data_hash`] of the instance's data after this record (`None` in records written
+    /// before it was introduced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_hash: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// The SHA-256 of an instance's data, over canonical JSON.
+pub fn data_hash(data: &Value) -> String {
+    hex::encode(Sha256::digest(canonical::to_string(data).as_bytes()))
 }
 
 impl HistoryRecord {
     /// The hash of this record's content chained to `prev_hash`.
     pub fn compute_hash(&self) -> String {
-        let content = serde_json::json!({
+        let mut content = serde_json::json!({
             "instance_id": self.instance_id,
             "seq": self.seq,
             "at": self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -46,6 +61,9 @@ impl HistoryRecord {
             "reason": self.reason,
             "prev": self.prev_hash,
         });
+        if let Some(h) = &self.data_hash {
+            content["data"] = Value::from(h.as_str());
+        }
         hex::encode(Sha256::digest(canonical::to_string(&content).as_bytes()))
     }
 
@@ -121,6 +139,7 @@ mod tests {
             to_state: "b".into(),
             input: serde_json::json!({"x": 1}),
             reason: None,
+            data_hash: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -147,6 +166,41 @@ mod tests {
         assert!(matches!(
             verify_chain(&chain),
             Err(ChainError::Gap { seq: 3, .. })
+        ));
+    }
+
+    /// Records written before `data_hash` existed keep their hash: the formula without it
+    /// is the one they were sealed with, so old chains still verify.
+    #[test]
+    fn a_record_without_a_data_hash_hashes_as_before_and_one_with_it_binds_the_data() {
+        let old = record(1, GENESIS_HASH);
+        let content = serde_json::json!({
+            "instance_id": "i1", "seq": 1, "at": "2024-06-01T02:00:00.123456Z",
+            "actor_id": "u1", "actor_roles": ["applicant"], "event": "submit",
+            "from": "a", "to": "b", "input": {"x": 1}, "reason": null, "prev": GENESIS_HASH,
+        });
+        let formula_before = hex::encode(Sha256::digest(canonical::to_string(&content).as_bytes()));
+        assert_eq!(old.hash, formula_before);
+
+        let data = serde_json::json!({ "budget": "300000.00", "b": [1, 2] });
+        let bound = HistoryRecord {
+            data_hash: Some(data_hash(&data)),
+            ..record(1, GENESIS_HASH)
+        }
+        .seal(GENESIS_HASH);
+        assert_ne!(bound.hash, old.hash);
+        assert_eq!(verify_chain(std::slice::from_ref(&bound)), Ok(()));
+        // The same data in another key order hashes the same; other data does not.
+        let reordered = serde_json::json!({ "b": [1, 2], "budget": "300000.00" });
+        assert_eq!(
+            bound.data_hash.as_deref(),
+            Some(data_hash(&reordered).as_str())
+        );
+        let mut edited = bound;
+        edited.data_hash = Some(data_hash(&serde_json::json!({ "budget": "3000000.00" })));
+        assert!(matches!(
+            verify_chain(&[edited]),
+            Err(ChainError::ContentChanged { seq: 1, .. })
         ));
     }
 }

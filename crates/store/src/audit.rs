@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use grantflow_domain::audit::{ChainError, GENESIS_HASH, verify_chain};
+use grantflow_domain::audit::{ChainError, GENESIS_HASH, data_hash, verify_chain};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -73,7 +73,9 @@ impl fmt::Display for AuditReport {
 }
 
 /// Check one instance: its chain, that it has as many records as transitions
-/// (`version`), and that the instance's `last_hash` is the last record's hash.
+/// (`version`), that the instance's `last_hash` is the last record's hash, and that the
+/// row's current state and data are the ones the last record sealed (`to_state`, and
+/// `data_hash` where the record has one).
 pub async fn verify_instance(
     store: &dyn Store,
     id: Uuid,
@@ -123,6 +125,34 @@ pub async fn verify_instance(
                 ),
             ),
         ));
+    }
+    if let Some(last) = records.last() {
+        if last.to_state != instance.state {
+            return Ok((
+                count,
+                fail(
+                    last.seq,
+                    format!(
+                        "the instance is in state `{}` but its last record moved it to `{}`",
+                        instance.state, last.to_state
+                    ),
+                ),
+            ));
+        }
+        if let Some(sealed) = &last.data_hash {
+            let now = data_hash(&instance.data);
+            if &now != sealed {
+                return Ok((
+                    count,
+                    fail(
+                        last.seq,
+                        format!(
+                            "the instance's data (hash {now}) is not the data its last record sealed ({sealed})"
+                        ),
+                    ),
+                ));
+            }
+        }
     }
     Ok((count, None))
 }

@@ -83,6 +83,7 @@ pub fn history_record(before: &Instance, plan: &TransitionPlan) -> HistoryRecord
         to_state: plan.to.clone(),
         input: plan.input.clone(),
         reason: plan.reason.clone(),
+        data_hash: Some(grantflow_domain::audit::data_hash(&plan.data)),
         prev_hash: String::new(),
         hash: String::new(),
     }
@@ -155,6 +156,7 @@ pub fn extension_record(
                 .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         }),
         reason: Some(request.reason.clone()),
+        data_hash: Some(grantflow_domain::audit::data_hash(&before.data)),
         prev_hash: String::new(),
         hash: String::new(),
     }
@@ -181,6 +183,7 @@ pub fn migration_record(
             "to_version": request.to_workflow_version,
         }),
         reason: Some(request.reason.clone()),
+        data_hash: Some(grantflow_domain::audit::data_hash(&before.data)),
         prev_hash: String::new(),
         hash: String::new(),
     }

@@ -5,6 +5,7 @@ use grantflow_testkit as support;
 
 mod auth;
 mod authz;
+mod authz_matrix;
 mod e2e;
 mod errors;
 mod fuzz_requests;

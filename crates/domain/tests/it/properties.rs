@@ -247,6 +247,7 @@ fn record(plan: &TransitionPlan, prev: &str) -> HistoryRecord {
         to_state: plan.to.clone(),
         input: plan.input.clone(),
         reason: plan.reason.clone(),
+        data_hash: None,
         prev_hash: String::new(),
         hash: String::new(),
     }

@@ -345,13 +345,46 @@ async fn two_scheduler_processes_on_one_postgres_database_send_nothing_twice() {
     assert_eq!(expected.len(), 80);
 
     // Two processes at the same instant, twice: the 3wd reminders and a digest on 09-30,
-    // a digest on 10-09 (the 1wd reminders are due 10-10).
+    // a digest on 10-09 (the 1wd reminders are due 10-10). On 09-30 both start behind a
+    // barrier — the test holds the timers table locked until both wait on it — so that
+    // both race for the same 40 timers, and each one's summary must show timers it fired.
+    let mut fired = vec![];
     for now in ["2025-09-30T09:00", "2025-10-09T09:00"] {
+        let barrier = if now.starts_with("2025-09-30") {
+            let mut tx = db.store.pool().begin().await.unwrap();
+            sqlx::query("LOCK TABLE timers IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            Some(tx)
+        } else {
+            None
+        };
         let (a, b) = (run_once(&config, now), run_once(&config, now));
-        for (status, output) in [finish(a), finish(b)] {
+        if let Some(tx) = barrier {
+            waiting_on_timers(&db, 2).await;
+            tx.commit().await.unwrap();
+        }
+        let (mut sa, mut sb) = (finish(a), finish(b));
+        for (status, output) in [&mut sa, &mut sb] {
             assert!(status.success(), "{output}");
         }
+        fired.push((timers_fired(&sa.1), timers_fired(&sb.1)));
+        for (_, output) in [&sa, &sb] {
+            // With the claim lock nobody takes a timer another process holds, so no
+            // completion is fenced off as lost.
+            assert!(
+                output.contains("lost: 0, errors: 0"),
+                "a timer was claimed twice: {output}"
+            );
+        }
     }
+    let (a, b) = fired[0];
+    assert!(
+        a > 0 && b > 0,
+        "both processes claimed timers behind the barrier: {a} and {b}"
+    );
+    assert_eq!(a + b, 40, "every 3wd reminder timer fired exactly once");
     let received = smtp.received();
     let by_id = counts(&received);
     let twice: Vec<_> = by_id.iter().filter(|(_, n)| **n > 1).collect();
@@ -372,4 +405,31 @@ async fn two_scheduler_processes_on_one_postgres_database_send_nothing_twice() {
         db.store.last_tick("daily").await.unwrap(),
         Some(local("2025-10-09", "09:00"))
     );
+}
+
+/// `timers fired: N` from a run-once summary.
+fn timers_fired(output: &str) -> u64 {
+    output
+        .split("timers fired: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {output}"))
+}
+
+/// Until `n` backends wait for a lock on the timers table (the processes reached the
+/// barrier). Each check is a query; nothing sleeps.
+async fn waiting_on_timers(db: &grantflow_store_postgres::testing::TempPostgres, n: i64) {
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'timers'::regclass AND NOT granted",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        if waiting >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
 }

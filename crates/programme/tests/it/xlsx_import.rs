@@ -253,6 +253,26 @@ fn the_committed_fixture_file_imports_the_same() {
     assert_eq!(report.importable, fresh.importable);
 }
 
+/// Workbooks written by a real office suite (LibreOffice Calc 7.4; how each was made is in
+/// `tests/fixtures/README.md`): its own shared strings, styles and merged-cell records,
+/// and a budget that is a formula with its cached value. They import exactly like the
+/// builder's workbook.
+#[test]
+fn workbooks_saved_by_libreoffice_import_the_same() {
+    let fresh = import(&realistic_form(), ImportMode::AllOrNothing);
+    for name in [
+        "demand_form_guangzhou.libreoffice.xlsx",
+        "demand_form_guangzhou_formula.libreoffice.xlsx",
+    ] {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("committed fixture");
+        assert!(bytes.starts_with(b"PK"), "{name} is a zip");
+        let report = import(&bytes, ImportMode::AllOrNothing);
+        check_realistic_report(&report);
+        assert_eq!(report.importable, fresh.importable, "{name}");
+    }
+}
+
 /// A form with mistakes (budget in yuan, 填报单位 in its own cell, no title):
 ///
 /// 1 填报单位 · 2 header · 3 good catalogue row · 4 "约12万" · 5 no applicant, performance

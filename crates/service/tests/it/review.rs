@@ -370,15 +370,20 @@ async fn recusal_case(pool: Pool) {
     let homes = pool.homes.clone();
     let w = world(units, homes.len(), |k| homes[k]).await;
     let today: NaiveDate = "2024-06-03".parse().unwrap();
+    // The same collaboration (expert, unit, end) twice is refused by the store: each
+    // distinct one is recorded once, and every recording must succeed.
+    let mut recorded = std::collections::BTreeSet::new();
     for (e, u, months) in &pool.collaborations {
+        if !recorded.insert((*e, *u, *months)) {
+            continue;
+        }
         let until = today
             .checked_sub_months(chrono::Months::new(*months))
             .unwrap();
-        // Duplicates are refused by the store; that is fine here.
-        let _ = w
-            .reviews
+        w.reviews
             .record_collaboration(&w.manager, w.experts[*e].id, w.units[*u].0.id, until, None)
-            .await;
+            .await
+            .unwrap();
     }
     let mut instances = Vec::new();
     for u in 0..units {
@@ -719,7 +724,12 @@ async fn an_outlier_counts_only_once_justified_and_reopening_keeps_both_versions
             },
         )
         .await;
-    assert!(blocked.is_err(), "the guard waits for the justification");
+    let blocked = blocked.expect_err("the guard waits for the justification");
+    assert_eq!(
+        grantflow_domain::UserFacing::code(&blocked),
+        "GUARD_FAILED",
+        "{blocked:?}"
+    );
     // Only the outlier may justify; a blank text is refused.
     let not_outlier = w
         .reviews

@@ -38,6 +38,7 @@ async fn baseline_transition<D: Dialect>(
         to_state: to_state.to_string(),
         input: serde_json::json!({}),
         reason: None,
+        data_hash: Some(grantflow_domain::audit::data_hash(&before.data)),
         prev_hash: String::new(),
         hash: String::new(),
     }

@@ -59,7 +59,7 @@ pub fn instances<D: Dialect>(rows: &[Row<D>]) -> R<Vec<Instance>> {
 }
 
 pub const HISTORY_COLS: &str = "instance_id, seq, at, actor_id, actor_roles, event, \
-     from_state, to_state, input, reason, prev_hash, hash";
+     from_state, to_state, input, reason, prev_hash, hash, data_hash";
 
 pub fn history_row<D: Dialect>(row: &Row<D>) -> R<HistoryRecord> {
     let g = Get::<D>(row);
@@ -76,6 +76,7 @@ pub fn history_row<D: Dialect>(row: &Row<D>) -> R<HistoryRecord> {
         reason: g.opt_str("reason")?,
         prev_hash: g.str("prev_hash")?,
         hash: g.str("hash")?,
+        data_hash: g.opt_str("data_hash")?,
     })
 }
 
@@ -188,7 +189,7 @@ pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -
         conn,
         &format!(
             "INSERT INTO history ({HISTORY_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ),
         Args::new()
             .id(instance_uuid(&r.instance_id)?)
@@ -202,7 +203,8 @@ pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -
             .json(&r.input)
             .opt_text(r.reason.clone())
             .text(&r.prev_hash)
-            .text(&r.hash),
+            .text(&r.hash)
+            .opt_text(r.data_hash.clone()),
     )
     .await?;
     Ok(())

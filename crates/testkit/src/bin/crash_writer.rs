@@ -1,6 +1,7 @@
 //! A writer for the crash test: applies transitions to a few instances as fast as it can
-//! and prints `ack <instance id> <version>` for each one, flushed, only after the commit
-//! has returned. The test kills it with SIGKILL at random points and checks that every
+//! and prints `ack <instance id> <version> <state> <note>` for each one (the state reached
+//! and the note given as input), flushed, only after the commit has returned. Every
+//! transition also schedules the new state's timers and e-mails the manager. The test kills it with SIGKILL at random points and checks that every
 //! acknowledged transition survived and nothing is half-written.
 //!
 //! Usage: `crash_writer <database URL> <writers>` (`sqlite://…` or `postgres://…`).
@@ -14,7 +15,8 @@ use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::{Actor, Command, Snapshot, initial_schedule, plan_transition};
 use grantflow_store::bench::BENCH_WORKFLOW;
 use grantflow_store::{
-    Instance, NewInstance, NewOrganisation, OrgKind, PlannedChange, Store, TransitionRequest,
+    Instance, NewInstance, NewOrganisation, NewUser, OrgKind, PlannedChange, Role, Store,
+    TransitionRequest,
 };
 use grantflow_store_postgres::PostgresStore;
 use grantflow_store_sqlite::SqliteStore;
@@ -40,10 +42,15 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(SqliteStore::connect(&url).await?)
     };
     store.migrate().await?;
+    // The benchmark workflow, each transition also e-mailing the manager.
+    let text = BENCH_WORKFLOW.replace(
+        "input = [{ name = \"note\" }]",
+        "input = [{ name = \"note\" }]\neffects = [{ notify = { roles = [\"manager\"], template = \"notification\" } }]",
+    );
     let wf = Arc::new(
-        grantflow_domain::load_str("bench.toml", BENCH_WORKFLOW)
+        grantflow_domain::load_str("crash.toml", &text)
             .workflow
-            .ok_or_else(|| anyhow::anyhow!("the benchmark workflow loads"))?,
+            .ok_or_else(|| anyhow::anyhow!("the crash workflow loads"))?,
     );
     let org = store
         .create_org(NewOrganisation {
@@ -52,6 +59,24 @@ async fn main() -> anyhow::Result<()> {
             parent_id: None,
         })
         .await?;
+    // One manager receives every notification (made by the first run only).
+    if store
+        .find_user_by_username("crash-manager")
+        .await?
+        .is_none()
+    {
+        store
+            .create_user(NewUser {
+                username: "crash-manager".into(),
+                display_name: "崩溃测试管理员".into(),
+                email: "crash-manager@example.gov.cn".into(),
+                org_id: None,
+                roles: vec![Role::Manager],
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                lang: "zh-CN".into(),
+            })
+            .await?;
+    }
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let calendar = Arc::new(WorkCalendar::builtin());
     let mut instances = Vec::new();
@@ -109,7 +134,7 @@ async fn write_forever(
             let event = if i.state == "a" { "flip" } else { "flop" };
             let command = Command {
                 event: event.into(),
-                input: json!({ "note": format!("步骤 {}", i.version + 1) }),
+                input: json!({ "note": format!("步骤{}", i.version + 1) }),
                 reason: Some("崩溃测试".into()),
             };
             plan_transition(&wf, &i.snapshot(), &actor, &command, Utc::now(), &calendar).map(
@@ -131,6 +156,16 @@ async fn write_forever(
             })
             .await?;
         version = applied.instance.version;
-        say(&out, &format!("ack {} {}", inst.id, version));
+        let note = applied.record.input["note"]
+            .as_str()
+            .unwrap_or("-")
+            .to_string();
+        say(
+            &out,
+            &format!(
+                "ack {} {} {} {note}",
+                inst.id, version, applied.instance.state
+            ),
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! Durability under SIGKILL. A child process applies transitions and
 //! acknowledges each after its commit returns; it is killed at a random point (seeded)
 //! twenty times per backend. After each kill the database must hold every acknowledged
-//! transition, no half-written one (history length equals version for every instance),
-//! and a history chain that verifies.
+//! transition as acknowledged (the record's state and input), no half-written one
+//! (history length equals version for every instance; the pending timers are exactly
+//! those of the current state entry; one notification per transition in the outbox), and
+//! a history chain that verifies. A PostgreSQL variant kills the database server too
+//! (`pg_ctl stop -m immediate` on a throwaway cluster of its own, then a restart).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -26,8 +29,22 @@ impl Rng {
     }
 }
 
-/// Run the writer, wait for `acks` acknowledgements read from its stdout, SIGKILL it.
-fn run_and_kill(url: &str, acks: u64, acked: &mut HashMap<Uuid, i64>) {
+/// What the writer acknowledged for one transition: the state reached and the note given.
+type Acks = HashMap<(Uuid, i64), (String, String)>;
+
+/// Run the writer, wait for `acks` acknowledgements read from its stdout, call
+/// `before_kill` (e.g. to stop the database server under it), SIGKILL it.
+fn run_and_kill(url: &str, acks: u64, acked: &mut HashMap<Uuid, i64>, all: &mut Acks) {
+    run_and_kill_with(url, acks, acked, all, || {});
+}
+
+fn run_and_kill_with(
+    url: &str,
+    acks: u64,
+    acked: &mut HashMap<Uuid, i64>,
+    all: &mut Acks,
+    before_kill: impl FnOnce(),
+) {
     let mut child: Child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
         .args([url, WRITERS])
         .stdout(Stdio::piped())
@@ -48,15 +65,36 @@ fn run_and_kill(url: &str, acks: u64, acked: &mut HashMap<Uuid, i64>) {
         assert_eq!(parts.next(), Some("ack"), "{line}");
         let id: Uuid = parts.next().expect("id").parse().expect("uuid");
         let version: i64 = parts.next().expect("version").parse().expect("version");
+        let state = parts.next().expect("state").to_string();
+        let note = parts.next().expect("note").to_string();
         let previous = acked.insert(id, version).unwrap_or(0);
         assert!(version > previous, "acknowledged versions only grow");
+        all.insert((id, version), (state, note));
         seen += 1;
     }
-    child.kill().expect("SIGKILL the writer");
+    before_kill();
+    // (The writer may have stopped by itself when its database server died.)
+    if child.try_wait().expect("poll the writer").is_none() {
+        child.kill().expect("SIGKILL the writer");
+    }
     child.wait().expect("reap the writer");
 }
 
-async fn check(store: &dyn Store, acked: &HashMap<Uuid, i64>, round: usize) {
+async fn check(store: &dyn Store, acked: &HashMap<Uuid, i64>, all: &Acks, round: usize) {
+    for ((id, version), (state, note)) in all {
+        let history = store.history(*id).await.expect("history");
+        let record = history
+            .iter()
+            .find(|r| r.seq == *version)
+            .unwrap_or_else(|| {
+                panic!("round {round}: the acknowledged record {version} of {id} is missing")
+            });
+        assert_eq!(
+            (record.to_state.as_str(), record.input["note"].as_str()),
+            (state.as_str(), Some(note.as_str())),
+            "round {round}: record {version} of {id} is not what was acknowledged"
+        );
+    }
     for (id, version) in acked {
         let inst = store.get_instance(*id).await.unwrap_or_else(|e| {
             panic!("round {round}: acknowledged instance {id} is missing: {e}")
@@ -80,9 +118,70 @@ async fn check(store: &dyn Store, acked: &HashMap<Uuid, i64>, round: usize) {
             inst.version,
             "round {round}: instance {id} is half-written"
         );
+        check_entry_effects(store, &inst, round).await;
     }
     let report = audit::verify_all(store).await.expect("audit");
     assert!(report.is_ok(), "round {round}: {report}");
+}
+
+/// What a transition writes besides the record: the pending timers are exactly those of
+/// the current state entry (the states have the same deadline, so the same timer keys as
+/// the entry at creation), and the outbox holds one notification per transition.
+async fn check_entry_effects(store: &dyn Store, inst: &grantflow_store::Instance, round: usize) {
+    let timers = store.timers_for_instance(inst.id).await.expect("timers");
+    let keys_at = |entry: i64, pending: bool| -> BTreeSet<String> {
+        timers
+            .iter()
+            .filter(|t| t.state_entry == entry)
+            .filter(|t| !pending || t.status == grantflow_store::TimerStatus::Pending)
+            .map(|t| t.key.clone())
+            .collect()
+    };
+    let scheduled = keys_at(0, false);
+    assert!(
+        !scheduled.is_empty(),
+        "round {round}: the first entry has timers"
+    );
+    let pending: Vec<_> = timers
+        .iter()
+        .filter(|t| t.status == grantflow_store::TimerStatus::Pending)
+        .collect();
+    assert!(
+        pending
+            .iter()
+            .all(|t| t.state_entry == inst.version && t.state == inst.state),
+        "round {round}: {} has pending timers of another state entry than {} ({}): {pending:?}",
+        inst.id,
+        inst.version,
+        inst.state
+    );
+    assert_eq!(
+        keys_at(inst.version, true),
+        scheduled,
+        "round {round}: {} at version {} lacks timers of its state entry",
+        inst.id,
+        inst.version
+    );
+    let versions: BTreeSet<i64> = store
+        .list_outbox(None, Some(inst.id), 100_000)
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|m| {
+            m.idempotency_key
+                .split(':')
+                .nth(2)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("a notification key: {}", m.idempotency_key))
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        (1..=inst.version).collect::<BTreeSet<i64>>(),
+        "round {round}: {} at version {}: one notification per transition",
+        inst.id,
+        inst.version
+    );
 }
 
 /// Open the database as a restarted process would.
@@ -104,11 +203,12 @@ async fn reopen(url: &str) -> Box<dyn Store> {
 async fn crash_rounds(url: &str, seed: u64) {
     let mut rng = Rng(seed);
     let mut acked = HashMap::new();
+    let mut all = Acks::new();
     for round in 0..ROUNDS {
         let acks = 1 + rng.below(60);
-        run_and_kill(url, acks, &mut acked);
+        run_and_kill(url, acks, &mut acked, &mut all);
         let store = reopen(url).await;
-        check(store.as_ref(), &acked, round).await;
+        check(store.as_ref(), &acked, &all, round).await;
     }
     assert!(
         acked.len() >= ROUNDS,
@@ -127,4 +227,142 @@ async fn sqlite_survives_sigkill() {
 async fn postgres_survives_sigkill() {
     let db = grantflow_store_postgres::testing::TempPostgres::new().await;
     crash_rounds(&db.url(), 0x5eed_0002).await;
+}
+
+// ------------------------------------------------------------------ the server dies too
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A throwaway PostgreSQL cluster of this test's own (never the shared server other tests
+/// use), in a temporary directory on a free port, run as the `postgres` user when the test
+/// runs as root (PostgreSQL refuses root). Stopped and removed on drop.
+struct OwnCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn as_postgres(program: &str) -> Command {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &format!("{PG_BIN}/{program}")]);
+        c
+    } else {
+        Command::new(format!("{PG_BIN}/{program}"))
+    }
+}
+
+fn run(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl OwnCluster {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("grantflow-crash-pg")
+            .tempdir_in("/tmp")
+            .expect("a temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .unwrap()
+            .port();
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.args(["-R", "postgres:postgres", dir.path().to_str().unwrap()]);
+                c
+            },
+            "chown the cluster directory",
+        );
+        let data = dir.path().join("data");
+        run(
+            {
+                let mut c = as_postgres("initdb");
+                c.args([
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                ]);
+                c
+            },
+            "initdb",
+        );
+        let cluster = Self { dir, port };
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn pg_ctl_start(&self) {
+        let mut c = as_postgres("pg_ctl");
+        c.args([
+            "-D",
+            &self.data(),
+            "-w",
+            "-l",
+            &self.dir.path().join("log").display().to_string(),
+            "-o",
+            &format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on",
+                self.port,
+                self.dir.path().display()
+            ),
+            "start",
+        ]);
+        run(c, "pg_ctl start");
+    }
+
+    /// The server process dies as in a power cut: no checkpoint, recovery from the WAL on
+    /// the next start.
+    fn kill_immediately(&self) {
+        let mut c = as_postgres("pg_ctl");
+        c.args(["-D", &self.data(), "-m", "immediate", "stop"]);
+        run(c, "pg_ctl stop -m immediate");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let mut c = as_postgres("pg_ctl");
+        c.args(["-D", &self.data(), "-m", "immediate", "stop"]);
+        let _stopped = c.output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_survives_the_server_and_the_writer_killed() {
+    let cluster = OwnCluster::start();
+    let url = cluster.url();
+    let mut rng = Rng(0x5eed_0003);
+    let mut acked = HashMap::new();
+    let mut all = Acks::new();
+    for round in 0..6 {
+        let acks = 1 + rng.below(60);
+        run_and_kill_with(&url, acks, &mut acked, &mut all, || {
+            cluster.kill_immediately();
+        });
+        cluster.pg_ctl_start();
+        let store = reopen(&url).await;
+        check(store.as_ref(), &acked, &all, round).await;
+    }
+    assert!(acked.len() >= 6, "every round acknowledged transitions");
 }
