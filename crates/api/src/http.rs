@@ -82,16 +82,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 }
 
 pub(crate) fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    crate::observe::request_id_of(headers)
 }
 
 /// A response carrying only request errors (no `data` entry).
@@ -463,8 +454,11 @@ async fn handle(
 
     let (status, body) = match parsed {
         Parsed::Single(request) => {
+            let name = request.operation_name.clone();
+            let started = std::time::Instant::now();
             let mut resp = app.schema.execute(request.data(make_ctx())).await;
             finish_errors(&mut resp, rid);
+            crate::observe::observe_operation(name.as_deref(), &resp, started);
             let status = if media == MediaType::GraphqlResponse && is_request_error(&resp) {
                 StatusCode::BAD_REQUEST
             } else {
@@ -473,6 +467,9 @@ async fn handle(
             (status, response_json(&resp))
         }
         Parsed::Batch(requests) => {
+            let names: Vec<Option<String>> =
+                requests.iter().map(|r| r.operation_name.clone()).collect();
+            let started = std::time::Instant::now();
             let batch =
                 BatchRequest::Batch(requests.into_iter().map(|r| r.data(make_ctx())).collect());
             let resp = app.schema.execute_batch(batch).await;
@@ -482,8 +479,10 @@ async fn handle(
             };
             let body: Vec<Value> = items
                 .into_iter()
-                .map(|mut r| {
+                .zip(names)
+                .map(|(mut r, name)| {
                     finish_errors(&mut r, rid);
+                    crate::observe::observe_operation(name.as_deref(), &r, started);
                     response_json(&r)
                 })
                 .collect();

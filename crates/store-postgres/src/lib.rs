@@ -15,6 +15,7 @@
 )]
 
 pub mod dialect;
+pub mod listen;
 pub mod testing;
 
 use std::str::FromStr;

@@ -165,3 +165,16 @@ impl grantflow_store::conformance::Harness for TempPostgres {
             .map_err(|e| e.to_string())
     }
 }
+
+/// Terminate the connections listening for announcements on `database`, as a network
+/// failure would; how many there were.
+pub async fn terminate_listeners(store: &PostgresStore, database: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_one(&store.pool)
+    .await
+    .expect("terminate the listening connections")
+}

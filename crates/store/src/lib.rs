@@ -36,6 +36,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use error::{StoreError, StoreResult};
+
+/// The PostgreSQL notification channel on which replicas announce committed transitions.
+pub const EVENTS_CHANNEL: &str = "grantflow_events";
 pub use model::*;
 pub use programme::ProgrammeStore;
 pub use review::ReviewStore;
@@ -134,6 +137,12 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     /// Readiness: the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Announce a committed change to the other processes on the same database
+    /// (PostgreSQL `NOTIFY` on [`EVENTS_CHANNEL`]); nothing on SQLite, which serves one
+    /// process.
+    async fn announce(&self, payload: &str) -> StoreResult<()>;
+    /// The connection pool's state (for `/metrics`).
+    fn pool_status(&self) -> PoolStatus;
 
     // ---- organisations
     async fn create_org(&self, new: NewOrganisation) -> StoreResult<Organisation>;
@@ -261,6 +270,16 @@ pub trait Store: ProgrammeStore + ReviewStore + Send + Sync + 'static {
     /// The earliest pending fire time, to know how long the scheduler may wait.
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
     async fn pending_timer_count(&self) -> StoreResult<i64>;
+    /// Timers and outbox messages by status at `now` (for `/metrics`).
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats>;
+    /// Give claims back before their lease runs out (a scheduler shutting down): each
+    /// `(id, token)` still held with that token becomes pending again at once, a message
+    /// without counting the attempt it did not make. Returns how many were released.
+    async fn release_claims(
+        &self,
+        timers: &[(Uuid, i64)],
+        messages: &[(Uuid, i64)],
+    ) -> StoreResult<u64>;
 
     // ---- outbox
     /// Enqueue messages; a key already present is skipped. Returns how many were new.

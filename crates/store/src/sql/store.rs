@@ -12,8 +12,8 @@ use super::{Args, Dialect, Fail, SqlBackend, accounts, execute, instances, listi
 use crate::{
     Applied, ClaimedMessage, ClaimedTimer, DeliveryOutcome, ExtendDeadline, Instance,
     InstanceFilter, MigrateInstance, NewInstance, NewOrganisation, NewOutboxMessage, NewToken,
-    NewUser, Organisation, OutboxMessage, OutboxStatus, Page, PageRequest, Role, Store,
-    StoreResult, Timer, TokenRecord, TransitionRequest, User, UserPatch, Visibility,
+    NewUser, Organisation, OutboxMessage, OutboxStatus, Page, PageRequest, PoolStatus, QueueStats,
+    Role, Store, StoreResult, Timer, TokenRecord, TransitionRequest, User, UserPatch, Visibility,
     WorkflowRecord,
 };
 
@@ -32,6 +32,26 @@ impl<S: SqlBackend> Store for S {
             .await
             .map_err(Fail::store::<S::D>)?;
         Ok(())
+    }
+
+    async fn announce(&self, payload: &str) -> StoreResult<()> {
+        if <S::D as Dialect>::BACKEND != "postgres" {
+            return Ok(());
+        }
+        let sql = format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL);
+        execute::<S::D>(self.sql_pool(), &sql, Args::new().text(payload))
+            .await
+            .map_err(Fail::store::<S::D>)?;
+        Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let pool = self.sql_pool();
+        PoolStatus {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
     }
 
     // ---- accounts (`grantflow_store::sql::accounts`)
@@ -251,6 +271,18 @@ impl<S: SqlBackend> Store for S {
 
     async fn pending_timer_count(&self) -> StoreResult<i64> {
         queue::pending_timer_count::<S::D>(self.sql_pool()).await
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+        queue::queue_stats::<S::D>(self.sql_pool(), now).await
+    }
+
+    async fn release_claims(
+        &self,
+        timers: &[(Uuid, i64)],
+        messages: &[(Uuid, i64)],
+    ) -> StoreResult<u64> {
+        queue::release_claims::<S::D>(self.sql_pool(), timers, messages).await
     }
 
     async fn enqueue(&self, messages: Vec<NewOutboxMessage>) -> StoreResult<u64> {
