@@ -454,7 +454,7 @@ async fn handle(
 
     let (status, body) = match parsed {
         Parsed::Single(request) => {
-            let name = request.operation_name.clone();
+            let name = crate::observe::operation_name(&request);
             let started = std::time::Instant::now();
             let mut resp = app.schema.execute(request.data(make_ctx())).await;
             finish_errors(&mut resp, rid);
@@ -467,8 +467,10 @@ async fn handle(
             (status, response_json(&resp))
         }
         Parsed::Batch(requests) => {
-            let names: Vec<Option<String>> =
-                requests.iter().map(|r| r.operation_name.clone()).collect();
+            let names: Vec<Option<String>> = requests
+                .iter()
+                .map(crate::observe::operation_name)
+                .collect();
             let started = std::time::Instant::now();
             let batch =
                 BatchRequest::Batch(requests.into_iter().map(|r| r.data(make_ctx())).collect());

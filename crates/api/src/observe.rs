@@ -46,6 +46,28 @@ pub fn operation_label(name: Option<&str>) -> String {
     }
 }
 
+/// The operation's name: the request's `operationName`, else the name of the document's
+/// first operation when it has one (`mutation Submit(…) { … }`).
+pub fn operation_name(request: &async_graphql::Request) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    let text = request.query.trim_start();
+    let rest = ["query", "mutation", "subscription"]
+        .iter()
+        .find_map(|kind| text.strip_prefix(kind))?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(65)
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// `ok`, or the code of the response's first error (`INVALID_INPUT`, `FORBIDDEN`, …).
 pub fn outcome(resp: &Response) -> String {
     let Some(first) = resp.errors.first() else {

@@ -42,7 +42,7 @@ async fn metrics_move_after_activity(database_url: &str) {
         dir.path(),
         database_url,
         &format!(
-            "log_format = \"json\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[mail]\ntransport = \"eml_folder\"\ndir = \"{}\"\n",
+            "log_format = \"json\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[scheduler]\npoll_interval_secs = 1\n[mail]\ntransport = \"eml_folder\"\ndir = \"{}\"\n",
             dir.path().join("mail").display()
         ),
     );
@@ -58,7 +58,7 @@ async fn metrics_move_after_activity(database_url: &str) {
         &base,
         Some(&token),
         "mutation Create { createInstance(input: { workflowId: \"funded-project\", \
-         title: \"指标测试项目\", data: { call_id: \"2024-call\", closing_date: \"2020-01-01\" } }) \
+         title: \"指标测试项目\", data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) \
          { id version } }",
         json!({}),
     )
@@ -91,6 +91,12 @@ async fn metrics_move_after_activity(database_url: &str) {
 
     // The scheduler delivered the submission's notifications.
     server.wait_line(|l| l.contains("scheduler pass") && !l.contains("sent: 0,"));
+    // The new state's reminders fall due (as if days had passed); the scheduler, looking
+    // every second, fires them.
+    let instance_id: uuid::Uuid = id.parse().unwrap();
+    let moved = make_timers_due(database_url, instance_id).await;
+    assert!(moved > 0, "the submitted application has pending timers");
+    server.wait_line(|l| l.contains("scheduler pass") && !l.contains("timers fired: 0 "));
 
     let (after, totals) = scrape(&metrics_url).await;
     let get = |m: &str, t: &HashMap<String, f64>| t.get(m).copied();
@@ -105,9 +111,14 @@ async fn metrics_move_after_activity(database_url: &str) {
         let now = now.unwrap_or_else(|| panic!("{series} missing"));
         assert!(now > was, "{series} did not move: {was} → {now}");
     }
+    for series in ["grantflow_timer_lag_seconds", "grantflow_timers_total"] {
+        let now = get(series, &totals).unwrap_or_else(|| panic!("{series} missing"));
+        assert!(
+            now > get(series, &before).unwrap_or(0.0),
+            "{series} did not move"
+        );
+    }
     for series in [
-        "grantflow_timer_lag_seconds",
-        "grantflow_timers_total",
         "grantflow_timers",
         "grantflow_outbox_messages",
         "grantflow_outbox_dead_letters",
@@ -171,6 +182,20 @@ async fn metrics_move_after_activity(database_url: &str) {
             .is_some_and(|r| !r.is_empty()),
         "{transition_log}"
     );
+}
+
+async fn make_timers_due(database_url: &str, instance: uuid::Uuid) -> u64 {
+    if database_url.starts_with("sqlite:") {
+        let store = grantflow_store_sqlite::SqliteStore::connect(database_url)
+            .await
+            .unwrap();
+        grantflow_store_sqlite::testing::make_timers_due(&store, instance).await
+    } else {
+        let store = grantflow_store_postgres::PostgresStore::connect(database_url)
+            .await
+            .unwrap();
+        grantflow_store_postgres::testing::make_timers_due(&store, instance).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,3 +178,17 @@ pub async fn terminate_listeners(store: &PostgresStore, database: &str) -> i64 {
     .await
     .expect("terminate the listening connections")
 }
+
+/// Make the instance's pending timers due a minute ago, as if time had passed (a test
+/// cannot wait for a real deadline). How many timers changed.
+pub async fn make_timers_due(store: &PostgresStore, instance_id: Uuid) -> u64 {
+    sqlx::query(
+        "UPDATE timers SET fire_at = now() - interval '1 minute' \
+         WHERE instance_id = $1 AND status = 'pending'",
+    )
+    .bind(instance_id)
+    .execute(&store.pool)
+    .await
+    .expect("make the timers due")
+    .rows_affected()
+}
