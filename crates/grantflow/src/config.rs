@@ -91,7 +91,9 @@ impl Default for PostgresPoolConfig {
     fn default() -> Self {
         Self {
             max_connections: 10,
-            acquire_timeout_secs: 10,
+            // Short: while PostgreSQL is down (restart, failover) a request waits this long
+            // for a connection, then fails with 503 UNAVAILABLE instead of hanging.
+            acquire_timeout_secs: 3,
         }
     }
 }

@@ -117,7 +117,7 @@ fn observe_transition(wf: &CompiledWorkflow, event: &str, result: &Result<Applie
         Ok(_) => "applied",
         Err(StoreError::Engine(_)) => "refused",
         Err(StoreError::Conflict { .. }) => "conflict",
-        Err(StoreError::Backend(_)) => "unavailable",
+        Err(StoreError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     };
     metrics::counter!(

@@ -15,6 +15,7 @@
 )]
 
 pub mod dialect;
+pub mod import;
 pub mod listen;
 pub mod testing;
 
