@@ -98,6 +98,55 @@ impl PgCluster {
         cluster
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`), started.
+    pub fn standby_of(primary: &PgCluster) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("grantflow-pg-standby-")
+            .tempdir()
+            .unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let data = dir.path().join("data");
+        run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+            ],
+        );
+        let cluster = Self {
+            log: dir.path().join("postgres.log"),
+            _dir: dir,
+            data,
+            port: free_port(),
+        };
+        cluster.start();
+        cluster
+    }
+
+    /// Promote a standby to primary and wait until it is one.
+    pub fn promote(&self) {
+        run(
+            "pg_ctl",
+            &["-D", self.data.to_str().unwrap(), "-w", "promote"],
+        );
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
