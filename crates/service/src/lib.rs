@@ -472,6 +472,8 @@ impl Services {
             org_id: applied.instance.org_id,
             city_id: applied.instance.city_id,
         };
+        // This process's subscribers first (no subscriber is not an error).
+        let _ = self.events.send(LiveEvent::Instance(event.clone()));
         let announcement = Announcement {
             origin: self.origin,
             event,
@@ -483,8 +485,6 @@ impl Services {
             // when their listener reconnects).
             tracing::warn!(error = %e, instance_id = %applied.instance.id, "cannot announce a transition");
         }
-        // No subscriber is not an error.
-        let _ = self.events.send(LiveEvent::Instance(announcement.event));
     }
 
     /// A manager moves the current state's deadline to the end of `new_due_date`, with a
