@@ -289,7 +289,7 @@ async fn insert_rows(
     for chunk in rows.chunks(per_statement) {
         let mut sql = format!("INSERT INTO {} ({names}) VALUES ", quoted(table));
         let mut n = 0;
-        for (r, _) in chunk.iter().enumerate() {
+        for r in 0..chunk.len() {
             if r > 0 {
                 sql.push_str(", ");
             }
