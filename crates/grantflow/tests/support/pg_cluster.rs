@@ -99,7 +99,7 @@ impl PgCluster {
     }
 
     /// A streaming standby of `primary` (`pg_basebackup -R`), started.
-    pub fn standby_of(primary: &PgCluster) -> Self {
+    pub fn standby_of(primary: &Self) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("grantflow-pg-standby-")
             .tempdir()
