@@ -128,7 +128,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claims given back"),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot give the claims back; their leases run out")
+                tracing::warn!(error = %e, "cannot give the claims back; their leases run out");
             }
         }
     }

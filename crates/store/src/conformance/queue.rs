@@ -353,8 +353,14 @@ pub async fn claims_are_released_and_counted(store: Arc<dyn Store>, _h: &dyn Har
     assert_eq!(stats.timers_due, 1, "{stats:?}");
     assert_eq!(stats.timers_pending, timers.len() as i64, "{stats:?}");
     assert_eq!(stats.timers_claimed, 0);
-    assert!(stats.outbox.contains(&(OutboxStatus::Pending, 1)), "{stats:?}");
-    assert!(stats.outbox.contains(&(OutboxStatus::Dead, 0)), "every status listed");
+    assert!(
+        stats.outbox.contains(&(OutboxStatus::Pending, 1)),
+        "{stats:?}"
+    );
+    assert!(
+        stats.outbox.contains(&(OutboxStatus::Dead, 0)),
+        "every status listed"
+    );
 
     let timer = s.claim_due_timers(now, 10, lease).await.unwrap();
     let msg = s.claim_outbox(now, 10, lease).await.unwrap();
@@ -388,5 +394,8 @@ pub async fn claims_are_released_and_counted(store: Arc<dyn Store>, _h: &dyn Har
     assert!(again[0].token > timer[0].token, "a new fencing token");
     let again = s.claim_outbox(now, 10, lease).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].message.attempts, 1, "the released attempt was not counted");
+    assert_eq!(
+        again[0].message.attempts, 1,
+        "the released attempt was not counted"
+    );
 }
