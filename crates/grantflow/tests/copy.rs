@@ -32,7 +32,7 @@ fn ok(output: &Output) -> String {
     text
 }
 
-const MAIL: &str = "[mail]\ntransport = \"eml_folder\"\ndir = \"mail\"\n";
+const MAIL: &str = "[mail]\ntransport = \"eml_folder\"\ndir = \"/tmp/grantflow-copy-test-mail\"\n";
 
 async fn instance_count(server: &Server, user: &str) -> i64 {
     let token = login(&server.url(""), user).await;
