@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::{Value, json};
 
+use grantflow_domain::ErrorKind;
+
 use crate::AppState;
 use crate::auth;
 use crate::context::RequestContext;
@@ -82,16 +84,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 }
 
 pub(crate) fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    crate::observe::request_id_of(headers)
 }
 
 /// A response carrying only request errors (no `data` entry).
@@ -425,6 +418,10 @@ async fn handle(
     let viewer = match &token {
         Some(t) => match auth::resolve(app.services.store.as_ref(), t, app.services.now()).await {
             Ok(v) => v,
+            Err(grantflow_store::StoreError::Unavailable(e)) => {
+                tracing::warn!(request_id = rid, error = %e, "the database is unavailable");
+                return unavailable(media, rid);
+            }
             Err(e) => {
                 tracing::error!(request_id = rid, error = %e, "resolving the bearer token failed");
                 return error_response(
@@ -463,9 +460,14 @@ async fn handle(
 
     let (status, body) = match parsed {
         Parsed::Single(request) => {
+            let name = crate::observe::operation_name(&request);
+            let started = std::time::Instant::now();
             let mut resp = app.schema.execute(request.data(make_ctx())).await;
             finish_errors(&mut resp, rid);
-            let status = if media == MediaType::GraphqlResponse && is_request_error(&resp) {
+            crate::observe::observe_operation(name.as_deref(), &resp, started);
+            let status = if is_unavailable(&resp) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else if media == MediaType::GraphqlResponse && is_request_error(&resp) {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
@@ -473,6 +475,11 @@ async fn handle(
             (status, response_json(&resp))
         }
         Parsed::Batch(requests) => {
+            let names: Vec<Option<String>> = requests
+                .iter()
+                .map(crate::observe::operation_name)
+                .collect();
+            let started = std::time::Instant::now();
             let batch =
                 BatchRequest::Batch(requests.into_iter().map(|r| r.data(make_ctx())).collect());
             let resp = app.schema.execute_batch(batch).await;
@@ -482,8 +489,10 @@ async fn handle(
             };
             let body: Vec<Value> = items
                 .into_iter()
-                .map(|mut r| {
+                .zip(names)
+                .map(|(mut r, name)| {
                     finish_errors(&mut r, rid);
+                    crate::observe::observe_operation(name.as_deref(), &r, started);
                     response_json(&r)
                 })
                 .collect();
@@ -495,6 +504,34 @@ async fn handle(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.as_str()),
     );
+    resp
+}
+
+/// Every error of the response says the database is unavailable (nothing was done).
+fn is_unavailable(resp: &Response) -> bool {
+    !resp.errors.is_empty()
+        && resp.errors.iter().all(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|c| {
+                    matches!(c, async_graphql::Value::String(s) if s == ErrorKind::Unavailable.as_str())
+                })
+        })
+}
+
+/// Status 503 with a GraphQL error coded `UNAVAILABLE` and `Retry-After`.
+fn unavailable(media: MediaType, rid: &str) -> HttpResponse {
+    let (zh, en) = ErrorKind::Unavailable.default_message();
+    let mut resp = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        media,
+        ErrorKind::Unavailable.as_str(),
+        &format!("{zh} ({en})"),
+        rid,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod nesting;
+pub mod observe;
 pub mod programme;
 pub mod query;
 pub mod review;
@@ -171,6 +172,8 @@ pub struct Guards {
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Permits for argon2 runs at once: one per core, 2 to 8 (at 19 MiB each).
     pub argon2: Arc<tokio::sync::Semaphore>,
+    /// Set once when the server shuts down: open WebSockets close with 1001 (going away).
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Guards {
@@ -185,7 +188,13 @@ impl Guards {
                     .unwrap_or(2)
                     .clamp(2, 8),
             )),
+            shutdown: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// The server is shutting down: every open WebSocket says goodbye with a close frame.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// Announce that `user`'s tokens may no longer be valid.
@@ -271,7 +280,8 @@ pub fn router(state: AppState) -> Router {
             settings.timeout,
             http::request_timeout,
         ))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().make_span_with(observe::request_span))
+        .layer(axum::middleware::from_fn(observe::ensure_request_id));
     if !settings.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = settings
             .cors_origins

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use grantflow_service::{InstanceEvent, Services, can_see};
+use grantflow_service::{InstanceEvent, LiveEvent, Services, can_see};
 use grantflow_store::User;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -21,6 +21,9 @@ pub enum InstanceEventKind {
     Current,
     /// A transition (or deadline extension) that happened.
     Transition,
+    /// Changes may have been missed (this replica's feed from the others was interrupted,
+    /// or the subscriber fell behind): where the instance is now, as for CURRENT.
+    Resync,
 }
 
 /// A change to an instance (or, first, its current state).
@@ -30,11 +33,12 @@ pub struct InstanceEventGql {
     pub kind: InstanceEventKind,
     pub instance_id: ID,
     pub version: i64,
-    /// The event fired; null for the CURRENT message.
+    /// The event fired; null for the CURRENT and RESYNC messages.
     pub event: Option<String>,
     pub from_state: String,
     pub to_state: String,
-    /// Who fired it; null for the CURRENT message and for a reviewer of a blind round.
+    /// Who fired it; null for the CURRENT and RESYNC messages and for a reviewer of a blind
+    /// round.
     pub actor_id: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -121,16 +125,41 @@ impl SubscriptionRoot {
             .await
             .map_err(|e| crate::context::service_err(ctx, e))?
             .contains(&id);
-        let changes = BroadcastStream::new(receiver).filter_map(move |e| async move {
-            match e {
-                Ok(e) if e.instance_id == id => {
-                    let mut event = InstanceEventGql::from(&e);
-                    if blind {
-                        event.actor_id = None;
+        let viewer = v.user.clone();
+        let changes = BroadcastStream::new(receiver).filter_map(move |e| {
+            let services = services.clone();
+            let user = viewer.clone();
+            async move {
+                match e {
+                    Ok(LiveEvent::Instance(e)) if e.instance_id == id => {
+                        let mut event = InstanceEventGql::from(&e);
+                        if blind {
+                            event.actor_id = None;
+                        }
+                        Some(event)
                     }
-                    Some(event)
+                    Ok(LiveEvent::Instance(_)) => None,
+                    // Missed events: say where the instance is now (if still visible).
+                    Ok(LiveEvent::Resync) | Err(_) => {
+                        let instance = services.store.get_instance(id).await.ok()?;
+                        if !can_see(services.store.as_ref(), &user, &instance)
+                            .await
+                            .ok()?
+                        {
+                            return None;
+                        }
+                        Some(InstanceEventGql {
+                            kind: InstanceEventKind::Resync,
+                            instance_id: ID(instance.id.to_string()),
+                            version: instance.version,
+                            event: None,
+                            from_state: instance.state.clone(),
+                            to_state: instance.state,
+                            actor_id: None,
+                            at: instance.updated_at,
+                        })
+                    }
                 }
-                _ => None,
             }
         });
         Ok(futures::stream::once(async move { current }).chain(changes))
@@ -146,7 +175,9 @@ impl SubscriptionRoot {
             let services = services.clone();
             let user = user.clone();
             async move {
-                let e = e.ok()?;
+                let Ok(LiveEvent::Instance(e)) = e else {
+                    return None;
+                };
                 let now_waits = waits_on(&services, &e, &e.to_state, &user);
                 let was_waiting = waits_on(&services, &e, &e.from_state, &user);
                 let change = match (was_waiting, now_waits) {

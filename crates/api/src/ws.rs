@@ -12,7 +12,7 @@
 //! - the protocol's close codes: 4400 for a malformed message, 4401 for `subscribe`
 //!   before `connection_ack`, 4403 for a missing, bad or revoked token, 4408 when no
 //!   `connection_init` arrives in time, 4409 for a duplicate operation id, 4429 for a
-//!   second `connection_init`; every close reason is cut to the 123 bytes RFC 6455 allows.
+//!   second `connection_init`, and RFC 6455's 1001 (going away) when the server shuts down; every close reason is cut to the 123 bytes RFC 6455 allows.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -184,10 +184,16 @@ impl Connection {
         }
         let mut out_rx = self.out_rx.take().expect("the receiver, once");
         let mut revocations = self.app.guards.revocations.subscribe();
+        let mut shutdown = self.app.guards.shutdown.subscribe();
         let init_timeout = tokio::time::sleep(self.app.settings.ws_init_timeout);
         tokio::pin!(init_timeout);
         let close = loop {
             tokio::select! {
+                Ok(()) = shutdown.changed() => {
+                    if *shutdown.borrow_and_update() {
+                        break Some(Close::new(1001, "Server shutting down"));
+                    }
+                }
                 () = &mut init_timeout, if !self.init_received => {
                     break Some(Close::new(4408, "Connection initialisation timeout"));
                 }

@@ -25,12 +25,15 @@ pub enum ErrorKind {
     /// The request ran past the request timeout (`[graphql] timeout_secs`); its work was
     /// cancelled. Nothing it would have written was committed.
     Timeout,
+    /// The database cannot be reached (restarting, failing over): nothing was done; retry
+    /// shortly. HTTP status 503.
+    Unavailable,
     Internal,
 }
 
 impl ErrorKind {
     /// Every code, in the order of the README's table.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -42,6 +45,7 @@ impl ErrorKind {
         Self::RateLimited,
         Self::BadRequest,
         Self::Timeout,
+        Self::Unavailable,
         Self::Internal,
     ];
 
@@ -59,6 +63,7 @@ impl ErrorKind {
             Self::RateLimited => "RATE_LIMITED",
             Self::BadRequest => "BAD_REQUEST",
             Self::Timeout => "TIMEOUT",
+            Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -89,6 +94,10 @@ impl ErrorKind {
                 "请求处理超时，已取消",
                 "the request ran past the time limit and was cancelled",
             ),
+            Self::Unavailable => (
+                "数据库暂时不可用，操作未执行，请稍后重试",
+                "the database is unavailable; nothing was done, retry shortly",
+            ),
             Self::Internal => ("服务器内部错误", "internal error"),
         }
     }
@@ -111,6 +120,9 @@ impl ErrorKind {
             Self::RateLimited => "too many operations (`details.retryAfterSeconds`)",
             Self::BadRequest => "a malformed request (`extensions.reason`)",
             Self::Timeout => "past `[graphql] timeout_secs`; HTTP status 408, the work cancelled",
+            Self::Unavailable => {
+                "the database cannot be reached (restart, failover); HTTP status 503, nothing done, retry"
+            }
             Self::Internal => "masked; logged with `details.requestId`",
         }
     }

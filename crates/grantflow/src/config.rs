@@ -42,6 +42,10 @@ pub struct Config {
     pub postgres: PostgresPoolConfig,
     /// `pretty` or `json`.
     pub log_format: LogFormat,
+    /// After SIGTERM or Ctrl-C: how long running requests and the scheduler's current batch
+    /// may take before they are cut off (claims are given back either way).
+    pub shutdown_grace_secs: u64,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// How log lines are written to standard error.
@@ -77,6 +81,8 @@ impl Default for Config {
             auth: AuthSettings::default(),
             postgres: PostgresPoolConfig::default(),
             log_format: LogFormat::Pretty,
+            shutdown_grace_secs: 25,
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -85,7 +91,9 @@ impl Default for PostgresPoolConfig {
     fn default() -> Self {
         Self {
             max_connections: 10,
-            acquire_timeout_secs: 10,
+            // Short: while PostgreSQL is down (restart, failover) a request waits this long
+            // for a connection, then fails with 503 UNAVAILABLE instead of hanging.
+            acquire_timeout_secs: 3,
         }
     }
 }
@@ -171,6 +179,8 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("postgres", &self.postgres)
             .field("log_format", &self.log_format)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -291,6 +301,11 @@ mod tests {
             ("production", c.production.to_string()),
             ("public_url", c.public_url.clone()),
             ("log_format", log_format.to_string()),
+            ("shutdown_grace_secs", c.shutdown_grace_secs.to_string()),
+            (
+                "metrics.listen",
+                c.metrics.listen.clone().unwrap_or_else(|| "off".into()),
+            ),
             ("graphql.max_depth", g.max_depth.to_string()),
             ("graphql.max_complexity", g.max_complexity.to_string()),
             ("graphql.max_aliases", g.max_aliases.to_string()),

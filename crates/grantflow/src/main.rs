@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod metrics;
 mod store;
 mod workflows;
 
@@ -58,6 +59,27 @@ enum Command {
         /// Write the changes (otherwise only print what would happen).
         #[arg(long)]
         apply: bool,
+    },
+    /// SQLite: an online, consistent copy of the database into a new file (PostgreSQL:
+    /// prints how to use pg_dump).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// SQLite: make a verified backup the configured database (which must not exist yet).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Move a whole deployment from SQLite into an empty PostgreSQL database; every hash
+    /// chain is verified on arrival.
+    Copy {
+        /// `sqlite://FILE`
+        #[arg(long)]
+        from: String,
+        /// `postgres://…`
+        #[arg(long)]
+        to: String,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -237,6 +259,9 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
             cli::demo::run(&config).await?;
             Ok(0)
         }
+        Command::Backup { to } => cli::backup::backup(&config, &to).await,
+        Command::Restore { from } => cli::backup::restore(&config, &from).await,
+        Command::Copy { from, to } => cli::backup::copy(&config, &from, &to).await,
         Command::Migrate => {
             store::open_store(&config).await?;
             println!(

@@ -25,8 +25,16 @@ impl Scheduler {
             if claimed.is_empty() {
                 return Ok(());
             }
+            self.hold_messages(claimed.iter().map(|c| (c.message.id, c.token)));
             for c in claimed {
                 let outcome = self.deliver(&c, now).await;
+                let label = match &outcome {
+                    DeliveryOutcome::Sent => "sent",
+                    DeliveryOutcome::Retry { .. } => "retry",
+                    DeliveryOutcome::Dead { .. } => "dead",
+                };
+                metrics::counter!("grantflow_mail_deliveries_total", "outcome" => label)
+                    .increment(1);
                 match &outcome {
                     DeliveryOutcome::Sent => report.sent += 1,
                     DeliveryOutcome::Retry {
@@ -40,10 +48,13 @@ impl Scheduler {
                         tracing::warn!(key = %c.message.idempotency_key, %error, "message dead-lettered");
                     }
                 }
-                match store
+                let finished = store
                     .finish_delivery(c.message.id, c.token, outcome, now)
-                    .await
-                {
+                    .await;
+                if finished.is_ok() {
+                    self.let_go_message(c.message.id);
+                }
+                match finished {
                     Ok(true) => {}
                     Ok(false) => {
                         report.delivery_errors += 1;

@@ -19,6 +19,7 @@
 mod context;
 mod digest;
 mod dispatch;
+mod held;
 mod timers;
 
 use std::future::Future;
@@ -170,6 +171,8 @@ pub struct Scheduler {
     /// The earliest retry this process scheduled, so that [`Scheduler::run`] wakes for it
     /// (the store has no query for it; other processes' retries are found by polling).
     next_retry: Mutex<Option<DateTime<Utc>>>,
+    /// Claims this process holds, given back on shutdown.
+    held: Mutex<held::Held>,
 }
 
 impl Scheduler {
@@ -190,6 +193,7 @@ impl Scheduler {
             settings,
             digests,
             next_retry: Mutex::new(None),
+            held: Mutex::default(),
         })
     }
 
@@ -221,7 +225,14 @@ impl Scheduler {
         let mut events = self.services.subscribe();
         loop {
             let now = self.services.now();
-            match self.run_once(now).await {
+            let started = std::time::Instant::now();
+            let pass = self.run_once(now).await;
+            metrics::histogram!(
+                "grantflow_scheduler_pass_seconds",
+                "outcome" => if pass.is_ok() { "ok" } else { "error" },
+            )
+            .record(started.elapsed().as_secs_f64());
+            match pass {
                 Ok(report) if report != RunReport::default() => {
                     tracing::info!(summary = %report.summary(), "scheduler pass");
                 }

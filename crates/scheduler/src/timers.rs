@@ -62,6 +62,13 @@ impl Scheduler {
             .store
             .claim_due_timers(now, self.settings.batch_size, self.settings.lease)
             .await?;
+        self.hold_timers(claimed.iter().map(|c| (c.timer.id, c.token)));
+        for c in &claimed {
+            // How late the timer is picked up (a lease taken over counts from its fire time).
+            let lag = (now - c.timer.fire_at).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("grantflow_timer_lag_seconds", "kind" => c.timer.kind.as_str())
+                .record(lag);
+        }
         // Timers are independent: overlap their round trips (reads, the completing
         // transaction), at most FIRE_CONCURRENCY at a time. The store serialises what
         // must be serialised. (No closures here: they would make `run` lose `Send`.)
@@ -81,6 +88,17 @@ impl Scheduler {
             if let Some(next) = waiting.next() {
                 running.push(self.fire_tagged(next, now));
             }
+            if result.is_ok() {
+                self.let_go_timer(c.timer.id);
+            }
+            let outcome = match &result {
+                Ok(Fired::Messages(_) | Fired::Event) => "fired",
+                Ok(Fired::Spent) => "spent",
+                Ok(Fired::Lost) => "lost",
+                Err(_) => "error",
+            };
+            metrics::counter!("grantflow_timers_total", "kind" => c.timer.kind.as_str(), "outcome" => outcome)
+                .increment(1);
             match result {
                 Ok(Fired::Messages(n)) => {
                     report.timers_fired += 1;

@@ -44,6 +44,7 @@ fn store_kind(e: &StoreError) -> ErrorKind {
             ErrorKind::InvalidInput
         }
         StoreError::Engine(e) => e.kind(),
+        StoreError::Unavailable(_) => ErrorKind::Unavailable,
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => ErrorKind::Internal,
     }
 }
@@ -92,6 +93,7 @@ fn store_message(e: &StoreError, lang: Lang) -> String {
             "the token is invalid or expired".into(),
         ),
         StoreError::Invalid(msg) => msg.clone(),
+        StoreError::Unavailable(_) => default_message(ErrorKind::Unavailable, lang),
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => {
             default_message(ErrorKind::Internal, lang)
         }

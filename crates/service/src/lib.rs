@@ -32,7 +32,7 @@ pub use access::{can_see, visibility_for};
 pub use clock::{Clock, ManualClock, SystemClock};
 
 /// A change to an instance, published to subscribers after it commits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct InstanceEvent {
     pub instance_id: Uuid,
     pub workflow_id: String,
@@ -44,6 +44,23 @@ pub struct InstanceEvent {
     pub at: DateTime<Utc>,
     pub org_id: Uuid,
     pub city_id: Option<Uuid>,
+}
+
+/// What the live feed carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// A committed change, made by this process or (on PostgreSQL) announced by another.
+    Instance(InstanceEvent),
+    /// Changes may have been missed (the announcements between replicas were interrupted
+    /// and are listened to again): subscribers re-read what they show.
+    Resync,
+}
+
+/// An announcement between replicas: the event and the process that made it.
+#[derive(Serialize, serde::Deserialize)]
+struct Announcement {
+    origin: Uuid,
+    event: InstanceEvent,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +98,35 @@ pub struct Services {
     pub public_url: Arc<str>,
     /// Where CPU-heavy work (imports, duplicate detection, exports) runs.
     pub work: Arc<work::WorkPool>,
-    events: broadcast::Sender<InstanceEvent>,
+    events: broadcast::Sender<LiveEvent>,
+    /// This process, in announcements to the others (which skip their own).
+    origin: Uuid,
+}
+
+/// Count a transition attempt in `grantflow_transitions_total{workflow, event, outcome}`.
+/// The event is named only when the workflow defines it (clients choose the text), so the
+/// series stay bounded by the loaded workflows.
+fn observe_transition(wf: &CompiledWorkflow, event: &str, result: &Result<Applied, StoreError>) {
+    let event = if wf.def.transitions.iter().any(|t| t.event == event) {
+        event.to_string()
+    } else {
+        "(unknown)".to_string()
+    };
+    let outcome = match result {
+        Ok(a) if a.replayed => "replayed",
+        Ok(_) => "applied",
+        Err(StoreError::Engine(_)) => "refused",
+        Err(StoreError::Conflict { .. }) => "conflict",
+        Err(StoreError::Unavailable(_)) => "unavailable",
+        Err(_) => "error",
+    };
+    metrics::counter!(
+        "grantflow_transitions_total",
+        "workflow" => wf.def.id.clone(),
+        "event" => event,
+        "outcome" => outcome,
+    )
+    .increment(1);
 }
 
 /// Create an instance.
@@ -122,6 +167,7 @@ impl Services {
             public_url: Arc::from("http://127.0.0.1:8080"),
             work: Arc::new(work::WorkPool::default()),
             events,
+            origin: Uuid::new_v4(),
         }
     }
 
@@ -140,9 +186,27 @@ impl Services {
         self.clock.now()
     }
 
-    /// Live instance events (after commit).
-    pub fn subscribe(&self) -> broadcast::Receiver<InstanceEvent> {
+    /// Live instance events (after commit), of every replica on PostgreSQL.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
+    }
+
+    /// An announcement heard from the database (`grantflow serve`'s listener): another
+    /// process's event goes to this process's subscribers; our own and unreadable ones
+    /// are dropped.
+    pub fn heard(&self, payload: &str) {
+        match serde_json::from_str::<Announcement>(payload) {
+            Ok(a) if a.origin != self.origin => {
+                let _ = self.events.send(LiveEvent::Instance(a.event));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "an unreadable event announcement"),
+        }
+    }
+
+    /// Tell subscribers that events may have been missed.
+    pub fn resync(&self) {
+        let _ = self.events.send(LiveEvent::Resync);
     }
 
     pub fn workflow_of(&self, instance: &Instance) -> ServiceResult<Arc<CompiledWorkflow>> {
@@ -365,7 +429,7 @@ impl Services {
         } else {
             Some(req.expected_version)
         };
-        let applied = self
+        let result = self
             .store
             .apply_transition(TransitionRequest {
                 instance_id: req.instance_id,
@@ -376,16 +440,27 @@ impl Services {
                 planner: &planner,
                 complete_timer,
             })
-            .await?;
+            .await;
+        observe_transition(&wf, &req.event, &result);
+        let applied = result?;
         if !applied.replayed {
-            self.publish(&applied);
+            tracing::info!(
+                instance_id = %applied.instance.id,
+                workflow = %applied.instance.workflow_id,
+                event = %applied.record.event,
+                from = %applied.record.from_state,
+                to = %applied.record.to_state,
+                version = applied.instance.version,
+                "transition"
+            );
+            self.publish(&applied).await;
         }
         Ok(applied)
     }
 
-    fn publish(&self, applied: &Applied) {
-        // No subscriber is not an error.
-        let _ = self.events.send(InstanceEvent {
+    /// To this process's subscribers, and announced to the other replicas (PostgreSQL).
+    async fn publish(&self, applied: &Applied) {
+        let event = InstanceEvent {
             instance_id: applied.instance.id,
             workflow_id: applied.instance.workflow_id.clone(),
             version: applied.instance.version,
@@ -396,7 +471,20 @@ impl Services {
             at: applied.record.at,
             org_id: applied.instance.org_id,
             city_id: applied.instance.city_id,
-        });
+        };
+        // This process's subscribers first (no subscriber is not an error).
+        let _ = self.events.send(LiveEvent::Instance(event.clone()));
+        let announcement = Announcement {
+            origin: self.origin,
+            event,
+        };
+        if let Ok(payload) = serde_json::to_string(&announcement)
+            && let Err(e) = self.store.announce(&payload).await
+        {
+            // The change is committed; other replicas' subscribers miss it (they resync
+            // when their listener reconnects).
+            tracing::warn!(error = %e, instance_id = %applied.instance.id, "cannot announce a transition");
+        }
     }
 
     /// A manager moves the current state's deadline to the end of `new_due_date`, with a
@@ -450,7 +538,7 @@ impl Services {
                 at: now,
             })
             .await?;
-        self.publish(&applied);
+        self.publish(&applied).await;
         Ok(applied)
     }
 }

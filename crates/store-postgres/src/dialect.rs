@@ -62,7 +62,7 @@ fn build(sql: &str, args: Args) -> Query<'_, Postgres, PgArguments> {
 /// A database error as a `StoreError` (see `grantflow_store::sql::backend_error`).
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::Io(io) => StoreError::Backend(format!("could not reach PostgreSQL: {io}")),
+        sqlx::Error::Io(io) => StoreError::Unavailable(format!("could not reach PostgreSQL: {io}")),
         other => grantflow_store::sql::backend_error(other, "PostgreSQL"),
     }
 }

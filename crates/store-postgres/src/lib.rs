@@ -15,13 +15,15 @@
 )]
 
 pub mod dialect;
+pub mod hosts;
+pub mod import;
+pub mod listen;
 pub mod testing;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use grantflow_store::{StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use dialect::PgDialect;
 
@@ -60,17 +62,28 @@ impl PostgresStore {
         PostgresStore::connect_with(PostgresOptions::new(url)).await
     }
 
+    /// Connect; a URL naming several hosts (or `target_session_attrs=read-write`) connects
+    /// to the primary among them and follows it when it moves ([`hosts`]).
     pub async fn connect_with(options: PostgresOptions) -> StoreResult<PostgresStore> {
-        // The parse error may quote the URL, password included: say only that it is bad.
-        let connect = PgConnectOptions::from_str(options.url.trim())
-            .map_err(|_| StoreError::Invalid("the PostgreSQL URL is not valid".into()))?
-            .application_name("grantflow");
+        let hosts = hosts::parse(&options.url)?;
+        let connect = if hosts.follows_primary() {
+            hosts::find_primary(&hosts.candidates)
+                .await
+                .ok_or_else(|| {
+                    StoreError::Unavailable("no PostgreSQL host of the URL is a primary".into())
+                })?
+        } else {
+            hosts.candidates[0].clone()
+        };
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
             .map_err(dialect::backend_error)?;
+        if hosts.follows_primary() {
+            tokio::spawn(hosts::follow_primary(pool.clone(), hosts));
+        }
         Ok(PostgresStore { pool })
     }
 

@@ -165,3 +165,30 @@ impl grantflow_store::conformance::Harness for TempPostgres {
             .map_err(|e| e.to_string())
     }
 }
+
+/// Terminate the connections listening for announcements on `database`, as a network
+/// failure would; how many there were.
+pub async fn terminate_listeners(store: &PostgresStore, database: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_one(&store.pool)
+    .await
+    .expect("terminate the listening connections")
+}
+
+/// Make the instance's pending timers due a minute ago, as if time had passed (a test
+/// cannot wait for a real deadline). How many timers changed.
+pub async fn make_timers_due(store: &PostgresStore, instance_id: Uuid) -> u64 {
+    sqlx::query(
+        "UPDATE timers SET fire_at = now() - interval '1 minute' \
+         WHERE instance_id = $1 AND status = 'pending'",
+    )
+    .bind(instance_id)
+    .execute(&store.pool)
+    .await
+    .expect("make the timers due")
+    .rows_affected()
+}

@@ -118,6 +118,24 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// An online, consistent copy of the whole database into a new file (`VACUUM INTO`):
+    /// readers and writers carry on meanwhile; the copy is the state of one moment.
+    /// Refused when `path` exists.
+    pub async fn backup_into(&self, path: &Path) -> StoreResult<()> {
+        if path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} exists already; a backup never overwrites a file",
+                path.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(())
+    }
 }
 
 impl grantflow_store::sql::SqlBackend for SqliteStore {

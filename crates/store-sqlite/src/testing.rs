@@ -94,3 +94,18 @@ pub async fn integrity_check(store: &SqliteStore) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Make the instance's pending timers due a minute ago, as if time had passed (a test
+/// cannot wait for a real deadline). How many timers changed.
+pub async fn make_timers_due(store: &SqliteStore, instance_id: Uuid) -> u64 {
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    sqlx::query("UPDATE timers SET fire_at = ? WHERE instance_id = ? AND status = 'pending'")
+        .bind(past)
+        .bind(instance_id.to_string())
+        .execute(store.pool())
+        .await
+        .expect("make the timers due")
+        .rows_affected()
+}

@@ -41,6 +41,10 @@ pub enum StoreError {
     /// The database failed. The message is for logs, never for clients.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached (down, restarting, failing over, or a standby that
+    /// refuses writes): nothing was written. The message is for logs.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -54,6 +58,6 @@ impl StoreError {
     /// Whether retrying the same operation may succeed (serialization failures,
     /// deadlocks, busy databases are retried inside the backends already).
     pub fn is_backend(&self) -> bool {
-        matches!(self, StoreError::Backend(_))
+        matches!(self, StoreError::Backend(_) | StoreError::Unavailable(_))
     }
 }

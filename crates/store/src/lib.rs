@@ -40,6 +40,9 @@ use uuid::Uuid;
 pub use accounts::AccountStore;
 pub use error::{StoreError, StoreResult};
 pub use instances::InstanceStore;
+
+/// The PostgreSQL notification channel on which replicas announce committed transitions.
+pub const EVENTS_CHANNEL: &str = "grantflow_events";
 pub use model::*;
 pub use outbox::OutboxStore;
 pub use programme::ProgrammeStore;
@@ -152,6 +155,12 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Readiness: the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Announce a committed change to the other processes on the same database
+    /// (PostgreSQL `NOTIFY` on [`EVENTS_CHANNEL`]); nothing on SQLite, which serves one
+    /// process.
+    async fn announce(&self, payload: &str) -> StoreResult<()>;
+    /// The connection pool's state (for `/metrics`).
+    fn pool_status(&self) -> PoolStatus;
 }
 
 /// The idempotency key as stored: scoped by actor so two users cannot collide.

@@ -361,6 +361,28 @@ pub struct Timer {
     pub fired_at: Option<DateTime<Utc>>,
 }
 
+/// How much work waits, for monitoring (`/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending timers whose fire time has come.
+    pub timers_due: i64,
+    /// Every pending timer (due or not).
+    pub timers_pending: i64,
+    /// Timers claimed by a scheduler right now.
+    pub timers_claimed: i64,
+    /// Outbox messages by status.
+    pub outbox: Vec<(OutboxStatus, i64)>,
+}
+
+/// The database connection pool of this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (idle or in use).
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// A timer claimed by one scheduler process, with the fencing token that must be shown
 /// to complete it.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,7 +391,7 @@ pub struct ClaimedTimer {
     pub token: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
     Pending,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{ClaimedTimer, NewOutboxMessage, StoreResult, Timer};
+use crate::{ClaimedTimer, NewOutboxMessage, QueueStats, StoreResult, Timer};
 
 /// Deadline timers: claimed with a lease and a fencing token, completed once.
 #[async_trait]
@@ -35,4 +35,14 @@ pub trait TimerStore: Send + Sync {
     /// The earliest pending fire time, to know how long the scheduler may wait.
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
     async fn pending_timer_count(&self) -> StoreResult<i64>;
+    /// Timers and outbox messages by status at `now` (for `/metrics`).
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats>;
+    /// Give claims back before their lease runs out (a scheduler shutting down): each
+    /// `(id, token)` still held with that token becomes pending again at once, a message
+    /// without counting the attempt it did not make. Returns how many were released.
+    async fn release_claims(
+        &self,
+        timers: &[(Uuid, i64)],
+        messages: &[(Uuid, i64)],
+    ) -> StoreResult<u64>;
 }

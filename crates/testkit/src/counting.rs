@@ -97,6 +97,12 @@ impl Store for CountingStore {
         self.hit("ping").await?;
         self.inner.ping().await
     }
+    async fn announce(&self, payload: &str) -> StoreResult<()> {
+        self.inner.announce(payload).await
+    }
+    fn pool_status(&self) -> grantflow_store::PoolStatus {
+        self.inner.pool_status()
+    }
 }
 
 #[async_trait]
@@ -372,6 +378,18 @@ impl grantflow_store::TimerStore for CountingStore {
     async fn pending_timer_count(&self) -> StoreResult<i64> {
         self.hit("pending_timer_count").await?;
         self.inner.pending_timer_count().await
+    }
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<grantflow_store::QueueStats> {
+        self.hit("queue_stats").await?;
+        self.inner.queue_stats(now).await
+    }
+    async fn release_claims(
+        &self,
+        timers: &[(Uuid, i64)],
+        messages: &[(Uuid, i64)],
+    ) -> StoreResult<u64> {
+        self.hit("release_claims").await?;
+        self.inner.release_claims(timers, messages).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! No N+1: the instance list with its nested organisation, creator, parent, state, stage
 //! and workflow costs the same number of store calls for a page of 5 as for a page of 50,
-//! for every role. The store is wrapped in a `CountingStore` (tests/support/counting.rs).
+//! for every role. The store is wrapped in a `CountingStore` (`grantflow_testkit::CountingStore`).
 //!
 //! A store call is a constant number of SQL statements: on both backends `list_instances`
 //! runs two (a COUNT and the page query), `find_token`, `get_user`, `get_orgs`,

@@ -1,3 +1,4 @@
+pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
 #[cfg(feature = "bench")]

@@ -1,7 +1,9 @@
 //! `grantflow serve`: the GraphQL server with the scheduler loop.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use grantflow_api::ApiSettings;
@@ -36,9 +38,18 @@ pub fn api_settings(config: &Config) -> ApiSettings {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let services = services(&config, Arc::new(SystemClock)).await?;
+    crate::store::listen_for_replicas(&config, services.clone()).await?;
     let state = grantflow_api::state(services.clone(), api_settings(&config));
+    let guards = state.guards.clone();
     // The web console beside the API, on the same state: one token store, one rate limit.
-    let app = grantflow_api::router(state.clone()).merge(grantflow_console::router(state));
+    let mut app = grantflow_api::router(state.clone()).merge(grantflow_console::router(state));
+    if let Some(listen) = &config.metrics.listen {
+        let addr = crate::metrics::start(listen, services.clone()).await?;
+        app = app.layer(axum::middleware::from_fn(
+            grantflow_api::observe::track_http,
+        ));
+        println!("grantflow: metrics at http://{addr}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -53,33 +64,76 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "grantflow: console at http://{addr}/, GraphQL at http://{addr}/graphql, GraphiQL at http://{addr}/graphiql"
     );
 
-    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     let scheduler = if config.scheduler.enabled {
-        let scheduler = build_scheduler(&config, services.clone())?;
-        Some(tokio::spawn(async move {
-            scheduler
-                .run(async move {
-                    let _ = shutdown_rx.changed().await;
-                })
-                .await;
-        }))
+        Some(Arc::new(build_scheduler(&config, services.clone())?))
     } else {
         None
     };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-    })
-    .await
-    .context("serving HTTP")?;
-    let _ = shutdown_tx.send(true);
-    if let Some(handle) = scheduler {
-        let _ = handle.await;
+    let mut scheduler_task = scheduler.clone().map(|scheduler| {
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move { scheduler.run(stop).await })
+    });
+    let mut server = tokio::spawn(
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx))
+        .into_future(),
+    );
+    tokio::select! {
+        () = shutdown_signal() => {}
+        ended = &mut server => {
+            stop_tx.send_replace(true);
+            return match ended {
+                Ok(result) => result.context("serving HTTP"),
+                Err(e) => Err(anyhow::anyhow!("the HTTP server stopped: {e}")),
+            };
+        }
     }
+
+    // Stop accepting, tell sockets and the scheduler; everything running gets until the
+    // end of the grace period.
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+    println!(
+        "grantflow: shutting down (grace period {}s)",
+        grace.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    stop_tx.send_replace(true);
+    guards.begin_shutdown();
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(Ok(result)) => result.context("serving HTTP")?,
+        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped abnormally"),
+        Err(_) => {
+            server.abort();
+            tracing::warn!("grace period over: requests still running were cut off");
+        }
+    }
+    if let Some(task) = scheduler_task.as_mut()
+        && tokio::time::timeout_at(deadline, &mut *task).await.is_err()
+    {
+        task.abort();
+        // Wait for the cancelled batch to be dropped before giving its claims back.
+        let _ = task.await;
+        tracing::warn!("grace period over: the scheduler's batch was cut off");
+    }
+    if let Some(scheduler) = scheduler {
+        match scheduler.release_claims().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "claims given back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot give the claims back; their leases run out");
+            }
+        }
+    }
+    tracing::info!("stopped");
+    println!("grantflow: stopped");
     Ok(())
 }
 

@@ -3,4 +3,11 @@
 
 mod audit_tamper;
 mod cli;
+mod copy;
+mod metrics;
+mod pg_failover;
+mod pg_restart;
+mod replicas;
 mod scheduler_processes;
+mod shutdown;
+mod support;

@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             claim_due_timers_and_leases,
             concurrent_claims_never_overlap,
             outbox_claim_and_finish,
+            claims_are_released_and_counted,
             enqueue_deduplicates_by_key,
             record_tick_once,
             list_filters,

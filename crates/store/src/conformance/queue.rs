@@ -334,3 +334,68 @@ pub async fn record_tick_once(store: Arc<dyn Store>, _h: &dyn Harness) {
         Some(tick + chrono::Duration::days(1))
     );
 }
+
+/// A scheduler shutting down gives its claims back: the rows are pending again at once
+/// (a message without counting the attempt), a stale token changes nothing, and the
+/// counts for `/metrics` follow.
+pub async fn claims_are_released_and_counted(store: Arc<dyn Store>, _h: &dyn Harness) {
+    let s = store.as_ref();
+    let w = world(s).await;
+    let wf = funded_project();
+    let inst = new_application(s, &wf, &w.unit, &w.applicant, "项目", t(0)).await;
+    let timers = s.timers_for_instance(inst.id).await.unwrap();
+    let first = &timers[0];
+    let lease = Duration::from_secs(300);
+    let now = first.fire_at;
+    s.enqueue(vec![message("m", now)]).await.unwrap();
+
+    let stats = s.queue_stats(now).await.unwrap();
+    assert_eq!(stats.timers_due, 1, "{stats:?}");
+    assert_eq!(stats.timers_pending, timers.len() as i64, "{stats:?}");
+    assert_eq!(stats.timers_claimed, 0);
+    assert!(
+        stats.outbox.contains(&(OutboxStatus::Pending, 1)),
+        "{stats:?}"
+    );
+    assert!(
+        stats.outbox.contains(&(OutboxStatus::Dead, 0)),
+        "every status listed"
+    );
+
+    let timer = s.claim_due_timers(now, 10, lease).await.unwrap();
+    let msg = s.claim_outbox(now, 10, lease).await.unwrap();
+    assert_eq!((timer.len(), msg.len()), (1, 1));
+    let stats = s.queue_stats(now).await.unwrap();
+    assert_eq!((stats.timers_due, stats.timers_claimed), (0, 1));
+    assert!(stats.outbox.contains(&(OutboxStatus::Sending, 1)));
+
+    // A stale token releases nothing.
+    assert_eq!(
+        s.release_claims(
+            &[(timer[0].timer.id, timer[0].token + 1)],
+            &[(msg[0].message.id, msg[0].token + 1)]
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.release_claims(
+            &[(timer[0].timer.id, timer[0].token)],
+            &[(msg[0].message.id, msg[0].token)]
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    // Claimable again at once, well inside the old lease.
+    let again = s.claim_due_timers(now, 10, lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].token > timer[0].token, "a new fencing token");
+    let again = s.claim_outbox(now, 10, lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].message.attempts, 1,
+        "the released attempt was not counted"
+    );
+}

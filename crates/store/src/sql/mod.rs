@@ -327,7 +327,14 @@ impl<D: Dialect> Get<'_, D> {
 pub fn backend_error(e: sqlx::Error, database: &str) -> StoreError {
     match e {
         sqlx::Error::Database(db) => {
-            if db.is_foreign_key_violation() {
+            // Connection exceptions (08…), an operator or failover shutting the server
+            // down (57P01–57P03), a standby refusing writes (25006).
+            let unavailable = db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "25006");
+            if unavailable {
+                StoreError::Unavailable(db.message().to_string())
+            } else if db.is_foreign_key_violation() {
                 StoreError::Invalid(format!(
                     "a referenced record does not exist ({})",
                     db.message()
@@ -340,7 +347,11 @@ pub fn backend_error(e: sqlx::Error, database: &str) -> StoreError {
             StoreError::Backend(format!("invalid {database} configuration"))
         }
         sqlx::Error::PoolTimedOut => {
-            StoreError::Backend("timed out waiting for a database connection".to_string())
+            StoreError::Unavailable("timed out waiting for a database connection".to_string())
+        }
+        sqlx::Error::Io(e) => StoreError::Unavailable(format!("talking to {database}: {e}")),
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(format!("the connection to {database} is gone"))
         }
         sqlx::Error::Tls(_) => StoreError::Backend(format!("TLS error talking to {database}")),
         other => StoreError::Backend(other.to_string()),

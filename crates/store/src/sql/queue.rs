@@ -13,7 +13,7 @@ use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, execute, fetch_all, fet
 use crate::sql::retrying;
 use crate::{
     ClaimedMessage, ClaimedTimer, DeliveryOutcome, NewOutboxMessage, OutboxMessage, OutboxStatus,
-    StoreError, StoreResult, Timer, TimerStatus,
+    QueueStats, StoreError, StoreResult, Timer, TimerStatus,
 };
 
 pub const TIMER_COLS: &str = "id, instance_id, state_entry, state, kind, key, fire_at, \
@@ -211,6 +211,93 @@ pub async fn complete_timer<D: Dialect>(
         tx.commit().await?;
         Ok(true)
     });
+    r.map_err(Fail::store::<D>)
+}
+
+/// Claimed timers back to pending, claimed messages back to pending (their attempt not
+/// counted), where the token still matches; one transaction.
+pub async fn release_claims<D: Dialect>(
+    pool: &Pool<D::DB>,
+    timers: &[(Uuid, i64)],
+    messages: &[(Uuid, i64)],
+) -> StoreResult<u64> {
+    let r: R<u64> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let mut released = 0;
+        for (id, token) in timers {
+            released += D::execute(
+                &mut *tx,
+                "UPDATE timers SET status = 'pending', lease_until = NULL \
+                 WHERE id = $1 AND claim_token = $2 AND status = 'claimed'",
+                Args::new().id(*id).int(*token),
+            )
+            .await?;
+        }
+        for (id, token) in messages {
+            released += D::execute(
+                &mut *tx,
+                "UPDATE outbox SET status = 'pending', lease_until = NULL, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE id = $1 AND claim_token = $2 AND status = 'sending'",
+                Args::new().id(*id).int(*token),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(released)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn queue_stats<D: Dialect>(
+    pool: &Pool<D::DB>,
+    now: DateTime<Utc>,
+) -> StoreResult<QueueStats> {
+    let r: R<QueueStats> = async {
+        let row = fetch_optional::<D>(
+            pool,
+            "SELECT \
+             COALESCE(SUM(CASE WHEN status = 'pending' AND fire_at <= $1 THEN 1 ELSE 0 END), 0) AS due, \
+             COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+             COALESCE(SUM(CASE WHEN status = 'claimed' THEN 1 ELSE 0 END), 0) AS claimed \
+             FROM timers",
+            Args::new().time(now),
+        )
+        .await?;
+        let mut stats = QueueStats::default();
+        if let Some(row) = row {
+            let g = Get::<D>(&row);
+            stats.timers_due = g.i64("due")?;
+            stats.timers_pending = g.i64("pending")?;
+            stats.timers_claimed = g.i64("claimed")?;
+        }
+        let rows = fetch_all::<D>(
+            pool,
+            "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status",
+            Args::new(),
+        )
+        .await?;
+        let mut by_status = std::collections::HashMap::new();
+        for row in &rows {
+            let g = Get::<D>(row);
+            let status = g.str("status")?;
+            let status =
+                OutboxStatus::parse(&status).ok_or_else(|| bad("outbox status", &status))?;
+            by_status.insert(status, g.i64("n")?);
+        }
+        // Every status, also those with no message (a series at 0, not a missing one).
+        stats.outbox = [
+            OutboxStatus::Pending,
+            OutboxStatus::Sending,
+            OutboxStatus::Sent,
+            OutboxStatus::Dead,
+        ]
+        .into_iter()
+        .map(|s| (s, by_status.get(&s).copied().unwrap_or(0)))
+        .collect();
+        Ok(stats)
+    }
+    .await;
     r.map_err(Fail::store::<D>)
 }
 
@@ -428,6 +515,18 @@ impl<S: super::SqlBackend> crate::TimerStore for S {
 
     async fn pending_timer_count(&self) -> StoreResult<i64> {
         pending_timer_count::<S::D>(self.sql_pool()).await
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+        queue_stats::<S::D>(self.sql_pool(), now).await
+    }
+
+    async fn release_claims(
+        &self,
+        timers: &[(Uuid, i64)],
+        messages: &[(Uuid, i64)],
+    ) -> StoreResult<u64> {
+        release_claims::<S::D>(self.sql_pool(), timers, messages).await
     }
 }
 

@@ -3,7 +3,7 @@
 //! `accounts.rs`, `instances.rs`, `queue.rs` (timers and outbox), `review/`, `programme.rs`.
 
 use super::{Args, Dialect, Fail, SqlBackend, execute};
-use crate::{Store, StoreResult};
+use crate::{PoolStatus, Store, StoreResult};
 
 #[async_trait::async_trait]
 impl<S: SqlBackend> Store for S {
@@ -20,5 +20,25 @@ impl<S: SqlBackend> Store for S {
             .await
             .map_err(Fail::store::<S::D>)?;
         Ok(())
+    }
+
+    async fn announce(&self, payload: &str) -> StoreResult<()> {
+        if <S::D as Dialect>::BACKEND != "postgres" {
+            return Ok(());
+        }
+        let sql = format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL);
+        execute::<S::D>(self.sql_pool(), &sql, Args::new().text(payload))
+            .await
+            .map_err(Fail::store::<S::D>)?;
+        Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let pool = self.sql_pool();
+        PoolStatus {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
     }
 }

@@ -1,0 +1,103 @@
+//! Failover: a primary and a synchronous streaming standby (clusters of the test's own on
+//! two ports), `database_url` naming both with `target_session_attrs=read-write`. The
+//! primary is stopped and the standby promoted under the running server: it finds the new
+//! primary without reconfiguration or restart, and nothing acknowledged is lost.
+
+use crate::support;
+
+use std::time::Instant;
+
+use serde_json::json;
+use support::pg_cluster::PgCluster;
+use support::{Server, graphql, login, write_config};
+
+const CREATE: &str = "mutation { createInstance(input: { workflowId: \"funded-project\", \
+    title: \"切换测试\", data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) { id version } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
+    let primary = PgCluster::start_new();
+    let standby = PgCluster::standby_of(&primary);
+    // Synchronous replication: a commit is acknowledged once the standby has it.
+    let admin = sqlx::PgPool::connect(&primary.url("postgres"))
+        .await
+        .unwrap();
+    sqlx::query("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &format!(
+            "[postgres]\nacquire_timeout_secs = 2\n[mail]\ntransport = \"eml_folder\"\ndir = \"{}\"\n",
+            dir.path().join("mail").display()
+        ),
+    );
+    let server = Server::start(&config, &["--demo"], &[]);
+    let base = server.url("");
+    let token = login(&base, "unit_gz").await;
+    let mut acknowledged = Vec::new();
+    for _ in 0..5 {
+        let created = graphql(&base, Some(&token), CREATE, json!({})).await;
+        acknowledged.push(
+            created["data"]["createInstance"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{created}"))
+                .to_string(),
+        );
+    }
+
+    primary.stop();
+    standby.promote();
+    let promoted = Instant::now();
+    // The server follows the primary by itself: requests answer UNAVAILABLE until it has,
+    // then succeed. (Each failed attempt is a real request; the bound only stops a hang.)
+    let mut attempts = 0;
+    let id = loop {
+        attempts += 1;
+        assert!(
+            attempts <= 60,
+            "the server did not find the promoted standby"
+        );
+        let answer = graphql(&base, Some(&token), CREATE, json!({})).await;
+        if let Some(id) = answer["data"]["createInstance"]["id"].as_str() {
+            break id.to_string();
+        }
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+            "{answer}"
+        );
+    };
+    println!(
+        "failover: writes succeed again {:?} after the standby was promoted ({attempts} attempts)",
+        promoted.elapsed()
+    );
+    acknowledged.push(id);
+
+    // Everything acknowledged is on the new primary.
+    let manager = login(&base, "manager").await;
+    for id in &acknowledged {
+        let answer = graphql(
+            &base,
+            Some(&manager),
+            "query($id: ID!) { instance(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+        assert_eq!(answer["data"]["instance"]["id"], id.as_str(), "{answer}");
+    }
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
