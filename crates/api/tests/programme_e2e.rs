@@ -192,7 +192,7 @@ async fn call_to_graded_evaluation(backend: Backend) {
             json!({ "input": {
                 "workflowId": "demand-collection",
                 "title": "前海自贸区知识产权纠纷快速处理机制建设",
-                "data": { "call_id": call_id, "closing_date": "2024-06-28" }
+                "callId": call_id
             }}),
         )
         .await["createInstance"]["id"]
@@ -376,7 +376,8 @@ async fn call_to_graded_evaluation(backend: Backend) {
             json!({ "input": {
                 "workflowId": "funded-project",
                 "title": "南沙自贸区知识产权纠纷快速处理机制建设",
-                "data": { "call_id": call_id, "closing_date": "2024-06-28" }
+                "callId": call_id,
+                "catalogueItem": "2022-2-1-5"
             }}),
         )
         .await["createInstance"]["id"]
