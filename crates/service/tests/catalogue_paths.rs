@@ -228,7 +228,7 @@ fn application() -> Value {
         "budget": "300000",
         "indicators": [
             { "name": "服务企业数", "category": "output_quantity", "target": 50 },
-            { "name": "企业满意度", "category": "effect_satisfaction", "target": 90 }
+            { "name": "企业满意度", "category": "satisfaction", "target": 90 }
         ],
         "application_files": [file("申报书.pdf")],
     })
@@ -320,8 +320,8 @@ impl World {
     }
 }
 
-/// The kinds of applicant tried on each item: its eligible kinds, rotated by the item's
-/// position so that every kind meets every part it may apply for.
+/// The kind of applicant tried on an item: its eligible kinds, rotated by the item's
+/// position within its part so that every kind meets every part it may apply for.
 fn pick(eligible: &[String], position: usize) -> OrgKind {
     let kinds: Vec<OrgKind> = eligible.iter().filter_map(|k| OrgKind::parse(k)).collect();
     kinds[position % kinds.len()]
@@ -333,8 +333,11 @@ async fn every_item_follows_its_part(backend: Backend) {
     let items: Vec<_> = call.items().map(|(_, _, i)| i.clone()).collect();
     assert_eq!(items.len(), 77);
     let mut seen = std::collections::BTreeSet::new();
-    for (position, item) in items.iter().enumerate() {
-        let kind = pick(&item.eligible, position);
+    let mut per_part = std::collections::BTreeMap::<String, usize>::new();
+    for item in &items {
+        let position = per_part.entry(item.part.clone()).or_default();
+        let kind = pick(&item.eligible, *position);
+        *position += 1;
         seen.insert((item.part.clone(), kind.as_str()));
         let who = w.applicant(kind);
         let inst = w.create(who, &item.item_id).await.unwrap();
@@ -511,7 +514,7 @@ async fn ineligible_kinds_are_refused(backend: Backend) {
     let who = w.applicant(OrgKind::Unit);
     let code = |r: Result<Instance, ServiceError>| match r {
         Err(ServiceError::Refused(r)) => r.reason.as_str().to_string(),
-        Err(ServiceError::Invalid(f)) => f[0].code.clone(),
+        Err(ServiceError::Invalid(f)) => f[0].code.to_string(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -550,10 +553,7 @@ async fn routing_is_explained(backend: Backend) {
         available_events(&wf, &inst.snapshot(), &actor, w.services.now())
             .into_iter()
             .map(|o| {
-                let why = o.unavailable.map(|e| {
-                    use grantflow_domain::UserFacing;
-                    e.message(grantflow_domain::Lang::ZhCn)
-                });
+                let why = o.unavailable.map(|e| e.message().zh_cn);
                 (o.event, o.available, why.unwrap_or_default())
             })
             .collect::<Vec<_>>()
