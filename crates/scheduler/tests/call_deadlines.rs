@@ -252,7 +252,8 @@ async fn city_forwards_by_the_provinces_closing_date(backend: Backend) {
             (city.clone(), format!("【今日截止】{TITLE}：地市审核推荐")),
             (
                 manager,
-                format!("【逾期督办】顺德家电产业知识产权联盟：{TITLE}（地市审核推荐）已逾期 1 天")
+                // The late party is the city bureau, and the province is told.
+                format!("【逾期督办】地市市场监管局：{TITLE}（地市审核推荐）已逾期 1 天")
             ),
         ]
     );
