@@ -384,8 +384,8 @@ async fn call_to_graded_evaluation(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
+    // The catalogue item was named at creation (a 保留省级 item a unit may apply for).
     fire(&app, &unit_gz, &project, "submit", json!({
-        "catalogue_item": "2022-1-2-2",
         "project_name": "南沙自贸区知识产权纠纷快速处理机制建设",
         "budget": "300000",
         "indicators": [
