@@ -385,7 +385,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     assert_eq!(record.budgeted, yuan(200_000));
     assert_eq!(record.spent, yuan(150_000));
     assert_eq!(record.execution_rate, 0.75);
-    assert_eq!(record.call_id, "call-2022");
+    assert_eq!(record.call_id, call.to_string());
     let scores: Vec<(&str, &str, f64, f64, f64)> = record
         .indicator_scores
         .iter()

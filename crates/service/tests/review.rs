@@ -1068,7 +1068,7 @@ async fn ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx() {
     let unscored = w.in_review(0, "未评项目").await;
     let ranking = w
         .reviews
-        .ranking(&w.manager, "2024-call", None)
+        .ranking(&w.manager, &w.call.to_string(), None)
         .await
         .unwrap();
     let order: Vec<(u32, String)> = ranking
