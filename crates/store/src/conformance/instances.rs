@@ -504,7 +504,7 @@ pub async fn timers_replaced_on_leaving_a_state(store: Arc<dyn Store>, _h: &dyn 
     let escalation = review.iter().find(|t| t.key == "escalation:0").unwrap();
     assert_eq!(escalation.notify, vec!["manager".to_string()]);
     assert_eq!(escalation.due_at, inst.due_at);
-    assert_eq!(s.pending_timer_count().await.unwrap(), 7);
+    assert_eq!(s.pending_timer_count().await.unwrap(), 4);
     // Returned to drafting: the review timers go, the drafting deadline comes back.
     let inst = ok(
         s,
