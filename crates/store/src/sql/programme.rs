@@ -377,7 +377,7 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
                     .text(&item.direction)
                     .text(&item.applicant)
                     .text(&item.part)
-                    .text(&item.eligible.join(",")),
+                    .text(item.eligible.join(",")),
             )
             .await
             .map_err(|e| dup::<D>(e.into(), "catalogue item", &item.item_id))?;
