@@ -40,9 +40,10 @@ const login = async (username) =>
 const unitToken = await login('unit_gz');
 const callId = (await gql('{ instances(first: 1, filter: { workflowId: "funded-project" }) { edges { node { data } } } }', {}, unitToken))
   .data.instances.edges[0].node.data.call_id;
+// The call sets the deadline; the application names an item a unit in a city may apply for.
 const created = await gql(
-  'mutation($d: JSON) { createInstance(input: { workflowId: "funded-project", title: "浏览器测试：专利导航服务能力提升", data: $d }) { id } }',
-  { d: { call_id: callId, closing_date: '2030-06-28' } },
+  'mutation($c: ID) { createInstance(input: { workflowId: "funded-project", title: "浏览器测试：专利导航服务能力提升", callId: $c, catalogueItem: "2022-2-1-5" }) { id } }',
+  { c: callId },
   unitToken,
 );
 const id = created.data?.createInstance?.id;

@@ -35,9 +35,11 @@ const timer = setTimeout(() => fail('no event within 20 s'), 20000);
 
 const manager = await login('manager');
 const applicant = await login('unit_gz');
-const closing = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+// Applications belong to a stored call (the demo's open call) and one of its items.
+const calls = await gql(applicant, '{ calls { id status } }', {});
+const call = calls.calls.find((c) => c.status === 'OPEN').id;
 const created = await gql(applicant, `mutation($input: CreateInstanceInput!){ createInstance(input:$input){ id version } }`, {
-  input: { workflowId: 'funded-project', title: '订阅测试项目', data: { call_id: 'ws-test', closing_date: closing } },
+  input: { workflowId: 'funded-project', title: '订阅测试项目', callId: call, catalogueItem: '2022-2-1-5' },
 });
 const id = created.createInstance.id;
 

@@ -62,8 +62,15 @@ pub struct CreateInstanceInput {
     /// The unit the instance belongs to (managers only; others create for their own unit).
     pub organisation_id: Option<ID>,
     pub parent_id: Option<ID>,
-    /// Initial data, checked against the workflow's fields.
+    /// Initial data, checked against the workflow's fields. The fields the service sets
+    /// from the call (`call_id`, `closing_date`, `catalogue_item`, `part`,
+    /// `applicant_kind`, …) are refused here (`SET_BY_SERVICE`).
     pub data: Option<Json<serde_json::Value>>,
+    /// The stored call an application (`funded-project`) or a demand
+    /// (`demand-collection`) belongs to: required for those workflows.
+    pub call_id: Option<ID>,
+    /// The catalogue item of the call an application is for (`2022-3-1-20`).
+    pub catalogue_item: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -476,12 +483,9 @@ impl CoreMutation {
             .map(|p| parse_id(p, "parentId"))
             .transpose()?;
         let store = rc(ctx).services.store.as_ref();
-        // The hierarchy is province → city → unit.
-        let expected_parent = match kind {
-            OrgKindGql::Province => None,
-            OrgKindGql::City => Some(grantflow_store::OrgKind::Province),
-            OrgKindGql::Unit => Some(grantflow_store::OrgKind::City),
-        };
+        // The hierarchy: the province; under it cities, provincial organisations, the
+        // protection centres and third parties; units under their city.
+        let expected_parent = grantflow_store::OrgKind::from(kind).expected_parent();
         match (expected_parent, parent_id) {
             (None, None) => {}
             (Some(k), Some(p)) => {
@@ -489,8 +493,8 @@ impl CoreMutation {
                 if parent.kind != k {
                     return Err(ApiError::invalid_field(
                         "parentId",
-                        "上级单位层级不符：省 → 地市 → 单位",
-                        "the parent must be one level up: province → city → unit",
+                        "上级单位不符：地市内单位隶属地市局，其他单位隶属省局",
+                        "wrong parent: a unit in a city hangs under its city bureau, every other organisation under the province",
                     )
                     .into());
                 }
@@ -498,8 +502,8 @@ impl CoreMutation {
             _ => {
                 return Err(ApiError::invalid_field(
                     "parentId",
-                    "省级单位没有上级；地市与单位必须指定上级",
-                    "a province has no parent; cities and units need one",
+                    "省局没有上级；其他单位必须指定上级",
+                    "the province has no parent; every other organisation needs one",
                 )
                 .into());
             }
@@ -639,6 +643,12 @@ impl CoreMutation {
                 .transpose()?,
             title: input.title,
             data: input.data.map(|j| j.0).unwrap_or(serde_json::Value::Null),
+            // An id that is not even a UUID names no stored call: UNKNOWN_CALL like any.
+            call_id: input
+                .call_id
+                .as_ref()
+                .map(|c| uuid::Uuid::parse_str(c.as_str()).unwrap_or(uuid::Uuid::nil())),
+            catalogue_item: input.catalogue_item.map(|c| c.chars().take(64).collect()),
         };
         let instance = rc(ctx)
             .services

@@ -700,6 +700,26 @@ pub fn available_events(
                 }
             } else {
                 depends_on_input = true;
+                // The part that reads no input (a routing rule) is decided now.
+                if let Some(pre) = &wf.preconditions[index] {
+                    let scope = Scope {
+                        data: &snapshot.data,
+                        input: &empty,
+                        actor: &actor_json,
+                        review: &snapshot.review,
+                        budget: &snapshot.budget,
+                        now,
+                    };
+                    if !matches!(pre.evaluate_bool(&scope), Ok(true)) {
+                        depends_on_input = false;
+                        unavailable = Some(EngineError::GuardFailed {
+                            event: t.event.clone(),
+                            guard: guard.source().to_string(),
+                            message: t.guard_message.clone(),
+                            detail: None,
+                        });
+                    }
+                }
             }
         }
         match options.iter_mut().find(|o| o.event == t.event) {

@@ -12,7 +12,9 @@
 //!
 //! Functions added to the standard library: `yuan(x)` turns a money string such as
 //! `"12500.50"` into a double, so that `yuan(data.budget) <= 500000.0` reads naturally;
-//! `date(x)` turns `"YYYY-MM-DD"` into a timestamp at local midnight.
+//! `date(x)` turns `"YYYY-MM-DD"` into a timestamp at local midnight; `days_after(d, n)`
+//! is the date `n` calendar days after the date `d` (`"YYYY-MM-DD"`, `0 <= n <= 3660`),
+//! e.g. a correction window: `days_after(today, data.correction_window_days)`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -204,6 +206,8 @@ pub enum Conjunct {
     Not(String),
     /// `x == literal` (shape of x, literal).
     Equals(String, String),
+    /// `x != literal` or `!(x == literal)` (shape of x, literal).
+    NotEquals(String, String),
 }
 
 impl Conjunct {
@@ -212,6 +216,8 @@ impl Conjunct {
         match (self, other) {
             (Self::Plain(a), Self::Not(b)) | (Self::Not(b), Self::Plain(a)) => a == b,
             (Self::Equals(a, la), Self::Equals(b, lb)) => a == b && la != lb,
+            (Self::Equals(a, la), Self::NotEquals(b, lb))
+            | (Self::NotEquals(b, lb), Self::Equals(a, la)) => a == b && la == lb,
             _ => false,
         }
     }
@@ -225,13 +231,63 @@ fn collect_conjuncts(e: &IdedExpr, out: &mut Vec<Conjunct>) {
             }
         }
         Expr::Call(call) if call.func_name == "!_" && call.args.len() == 1 => {
-            out.push(Conjunct::Not(shape(&call.args[0])));
+            match equality_test(&call.args[0]) {
+                Some((operand, literal)) => out.push(Conjunct::NotEquals(operand, literal)),
+                None => out.push(Conjunct::Not(shape(&call.args[0]))),
+            }
+        }
+        Expr::Call(call) if call.func_name == "_!=_" && call.args.len() == 2 => {
+            let (a, b) = (&call.args[0], &call.args[1]);
+            match (&a.expr, &b.expr) {
+                (_, Expr::Literal(l)) => out.push(Conjunct::NotEquals(shape(a), format!("{l:?}"))),
+                (Expr::Literal(l), _) => out.push(Conjunct::NotEquals(shape(b), format!("{l:?}"))),
+                _ => out.push(Conjunct::Plain(shape(e))),
+            }
         }
         _ => match equality_test(e) {
             Some((operand, literal)) => out.push(Conjunct::Equals(operand, literal)),
             None => out.push(Conjunct::Plain(shape(e))),
         },
     }
+}
+
+/// The top-level conjuncts of `source` (`a && b && (c || d)` → `a`, `b`, `(c || d)`), split
+/// on the text outside brackets and string literals. Used to find the part of a guard that
+/// can be decided before the input is known (routing rules such as
+/// `data.applicant_kind == 'unit'`).
+pub fn split_conjuncts(source: &str) -> Vec<&str> {
+    let bytes = source.as_bytes();
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b'&' if depth == 0 && bytes.get(i + 1) == Some(&b'&') => {
+                    parts.push(source[start..i].trim());
+                    i += 1;
+                    start = i + 1;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    parts.push(source[start..].trim());
+    parts
 }
 
 fn equality_test(e: &IdedExpr) -> Option<(String, String)> {
@@ -413,6 +469,8 @@ fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String>
     ctx.add_variable_from_value("today", Value::String(Arc::new(today)));
     ctx.add_function("yuan", yuan).map_err(|e| e.to_string())?;
     ctx.add_function("date", date).map_err(|e| e.to_string())?;
+    ctx.add_function("days_after", days_after)
+        .map_err(|e| e.to_string())?;
     Ok(ctx)
 }
 
@@ -435,6 +493,39 @@ fn date(value: Arc<String>) -> cel::ResolveResult {
         .map_err(|e| cel::ExecutionError::function_error("date", e.to_string()))?;
     let at = crate::calendar::local_instant(day, chrono::NaiveTime::MIN);
     Ok(Value::Timestamp(at.fixed_offset()))
+}
+
+/// The longest span `days_after` adds: ten years.
+const MAX_DAYS_AFTER: i64 = 3_660;
+
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "CEL functions receive their arguments by value"
+)]
+fn days_after(value: Arc<String>, days: Value) -> cel::ResolveResult {
+    let day = crate::dates::parse_date(&value)
+        .map_err(|e| cel::ExecutionError::function_error("days_after", e.to_string()))?;
+    // JSON numbers arrive as `uint` when positive, as `int` from literals.
+    let days = match days {
+        Value::Int(n) => n,
+        Value::UInt(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        other => {
+            return Err(cel::ExecutionError::function_error(
+                "days_after",
+                format!("the number of days must be an integer, not {other:?}"),
+            ));
+        }
+    };
+    if !(0..=MAX_DAYS_AFTER).contains(&days) {
+        return Err(cel::ExecutionError::function_error(
+            "days_after",
+            format!("{days} days is outside 0 to {MAX_DAYS_AFTER}"),
+        ));
+    }
+    let later = day
+        .checked_add_days(chrono::Days::new(days.unsigned_abs()))
+        .ok_or_else(|| cel::ExecutionError::function_error("days_after", "date out of range"))?;
+    Ok(Value::String(Arc::new(later.to_string())))
 }
 
 #[cfg(test)]
@@ -507,5 +598,52 @@ mod tests {
         assert_ne!(a.equality_test().unwrap().1, b.equality_test().unwrap().1);
         let n = Expression::compile("!(input.outcome == 'pass')").unwrap();
         assert_eq!(n.negated().unwrap(), a.shape());
+    }
+
+    #[test]
+    fn days_after_adds_calendar_days_within_bounds() {
+        let data = json!({"closing_date": "2024-12-30", "window": 5});
+        let input = json!({});
+        let e = Expression::compile("days_after(data.closing_date, data.window)").unwrap();
+        assert_eq!(
+            e.evaluate(&scope(&data, &input)).unwrap(),
+            json!("2025-01-04")
+        );
+        let e = Expression::compile("days_after(today, 0) == today").unwrap();
+        assert!(e.evaluate_bool(&scope(&data, &input)).unwrap());
+        for bad in [
+            "days_after(today, -1)",
+            "days_after(today, 3661)",
+            "days_after('x', 1)",
+        ] {
+            let e = Expression::compile(bad).unwrap();
+            assert!(e.evaluate(&scope(&data, &input)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn top_level_conjuncts_are_split_outside_brackets_and_strings() {
+        assert_eq!(
+            split_conjuncts("data.a == 'x && y' && (b || c && d) && f(e && g)"),
+            vec!["data.a == 'x && y'", "(b || c && d)", "f(e && g)"]
+        );
+        assert_eq!(split_conjuncts("a"), vec!["a"]);
+    }
+
+    #[test]
+    fn equal_and_not_equal_to_one_literal_contradict() {
+        let a = Expression::compile("data.kind == 'unit' && x").unwrap();
+        let b = Expression::compile("data.kind != 'unit' && x").unwrap();
+        let c = Expression::compile("!(data.kind == 'unit')").unwrap();
+        let d = Expression::compile("data.kind != 'city'").unwrap();
+        let contradict = |p: &Expression, q: &Expression| {
+            p.conjuncts()
+                .iter()
+                .any(|x| q.conjuncts().iter().any(|y| x.contradicts(y)))
+        };
+        assert!(contradict(&a, &b));
+        assert!(contradict(&a, &c));
+        assert!(!contradict(&a, &d));
+        assert!(!contradict(&b, &d));
     }
 }

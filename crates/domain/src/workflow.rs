@@ -23,6 +23,10 @@ pub struct CompiledWorkflow {
     pub hash: String,
     /// Guard of each transition, by index.
     pub(crate) guards: Vec<Option<Expression>>,
+    /// For a guard that reads `input`: the conjunction of its top-level conjuncts that do
+    /// not, decided before the input is known (`availableTransitions` explains a routing
+    /// rule such as `data.applicant_kind == 'unit'` with it).
+    pub(crate) preconditions: Vec<Option<Expression>>,
     /// `set` effect expressions of each transition, by transition then effect index.
     pub(crate) set_values: Vec<Vec<Option<Expression>>>,
     pub(crate) remind_at: NaiveTime,
@@ -213,6 +217,30 @@ fn placeholder_duration(original: &toml_edit::Formatted<String>, at: &DocPath) -
     value
 }
 
+/// The part of a guard that reads no `input`, when the guard reads `input` and has such a
+/// part.
+fn precondition_of(guard: &Option<Expression>) -> Option<Expression> {
+    let guard = guard.as_ref()?;
+    if guard.references().input_fields.is_empty() {
+        return None;
+    }
+    let data_only: Vec<&str> = crate::guard::split_conjuncts(guard.source())
+        .into_iter()
+        .filter(|part| {
+            Expression::compile(part).is_ok_and(|e| {
+                let refs = e.references();
+                refs.input_fields.is_empty()
+                    && refs.unknown_variables.is_empty()
+                    && !part.contains("input")
+            })
+        })
+        .collect();
+    if data_only.is_empty() {
+        return None;
+    }
+    Expression::compile(&data_only.join(" && ")).ok()
+}
+
 impl CompiledWorkflow {
     /// Compile the expressions of a definition. Callers normally go through [`load_str`],
     /// which validates first; this fails only on CEL syntax errors.
@@ -222,6 +250,7 @@ impl CompiledWorkflow {
             .iter()
             .map(|t| t.guard.as_deref().map(Expression::compile).transpose())
             .collect::<Result<Vec<_>, _>>()?;
+        let preconditions = guards.iter().map(precondition_of).collect();
         let set_values = def
             .transitions
             .iter()
@@ -242,6 +271,7 @@ impl CompiledWorkflow {
             def,
             hash,
             guards,
+            preconditions,
             set_values,
             remind_at,
         })

@@ -213,6 +213,95 @@ impl Part {
     }
 }
 
+/// The kinds of organisation that apply (the province bureau never does). The names are
+/// those of the store's organisation kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicantKind {
+    /// 省级单位: 省直单位, 省级行业协会／组织, 社会团体, 省级事业单位.
+    Provincial,
+    /// 知识产权保护中心、保护机构、专利代办处.
+    ProtectionCentre,
+    /// 地市市场监管局 (市局, 地市, also for 县区局 under it).
+    City,
+    /// A unit in a city (company, university, institution, association, district bureau).
+    Unit,
+    /// 第三方机构 (service institutions, evaluators).
+    ThirdParty,
+}
+
+impl ApplicantKind {
+    pub const ALL: [Self; 5] = [
+        Self::Provincial,
+        Self::ProtectionCentre,
+        Self::City,
+        Self::Unit,
+        Self::ThirdParty,
+    ];
+
+    /// The name used in catalogue files and by the store (`provincial`, `city`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provincial => "provincial",
+            Self::ProtectionCentre => "protection_centre",
+            Self::City => "city",
+            Self::Unit => "unit",
+            Self::ThirdParty => "third_party",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn name(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Self::Provincial, Lang::ZhCn) => "省级单位",
+            (Self::Provincial, Lang::En) => "provincial organisation",
+            (Self::ProtectionCentre, Lang::ZhCn) => "知识产权保护中心或专利代办处",
+            (Self::ProtectionCentre, Lang::En) => "protection centre or patent office agency",
+            (Self::City, Lang::ZhCn) => "地市市场监管局",
+            (Self::City, Lang::En) => "city bureau",
+            (Self::Unit, Lang::ZhCn) => "地市内单位",
+            (Self::Unit, Lang::En) => "unit in a city",
+            (Self::ThirdParty, Lang::ZhCn) => "第三方机构",
+            (Self::ThirdParty, Lang::En) => "third-party institution",
+        }
+    }
+
+    /// The kinds an applicant text (申报（工作）主体) names, by the rule documented in
+    /// `workflows/calls/2022.toml`: each clause (split at `；` and line breaks) by the first
+    /// matching line of the rule, all clauses together; an empty text: every kind.
+    pub fn from_applicant_text(text: &str) -> Vec<Self> {
+        use ApplicantKind::*;
+        let mut kinds = std::collections::BTreeSet::new();
+        let clauses: Vec<&str> = text
+            .split(['；', ';', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        if clauses.is_empty() {
+            return Self::ALL.to_vec();
+        }
+        let has = |c: &str, words: &[&str]| words.iter().any(|w| c.contains(w));
+        for clause in clauses {
+            let add: &[Self] = if has(clause, &["市局", "地市", "县区局"]) {
+                &[City, Unit]
+            } else if has(clause, &["保护中心", "保护机构", "代办处"]) {
+                &[ProtectionCentre]
+            } else if has(clause, &["省级", "主办方"]) {
+                &[Provincial]
+            } else if has(clause, &["机构"]) {
+                &[Provincial, Unit, ThirdParty]
+            } else {
+                &[Provincial, Unit]
+            };
+            kinds.extend(add.iter().copied());
+        }
+        kinds.into_iter().collect()
+    }
+}
+
 /// One call's catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +316,10 @@ pub struct Catalogue {
     /// Last day for submitting demands (China Standard Time).
     #[serde(default)]
     pub deadline: Option<NaiveDate>,
+    /// Calendar days an applicant has to correct an application its city bureau returned
+    /// after the closing date (a call setting; 5 when absent — a default, not a rule).
+    #[serde(default)]
+    pub correction_window_days: Option<u32>,
     pub categories: Vec<CatalogueCategory>,
 }
 
@@ -269,6 +362,17 @@ pub struct CatalogueItem {
     #[serde(default)]
     pub applicant: String,
     pub part: Part,
+    /// The kinds of organisation that may apply (see the rule in the catalogue file's
+    /// header); empty: any kind.
+    #[serde(default)]
+    pub eligible: Vec<ApplicantKind>,
+}
+
+impl CatalogueItem {
+    /// Whether an organisation of `kind` may apply for this item.
+    pub fn admits(&self, kind: ApplicantKind) -> bool {
+        self.eligible.is_empty() || self.eligible.contains(&kind)
+    }
 }
 
 /// An item together with where it sits.
@@ -349,8 +453,18 @@ impl_error_via_user_facing!(CatalogueError);
 impl Catalogue {
     /// Reads and checks a catalogue file (the format of `workflows/calls/2022.toml`).
     pub fn from_toml_str(text: &str) -> Result<Self, CatalogueError> {
-        let catalogue: Self =
+        let mut catalogue: Self =
             toml::from_str(text).map_err(|e| CatalogueError::Format(e.to_string()))?;
+        // An item without `eligible` admits the kinds its applicant text names.
+        for cat in &mut catalogue.categories {
+            for area in &mut cat.policy_areas {
+                for item in &mut area.items {
+                    if item.eligible.is_empty() {
+                        item.eligible = ApplicantKind::from_applicant_text(&item.applicant);
+                    }
+                }
+            }
+        }
         catalogue.check()?;
         Ok(catalogue)
     }

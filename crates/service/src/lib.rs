@@ -138,6 +138,11 @@ pub struct CreateInstance {
     pub parent_id: Option<Uuid>,
     pub title: String,
     pub data: Value,
+    /// The stored call an application or a demand belongs to (required for those
+    /// workflows; the service fills the call's dates from it).
+    pub call_id: Option<Uuid>,
+    /// The catalogue item of the call an application is for.
+    pub catalogue_item: Option<String>,
 }
 
 /// Fire an event.
@@ -228,6 +233,21 @@ impl Services {
         }
     }
 
+    /// The actor `user` is on `instance`: one acts as the applicant only on one's own
+    /// organisation's instances, and as the city bureau only on other organisations' in
+    /// one's city (a city bureau never recommends or approves its own application).
+    pub fn actor_on(user: &User, instance: &Instance) -> Actor {
+        let mut actor = Self::actor_for(user);
+        let own = user.org_id == Some(instance.org_id);
+        let city_of_it = user.org_id.is_some() && instance.city_id == user.org_id;
+        actor.roles.retain(|r| match r.as_str() {
+            "applicant" => own,
+            "city" => city_of_it && !own,
+            _ => true,
+        });
+        actor
+    }
+
     /// Save every loaded workflow definition (id, version, hash); a changed released
     /// version is refused by the store.
     pub async fn register_workflows(&self) -> ServiceResult<()> {
@@ -291,7 +311,21 @@ impl Services {
                 return Err(ServiceError::NotFound("parent instance".into()));
             }
         }
-        let data = self.check_initial_data(&wf, &req.data)?;
+        let mut data = self.check_initial_data(&wf, &req.data)?;
+        if programme::is_call_bound(&wf.def.id) {
+            let owned = self
+                .call_bound_data(
+                    &wf.def.id,
+                    org_id,
+                    req.call_id,
+                    req.catalogue_item.as_deref(),
+                    &req.data,
+                )
+                .await?;
+            if let Value::Object(map) = &mut data {
+                map.extend(owned);
+            }
+        }
         let title = req.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(ServiceError::Invalid(vec![FieldError::new(
@@ -354,7 +388,8 @@ impl Services {
             // Do not reveal that the instance exists.
             return Err(ServiceError::NotFound("instance".into()));
         }
-        let actor = Self::actor_for(user);
+        self.check_call_open_for(&instance, &req.event).await?;
+        let actor = Self::actor_on(user, &instance);
         let applied = self
             .fire_as(&actor, &user.display_name, &instance, req, None)
             .await?;

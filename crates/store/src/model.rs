@@ -8,31 +8,82 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// Levels of the organisation hierarchy: the province, its cities, and units in a city.
+/// What an organisation is (issue 12). The kind places it in the hierarchy (the province,
+/// its cities, units in a city) and decides where its applications go: a unit in a city
+/// through its city bureau; a provincial organisation, the protection centre or the patent
+/// office agency, a third-party institution and a city bureau applying for itself straight
+/// to the province (`data.applicant_kind` of an application, set by the service).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgKind {
+    /// 省局: the provincial bureau (广东省市场监督管理局).
     Province,
+    /// 省直单位、省级行业协会／社会团体／事业单位: a provincial organisation.
+    Provincial,
+    /// 省知识产权保护中心、专利代办处 (and other protection centres): supported directly.
+    ProtectionCentre,
+    /// 地市市场监管局: a city bureau.
     City,
+    /// A unit (company, university, institution, association) in a city.
     Unit,
+    /// 第三方机构: a third-party institution (evaluators, service institutions).
+    ThirdParty,
 }
 
 impl OrgKind {
+    pub const ALL: [OrgKind; 6] = [
+        OrgKind::Province,
+        OrgKind::Provincial,
+        OrgKind::ProtectionCentre,
+        OrgKind::City,
+        OrgKind::Unit,
+        OrgKind::ThirdParty,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrgKind::Province => "province",
+            OrgKind::Provincial => "provincial",
+            OrgKind::ProtectionCentre => "protection_centre",
             OrgKind::City => "city",
             OrgKind::Unit => "unit",
+            OrgKind::ThirdParty => "third_party",
         }
     }
 
     pub fn parse(s: &str) -> Option<OrgKind> {
-        Some(match s {
-            "province" => OrgKind::Province,
-            "city" => OrgKind::City,
-            "unit" => OrgKind::Unit,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of parent an organisation of this kind hangs under: none for the province;
+    /// a city bureau for a unit in a city; the province for everyone else.
+    pub fn expected_parent(self) -> Option<OrgKind> {
+        match self {
+            OrgKind::Province => None,
+            OrgKind::Unit => Some(OrgKind::City),
+            OrgKind::Provincial
+            | OrgKind::ProtectionCentre
+            | OrgKind::City
+            | OrgKind::ThirdParty => Some(OrgKind::Province),
+        }
+    }
+
+    /// The kind's name (Simplified Chinese, English).
+    pub fn title(self) -> (&'static str, &'static str) {
+        match self {
+            OrgKind::Province => ("省局", "province bureau"),
+            OrgKind::Provincial => (
+                "省级单位（省直单位、省级协会、社会团体、事业单位）",
+                "provincial organisation",
+            ),
+            OrgKind::ProtectionCentre => (
+                "知识产权保护中心、专利代办处",
+                "protection centre or patent office agency",
+            ),
+            OrgKind::City => ("地市市场监管局", "city bureau"),
+            OrgKind::Unit => ("地市内单位", "unit in a city"),
+            OrgKind::ThirdParty => ("第三方机构", "third-party institution"),
+        }
     }
 }
 

@@ -57,6 +57,10 @@ pub struct CallItem {
     /// `retained_provincial`, `post_subsidy`, `patent_office_and_protection_centre` or
     /// `delegated_to_city`.
     pub part: String,
+    /// The organisation kinds that may apply (`city`, `unit`, …, as `OrgKind::as_str`);
+    /// empty: any kind.
+    #[serde(default)]
+    pub eligible: Vec<String>,
 }
 
 /// A policy area (重点政策或工作) and its items.
@@ -83,6 +87,9 @@ pub struct NewCall {
     pub title: String,
     pub issuer: String,
     pub closing_date: NaiveDate,
+    /// Calendar days an applicant has to correct an application returned after the
+    /// closing date (the call's setting; 5 unless the call says otherwise).
+    pub correction_window_days: i32,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub categories: Vec<CallCategory>,
@@ -97,6 +104,8 @@ pub struct Call {
     pub issuer: String,
     pub closing_date: NaiveDate,
     pub status: CallStatus,
+    /// Calendar days to correct an application returned after the closing date.
+    pub correction_window_days: i32,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub categories: Vec<CallCategory>,

@@ -28,8 +28,32 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Every response body `gql` received, in order.
     pub bodies: Mutex<Vec<String>>,
+    /// The call applications belong to, opened on first use ([`TestApp::call_id`]).
+    call: tokio::sync::OnceCell<Uuid>,
     _db: TestDb,
 }
+
+/// A one-item call closing on 2024-06-28: applications of tests belong to it.
+pub const TEST_CALL: &str = r#"
+year = 2024
+title = "2024年度知识产权工作项目申报（测试）"
+deadline = "2024-06-28"
+[[categories]]
+category = "protection"
+title = "强化知识产权保护"
+[[categories.policy_areas]]
+name = "知识产权保护体系建设"
+[[categories.policy_areas.items]]
+id = "2024-3-1-1"
+number = 1
+name = "知识产权纠纷调解能力提升"
+direction = "建设调解工作站，提升纠纷调解能力"
+applicant = "符合申报条件的单位"
+part = "retained_provincial"
+"#;
+
+/// The item of [`TEST_CALL`] (保留省级; units and provincial organisations apply).
+pub const TEST_ITEM: &str = "2024-3-1-1";
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, ApiSettings::default()).await
@@ -81,11 +105,39 @@ async fn spawn_on(store: Arc<dyn Store>, db: TestDb, settings: ApiSettings) -> T
         seed,
         http: reqwest::Client::new(),
         bodies: Mutex::new(Vec::new()),
+        call: tokio::sync::OnceCell::new(),
         _db: db,
     }
 }
 
 impl TestApp {
+    /// The id of the test call (opened by the manager on first use).
+    pub async fn call_id(&self) -> Uuid {
+        *self
+            .call
+            .get_or_init(|| async {
+                self.services
+                    .open_call(
+                        self.user("manager"),
+                        grantflow_service::programme::OpenCall {
+                            year: None,
+                            title: None,
+                            issuer: None,
+                            closing_date: None,
+                            correction_window_days: None,
+                            catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(
+                                TEST_CALL,
+                            )
+                            .unwrap(),
+                        },
+                    )
+                    .await
+                    .unwrap()
+                    .id
+            })
+            .await
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
     }
@@ -173,10 +225,10 @@ impl TestApp {
         parent: Option<Uuid>,
         title: &str,
     ) -> Instance {
-        let data = if workflow_id == "change-request" {
-            json!({})
+        let (call_id, catalogue_item) = if workflow_id == "change-request" {
+            (None, None)
         } else {
-            json!({ "call_id": "2024-call", "closing_date": "2024-06-28" })
+            (Some(self.call_id().await), Some(TEST_ITEM.to_string()))
         };
         self.services
             .create_instance(
@@ -186,7 +238,9 @@ impl TestApp {
                     org_id: org,
                     parent_id: parent,
                     title: title.to_string(),
-                    data,
+                    data: json!({}),
+                    call_id,
+                    catalogue_item,
                 },
             )
             .await

@@ -38,6 +38,9 @@ impl ProgrammeMutation {
                     title: input.title,
                     issuer: input.issuer,
                     closing_date: input.closing_date,
+                    correction_window_days: input
+                        .correction_window_days
+                        .and_then(|d| u32::try_from(d).ok()),
                     catalogue,
                 },
             )
@@ -46,24 +49,17 @@ impl ProgrammeMutation {
         Ok(CallGql(call))
     }
 
-    /// Close a call: no more demands (managers).
+    /// Close a call: no new demands or applications and no more submissions (managers).
     async fn close_call(&self, ctx: &Context<'_>, id: ID) -> Result<CallGql> {
         let v = viewer_with_scope(ctx, scope::TRANSITION)?;
         if !v.has_role(grantflow_store::Role::Manager) {
             return Err(ApiError::forbidden().into());
         }
-        let r = rc(ctx);
-        let call = r
+        let call = rc(ctx)
             .services
-            .call(&v.user, parse_id(&id, "id")?)
+            .close_call(&v.user, parse_id(&id, "id")?)
             .await
             .map_err(|e| service_err(ctx, e))?;
-        let call = r
-            .services
-            .store
-            .set_call_status(call.id, CallStatus::Closed)
-            .await
-            .map_err(|e| crate::context::store_err(ctx, e))?;
         Ok(CallGql(call))
     }
 

@@ -5,6 +5,7 @@
 //! (a little under 800 lines); resolvers live in `query.rs` and `mutation.rs`.
 
 use super::*;
+use crate::types::OrgKindGql;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "CallStatus")]
@@ -31,6 +32,8 @@ pub struct CatalogueItemGql {
     pub part: String,
     /// The part's name: 保留省级, 后补助, 支持专利代办处及省知识产权保护中心, 下放地市审批.
     pub part_title: String,
+    /// The kinds of organisation that may apply (empty: any kind).
+    pub eligible_kinds: Vec<OrgKindGql>,
 }
 
 impl From<&CallItem> for CatalogueItemGql {
@@ -48,6 +51,12 @@ impl From<&CallItem> for CatalogueItemGql {
             eligible_applicant: i.applicant.clone(),
             part: i.part.to_uppercase(),
             part_title,
+            eligible_kinds: i
+                .eligible
+                .iter()
+                .filter_map(|k| grantflow_store::OrgKind::parse(k))
+                .map(OrgKindGql::from)
+                .collect(),
         }
     }
 }
@@ -123,6 +132,11 @@ impl CallGql {
     async fn closing_date(&self) -> NaiveDate {
         self.0.closing_date
     }
+    /// Calendar days an applicant has to correct an application its city bureau returned
+    /// after the closing date (the call's setting; 5 by default).
+    async fn correction_window_days(&self) -> i32 {
+        self.0.correction_window_days
+    }
     async fn status(&self) -> CallStatusGql {
         match self.0.status {
             CallStatus::Open => CallStatusGql::Open,
@@ -194,6 +208,10 @@ pub struct OpenCallInput {
     /// Last day for demands; the catalogue's deadline when absent.
     #[graphql(validator(custom = "crate::types::DateInRange"))]
     pub closing_date: Option<NaiveDate>,
+    /// Calendar days to correct an application returned after the closing date (0–365);
+    /// the file's `correction_window_days`, else 5.
+    #[graphql(validator(minimum = 0, maximum = 365))]
+    pub correction_window_days: Option<i32>,
 }
 
 pub(super) fn catalogue_from_rows(
@@ -234,6 +252,10 @@ pub(super) fn catalogue_from_rows(
                     direction: i.direction.clone(),
                     applicant: i.eligible_applicant.clone(),
                     part,
+                    // Derived from the applicant text by the documented rule.
+                    eligible: grantflow_programme::catalogue::ApplicantKind::from_applicant_text(
+                        &i.eligible_applicant,
+                    ),
                 });
             }
             areas.push(PolicyArea {
@@ -262,6 +284,7 @@ pub(super) fn catalogue_from_rows(
         issuer: input.issuer.clone().unwrap_or_default(),
         issued_on: None,
         deadline: input.closing_date,
+        correction_window_days: None,
         categories,
     })
 }

@@ -2,20 +2,35 @@
 
 use super::*;
 
+/// What an organisation is; it decides where its applications go (a unit in a city
+/// through its city bureau, everyone else straight to the province).
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "OrgKind")]
 pub enum OrgKindGql {
+    /// 省局: the provincial bureau.
     Province,
+    /// 省级单位: a provincial organisation (省直单位, 省级协会, 社会团体, 事业单位).
+    Provincial,
+    /// 知识产权保护中心 or 专利代办处.
+    ProtectionCentre,
+    /// 地市市场监管局: a city bureau.
     City,
+    /// A unit in a city.
     Unit,
+    /// 第三方机构: a third-party institution.
+    ThirdParty,
 }
 
 impl From<grantflow_store::OrgKind> for OrgKindGql {
     fn from(k: grantflow_store::OrgKind) -> Self {
+        use grantflow_store::OrgKind as K;
         match k {
-            grantflow_store::OrgKind::Province => Self::Province,
-            grantflow_store::OrgKind::City => Self::City,
-            grantflow_store::OrgKind::Unit => Self::Unit,
+            K::Province => Self::Province,
+            K::Provincial => Self::Provincial,
+            K::ProtectionCentre => Self::ProtectionCentre,
+            K::City => Self::City,
+            K::Unit => Self::Unit,
+            K::ThirdParty => Self::ThirdParty,
         }
     }
 }
@@ -24,8 +39,11 @@ impl From<OrgKindGql> for grantflow_store::OrgKind {
     fn from(k: OrgKindGql) -> Self {
         match k {
             OrgKindGql::Province => Self::Province,
+            OrgKindGql::Provincial => Self::Provincial,
+            OrgKindGql::ProtectionCentre => Self::ProtectionCentre,
             OrgKindGql::City => Self::City,
             OrgKindGql::Unit => Self::Unit,
+            OrgKindGql::ThirdParty => Self::ThirdParty,
         }
     }
 }

@@ -387,7 +387,7 @@ impl InstanceGql {
         let wf = svc
             .workflow_of(&self.0)
             .map_err(|e| crate::context::service_err(ctx, e))?;
-        let actor = Services::actor_for(&v.user);
+        let actor = Services::actor_on(&v.user, &self.0);
         let options = available_events(&wf, &self.0.snapshot(), &actor, svc.now());
         Ok(options
             .into_iter()

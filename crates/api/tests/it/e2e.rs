@@ -67,7 +67,8 @@ async fn application_to_archive(backend: Backend) {
             json!({ "input": {
                 "workflowId": "funded-project",
                 "title": "广州市知识产权纠纷调解能力提升项目",
-                "data": { "call_id": "2024-call", "closing_date": "2024-06-28" }
+                "callId": app.call_id().await,
+                "catalogueItem": support::TEST_ITEM
             }}),
         )
         .await;

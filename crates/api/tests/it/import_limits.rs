@@ -53,6 +53,7 @@ async fn open_call(app: &TestApp) -> String {
                 title: None,
                 issuer: None,
                 closing_date: Some("2024-06-28".parse().unwrap()),
+                correction_window_days: None,
                 catalogue: Catalogue::from_toml_str(CATALOGUE_2022).unwrap(),
             },
         )

@@ -346,7 +346,9 @@ async fn project_in_decision(app: &TestApp) -> Uuid {
                 org_id: None,
                 parent_id: None,
                 title: "广州知识产权纠纷调解能力提升".into(),
-                data: json!({ "call_id": "2024-call", "closing_date": "2024-06-28" }),
+                data: json!({}),
+                call_id: Some(app.call_id().await),
+                catalogue_item: Some(support::TEST_ITEM.into()),
             },
         )
         .await

@@ -193,7 +193,7 @@ async fn call_to_graded_evaluation(backend: Backend) {
             json!({ "input": {
                 "workflowId": "demand-collection",
                 "title": "前海自贸区知识产权纠纷快速处理机制建设",
-                "data": { "call_id": call_id, "closing_date": "2024-06-28" }
+                "callId": call_id
             }}),
         )
         .await["createInstance"]["id"]
@@ -377,15 +377,16 @@ async fn call_to_graded_evaluation(backend: Backend) {
             json!({ "input": {
                 "workflowId": "funded-project",
                 "title": "南沙自贸区知识产权纠纷快速处理机制建设",
-                "data": { "call_id": call_id, "closing_date": "2024-06-28" }
+                "callId": call_id,
+                "catalogueItem": "2022-2-1-5"
             }}),
         )
         .await["createInstance"]["id"]
         .as_str()
         .unwrap()
         .to_string();
+    // The catalogue item was named at creation (a 保留省级 item a unit may apply for).
     fire(&app, &unit_gz, &project, "submit", json!({
-        "catalogue_item": "2022-1-2-2",
         "project_name": "南沙自贸区知识产权纠纷快速处理机制建设",
         "budget": "300000",
         "indicators": [

@@ -169,6 +169,9 @@ async fn application_in_review(app: &TestApp, t: &Tokens, title: &str) -> String
     let data = json!({
         "call_id": "2024-call",
         "closing_date": "2024-06-28",
+        "forward_by": "2024-06-28",
+        "applicant_kind": "unit",
+        "part": "retained_provincial",
         "category": "3",
         "applicant_name": UNIT,
         "contact_name": CONTACT,
@@ -826,7 +829,10 @@ async fn managers_run_the_pool_exclusions_reopening_justification_and_overdue_re
     // The applicant excludes expert 6's organisation before the review; then the draw
     // can only seat experts 4 and 5 (expert1 collaborated with the applicant).
     let wf = app.services.workflows.latest("funded-project").unwrap();
-    let data = json!({ "call_id": "2024-call", "closing_date": "2024-06-28", "category": "3" });
+    let data = json!({
+        "call_id": "2024-call", "closing_date": "2024-06-28", "forward_by": "2024-06-28",
+        "applicant_kind": "unit", "part": "retained_provincial", "category": "3"
+    });
     let snapshot = Snapshot::initial(&wf, data.clone());
     let (deadline, timers) =
         initial_schedule(&wf, &snapshot, app.services.now(), &WorkCalendar::builtin());

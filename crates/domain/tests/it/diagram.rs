@@ -83,7 +83,7 @@ fn mermaid_shows_stages_states_markers_roles_guards_and_timeouts() {
     // Initial marker and final states (double circle, styled).
     assert!(m.contains("start_point --> s_drafting\n"));
     assert!(m.contains("s_archived(((\"结项归档<br/>archived\")))"));
-    assert!(m.contains("class s_archived,s_withdrawn,"));
+    assert!(m.contains("class s_archived,s_subsidised,s_withdrawn,"));
     // Events with roles in brackets; guards escaped.
     assert!(m.contains("s_formal_check -->|\"return_for_correction [manager]\"| s_correction"));
     assert!(m.contains(
@@ -91,9 +91,13 @@ fn mermaid_shows_stages_states_markers_roles_guards_and_timeouts() {
     ));
     // Timeouts are dotted and marked with a clock.
     assert!(
-        m.contains("s_publicity -.->|\"⏰ publicity_ended [scheduler, manager]\"| s_task_book")
+        m.contains("s_publicity -.->|\"⏰ publicity_ended [scheduler, manager]<br/>if data.part != 'post_subsidy'\"| s_task_book")
     );
     assert!(m.contains("s_correction -.->|\"⏰ correction_expired [scheduler]\"| s_rejected"));
+    // Each part's path is drawn with the routing rule that selects it (issue 12).
+    assert!(m.contains("s_city_review -->|\"recommend [city]<br/>if data.part != 'delegated_to_city'\"| s_formal_check"));
+    assert!(m.contains("s_publicity -.->|\"⏰ publicity_ended [scheduler, manager]<br/>if data.part == 'post_subsidy'\"| s_payment"));
+    assert!(m.contains("s_allocation -->|\"allocate [manager]"));
     // A transition from several states is drawn from each of them.
     for from in ["drafting", "city_review", "correction"] {
         assert!(m.contains(&format!(

@@ -55,8 +55,8 @@ fn v2() -> CompiledWorkflow {
     );
     t = replace_once(
         &t,
-        "from = [\"drafting\", \"city_review\", \"correction\"]",
-        "from = [\"drafting\", \"city_review\", \"supplement\"]",
+        "from = [\"drafting\", \"city_review\", \"correction\", \"city_correction\"]",
+        "from = [\"drafting\", \"city_review\", \"supplement\", \"city_correction\"]",
     );
     t = replace_once(
         &t,

@@ -272,7 +272,10 @@ fn all_events(def: &WorkflowDefinition) -> Vec<String> {
 fn start(wf: &CompiledWorkflow, sc: &Scenario, now: DateTime<Utc>, cal: &WorkCalendar) -> Snapshot {
     let closing =
         grantflow_domain::calendar::local_date(now) + Duration::days(sc.closing_in.into());
-    let mut data = json!({ "call_id": "GDIP-CALL", "closing_date": closing.to_string() });
+    let mut data = json!({
+        "call_id": "GDIP-CALL", "closing_date": closing.to_string(),
+        "forward_by": closing.to_string(), "applicant_kind": "unit", "part": "retained_provincial"
+    });
     if sc.prefill {
         // A change request created from a prepared draft.
         data["change_type"] = json!("schedule");

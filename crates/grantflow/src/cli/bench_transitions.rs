@@ -158,6 +158,8 @@ pub async fn graphql(
                     parent_id: None,
                     title: format!("bench {i}"),
                     data: Value::Null,
+                    call_id: None,
+                    catalogue_item: None,
                 },
             )
             .await?;
@@ -176,6 +178,8 @@ pub async fn graphql(
                     parent_id: None,
                     title: format!("baseline {i}"),
                     data: Value::Null,
+                    call_id: None,
+                    catalogue_item: None,
                 },
             )
             .await?;

@@ -4,6 +4,7 @@
 //! projects spread over every stage of the lifecycle, with budgets and spending, evaluated
 //! to every grade.
 
+mod parts;
 mod programme;
 mod review;
 
@@ -32,12 +33,14 @@ impl Demo {
             .expect("demo user exists")
     }
 
+    /// Create a demand (`item` None) or an application for `item` of the call.
     async fn create(
         &self,
         who: &str,
         workflow: &str,
         title: &str,
-        data: Value,
+        call: uuid::Uuid,
+        item: Option<&str>,
     ) -> anyhow::Result<(uuid::Uuid, i64)> {
         let i = self
             .services
@@ -48,7 +51,9 @@ impl Demo {
                     org_id: None,
                     parent_id: None,
                     title: title.into(),
-                    data,
+                    data: json!({}),
+                    call_id: Some(call),
+                    catalogue_item: item.map(str::to_string),
                 },
             )
             .await
@@ -215,57 +220,95 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let university = store
         .create_org(org("华南理工大学", OrgKind::Unit, Some(&cities[0])))
         .await?;
+    // Organisations that apply straight to the province.
+    let mut provincial = Vec::new();
+    for (name, kind) in [
+        ("广东省知识产权保护协会", OrgKind::Provincial),
+        ("广东省知识产权保护中心", OrgKind::ProtectionCentre),
+        (
+            "广东省知识产权研究会（第三方评价机构）",
+            OrgKind::ThirdParty,
+        ),
+    ] {
+        provincial.push(store.create_org(org(name, kind, Some(&province))).await?);
+    }
 
-    let accounts: Vec<(&str, &str, Role, &Organisation)> = vec![
-        ("admin", "系统管理员", Role::Admin, &province),
-        ("manager", "知识产权促进处 牛处长", Role::Manager, &province),
-        ("auditor", "纪检监察 审计员", Role::Auditor, &province),
-        ("city_gz", "广州市局 项目科", Role::City, &cities[0]),
-        ("city_sz", "深圳市局 项目科", Role::City, &cities[1]),
-        ("city_fs", "佛山市局 项目科", Role::City, &cities[2]),
-        ("city_dg", "东莞市局 项目科", Role::City, &cities[3]),
+    // City bureaus review their units' applications and apply for themselves (straight to
+    // the province: a bureau never recommends or approves its own application).
+    let city_roles = vec![Role::City, Role::Applicant];
+    let accounts: Vec<(&str, &str, Vec<Role>, &Organisation)> = vec![
+        ("admin", "系统管理员", vec![Role::Admin], &province),
+        (
+            "manager",
+            "知识产权促进处 牛处长",
+            vec![Role::Manager],
+            &province,
+        ),
+        ("auditor", "纪检监察 审计员", vec![Role::Auditor], &province),
+        ("city_gz", "广州市局 项目科", city_roles.clone(), &cities[0]),
+        ("city_sz", "深圳市局 项目科", city_roles.clone(), &cities[1]),
+        ("city_fs", "佛山市局 项目科", city_roles.clone(), &cities[2]),
+        ("city_dg", "东莞市局 项目科", city_roles.clone(), &cities[3]),
         (
             "unit_gz",
             "广州知识产权保护中心 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[0],
         ),
         (
             "unit_gz2",
             "越秀区服务中心 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[1],
         ),
         (
             "unit_sz",
             "深圳运营公司 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[2],
         ),
         (
             "unit_sz2",
             "深圳先进院 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[3],
         ),
         (
             "unit_fs",
             "顺德家电联盟 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[4],
         ),
         (
             "unit_dg",
             "松山湖服务中心 申报员",
-            Role::Applicant,
+            vec![Role::Applicant],
             &unit_orgs[5],
         ),
-        ("expert1", "王教授", Role::Expert, &university),
-        ("expert2", "李研究员", Role::Expert, &university),
-        ("expert3", "陈律师", Role::Expert, &unit_orgs[3]),
+        ("expert1", "王教授", vec![Role::Expert], &university),
+        ("expert2", "李研究员", vec![Role::Expert], &university),
+        ("expert3", "陈律师", vec![Role::Expert], &unit_orgs[3]),
+        (
+            "prov_assoc",
+            "省知识产权保护协会 申报员",
+            vec![Role::Applicant],
+            &provincial[0],
+        ),
+        (
+            "ppc",
+            "省知识产权保护中心 申报员",
+            vec![Role::Applicant],
+            &provincial[1],
+        ),
+        (
+            "third_party",
+            "省知识产权研究会 申报员",
+            vec![Role::Applicant],
+            &provincial[2],
+        ),
     ];
     let mut users = Vec::new();
-    for (username, name, role, org) in &accounts {
+    for (username, name, roles, org) in &accounts {
         users.push(
             store
                 .create_user(NewUser {
@@ -273,7 +316,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                     display_name: name.to_string(),
                     email: format!("{username}@demo.grantflow.local"),
                     org_id: Some(org.id),
-                    roles: vec![*role],
+                    roles: roles.clone(),
                     password_hash: hash.clone(),
                     lang: "zh-CN".into(),
                 })
@@ -285,10 +328,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let extra_experts = review::pool(&demo, &cities[0], &hash).await?;
     let today = today(&demo);
     let closing_day = today + chrono::Duration::days(30);
-    let closing = closing_day.to_string();
     // The 2022 call with its whole catalogue; demands and projects belong to it.
     let call = programme::open_call(&demo, &config.workflows_dir, closing_day).await?;
-    let call_id = call.id.to_string();
     let execution_end = (today + chrono::Duration::days(240)).to_string();
 
     // Demands (需求征集) from several cities, in various states.
@@ -341,12 +382,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     ];
     for (unit, city, category, policy, name, budget, depth) in demands {
         let (id, mut v) = demo
-            .create(
-                unit,
-                "demand-collection",
-                name,
-                json!({ "call_id": call_id, "closing_date": closing }),
-            )
+            .create(unit, "demand-collection", name, call.id, None)
             .await?;
         if depth >= 1 {
             demo.fire(
@@ -484,14 +520,26 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         ),
     ];
     let mut recusal_shown = false;
-    for (unit, city, title, depth, grade) in projects {
+    // 保留省级 items a unit in a city may apply for: through its city bureau, reviewed
+    // and approved by the province.
+    const RETAINED: [&str; 13] = [
+        "2022-3-1-6",
+        "2022-5-2-1",
+        "2022-3-1-11",
+        "2022-5-2-2",
+        "2022-4-3-2",
+        "2022-5-1-2",
+        "2022-3-1-18",
+        "2022-5-1-3",
+        "2022-4-1-1",
+        "2022-5-2-3",
+        "2022-2-1-5",
+        "2022-5-2-4",
+        "2022-1-1-1",
+    ];
+    for (n, (unit, city, title, depth, grade)) in projects.into_iter().enumerate() {
         let (id, mut v) = demo
-            .create(
-                unit,
-                "funded-project",
-                title,
-                json!({ "call_id": call_id, "closing_date": closing }),
-            )
+            .create(unit, "funded-project", title, call.id, Some(RETAINED[n]))
             .await?;
         let (spent, sessions, firms) = programme::outcome(grade.0);
         let mut line = None;
@@ -532,19 +580,23 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             review::panel(&demo, &extra_experts, id, 1, false).await?;
         }
     }
+    // Each part of the catalogue and each kind of applicant at work.
+    let shown = parts::show(&demo, &extra_experts, call.id).await?;
 
     println!(
-        "Demo data loaded: 1 province, {} cities, {} units, {} users, the 2022 call ({} catalogue items), {} demands, 13 projects (evaluated: 优, 良, 中, 差).",
+        "Demo data loaded: 1 province, {} cities, {} units and provincial organisations, {} users, the 2022 call ({} catalogue items), {} demands, {} projects (evaluated: 优, 良, 中, 差; every part and kind of applicant).",
         cities.len(),
-        unit_orgs.len() + 1,
+        unit_orgs.len() + 1 + provincial.len(),
         accounts.len() + extra_experts.len(),
         call.items().count(),
         5 + imported,
+        13 + shown,
     );
     println!("Every demo account uses the password: {DEMO_PASSWORD}");
     println!("username   role       organisation");
-    for (username, _, role, org) in &accounts {
-        println!("{username:<10} {:<10} {}", role.as_str(), org.name);
+    for (username, _, roles, org) in &accounts {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        println!("{username:<10} {:<10} {}", roles.join("+"), org.name);
     }
     for (user, org) in &extra_experts {
         println!(

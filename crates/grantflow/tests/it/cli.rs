@@ -153,7 +153,7 @@ fn diagram_simulate_and_schema() {
             "--at",
             "2024-06-06T10:00",
             "--data",
-            r#"{"call_id":"c","closing_date":"2024-06-28"}"#,
+            r#"{"call_id":"c","closing_date":"2024-06-28","forward_by":"2024-06-28","applicant_kind":"unit","part":"retained_provincial"}"#,
             "--events",
             "submit,recommend,return_for_correction",
         ],

@@ -119,6 +119,8 @@ async fn populate(store: Arc<dyn Store>, registry: Registry, projects: usize) ->
                     parent_id: None,
                     title: format!("整改项目 {i:03}"),
                     data: serde_json::json!({}),
+                    call_id: None,
+                    catalogue_item: None,
                 },
             )
             .await

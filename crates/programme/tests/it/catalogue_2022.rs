@@ -114,3 +114,45 @@ fn parts_follow_the_documented_rule() {
     }
     assert_eq!(Part::DelegatedToCity.name(Lang::ZhCn), "下放地市审批");
 }
+
+#[test]
+fn eligible_kinds_follow_the_documented_rule() {
+    use grantflow_programme::catalogue::ApplicantKind::{self, *};
+    let text = include_str!("../../../workflows/calls/2022.toml");
+    // Every item names its kinds in the file (none is left to the default) …
+    assert_eq!(text.matches("\neligible = [").count(), 77);
+    let c = catalogue();
+    for r in c.items() {
+        // … and they are exactly what the header's rule derives from the applicant text.
+        assert_eq!(
+            r.item.eligible,
+            ApplicantKind::from_applicant_text(&r.item.applicant),
+            "{} {}",
+            r.item.id,
+            r.item.applicant
+        );
+    }
+    let kinds = |id: &str| c.item(id).unwrap().item.eligible.clone();
+    // One item per class of applicant text.
+    assert_eq!(kinds("2022-2-1-4"), [City, Unit]); // 各市局
+    assert_eq!(kinds("2022-3-1-9"), [Provincial]); // 省级知识产权行业协会
+    assert_eq!(kinds("2022-3-1-4"), [Provincial]); // 可独立承担法律责任的省级事业单位
+    assert_eq!(kinds("2022-3-1-6"), [Provincial, Unit]); // 可独立承担法律责任的事业单位
+    assert_eq!(kinds("2022-5-1-2"), [Provincial, Unit, ThirdParty]); // 符合申报条件的机构
+    assert_eq!(kinds("2022-4-3-4"), [ProtectionCentre]); // 省知识产权保护中心
+    assert_eq!(kinds("2022-3-1-24"), [ProtectionCentre]); // 国家级知识产权保护机构
+    assert_eq!(kinds("2022-5-3-10"), [Provincial]); // 省青少年科技创新大赛主办方
+    assert_eq!(kinds("2022-5-2-3"), [Provincial, Unit]); // 行业协会
+    // 1.各市局；2.可独立承担法律责任的省级知识产权行业协会: both clauses.
+    assert_eq!(kinds("2022-3-1-8"), [Provincial, City, Unit]);
+    // The form leaves 2022-5-1-5's applicant blank: every kind.
+    assert_eq!(kinds("2022-5-1-5"), ApplicantKind::ALL);
+    // Every part has items some kind may apply for; 支持专利代办处及省知识产权保护中心 only
+    // the centres and the agency.
+    for r in c.items_in_part(Part::PatentOfficeAndProtectionCentre) {
+        assert_eq!(r.item.eligible, [ProtectionCentre], "{}", r.item.id);
+    }
+    for r in c.items_in_part(Part::DelegatedToCity) {
+        assert!(r.item.admits(City) && r.item.admits(Unit), "{}", r.item.id);
+    }
+}

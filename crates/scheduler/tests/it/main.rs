@@ -3,6 +3,7 @@
 
 mod common;
 
+mod call_deadlines;
 mod deadlines;
 mod digests;
 mod run_loop;

@@ -13,6 +13,7 @@ impl Services {
                 &e,
             ));
         }
+        let correction_window_days = correction_window_days(&req);
         let Some(closing_date) = req.closing_date.or(req.catalogue.deadline) else {
             return invalid(
                 "closingDate",
@@ -52,12 +53,23 @@ impl Services {
                 title,
                 issuer: req.issuer.unwrap_or_else(|| req.catalogue.issuer.clone()),
                 closing_date,
+                correction_window_days,
                 created_by: user.id,
                 created_at: self.now(),
                 categories: catalogue_rows(&req.catalogue),
             })
             .await?;
         Ok(call)
+    }
+
+    /// A manager closes a call: no new demands or applications, no more submissions.
+    pub async fn close_call(&self, user: &User, id: Uuid) -> ServiceResult<Call> {
+        require_role(user, &[Role::Manager])?;
+        let call = self.call(user, id).await?;
+        Ok(self
+            .store
+            .set_call_status(call.id, grantflow_store::programme::CallStatus::Closed)
+            .await?)
     }
 
     /// Every call (any signed-in user: the catalogue is public).
@@ -123,4 +135,17 @@ impl Services {
             ))
         }
     }
+}
+
+/// The default correction window after a return past the closing date, in calendar days:
+/// a default, not a regulation (the call's file or `openCall` sets it).
+pub const DEFAULT_CORRECTION_WINDOW_DAYS: u32 = 5;
+
+fn correction_window_days(req: &OpenCall) -> i32 {
+    let days = req
+        .correction_window_days
+        .or(req.catalogue.correction_window_days)
+        .unwrap_or(DEFAULT_CORRECTION_WINDOW_DAYS)
+        .min(365);
+    i32::try_from(days).unwrap_or(5)
 }

@@ -38,6 +38,7 @@ pub fn catalogue_rows(catalogue: &Catalogue) -> Vec<CallCategory> {
                             direction: i.direction.clone(),
                             applicant: i.applicant.clone(),
                             part: code_of(&i.part),
+                            eligible: i.eligible.iter().map(|k| k.as_str().to_string()).collect(),
                         })
                         .collect(),
                 })
@@ -70,6 +71,11 @@ pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
                     direction: i.direction.clone(),
                     applicant: i.applicant.clone(),
                     part,
+                    eligible: i
+                        .eligible
+                        .iter()
+                        .filter_map(|k| ApplicantKind::parse(k))
+                        .collect(),
                 });
             }
             areas.push(PolicyArea {
@@ -89,6 +95,7 @@ pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
         issuer: call.issuer.clone(),
         issued_on: None,
         deadline: Some(call.closing_date),
+        correction_window_days: u32::try_from(call.correction_window_days).ok(),
         categories,
     })
 }

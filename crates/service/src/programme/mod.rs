@@ -16,7 +16,7 @@ use grantflow_domain::{Lang, Money};
 use grantflow_programme::UserFacing;
 use grantflow_programme::budget::{ProjectLedger, call_execution};
 use grantflow_programme::catalogue::{
-    Catalogue, CatalogueCategory, CatalogueItem, Category, Part, PolicyArea,
+    ApplicantKind, Catalogue, CatalogueCategory, CatalogueItem, Category, Part, PolicyArea,
 };
 use grantflow_programme::demand::{Demand, DemandOrigin};
 use grantflow_programme::evaluation::{
@@ -50,6 +50,7 @@ use uuid::Uuid;
 
 use crate::{FireEvent, ServiceError, ServiceResult, Services, can_see, visibility_for};
 
+mod applications;
 mod budgets;
 mod calls;
 mod change_requests;
@@ -60,6 +61,7 @@ mod indicators;
 mod refusal;
 mod results;
 
+pub use self::applications::{SERVICE_OWNED_FIELDS, SUBMISSION_EVENTS, is_call_bound};
 pub use self::conversions::*;
 pub use self::refusal::*;
 pub use self::results::*;

@@ -25,6 +25,9 @@ pub enum RefusalReason {
     NoParent,
     NotInEvaluation,
     EvaluationIncomplete,
+    UnknownCall,
+    UnknownCatalogueItem,
+    NotEligible,
     /// A rule of `grantflow-programme` with its own stable code (e.g. a duplicate search
     /// past its cap).
     Rule(&'static str),
@@ -32,7 +35,7 @@ pub enum RefusalReason {
 
 impl RefusalReason {
     /// Every reason with a code of its own, with what it means (for the README's table).
-    pub const ALL: [(Self, &'static str); 17] = [
+    pub const ALL: [(Self, &'static str); 20] = [
         (
             Self::CatalogueInvalid,
             "the call's catalogue does not validate",
@@ -41,7 +44,10 @@ impl RefusalReason {
             Self::WrongWorkflow,
             "the instance is not of the workflow the action needs",
         ),
-        (Self::CallClosed, "the call no longer takes demands"),
+        (
+            Self::CallClosed,
+            "the call is closed: no new demands or applications, no submissions",
+        ),
         (
             Self::ImportFailed,
             "the workbook cannot be read (`details.code`)",
@@ -86,6 +92,18 @@ impl RefusalReason {
             Self::EvaluationIncomplete,
             "the evaluation's input is incomplete (`details.problems`)",
         ),
+        (
+            Self::UnknownCall,
+            "no stored call has this id (`details.callId`)",
+        ),
+        (
+            Self::UnknownCatalogueItem,
+            "the call's catalogue has no such item (`details.catalogueItem`)",
+        ),
+        (
+            Self::NotEligible,
+            "the applicant's kind may not apply for the item (`details.eligible`)",
+        ),
     ];
 
     /// The stable code, e.g. `BUDGET_EXCEEDED`.
@@ -108,6 +126,9 @@ impl RefusalReason {
             Self::NoParent => "NO_PARENT",
             Self::NotInEvaluation => "NOT_IN_EVALUATION",
             Self::EvaluationIncomplete => "EVALUATION_INCOMPLETE",
+            Self::UnknownCall => "UNKNOWN_CALL",
+            Self::UnknownCatalogueItem => "UNKNOWN_CATALOGUE_ITEM",
+            Self::NotEligible => "NOT_ELIGIBLE",
             Self::Rule(code) => code,
         }
     }

@@ -139,6 +139,9 @@ pub struct OpenCall {
     pub issuer: Option<String>,
     /// The last day for demands; the catalogue's deadline when absent.
     pub closing_date: Option<NaiveDate>,
+    /// Calendar days to correct an application returned after closing; the catalogue's
+    /// `correction_window_days` when absent, else 5.
+    pub correction_window_days: Option<u32>,
     pub catalogue: Catalogue,
 }
 

@@ -1,6 +1,7 @@
 //! The integration tests of `grantflow-service`, one binary (`cargo test -p grantflow-service --test it`)
 //! with a module per topic.
 
+mod catalogue_paths;
 mod migrate;
 mod programme;
 mod review;

@@ -71,6 +71,8 @@ async fn instances_move_to_a_new_version_along_a_validated_mapping() {
         parent_id: None,
         title: title.into(),
         data: json!({}),
+        call_id: None,
+        catalogue_item: None,
     };
     // `latest` is version 2 now: create v1 instances through the store's view of the
     // service by starting them and then checking their version.

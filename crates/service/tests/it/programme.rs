@@ -137,6 +137,24 @@ fn yuan(y: i64) -> Money {
 async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed_one() {
     let w = world().await;
     let s = &w.services;
+    let call = s
+        .open_call(
+            &w.manager,
+            grantflow_service::programme::OpenCall {
+                year: None,
+                title: None,
+                issuer: None,
+                closing_date: Some("2024-06-28".parse().unwrap()),
+                correction_window_days: None,
+                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
+                    "../../../workflows/calls/2022.toml"
+                ))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     let project = s
         .create_instance(
             &w.applicant,
@@ -145,7 +163,9 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
                 org_id: None,
                 parent_id: None,
                 title: "顺德家电企业知识产权维权援助".into(),
-                data: json!({ "call_id": "call-2022", "closing_date": "2024-06-28" }),
+                data: json!({}),
+                call_id: Some(call),
+                catalogue_item: Some("2022-2-1-5".into()),
             },
         )
         .await
@@ -240,6 +260,8 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
                 parent_id: Some(id),
                 title: "调整培训场次目标".into(),
                 data: json!({}),
+                call_id: None,
+                catalogue_item: None,
             },
         )
         .await
@@ -353,7 +375,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     assert_eq!(record.budgeted, yuan(200_000));
     assert_eq!(record.spent, yuan(150_000));
     assert_eq!(record.execution_rate, 0.75);
-    assert_eq!(record.call_id, "call-2022");
+    assert_eq!(record.call_id, call.to_string());
     let scores: Vec<(&str, &str, f64, f64, f64)> = record
         .indicator_scores
         .iter()

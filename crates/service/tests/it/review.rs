@@ -41,6 +41,8 @@ struct World {
     city_user: User,
     units: Vec<(Organisation, User)>,
     experts: Vec<User>,
+    /// The call applications belong to (the 2022 catalogue, closing 2024-06-28).
+    call: Uuid,
     _db: TempSqlite,
 }
 
@@ -134,7 +136,26 @@ async fn world(units: usize, experts: usize, expert_org: impl Fn(usize) -> Optio
             .await
             .unwrap();
     }
+    let call = services
+        .open_call(
+            &manager,
+            grantflow_service::programme::OpenCall {
+                year: None,
+                title: None,
+                issuer: None,
+                closing_date: Some("2024-06-28".parse().unwrap()),
+                correction_window_days: None,
+                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
+                    "../../../workflows/calls/2022.toml"
+                ))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     World {
+        call,
         services,
         clock,
         reviews,
@@ -178,8 +199,7 @@ impl World {
     /// `before_review` ran on it (e.g. to request exclusions).
     async fn application(&self, u: usize, title: &str, extra: Value) -> Instance {
         let (_, applicant) = &self.units[u];
-        let mut data =
-            json!({ "call_id": "2024-call", "closing_date": "2024-06-28", "category": "3" });
+        let mut data = json!({ "category": "3" });
         if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
             d.extend(e.clone());
         }
@@ -192,6 +212,8 @@ impl World {
                     parent_id: None,
                     title: title.into(),
                     data,
+                    call_id: Some(self.call),
+                    catalogue_item: Some("2022-2-1-5".into()),
                 },
             )
             .await
@@ -1048,7 +1070,7 @@ async fn ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx() {
     let unscored = w.in_review(0, "未评项目").await;
     let ranking = w
         .reviews
-        .ranking(&w.manager, "2024-call", None)
+        .ranking(&w.manager, &w.call.to_string(), None)
         .await
         .unwrap();
     let order: Vec<(u32, String)> = ranking

@@ -69,6 +69,25 @@ pub async fn orgs_users_and_roles(store: Arc<dyn Store>, _h: &dyn Harness) {
         matches!(orphan, Err(StoreError::NotFound { .. })),
         "{orphan:?}"
     );
+    // Every kind of organisation (issue 12, migration 0004) is kept and read back.
+    for (n, kind) in [
+        OrgKind::Provincial,
+        OrgKind::ProtectionCentre,
+        OrgKind::ThirdParty,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let org = s
+            .create_org(NewOrganisation {
+                name: format!("省级单位{n}"),
+                kind,
+                parent_id: Some(all[0].id),
+            })
+            .await
+            .unwrap();
+        assert_eq!(s.get_org(org.id).await.unwrap().kind, kind);
+    }
     assert!(matches!(
         s.get_org(Uuid::now_v7()).await,
         Err(StoreError::NotFound { .. })

@@ -183,7 +183,10 @@ pub async fn new_application(
     title: &str,
     created_at: DateTime<Utc>,
 ) -> Instance {
-    let data = json!({ "call_id": "2024-call", "closing_date": "2024-06-29" });
+    let data = json!({
+        "call_id": "2024-call", "closing_date": "2024-06-29", "forward_by": "2024-06-29",
+        "applicant_kind": "unit", "part": "retained_provincial"
+    });
     let snapshot = Snapshot::initial(wf, data.clone());
     let (deadline, timers) = initial_schedule(wf, &snapshot, created_at, &WorkCalendar::builtin());
     store

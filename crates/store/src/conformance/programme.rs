@@ -71,6 +71,7 @@ fn item(id: &str, name: &str, part: &str) -> CallItem {
         direction: format!("{name}的项目方向"),
         applicant: "各市局".into(),
         part: part.into(),
+        eligible: vec!["city".into(), "unit".into()],
     }
 }
 
@@ -121,6 +122,7 @@ fn new_call(year: i32, created_by: Uuid, categories: Vec<CallCategory>) -> NewCa
         title: format!("{year}年广东省强化知识产权工作项目需求征集"),
         issuer: "广东省市场监督管理局".into(),
         closing_date: day(year - 1, 6, 29),
+        correction_window_days: 7,
         created_by,
         created_at: t(0),
         categories,
@@ -195,10 +197,12 @@ pub async fn calls_keep_their_catalogue(store: Arc<dyn Store>, _h: &dyn Harness)
     assert_eq!(created.id, new.id);
     assert_eq!(created.status, CallStatus::Open);
     assert_eq!(created.closing_date, day(2021, 6, 29));
+    // The call's correction window and each item's eligible kinds are kept (issue 12).
+    assert_eq!(created.correction_window_days, 7);
     assert_eq!(
         created.categories,
         sample_categories(),
-        "form order is kept"
+        "form order is kept, eligible kinds included"
     );
     assert_eq!(created.created_at, t(0));
     let items: Vec<&str> = created

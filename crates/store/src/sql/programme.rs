@@ -127,8 +127,8 @@ async fn evaluation_from<D: Dialect>(conn: &mut Conn<D>, row: &Row<D>) -> R<Eval
 async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Call>> {
     let Some(row) = D::fetch_optional(
         &mut *conn,
-        "SELECT id, year, title, issuer, closing_date, status, created_by, created_at \
-         FROM calls WHERE id = $1",
+        "SELECT id, year, title, issuer, closing_date, status, correction_window_days, \
+         created_by, created_at FROM calls WHERE id = $1",
         Args::new().id(call_id),
     )
     .await?
@@ -163,8 +163,8 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
     .collect::<R<Vec<_>>>()?;
     let items = D::fetch_all(
         &mut *conn,
-        "SELECT item_id, category, policy_area, number, name, direction, applicant, part \
-         FROM call_items WHERE call_id = $1 ORDER BY position",
+        "SELECT item_id, category, policy_area, number, name, direction, applicant, part, \
+         eligible FROM call_items WHERE call_id = $1 ORDER BY position",
         Args::new().id(call_id),
     )
     .await?
@@ -181,6 +181,12 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
                 direction: g.str("direction")?,
                 applicant: g.str("applicant")?,
                 part: g.str("part")?,
+                eligible: g
+                    .str("eligible")?
+                    .split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             },
         ))
     })
@@ -193,6 +199,7 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
         title: g.str("title")?,
         issuer: g.str("issuer")?,
         closing_date: g.date("closing_date")?,
+        correction_window_days: g.i32("correction_window_days")?,
         status: CallStatus::parse(&status).ok_or_else(|| {
             Fail::Store(StoreError::Backend(format!("bad call status `{status}`")))
         })?,
@@ -311,7 +318,7 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
         D::execute(
             &mut *tx,
             "INSERT INTO calls (id, year, title, issuer, closing_date, status, created_by, \
-             created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
+             created_at, correction_window_days) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
             Args::new()
                 .id(new.id)
                 .int32(new.year)
@@ -319,7 +326,8 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
                 .text(&new.issuer)
                 .date(new.closing_date)
                 .id(new.created_by)
-                .time(new.created_at.trunc_subsecs(6)),
+                .time(new.created_at.trunc_subsecs(6))
+                .int32(new.correction_window_days),
         )
         .await
         .map_err(|e| dup::<D>(e.into(), "call", &new.id.to_string()))?;
@@ -356,8 +364,8 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
             D::execute(
                 &mut *tx,
                 "INSERT INTO call_items (call_id, item_id, category, policy_area, position, \
-                 number, name, direction, applicant, part) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 number, name, direction, applicant, part, eligible) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 Args::new()
                     .id(new.id)
                     .text(&item.item_id)
@@ -368,7 +376,8 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
                     .text(&item.name)
                     .text(&item.direction)
                     .text(&item.applicant)
-                    .text(&item.part),
+                    .text(&item.part)
+                    .text(item.eligible.join(",")),
             )
             .await
             .map_err(|e| dup::<D>(e.into(), "catalogue item", &item.item_id))?;

@@ -86,6 +86,24 @@ async fn reminders_reach_the_expert(db: TestDb) {
             .unwrap();
         experts.push(e);
     }
+    let call = services
+        .open_call(
+            &manager,
+            grantflow_service::programme::OpenCall {
+                year: None,
+                title: None,
+                issuer: None,
+                closing_date: Some("2024-06-28".parse().unwrap()),
+                correction_window_days: None,
+                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
+                    "../../workflows/calls/2022.toml"
+                ))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     let mut inst = services
         .create_instance(
             &applicant,
@@ -94,7 +112,9 @@ async fn reminders_reach_the_expert(db: TestDb) {
                 org_id: None,
                 parent_id: None,
                 title: "专利导航项目".into(),
-                data: json!({ "call_id": "2024-call", "closing_date": "2024-06-28" }),
+                data: json!({}),
+                call_id: Some(call),
+                catalogue_item: Some("2022-2-1-5".into()),
             },
         )
         .await

@@ -44,6 +44,7 @@ pub(super) async fn open_call(
                 title: None,
                 issuer: None,
                 closing_date: Some(closing),
+                correction_window_days: None,
                 catalogue,
             },
         )
@@ -95,7 +96,8 @@ pub(super) async fn demands(demo: &Demo, call: &Call) -> anyhow::Result<usize> {
             "unit_sz",
             "demand-collection",
             "前海自贸区知识产权纠纷快速处理机制建设",
-            json!({ "call_id": call.id.to_string(), "closing_date": call.closing_date.to_string() }),
+            call.id,
+            None,
         )
         .await?;
     demo.fire(

@@ -239,6 +239,8 @@ impl World {
                     parent_id: None,
                     title: title.into(),
                     data: serde_json::json!({}),
+                    call_id: None,
+                    catalogue_item: None,
                 },
             )
             .await

@@ -1,0 +1,381 @@
+//! Issue 12: the call owns the deadlines, on SQLite and PostgreSQL, with the shipped
+//! `funded-project` workflow, the scheduler firing its timers on the manual clock and a
+//! real SMTP server. The city forwards by the province's closing date (reminders before
+//! it, escalation to the province after it, forwarding after it refused); a return after
+//! the closing date opens the call's correction window (reminders, a lapse at its end).
+
+use crate::common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use common::{Backend, PUBLIC_URL, fresh_store, local, to};
+use grantflow_domain::Registry;
+use grantflow_domain::calendar::WorkCalendar;
+use grantflow_domain::engine::EngineError;
+use grantflow_mail::testkit::SmtpTestServer;
+use grantflow_mail::{MailConfig, Mailer};
+use grantflow_programme::catalogue::Catalogue;
+use grantflow_scheduler::{Scheduler, SchedulerSettings};
+use grantflow_service::programme::OpenCall;
+use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
+use grantflow_store::{Instance, NewOrganisation, NewUser, OrgKind, Role, StoreError, User};
+use serde_json::{Value, json};
+
+const TITLE: &str = "顺德家电专利导航项目";
+
+struct W {
+    services: Services,
+    clock: Arc<ManualClock>,
+    smtp: SmtpTestServer,
+    scheduler: Scheduler,
+    manager: User,
+    city: User,
+    applicant: User,
+    call: uuid::Uuid,
+    _db: common::DbGuard,
+}
+
+fn registry() -> Registry {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows");
+    let mut reg = Registry::default();
+    let path = format!("{dir}/funded-project.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    reg.insert(grantflow_domain::load_str(&path, &text).workflow.unwrap())
+        .unwrap();
+    reg
+}
+
+async fn world(backend: Backend) -> W {
+    let (store, db) = fresh_store(backend).await;
+    let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
+    let services = Services::new(
+        store.clone(),
+        Arc::new(registry()),
+        Arc::new(WorkCalendar::builtin()),
+        clock.clone(),
+    )
+    .with_public_url(PUBLIC_URL);
+    services.register_workflows().await.unwrap();
+    let org = |name: &str, kind, parent| NewOrganisation {
+        name: name.into(),
+        kind,
+        parent_id: parent,
+    };
+    let province = store
+        .create_org(org("广东省市场监督管理局", OrgKind::Province, None))
+        .await
+        .unwrap();
+    let city = store
+        .create_org(org(
+            "佛山市市场监督管理局",
+            OrgKind::City,
+            Some(province.id),
+        ))
+        .await
+        .unwrap();
+    let unit = store
+        .create_org(org(
+            "顺德家电产业知识产权联盟",
+            OrgKind::Unit,
+            Some(city.id),
+        ))
+        .await
+        .unwrap();
+    let user = |username: &str, org: uuid::Uuid, role: Role| {
+        let store = store.clone();
+        let username = username.to_string();
+        async move {
+            store
+                .create_user(NewUser {
+                    username: username.clone(),
+                    display_name: username.clone(),
+                    email: format!("{username}@example.gov.cn"),
+                    org_id: Some(org),
+                    roles: vec![role],
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                    lang: "zh-CN".into(),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let manager = user("manager", province.id, Role::Manager).await;
+    let city_user = user("foshan", city.id, Role::City).await;
+    let applicant = user("shunde", unit.id, Role::Applicant).await;
+    let call = services
+        .open_call(
+            &manager,
+            OpenCall {
+                year: None,
+                title: None,
+                issuer: None,
+                closing_date: Some("2024-06-28".parse().unwrap()),
+                // The call's own correction window: seven days.
+                correction_window_days: Some(7),
+                catalogue: Catalogue::from_toml_str(include_str!(
+                    "../../../../workflows/calls/2022.toml"
+                ))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let smtp = SmtpTestServer::start();
+    let mailer = Mailer::from_config(&MailConfig::Smtp(smtp.smtp_config())).unwrap();
+    let scheduler = Scheduler::new(
+        services.clone(),
+        mailer,
+        SchedulerSettings {
+            batch_size: 50,
+            lease: std::time::Duration::from_secs(120),
+            poll_interval: std::time::Duration::from_secs(30),
+            digests: vec![],
+            public_url: PUBLIC_URL.into(),
+        },
+    )
+    .unwrap();
+    W {
+        services,
+        clock,
+        smtp,
+        scheduler,
+        manager,
+        city: city_user,
+        applicant,
+        call: call.id,
+        _db: db,
+    }
+}
+
+fn file() -> Value {
+    json!({ "name": "申报书.pdf", "sha256": "ab".repeat(32), "size": 2048 })
+}
+
+impl W {
+    async fn run_at(&self, at: DateTime<Utc>) {
+        self.clock.set(at);
+        self.scheduler.run_once(at).await.unwrap();
+    }
+
+    async fn fire(
+        &self,
+        who: &User,
+        id: uuid::Uuid,
+        event: &str,
+        input: Value,
+    ) -> Result<Instance, ServiceError> {
+        let current = self.services.store.get_instance(id).await.unwrap();
+        self.services
+            .fire(
+                who,
+                FireEvent {
+                    instance_id: id,
+                    event: event.into(),
+                    expected_version: current.version,
+                    idempotency_key: None,
+                    input,
+                    reason: Some("材料不全".into()),
+                },
+            )
+            .await
+            .map(|a| a.instance)
+    }
+
+    /// An application of the unit for a 保留省级 item, submitted to the city on 06-20.
+    async fn submitted(&self) -> Instance {
+        let inst = self
+            .services
+            .create_instance(
+                &self.applicant,
+                CreateInstance {
+                    workflow_id: "funded-project".into(),
+                    org_id: None,
+                    parent_id: None,
+                    title: TITLE.into(),
+                    data: json!({}),
+                    call_id: Some(self.call),
+                    catalogue_item: Some("2022-2-1-5".into()),
+                },
+            )
+            .await
+            .unwrap();
+        self.clock.set(local("2024-06-20", "10:00"));
+        let input = json!({
+            "project_name": TITLE, "budget": "300000", "application_files": [file()],
+            "indicators": [{ "name": "导航报告", "category": "output_quantity", "target": 3 }],
+        });
+        self.fire(&self.applicant, inst.id, "submit", input)
+            .await
+            .unwrap()
+    }
+
+    /// (recipient, subject) of the deadline e-mails (not the transition notices) so far.
+    fn deadline_mail(&self) -> Vec<(String, String)> {
+        self.smtp
+            .received()
+            .iter()
+            .filter(|m| !m.subject.starts_with("【项目动态】"))
+            .map(|m| (to(m), m.subject.clone()))
+            .collect()
+    }
+}
+
+async fn city_forwards_by_the_provinces_closing_date(backend: Backend) {
+    let w = world(backend).await;
+    let inst = w.submitted().await;
+    assert_eq!(inst.state, "city_review");
+    // The city's deadline is the province's closing date, at the end of 06-28.
+    assert_eq!(inst.due_at, Some(local("2024-06-29", "00:00")));
+    for (day, time) in [
+        ("2024-06-25", "09:00"),
+        ("2024-06-27", "09:00"),
+        ("2024-06-28", "09:00"),
+        ("2024-06-29", "09:00"),
+        ("2024-06-30", "09:00"),
+    ] {
+        w.run_at(local(day, time)).await;
+    }
+    let city = "foshan@example.gov.cn".to_string();
+    let manager = "manager@example.gov.cn".to_string();
+    assert_eq!(
+        w.deadline_mail(),
+        vec![
+            (
+                city.clone(),
+                format!("【截止提醒】{TITLE}：地市审核推荐还有 3 天截止")
+            ),
+            (
+                city.clone(),
+                format!("【截止提醒】{TITLE}：地市审核推荐还有 1 天截止")
+            ),
+            (city.clone(), format!("【今日截止】{TITLE}：地市审核推荐")),
+            (
+                manager,
+                // The late party is the city bureau, and the province is told.
+                format!("【逾期督办】地市市场监管局：{TITLE}（地市审核推荐）已逾期 1 天")
+            ),
+        ]
+    );
+    // Forwarding after the province's deadline is refused.
+    match w
+        .fire(
+            &w.city,
+            inst.id,
+            "recommend",
+            json!({ "city_opinion": "同意" }),
+        )
+        .await
+    {
+        Err(ServiceError::Store(StoreError::Engine(EngineError::DeadlinePassed {
+            due_at,
+            ..
+        }))) => {
+            assert_eq!(due_at, local("2024-06-29", "00:00"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = &w.manager;
+}
+
+async fn a_return_after_closing_opens_the_calls_correction_window(backend: Backend) {
+    let w = world(backend).await;
+    let lapsing = w.submitted().await;
+    let corrected = w.submitted().await;
+    // Returned before the closing date: back to drafting, due at the closing date.
+    let early = w.submitted().await;
+    let early = w
+        .fire(&w.city, early.id, "city_return", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(early.state, "drafting");
+    assert_eq!(early.due_at, Some(local("2024-06-29", "00:00")));
+    // Returned after it: the call's seven days, from 06-29 to the end of 07-06.
+    w.clock.set(local("2024-06-29", "10:00"));
+    for inst in [&lapsing, &corrected] {
+        let back = w
+            .fire(&w.city, inst.id, "city_return", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(back.state, "city_correction");
+        assert_eq!(back.data["correction_due"], "2024-07-06");
+        assert_eq!(back.due_at, Some(local("2024-07-07", "00:00")));
+    }
+    // Corrected in time: back to the city, which may forward until the window's end.
+    w.clock.set(local("2024-07-02", "10:00"));
+    let again = w
+        .fire(
+            &w.applicant,
+            corrected.id,
+            "resubmit_to_city",
+            json!({ "summary": "已补充材料" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.state, "city_review");
+    assert_eq!(again.due_at, Some(local("2024-07-07", "00:00")));
+    let forwarded = w
+        .fire(&w.city, corrected.id, "recommend", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(forwarded.state, "formal_check");
+    // The other one: reminders, then the lapse when the window ends.
+    let before = w.deadline_mail().len();
+    for (day, time) in [
+        ("2024-07-03", "09:00"),
+        ("2024-07-05", "09:00"),
+        ("2024-07-06", "09:00"),
+        ("2024-07-07", "00:00"),
+        ("2024-07-07", "09:00"),
+        ("2024-07-08", "09:00"),
+    ] {
+        w.run_at(local(day, time)).await;
+    }
+    let applicant = "shunde@example.gov.cn".to_string();
+    let city = "foshan@example.gov.cn".to_string();
+    let mail: Vec<_> = w.deadline_mail()[before..]
+        .iter()
+        .filter(|(_, subject)| subject.contains("截止后退回补正"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        mail,
+        vec![
+            (
+                applicant.clone(),
+                format!("【截止提醒】{TITLE}：截止后退回补正还有 3 天截止")
+            ),
+            (
+                applicant.clone(),
+                format!("【截止提醒】{TITLE}：截止后退回补正还有 1 天截止")
+            ),
+            (
+                applicant.clone(),
+                format!("【今日截止】{TITLE}：截止后退回补正")
+            ),
+            (applicant, format!("【超时处理】{TITLE}：截止后退回补正")),
+            (city, format!("【超时处理】{TITLE}：截止后退回补正")),
+        ]
+    );
+    let lapsed = w.services.store.get_instance(lapsing.id).await.unwrap();
+    assert_eq!(lapsed.state, "not_submitted");
+    let last = w
+        .services
+        .store
+        .history(lapsing.id)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.event.as_str(), last.actor_id.as_str()),
+        ("correction_lapsed", "scheduler")
+    );
+    let _ = &w.manager;
+}
+
+grantflow_testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    city_forwards_by_the_provinces_closing_date,
+    a_return_after_closing_opens_the_calls_correction_window,
+);
