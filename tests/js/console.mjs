@@ -97,7 +97,7 @@ try {
   const submit = unit.locator('form.action', { has: unit.getByRole('heading', { name: '提交申报' }) });
   await submit.getByLabel('项目名称').fill('专利导航服务能力提升');
   await submit.getByLabel('申请经费（元）').fill('三十万');
-  await submit.getByLabel('绩效目标').fill('[{"category":"output_quantity","name":"专利导航报告","unit":"份","target":5,"direction":"higher_is_better","weight":1}]');
+  await submit.getByLabel('绩效目标').fill('[{"category":"output_quantity","name":"专利导航报告","unit":"份","target":5,"direction":"higher_is_better","weight":1},{"category":"effect_social","name":"服务企业","unit":"家","target":20}]');
   await submit.getByLabel('申报材料').fill(`[{"name":"申报书.pdf","sha256":"${'a'.repeat(64)}","size":2048}]`);
   await submitWith(unit, submit.getByRole('button', { name: '提交申报' }));
   const fieldError = await unit.locator('#submit-budget-err').textContent().catch(() => null);

@@ -358,7 +358,7 @@ async fn project_in_decision(app: &TestApp) -> Uuid {
         "submit",
         json!({
             "project_name": "广州知识产权纠纷调解能力提升", "budget": "300000",
-            "indicators": [{ "category": "output_quantity", "name": "调解案件数", "target": 200 }],
+            "indicators": [{ "category": "output_quantity", "name": "调解案件数", "target": 200 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
             "application_files": [{ "name": "申报书.pdf", "sha256": "e".repeat(64), "size": 10 }]
         }),
     )

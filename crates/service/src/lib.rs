@@ -227,7 +227,9 @@ impl Services {
                 return Err(ServiceError::NotFound("parent instance".into()));
             }
         }
-        let data = self.check_initial_data(&wf, &req.data)?;
+        let mut data = self.check_initial_data(&wf, &req.data)?;
+        // Time limits, publicity days, pass mark and panel size are the call's.
+        self.fill_call_rules(&wf, &mut data).await?;
         let title = req.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(ServiceError::Invalid(vec![FieldError::new(

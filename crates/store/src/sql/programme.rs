@@ -127,7 +127,7 @@ async fn evaluation_from<D: Dialect>(conn: &mut Conn<D>, row: &Row<D>) -> R<Eval
 async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Call>> {
     let Some(row) = D::fetch_optional(
         &mut *conn,
-        "SELECT id, year, title, issuer, closing_date, status, created_by, created_at \
+        "SELECT id, year, title, issuer, closing_date, status, created_by, created_at, rules \
          FROM calls WHERE id = $1",
         Args::new().id(call_id),
     )
@@ -199,6 +199,8 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
         created_by: g.id("created_by")?,
         created_at: g.time("created_at")?,
         categories: assemble_catalogue(cats, areas, items),
+        // NULL for calls opened before calls had rules: the defaults.
+        rules: D::json(&row, "rules")?.unwrap_or(serde_json::Value::Null),
     }))
 }
 
@@ -311,7 +313,7 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
         D::execute(
             &mut *tx,
             "INSERT INTO calls (id, year, title, issuer, closing_date, status, created_by, \
-             created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
+             created_at, rules) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
             Args::new()
                 .id(new.id)
                 .int32(new.year)
@@ -319,7 +321,8 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
                 .text(&new.issuer)
                 .date(new.closing_date)
                 .id(new.created_by)
-                .time(new.created_at.trunc_subsecs(6)),
+                .time(new.created_at.trunc_subsecs(6))
+                .json(&new.rules),
         )
         .await
         .map_err(|e| dup::<D>(e.into(), "call", &new.id.to_string()))?;
