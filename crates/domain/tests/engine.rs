@@ -1244,3 +1244,86 @@ fn funded_project_from_drafting_to_archived() {
     .unwrap_err();
     assert_eq!(err.code(), "ALREADY_FINAL");
 }
+
+#[test]
+fn the_call_s_pass_mark_and_panel_size_decide_the_review() {
+    // The service copies the call's rules into the data; the guard reads them, and the
+    // documented defaults (3 experts, 60) when an instance predates them.
+    let wf = load("funded-project");
+    let review = |data: Value, count: u32, total: f64| {
+        let snapshot = Snapshot {
+            review: json!({ "count": count, "total": total }),
+            ..at("expert_review", data)
+        };
+        match plan(
+            &wf,
+            &snapshot,
+            &actor("manager"),
+            &cmd("conclude_review", json!({})),
+        ) {
+            Ok(p) => p.to,
+            Err(e) => e.code().to_string(),
+        }
+    };
+    assert_eq!(
+        review(json!({}), 3, 75.0),
+        "decision",
+        "default pass mark 60"
+    );
+    assert_eq!(
+        review(json!({}), 2, 75.0),
+        "GUARD_FAILED",
+        "default panel 3"
+    );
+    let strict = json!({ "review_pass_mark": 80, "review_panel_size": 5 });
+    assert_eq!(review(strict.clone(), 5, 75.0), "not_funded");
+    assert_eq!(review(strict.clone(), 5, 80.0), "decision");
+    assert_eq!(
+        review(strict, 3, 90.0),
+        "GUARD_FAILED",
+        "five experts needed"
+    );
+    let lenient = json!({ "review_pass_mark": 50, "review_panel_size": 1 });
+    assert_eq!(review(lenient, 1, 55.5), "decision");
+}
+
+#[test]
+fn deadlines_read_the_call_s_numbers_from_the_data() {
+    let wf = load("funded-project");
+    let decision = |data: Value| budgeted(at("decision", data));
+    let approve = cmd(
+        "approve",
+        json!({ "approved_budget": "300000.00", "targets_approved": true }),
+    );
+    // 公示 7 calendar days by default; the call's 3 when the data carries them.
+    let due = |data: Value| {
+        let p = plan(&wf, &decision(data), &actor("manager"), &approve).unwrap();
+        assert_eq!(p.to, "publicity");
+        p.deadline.unwrap().due_date.to_string()
+    };
+    // NOW is 2024-06-10 (端午, a holiday) in Asia/Shanghai.
+    assert_eq!(due(json!({ "budget": "300000.00" })), "2024-06-17");
+    assert_eq!(
+        due(json!({ "budget": "300000.00", "publicity_days": 3 })),
+        "2024-06-13"
+    );
+    // A stage limit in working days: formal check 5wd by default, 2wd by the call.
+    let recommend = |data: Value| {
+        let p = plan(
+            &wf,
+            &at("city_review", data),
+            &actor("city"),
+            &cmd("recommend", json!({})),
+        )
+        .unwrap();
+        p.deadline.unwrap().due_date.to_string()
+    };
+    assert_eq!(
+        recommend(json!({})),
+        "2024-06-17",
+        "5 working days: 11–14, 17"
+    );
+    assert_eq!(recommend(json!({ "limit_formal_check": 2 })), "2024-06-12");
+    // An absurd stored value falls back to the default rather than a bad deadline.
+    assert_eq!(recommend(json!({ "limit_formal_check": 0 })), "2024-06-17");
+}

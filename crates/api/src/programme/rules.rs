@@ -35,7 +35,7 @@ pub struct CallRulesGql {
 }
 
 #[derive(SimpleObject, Clone)]
-#[graphql(name = "RubricCriterion")]
+#[graphql(name = "CallRubricCriterion")]
 pub struct RubricCriterionGql {
     pub id: String,
     pub title: I18nText,
