@@ -100,6 +100,7 @@ on_both_backends!(
     a_bare_fifty_needs_the_amount_unit,
     an_application_without_an_effect_indicator_is_refused_at_submit,
     the_call_s_rules_are_stored_shown_and_set_the_deadlines,
+    the_call_s_rubric_panel_aggregation_and_pass_mark_decide_the_review,
 );
 
 async fn a_feedback_only_row_travels_to_the_province_and_is_listed_as_feedback(backend: Backend) {
@@ -484,5 +485,155 @@ city_review = 2
     assert_eq!(
         due(elsewhere["id"].clone()).await,
         "2024-06-11T16:00:00+00:00"
+    );
+}
+
+async fn the_call_s_rubric_panel_aggregation_and_pass_mark_decide_the_review(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let manager = app.session_token("manager").await;
+    let unit = app.session_token("applicant_a").await;
+    let city = app.session_token("city_gz").await;
+    let rules = r#"
+[rules.review]
+pass_mark = 70
+panel_size = 3
+aggregation = "median"
+
+[[rules.review.criteria]]
+id = "quality"
+title = "实施方案质量"
+title_en = "Quality of the plan"
+weight = 0.6
+
+[[rules.review.criteria]]
+id = "impact"
+title = "预期效益"
+weight = 0.4
+"#;
+    let call = open_call(&app, &manager, rules).await;
+    let id = app
+        .ok(
+            Some(&unit),
+            r#"mutation($input: CreateInstanceInput!) { createInstance(input: $input) { id } }"#,
+            json!({ "input": { "workflowId": "funded-project", "title": "专利导航服务",
+                "data": { "call_id": call, "closing_date": "2024-06-28" } } }),
+        )
+        .await["createInstance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fire = |token: String, event: &'static str, v: i64, input: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.ok(
+                Some(&token),
+                "mutation($id: ID!, $e: String!, $v: Int!, $input: JSON) { transition(instanceId: $id, event: $e, expectedVersion: $v, input: $input) { instance { state { id } } } }",
+                json!({ "id": id, "e": event, "v": v, "input": input }),
+            )
+            .await["transition"]["instance"]["state"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    fire(unit.clone(), "submit", 0, json!({
+        "project_name": "专利导航服务", "summary": "面向中小企业开展专利导航", "budget": "300000",
+        "indicators": [
+            { "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5 },
+            { "category": "effect_economic", "name": "服务企业数", "unit": "家", "target": 30 }
+        ],
+        "application_files": [{ "name": "申报书.pdf", "sha256": "a".repeat(64), "size": 10 }]
+    }))
+    .await;
+    fire(city, "recommend", 1, json!({})).await;
+    assert_eq!(
+        fire(manager.clone(), "pass_formal_check", 2, json!({})).await,
+        "expert_review"
+    );
+    let mut tokens = Vec::new();
+    for name in ["expert1", "expert2", "expert3"] {
+        let expert = app.user(name).id;
+        app.ok(
+            Some(&manager),
+            r#"mutation($id: ID!) { upsertExpertProfile(input: { userId: $id, categories: [3], keywords: ["专利"], workloadCap: 10 }) { userId } }"#,
+            json!({ "id": expert.to_string() }),
+        )
+        .await;
+        tokens.push((
+            expert.to_string(),
+            app.api_token(name, &["read", "review"]).await,
+        ));
+    }
+    // The call's panel of three, drawn from the pool.
+    let drawn = app
+        .ok(
+            Some(&manager),
+            "mutation($id: ID!) { autoAssign(instanceId: $id, seed: 7) { assignments { id expert { id } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let panel = drawn["autoAssign"]["assignments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(panel.len(), 3, "{drawn}");
+    // quality 60 / impact 70 → 64; 70 / 60 → 66; 80 / 80 → 80: median 66 (mean 70).
+    for (a, (quality, impact)) in panel.iter().zip([(60, 70), (70, 60), (80, 80)]) {
+        let token = &tokens
+            .iter()
+            .find(|(e, _)| *e == a["expert"]["id"])
+            .unwrap()
+            .1;
+        app.ok(
+            Some(token),
+            "mutation($id: ID!) { declareNoConflict(assignmentId: $id) { state } }",
+            json!({ "id": a["id"] }),
+        )
+        .await;
+        let form = app
+            .ok(
+                Some(token),
+                "query($id: ID!) { reviewForm(assignmentId: $id) { panelSize aggregation rubric { id weight } } }",
+                json!({ "id": a["id"] }),
+            )
+            .await;
+        let form = &form["reviewForm"];
+        assert_eq!(form["panelSize"], 3);
+        assert_eq!(
+            form["aggregation"].as_str().unwrap().to_lowercase(),
+            "median"
+        );
+        assert_eq!(
+            form["rubric"],
+            json!([{ "id": "quality", "weight": 0.6 }, { "id": "impact", "weight": 0.4 }])
+        );
+        app.ok(
+            Some(token),
+            "mutation($id: ID!, $s: [ScoreInput!]!) { submitScores(assignmentId: $id, scores: $s) { total } }",
+            json!({ "id": a["id"], "s": [
+                { "criterion": "quality", "score": quality },
+                { "criterion": "impact", "score": impact }
+            ] }),
+        )
+        .await;
+    }
+    let round = app
+        .ok(
+            Some(&manager),
+            "query($id: ID!) { reviewRound(instanceId: $id) { count total } instance(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(round["reviewRound"]["count"], 3);
+    assert_eq!(
+        round["reviewRound"]["total"], 66.0,
+        "the median of 64, 66 and 80"
+    );
+    // 66 passes the default 60 (and the mean, 70, would pass 70) but not this call's 70.
+    let v = round["instance"]["version"].as_i64().unwrap();
+    assert_eq!(
+        fire(manager, "conclude_review", v, json!({})).await,
+        "not_funded"
     );
 }

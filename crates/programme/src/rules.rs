@@ -255,11 +255,11 @@ impl CallRules {
                 "the pass mark must be 0 to 100",
             ));
         }
-        if !(1..=30).contains(&r.panel_size) {
+        if !(3..=30).contains(&r.panel_size) {
             return Err(err(
                 "review.panel_size",
-                "评审专家人数须在 1 到 30 之间",
-                "the panel size must be 1 to 30",
+                "评审专家人数须在 3 到 30 之间",
+                "the panel size must be 3 to 30",
             ));
         }
         if r.criteria.is_empty() {
