@@ -20,14 +20,10 @@
 //!   nothing else of their own) and notes below the table (a single cell starting with
 //!   注 / 备注 / 说明 / 填表说明) are skipped and reported as such. An item number alone
 //!   ("1.") counts as blank.
-//! * **Budgets** ([`parse_budget_in`]): a cell may carry its own unit: "50万" and "50万元"
-//!   are 500 000 yuan, "500元" is 500 yuan, exactly (up to 6 decimals in 万, 2 in yuan).
-//!   A bare number (a numeric cell, or text such as "50") is in the column's unit: 万元
-//!   when the header says 万元 (经费预算（万元）), yuan when it says 元 (经费预算（元）),
-//!   otherwise [`ImportOptions::default_unit`] (the API's `amountUnit`). When none of them
-//!   says, the cell is refused (`IMPORT_AMOUNT_UNIT_MISSING`, with its row and column):
-//!   "50" under a bare 经费预算 is never guessed. "¥" and thousands separators are
-//!   accepted. Anything else ("约12万", "12万美元", "待定") is not an amount.
+//! * **Budgets** ([`parse_budget_in`]): "50万"/"50万元" is 500 000 yuan, "500元" 500 yuan;
+//!   a bare number is in the header's unit (经费预算（万元）/（元）), else the import's
+//!   `amountUnit`, else refused (`IMPORT_AMOUNT_UNIT_MISSING`): never guessed. "¥" and
+//!   thousands separators are accepted; "约12万", "12万美元", "待定" are not amounts.
 //! * **Errors** name the Excel row and column: `第12行 F列「经费预算」："待定" 不是金额`.
 //!   In [`ImportMode::AllOrNothing`] (the default) nothing is importable when any row is
 //!   rejected; in [`ImportMode::GoodRowsOnly`] the rows without errors are.
@@ -53,8 +49,8 @@ pub use crate::workbook_limits::{ImportLimits, LimitExceeded};
 mod amount;
 mod errors;
 
-use amount::number_to_money;
 pub use amount::{AmountProblem, NotAnAmount, parse_budget, parse_budget_in};
+use amount::{header_unit, number_to_money};
 pub use errors::{CellError, CellProblem, ImportFailure};
 
 /// How many rows from the top are searched for the header.
@@ -263,18 +259,6 @@ pub fn column_letter(index: u32) -> String {
 
 /// Whitespace removed (including the ideographic space and line breaks), full-width
 /// brackets made ASCII: how header and placeholder cells are compared.
-/// The unit a budget header states: 万元 (经费预算（万元）, 经费预算/万元), 元 (经费预算（元）),
-/// or none (经费预算).
-fn header_unit(squashed: &str) -> Option<BudgetUnit> {
-    if squashed.contains("万元") || squashed.contains("(万)") {
-        Some(BudgetUnit::TenThousandYuan)
-    } else if squashed.contains('元') {
-        Some(BudgetUnit::Yuan)
-    } else {
-        None
-    }
-}
-
 fn squash(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_whitespace())

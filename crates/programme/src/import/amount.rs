@@ -7,6 +7,18 @@
 )]
 use super::*;
 
+/// The unit a budget header states: 万元 (经费预算（万元）, 经费预算/万元), 元 (经费预算（元）),
+/// or none (经费预算). `squashed`: the header without spaces, with ASCII brackets.
+pub(super) fn header_unit(squashed: &str) -> Option<BudgetUnit> {
+    if squashed.contains("万元") || squashed.contains("(万)") {
+        Some(BudgetUnit::TenThousandYuan)
+    } else if squashed.contains('元') {
+        Some(BudgetUnit::Yuan)
+    } else {
+        None
+    }
+}
+
 /// Why a budget text is not an amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAnAmount;
