@@ -40,7 +40,7 @@ fn form_with_errors() -> Vec<u8> {
         "项目名称",
         "项目方向",
         "申报（工作）主体",
-        "经费预算",
+        "经费预算（元）",
         "项目绩效",
         "意见建议",
     ];
@@ -185,7 +185,7 @@ async fn an_import_with_errors_names_each_row_and_column_and_imports_nothing_or_
     );
     assert_eq!(
         rows[0]["messageZh"],
-        "第3行 F列「经费预算」：\"约12万\" 不是金额"
+        "第3行 F列「经费预算（元）」：\"约12万\" 不是金额"
     );
     assert!(
         refused["errors"][0]["extensions"]["messageZh"]
