@@ -51,6 +51,10 @@ try {
   await submit.getByLabel('绩效目标: 目标值 1').fill('120');
   await submit.getByLabel('绩效目标: 方向 1').selectOption('higher_is_better');
   await submit.getByLabel('绩效目标: 权重 1').fill('1');
+  await submit.getByLabel('绩效目标: 类别 2').selectOption('effect_social');
+  await submit.getByLabel('绩效目标: 指标名称 2').fill('带动就业');
+  await submit.getByLabel('绩效目标: 计量单位 2').fill('人');
+  await submit.getByLabel('绩效目标: 目标值 2').fill('30');
   await submit.getByLabel('申报材料: 文件名 1').fill('申报书.pdf');
   await submit.getByLabel('申报材料: SHA-256 1').fill('b'.repeat(64));
   await submit.getByLabel('申报材料: 大小（字节） 1').fill('4096');

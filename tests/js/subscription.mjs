@@ -66,7 +66,7 @@ if (first.data?.instanceEvents?.kind !== 'CURRENT' || first.data.instanceEvents.
 }
 await gql(applicant, `mutation($id: ID!){ transition(instanceId:$id, event:"submit", expectedVersion:0, input:{
   project_name:"订阅测试", budget:"100000",
-  indicators:[{category:"output_quantity", name:"培训场次", unit:"场", target:5, direction:"higher_is_better", weight:1}],
+  indicators:[{category:"output_quantity", name:"培训场次", unit:"场", target:5, direction:"higher_is_better", weight:1}, {category:"effect_social", name:"受益企业", unit:"家", target:20}],
   application_files:[{name:"a.pdf", sha256:"${'b'.repeat(64)}", size:10}]
 }){ instance { state { id } } } }`, { id });
 

@@ -42,6 +42,10 @@ pub const INDICATOR_CATEGORIES: [&str; 9] = [
     "satisfaction",
 ];
 
+/// Attributes of an indicator, as the provincial indicator table writes them: 预期性
+/// (expected) or 约束性 (binding).
+pub const INDICATOR_ATTRIBUTES: [&str; 2] = ["expected", "binding"];
+
 /// Directions of an indicator.
 pub const INDICATOR_DIRECTIONS: [&str; 3] = ["higher_is_better", "lower_is_better", "qualitative"];
 
@@ -52,6 +56,7 @@ struct Effective<'a> {
     max_length: Option<u32>,
     min: Option<i64>,
     max: Option<i64>,
+    require_groups: &'a [crate::model::IndicatorGroupName],
 }
 
 fn effective<'a>(input: &'a InputFieldDef, field: Option<&'a FieldDef>) -> Effective<'a> {
@@ -65,6 +70,7 @@ fn effective<'a>(input: &'a InputFieldDef, field: Option<&'a FieldDef>) -> Effec
         max_length: input.max_length.or(field.and_then(|f| f.max_length)),
         min: input.min.or(field.and_then(|f| f.min)),
         max: input.max.or(field.and_then(|f| f.max)),
+        require_groups: field.map(|f| f.require_groups.as_slice()).unwrap_or(&[]),
     }
 }
 
@@ -194,7 +200,8 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
         }
         FieldType::Money => {
             let parsed = match v {
-                Value::String(s) => Money::parse(s),
+                // "80万元", "500元" or plain yuan.
+                Value::String(s) => Money::parse_with_unit(s),
                 Value::Number(n) if n.is_i64() => Money::from_yuan(n.as_i64().unwrap_or_default())
                     .ok_or(crate::money::MoneyError::Overflow(n.to_string())),
                 other => Money::parse(&other.to_string()),
@@ -281,7 +288,13 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
                 ))
             }
         }
-        FieldType::Indicators => check_indicators(name, v),
+        FieldType::Indicators => {
+            let checked = check_indicators(name, v)?;
+            if let Some(list) = &checked {
+                check_groups(name, list, spec.require_groups)?;
+            }
+            Ok(checked)
+        }
         FieldType::File => check_file(name, v).map(Some),
         FieldType::Files => {
             let Some(items) = v.as_array() else {
@@ -429,6 +442,8 @@ fn check_indicators(name: &str, v: &Value) -> Result<Option<Value>, FieldError> 
                 ),
             ));
         }
+        check_table_shape(&at, ind_name, obj)?;
+        let attribute = text("attribute").unwrap_or("expected");
         let weight = obj.get("weight").and_then(Value::as_f64).unwrap_or(1.0);
         if weight <= 0.0 {
             return Err(bad(
@@ -441,9 +456,102 @@ fn check_indicators(name: &str, v: &Value) -> Result<Option<Value>, FieldError> 
         norm.insert("name".into(), Value::from(ind_name));
         norm.insert("direction".into(), Value::from(direction));
         norm.insert("weight".into(), Value::from(weight));
+        norm.insert("attribute".into(), Value::from(attribute));
+        let cumulative = obj.get("cumulative").and_then(Value::as_bool) == Some(true);
+        norm.insert("cumulative".into(), Value::from(cumulative));
         out.push(Value::Object(norm));
     }
     Ok(Some(Value::Array(out)))
+}
+
+/// The columns of the provincial indicator table beside name, category, unit and target:
+/// `baseline` (基期值, a number), `baseline_year` and `target_year` (years), `attribute`
+/// (`expected` 预期性 / `binding` 约束性) and `cumulative` (the target is an increase over
+/// the period, shown in brackets in the table). All optional; checked when given.
+fn check_table_shape(at: &str, ind_name: &str, obj: &Map<String, Value>) -> Result<(), FieldError> {
+    let given = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    if let Some(b) = given("baseline")
+        && !b.as_f64().is_some_and(f64::is_finite)
+    {
+        return Err(bad(
+            at,
+            format!("指标「{ind_name}」的基期值应为数字"),
+            format!("indicator `{ind_name}`: the baseline must be a number"),
+        ));
+    }
+    for key in ["baseline_year", "target_year"] {
+        if let Some(y) = given(key)
+            && !y.as_i64().is_some_and(|y| (1949..=2200).contains(&y))
+        {
+            return Err(bad(
+                at,
+                format!("指标「{ind_name}」的 {key} 应为年份（如 2025）"),
+                format!("indicator `{ind_name}`: `{key}` must be a year such as 2025"),
+            ));
+        }
+    }
+    if let (Some(b), Some(t)) = (
+        given("baseline_year").and_then(Value::as_i64),
+        given("target_year").and_then(Value::as_i64),
+    ) && b > t
+    {
+        return Err(bad(
+            at,
+            format!("指标「{ind_name}」的基期年份 {b} 晚于目标年份 {t}"),
+            format!("indicator `{ind_name}`: baseline year {b} is after target year {t}"),
+        ));
+    }
+    if let Some(a) = given("attribute")
+        && !a
+            .as_str()
+            .is_some_and(|a| INDICATOR_ATTRIBUTES.contains(&a))
+    {
+        return Err(bad(
+            at,
+            format!("指标「{ind_name}」的属性应为 expected（预期性）或 binding（约束性）"),
+            format!("indicator `{ind_name}`: attribute must be `expected` or `binding`"),
+        ));
+    }
+    if let Some(c) = given("cumulative")
+        && !c.is_boolean()
+    {
+        return Err(bad(
+            at,
+            format!("指标「{ind_name}」的 cumulative 应为 true 或 false"),
+            format!("indicator `{ind_name}`: `cumulative` must be true or false"),
+        ));
+    }
+    Ok(())
+}
+
+/// Each required group has an indicator (e.g. 产出指标 and 效益指标, as the call requires).
+fn check_groups(
+    name: &str,
+    list: &Value,
+    required: &[crate::model::IndicatorGroupName],
+) -> Result<(), FieldError> {
+    let items = list.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let missing: Vec<_> = required
+        .iter()
+        .filter(|g| {
+            !items.iter().any(|i| {
+                i.get("category")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| c.starts_with(g.prefix()))
+            })
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let zh: Vec<String> = missing.iter().map(|g| g.title().zh_cn).collect();
+    let en: Vec<String> = missing.iter().map(|g| g.title().en).collect();
+    Err(FieldError::new(
+        name,
+        "INDICATOR_GROUP_MISSING",
+        format!("绩效目标须包含{}", zh.join("和")),
+        format!("the performance targets must include {}", en.join(" and ")),
+    ))
 }
 
 /// Whether a data value counts as present for a state's `requires`.

@@ -136,6 +136,42 @@ pub struct FieldDef {
     /// Largest accepted integer or amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
+    /// For an `indicators` field: groups that must each have at least one indicator
+    /// whenever a value is given, e.g. `["output", "effect"]` (产出指标 and 效益指标, as the
+    /// call requires); refused with `INDICATOR_GROUP_MISSING` otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_groups: Vec<IndicatorGroupName>,
+}
+
+/// The groups of performance indicators: 产出指标, 效益指标, 满意度指标.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorGroupName {
+    /// `output_*` categories (产出指标)
+    Output,
+    /// `effect_*` categories (效益指标)
+    Effect,
+    /// `satisfaction` (满意度指标)
+    Satisfaction,
+}
+
+impl IndicatorGroupName {
+    /// The category prefix of the group's indicators.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Output => "output",
+            Self::Effect => "effect",
+            Self::Satisfaction => "satisfaction",
+        }
+    }
+
+    pub fn title(self) -> I18nText {
+        match self {
+            Self::Output => I18nText::new("产出指标", "an output indicator"),
+            Self::Effect => I18nText::new("效益指标", "an effect indicator"),
+            Self::Satisfaction => I18nText::new("满意度指标", "a satisfaction indicator"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -173,6 +209,12 @@ pub struct DeadlineDef {
     /// call's closing date. Due at the end of that day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_field: Option<String>,
+    /// With `after`: take the number of days (or working days, or hours: the unit of
+    /// `after`) from this `integer` field of the instance data, e.g. the publicity days
+    /// the service copies from the call's rules when the instance is created. `after`
+    /// applies while the field is absent (or not between 1 and 3660).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_field: Option<String>,
     /// Reminders to the state's assignees.
     #[serde(default)]
     pub reminders: ReminderLadder,

@@ -117,6 +117,49 @@ impl Money {
             .ok_or_else(overflow)
     }
 
+    /// Parse an amount that may say its unit: `"80万元"` / `"80万"` are 800 000 yuan (up to
+    /// six decimals, exact to the fen), `"500元"` is 500 yuan; without a unit the text is
+    /// in yuan, as [`Money::parse`].
+    pub fn parse_with_unit(text: &str) -> Result<Self, MoneyError> {
+        let trimmed = text.trim();
+        let wan = trimmed
+            .strip_suffix("万元")
+            .or_else(|| trimmed.strip_suffix('万'));
+        let Some(number) = wan else {
+            return Self::parse(trimmed.strip_suffix('元').unwrap_or(trimmed));
+        };
+        let malformed = || MoneyError::Malformed(trimmed.to_string());
+        let number = number.trim().trim_start_matches(['¥', '￥']);
+        let (negative, digits) = match number.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, number),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !all_digits(whole) || !all_digits(frac) {
+            return Err(malformed());
+        }
+        if digits.contains('.') && frac.is_empty() {
+            return Err(malformed());
+        }
+        // One 万元 is 1 000 000 fen: six decimals are exact, more must be zeros.
+        let frac = frac.trim_end_matches('0');
+        if frac.len() > 6 {
+            return Err(MoneyError::TooPrecise(trimmed.to_string()));
+        }
+        let overflow = || MoneyError::Overflow(trimmed.to_string());
+        let frac_fen: i64 = format!("{frac:0<6}").parse().map_err(|_| malformed())?;
+        let fen = whole
+            .parse::<i64>()
+            .map_err(|_| overflow())?
+            .checked_mul(1_000_000)
+            .and_then(|f| f.checked_add(frac_fen))
+            .ok_or_else(overflow)?;
+        Self::from_fen(if negative { -fen } else { fen })
+            .checked()
+            .ok_or_else(overflow)
+    }
+
     /// `None` when the result is beyond ±[`Money::MAX`].
     pub fn checked_add(self, other: Self) -> Option<Self> {
         self.fen
@@ -222,6 +265,23 @@ impl JsonSchema for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_may_say_their_unit() {
+        let p = |s: &str| Money::parse_with_unit(s);
+        assert_eq!(p("80万元"), Ok(Money::from_yuan(800_000).unwrap()));
+        assert_eq!(p("50万"), Ok(Money::from_yuan(500_000).unwrap()));
+        assert_eq!(p("12.345678万元"), Ok(Money::from_fen(12_345_678)));
+        assert_eq!(p("500元"), Ok(Money::from_yuan(500).unwrap()));
+        assert_eq!(p("300000.00"), Ok(Money::from_yuan(300_000).unwrap()));
+        assert_eq!(p("1.2345678万").unwrap_err().code(), "INVALID_AMOUNT");
+        assert_eq!(p("约12万").unwrap_err().code(), "INVALID_AMOUNT");
+        assert_eq!(p("万元").unwrap_err().code(), "INVALID_AMOUNT");
+        assert_eq!(
+            p("999999999999999万").unwrap_err().code(),
+            "AMOUNT_TOO_LARGE"
+        );
+    }
 
     #[test]
     fn parses_and_prints_exactly() {

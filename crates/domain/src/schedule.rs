@@ -95,7 +95,7 @@ pub fn deadline_for(
 ) -> Option<Deadline> {
     let d = state.deadline.as_ref()?;
     if let Some(span) = d.after {
-        return after(span, entered_at, calendar);
+        return after(effective_after(d, span, data), entered_at, calendar);
     }
     let field = d.date_field.as_ref()?;
     let text = data.get(field)?.as_str()?;
@@ -106,6 +106,23 @@ pub fn deadline_for(
         due_at: end_of_day(day),
         due_date: day,
     })
+}
+
+/// `after`, with its count taken from the `after_field` of the data when that holds a
+/// whole number from 1 to 3660.
+pub fn effective_after(d: &DeadlineDef, span: Span, data: &serde_json::Value) -> Span {
+    let count = d
+        .after_field
+        .as_ref()
+        .and_then(|f| data.get(f)?.as_u64())
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (1..=3660).contains(n));
+    match (count, span) {
+        (None, span) => span,
+        (Some(n), Span::Days(_)) => Span::Days(n),
+        (Some(n), Span::WorkingDays(_)) => Span::WorkingDays(n),
+        (Some(n), Span::Hours(_)) => Span::Hours(n),
+    }
 }
 
 /// Checked: `None` past chrono's last date (only reachable with absurd spans).
@@ -318,6 +335,7 @@ mod tests {
         let d = DeadlineDef {
             after: Some(Span::WorkingDays(5)),
             date_field: None,
+            after_field: None,
             reminders: ReminderLadder {
                 before: vec![Span::WorkingDays(3), Span::Days(1)],
                 at_due: true,
@@ -379,6 +397,7 @@ mod tests {
         let d = DeadlineDef {
             after: None,
             date_field: Some("closing_date".into()),
+            after_field: None,
             reminders: ReminderLadder {
                 before: vec![Span::Days(7), Span::Days(1)],
                 ..Default::default()

@@ -190,6 +190,14 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
         }
     }
     for (name, f) in &def.fields {
+        if !f.require_groups.is_empty() && f.ty != FieldType::Indicators {
+            r.error(
+                codes::FIELD_TYPE,
+                &path!("fields", name, "require_groups"),
+                format!("field `{name}` is not of type `indicators` but requires indicator groups"),
+                "remove `require_groups`, or make the field `type = \"indicators\"`",
+            );
+        }
         if f.ty == FieldType::Enum && f.options.is_empty() {
             r.error(
                 codes::FIELD_TYPE,
@@ -467,6 +475,34 @@ fn check_deadline(
             format!("the deadline of state `{}` is zero", s.id),
             "give a positive duration such as `7d`",
         );
+    }
+    if let Some(field) = &d.after_field {
+        if d.after.is_none() {
+            r.error(
+                codes::DEADLINE_SPEC,
+                &at.key("after_field"),
+                format!("`after_field` of state `{}` needs `after`", s.id),
+                "write `after = \"7d\"`: its unit applies to the field's count, and it is the default while the field is absent",
+            );
+        }
+        match def.fields.get(field) {
+            None => r.error(
+                codes::UNKNOWN_FIELD,
+                &at.key("after_field"),
+                format!("deadline count field `{field}` is not declared"),
+                format!("declare it under [fields.{field}] with `type = \"integer\"`"),
+            ),
+            Some(f) if f.ty != FieldType::Integer => r.error(
+                codes::FIELD_TYPE,
+                &at.key("after_field"),
+                format!(
+                    "deadline count field `{field}` is {:?}, not an integer",
+                    f.ty
+                ),
+                "point `after_field` at a field of type `integer`",
+            ),
+            Some(_) => {}
+        }
     }
     if let Some(field) = &d.date_field {
         match def.fields.get(field) {

@@ -321,6 +321,9 @@ pub struct Catalogue {
     #[serde(default)]
     pub correction_window_days: Option<u32>,
     pub categories: Vec<CatalogueCategory>,
+    /// The call's rules (`[rules]`); every key defaults ([`crate::rules`]).
+    #[serde(default)]
+    pub rules: crate::rules::CallRules,
 }
 
 /// A category as it appears in one call, with its policy areas.
@@ -399,6 +402,8 @@ pub enum CatalogueError {
         location: String,
         field: &'static str,
     },
+    /// The `[rules]` do not check ([`crate::rules::CallRules::check`]).
+    Rules(crate::rules::RulesError),
 }
 
 impl UserFacing for CatalogueError {
@@ -409,6 +414,7 @@ impl UserFacing for CatalogueError {
             Self::DuplicatePolicyArea { .. } => "CATALOGUE_DUPLICATE_POLICY_AREA",
             Self::DuplicateItemId(_) => "CATALOGUE_DUPLICATE_ITEM_ID",
             Self::EmptyField { .. } => "CATALOGUE_EMPTY_FIELD",
+            Self::Rules(e) => e.code(),
         }
     }
 
@@ -445,6 +451,7 @@ impl UserFacing for CatalogueError {
                 format!("{location}：{field} 不能为空"),
                 format!("{location}: {field} must not be empty"),
             ),
+            Self::Rules(e) => e.message(lang),
         }
     }
 }
@@ -472,6 +479,7 @@ impl Catalogue {
     /// Structural checks: each category at most once, policy areas unique within their
     /// category, item ids unique, names present.
     pub fn check(&self) -> Result<(), CatalogueError> {
+        self.rules.check().map_err(CatalogueError::Rules)?;
         let mut categories = BTreeSet::new();
         let mut ids = BTreeSet::new();
         for cat in &self.categories {

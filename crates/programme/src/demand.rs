@@ -228,6 +228,13 @@ impl Demand {
         self.budget.is_some() || self.has_performance()
     }
 
+    /// Feedback only: 意见建议 on a catalogue item, with no offer to undertake it (no
+    /// budget, no 绩效). Such rows still travel to the province (需求征集: "对我局提出的拟立项
+    /// 的项目名称、项目方向、申报主体提出意见").
+    pub fn is_feedback_only(&self) -> bool {
+        matches!(self.origin, DemandOrigin::CatalogueItem { .. }) && !self.undertakes()
+    }
+
     pub fn has_performance(&self) -> bool {
         !self.performance_text.trim().is_empty() || !self.indicators.is_empty()
     }

@@ -13,13 +13,18 @@
 //!   baseline), because the project is funded for the improvement, not for what existed
 //!   before; without one (or when baseline = target, a "keep at" target), actual ÷ target.
 //!   Lower-is-better mirrors this: (baseline − actual) ÷ (baseline − target), or target ÷
-//!   actual without a baseline. The fraction is clamped to 0..=1.
+//!   actual without a baseline. The fraction is clamped to 0..=1. A cumulative indicator
+//!   (the table's values in brackets: the target is an increase over the period) scores
+//!   actual ÷ target, its baseline aside.
+//! * The attribute (预期性 / 约束性), the years and the unit are carried with the targets
+//!   and shown in the evaluation's export; they do not change the points.
 //! * A qualitative indicator scores the percentage the evaluator gives within the band
 //!   of the achievement level: achieved 80–100 %, partly achieved 60–80 %, not achieved
 //!   0–60 % (bounds inclusive).
-//! * An actual more than 30 % beyond its target (relative to the target, in the better
-//!   direction) needs a written explanation, or the evaluation is refused: a target
-//!   beaten that far was probably set too low.
+//! * An actual more than 30 % (the default of the call's `overshoot_threshold`) beyond its
+//!   target (relative to the target, in the better direction) needs a written
+//!   explanation, or the evaluation is refused: a target beaten that far was probably set
+//!   too low.
 //! * The total is the sum of unrounded points, rounded half up to 2 decimals; the grade
 //!   is taken from the rounded total: 优 ≥ 90, 良 ≥ 80, 中 ≥ 60, 差 below. Group and
 //!   indicator points are reported rounded to 2 decimals too, so their sum may differ
@@ -469,7 +474,11 @@ pub fn quantitative_fraction(indicator: &Indicator, actual: f64) -> f64 {
     let Some(target) = indicator.target.as_number() else {
         return 0.0;
     };
-    let baseline = indicator.baseline.filter(|b| *b != target);
+    // A cumulative target is itself the increase: the baseline (the previous period's
+    // increase, in the table's brackets) does not count against it.
+    let baseline = indicator
+        .baseline
+        .filter(|b| *b != target && !indicator.cumulative);
     let fraction = match indicator.direction {
         Direction::HigherIsBetter => {
             if actual >= target {

@@ -154,8 +154,19 @@ fn origin_label(d: &Demand) -> String {
     }
 }
 
-/// The consolidated demand table (汇总表): the form's columns, plus origin, submitting
-/// units, number of merged sources and their total request.
+/// What a row of the 汇总表 is: an offer to undertake, or feedback only (意见建议 on a
+/// catalogue item, no budget and no 绩效).
+fn row_kind_label(d: &Demand) -> &'static str {
+    if d.is_feedback_only() {
+        "仅意见建议"
+    } else {
+        "承担意向"
+    }
+}
+
+/// The consolidated demand table (汇总表): the form's columns, plus what the row is
+/// (承担意向 or 仅意见建议, feedback on its item), origin, submitting units, number of
+/// merged sources and their total request.
 pub fn demand_sheet(title: Option<String>, demands: &[MergedDemand]) -> Sheet {
     let columns = vec![
         Column::new("序号", ColumnKind::Integer),
@@ -167,6 +178,7 @@ pub fn demand_sheet(title: Option<String>, demands: &[MergedDemand]) -> Sheet {
         Column::new("经费预算（元）", ColumnKind::Money),
         Column::new("项目绩效", ColumnKind::LongText),
         Column::new("意见建议", ColumnKind::LongText),
+        Column::new("填报类型", ColumnKind::Text),
         Column::new("来源", ColumnKind::Text),
         Column::new("填报单位", ColumnKind::Text),
         Column::new("合并条数", ColumnKind::Integer),
@@ -187,6 +199,7 @@ pub fn demand_sheet(title: Option<String>, demands: &[MergedDemand]) -> Sheet {
                 d.budget.into(),
                 d.performance_summary().into(),
                 d.comments.as_str().into(),
+                row_kind_label(d).into(),
                 origin_label(d).into(),
                 m.submitters().join("、").into(),
                 Cell::Integer(m.sources.len() as i64),

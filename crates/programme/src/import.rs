@@ -20,11 +20,10 @@
 //!   nothing else of their own) and notes below the table (a single cell starting with
 //!   注 / 备注 / 说明 / 填表说明) are skipped and reported as such. An item number alone
 //!   ("1.") counts as blank.
-//! * **Budgets** ([`parse_budget`]): a numeric cell is in the column's unit — yuan, or 万元
-//!   when the header says so (经费预算（万元）) or [`ImportOptions::default_unit`] says so.
-//!   A text cell may carry its own unit: "50万" and "50万元" are 500 000 yuan, "500元" is
-//!   500 yuan, exactly (up to 6 decimals in 万, 2 in yuan). "¥" and thousands separators
-//!   are accepted. Anything else ("约12万", "12万美元", "待定") is not an amount.
+//! * **Budgets** ([`parse_budget_in`]): "50万"/"50万元" is 500 000 yuan, "500元" 500 yuan;
+//!   a bare number is in the header's unit (经费预算（万元）/（元）), else the import's
+//!   `amountUnit`, else refused (`IMPORT_AMOUNT_UNIT_MISSING`): never guessed. "¥" and
+//!   thousands separators are accepted; "约12万", "12万美元", "待定" are not amounts.
 //! * **Errors** name the Excel row and column: `第12行 F列「经费预算」："待定" 不是金额`.
 //!   In [`ImportMode::AllOrNothing`] (the default) nothing is importable when any row is
 //!   rejected; in [`ImportMode::GoodRowsOnly`] the rows without errors are.
@@ -50,8 +49,8 @@ pub use crate::workbook_limits::{ImportLimits, LimitExceeded};
 mod amount;
 mod errors;
 
-use amount::number_to_money;
-pub use amount::{NotAnAmount, parse_budget};
+pub use amount::{AmountProblem, NotAnAmount, parse_budget, parse_budget_in};
+use amount::{header_unit, number_to_money};
 pub use errors::{CellError, CellProblem, ImportFailure};
 
 /// How many rows from the top are searched for the header.
@@ -86,8 +85,9 @@ pub struct ImportOptions<'a> {
     pub sheet: Option<String>,
     /// The call's catalogue, to recognise catalogue rows and validate policy areas.
     pub catalogue: Option<&'a Catalogue>,
-    /// Unit of plain numbers when the header does not say (经费预算（万元）does).
-    pub default_unit: BudgetUnit,
+    /// Unit of bare numbers when the header does not say (经费预算（万元）does). `None`:
+    /// a bare number under a header without a unit is refused (`IMPORT_AMOUNT_UNIT_MISSING`).
+    pub default_unit: Option<BudgetUnit>,
     /// The uploaded file's name, kept in each demand's [`SourceRow`].
     pub file_name: String,
     /// Caps checked before the workbook is read (see [`crate::workbook_limits`]).
@@ -216,8 +216,9 @@ pub struct ImportReport {
     /// 1-based row of the header.
     pub header_row: u32,
     pub columns: Vec<FoundColumn>,
-    /// The unit plain numbers in the budget column were read in.
-    pub budget_unit: BudgetUnit,
+    /// The unit bare numbers in the budget column were read in (from the header, else
+    /// the import's unit); `None` when neither says, and bare numbers were refused.
+    pub budget_unit: Option<BudgetUnit>,
     /// The demands to import: all rows when there is no error, none when there is one in
     /// all-or-nothing mode, the rows without errors in good-rows-only mode.
     pub importable: Vec<ImportedRow>,
@@ -535,8 +536,8 @@ fn read_sheet(
     let grid = &*grid;
     let col = |c: FormColumn| columns.iter().find(|f| f.column == c);
     let budget_unit = col(FormColumn::Budget)
-        .filter(|f| squash(&f.header).contains("万元"))
-        .map_or(options.default_unit, |_| BudgetUnit::TenThousandYuan);
+        .and_then(|f| header_unit(&squash(&f.header)))
+        .or(options.default_unit);
 
     // 填报单位 above the header: after the colon in its cell, or in the next filled cell.
     let submitter = (first_row..header_row).find_map(|row| {
@@ -710,8 +711,17 @@ fn read_sheet(
         };
         let budget = match get(FormColumn::Budget) {
             CellValue::Empty | CellValue::Error(_) => None,
+            CellValue::Number(n) if budget_unit.is_none() => {
+                errors.push(cell_error(
+                    FormColumn::Budget,
+                    CellProblem::AmountUnitMissing {
+                        text: n.to_string(),
+                    },
+                ));
+                None
+            }
             CellValue::Number(n) => {
-                let m = number_to_money(n, budget_unit);
+                let m = budget_unit.and_then(|unit| number_to_money(n, unit));
                 if m.is_none() {
                     errors.push(cell_error(
                         FormColumn::Budget,
@@ -722,13 +732,14 @@ fn read_sheet(
                 }
                 m
             }
-            CellValue::Text(t) => match parse_budget(&t, budget_unit) {
+            CellValue::Text(t) => match parse_budget_in(&t, budget_unit) {
                 Ok(m) => Some(m),
-                Err(NotAnAmount) => {
-                    errors.push(cell_error(
-                        FormColumn::Budget,
-                        CellProblem::NotAnAmount { text: t },
-                    ));
+                Err(problem) => {
+                    let problem = match problem {
+                        AmountProblem::NotAnAmount => CellProblem::NotAnAmount { text: t },
+                        AmountProblem::UnitMissing => CellProblem::AmountUnitMissing { text: t },
+                    };
+                    errors.push(cell_error(FormColumn::Budget, problem));
                     None
                 }
             },

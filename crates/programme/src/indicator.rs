@@ -125,6 +125,29 @@ pub enum Direction {
     Qualitative,
 }
 
+/// 预期性 (expected) or 约束性 (binding), as the provincial indicator table marks each
+/// indicator. Shown and exported with the targets; the score weighs both alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribute {
+    /// 预期性
+    #[default]
+    Expected,
+    /// 约束性
+    Binding,
+}
+
+impl Attribute {
+    pub fn name(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Self::Expected, Lang::ZhCn) => "预期性",
+            (Self::Expected, Lang::En) => "expected",
+            (Self::Binding, Lang::ZhCn) => "约束性",
+            (Self::Binding, Lang::En) => "binding",
+        }
+    }
+}
+
 /// A target or actual value: a number for quantitative indicators, a text for
 /// qualitative ones. Serialised as a bare JSON number or string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +175,10 @@ impl std::fmt::Display for IndicatorValue {
     }
 }
 
-/// One performance indicator.
+/// One performance indicator, in the shape of the provincial indicator table (seed 002:
+/// 类别, 指标, 单位, 基期值 and year, 目标值 and year, 属性, cumulative values in brackets).
+/// The fields added with that shape (`baseline_year`, `target_year`, `attribute`,
+/// `cumulative`) default when absent, so indicators stored before them still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Indicator {
@@ -171,9 +197,42 @@ pub struct Indicator {
     /// Relative weight within its group; the evaluation normalises weights per group,
     /// so only ratios matter.
     pub weight: f64,
+    /// The year of the baseline (基期, e.g. 2020).
+    #[serde(default)]
+    pub baseline_year: Option<i32>,
+    /// The year the target is due (e.g. 2025; the budget year for a one-year project).
+    #[serde(default)]
+    pub target_year: Option<i32>,
+    /// 预期性 or 约束性.
+    #[serde(default)]
+    pub attribute: Attribute,
+    /// The target (and the actual) is an increase over the period, not a level: the
+    /// table's values in brackets, e.g. 知识产权质押融资登记金额 (2500) 亿元. The
+    /// evaluation then measures progress as actual ÷ target, without the baseline.
+    #[serde(default)]
+    pub cumulative: bool,
 }
 
 impl Indicator {
+    /// A quantitative output indicator with every optional column empty, for building
+    /// indicators with `..Indicator::example()`.
+    pub fn example() -> Self {
+        Self {
+            id: String::new(),
+            category: IndicatorCategory::OutputQuantity,
+            name: String::new(),
+            unit: String::new(),
+            baseline: None,
+            target: IndicatorValue::Number(1.0),
+            direction: Direction::HigherIsBetter,
+            weight: 1.0,
+            baseline_year: None,
+            target_year: None,
+            attribute: Attribute::Expected,
+            cumulative: false,
+        }
+    }
+
     pub fn group(&self) -> IndicatorGroup {
         self.category.group()
     }
@@ -234,7 +293,7 @@ impl Indicator {
                 let target = *target;
                 if !target.is_finite() || self.baseline.is_some_and(|b| !b.is_finite()) {
                     out.push(IndicatorError::NotFinite { id });
-                } else if let Some(baseline) = self.baseline {
+                } else if let Some(baseline) = self.baseline.filter(|_| !self.cumulative) {
                     let wrong_way = match direction {
                         Direction::HigherIsBetter => baseline > target,
                         _ => baseline < target,
@@ -709,6 +768,7 @@ mod tests {
             target: IndicatorValue::Number(target),
             direction: Direction::HigherIsBetter,
             weight: 1.0,
+            ..Indicator::example()
         }
     }
 
@@ -722,6 +782,7 @@ mod tests {
             target: IndicatorValue::Number(90.0),
             direction: Direction::HigherIsBetter,
             weight: 1.0,
+            ..Indicator::example()
         }
     }
 

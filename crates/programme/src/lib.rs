@@ -16,6 +16,8 @@
 //! * [`indicator`]: performance indicators, frozen at approval, changed only through an
 //!   approved change request.
 //! * [`evaluation`]: the 100-point performance evaluation and its grade.
+//! * [`rules`]: the call's settings (`[rules]`: rubric, pass mark, panel, 公示, stage
+//!   limits …), each with a documented default that is not a regulation.
 //!
 //! Every error a user can see implements [`UserFacing`]: a stable `code()` and a message
 //! in Simplified Chinese (the default) and English. Amounts of money are always
@@ -29,6 +31,7 @@ pub mod evaluation;
 pub mod export;
 pub mod import;
 pub mod indicator;
+pub mod rules;
 pub mod similarity;
 pub mod workbook_limits;
 

@@ -458,6 +458,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_default_panel_of_three_is_averaged_not_trimmed() {
+        // The documented rule (README "Call settings"): with 3 scores nothing is dropped.
+        // 40, 80, 90: trimmed mean = mean = 70; a call wanting the middle score sets
+        // `aggregation = "median"` (80).
+        let three = [90.0, 40.0, 80.0];
+        assert_eq!(aggregate(Aggregation::TrimmedMean, &three), Some(70.0));
+        assert_eq!(aggregate(Aggregation::Mean, &three), Some(70.0));
+        assert_eq!(aggregate(Aggregation::Median, &three), Some(80.0));
+    }
+
+    #[test]
     fn round_result_with_trimmed_mean_and_outlier() {
         // Totals are (quality + impact) / 2:
         //   e1 (70, 80) → 75   e2 (72, 78) → 75   e3 (80, 90) → 85

@@ -326,6 +326,8 @@ impl Services {
                 map.extend(owned);
             }
         }
+        // Time limits, publicity days, pass mark and panel size are the call's.
+        self.fill_call_rules(&wf, &mut data).await?;
         let title = req.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(ServiceError::Invalid(vec![FieldError::new(

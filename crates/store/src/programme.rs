@@ -93,6 +93,8 @@ pub struct NewCall {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub categories: Vec<CallCategory>,
+    /// The call's rules as JSON (`grantflow_programme::rules::CallRules`).
+    pub rules: Value,
 }
 
 /// A yearly call (年度项目需求征集) and its catalogue, in form order.
@@ -109,6 +111,9 @@ pub struct Call {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub categories: Vec<CallCategory>,
+    /// The call's rules as stored (`grantflow_programme::rules::CallRules`); null for a
+    /// call opened before calls had rules, which then has the defaults.
+    pub rules: Value,
 }
 
 impl Call {

@@ -22,7 +22,8 @@ use grantflow_programme::import::ImportMode;
 use grantflow_programme::indicator::Checkpoint;
 use grantflow_programme::similarity::DuplicateReason;
 use grantflow_service::programme::{
-    ActualInput, BudgetView, CallExecutionView, ExportFile, ExportFormat, Judgement, OpenCall,
+    ActualInput, BudgetView, CallExecutionView, DemandImport, ExportFile, ExportFormat, Judgement,
+    OpenCall,
 };
 use grantflow_store::programme::{
     ActualRecord, BudgetLine, Call, CallCategory, CallItem, CallPolicyArea, CallStatus,
@@ -38,10 +39,12 @@ use crate::types::{InstanceGql, parse_id};
 
 mod mutation;
 mod query;
+mod rules;
 mod types;
 
 pub use self::mutation::*;
 pub use self::query::*;
+pub use self::rules::*;
 pub use self::types::*;
 
 /// Largest uploaded workbook, before base64 (the request body limit applies too).
@@ -49,15 +52,16 @@ pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 
 fn money(text: &str, field: &str) -> Result<Money, ApiError> {
     let shown: String = text.chars().take(40).collect();
-    Money::parse(text).map_err(|e| {
+    // "300000", "300000.00", "30万元", "30万" or "500元".
+    Money::parse_with_unit(text).map_err(|e| {
         let (zh, en) = match e {
             grantflow_domain::money::MoneyError::Overflow(_) => (
                 format!("「{shown}」超过金额上限 1000000000000.00 元"),
                 format!("`{shown}` exceeds the largest amount, 1000000000000.00 yuan"),
             ),
             _ => (
-                format!("「{shown}」不是金额（元，最多两位小数）"),
-                format!("`{shown}` is not an amount of yuan (at most 2 decimals)"),
+                format!("「{shown}」不是金额（元，最多两位小数；或注明万元，如“30万元”）"),
+                format!("`{shown}` is not an amount of yuan (at most 2 decimals; or say 万元, e.g. \"30万元\")"),
             ),
         };
         ApiError::invalid(&[FieldError::new(field, e.code(), zh, en)])

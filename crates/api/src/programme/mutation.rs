@@ -75,6 +75,10 @@ impl ProgrammeMutation {
         #[graphql(default_with = "\"需求征集表.xlsx\".to_string()")] file_name: String,
         #[graphql(default)] mode: ImportModeGql,
         organisation_id: Option<ID>,
+        #[graphql(
+            desc = "Unit of bare numbers under a budget header without 元/万元; without it such cells are refused (IMPORT_AMOUNT_UNIT_MISSING)."
+        )]
+        amount_unit: Option<AmountUnitGql>,
     ) -> Result<ImportDemandsPayload> {
         let v = viewer_with_scope(ctx, scope::TRANSITION)?;
         let bytes = base64::engine::general_purpose::STANDARD
@@ -102,9 +106,12 @@ impl ProgrammeMutation {
                 opt_id(&organisation_id, "organisationId")?,
                 &bytes,
                 &file_name,
-                match mode {
-                    ImportModeGql::AllOrNothing => ImportMode::AllOrNothing,
-                    ImportModeGql::GoodRowsOnly => ImportMode::GoodRowsOnly,
+                DemandImport {
+                    mode: match mode {
+                        ImportModeGql::AllOrNothing => ImportMode::AllOrNothing,
+                        ImportModeGql::GoodRowsOnly => ImportMode::GoodRowsOnly,
+                    },
+                    amount_unit: amount_unit.map(Into::into),
                 },
             )
             .await

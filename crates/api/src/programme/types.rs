@@ -153,6 +153,12 @@ impl CallGql {
     async fn item_count(&self) -> usize {
         self.0.items().count()
     }
+    /// The call's rules (`[rules]` of its TOML): rubric, pass mark, panel, aggregation,
+    /// 公示, stage time limits, collaboration window, overshoot threshold. Keys the call
+    /// does not set have their documented defaults — defaults, not regulations.
+    async fn rules(&self) -> CallRulesGql {
+        (&grantflow_service::programme::rules_of(&self.0)).into()
+    }
     /// Items of one part (e.g. DELEGATED_TO_CITY), in form order.
     async fn items(&self, part: Option<String>) -> Vec<CatalogueItemGql> {
         let part = part.map(|p| p.to_lowercase());
@@ -286,6 +292,7 @@ pub(super) fn catalogue_from_rows(
         deadline: input.closing_date,
         correction_window_days: None,
         categories,
+        rules: Default::default(),
     })
 }
 
@@ -299,6 +306,26 @@ pub enum ImportModeGql {
     AllOrNothing,
     /// The rows without errors are imported; the others are reported.
     GoodRowsOnly,
+}
+
+/// The unit of bare numbers in an imported budget column whose header does not say
+/// (经费预算 rather than 经费预算（万元）); a cell that says its unit ("80万元") keeps it.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "AmountUnit")]
+pub enum AmountUnitGql {
+    /// 元
+    Yuan,
+    /// 万元 (10 000 yuan)
+    WanYuan,
+}
+
+impl From<AmountUnitGql> for grantflow_programme::import::BudgetUnit {
+    fn from(u: AmountUnitGql) -> Self {
+        match u {
+            AmountUnitGql::Yuan => Self::Yuan,
+            AmountUnitGql::WanYuan => Self::TenThousandYuan,
+        }
+    }
 }
 
 /// An error in one row of an imported sheet, naming its cell.

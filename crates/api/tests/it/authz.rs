@@ -244,7 +244,7 @@ fn submit_input() -> Value {
     json!({
         "project_name": "知识产权纠纷调解能力提升",
         "budget": "300000",
-        "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }],
+        "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
         "application_files": [{ "name": "申报书.pdf", "sha256": "a".repeat(64), "size": 2048 }]
     })
 }

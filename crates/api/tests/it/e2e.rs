@@ -108,7 +108,7 @@ async fn application_to_archive(backend: Backend) {
     let t = fire(&app, &applicant, &id, "submit", 0, json!({
         "project_name": "知识产权纠纷调解能力提升",
         "budget": "300000",
-        "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }],
+        "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
         "application_files": [file("申报书.pdf")]
     })).await;
     assert_eq!(t["instance"]["state"]["id"], "city_review");
@@ -119,7 +119,7 @@ async fn application_to_archive(backend: Backend) {
         .ok(Some(&applicant), TRANSITION, json!({ "id": id, "event": "submit", "v": 0, "key": "submit-0", "input": {
             "project_name": "知识产权纠纷调解能力提升",
             "budget": "300000",
-            "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }],
+            "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
             "application_files": [file("申报书.pdf")]
         }}))
         .await;

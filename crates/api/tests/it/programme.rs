@@ -40,7 +40,7 @@ fn form_with_errors() -> Vec<u8> {
         "项目名称",
         "项目方向",
         "申报（工作）主体",
-        "经费预算",
+        "经费预算（元）",
         "项目绩效",
         "意见建议",
     ];
@@ -185,7 +185,7 @@ async fn an_import_with_errors_names_each_row_and_column_and_imports_nothing_or_
     );
     assert_eq!(
         rows[0]["messageZh"],
-        "第3行 F列「经费预算」：\"约12万\" 不是金额"
+        "第3行 F列「经费预算（元）」：\"约12万\" 不是金额"
     );
     assert!(
         refused["errors"][0]["extensions"]["messageZh"]
@@ -360,7 +360,7 @@ async fn project_in_decision(app: &TestApp) -> Uuid {
         "submit",
         json!({
             "project_name": "广州知识产权纠纷调解能力提升", "budget": "300000",
-            "indicators": [{ "category": "output_quantity", "name": "调解案件数", "target": 200 }],
+            "indicators": [{ "category": "output_quantity", "name": "调解案件数", "target": 200 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
             "application_files": [{ "name": "申报书.pdf", "sha256": "e".repeat(64), "size": 10 }]
         }),
     )

@@ -204,7 +204,7 @@ async fn application_in_review(app: &TestApp, t: &Tokens, title: &str) -> String
         "project_name": format!("{UNIT}专利导航能力提升"),
         "summary": format!("本项目由{UNIT}牵头，{CONTACT}担任项目负责人，面向中小企业开展专利导航。"),
         "budget": "300000",
-        "indicators": [{ "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5, "direction": "higher_is_better", "weight": 1 }],
+        "indicators": [{ "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5, "direction": "higher_is_better", "weight": 1 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
         "application_files": [file()],
     }))
     .await;
@@ -868,7 +868,7 @@ async fn managers_run_the_pool_exclusions_reopening_justification_and_overdue_re
     assert_eq!(excluded["requestReviewExclusions"][0]["name"], "暨南大学");
     fire(&app, &t.applicant, &id, "submit", 0, json!({
         "project_name": "专利导航能力提升", "budget": "300000",
-        "indicators": [{ "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5, "direction": "higher_is_better", "weight": 1 }],
+        "indicators": [{ "category": "output_quantity", "name": "专利导航报告", "unit": "份", "target": 5, "direction": "higher_is_better", "weight": 1 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
         "application_files": [file()],
     }))
     .await;

@@ -354,7 +354,7 @@ async fn every_operation_and_event_rechecks_the_token(backend: Backend) {
             &format!(
                 r#"mutation($id: ID!) {{ transition(instanceId: $id, event: "submit", expectedVersion: 0, input: {{
                     project_name: "订阅", budget: "100000",
-                    indicators: [{{ category: "output_quantity", name: "培训场次", unit: "场", target: 5, direction: "higher_is_better", weight: 1 }}],
+                    indicators: [{{ category: "output_quantity", name: "培训场次", unit: "场", target: 5, direction: "higher_is_better", weight: 1 }}, {{ category: "effect_social", name: "受益企业", unit: "家", target: 20 }}],
                     application_files: [{{ name: "a.pdf", sha256: "{}", size: 10 }}]
                 }}) {{ instance {{ version }} }} }}"#,
                 "b".repeat(64)

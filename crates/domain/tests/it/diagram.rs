@@ -87,7 +87,7 @@ fn mermaid_shows_stages_states_markers_roles_guards_and_timeouts() {
     // Events with roles in brackets; guards escaped.
     assert!(m.contains("s_formal_check -->|\"return_for_correction [manager]\"| s_correction"));
     assert!(m.contains(
-        "s_expert_review -->|\"conclude_review [manager]<br/>if review != null #amp;#amp; review.count #gt;= 3 #amp;#amp; review.total #gt;= 60.0\"| s_decision"
+        "s_expert_review -->|\"conclude_review [manager]<br/>if review != null #amp;#amp; review.count #gt;= (has(data.review_panel_si…\"| s_decision"
     ));
     // Timeouts are dotted and marked with a clock.
     assert!(

@@ -67,6 +67,7 @@ fn file(name: &str) -> Value {
 fn indicators() -> Value {
     json!([
         { "name": "培训专利代理人", "category": "output_quantity", "unit": "人次", "target": 200 },
+        { "name": "代理机构服务能力提升", "category": "effect_social", "unit": "家", "target": 30 },
         { "name": "服务满意度", "category": "satisfaction", "unit": "%", "target": 90 }
     ])
 }
@@ -219,48 +220,113 @@ fn role_not_allowed() {
 }
 
 #[test]
-fn guard_false_reports_the_guard_and_its_message() {
+fn targets_without_an_output_and_an_effect_indicator_are_refused() {
+    // The 2024 call: 绩效指标须涵盖产出指标和效益指标. The field says so
+    // (`require_groups`), so every input of it is checked: submit, resubmit, a change.
     let wf = load("funded-project");
-    let mut input = submission();
-    input["indicators"] = json!([{ "name": "满意度", "category": "satisfaction", "target": 90 }]);
+    let refused = |indicators: Value, missing: &str| {
+        let mut input = submission();
+        input["indicators"] = indicators;
+        let err = plan(
+            &wf,
+            &at("drafting", drafting_data()),
+            &actor("applicant"),
+            &cmd("submit", input),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT");
+        let EngineError::InvalidInput { ref errors, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "indicators");
+        assert_eq!(errors[0].code, "INDICATOR_GROUP_MISSING");
+        assert_eq!(errors[0].message.zh_cn, format!("绩效目标须包含{missing}"));
+    };
+    refused(
+        json!([{ "name": "满意度", "category": "satisfaction", "target": 90 }]),
+        "产出指标和效益指标",
+    );
+    refused(
+        json!([{ "name": "培训人次", "category": "output_quantity", "target": 90 }]),
+        "效益指标",
+    );
+    refused(
+        json!([{ "name": "企业受益", "category": "effect_economic", "target": 9 }]),
+        "产出指标",
+    );
+    let mut change = json!({ "change_request_id": "CR-1", "indicators": [{ "name": "培训人次", "category": "output_quantity", "target": 90 }] });
     let err = plan(
         &wf,
+        &at("execution", json!({ "execution_end": "2025-12-31" })),
+        &actor("manager"),
+        &cmd("apply_approved_change", change.take()),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT", "{err:?}");
+}
+
+#[test]
+fn indicators_take_the_shape_of_the_provincial_table() {
+    let wf = load("funded-project");
+    let mut input = submission();
+    input["indicators"] = json!([
+        { "name": "知识产权质押融资登记金额", "category": "output_quantity", "unit": "亿元",
+          "baseline": 907.6, "baseline_year": 2020, "target": 2500, "target_year": 2025,
+          "attribute": "expected", "cumulative": true },
+        { "name": "知识产权保护社会满意度", "category": "effect_social", "unit": "分",
+          "baseline": 80, "baseline_year": 2020, "target": 83, "target_year": 2025,
+          "attribute": "binding" },
+    ]);
+    let plan = plan(
+        &wf,
+        &at("drafting", drafting_data()),
+        &actor("applicant"),
+        &cmd("submit", input.clone()),
+    )
+    .unwrap();
+    let stored = &plan.data["indicators"];
+    assert_eq!(stored[0]["cumulative"], json!(true));
+    assert_eq!(stored[0]["target_year"], json!(2025));
+    assert_eq!(stored[1]["attribute"], json!("binding"));
+    assert_eq!(
+        stored[1]["cumulative"],
+        json!(false),
+        "defaults are written"
+    );
+    let bad = |k: &str, v: Value| {
+        let mut input = input.clone();
+        input["indicators"][1][k] = v;
+        let err = first_input_error(&wf, input);
+        assert_eq!(err, "INVALID_VALUE", "{k}");
+    };
+    bad("attribute", json!("mandatory"));
+    bad("target_year", json!(20250));
+    bad("baseline_year", json!(2030));
+    bad("cumulative", json!("yes"));
+    bad("baseline", json!("八十"));
+}
+
+fn first_input_error(wf: &CompiledWorkflow, input: Value) -> &'static str {
+    let err = plan(
+        wf,
         &at("drafting", drafting_data()),
         &actor("applicant"),
         &cmd("submit", input),
     )
     .unwrap_err();
-    let EngineError::GuardFailed {
-        ref event,
-        ref guard,
-        ref message,
-        ref detail,
-    } = err
-    else {
+    let EngineError::InvalidInput { errors, .. } = err else {
         panic!("{err:?}")
     };
-    assert_eq!(event, "submit");
-    assert!(
-        guard.ends_with("input.indicators.exists(i, i.category.startsWith('output'))"),
-        "{guard}"
-    );
-    assert!(
-        message
-            .as_ref()
-            .unwrap()
-            .zh_cn
-            .ends_with("绩效目标须包含产出指标"),
-        "{message:?}"
-    );
-    assert_eq!(detail, &None, "a plain false, not an evaluation error");
-    assert_eq!(err.code(), "GUARD_FAILED");
-    assert!(
-        err.message()
-            .en
-            .ends_with("the targets must include an output indicator"),
-        "{}",
-        err.message().en
-    );
+    match errors[0].code {
+        "INVALID_VALUE" => "INVALID_VALUE",
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn guard_false_reports_the_guard_and_its_message() {
+    let wf = load("funded-project");
 
     // No approval without a budget line (先有项目后有预算): the guard reads `budget`.
     let unbudgeted = at("decision", json!({ "budget": "300000.00" }));
@@ -277,6 +343,18 @@ fn guard_false_reports_the_guard_and_its_message() {
     assert!(
         matches!(&err, EngineError::GuardFailed { guard, detail: None, .. } if guard.starts_with("budget != null && budget.lines >= 1")),
         "{err:?}"
+    );
+    assert_eq!(err.code(), "GUARD_FAILED");
+    let EngineError::GuardFailed { ref message, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        message.as_ref().unwrap().zh_cn,
+        "立项须先编列预算项目、审定绩效目标，且资助金额不得超过申请经费"
+    );
+    assert_eq!(
+        err.message().en,
+        "Approval needs a budget line and approved targets, and funding may not exceed the request"
     );
 
     // Funding above the request.
@@ -694,8 +772,8 @@ fn available_events_with_reasons() {
     );
     let submit = &options[0];
     assert!(
-        submit.available && submit.depends_on_input,
-        "its guard reads the input"
+        submit.available && !submit.depends_on_input,
+        "no guard: the indicator groups are checked as input"
     );
     assert_eq!(submit.to, ["city_review"]);
     assert_eq!(submit.title.zh_cn, "提交申报（经地市局推荐）");
@@ -845,7 +923,6 @@ impl Run {
                 to_state: p.to.clone(),
                 input: p.input.clone(),
                 reason: p.reason.clone(),
-                data_hash: None,
                 prev_hash: String::new(),
                 hash: String::new(),
             }
@@ -1189,4 +1266,87 @@ fn funded_project_from_drafting_to_archived() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "ALREADY_FINAL");
+}
+
+#[test]
+fn the_call_s_pass_mark_and_panel_size_decide_the_review() {
+    // The service copies the call's rules into the data; the guard reads them, and the
+    // documented defaults (3 experts, 60) when an instance predates them.
+    let wf = load("funded-project");
+    let review = |data: Value, count: u32, total: f64| {
+        let snapshot = Snapshot {
+            review: json!({ "count": count, "total": total }),
+            ..at("expert_review", data)
+        };
+        match plan(
+            &wf,
+            &snapshot,
+            &actor("manager"),
+            &cmd("conclude_review", json!({})),
+        ) {
+            Ok(p) => p.to,
+            Err(e) => e.code().to_string(),
+        }
+    };
+    assert_eq!(
+        review(json!({}), 3, 75.0),
+        "decision",
+        "default pass mark 60"
+    );
+    assert_eq!(
+        review(json!({}), 2, 75.0),
+        "GUARD_FAILED",
+        "default panel 3"
+    );
+    let strict = json!({ "review_pass_mark": 80, "review_panel_size": 5 });
+    assert_eq!(review(strict.clone(), 5, 75.0), "not_funded");
+    assert_eq!(review(strict.clone(), 5, 80.0), "decision");
+    assert_eq!(
+        review(strict, 3, 90.0),
+        "GUARD_FAILED",
+        "five experts needed"
+    );
+    let lenient = json!({ "review_pass_mark": 50, "review_panel_size": 3 });
+    assert_eq!(review(lenient, 3, 55.5), "decision");
+}
+
+#[test]
+fn deadlines_read_the_call_s_numbers_from_the_data() {
+    let wf = load("funded-project");
+    let decision = |data: Value| budgeted(at("decision", data));
+    let approve = cmd(
+        "approve",
+        json!({ "approved_budget": "300000.00", "targets_approved": true }),
+    );
+    // 公示 7 calendar days by default; the call's 3 when the data carries them.
+    let due = |data: Value| {
+        let p = plan(&wf, &decision(data), &actor("manager"), &approve).unwrap();
+        assert_eq!(p.to, "publicity");
+        p.deadline.unwrap().due_date.to_string()
+    };
+    // NOW is 2024-06-10 (端午, a holiday) in Asia/Shanghai.
+    assert_eq!(due(json!({ "budget": "300000.00" })), "2024-06-17");
+    assert_eq!(
+        due(json!({ "budget": "300000.00", "publicity_days": 3 })),
+        "2024-06-13"
+    );
+    // A stage limit in working days: formal check 5wd by default, 2wd by the call.
+    let recommend = |data: Value| {
+        let p = plan(
+            &wf,
+            &at("city_review", data),
+            &actor("city"),
+            &cmd("recommend", json!({})),
+        )
+        .unwrap();
+        p.deadline.unwrap().due_date.to_string()
+    };
+    assert_eq!(
+        recommend(json!({})),
+        "2024-06-17",
+        "5 working days: 11–14, 17"
+    );
+    assert_eq!(recommend(json!({ "limit_formal_check": 2 })), "2024-06-12");
+    // An absurd stored value falls back to the default rather than a bad deadline.
+    assert_eq!(recommend(json!({ "limit_formal_check": 0 })), "2024-06-17");
 }

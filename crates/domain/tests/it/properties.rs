@@ -107,12 +107,21 @@ fn value_for(def: &WorkflowDefinition, input: &InputFieldDef, d: &mut Dice) -> V
         FieldType::Boolean => json!(d.chance(85)),
         FieldType::Enum => json!(options[d.below(options.len() as u64) as usize]),
         FieldType::Indicators => {
-            let mut list = vec![json!({
-                "name": "培训人次",
-                "category": "output_quantity",
-                "unit": "人次",
-                "target": 10 + d.below(500),
-            })];
+            let mut list = vec![
+                json!({
+                    "name": "培训人次",
+                    "category": "output_quantity",
+                    "unit": "人次",
+                    "target": 10 + d.below(500),
+                }),
+                json!({
+                    "name": "受益企业",
+                    "category": "effect_economic",
+                    "unit": "家",
+                    "target": 1 + d.below(50),
+                    "target_year": 2025,
+                }),
+            ];
             if d.chance(50) {
                 list.push(json!({ "name": "满意度", "category": "satisfaction", "target": "较高", "direction": "qualitative" }));
             }

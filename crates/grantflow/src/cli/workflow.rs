@@ -307,10 +307,16 @@ fn sample_value(def: &WorkflowDefinition, decl: &InputFieldDef, now: DateTime<Ut
         ),
         FieldType::Boolean => Value::Bool(true),
         FieldType::Enum => Value::from(options.first().cloned().unwrap_or_default()),
-        FieldType::Indicators => json!([{
-            "category": "output_quantity", "name": "培训人次", "unit": "人次",
-            "target": 500, "direction": "higher_is_better", "weight": 1
-        }]),
+        FieldType::Indicators => json!([
+            {
+                "category": "output_quantity", "name": "培训人次", "unit": "人次",
+                "target": 500, "direction": "higher_is_better", "weight": 1
+            },
+            {
+                "category": "effect_social", "name": "受益企业", "unit": "家",
+                "target": 50, "direction": "higher_is_better", "weight": 1
+            }
+        ]),
         FieldType::File => sample_file(&decl.name),
         FieldType::Files => json!([sample_file(&decl.name)]),
     }

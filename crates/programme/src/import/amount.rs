@@ -7,13 +7,41 @@
 )]
 use super::*;
 
+/// The unit a budget header states: 万元 (经费预算（万元）, 经费预算/万元), 元 (经费预算（元）),
+/// or none (经费预算). `squashed`: the header without spaces, with ASCII brackets.
+pub(super) fn header_unit(squashed: &str) -> Option<BudgetUnit> {
+    if squashed.contains("万元") || squashed.contains("(万)") {
+        Some(BudgetUnit::TenThousandYuan)
+    } else if squashed.contains('元') {
+        Some(BudgetUnit::Yuan)
+    } else {
+        None
+    }
+}
+
 /// Why a budget text is not an amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAnAmount;
 
+/// Why a budget cell cannot be read as money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountProblem {
+    /// Not a number, with or without 元/万元.
+    NotAnAmount,
+    /// A bare number, and neither the cell, the header nor the import's `amountUnit`
+    /// says whether it is 元 or 万元.
+    UnitMissing,
+}
+
 /// Parses a budget as people write it; see the module documentation for the rules.
 /// `unit` applies to text without its own unit.
 pub fn parse_budget(text: &str, unit: BudgetUnit) -> Result<Money, NotAnAmount> {
+    parse_budget_in(text, Some(unit)).map_err(|_| NotAnAmount)
+}
+
+/// Like [`parse_budget`], but a bare number with no `unit` is [`AmountProblem::UnitMissing`]
+/// (when it is a number at all): "50" under a bare 经费预算 could be 50 元 or 50 万元.
+pub fn parse_budget_in(text: &str, unit: Option<BudgetUnit>) -> Result<Money, AmountProblem> {
     let t: String = text
         .trim()
         .trim_start_matches(['¥', '￥'])
@@ -26,9 +54,16 @@ pub fn parse_budget(text: &str, unit: BudgetUnit) -> Result<Money, NotAnAmount> 
     } else if let Some(n) = t.strip_suffix('元') {
         (n, BudgetUnit::Yuan)
     } else {
-        (t.as_str(), unit)
+        match unit {
+            Some(unit) => (t.as_str(), unit),
+            // A number in either unit is a number in yuan too.
+            None if decimal_to_money(&t, BudgetUnit::TenThousandYuan).is_some() => {
+                return Err(AmountProblem::UnitMissing);
+            }
+            None => return Err(AmountProblem::NotAnAmount),
+        }
     };
-    decimal_to_money(number, unit).ok_or(NotAnAmount)
+    decimal_to_money(number, unit).ok_or(AmountProblem::NotAnAmount)
 }
 
 /// An exact decimal (`-?digits(.digits)?`) in the given unit, as money; `None` when the

@@ -14,6 +14,11 @@ pub enum CellProblem {
     NotAnAmount {
         text: String,
     },
+    /// A bare number in the budget column, and neither the header nor the import's
+    /// `amountUnit` says whether it is 元 or 万元.
+    AmountUnitMissing {
+        text: String,
+    },
     CategoryMissing,
     UnknownCategory {
         text: String,
@@ -44,6 +49,7 @@ impl UserFacing for CellError {
     fn code(&self) -> &'static str {
         match &self.problem {
             CellProblem::NotAnAmount { .. } => "IMPORT_NOT_AN_AMOUNT",
+            CellProblem::AmountUnitMissing { .. } => "IMPORT_AMOUNT_UNIT_MISSING",
             CellProblem::CategoryMissing => "IMPORT_CATEGORY_MISSING",
             CellProblem::UnknownCategory { .. } => "IMPORT_UNKNOWN_CATEGORY",
             CellProblem::PlaceholderNotReplaced => "IMPORT_PLACEHOLDER_NOT_REPLACED",
@@ -69,6 +75,14 @@ impl UserFacing for CellError {
             CellProblem::NotAnAmount { text } => (
                 format!("\"{text}\" 不是金额"),
                 format!("\"{text}\" is not an amount"),
+            ),
+            CellProblem::AmountUnitMissing { text } => (
+                format!(
+                    "\"{text}\" 未注明单位：请在单元格或表头注明元或万元（如“80万元”“经费预算（万元）”），或导入时指定 amountUnit"
+                ),
+                format!(
+                    "\"{text}\" has no unit: write 元 or 万元 in the cell or the header (\"80万元\", \"经费预算（万元）\"), or give amountUnit with the import"
+                ),
             ),
             CellProblem::CategoryMissing => {
                 ("大类为空".to_string(), "the category is empty".to_string())

@@ -50,6 +50,7 @@ fn indicator(id: &str, category: IndicatorCategory) -> Indicator {
         target: IndicatorValue::Number(10.0),
         direction: Direction::HigherIsBetter,
         weight: 1.0,
+        ..Indicator::example()
     }
 }
 

@@ -36,6 +36,7 @@ fn quantitative(
         target: IndicatorValue::Number(target),
         direction,
         weight,
+        ..Indicator::example()
     }
 }
 
@@ -49,6 +50,7 @@ fn qualitative(id: &str, category: IndicatorCategory, weight: f64) -> Indicator 
         target: IndicatorValue::Text("形成可复制、可推广的经验做法".into()),
         direction: Direction::Qualitative,
         weight,
+        ..Indicator::example()
     }
 }
 

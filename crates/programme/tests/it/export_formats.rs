@@ -70,20 +70,45 @@ fn the_demand_table_is_written_with_chinese_headers_and_numeric_money() {
     assert_eq!(range.get_value((2, 6)), Some(&Data::Float(123_456.78)));
     assert_eq!(
         range.get_value((2, 9)),
-        Some(&Data::String("目录项目 2022-3-1-14".into()))
+        Some(&Data::String("承担意向".into()))
     );
     assert_eq!(
         range.get_value((2, 10)),
+        Some(&Data::String("目录项目 2022-3-1-14".into()))
+    );
+    assert_eq!(
+        range.get_value((2, 11)),
         Some(&Data::String(
             "广州市市场监督管理局、佛山市市场监督管理局".into()
         ))
     );
-    assert_eq!(range.get_value((2, 11)), Some(&Data::Float(2.0)));
-    assert_eq!(range.get_value((2, 12)), Some(&Data::Float(223_456.78)));
+    assert_eq!(range.get_value((2, 12)), Some(&Data::Float(2.0)));
+    assert_eq!(range.get_value((2, 13)), Some(&Data::Float(223_456.78)));
     // Text that looks like a formula stays text in XLSX.
     assert_eq!(
         range.get_value((2, 8)),
         Some(&Data::String("=建议, 增加\n线上展会".into()))
+    );
+}
+
+#[test]
+fn a_feedback_only_row_is_listed_as_feedback_on_its_item() {
+    // 需求征集: units comment on the proposed name, direction and applicant; only a unit
+    // offering to undertake the item fills in budget and 绩效.
+    let mut feedback = demands()[0].demand.clone();
+    feedback.budget = None;
+    feedback.performance_text = String::new();
+    feedback.comments = "建议将申报主体扩大到县区局".into();
+    assert!(feedback.is_feedback_only());
+    let sheet = demand_sheet(None, &[MergedDemand::single(feedback)]);
+    let text = String::from_utf8(write_csv(&sheet)[3..].to_vec()).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.contains(",经费预算（元）,"), "{header}");
+    assert!(header.contains(",意见建议,填报类型,来源,"), "{header}");
+    let row = text.lines().nth(1).unwrap();
+    assert!(
+        row.contains(",,,建议将申报主体扩大到县区局,仅意见建议,目录项目 2022-3-1-14,"),
+        "no budget, no 绩效, the comment, marked feedback, on its item: {row}"
     );
 }
 
@@ -184,6 +209,7 @@ fn evaluation_results_export_scores_rates_and_grades() {
         target: IndicatorValue::Number(10.0),
         direction: Direction::HigherIsBetter,
         weight: 1.0,
+        ..Indicator::example()
     };
     let input = EvaluationInput {
         project_id: "GD-2022-001".into(),

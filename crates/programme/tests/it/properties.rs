@@ -25,6 +25,7 @@ fn indicator(
         target: IndicatorValue::Number(target),
         direction,
         weight: 1.0,
+        ..Indicator::example()
     }
 }
 

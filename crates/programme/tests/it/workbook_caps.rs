@@ -66,6 +66,8 @@ fn a_far_right_cell_within_the_row_cap_is_read_sparsely() {
         &workbook_with_sheet(&xml),
         &ImportOptions {
             catalogue: Some(&catalogue),
+            // The header is a bare 经费预算: the unit comes with the import.
+            default_unit: Some(grantflow_programme::import::BudgetUnit::Yuan),
             ..ImportOptions::default()
         },
     )

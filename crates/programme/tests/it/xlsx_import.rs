@@ -125,11 +125,17 @@ fn realistic_form() -> Vec<u8> {
 }
 
 fn import(bytes: &[u8], mode: ImportMode) -> ImportReport {
+    import_in(bytes, mode, Some(BudgetUnit::Yuan))
+}
+
+/// `amount_unit`: the import's unit of bare numbers under a header that does not say.
+fn import_in(bytes: &[u8], mode: ImportMode, amount_unit: Option<BudgetUnit>) -> ImportReport {
     let catalogue = catalogue();
     let options = ImportOptions {
         mode,
         catalogue: Some(&catalogue),
         file_name: "广州市.xlsx".into(),
+        default_unit: amount_unit,
         ..ImportOptions::default()
     };
     import_demands(bytes, &options).unwrap()
@@ -140,7 +146,7 @@ fn check_realistic_report(report: &ImportReport) {
     assert_eq!(report.sheet, "需求征集表");
     assert_eq!(report.header_row, 3);
     assert_eq!(report.submitter.as_deref(), Some("广州市市场监督管理局"));
-    assert_eq!(report.budget_unit, BudgetUnit::TenThousandYuan);
+    assert_eq!(report.budget_unit, Some(BudgetUnit::TenThousandYuan));
     let skipped: Vec<(u32, SkipReason)> =
         report.skipped.iter().map(|s| (s.row, s.reason)).collect();
     assert_eq!(
@@ -341,7 +347,7 @@ fn form_with_errors() -> Vec<u8> {
 fn bad_rows_are_named_by_row_column_and_header_and_block_everything_by_default() {
     let report = import(&form_with_errors(), ImportMode::AllOrNothing);
     assert_eq!(report.submitter.as_deref(), Some("深圳市市场监督管理局"));
-    assert_eq!(report.budget_unit, BudgetUnit::Yuan);
+    assert_eq!(report.budget_unit, Some(BudgetUnit::Yuan));
     assert_eq!(report.rejected_rows, [4, 5, 6, 7, 8]);
     assert_eq!(report.good_rows, 2);
     assert!(report.importable.is_empty(), "all or nothing");
@@ -450,4 +456,104 @@ fn without_a_catalogue_every_row_is_an_added_row() {
             .iter()
             .any(|e| e.row == 5 && e.column.as_deref() == Some("D"))
     );
+}
+
+/// One added row with `budget` (a number cell when it parses as one, else text) under
+/// the budget header `header`.
+fn one_row_form(header: &str, budget: &str) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let headers = [
+        "大类",
+        "重点政策或工作",
+        "项目名称",
+        "项目方向",
+        "申报（工作）主体",
+        header,
+        "项目绩效",
+        "意见建议",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        write(ws, 0, c as u16, h);
+    }
+    // Category 八 has no policy areas: only added rows.
+    write(ws, 1, 0, "八、知识产权文化传播");
+    write(ws, 1, 2, "跨境电商知识产权保护指引");
+    write(ws, 1, 3, "编制跨境电商知识产权保护指引");
+    write(ws, 1, 4, "深圳市市场监督管理局");
+    match budget.parse::<f64>() {
+        Ok(n) => {
+            ws.write_number(1, 5, n).unwrap();
+        }
+        Err(_) => write(ws, 1, 5, budget),
+    }
+    write(ws, 1, 6, "发布指引1份");
+    wb.save_to_buffer().unwrap()
+}
+
+#[test]
+fn a_bare_number_under_a_bare_header_needs_the_amount_unit() {
+    // "50" under 经费预算: 50 元 or 50 万元? Never guessed.
+    for cell in ["50", "50 "] {
+        let report = import_in(
+            &one_row_form("经费预算", cell),
+            ImportMode::AllOrNothing,
+            None,
+        );
+        assert_eq!(report.budget_unit, None);
+        assert_eq!(report.rejected_rows, [2]);
+        let e = &report.errors[0];
+        assert_eq!(e.code(), "IMPORT_AMOUNT_UNIT_MISSING");
+        assert_eq!((e.row, e.column.as_deref()), (2, Some("F")));
+        assert!(
+            e.message(Lang::ZhCn)
+                .starts_with("第2行 F列「经费预算」：\"50\" 未注明单位"),
+            "{}",
+            e.message(Lang::ZhCn)
+        );
+        assert!(e.message(Lang::En).contains("amountUnit"));
+    }
+    // With WAN_YUAN it is 500 000 yuan; with YUAN 50 yuan.
+    let wan = import_in(
+        &one_row_form("经费预算", "50"),
+        ImportMode::AllOrNothing,
+        Some(BudgetUnit::TenThousandYuan),
+    );
+    assert!(wan.is_clean(), "{:?}", wan.errors);
+    assert_eq!(wan.importable[0].demand.budget, Some(yuan(500_000)));
+    let plain = import_in(
+        &one_row_form("经费预算", "50"),
+        ImportMode::AllOrNothing,
+        Some(BudgetUnit::Yuan),
+    );
+    assert_eq!(plain.importable[0].demand.budget, Some(yuan(50)));
+}
+
+#[test]
+fn the_unit_is_read_from_the_header_or_the_cell() {
+    let budget = |header: &str, cell: &str, unit: Option<BudgetUnit>| {
+        let report = import_in(&one_row_form(header, cell), ImportMode::AllOrNothing, unit);
+        assert!(report.is_clean(), "{header} {cell}: {:?}", report.errors);
+        report.importable[0].demand.budget.unwrap()
+    };
+    // The header says: no amountUnit needed, and it wins over amountUnit.
+    assert_eq!(budget("经费预算（万元）", "80", None), yuan(800_000));
+    assert_eq!(budget("经费预算\n(万元)", "80", None), yuan(800_000));
+    assert_eq!(budget("经费预算（元）", "80", None), yuan(80));
+    assert_eq!(
+        budget("经费预算（万元）", "80", Some(BudgetUnit::Yuan)),
+        yuan(800_000)
+    );
+    // The cell says: under any header.
+    assert_eq!(budget("经费预算", "80万元", None), yuan(800_000));
+    assert_eq!(budget("经费预算", "80万", None), yuan(800_000));
+    assert_eq!(budget("经费预算", "800元", None), yuan(800));
+    assert_eq!(budget("经费预算（元）", "80万元", None), yuan(800_000));
+    // Not an amount stays not an amount, unit or not.
+    let report = import_in(
+        &one_row_form("经费预算", "约80万"),
+        ImportMode::AllOrNothing,
+        None,
+    );
+    assert_eq!(report.errors[0].code(), "IMPORT_NOT_AN_AMOUNT");
 }

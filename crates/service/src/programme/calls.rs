@@ -57,6 +57,7 @@ impl Services {
                 created_by: user.id,
                 created_at: self.now(),
                 categories: catalogue_rows(&req.catalogue),
+                rules: serde_json::to_value(&req.catalogue.rules).unwrap_or(Value::Null),
             })
             .await?;
         Ok(call)

@@ -97,12 +97,20 @@ pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
         deadline: Some(call.closing_date),
         correction_window_days: u32::try_from(call.correction_window_days).ok(),
         categories,
+        rules: rules_of(call),
     })
+}
+
+/// A stored call's rules. A call stored before calls had rules (or whose stored rules no
+/// longer read) has the documented defaults.
+pub fn rules_of(call: &Call) -> CallRules {
+    serde_json::from_value(call.rules.clone()).unwrap_or_default()
 }
 
 /// The indicators of workflow data (`indicators`, `approved_indicators`, `new_indicators`)
 /// as `grantflow-programme` indicators. An indicator without an `id` is known by its name
-/// (a second one of the same name gets `#2`).
+/// (a second one of the same name gets `#2`). Tolerant: indicators stored before the
+/// provincial table's columns (years, attribute, cumulative) read with their defaults.
 pub fn indicators_from(value: Option<&Value>) -> Vec<Indicator> {
     let Some(items) = value.and_then(Value::as_array) else {
         return Vec::new();
@@ -115,6 +123,11 @@ pub fn indicators_from(value: Option<&Value>) -> Vec<Indicator> {
                 .unwrap_or("")
                 .trim()
                 .to_string()
+        };
+        let year = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_i64)
+                .and_then(|y| i32::try_from(y).ok())
         };
         let name = text("name");
         let mut id = text("id");
@@ -145,6 +158,11 @@ pub fn indicators_from(value: Option<&Value>) -> Vec<Indicator> {
             target,
             direction,
             weight: item.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
+            // Absent in indicators stored before the table's shape: defaults.
+            baseline_year: year("baseline_year"),
+            target_year: year("target_year"),
+            attribute: from_code(&text("attribute")).unwrap_or_default(),
+            cumulative: item.get("cumulative").and_then(Value::as_bool) == Some(true),
         });
     }
     out

@@ -40,7 +40,9 @@ impl Services {
     /// Import a filled-in 需求征集表 for a unit: every row becomes a demand of the call in
     /// `drafting`, all in one transaction. With any bad row nothing is imported
     /// (`IMPORT_REJECTED`, each row's errors in `details.rows`) unless `mode` is
-    /// good-rows-only, which imports the rest and reports the bad rows.
+    /// good-rows-only, which imports the rest and reports the bad rows. A bare number
+    /// under a budget header without 元/万元 needs `how.amount_unit`, or its cell is
+    /// refused (`IMPORT_AMOUNT_UNIT_MISSING`).
     pub async fn import_demands(
         &self,
         user: &User,
@@ -48,8 +50,9 @@ impl Services {
         org_id: Option<Uuid>,
         bytes: &[u8],
         file_name: &str,
-        mode: ImportMode,
+        how: DemandImport,
     ) -> ServiceResult<ImportOutcome> {
+        let DemandImport { mode, amount_unit } = how;
         require_role(user, &[Role::Applicant, Role::City, Role::Manager])?;
         let call = self.call(user, call_id).await?;
         let unit = self.demand_unit(user, org_id).await?;
@@ -74,7 +77,7 @@ impl Services {
                     mode,
                     sheet: None,
                     catalogue: Some(&catalogue),
-                    default_unit: Default::default(),
+                    default_unit: amount_unit,
                     file_name,
                     limits: ImportLimits::default(),
                     cancel: cancel.clone(),
@@ -142,8 +145,16 @@ impl Services {
             .ok_or_else(|| ServiceError::NotFound("initial state".into()))?;
         let now = self.now();
         let mut new = Vec::with_capacity(report.importable.len());
+        let call_rules = rule_fields(&rules_of(&call));
         for row in &report.importable {
-            let data = self.check_initial_data(&wf, &demand_data(&call, &row.demand))?;
+            let mut data = self.check_initial_data(&wf, &demand_data(&call, &row.demand))?;
+            if let Some(map) = data.as_object_mut() {
+                for (field, value) in &call_rules {
+                    if wf.def.fields.contains_key(field) {
+                        map.insert(field.clone(), value.clone());
+                    }
+                }
+            }
             let snapshot = Snapshot::initial(&wf, data);
             let (deadline, timers) = engine::initial_schedule(&wf, &snapshot, now, &self.calendar);
             let title: String = row.demand.project_name.chars().take(200).collect();

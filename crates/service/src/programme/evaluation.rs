@@ -78,8 +78,11 @@ impl Services {
         })
     }
 
-    pub(super) fn score(input: &EvaluationInput) -> ServiceResult<EvaluationResult> {
-        evaluate(&EvaluationMethod::default(), input).map_err(|errors| {
+    pub(super) fn score(
+        method: &EvaluationMethod,
+        input: &EvaluationInput,
+    ) -> ServiceResult<EvaluationResult> {
+        evaluate(method, input).map_err(|errors| {
             let problems: Vec<Value> = errors
                 .iter()
                 .map(|e| json!({ "code": e.code(), "messageZh": e.message(Lang::ZhCn), "messageEn": e.message(Lang::En) }))
@@ -118,7 +121,8 @@ impl Services {
         let input = self
             .evaluation_input(&instance, judgements, explanations)
             .await?;
-        Self::score(&input)
+        let method = evaluation_method(&self.rules_of_data(&instance.data).await?);
+        Self::score(&method, &input)
     }
 
     /// The performance evaluation (绩效评价) of a project in `evaluation`: the default
@@ -144,8 +148,9 @@ impl Services {
         let input = self
             .evaluation_input(&instance, judgements, explanations)
             .await?;
-        let result = Self::score(&input)?;
-        let method = EvaluationMethod::default();
+        // The call's overshoot threshold; the other numbers are the documented defaults.
+        let method = evaluation_method(&self.rules_of_data(&instance.data).await?);
+        let result = Self::score(&method, &input)?;
         let record = EvaluationRecord {
             instance_id: instance.id,
             call_id: instance

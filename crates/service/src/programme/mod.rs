@@ -27,11 +27,14 @@ use grantflow_programme::export::{
     Sheet, Table, call_summary_sheet, demand_sheet, evaluation_sheet, indicator_score_sheet,
     write_csv, write_xlsx,
 };
-use grantflow_programme::import::{ImportLimits, ImportMode, ImportOptions, import_demands};
+use grantflow_programme::import::{
+    BudgetUnit, ImportLimits, ImportMode, ImportOptions, import_demands,
+};
 use grantflow_programme::indicator::{
     ChangeRequestRef, ChangeRequestStatus, Checkpoint, Direction, Indicator, IndicatorCategory,
     IndicatorSet, IndicatorSetStatus, IndicatorValue,
 };
+use grantflow_programme::rules::CallRules;
 use grantflow_programme::similarity::{
     DuplicateReason, MergedDemand, SimilarityConfig, SimilarityScores, SimilarityWeights,
     demand_similarity, find_duplicates_within,
@@ -60,11 +63,13 @@ mod evaluation;
 mod indicators;
 mod refusal;
 mod results;
+mod rules;
 
 pub use self::applications::{SERVICE_OWNED_FIELDS, SUBMISSION_EVENTS, is_call_bound};
 pub use self::conversions::*;
 pub use self::refusal::*;
 pub use self::results::*;
+pub use self::rules::*;
 
 pub const DEMAND_WORKFLOW: &str = "demand-collection";
 pub const PROJECT_WORKFLOW: &str = "funded-project";

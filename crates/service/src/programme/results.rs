@@ -161,3 +161,11 @@ pub(super) const CLOSED_DEMAND_STATES: [&str; 5] = [
     "rejected",
     "rejected_duplicate",
 ];
+
+/// How to import a 需求征集表: all or nothing, and the unit of bare numbers under a budget
+/// header that does not say (`None`: such cells are refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DemandImport {
+    pub mode: ImportMode,
+    pub amount_unit: Option<BudgetUnit>,
+}

@@ -145,13 +145,14 @@ impl Reviews {
         }
     }
 
-    pub(super) fn def_of(
+    pub(super) async fn def_of(
         &self,
         rec: &AssignmentRecord,
         instance: &Instance,
     ) -> ReviewResultOf<(Arc<CompiledWorkflow>, ReviewRoundDef)> {
         let wf = self.svc.workflow_of(instance)?;
         let def = Self::round_def(&wf, &rec.round_id)?;
+        let def = self.with_call_rules(instance, &rec.round_id, &def).await?;
         Ok((wf, def))
     }
 
@@ -200,7 +201,7 @@ impl Reviews {
     ) -> ReviewResultOf<AssignmentRecord> {
         let rec = self.own_assignment(user, id).await?;
         let instance = self.instance(rec.instance_id).await?;
-        let (_, def) = self.def_of(&rec, &instance)?;
+        let (_, def) = self.def_of(&rec, &instance).await?;
         self.act(
             &rec,
             vec![(

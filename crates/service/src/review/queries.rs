@@ -55,7 +55,7 @@ impl Reviews {
             let Some(instance) = instances.get(&rec.instance_id) else {
                 continue;
             };
-            let (_, def) = self.def_of(&rec, instance)?;
+            let (_, def) = self.def_of(&rec, instance).await?;
             let title = self.title_for(instance, def.blind).await?;
             out.push(QueueItem {
                 assignment: rec,
@@ -78,7 +78,7 @@ impl Reviews {
     pub async fn review_form(&self, user: &User, id: Uuid) -> ReviewResultOf<ReviewForm> {
         let rec = self.own_assignment(user, id).await?;
         let instance = self.instance(rec.instance_id).await?;
-        let (_, def) = self.def_of(&rec, &instance)?;
+        let (_, def) = self.def_of(&rec, &instance).await?;
         let me = lifecycle(&rec)?;
         let (org, creator) = self.org_and_creator(&instance).await?;
         let title = if def.blind {
@@ -154,6 +154,7 @@ impl Reviews {
                 })?,
         };
         let def = Self::round_def(&wf, &round_id)?;
+        let def = self.with_call_rules(&instance, &round_id, &def).await?;
         let cycle = match cycle {
             Some(c) => c,
             None => match self.store().round_cycle(instance.id, &def.opens_in).await? {
@@ -210,6 +211,11 @@ impl Reviews {
             instances.extend(self.store().call_instances(&wf.def.id, call_id).await?);
         }
         let def = def.ok_or_else(|| ReviewServiceError::not_found("review round"))?;
+        let call_rules = self
+            .svc
+            .rules_of_data(&serde_json::json!({ "call_id": call_id }))
+            .await?;
+        let def = crate::programme::round_with_rules(&round_id, &def, &call_rules);
         let mut results = Vec::new();
         let mut by_id: BTreeMap<String, Instance> = BTreeMap::new();
         for instance in instances {

@@ -62,6 +62,18 @@ impl Reviews {
             .map(|(id, r)| (id.clone(), r.clone()))
     }
 
+    /// The round as the instance's call sets it: rubric, panel size and aggregation of the
+    /// application review come from the call's rules ([`crate::programme::round_with_rules`]).
+    pub(super) async fn with_call_rules(
+        &self,
+        instance: &Instance,
+        round_id: &str,
+        def: &ReviewRoundDef,
+    ) -> ReviewResultOf<ReviewRoundDef> {
+        let rules = self.svc.rules_of_data(&instance.data).await?;
+        Ok(crate::programme::round_with_rules(round_id, def, &rules))
+    }
+
     pub(super) fn round_def(
         wf: &CompiledWorkflow,
         round_id: &str,
@@ -81,6 +93,7 @@ impl Reviews {
                 state: instance.state.clone(),
             });
         };
+        let def = self.with_call_rules(&instance, &round_id, &def).await?;
         let Some(cycle) = self.store().round_cycle(instance.id, &def.opens_in).await? else {
             return Err(ReviewServiceError::RoundClosed);
         };
@@ -229,7 +242,15 @@ impl Reviews {
             applications,
             declared,
             existing,
-            policy: self.policy.clone(),
+            policy: ReviewPolicy {
+                // 回避: the call's collaboration window.
+                collaboration_window_months: self
+                    .svc
+                    .rules_of_data(&instance.data)
+                    .await?
+                    .collaboration_window_months,
+                ..self.policy.clone()
+            },
             today: local_date(now),
         })
     }
@@ -270,6 +291,7 @@ impl Reviews {
         let deadline_def = DeadlineDef {
             after: Some(after),
             date_field: None,
+            after_field: None,
             reminders: def.reminders.clone(),
             escalations: Vec::new(),
             timeout: None,

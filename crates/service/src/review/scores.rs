@@ -16,7 +16,7 @@ impl Reviews {
     ) -> ReviewResultOf<Submitted> {
         let rec = self.own_assignment(user, id).await?;
         let instance = self.instance(rec.instance_id).await?;
-        let (_, def) = self.def_of(&rec, &instance)?;
+        let (_, def) = self.def_of(&rec, &instance).await?;
         let card = validate_scores(&def.criteria, &sheet)?;
         let total = card.total();
         let card_json = serde_json::to_value(&card).unwrap_or(Value::Null);
@@ -68,7 +68,7 @@ impl Reviews {
     ) -> ReviewResultOf<AssignmentRecord> {
         let rec = self.own_assignment(user, id).await?;
         let instance = self.instance(rec.instance_id).await?;
-        let (_, def) = self.def_of(&rec, &instance)?;
+        let (_, def) = self.def_of(&rec, &instance).await?;
         let records = self
             .store()
             .round_records(rec.instance_id, &rec.round_id, rec.cycle)
@@ -114,7 +114,7 @@ impl Reviews {
         Self::require_manager(user)?;
         let rec = self.any_assignment(id).await?;
         let instance = self.instance(rec.instance_id).await?;
-        let (_, def) = self.def_of(&rec, &instance)?;
+        let (_, def) = self.def_of(&rec, &instance).await?;
         let version = rec.latest_submission().map(|s| s.version).unwrap_or(0);
         let by = user.id.to_string();
         let reason_text = reason.trim().to_string();

@@ -230,7 +230,7 @@ impl World {
                 json!({
                     "project_name": "专利导航服务能力提升",
                     "budget": "300000",
-                    "indicators": [{ "name": "专利导航报告", "category": "output_quantity", "target": 3 }],
+                    "indicators": [{ "name": "专利导航报告", "category": "output_quantity", "target": 3 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
                     "application_files": [file()],
                 }),
             )

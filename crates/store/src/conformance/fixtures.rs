@@ -216,6 +216,7 @@ pub fn submit_input() -> Value {
         "budget": "300000",
         "indicators": [
             { "name": "专利导航报告", "category": "output_quantity", "target": 3 },
+            { "name": "服务企业数量", "category": "effect_economic", "target": 20 },
             { "name": "服务企业满意度", "category": "satisfaction", "target": 90 }
         ],
         "application_files": [

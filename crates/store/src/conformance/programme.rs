@@ -126,6 +126,7 @@ fn new_call(year: i32, created_by: Uuid, categories: Vec<CallCategory>) -> NewCa
         created_by,
         created_at: t(0),
         categories,
+        rules: json!({ "publicity_days": 5 }),
     }
 }
 
@@ -205,6 +206,11 @@ pub async fn calls_keep_their_catalogue(store: Arc<dyn Store>, _h: &dyn Harness)
         "form order is kept, eligible kinds included"
     );
     assert_eq!(created.created_at, t(0));
+    assert_eq!(
+        created.rules,
+        json!({ "publicity_days": 5 }),
+        "the call's rules are stored with it"
+    );
     let items: Vec<&str> = created
         .items()
         .map(|(_, _, i)| i.item_id.as_str())

@@ -128,7 +128,7 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
     let Some(row) = D::fetch_optional(
         &mut *conn,
         "SELECT id, year, title, issuer, closing_date, status, correction_window_days, \
-         created_by, created_at FROM calls WHERE id = $1",
+         created_by, created_at, rules FROM calls WHERE id = $1",
         Args::new().id(call_id),
     )
     .await?
@@ -206,6 +206,8 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
         created_by: g.id("created_by")?,
         created_at: g.time("created_at")?,
         categories: assemble_catalogue(cats, areas, items),
+        // NULL for calls opened before calls had rules: the defaults.
+        rules: D::json(&row, "rules")?.unwrap_or(serde_json::Value::Null),
     }))
 }
 
@@ -318,7 +320,7 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
         D::execute(
             &mut *tx,
             "INSERT INTO calls (id, year, title, issuer, closing_date, status, created_by, \
-             created_at, correction_window_days) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
+             created_at, correction_window_days, rules) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)",
             Args::new()
                 .id(new.id)
                 .int32(new.year)
@@ -327,7 +329,8 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
                 .date(new.closing_date)
                 .id(new.created_by)
                 .time(new.created_at.trunc_subsecs(6))
-                .int32(new.correction_window_days),
+                .int32(new.correction_window_days)
+                .json(&new.rules),
         )
         .await
         .map_err(|e| dup::<D>(e.into(), "call", &new.id.to_string()))?;

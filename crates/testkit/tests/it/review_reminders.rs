@@ -121,7 +121,7 @@ async fn reminders_reach_the_expert(db: TestDb) {
         .unwrap();
     let submit = json!({
         "project_name": "专利导航", "budget": "300000",
-        "indicators": [{ "name": "报告", "category": "output_quantity", "target": 3 }],
+        "indicators": [{ "name": "报告", "category": "output_quantity", "target": 3 }, { "name": "受益单位", "category": "effect_social", "unit": "家", "target": 20 }],
         "application_files": [{ "name": "申报书.pdf", "sha256": "ab".repeat(32), "size": 1 }],
     });
     for (who, event, input) in [

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use grantflow_domain::Money;
 use grantflow_programme::catalogue::Catalogue;
-use grantflow_programme::import::ImportMode;
+use grantflow_service::programme::DemandImport;
 use grantflow_service::programme::OpenCall;
 use grantflow_store::programme::Call;
 use serde_json::json;
@@ -65,17 +65,19 @@ pub(super) async fn demands(demo: &Demo, call: &Call) -> anyhow::Result<usize> {
             None,
             GUANGZHOU_FORM,
             "广州市需求征集表.xlsx",
-            ImportMode::AllOrNothing,
+            DemandImport::default(),
         )
         .await
         .context("importing Guangzhou's 需求征集表")?;
     let ids: Vec<Uuid> = imported.created.iter().map(|i| i.id).collect();
     let mut submitted = Vec::new();
     for (id, result) in s.submit_demands(demo.user("unit_gz"), &ids).await? {
-        // The comments-only row has no budget: it stays a draft.
-        if result.is_ok() {
-            submitted.push(id);
-        }
+        // Every row goes: the comments-only row as feedback on its catalogue item.
+        submitted.push(
+            result
+                .map(|_| id)
+                .context("submitting a Guangzhou demand")?,
+        );
     }
     for id in &submitted {
         let mut v = s.store.get_instance(*id).await?.version;
