@@ -18,7 +18,9 @@ pub mod db;
 pub mod seed;
 pub mod workflows;
 
-pub use app::{TEST_CALL, TEST_ITEM, TestApp, error_code, spawn_app, spawn_app_with, spawn_counting};
+pub use app::{
+    TEST_CALL, TEST_ITEM, TestApp, error_code, spawn_app, spawn_app_with, spawn_counting,
+};
 pub use counting::CountingStore;
 pub use db::{Backend, TempPostgres, TempSqlite, TestDb, fresh_store};
 pub use seed::{PASSWORD, Seed, seed, start_time};

@@ -153,6 +153,26 @@ impl App {
     }
 
     async fn project(&self) -> Instance {
+        // Applications belong to a stored call and one of its items.
+        let call = self
+            .services
+            .open_call(
+                self.user("manager"),
+                grantflow_service::programme::OpenCall {
+                    year: None,
+                    title: None,
+                    issuer: None,
+                    closing_date: Some("2024-06-28".parse().unwrap()),
+                    correction_window_days: None,
+                    catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(
+                        grantflow_testkit::TEST_CALL,
+                    )
+                    .unwrap(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
         self.services
             .create_instance(
                 self.user("applicant_a"),
@@ -161,7 +181,9 @@ impl App {
                     org_id: None,
                     parent_id: None,
                     title: "广州专利导航项目".into(),
-                    data: json!({ "call_id": "2024-call", "closing_date": "2024-06-28" }),
+                    data: json!({}),
+                    call_id: Some(call),
+                    catalogue_item: Some(grantflow_testkit::TEST_ITEM.into()),
                 },
             )
             .await

@@ -923,6 +923,7 @@ impl Run {
                 to_state: p.to.clone(),
                 input: p.input.clone(),
                 reason: p.reason.clone(),
+                data_hash: None,
                 prev_hash: String::new(),
                 hash: String::new(),
             }

@@ -146,10 +146,44 @@ async fn populate(store: Arc<dyn Store>) -> (Uuid, Uuid) {
         .create_user(user("city", Role::City, city.id))
         .await
         .unwrap();
+    let province = store
+        .create_org(NewOrganisation {
+            name: "广东省市场监督管理局".into(),
+            kind: OrgKind::Province,
+            parent_id: None,
+        })
+        .await
+        .unwrap();
+    let manager = store
+        .create_user(user("manager", Role::Manager, province.id))
+        .await
+        .unwrap();
+    // Applications belong to a stored call and one of its items.
+    let call = services
+        .open_call(
+            &manager,
+            grantflow_service::programme::OpenCall {
+                year: None,
+                title: None,
+                issuer: None,
+                closing_date: Some("2024-06-28".parse().unwrap()),
+                correction_window_days: None,
+                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
+                    "../../../../workflows/calls/2022.toml"
+                ))
+                .unwrap(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     let submit = json!({
         "project_name": "知识产权纠纷调解能力提升",
         "budget": "300000",
-        "indicators": [{ "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 }],
+        "indicators": [
+            { "category": "output_quantity", "name": "调解纠纷案件数", "unit": "件", "target": 200, "direction": "higher_is_better", "weight": 1 },
+            { "category": "effect_social", "name": "当事人满意度", "unit": "%", "target": 90, "direction": "higher_is_better", "weight": 1 }
+        ],
         "application_files": [{ "name": "申报书.pdf", "sha256": "a".repeat(64), "size": 2048 }]
     });
     let mut ids = vec![];
@@ -162,7 +196,9 @@ async fn populate(store: Arc<dyn Store>) -> (Uuid, Uuid) {
                     org_id: None,
                     parent_id: None,
                     title: title.into(),
-                    data: json!({ "call_id": "2024-call", "closing_date": "2024-06-28" }),
+                    data: json!({}),
+                    call_id: Some(call),
+                    catalogue_item: Some("2022-2-1-5".into()),
                 },
             )
             .await

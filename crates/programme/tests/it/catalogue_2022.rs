@@ -118,7 +118,7 @@ fn parts_follow_the_documented_rule() {
 #[test]
 fn eligible_kinds_follow_the_documented_rule() {
     use grantflow_programme::catalogue::ApplicantKind::{self, *};
-    let text = include_str!("../../../workflows/calls/2022.toml");
+    let text = include_str!("../../../../workflows/calls/2022.toml");
     // Every item names its kinds in the file (none is left to the default) …
     assert_eq!(text.matches("\neligible = [").count(), 77);
     let c = catalogue();

@@ -20,8 +20,8 @@ use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Se
 use grantflow_store::{
     Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
-use serde_json::{Value, json};
 use grantflow_testkit::{Backend, TestDb};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 const CATALOGUE: &str = include_str!("../../../../workflows/calls/2022.toml");
@@ -44,7 +44,7 @@ struct World {
     applicants: Vec<(OrgKind, User)>,
     experts: Vec<User>,
     call: Uuid,
-    _db: Db,
+    _db: TestDb,
 }
 
 async fn org(

@@ -147,7 +147,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
                 closing_date: Some("2024-06-28".parse().unwrap()),
                 correction_window_days: None,
                 catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
-                    "../../../workflows/calls/2022.toml"
+                    "../../../../workflows/calls/2022.toml"
                 ))
                 .unwrap(),
             },

@@ -146,7 +146,7 @@ async fn world(units: usize, experts: usize, expert_org: impl Fn(usize) -> Optio
                 closing_date: Some("2024-06-28".parse().unwrap()),
                 correction_window_days: None,
                 catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
-                    "../../../workflows/calls/2022.toml"
+                    "../../../../workflows/calls/2022.toml"
                 ))
                 .unwrap(),
             },
