@@ -392,7 +392,16 @@ async fn ws_cell(
         }
         let p = w.drafting_project().await;
         let mut input = w.project_data();
-        for k in ["call_id", "closing_date", "applicant_name", "contact_name"] {
+        for k in [
+            "call_id",
+            "closing_date",
+            "catalogue_item",
+            "applicant_name",
+            "contact_name",
+            "applicant_kind",
+            "part",
+            "forward_by",
+        ] {
             input.as_object_mut().unwrap().remove(k);
         }
         fire(w, "applicant_a", p.id, "submit", 0, input).await;

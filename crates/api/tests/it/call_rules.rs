@@ -210,7 +210,7 @@ async fn a_feedback_only_row_travels_to_the_province_and_is_listed_as_feedback(b
             Some(&unit),
             r#"mutation($input: CreateInstanceInput!) { createInstance(input: $input) { id } }"#,
             json!({ "input": { "workflowId": "demand-collection", "title": "只报预算",
-                "data": { "call_id": call, "closing_date": "2024-06-28" } } }),
+                "callId": call, "catalogueItem": "2022-2-1-5" } }),
         )
         .await["createInstance"]["id"]
         .clone();
@@ -353,7 +353,7 @@ panel_size = 5
 aggregation = "median"
 
 [rules.stage_limits]
-city_review = 2
+formal_check = 2
 "#;
     let call = open_call(&app, &manager, rules).await;
     let shown = app
@@ -391,8 +391,8 @@ city_review = 2
         json!({ "key": "publicity_days", "value": "3", "defaultValue": "7", "isDefault": false })
     );
     assert_eq!(setting("review.pass_mark")["defaultValue"], "60");
-    assert_eq!(setting("stage_limits.formal_check")["isDefault"], true);
-    assert_eq!(setting("stage_limits.city_review")["value"], "2");
+    assert_eq!(setting("stage_limits.decision")["isDefault"], true);
+    assert_eq!(setting("stage_limits.formal_check")["value"], "2");
     assert!(r["note"]["zhCn"].as_str().unwrap().contains("不是规定"));
 
     // A bad rule refuses the call, naming the key.
@@ -421,7 +421,8 @@ city_review = 2
                 Some(&unit),
                 r#"mutation($input: CreateInstanceInput!) { createInstance(input: $input) { id data } }"#,
                 json!({ "input": { "workflowId": "funded-project", "title": "纠纷调解",
-                    "data": { "call_id": call, "closing_date": "2024-06-28", "review_pass_mark": 0, "publicity_days": 60 } } }),
+                    "callId": call, "catalogueItem": "2022-2-1-5",
+                    "data": { "review_pass_mark": 0, "publicity_days": 60 } } }),
             )
             .await["createInstance"]
                 .clone()
@@ -431,21 +432,26 @@ city_review = 2
     assert_eq!(of_call["data"]["review_pass_mark"], 75);
     assert_eq!(of_call["data"]["review_panel_size"], 5);
     assert_eq!(of_call["data"]["publicity_days"], 3);
-    assert_eq!(of_call["data"]["limit_city_review"], 2);
-    assert_eq!(of_call["data"]["limit_formal_check"], 5, "the default");
-    let elsewhere = create("2024-call".into()).await;
+    assert_eq!(of_call["data"]["limit_formal_check"], 2);
+    assert_eq!(of_call["data"]["limit_decision"], 10, "the default");
+    // A call without rules: the defaults.
+    let plain = open_call(&app, &manager, "").await;
+    let elsewhere = create(plain).await;
     assert_eq!(
         elsewhere["data"]["review_pass_mark"], 60,
-        "no stored call: the defaults"
+        "a call without rules: the defaults"
     );
     assert_eq!(elsewhere["data"]["publicity_days"], 7);
 
-    // The city's time limit is the call's: 2 working days instead of 5.
+    // The city forwards by the province's closing date; the formal check's time limit is
+    // the call's: 2 working days instead of 5.
+    let city = app.session_token("city_gz").await;
     let due = |id: Value| {
         let app = &app;
         let unit = unit.clone();
+        let city = city.clone();
         async move {
-            app.ok(
+            let submitted = app.ok(
                 Some(&unit),
                 r#"mutation($id: ID!) { transition(instanceId: $id, event: "submit", expectedVersion: 0, input: {
                     project_name: "纠纷调解", budget: "300000",
@@ -455,13 +461,24 @@ city_review = 2
                    { instance { state { id } dueAt } } }"#,
                 json!({ "id": id }),
             )
+            .await;
+            assert_eq!(
+                submitted["transition"]["instance"]["dueAt"], "2024-06-28T16:00:00+00:00",
+                "the city's deadline is the province's closing date"
+            );
+            app.ok(
+                Some(&city),
+                r#"mutation($id: ID!) { transition(instanceId: $id, event: "recommend", expectedVersion: 1, input: {})
+                   { instance { state { id } dueAt } } }"#,
+                json!({ "id": id }),
+            )
             .await["transition"]["instance"]["dueAt"]
                 .as_str()
                 .unwrap()
                 .to_string()
         }
     };
-    // Submitted on Monday 2024-06-03: 2 working days end on Wednesday 06-05; the default
+    // Recommended on Monday 2024-06-03: 2 working days end on Wednesday 06-05; the default
     // 5 on 06-11 (06-10 is 端午), at 24:00 Asia/Shanghai.
     assert_eq!(
         due(of_call["id"].clone()).await,
@@ -501,7 +518,7 @@ weight = 0.4
             Some(&unit),
             r#"mutation($input: CreateInstanceInput!) { createInstance(input: $input) { id } }"#,
             json!({ "input": { "workflowId": "funded-project", "title": "专利导航服务",
-                "data": { "call_id": call, "closing_date": "2024-06-28" } } }),
+                "callId": call, "catalogueItem": "2022-2-1-5" } }),
         )
         .await["createInstance"]["id"]
         .as_str()

@@ -57,10 +57,10 @@ async fn metrics_move_after_activity(database_url: &str) {
     let created = graphql(
         &base,
         Some(&token),
-        "mutation Create { createInstance(input: { workflowId: \"funded-project\", \
-         title: \"指标测试项目\", data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) \
+        "mutation Create($c: ID!) { createInstance(input: { workflowId: \"funded-project\", \
+         title: \"指标测试项目\", callId: $c, catalogueItem: \"2022-2-1-5\" }) \
          { id version } }",
-        json!({}),
+        json!({ "c": support::open_call(&base, &token).await }),
     )
     .await;
     let id = created["data"]["createInstance"]["id"]
@@ -72,7 +72,7 @@ async fn metrics_move_after_activity(database_url: &str) {
         Some(&token),
         "mutation Submit($id: ID!) { transition(instanceId: $id, event: \"submit\", expectedVersion: 0, input: { \
          project_name: \"指标测试\", budget: \"300000.00\", \
-         indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }], \
+         indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }, { category: \"effect_social\", name: \"当事人满意度\", unit: \"%\", target: 90, direction: \"higher_is_better\", weight: 1 }], \
          application_files: [{ name: \"申报书.pdf\", sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\", size: 20480 }] \
          }) { instance { version } } }",
         json!({ "id": id }),

@@ -11,8 +11,8 @@ use serde_json::json;
 use support::pg_cluster::PgCluster;
 use support::{Server, graphql, login, write_config};
 
-const CREATE: &str = "mutation { createInstance(input: { workflowId: \"funded-project\", \
-    title: \"切换测试\", data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) { id version } }";
+const CREATE: &str = "mutation($c: ID!) { createInstance(input: { workflowId: \"funded-project\", \
+    title: \"切换测试\", callId: $c, catalogueItem: \"2022-2-1-5\" }) { id version } }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
@@ -48,9 +48,10 @@ async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
     let server = Server::start(&config, &["--demo"], &[]);
     let base = server.url("");
     let token = login(&base, "unit_gz").await;
+    let call = support::open_call(&base, &token).await;
     let mut acknowledged = Vec::new();
     for _ in 0..5 {
-        let created = graphql(&base, Some(&token), CREATE, json!({})).await;
+        let created = graphql(&base, Some(&token), CREATE, json!({ "c": call })).await;
         acknowledged.push(
             created["data"]["createInstance"]["id"]
                 .as_str()
@@ -71,7 +72,7 @@ async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
             attempts <= 60,
             "the server did not find the promoted standby"
         );
-        let answer = graphql(&base, Some(&token), CREATE, json!({})).await;
+        let answer = graphql(&base, Some(&token), CREATE, json!({ "c": call })).await;
         if let Some(id) = answer["data"]["createInstance"]["id"].as_str() {
             break id.to_string();
         }

@@ -11,17 +11,18 @@ use serde_json::{Value, json};
 use support::pg_cluster::PgCluster;
 use support::{Server, graphql, login, write_config};
 
-const CREATE: &str = "mutation { createInstance(input: { workflowId: \"funded-project\", \
-    title: \"重启测试\", data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) { id version } }";
+const CREATE: &str = "mutation($c: ID!) { createInstance(input: { workflowId: \"funded-project\", \
+    title: \"重启测试\", callId: $c, catalogueItem: \"2022-2-1-5\" }) { id version } }";
 const SUBMIT: &str = "mutation($id: ID!) { transition(instanceId: $id, event: \"submit\", expectedVersion: 0, input: { \
     project_name: \"重启\", budget: \"300000.00\", \
-    indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }], \
+    indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }, { category: \"effect_social\", name: \"当事人满意度\", unit: \"%\", target: 90, direction: \"higher_is_better\", weight: 1 }], \
     application_files: [{ name: \"申报书.pdf\", sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\", size: 20480 }] \
     }) { instance { id version } } }";
 
 /// Create and submit one application; its id and version once both were acknowledged.
 async fn create_and_submit(base: &str, token: &str) -> (String, i64) {
-    let created = graphql(base, Some(token), CREATE, json!({})).await;
+    let call = support::open_call(base, token).await;
+    let created = graphql(base, Some(token), CREATE, json!({ "c": call })).await;
     let id = created["data"]["createInstance"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"))

@@ -84,9 +84,9 @@ async fn a_subscriber_on_one_replica_sees_a_transition_made_through_another() {
     let created = graphql(
         &third.url(""),
         Some(&unit),
-        "mutation { createInstance(input: { workflowId: \"funded-project\", title: \"三副本测试\", \
-         data: { call_id: \"2024-call\", closing_date: \"2030-12-31\" } }) { id } }",
-        json!({}),
+        "mutation($c: ID!) { createInstance(input: { workflowId: \"funded-project\", title: \"三副本测试\", \
+         callId: $c, catalogueItem: \"2022-2-1-5\" }) { id } }",
+        json!({ "c": support::open_call(&first.url(""), &unit).await }),
     )
     .await;
     let id = created["data"]["createInstance"]["id"]
@@ -103,7 +103,7 @@ async fn a_subscriber_on_one_replica_sees_a_transition_made_through_another() {
         Some(&unit),
         "mutation($id: ID!) { transition(instanceId: $id, event: \"submit\", expectedVersion: 0, input: { \
          project_name: \"三副本\", budget: \"300000.00\", \
-         indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }], \
+         indicators: [{ category: \"output_quantity\", name: \"调解案件数\", unit: \"件\", target: 200, direction: \"higher_is_better\", weight: 1 }, { category: \"effect_social\", name: \"当事人满意度\", unit: \"%\", target: 90, direction: \"higher_is_better\", weight: 1 }], \
          application_files: [{ name: \"申报书.pdf\", sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\", size: 20480 }] \
          }) { instance { version state { id } } } }",
         json!({ "id": id }),

@@ -203,7 +203,10 @@ impl W {
         self.clock.set(local("2024-06-20", "10:00"));
         let input = json!({
             "project_name": TITLE, "budget": "300000", "application_files": [file()],
-            "indicators": [{ "name": "导航报告", "category": "output_quantity", "target": 3 }],
+            "indicators": [
+                { "name": "导航报告", "category": "output_quantity", "target": 3 },
+                { "name": "服务企业", "category": "effect_social", "target": 20 }
+            ],
         });
         self.fire(&self.applicant, inst.id, "submit", input)
             .await

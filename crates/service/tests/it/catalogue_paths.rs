@@ -187,6 +187,7 @@ fn application() -> Value {
         "budget": "300000",
         "indicators": [
             { "name": "服务企业数", "category": "output_quantity", "target": 50 },
+            { "name": "带动就业", "category": "effect_social", "target": 30 },
             { "name": "企业满意度", "category": "satisfaction", "target": 90 }
         ],
         "application_files": [file("申报书.pdf")],

@@ -435,7 +435,8 @@ pub async fn prepare(w: &mut World, op: &str) -> Prepared {
             "workflowId": "funded-project",
             "title": "广州新项目",
             "organisationId": app.seed.unit_a.id,
-            "data": { "call_id": call.to_string(), "closing_date": "2024-06-28" },
+            "callId": call.to_string(),
+            "catalogueItem": "2022-2-1-5",
         }})),
         "transition" => {
             let p = w.drafting_project().await;

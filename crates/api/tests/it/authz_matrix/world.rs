@@ -135,7 +135,11 @@ impl World {
             "call_id": self.call.to_string(),
             "closing_date": "2024-06-28",
             "category": "3",
-            "catalogue_item": "2022-1-2-2",
+            "catalogue_item": "2022-2-1-5",
+            // As the service fills them for a unit in a city applying to a 保留省级 item.
+            "applicant_kind": "unit",
+            "part": "retained_provincial",
+            "forward_by": "2024-06-28",
             "applicant_name": UNIT,
             "contact_name": CONTACT,
             "project_name": format!("{UNIT}专利导航能力提升"),

@@ -188,6 +188,27 @@ pub async fn graphql(
         .expect("a JSON answer")
 }
 
+/// The demo's open call: applications belong to a stored call (and one of its items,
+/// [`DEMO_ITEM`], for which a unit in a city may apply).
+pub async fn open_call(server_url: &str, token: &str) -> String {
+    let answer = graphql(
+        server_url,
+        Some(token),
+        "{ calls { id status } }",
+        json!({}),
+    )
+    .await;
+    answer["data"]["calls"]
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["status"] == "OPEN"))
+        .and_then(|c| c["id"].as_str())
+        .unwrap_or_else(|| panic!("no open call in the demo: {answer}"))
+        .to_string()
+}
+
+/// A 保留省级 item of the 2022 catalogue that units in a city may apply for.
+pub const DEMO_ITEM: &str = "2022-2-1-5";
+
 /// Log in as a demo account; the bearer token.
 pub async fn login(server_url: &str, username: &str) -> String {
     let answer = graphql(
