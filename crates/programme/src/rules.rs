@@ -281,10 +281,9 @@ impl CallRules {
             let comment_ok = c
                 .comment_below
                 .is_none_or(|b| b.is_finite() && (0.0..=c.max).contains(&b));
-            if !(c.weight.is_finite() && c.weight > 0.0)
-                || !(c.max.is_finite() && c.max > 0.0 && c.max <= 1000.0)
-                || !comment_ok
-            {
+            let weight_ok = c.weight.is_finite() && c.weight > 0.0;
+            let max_ok = c.max.is_finite() && c.max > 0.0 && c.max <= 1000.0;
+            if !(weight_ok && max_ok && comment_ok) {
                 return Err(err(
                     "review.criteria",
                     format!(

@@ -67,6 +67,10 @@ impl ProgrammeMutation {
     /// one transaction. Any bad row rejects the whole file (INVALID_INPUT, reason
     /// IMPORT_REJECTED, every error with row and column in `details.rows`) unless
     /// `mode` is GOOD_ROWS_ONLY.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each GraphQL argument of the mutation is a parameter of its resolver"
+    )]
     async fn import_demands(
         &self,
         ctx: &Context<'_>,

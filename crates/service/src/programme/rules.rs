@@ -54,7 +54,12 @@ pub fn round_with_rules(round_id: &str, def: &ReviewRoundDef, rules: &CallRules)
     if round_id == APPLICATION_ROUND {
         def.panel_size = rules.review.panel_size;
         def.aggregation = rules.review.aggregation;
-        def.criteria = rules.review.criteria.iter().map(|c| c.to_def()).collect();
+        def.criteria = rules
+            .review
+            .criteria
+            .iter()
+            .map(grantflow_programme::rules::RubricCriterion::to_def)
+            .collect();
     }
     def
 }
