@@ -37,12 +37,14 @@ try {
   await unit.waitForURL(/\/calls\/[^/]+$/);
   const callUrl = unit.url();
   await unit.locator('#application-title').fill(title);
+  // An application names the catalogue item it is for (one a unit in a city may apply for).
+  await unit.selectOption('#application-item', '2022-2-1-5');
   await submitWith(unit, unit.locator('form', { has: unit.locator('#application-title') }).getByRole('button', { name: '创建' }));
   check(/\/instances\/[^/]+$/.test(unit.url()), 'the unit created an application from the call', unit.url());
   const id = unit.url().split('/').pop();
   check((await state(unit)).includes('填写申报书'), 'the new application is being drafted', await state(unit));
 
-  let submit = actionForm(unit, '提交申报');
+  let submit = actionForm(unit, '提交申报（经地市局推荐）');
   await submit.getByLabel('项目名称').fill('知识产权运营服务体系建设');
   await submit.getByLabel('申请经费（元）').fill('三十万');
   await submit.getByLabel('绩效目标: 类别 1').selectOption('output_quantity');
@@ -60,7 +62,7 @@ try {
   await submit.getByLabel('申报材料: 大小（字节） 1').fill('4096');
   await submitWith(unit, submit.getByRole('button', { name: '提交申报' }));
   check(await unit.locator('#submit-budget-err').isVisible(), 'the bad amount is refused next to its field', await unit.locator('main').innerText());
-  submit = actionForm(unit, '提交申报');
+  submit = actionForm(unit, '提交申报（经地市局推荐）');
   check(await submit.getByLabel('绩效目标: 指标名称 1').inputValue() === '服务企业数量', 'the indicators table keeps what was typed');
   await submit.getByLabel('申请经费（元）').fill('300000');
   await submitWith(unit, submit.getByRole('button', { name: '提交申报' }));
@@ -188,8 +190,8 @@ try {
   await auditor.screenshot({ path: `${shots}instance-auditor.png`, fullPage: true });
 
   // --- an evaluated demo project: the recorded score by part
-  const evaluated = (await gql('{ instances(first: 50, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id stage { id } } } } }', {}, await login('manager')))
-    .data.instances.edges.map((e) => e.node).find((n) => n.stage.id === 'closed');
+  const evaluated = (await gql('{ instances(first: 50, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id state { id } } } } }', {}, await login('manager')))
+    .data.instances.edges.map((e) => e.node).find((n) => ['graded', 'archived'].includes(n.state.id));
   if (evaluated) {
     await manager.goto(`${base}/instances/${evaluated.id}/evaluation`);
     check(/[优良中差]/.test(await manager.locator('#evaluation-total').innerText()), 'an evaluated project shows its score and grade');

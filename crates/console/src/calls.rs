@@ -231,6 +231,8 @@ pub(crate) struct CreateForm {
     csrf: Option<String>,
     workflow: String,
     title: String,
+    /// The catalogue item an application is for (a demand may name none).
+    item: Option<String>,
 }
 
 /// Starts a demand (需求) or an application (申报) of the viewer's unit under the call;
@@ -266,8 +268,13 @@ pub(crate) async fn create(
     let answer = match visit
         .run(
             &app,
-            "mutation($w: String!, $t: String!, $d: JSON) { createInstance(input: { workflowId: $w, title: $t, data: $d }) { id } }",
-            json!({ "w": workflow, "t": form.title.trim(), "d": { "call_id": id, "closing_date": closing } }),
+            "mutation($w: String!, $t: String!, $c: ID, $i: String) { createInstance(input: { workflowId: $w, title: $t, callId: $c, catalogueItem: $i }) { id } }",
+            json!({
+                "w": workflow,
+                "t": form.title.trim(),
+                "c": id,
+                "i": form.item.as_deref().map(str::trim).filter(|i| !i.is_empty()),
+            }),
         )
         .await
     {
