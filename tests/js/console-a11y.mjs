@@ -23,6 +23,10 @@ const reviewed = (await first('{ instances(first: 20, filter: { workflowId: "fun
   .instances.edges.map((e) => e.node).find((n) => n.review && n.review.count >= 1)?.id ?? project;
 const evaluated = (await first('{ instances(first: 50, filter: { workflowId: "funded-project", includeFinal: true }) { edges { node { id stage { id } } } } }'))
   .instances.edges.map((e) => e.node).find((n) => n.stage.id === 'closed' || n.stage.id === 'evaluation')?.id ?? project;
+const inReview = (await first('{ instances(first: 1, filter: { workflowId: "funded-project", states: ["expert_review"] }) { edges { node { id } } } }'))
+  .instances.edges[0]?.node.id ?? reviewed;
+const changeRequest = (await first('{ instances(first: 1, filter: { workflowId: "change-request", includeFinal: true }) { edges { node { id } } } }'))
+  .instances.edges[0]?.node.id;
 let expertName = 'expert1';
 let assignment = null;
 for (const name of ['expert1', 'expert2', 'expert3', 'expert4', 'expert5']) {
@@ -48,6 +52,14 @@ const visits = [
   ['manager', `/calls/${callId}/ranking`, 'ranking'],
   ['manager', `/rounds/${reviewed}`, 'review round'],
   ['manager', '/outbox', 'dead letters'],
+  ['manager', '/experts', 'expert pool'],
+  // A draw on a full panel changes nothing and shows whom it excluded, and why.
+  ['manager', `/rounds/${inReview}`, 'review round after a draw (exclusions, manual assignment)', async (page) => {
+    const draw = page.getByRole('button', { name: '抽取专家' });
+    if (await draw.count() > 0) await Promise.all([page.waitForNavigation(), draw.click()]);
+  }],
+  ['manager', `/instances/${evaluated}`, 'instance (indicator tables, actuals)'],
+  ...(changeRequest ? [['unit_gz', `/instances/${changeRequest}`, 'change request'], ['manager', `/instances/${changeRequest}`, 'change request (manager)']] : []),
   ['manager', `/instances/${evaluated}/evaluation`, 'evaluation'],
   ['manager', `/instances/${project}`, 'instance (manager)'],
   ['auditor', `/instances/${project}`, 'instance (auditor: hashes)'],
@@ -60,7 +72,7 @@ const browser = await launch();
 try {
   for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
     const sessions = new Map();
-    for (const [who, path, kind] of visits) {
+    for (const [who, path, kind, act] of visits) {
       const key = who ?? '-';
       if (!sessions.has(key)) {
         const page = await newPage(browser, { viewport, bypassCSP: true });
@@ -69,6 +81,7 @@ try {
       }
       const page = sessions.get(key);
       await page.goto(`${base}${path}`);
+      if (act) await act(page);
       await page.addScriptTag({ content: axeSource });
       const result = await page.evaluate(async () => window.axe.run(document, {
         runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },

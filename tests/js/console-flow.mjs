@@ -1,4 +1,4 @@
-// A project carried from application to its review result by clicking through the
+// A project carried from application to its grade by clicking through the
 // console only (GraphQL is used just to find out which experts the draw chose):
 // - the unit opens the call, creates an application, submits it through the generated
 //   form (the indicators and files tables; a bad amount shown next to its field first);
@@ -8,6 +8,12 @@
 //   no conflict and score; none of their pages ever shows the applicant (blind round);
 // - the manager sees the panel (the conflict with its reason), the spread of the totals,
 //   and concludes the review: the project moves to the funding decision;
+// - the manager adds a budget line, approves, ends the public notice by hand; the unit
+//   submits its task book (arriving live on another manager window's waiting list, over
+//   the subscription), the manager signs it; the unit files a change request, the
+//   manager approves it; the unit records spending and submits the
+//   acceptance materials with the actuals table (started from the approved targets); the
+//   manager accepts, the unit evaluates itself, the manager records the evaluation: graded;
 // - the unit uploads a 需求征集表 with errors: every row and column is listed and
 //   nothing is stored; the city downloads its 汇总表; the auditor sees the history's
 //   hashes verified.
@@ -156,9 +162,160 @@ try {
   }
   await manager.screenshot({ path: `${shots}instance-manager.png`, fullPage: true });
 
+  // --- approval: a budget line first (the approval's guard), then the funding decision;
+  // the public notice is ended by the manager's action (no waiting on time).
+  await manager.getByRole('link', { name: '项目预算' }).click();
+  await manager.waitForURL(`${base}/instances/${id}/budget`);
+  await manager.locator('#line-year').fill('2024');
+  await manager.locator('#line-subject').fill('知识产权运营服务');
+  await manager.locator('#line-amount').fill('300000');
+  await submitWith(manager, manager.getByRole('button', { name: '新增预算科目' }));
+  check((await manager.locator('#lines').innerText()).includes('知识产权运营服务'), 'the manager adds a budget line');
+  await manager.goto(`${base}/instances/${id}`);
+  const approve = actionForm(manager, '批准立项（进入公示）');
+  await approve.getByLabel('立项资助金额（元）').fill('300000');
+  await approve.getByLabel('绩效目标已审定').selectOption('true');
+  await submitWith(manager, approve.getByRole('button'));
+  check((await state(manager)).includes('立项公示'), 'approved: the project is in its public notice', await state(manager));
+  await submitWith(manager, actionForm(manager, '公示期满无异议').getByRole('button'));
+  check((await state(manager)).includes('签订任务书'), 'the notice ended: the unit signs the task book', await state(manager));
+  check((await manager.locator('#table-approved_indicators').innerText()).includes('服务企业数量'), 'the approved targets are shown as a table');
+
+  // A second manager window on the home page: what the unit does next arrives there over
+  // the subscription, without a reload.
+  const watcher = await open('manager');
+  const waitingList = watcher.locator('#waiting');
+  await watcher.locator('#waiting[data-live-mode="socket"]').waitFor();
+  check(!(await waitingList.innerText()).includes(title), 'the task book does not wait on the manager yet');
+  await watcher.evaluate(() => { window.notReloaded = true; });
+
+  // --- the unit: the task book
+  await unit.goto(`${base}/instances/${id}`);
+  const taskBook = actionForm(unit, '提交任务书');
+  await taskBook.getByLabel('项目任务书: 文件名 1').fill('任务书.pdf');
+  await taskBook.getByLabel('项目任务书: SHA-256 1').fill('c'.repeat(64));
+  await taskBook.getByLabel('项目任务书: 大小（字节） 1').fill('8192');
+  await taskBook.getByLabel('进度安排与里程碑').fill('2024年12月中期检查，2025年6月验收');
+  await taskBook.getByLabel('执行期截止日').fill('2025-06-30');
+  await submitWith(unit, taskBook.getByRole('button', { name: '提交任务书' }));
+  check((await state(unit)).includes('任务书审核'), 'the task book waits on the manager', await state(unit));
+  await waitingList.getByRole('link', { name: title }).waitFor();
+  check(await watcher.evaluate(() => window.notReloaded === true), 'the manager\'s waiting list shows it live, without a reload');
+  await watcher.screenshot({ path: `${shots}home-live.png`, fullPage: true });
+
+  // --- the manager signs it: execution
+  await manager.goto(`${base}/instances/${id}`);
+  await submitWith(manager, actionForm(manager, '审核通过任务书').getByRole('button'));
+  check((await state(manager)).includes('项目执行'), 'the task book signed: the project is in execution', await state(manager));
+
+  // --- a change request: the unit files it from the project, the manager approves it
+  await unit.goto(`${base}/instances/${id}`);
+  await unit.locator('#change-title').fill('延长执行期');
+  await submitWith(unit, unit.getByRole('button', { name: '申请项目变更' }));
+  check((await state(unit)).includes('填写变更申请'), 'the unit starts a change request of the project', await state(unit));
+  check((await unit.locator('#parent').innerText()) === title, 'the change request names its project');
+  const change = actionForm(unit, '提交变更申请');
+  await change.getByLabel('变更类型').selectOption('schedule');
+  await change.getByLabel('变更内容及理由').fill('受场地影响，执行期延长两个月');
+  await change.getByLabel('变更后执行期截止日').fill('2025-08-31');
+  await submitWith(unit, change.getByRole('button', { name: '提交变更申请' }));
+  check((await state(unit)).includes('省局审核'), 'the change request waits on the manager', await state(unit));
+  await manager.goto(`${base}/instances/${id}`);
+  await manager.locator('#change-requests').getByRole('link', { name: '延长执行期' }).click();
+  await manager.waitForURL(/\/instances\/[^/]+$/);
+  await submitWith(manager, actionForm(manager, '批准变更').getByRole('button'));
+  check((await state(manager)).includes('已批准'), 'the manager approves the change request', await state(manager));
+  await manager.goto(`${base}/instances/${id}`);
+  check((await manager.locator('#change-requests').innerText()).includes('已批准'), 'the project lists its approved change request');
+
+  // --- the unit: spending, then the acceptance materials with the actuals table
+  await unit.goto(`${base}/instances/${id}/budget`);
+  await unit.locator('#spend-amount').fill('270000');
+  await unit.locator('#spend-on').fill('2024-11-30');
+  await unit.locator('#spend-description').fill('运营服务平台建设');
+  await submitWith(unit, unit.getByRole('button', { name: '登记支出' }));
+  check((await unit.locator('#spending').innerText()).includes('运营服务平台建设'), 'the unit records its spending');
+  await unit.goto(`${base}/instances/${id}`);
+  const final = actionForm(unit, '提交验收材料');
+  for (const [label, name] of [['验收总结报告', '验收报告.pdf'], ['财务决算表', '财务决算表.xlsx']]) {
+    await final.getByLabel(`${label}: 文件名 1`).fill(name);
+    await final.getByLabel(`${label}: SHA-256 1`).fill('d'.repeat(64));
+    await final.getByLabel(`${label}: 大小（字节） 1`).fill('4096');
+  }
+  check(await final.getByLabel('绩效指标完成情况: 指标名称 1').inputValue() === '服务企业数量', 'the actuals table starts from the approved targets');
+  await final.getByLabel('绩效指标完成情况: 实际完成值 1').fill('125');
+  await final.getByLabel('绩效指标完成情况: 实际完成值 2').fill('32');
+  await submitWith(unit, final.getByRole('button', { name: '提交验收材料' }));
+  check((await state(unit)).includes('验收评审'), 'the acceptance materials are with the manager', await state(unit));
+  check((await unit.locator('#table-indicator_actuals').innerText()).includes('125'), 'the actuals are shown in the indicator table');
+  await unit.screenshot({ path: `${shots}instance-actuals.png`, fullPage: true });
+
+  // --- the acceptance panel: the manager records a collaboration in the expert pool
+  // (an exclusion), assigns one expert by hand (the one with the conflict is refused with
+  // its reason), draws the rest; the draw lists whom it excluded and why.
+  const [partner, manual] = after.map((a) => a.name);
+  await manager.goto(`${base}/experts`);
+  check(await manager.locator('#pool tbody tr').count() >= 5, 'the manager sees the expert pool');
+  const partnerId = await manager.locator(`#collab-expert option[data-username="${partner}"]`).getAttribute('value');
+  await manager.locator('#collab-expert').selectOption(partnerId);
+  await manager.locator('#collab-org').selectOption({ label: applicant });
+  await manager.locator('#collab-until').fill(new Date().toISOString().slice(0, 10));
+  await manager.locator('#collab-note').fill('联合课题（浏览器测试）');
+  await submitWith(manager, manager.getByRole('button', { name: '登记合作关系（回避）' }));
+  check((await manager.locator(`#pool tr[data-expert="${partner}"]`).innerText()).includes(applicant), 'the collaboration is listed as an exclusion in the pool', await manager.locator('#pool').innerText());
+  await manager.locator('#profile-user').selectOption(await manager.locator(`#profile-user option[data-username="${manual}"]`).getAttribute('value'));
+  for (const c of ['2', '3']) await manager.locator(`#category-${c}`).check();
+  await manager.locator('#profile-keywords').fill('知识产权运营、验收评审');
+  await manager.locator('#profile-cap').fill('9');
+  await submitWith(manager, manager.getByRole('button', { name: '保存专家信息' }));
+  check((await manager.locator(`#pool tr[data-expert="${manual}"]`).innerText()).includes('验收评审'), 'the manager edits an expert\'s expertise', await manager.locator('#pool').innerText());
+  await manager.screenshot({ path: `${shots}experts.png`, fullPage: true });
+
+  await manager.goto(`${base}/rounds/${id}`);
+  await manager.locator(`#assign-form input[data-username="${partner}"]`).check();
+  await submitWith(manager, manager.locator('#assign-form').getByRole('button'));
+  check((await manager.locator('#round-error').innerText()).includes('利益冲突'), 'assigning the excluded expert by hand is refused with the conflict', await manager.locator('main').innerText());
+  await manager.locator(`#assign-form input[data-username="${manual}"]`).check();
+  await submitWith(manager, manager.locator('#assign-form').getByRole('button'));
+  check(await manager.locator('#panel tbody tr').count() === 1, 'one expert is assigned by hand', await manager.locator('main').innerText());
+  await manager.getByLabel('随机种子').fill('7');
+  await submitWith(manager, manager.getByRole('button', { name: '抽取专家' }));
+  check(await manager.locator('#panel tbody tr').count() === 3, 'the draw fills the acceptance panel', await manager.locator('#panel').innerText());
+  const partnerRow = manager.locator(`#excluded tr[data-expert="${partner}"] li[data-code="EXPERT_CONFLICT"]`);
+  check((await partnerRow.getAttribute('data-conflicts') ?? '').includes('CONFLICT_RECENT_COLLABORATION'), 'the draw lists the expert excluded by the collaboration, with the conflict', await manager.locator('#excluded').innerText());
+  check(await manager.locator(`#excluded tr[data-expert="${manual}"] li[data-code="EXPERT_ALREADY_ON_PANEL"]`).count() === 1, 'and the expert already on the panel');
+  await manager.screenshot({ path: `${shots}round-exclusions.png`, fullPage: true });
+
+  // --- acceptance passed; the unit's self-evaluation; the manager's evaluation grades it
+  await manager.goto(`${base}/instances/${id}`);
+  const accept = actionForm(manager, '验收通过');
+  await accept.getByLabel('验收结论').selectOption('pass');
+  await submitWith(manager, accept.getByRole('button'));
+  check((await state(manager)).includes('绩效自评'), 'accepted: the unit evaluates itself', await state(manager));
+  await unit.goto(`${base}/instances/${id}`);
+  const self = actionForm(unit, '提交绩效自评');
+  await self.getByLabel('绩效自评报告: 文件名 1').fill('自评报告.pdf');
+  await self.getByLabel('绩效自评报告: SHA-256 1').fill('e'.repeat(64));
+  await self.getByLabel('绩效自评报告: 大小（字节） 1').fill('2048');
+  await self.getByLabel('自评得分').fill('92');
+  await submitWith(unit, self.getByRole('button', { name: '提交绩效自评' }));
+  check((await state(unit)).includes('绩效评价'), 'the self-evaluation is submitted', await state(unit));
+  await manager.goto(`${base}/instances/${id}`);
+  await manager.getByRole('link', { name: '绩效评价' }).click();
+  await manager.waitForURL(`${base}/instances/${id}/evaluation`);
+  await submitWith(manager, manager.getByRole('button', { name: '记录评价结果' }));
+  check(/[优良中差]/.test(await manager.locator('#evaluation-total').innerText()), 'the evaluation is recorded with its grade', await manager.locator('main').innerText());
+  await manager.goto(`${base}/instances/${id}`);
+  check((await state(manager)).includes('评价定级'), 'the project is graded', await state(manager));
+
   // --- the call: funnel and ranking (manager)
   await manager.goto(callUrl);
   check(await manager.locator('#funnel svg rect').count() > 0, 'the call shows its funnel by stage');
+  check(await manager.locator('#chart-grades-city svg rect.grade').count() > 0, 'the call charts grades by city');
+  check((await manager.locator('#chart-grades-city svg').innerHTML()).includes('广州市市场监督管理局'), 'the graded project counts for its city', await manager.locator('#chart-grades-city').innerHTML());
+  check(await manager.locator('#chart-grades-category svg rect.grade').count() > 0, 'and by category');
+  check(/\d+\.\d%/.test(await manager.locator('#chart-execution-city svg').textContent()), 'budget execution by city is charted with its rate');
+  check(await manager.locator('#chart-execution-category svg rect.execution').count() > 0, 'and by category');
   await manager.screenshot({ path: `${shots}call.png`, fullPage: true });
   await manager.goto(`${callUrl}/ranking`);
   check((await manager.locator('#ranking').innerText()).includes(title), 'the ranking lists the project');

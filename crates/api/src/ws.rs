@@ -36,6 +36,13 @@ use crate::throttle;
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// The web console's session cookie (the same opaque token the API issues). A socket
+/// opened by a console page of this site (its `Origin` is the request's `Host`) is
+/// authenticated by it when `connection_init` carries no token, so the page needs no
+/// token of its own (the cookie stays HttpOnly). Another site's page gets no such
+/// fallback: cross-site WebSocket hijacking finds a socket without a viewer (4403).
+pub const SESSION_COOKIE: &str = "gf_session";
+
 /// RFC 6455 allows 123 bytes of reason in a close frame (125 less the code); clients drop
 /// frames with more.
 pub const MAX_CLOSE_REASON: usize = 123;
@@ -106,7 +113,8 @@ pub async fn upgrade(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(auth::bearer)
-        .map(str::to_string);
+        .map(str::to_string)
+        .or_else(|| same_origin_session(&headers));
     // Opening sockets is counted like a request by the client address.
     let key = throttle::principal_key(None, addr);
     if let Err(wait) = app.guards.rate.check(&key, 1, app.services.now()) {
@@ -366,6 +374,30 @@ impl Connection {
         self.operations
             .insert(id, (generation, task.abort_handle()));
     }
+}
+
+/// The console's session cookie of an upgrade request whose `Origin` is this site (its
+/// scheme aside, the origin's authority equals the `Host` header); `None` for any other
+/// origin, or none.
+fn same_origin_session(headers: &HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header(axum::http::header::HOST)?;
+    let origin = header(axum::http::header::ORIGIN)?;
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    if !authority.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// The bearer token of a `connection_init` payload: `{"Authorization": "Bearer …"}` (any

@@ -1,6 +1,9 @@
 //! Calls (征集/申报通知): the list, opening one from a catalogue file (managers), the
-//! call's page (its catalogue to browse, the funnel by stage as a chart, its numbers),
+//! call's page (its catalogue to browse, the funnel by stage as a chart, its numbers,
+//! grades and budget execution by city and by category as charts),
 //! closing it, starting a demand or an application under it, and the 汇总表 download.
+
+use std::collections::BTreeMap;
 
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
@@ -34,9 +37,87 @@ const SUMMARY: &str = r#"query($id: ID!) {
   callSummary(callId: $id) {
     demands projects evaluated averageTotal
     grades { excellent good fair poor }
-    budgetExecution { budgeted spent executionRate }
+    budgetExecution {
+      budgeted spent executionRate
+      projects { budgeted spent instance { data organisation { name kind parent { name } } } }
+    }
   }
 }"#;
+
+/// The call's projects as chart rows: the city (a unit's parent, else the organisation
+/// itself), the catalogue category of its item, its grade and budget execution.
+fn figures(summary: &Value, categories: &Value) -> Vec<charts::ProjectFigure> {
+    let mut category_of = BTreeMap::new();
+    for c in categories.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let label = c["label"].as_str().unwrap_or_default();
+        for a in c["policyAreas"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for i in a["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                if let Some(id) = i["id"].as_str() {
+                    category_of.insert(id.to_string(), label.to_string());
+                }
+            }
+        }
+    }
+    let amount = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    summary["budgetExecution"]["projects"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let i = &p["instance"];
+            let org = &i["organisation"];
+            let city = if org["kind"] == "UNIT" && org["parent"]["name"].is_string() {
+                &org["parent"]["name"]
+            } else {
+                &org["name"]
+            };
+            let item = i["data"]["catalogue_item"].as_str().unwrap_or_default();
+            charts::ProjectFigure {
+                city: city.as_str().unwrap_or("—").to_string(),
+                category: category_of.get(item).cloned().unwrap_or_else(|| "—".to_string()),
+                grade: i["data"]["evaluation_grade"].as_str().map(str::to_string),
+                budgeted: amount(&p["budgeted"]),
+                spent: amount(&p["spent"]),
+            }
+        })
+        .collect()
+}
+
+/// Grades and budget execution by city and by category, as four SVG charts.
+fn grouped_charts(
+    visit: &Visit,
+    summary: &Value,
+    categories: &Value,
+) -> Option<BTreeMap<&'static str, minijinja::Value>> {
+    let projects = figures(summary, categories);
+    if projects.is_empty() {
+        return None;
+    }
+    let by_city = charts::group_by(&projects, |p| &p.city);
+    let by_category = charts::group_by(&projects, |p| &p.category);
+    let t = |k| text(visit.lang, k);
+    let svg = minijinja::Value::from_safe_string;
+    Some(BTreeMap::from([
+        ("grades_city", svg(charts::grades(&by_city, "grades-city-title", t("grades_by_city")))),
+        (
+            "grades_category",
+            svg(charts::grades(&by_category, "grades-category-title", t("grades_by_category"))),
+        ),
+        (
+            "execution_city",
+            svg(charts::execution(&by_city, "execution-city-title", t("execution_by_city"))),
+        ),
+        (
+            "execution_category",
+            svg(charts::execution(
+                &by_category,
+                "execution-category-title",
+                t("execution_by_category"),
+            )),
+        ),
+    ]))
+}
 
 pub(crate) fn has_role(viewer: &Value, role: &str) -> bool {
     viewer["roles"]
@@ -174,6 +255,9 @@ pub(crate) async fn call_page(
     } else {
         None
     };
+    let grouped = summary
+        .as_ref()
+        .and_then(|s| grouped_charts(visit, s, &call["categories"]));
     let failed = error.is_some();
     let page = visit.page(
         "call.html",
@@ -181,6 +265,7 @@ pub(crate) async fn call_page(
         context! {
             call => call.clone(), summary => summary,
             funnel => funnel.map(minijinja::Value::from_safe_string),
+            charts => grouped,
             may_manage => has_role(viewer, "MANAGER"),
             may_export => has_role(viewer, "MANAGER") || has_role(viewer, "CITY") || has_role(viewer, "AUDITOR"),
             may_apply => has_role(viewer, "APPLICANT") && call["status"] == "OPEN",

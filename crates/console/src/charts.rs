@@ -1,6 +1,9 @@
-//! Small server-rendered SVG charts: a call's funnel by stage (horizontal bars) and the
+//! Small server-rendered SVG charts: a call's funnel by stage (horizontal bars), the
 //! spread of the experts' totals per project (one row of dots per project, its median
-//! marked). Presentation attributes only (the CSP forbids inline styles); every chart
+//! marked), and grades and budget execution grouped by city or category (stacked bars of
+//! 优/良/中/差, execution-rate bars). The grouped charts are data-driven: they take
+//! [`ProjectFigure`] rows, whatever query produced them (today the call summary's projects;
+//! a richer report can hand over the same rows or its own [`Group`]s). Presentation attributes only (the CSP forbids inline styles); every chart
 //! has an accessible name and the numbers are also printed beside the marks.
 
 use std::fmt::Write;
@@ -113,6 +116,156 @@ pub(crate) fn spread(rows: &[(String, Vec<f64>)], scale: f64, title: &str) -> St
     out
 }
 
+/// One project's figures for the grouped charts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProjectFigure {
+    pub city: String,
+    pub category: String,
+    /// 优, 良, 中 or 差 once graded.
+    pub grade: Option<String>,
+    pub budgeted: f64,
+    pub spent: f64,
+}
+
+/// The grades, in the order the bars stack them, with their colours (distinct in grey
+/// too; each segment also carries its count as a title).
+pub(crate) const GRADES: [(&str, &str); 4] = [
+    ("优", "#1b7f3b"),
+    ("良", "#0b5cad"),
+    ("中", "#c77700"),
+    ("差", "#b3261e"),
+];
+
+/// The figures of one group (a city, a category).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Group {
+    pub name: String,
+    pub projects: usize,
+    /// Counts by [`GRADES`].
+    pub grades: [i64; 4],
+    pub budgeted: f64,
+    pub spent: f64,
+}
+
+impl Group {
+    pub(crate) fn rate(&self) -> Option<f64> {
+        (self.budgeted > 0.0).then(|| self.spent / self.budgeted)
+    }
+}
+
+/// Groups `projects` by `key` (groups in name order).
+pub(crate) fn group_by(
+    projects: &[ProjectFigure],
+    key: impl Fn(&ProjectFigure) -> &str,
+) -> Vec<Group> {
+    let mut groups: std::collections::BTreeMap<String, Group> = Default::default();
+    for p in projects {
+        let g = groups.entry(key(p).to_string()).or_insert_with(|| Group {
+            name: key(p).to_string(),
+            ..Group::default()
+        });
+        g.projects += 1;
+        g.budgeted += p.budgeted;
+        g.spent += p.spent;
+        if let Some(i) = p
+            .grade
+            .as_deref()
+            .and_then(|grade| GRADES.iter().position(|(g, _)| *g == grade))
+        {
+            g.grades[i] += 1;
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// Stacked bars of each group's graded projects by grade, with a legend; `id` names the
+/// chart for its title.
+pub(crate) fn grades(groups: &[Group], id: &str, title: &str) -> String {
+    let max = groups
+        .iter()
+        .map(|g| g.grades.iter().sum::<i64>())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let mut out = String::new();
+    open(&mut out, id, title, groups.len() as f64 * ROW_H + 34.0);
+    for (i, g) in groups.iter().enumerate() {
+        let y = i as f64 * ROW_H + 4.0;
+        let _ = write!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="13" fill="#1d2733">{}</text>"##,
+            LABEL_W - 8.0,
+            y + 17.0,
+            label(&g.name),
+        );
+        let mut x = LABEL_W;
+        for (k, (grade, colour)) in GRADES.iter().enumerate() {
+            let n = g.grades[k];
+            if n == 0 {
+                continue;
+            }
+            let w = n as f64 / max * PLOT_W;
+            let _ = write!(
+                out,
+                r##"<rect class="grade" data-grade="{grade}" x="{x:.1}" y="{y}" width="{w:.1}" height="{}" fill="{colour}"><title>{}: {grade} {n}</title></rect>"##,
+                ROW_H - 8.0,
+                escape(&g.name),
+            );
+            x += w;
+        }
+        let total: i64 = g.grades.iter().sum();
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{}" font-size="13" fill="#1d2733">{total}/{}</text>"##,
+            x + 6.0,
+            y + 17.0,
+            g.projects,
+        );
+    }
+    // The legend.
+    let ly = groups.len() as f64 * ROW_H + 20.0;
+    for (k, (grade, colour)) in GRADES.iter().enumerate() {
+        let lx = LABEL_W + k as f64 * 60.0;
+        let _ = write!(
+            out,
+            r##"<rect x="{lx}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{ly}" font-size="12" fill="#1d2733">{grade}</text>"##,
+            ly - 10.0,
+            lx + 16.0,
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Bars of each group's budget execution (spent ÷ budgeted, 0–100 %; more is drawn at
+/// the full width and printed as it is), with the amounts printed beside them.
+pub(crate) fn execution(groups: &[Group], id: &str, title: &str) -> String {
+    let mut out = String::new();
+    open(&mut out, id, title, groups.len() as f64 * ROW_H + 8.0);
+    for (i, g) in groups.iter().enumerate() {
+        let y = i as f64 * ROW_H + 4.0;
+        let rate = g.rate();
+        let w = rate.map_or(0.0, |r| r.clamp(0.0, 1.0) * PLOT_W);
+        let shown = rate.map_or_else(|| "—".to_string(), |r| format!("{:.1}%", r * 100.0));
+        let _ = write!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="13" fill="#1d2733">{}</text><rect x="{LABEL_W}" y="{y}" width="{PLOT_W}" height="{}" fill="#eef1f5"/><rect class="execution" x="{LABEL_W}" y="{y}" width="{w:.1}" height="{}" fill="#0b5cad"><title>{}: {shown} ({:.2} / {:.2})</title></rect><text x="{:.1}" y="{}" font-size="13" fill="#1d2733">{shown}</text>"##,
+            LABEL_W - 8.0,
+            y + 17.0,
+            label(&g.name),
+            ROW_H - 8.0,
+            ROW_H - 8.0,
+            escape(&g.name),
+            g.spent,
+            g.budgeted,
+            LABEL_W + PLOT_W + 6.0,
+            y + 17.0,
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -153,5 +306,39 @@ mod tests {
         assert!(svg.contains("median 80.0"));
         assert_eq!(median(&[1.0, 3.0]), Some(2.0));
         assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn projects_group_by_city_and_category_into_grade_and_execution_bars() {
+        let p = |city: &str, category: &str, grade: Option<&str>, budgeted, spent| ProjectFigure {
+            city: city.into(),
+            category: category.into(),
+            grade: grade.map(str::to_string),
+            budgeted,
+            spent,
+        };
+        let projects = [
+            p("广州", "保护", Some("优"), 100.0, 90.0),
+            p("广州", "运用", Some("中"), 100.0, 50.0),
+            p("深圳", "保护", None, 200.0, 0.0),
+            p("深圳", "保护", Some("优"), 0.0, 0.0),
+        ];
+        let cities = group_by(&projects, |p| &p.city);
+        assert_eq!(cities.len(), 2);
+        assert_eq!(cities[0].grades, [1, 0, 1, 0]);
+        assert_eq!(cities[0].rate(), Some(0.7));
+        assert_eq!(cities[1].projects, 2);
+        let categories = group_by(&projects, |p| &p.category);
+        assert_eq!(categories.iter().find(|g| g.name == "保护").unwrap().grades, [2, 0, 0, 0]);
+
+        let svg = grades(&cities, "by-city", "按地市的评价等级");
+        assert_eq!(svg.matches(r#"class="grade""#).count(), 3);
+        assert!(svg.contains("2/2") && svg.contains("1/2"));
+        let svg = execution(&cities, "exec-city", "按地市的预算执行率");
+        assert!(svg.contains("70.0%"));
+        assert!(svg.contains(r#"width="0.0""#), "深圳 spent nothing");
+        assert!(!svg.contains("style="));
+        let none = execution(&[Group { name: "空".into(), ..Group::default() }], "x", "t");
+        assert!(none.contains("—"));
     }
 }

@@ -46,7 +46,25 @@ const INDICATOR_COLUMNS: &[Column] = &[
         &["higher_is_better", "lower_is_better", "qualitative"],
     ),
     ("weight", "权重", "Weight", &[]),
+    ("baseline", "基期值", "Baseline", &[]),
+    ("baseline_year", "基期年份", "Baseline year", &[]),
+    ("target_year", "目标年份", "Target year", &[]),
+    ("attribute", "属性", "Attribute", &["expected", "binding"]),
+    ("cumulative", "累计值", "Cumulative", &["true", "false"]),
 ];
+
+/// The indicator-actuals table (绩效指标完成情况): the approved indicator's columns, then
+/// what was achieved and, when it differs much from the target, why.
+const ACTUAL_COLUMNS: &[Column] = &[
+    ("actual", "实际完成值", "Actual", &[]),
+    ("explanation", "偏差说明", "Explanation", &[]),
+];
+
+/// Whether an indicators input records actuals (`indicator_actuals`): its table adds the
+/// actual and explanation columns and starts from the approved targets.
+fn is_actuals(name: &str) -> bool {
+    name.ends_with("actuals")
+}
 
 const FILE_COLUMNS: &[Column] = &[
     ("name", "文件名", "File name", &[]),
@@ -54,11 +72,18 @@ const FILE_COLUMNS: &[Column] = &[
     ("size", "大小（字节）", "Size (bytes)", &[]),
 ];
 
-/// The columns of a table-shaped input type.
-fn columns(ty: &str) -> Option<&'static [Column]> {
+/// The columns of a table-shaped input type (`name` tells an actuals table apart).
+fn columns(ty: &str, name: &str) -> Option<Vec<Column>> {
     match ty {
-        "indicators" => Some(INDICATOR_COLUMNS),
-        "file" | "files" => Some(FILE_COLUMNS),
+        "indicators" if is_actuals(name) => Some(
+            INDICATOR_COLUMNS
+                .iter()
+                .chain(ACTUAL_COLUMNS)
+                .copied()
+                .collect(),
+        ),
+        "indicators" => Some(INDICATOR_COLUMNS.to_vec()),
+        "file" | "files" => Some(FILE_COLUMNS.to_vec()),
         _ => None,
     }
 }
@@ -78,21 +103,34 @@ fn option_title(lang: Lang, option: &str) -> &str {
         "higher_is_better" => "越高越好",
         "lower_is_better" => "越低越好",
         "qualitative" => "定性",
+        "expected" => "预期性",
+        "binding" => "约束性",
+        "true" => "是（括号内为累计值）",
+        "false" => "否",
         other => other,
     };
     if lang == Lang::En { option } else { zh }
 }
 
-/// The form values of an input from the instance's data (what is already filled in).
+/// The form values of an input from the instance's data (what is already filled in). An
+/// actuals table not yet filled in starts from the targets fixed at approval (else the
+/// ones applied for), so the unit only types what was achieved.
 pub(crate) fn values_from_data(ty: &str, name: &str, data: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let v = &data[name];
+    let mut v = &data[name];
+    if ty == "indicators" && is_actuals(name) && v.as_array().is_none_or(Vec::is_empty) {
+        v = ["approved_indicators", "indicators"]
+            .into_iter()
+            .map(|k| &data[k])
+            .find(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            .unwrap_or(&Value::Null);
+    }
     let scalar = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    match columns(ty) {
+    match columns(ty, name) {
         Some(cols) => {
             let rows: Vec<Value> = match v {
                 Value::Array(a) => a.clone(),
@@ -100,7 +138,7 @@ pub(crate) fn values_from_data(ty: &str, name: &str, data: &Value) -> BTreeMap<S
                 _ => Vec::new(),
             };
             for (r, row) in rows.iter().enumerate() {
-                for (c, ..) in cols {
+                for (c, ..) in &cols {
                     out.insert(format!("{name}.{r}.{c}"), scalar(&row[*c]));
                 }
             }
@@ -113,6 +151,38 @@ pub(crate) fn values_from_data(ty: &str, name: &str, data: &Value) -> BTreeMap<S
     out
 }
 
+/// A stored indicators value (targets, approved targets or actuals) as a read-only table
+/// in the provincial shape: every column with its title, options in words, a cumulative
+/// value in brackets as the table writes it. `None` when `value` holds no rows.
+pub(crate) fn indicator_table(lang: Lang, name: &str, value: &Value) -> Option<Value> {
+    let rows = value.as_array().filter(|a| !a.is_empty())?;
+    let cols = columns("indicators", name)?;
+    let cell = |row: &Value, c: &str| -> String {
+        let v = &row[c];
+        let text = match v {
+            Value::Null => String::new(),
+            Value::String(s) => option_title(lang, s).to_string(),
+            Value::Bool(b) => option_title(lang, if *b { "true" } else { "false" }).to_string(),
+            other => other.to_string(),
+        };
+        let cumulative = row["cumulative"] == Value::Bool(true);
+        if cumulative && matches!(c, "target" | "actual") && !text.is_empty() {
+            format!("({text})")
+        } else {
+            text
+        }
+    };
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|row| json!(cols.iter().map(|(c, ..)| cell(row, c)).collect::<Vec<_>>()))
+        .collect();
+    let titles: Vec<&str> = cols
+        .iter()
+        .map(|(_, zh, en, _)| if lang == Lang::En { *en } else { *zh })
+        .collect();
+    Some(json!({ "columns": titles, "rows": rows }))
+}
+
 /// The table of a table-shaped input, as the template draws it: the columns, then rows
 /// of cells (the typed or stored rows and enough empty ones to add more).
 pub(crate) fn grid(
@@ -121,7 +191,7 @@ pub(crate) fn grid(
     name: &str,
     values: &BTreeMap<String, String>,
 ) -> Option<Value> {
-    let cols = columns(ty)?;
+    let cols = columns(ty, name)?;
     let prefix = format!("{name}.");
     let filled = values
         .keys()
@@ -191,7 +261,9 @@ pub(crate) fn input_json(
                     continue;
                 }
                 let cell = match col {
-                    "target" | "weight" | "size" => v.parse::<f64>().map_or_else(
+                    "cumulative" => v.parse::<bool>().map_or_else(|_| json!(v), Value::from),
+                    "target" | "weight" | "size" | "baseline" | "baseline_year" | "target_year"
+                    | "actual" => v.parse::<f64>().map_or_else(
                         |_| json!(v),
                         |n| {
                             if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -313,5 +385,36 @@ mod tests {
             "300000.00"
         );
         assert!(grid(Lang::En, "money", "budget", &v).is_none());
+    }
+
+    #[test]
+    fn the_actuals_table_starts_from_the_approved_targets_and_types_its_cells() {
+        let data = json!({ "approved_indicators": [
+            { "name": "服务企业数量", "category": "output_quantity", "target": 120, "baseline": 40,
+              "target_year": 2025, "attribute": "binding", "cumulative": false }
+        ] });
+        let v = values_from_data("indicators", "indicator_actuals", &data);
+        assert_eq!(v["indicator_actuals.0.name"], "服务企业数量");
+        assert_eq!(v["indicator_actuals.0.baseline"], "40");
+        assert_eq!(v["indicator_actuals.0.attribute"], "binding");
+        assert_eq!(v["indicator_actuals.0.actual"], "");
+        let g = grid(Lang::ZhCn, "indicators", "indicator_actuals", &v).unwrap();
+        let columns = g["columns"].as_array().unwrap();
+        assert_eq!(columns.len(), 13, "{columns:?}");
+        assert_eq!(columns[11], "实际完成值");
+        // Targets tables do not get the actual column.
+        let g = grid(Lang::ZhCn, "indicators", "indicators", &BTreeMap::new()).unwrap();
+        assert_eq!(g["columns"].as_array().unwrap().len(), 11);
+
+        let mut typed_in = v;
+        typed_in.insert("indicator_actuals.0.actual".into(), "130".into());
+        typed_in.insert("indicator_actuals.0.cumulative".into(), "true".into());
+        let input = input_json(&typed_in, |_| "indicators".to_string());
+        let row = &input["indicator_actuals"][0];
+        assert_eq!(row["actual"], json!(130));
+        assert_eq!(row["baseline"], json!(40));
+        assert_eq!(row["target_year"], json!(2025));
+        assert_eq!(row["cumulative"], json!(true));
+        assert_eq!(row["attribute"], json!("binding"));
     }
 }

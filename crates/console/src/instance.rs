@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::Page;
 use crate::i18n::{Lang, text, texts};
 use crate::pages::{Visit, error_code, error_message};
-use crate::{diagram, forms};
+use crate::{changes, diagram, forms};
 
 const INSTANCE: &str = r#"query($id: ID!) {
   viewer { id username displayName roles }
@@ -25,7 +25,8 @@ const INSTANCE: &str = r#"query($id: ID!) {
     id title version dueAt overdue data
     state { id title { zhCn en } } stage { title { zhCn en } }
     organisation { name }
-    workflow { title { zhCn en } states { id title { zhCn en } initial final } transitions { event title { zhCn en } from to } }
+    parent { id title }
+    workflow { id title { zhCn en } states { id title { zhCn en } initial final } transitions { event title { zhCn en } from to } }
     history { seq at actorId event fromState toState reason hash prevHash }
     historyVerification { ok recordsChecked failedSeq problem }
     timers { kind fireAt status firedAt event }
@@ -255,6 +256,16 @@ async fn instance_page(
     } else {
         Vec::new()
     };
+    // A project's change requests (the unit files them during execution).
+    let is_project = i["workflow"]["id"] == "funded-project";
+    let change_requests = if is_project {
+        changes::of_project(visit, app, id).await
+    } else {
+        Vec::new()
+    };
+    let may_request_change = is_project
+        && i["state"]["id"] == "execution"
+        && crate::calls::has_role(&viewer, "APPLICANT");
     let (nodes, edges) = diagram::from_graphql(&i["workflow"], |t| visit.i18n(t));
     let svg = diagram::svg(
         &nodes,
@@ -266,6 +277,20 @@ async fn instance_page(
             visit.i18n(&i["state"]["title"])
         ),
     );
+    // The indicator tables the data holds (targets, approved targets, actuals), in the
+    // provincial table's columns.
+    let indicator_tables: Vec<Value> = [
+        ("indicators", "绩效目标", "Performance targets"),
+        ("approved_indicators", "立项审定的绩效目标", "Targets fixed at approval"),
+        ("indicator_actuals", "绩效指标完成情况", "Indicator actuals"),
+    ]
+    .into_iter()
+    .filter_map(|(name, zh, en)| {
+        let table = forms::indicator_table(visit.lang, name, &i["data"][name])?;
+        let title = if visit.lang == Lang::En { en } else { zh };
+        Some(json!({ "name": name, "title": title, "table": table }))
+    })
+    .collect();
     let instance = json!({
         "id": i["id"], "title": i["title"], "version": i["version"],
         "state": visit.i18n(&i["state"]["title"]), "stage": visit.i18n(&i["stage"]["title"]),
@@ -280,6 +305,9 @@ async fn instance_page(
             csrf => visit.token, viewer => viewer,
             instance => instance, actions => actions, unavailable => unavailable,
             history => history, timers => timers, messages => messages,
+            indicator_tables => indicator_tables,
+            change_requests => change_requests, may_request_change => may_request_change,
+            is_project => is_project, parent => i["parent"].clone(),
             verification => i["historyVerification"].clone(),
             extend_error => failed.as_ref().filter(|r| r.event == EXTEND).map(|r| r.message.clone()),
             diagram => minijinja::Value::from_safe_string(svg),

@@ -16,10 +16,12 @@
 mod account;
 mod budget;
 mod calls;
+mod changes;
 mod charts;
 mod demands;
 mod diagram;
 mod evaluation;
+mod experts;
 mod forms;
 pub mod i18n;
 mod instance;
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             get(evaluation::evaluation).post(evaluation::evaluate),
         )
         .route("/instances/{id}/extend", post(instance::extend))
+        .route("/instances/{id}/change", post(changes::create))
         .route("/instances/{id}/budget/line", post(budget::add_line))
         .route("/instances/{id}/budget/spend", post(budget::spend))
         .route("/reviews", get(reviews::my_reviews))
@@ -78,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/calls/{id}/ranking", get(manage::ranking))
         .route("/rounds/{id}", get(manage::round))
         .route("/rounds/{id}/draw", post(manage::draw))
+        .route("/rounds/{id}/assign", post(manage::assign))
+        .route("/experts", get(experts::pool))
+        .route("/experts/profile", post(experts::upsert))
+        .route("/experts/collaboration", post(experts::collaboration))
         .route("/outbox", get(manage::outbox))
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
@@ -163,6 +170,7 @@ fn templates() -> &'static Environment<'static> {
             ("round.html", include_str!("../templates/round.html")),
             ("ranking.html", include_str!("../templates/ranking.html")),
             ("outbox.html", include_str!("../templates/outbox.html")),
+            ("experts.html", include_str!("../templates/experts.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A broken template is a bug of this crate, caught by its tests.
@@ -216,6 +224,7 @@ mod tests {
             "round.html",
             "ranking.html",
             "outbox.html",
+            "experts.html",
         ] {
             env.get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -1,8 +1,11 @@
 //! "What waits on me", kept current: the home page loads `static/live.js` (our own file,
 //! allowed by the CSP's `script-src 'self'`; no inline script, nothing from elsewhere),
-//! which asks `/live` for a digest of the list every 15 seconds and, when it changed,
-//! fetches the home page again and swaps the list in place (announced politely to screen
-//! readers). Without JavaScript the page works as before: reload to refresh.
+//! which subscribes to `myTasks` over `/graphql/ws` (graphql-transport-ws, same origin,
+//! `connect-src 'self'`; the socket is authenticated by the session cookie, which the API
+//! accepts from this site's pages only, see `grantflow_api::ws::SESSION_COOKIE`) and, on
+//! each event, fetches the home page again and swaps the list in place (announced politely
+//! to screen readers). When the socket fails it falls back to asking `/live` for a digest
+//! of the list every 15 seconds. Without JavaScript the page works as before: reload.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -1,12 +1,13 @@
 //! The programme manager's pages beyond the instance page: a project's review round
 //! (the panel with every assignment's lifecycle, including the conflicts declared that
-//! replaced an expert; a seeded draw; the spread of the experts' totals as a chart), a
+//! replaced an expert; a seeded draw listing the experts it excluded with every reason;
+//! assigning pool experts by hand; the spread of the experts' totals as a chart), a
 //! call's ranking with the same chart for every project, and the dead letters of the
 //! outbox.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use grantflow_api::AppState;
 use minijinja::context;
 use serde_json::{Value, json};
@@ -38,10 +39,19 @@ pub(crate) async fn round(
     if let Some(login) = visit.login_needed() {
         return login;
     }
-    round_page(&visit, &app, &id, None).await
+    round_page(&visit, &app, &id, Outcome::default()).await
 }
 
-async fn round_page(visit: &Visit, app: &AppState, id: &str, notice: Option<String>) -> Response {
+/// What a draw or a manual assignment leaves to show on the round page.
+#[derive(Default)]
+struct Outcome {
+    notice: Option<String>,
+    /// The experts the draw excluded, each with its reasons.
+    excluded: Vec<Value>,
+    error: Option<String>,
+}
+
+async fn round_page(visit: &Visit, app: &AppState, id: &str, outcome: Outcome) -> Response {
     let answer = match visit.run(app, ROUND, json!({ "id": id })).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -85,15 +95,52 @@ async fn round_page(visit: &Visit, app: &AppState, id: &str, notice: Option<Stri
             })
         })
         .collect();
-    visit.page(
+    // The pool's active experts, for assigning by hand while the round is open.
+    let pool: Vec<Value> = if round["open"] == true
+        && crate::calls::has_role(&answer["data"]["viewer"], "MANAGER")
+    {
+        match visit
+            .run(
+                app,
+                "{ expertPool { userId status load workloadCap user { displayName username } organisation { name } } }",
+                json!({}),
+            )
+            .await
+        {
+            Ok(p) => p["data"]["expertPool"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|e| e["status"] == "active")
+                .map(|e| {
+                    json!({
+                        "id": e["userId"], "name": e["user"]["displayName"], "username": e["user"]["username"],
+                        "org": e["organisation"]["name"], "load": e["load"], "cap": e["workloadCap"],
+                    })
+                })
+                .collect(),
+            Err(r) => return r,
+        }
+    } else {
+        Vec::new()
+    };
+    let failed = outcome.error.is_some();
+    let page = visit.page(
         "round.html",
         &answer["data"]["viewer"],
         context! {
             instance => answer["data"]["instance"].clone(), round => round.clone(),
             round_title => visit.i18n(&round["title"]), assignments => assignments,
-            chart => chart.map(minijinja::Value::from_safe_string), notice => notice,
+            chart => chart.map(minijinja::Value::from_safe_string), notice => outcome.notice,
+            excluded => outcome.excluded, pool => pool, error => outcome.error,
         },
-    )
+    );
+    if failed {
+        (axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+    } else {
+        page
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -117,7 +164,7 @@ pub(crate) async fn draw(
     let answer = match visit
         .run(
             &app,
-            "mutation($id: ID!, $s: Int) { autoAssign(instanceId: $id, seed: $s) { seed algorithm unfilledSeats assignments { id } } }",
+            "mutation($id: ID!, $s: Int) { autoAssign(instanceId: $id, seed: $s) { seed algorithm unfilledSeats assignments { id } excluded { expert { displayName username } reasons { code conflicts message { zhCn en } } } } }",
             json!({ "id": id, "s": seed }),
         )
         .await
@@ -138,7 +185,74 @@ pub(crate) async fn draw(
         text(visit.lang, "unfilled"),
         p["unfilledSeats"],
     );
-    round_page(&visit, &app, &id, Some(notice)).await
+    let excluded: Vec<Value> = p["excluded"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            let reasons: Vec<Value> = e["reasons"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| json!({ "code": r["code"], "conflicts": r["conflicts"], "message": visit.i18n(&r["message"]) }))
+                .collect();
+            json!({ "name": e["expert"]["displayName"], "username": e["expert"]["username"], "reasons": reasons })
+        })
+        .collect();
+    let outcome = Outcome {
+        notice: Some(notice),
+        excluded,
+        error: None,
+    };
+    round_page(&visit, &app, &id, outcome).await
+}
+
+/// Puts the experts ticked on the round page on the panel (all or nothing: the API
+/// refuses with every reason of every refused expert).
+pub(crate) async fn assign(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    mut visit: Visit,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    visit.path = format!("/rounds/{id}");
+    let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    if let Some(r) = visit.refused(csrf) {
+        return r;
+    }
+    let experts: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| k == "expert")
+        .map(|(_, v)| v.trim())
+        .take(30)
+        .collect();
+    let answer = match visit
+        .run(
+            &app,
+            "mutation($id: ID!, $e: [ID!]!) { assignReviewers(instanceId: $id, expertIds: $e) { id } }",
+            json!({ "id": id, "e": experts }),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let outcome = match answer["data"]["assignReviewers"].as_array() {
+        Some(done) => Outcome {
+            notice: Some(format!("{} {}", text(visit.lang, "assigned"), done.len())),
+            ..Outcome::default()
+        },
+        None if crate::pages::error_code(&answer) == Some("NOT_FOUND") => {
+            return visit.not_found();
+        }
+        None => Outcome {
+            error: Some(crate::pages::error_message(&answer, visit.lang)),
+            ..Outcome::default()
+        },
+    };
+    round_page(&visit, &app, &id, outcome).await
 }
 
 const RANKING: &str = r#"query($c: String!, $id: ID!) {

@@ -10,7 +10,8 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 
-pub const SESSION: &str = "gf_session";
+/// The session cookie; the API's WebSocket reads it too (same-origin pages only).
+pub const SESSION: &str = grantflow_api::ws::SESSION_COOKIE;
 pub const LOGIN_CSRF: &str = "gf_csrf";
 pub const LANG: &str = "gf_lang";
 

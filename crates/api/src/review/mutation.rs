@@ -222,7 +222,8 @@ impl ReviewMutation {
 
     /// Draw the open seats of the panel at random among eligible experts, least loaded
     /// first, then best expertise (managers). The seed (given, or generated) is recorded:
-    /// the same pool and seed draw the same panel.
+    /// the same pool and seed draw the same panel. The payload lists the experts the draw
+    /// could not choose, with every reason.
     async fn auto_assign(
         &self,
         ctx: &Context<'_>,
@@ -239,7 +240,20 @@ impl ReviewMutation {
         for r in drawn.assignments {
             assignments.push(assignment_view(ctx, r, is_manager(v)).await?);
         }
+        let mut excluded = Vec::new();
+        for r in &drawn.excluded {
+            let expert = match uuid::Uuid::parse_str(&r.expert_id) {
+                Ok(id) => load_user(ctx, id).await?,
+                Err(_) => None,
+            };
+            excluded.push(DrawExclusionGql {
+                expert_id: ID(r.expert_id.clone()),
+                expert,
+                reasons: r.reasons.iter().map(ExclusionReasonGql::from).collect(),
+            });
+        }
         Ok(AutoAssignPayload {
+            excluded,
             seed: drawn.seed,
             algorithm: drawn.algorithm,
             assignments,

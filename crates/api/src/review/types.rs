@@ -499,6 +499,53 @@ pub struct AutoAssignPayload {
     pub assignments: Vec<ReviewAssignmentGql>,
     /// Seats left open for want of eligible experts.
     pub unfilled_seats: u32,
+    /// The experts of the pool the draw could not choose, each with every reason (the
+    /// conflicts with their grounds, inactive, at the workload cap, already on the
+    /// panel), as the pool stood when the draw was made.
+    pub excluded: Vec<DrawExclusionGql>,
+}
+
+/// An expert a draw could not choose.
+#[derive(SimpleObject)]
+#[graphql(name = "DrawExclusion")]
+pub struct DrawExclusionGql {
+    pub expert_id: ID,
+    pub expert: Option<UserGql>,
+    pub reasons: Vec<ExclusionReasonGql>,
+}
+
+/// Why a draw could not choose an expert.
+#[derive(SimpleObject)]
+#[graphql(name = "ExclusionReason")]
+pub struct ExclusionReasonGql {
+    /// EXPERT_CONFLICT, EXPERT_INACTIVE, EXPERT_OVER_CAP or EXPERT_ALREADY_ON_PANEL.
+    pub code: String,
+    /// For a conflict, the code of each ground: CONFLICT_SAME_ORGANISATION,
+    /// CONFLICT_EXCLUDED_BY_APPLICANT, CONFLICT_RECENT_COLLABORATION,
+    /// CONFLICT_PARTICIPANT_IN_CALL, CONFLICT_DECLARED.
+    pub conflicts: Vec<String>,
+    pub message: I18nText,
+}
+
+impl From<&grantflow_review::assignment::RefusalReason> for ExclusionReasonGql {
+    fn from(r: &grantflow_review::assignment::RefusalReason) -> Self {
+        use grantflow_domain::Lang;
+        use grantflow_review::assignment::RefusalReason;
+        let conflicts = match r {
+            RefusalReason::Conflict { reasons } => {
+                reasons.iter().map(|c| c.code().to_string()).collect()
+            }
+            _ => Vec::new(),
+        };
+        Self {
+            code: r.code().to_string(),
+            conflicts,
+            message: I18nText {
+                zh_cn: r.message(Lang::ZhCn),
+                en: r.message(Lang::En),
+            },
+        }
+    }
 }
 
 #[derive(SimpleObject)]

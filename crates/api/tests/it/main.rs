@@ -19,3 +19,4 @@ mod programme_e2e;
 mod review;
 mod schema;
 mod ws;
+mod ws_console_cookie;

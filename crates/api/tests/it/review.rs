@@ -8,6 +8,7 @@ use crate::support;
 
 #[path = "review/blind_paths.rs"]
 mod blind_paths;
+mod draw_exclusions;
 
 use chrono::Duration;
 use grantflow_api::auth;

@@ -342,3 +342,44 @@ async fn the_auditor_sees_the_chain_verified_and_the_live_digest_needs_a_session
     )));
 }
 on_both_backends!(the_auditor_sees_the_chain_verified_and_the_live_digest_needs_a_session);
+
+async fn the_expert_pool_is_the_managers_and_a_change_request_needs_its_form_token(app: App) {
+    let manager = app.session("manager").await;
+    let (status, html) = app.get("/experts", &manager).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(r#"id="pool""#) && html.contains(r#"id="collaboration-form""#));
+    let applicant = app.session("applicant_a").await;
+    let (status, html) = app.get("/experts", &applicant).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(!html.contains(r#"id="pool""#));
+
+    let p = app.project().await;
+    let post = |session: &str, body: String| {
+        app.http
+            .post(format!("{}/instances/{}/change", app.base, p.id))
+            .header("cookie", format!("gf_session={session}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let refused = post(&applicant, "title=%E5%BB%B6%E6%9C%9F".into()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (_, page) = app.get(&format!("/instances/{}", p.id), &manager).await;
+    assert!(!page.contains(r#"id="change-requests""#), "nothing was filed");
+
+    let csrf = grantflow_console::session::csrf_for_session(&applicant);
+    let filed = post(&applicant, format!("csrf={csrf}&title=%E5%BB%B6%E6%9C%9F"))
+        .await
+        .unwrap();
+    assert_eq!(filed.status(), StatusCode::SEE_OTHER);
+    let location = filed.headers()["location"].to_str().unwrap().to_string();
+    let (status, change) = app.get(&location, &applicant).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(change.contains(r#"id="parent""#) && change.contains("广州专利导航项目"), "{change}");
+    let (_, page) = app.get(&format!("/instances/{}", p.id), &manager).await;
+    assert!(
+        page.contains(r#"id="change-requests""#) && page.contains(&format!("href=\"{location}\"")),
+        "the project lists its change request: {page}"
+    );
+}
+on_both_backends!(the_expert_pool_is_the_managers_and_a_change_request_needs_its_form_token);

@@ -54,7 +54,8 @@ impl Reviews {
 
     /// Draws the open seats of the round's panel at random among eligible experts,
     /// least loaded first, then best expertise, from `seed` (generated when not given);
-    /// the seed and algorithm are recorded with every assignment.
+    /// the seed and algorithm are recorded with every assignment. The result lists the
+    /// experts the draw could not choose, with every reason.
     pub async fn auto_assign(
         &self,
         user: &User,
@@ -66,6 +67,7 @@ impl Reviews {
         for _ in 0..MAX_ATTEMPTS {
             let round = self.open_round(instance_id).await?;
             let board = self.board(&round).await?;
+            let excluded = board.excluded(&round.instance.id.to_string());
             let outcome = draw_panels(
                 &board.ctx(),
                 &[round.instance.id.to_string()],
@@ -79,6 +81,7 @@ impl Reviews {
                     algorithm: outcome.algorithm,
                     assignments: Vec::new(),
                     shortfall,
+                    excluded,
                 });
             }
             let seats: Vec<NewAssignment> = outcome
@@ -107,6 +110,7 @@ impl Reviews {
                         algorithm: outcome.algorithm,
                         assignments: records,
                         shortfall,
+                        excluded,
                     });
                 }
                 Err(ReviewConflict::RoundClosed) => return Err(ReviewServiceError::RoundClosed),

@@ -28,7 +28,8 @@ use grantflow_review::aggregate::{
     justify_outlier,
 };
 use grantflow_review::assignment::{
-    DRAW_ALGORITHM, DrawContext, Shortfall, assign_manually, draw_panels, draw_replacement,
+    DRAW_ALGORITHM, DrawContext, Refusal, Shortfall, assign_manually, check_eligibility,
+    draw_panels, draw_replacement,
 };
 use grantflow_review::blind::{PeerScore, peer_scores};
 use grantflow_review::conflict::{Application, DeclaredConflict, validate_application};

@@ -75,6 +75,10 @@ pub struct AutoAssigned {
     pub algorithm: String,
     pub assignments: Vec<AssignmentRecord>,
     pub shortfall: Option<Shortfall>,
+    /// The experts of the pool the draw could not choose, each with every reason
+    /// (conflicts with their grounds, inactive, at the workload cap, already on the
+    /// panel), as the pool stood when the draw was made; by expert id.
+    pub excluded: Vec<Refusal>,
 }
 
 /// An expert leaving a panel (conflict, decline, overdue) and who took the seat.
@@ -143,6 +147,30 @@ pub(super) struct Board {
 }
 
 impl Board {
+    /// Every expert of the pool who may not join `application_id`'s panel now, with
+    /// every reason, by expert id.
+    pub(super) fn excluded(&self, application_id: &str) -> Vec<Refusal> {
+        let ctx = self.ctx();
+        let Some(application) = ctx.call_applications.iter().find(|a| a.id == application_id)
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<Refusal> = ctx
+            .experts
+            .iter()
+            .filter_map(|e| {
+                let reasons = check_eligibility(&ctx, e, application);
+                (!reasons.is_empty()).then(|| Refusal {
+                    expert_id: e.id.clone(),
+                    reasons,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.expert_id.cmp(&b.expert_id));
+        out.dedup_by(|a, b| a.expert_id == b.expert_id);
+        out
+    }
+
     pub(super) fn ctx(&self) -> DrawContext<'_> {
         DrawContext {
             round_id: &self.round_key,
