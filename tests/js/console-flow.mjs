@@ -23,6 +23,8 @@ import {
   base, shots, check, finish, gql, login, launch, newPage, submitWith, signIn, actionForm, blocked,
 } from './console-lib.mjs';
 
+// Dates relative to today in China Standard Time (the server runs on the real clock).
+const day = (offset = 0) => new Date(Date.now() + offset * 864e5 + 8 * 3600e3).toISOString().slice(0, 10);
 const title = `浏览器全流程：知识产权运营服务 ${Date.now() % 100000}`;
 const browser = await launch();
 const pages = [];
@@ -166,7 +168,7 @@ try {
   // the public notice is ended by the manager's action (no waiting on time).
   await manager.getByRole('link', { name: '项目预算' }).click();
   await manager.waitForURL(`${base}/instances/${id}/budget`);
-  await manager.locator('#line-year').fill('2024');
+  await manager.locator('#line-year').fill(day().slice(0, 4));
   await manager.locator('#line-subject').fill('知识产权运营服务');
   await manager.locator('#line-amount').fill('300000');
   await submitWith(manager, manager.getByRole('button', { name: '新增预算科目' }));
@@ -196,7 +198,7 @@ try {
   await taskBook.getByLabel('项目任务书: SHA-256 1').fill('c'.repeat(64));
   await taskBook.getByLabel('项目任务书: 大小（字节） 1').fill('8192');
   await taskBook.getByLabel('进度安排与里程碑').fill('2024年12月中期检查，2025年6月验收');
-  await taskBook.getByLabel('执行期截止日').fill('2025-06-30');
+  await taskBook.getByLabel('执行期截止日').fill(day(365));
   await submitWith(unit, taskBook.getByRole('button', { name: '提交任务书' }));
   check((await state(unit)).includes('任务书审核'), 'the task book waits on the manager', await state(unit));
   await waitingList.getByRole('link', { name: title }).waitFor();
@@ -217,7 +219,7 @@ try {
   const change = actionForm(unit, '提交变更申请');
   await change.getByLabel('变更类型').selectOption('schedule');
   await change.getByLabel('变更内容及理由').fill('受场地影响，执行期延长两个月');
-  await change.getByLabel('变更后执行期截止日').fill('2025-08-31');
+  await change.getByLabel('变更后执行期截止日').fill(day(425));
   await submitWith(unit, change.getByRole('button', { name: '提交变更申请' }));
   check((await state(unit)).includes('省局审核'), 'the change request waits on the manager', await state(unit));
   await manager.goto(`${base}/instances/${id}`);
@@ -231,7 +233,7 @@ try {
   // --- the unit: spending, then the acceptance materials with the actuals table
   await unit.goto(`${base}/instances/${id}/budget`);
   await unit.locator('#spend-amount').fill('270000');
-  await unit.locator('#spend-on').fill('2024-11-30');
+  await unit.locator('#spend-on').fill(day());
   await unit.locator('#spend-description').fill('运营服务平台建设');
   await submitWith(unit, unit.getByRole('button', { name: '登记支出' }));
   check((await unit.locator('#spending').innerText()).includes('运营服务平台建设'), 'the unit records its spending');
@@ -259,7 +261,7 @@ try {
   const partnerId = await manager.locator(`#collab-expert option[data-username="${partner}"]`).getAttribute('value');
   await manager.locator('#collab-expert').selectOption(partnerId);
   await manager.locator('#collab-org').selectOption({ label: applicant });
-  await manager.locator('#collab-until').fill(new Date().toISOString().slice(0, 10));
+  await manager.locator('#collab-until').fill(day());
   await manager.locator('#collab-note').fill('联合课题（浏览器测试）');
   await submitWith(manager, manager.getByRole('button', { name: '登记合作关系（回避）' }));
   check((await manager.locator(`#pool tr[data-expert="${partner}"]`).innerText()).includes(applicant), 'the collaboration is listed as an exclusion in the pool', await manager.locator('#pool').innerText());
