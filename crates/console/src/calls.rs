@@ -50,7 +50,11 @@ fn figures(summary: &Value, categories: &Value) -> Vec<charts::ProjectFigure> {
     let mut category_of = BTreeMap::new();
     for c in categories.as_array().map(Vec::as_slice).unwrap_or_default() {
         let label = c["label"].as_str().unwrap_or_default();
-        for a in c["policyAreas"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for a in c["policyAreas"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             for i in a["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
                 if let Some(id) = i["id"].as_str() {
                     category_of.insert(id.to_string(), label.to_string());
@@ -58,7 +62,11 @@ fn figures(summary: &Value, categories: &Value) -> Vec<charts::ProjectFigure> {
             }
         }
     }
-    let amount = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let amount = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     summary["budgetExecution"]["projects"]
         .as_array()
         .map(Vec::as_slice)
@@ -75,7 +83,10 @@ fn figures(summary: &Value, categories: &Value) -> Vec<charts::ProjectFigure> {
             let item = i["data"]["catalogue_item"].as_str().unwrap_or_default();
             charts::ProjectFigure {
                 city: city.as_str().unwrap_or("—").to_string(),
-                category: category_of.get(item).cloned().unwrap_or_else(|| "—".to_string()),
+                category: category_of
+                    .get(item)
+                    .cloned()
+                    .unwrap_or_else(|| "—".to_string()),
                 grade: i["data"]["evaluation_grade"].as_str().map(str::to_string),
                 budgeted: amount(&p["budgeted"]),
                 spent: amount(&p["spent"]),
@@ -99,14 +110,29 @@ fn grouped_charts(
     let t = |k| text(visit.lang, k);
     let svg = minijinja::Value::from_safe_string;
     Some(BTreeMap::from([
-        ("grades_city", svg(charts::grades(&by_city, "grades-city-title", t("grades_by_city")))),
+        (
+            "grades_city",
+            svg(charts::grades(
+                &by_city,
+                "grades-city-title",
+                t("grades_by_city"),
+            )),
+        ),
         (
             "grades_category",
-            svg(charts::grades(&by_category, "grades-category-title", t("grades_by_category"))),
+            svg(charts::grades(
+                &by_category,
+                "grades-category-title",
+                t("grades_by_category"),
+            )),
         ),
         (
             "execution_city",
-            svg(charts::execution(&by_city, "execution-city-title", t("execution_by_city"))),
+            svg(charts::execution(
+                &by_city,
+                "execution-city-title",
+                t("execution_by_city"),
+            )),
         ),
         (
             "execution_category",

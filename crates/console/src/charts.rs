@@ -329,7 +329,10 @@ mod tests {
         assert_eq!(cities[0].rate(), Some(0.7));
         assert_eq!(cities[1].projects, 2);
         let categories = group_by(&projects, |p| &p.category);
-        assert_eq!(categories.iter().find(|g| g.name == "保护").unwrap().grades, [2, 0, 0, 0]);
+        assert_eq!(
+            categories.iter().find(|g| g.name == "保护").unwrap().grades,
+            [2, 0, 0, 0]
+        );
 
         let svg = grades(&cities, "by-city", "按地市的评价等级");
         assert_eq!(svg.matches(r#"class="grade""#).count(), 3);
@@ -338,7 +341,14 @@ mod tests {
         assert!(svg.contains("70.0%"));
         assert!(svg.contains(r#"width="0.0""#), "深圳 spent nothing");
         assert!(!svg.contains("style="));
-        let none = execution(&[Group { name: "空".into(), ..Group::default() }], "x", "t");
+        let none = execution(
+            &[Group {
+                name: "空".into(),
+                ..Group::default()
+            }],
+            "x",
+            "t",
+        );
         assert!(none.contains("—"));
     }
 }

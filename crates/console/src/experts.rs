@@ -42,7 +42,10 @@ async fn pool_page(visit: &Visit, app: &AppState, error: Option<String>) -> Resp
     if !answer["data"]["expertPool"].is_array() {
         return visit.refusal(&answer);
     }
-    let orgs = answer["data"]["organisations"].as_array().cloned().unwrap_or_default();
+    let orgs = answer["data"]["organisations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let org_name = |id: &Value| {
         orgs.iter()
             .find(|o| o["id"] == *id)
@@ -80,7 +83,9 @@ async fn pool_page(visit: &Visit, app: &AppState, error: Option<String>) -> Resp
             .unwrap_or_default()
             .iter()
             .filter(|u| {
-                u["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "EXPERT"))
+                u["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == "EXPERT"))
                     && !in_pool.contains(&&u["id"])
             })
             .cloned()
@@ -116,7 +121,9 @@ pub(crate) async fn upsert(
     if let Some(r) = visit.refused(get("csrf")) {
         return r;
     }
-    let user = get("user").filter(|u| !u.is_empty()).or_else(|| get("user_id"));
+    let user = get("user")
+        .filter(|u| !u.is_empty())
+        .or_else(|| get("user_id"));
     let categories: Vec<i64> = pairs
         .iter()
         .filter(|(n, _)| n == "category")

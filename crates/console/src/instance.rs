@@ -281,7 +281,11 @@ async fn instance_page(
     // provincial table's columns.
     let indicator_tables: Vec<Value> = [
         ("indicators", "绩效目标", "Performance targets"),
-        ("approved_indicators", "立项审定的绩效目标", "Targets fixed at approval"),
+        (
+            "approved_indicators",
+            "立项审定的绩效目标",
+            "Targets fixed at approval",
+        ),
         ("indicator_actuals", "绩效指标完成情况", "Indicator actuals"),
     ]
     .into_iter()

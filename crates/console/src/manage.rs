@@ -218,7 +218,10 @@ pub(crate) async fn assign(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     visit.path = format!("/rounds/{id}");
-    let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     if let Some(r) = visit.refused(csrf) {
         return r;
     }

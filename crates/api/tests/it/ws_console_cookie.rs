@@ -16,16 +16,32 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// Opens a socket with the session cookie and `origin`, sends `connection_init` without
 /// a payload and returns the first answer: a message, or the close code.
-async fn first_answer(addr: std::net::SocketAddr, token: &str, origin: Option<&str>) -> Result<(Value, Value), u16> {
-    let mut req = format!("ws://{addr}/graphql/ws").into_client_request().unwrap();
+async fn first_answer(
+    addr: std::net::SocketAddr,
+    token: &str,
+    origin: Option<&str>,
+) -> Result<(Value, Value), u16> {
+    let mut req = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .unwrap();
     let h = req.headers_mut();
-    h.insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
-    h.insert("cookie", HeaderValue::from_str(&format!("gf_lang=zh-CN; {SESSION_COOKIE}={token}")).unwrap());
+    h.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    h.insert(
+        "cookie",
+        HeaderValue::from_str(&format!("gf_lang=zh-CN; {SESSION_COOKIE}={token}")).unwrap(),
+    );
     if let Some(o) = origin {
         h.insert("origin", HeaderValue::from_str(o).unwrap());
     }
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Message::text(json!({ "type": "connection_init" }).to_string())).await.unwrap();
+    ws.send(Message::text(
+        json!({ "type": "connection_init" }).to_string(),
+    ))
+    .await
+    .unwrap();
     let mut answers = Vec::new();
     while answers.len() < 2 {
         match ws.next().await {
@@ -53,14 +69,27 @@ async fn a_console_page_of_this_site_opens_the_socket_with_its_cookie(backend: B
     let token = app.session_token("manager").await;
     let here = format!("http://{}", app.addr);
 
-    let (ack, viewer) = first_answer(app.addr, &token, Some(&here)).await.expect("acknowledged");
+    let (ack, viewer) = first_answer(app.addr, &token, Some(&here))
+        .await
+        .expect("acknowledged");
     assert_eq!(ack, json!({ "type": "connection_ack" }));
     assert_eq!(viewer["type"], "next", "{viewer}");
-    assert_eq!(viewer["payload"]["data"]["viewer"]["username"], "manager", "{viewer}");
+    assert_eq!(
+        viewer["payload"]["data"]["viewer"]["username"], "manager",
+        "{viewer}"
+    );
 
     // Another site's page, or no origin at all: the cookie does not count.
-    for origin in [Some("http://evil.example"), Some(&*format!("http://{}.evil.example", app.addr.ip())), None] {
-        assert_eq!(first_answer(app.addr, &token, origin).await, Err(4403), "{origin:?}");
+    for origin in [
+        Some("http://evil.example"),
+        Some(&*format!("http://{}.evil.example", app.addr.ip())),
+        None,
+    ] {
+        assert_eq!(
+            first_answer(app.addr, &token, origin).await,
+            Err(4403),
+            "{origin:?}"
+        );
     }
     // A revoked session is refused like a revoked bearer token.
     let http = reqwest::Client::new();

@@ -362,10 +362,15 @@ async fn the_expert_pool_is_the_managers_and_a_change_request_needs_its_form_tok
             .body(body)
             .send()
     };
-    let refused = post(&applicant, "title=%E5%BB%B6%E6%9C%9F".into()).await.unwrap();
+    let refused = post(&applicant, "title=%E5%BB%B6%E6%9C%9F".into())
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let (_, page) = app.get(&format!("/instances/{}", p.id), &manager).await;
-    assert!(!page.contains(r#"id="change-requests""#), "nothing was filed");
+    assert!(
+        !page.contains(r#"id="change-requests""#),
+        "nothing was filed"
+    );
 
     let csrf = grantflow_console::session::csrf_for_session(&applicant);
     let filed = post(&applicant, format!("csrf={csrf}&title=%E5%BB%B6%E6%9C%9F"))
@@ -375,7 +380,10 @@ async fn the_expert_pool_is_the_managers_and_a_change_request_needs_its_form_tok
     let location = filed.headers()["location"].to_str().unwrap().to_string();
     let (status, change) = app.get(&location, &applicant).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(change.contains(r#"id="parent""#) && change.contains("广州专利导航项目"), "{change}");
+    assert!(
+        change.contains(r#"id="parent""#) && change.contains("广州专利导航项目"),
+        "{change}"
+    );
     let (_, page) = app.get(&format!("/instances/{}", p.id), &manager).await;
     assert!(
         page.contains(r#"id="change-requests""#) && page.contains(&format!("href=\"{location}\"")),

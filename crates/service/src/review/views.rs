@@ -151,7 +151,10 @@ impl Board {
     /// every reason, by expert id.
     pub(super) fn excluded(&self, application_id: &str) -> Vec<Refusal> {
         let ctx = self.ctx();
-        let Some(application) = ctx.call_applications.iter().find(|a| a.id == application_id)
+        let Some(application) = ctx
+            .call_applications
+            .iter()
+            .find(|a| a.id == application_id)
         else {
             return Vec::new();
         };

@@ -23,7 +23,10 @@ fn excluded_by_name(drawn: &Value) -> Vec<(String, Vec<String>, Vec<String>)> {
             let reasons = e["reasons"].as_array().unwrap();
             (
                 e["expert"]["username"].as_str().unwrap().to_string(),
-                reasons.iter().map(|r| r["code"].as_str().unwrap().to_string()).collect(),
+                reasons
+                    .iter()
+                    .map(|r| r["code"].as_str().unwrap().to_string())
+                    .collect(),
                 reasons
                     .iter()
                     .flat_map(|r| r["conflicts"].as_array().unwrap().clone())
@@ -39,7 +42,10 @@ async fn the_draw_lists_the_excluded_experts_with_their_reasons(backend: Backend
     let t = tokens(&app).await;
     let (partner, _) = extra_expert(&app, "expert_partner", "广州专利协会").await;
     let (resting, _) = extra_expert(&app, "expert_resting", "深圳知识产权研究院").await;
-    let mut pool: Vec<Uuid> = ["expert1", "expert2", "expert3"].iter().map(|u| app.user(u).id).collect();
+    let mut pool: Vec<Uuid> = ["expert1", "expert2", "expert3"]
+        .iter()
+        .map(|u| app.user(u).id)
+        .collect();
     pool.extend([partner.id, resting.id]);
     profiles(&app, &t.manager, &pool).await;
     app.ok(
@@ -67,7 +73,10 @@ async fn the_draw_lists_the_excluded_experts_with_their_reasons(backend: Backend
     assert_eq!(chosen, ["expert1", "expert2", "expert3"], "{drawn}");
     let excluded = excluded_by_name(&drawn);
     assert_eq!(
-        excluded.iter().map(|e| e.0.as_str()).collect::<std::collections::BTreeSet<_>>(),
+        excluded
+            .iter()
+            .map(|e| e.0.as_str())
+            .collect::<std::collections::BTreeSet<_>>(),
         ["expert_partner", "expert_resting"].into_iter().collect(),
         "{drawn}"
     );
@@ -83,15 +92,27 @@ async fn the_draw_lists_the_excluded_experts_with_their_reasons(backend: Backend
         .find(|e| e["expert"]["username"] == "expert_partner")
         .unwrap()["reasons"][0]["message"]
         .clone();
-    assert!(message["zhCn"].as_str().unwrap().contains("利益冲突"), "{message}");
-    assert!(message["en"].as_str().unwrap().contains("conflict of interest"), "{message}");
+    assert!(
+        message["zhCn"].as_str().unwrap().contains("利益冲突"),
+        "{message}"
+    );
+    assert!(
+        message["en"]
+            .as_str()
+            .unwrap()
+            .contains("conflict of interest"),
+        "{message}"
+    );
 
     // The panel is full: nothing is drawn, and the drawn experts are listed as on it.
     let again = app.ok(Some(&t.manager), DRAW, json!({ "id": id })).await;
     assert_eq!(again["autoAssign"]["assignments"], json!([]));
     let excluded = excluded_by_name(&again);
     for name in ["expert1", "expert2", "expert3"] {
-        let row = excluded.iter().find(|e| e.0 == name).unwrap_or_else(|| panic!("{name}: {again}"));
+        let row = excluded
+            .iter()
+            .find(|e| e.0 == name)
+            .unwrap_or_else(|| panic!("{name}: {again}"));
         assert_eq!(row.1, ["EXPERT_ALREADY_ON_PANEL"]);
     }
     let round = app
@@ -101,7 +122,14 @@ async fn the_draw_lists_the_excluded_experts_with_their_reasons(backend: Backend
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(round["reviewRound"]["assignments"].as_array().unwrap().len(), 3, "{round}");
+    assert_eq!(
+        round["reviewRound"]["assignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "{round}"
+    );
 }
 
 grantflow_testkit::on_both_backends!(the_draw_lists_the_excluded_experts_with_their_reasons);
