@@ -29,7 +29,8 @@ fn open(out: &mut String, id: &str, label: &str, height: f64) {
 }
 
 fn label(s: &str) -> String {
-    let t: String = s.chars().take(16).collect();
+    // 14 characters and an ellipsis fit the label column at 13px, CJK included.
+    let t: String = s.chars().take(14).collect();
     escape(&if t.chars().count() < s.chars().count() {
         format!("{t}…")
     } else {
