@@ -29,7 +29,6 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Weekday};
 use chrono_tz::Asia::Shanghai;
 use minijinja::{Environment, ErrorKind, State, UndefinedBehavior};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The names of all templates.

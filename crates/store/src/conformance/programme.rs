@@ -903,7 +903,7 @@ pub async fn demand_merges_keep_both_sources(store: Arc<dyn Store>, _h: &dyn Har
     );
     assert_eq!(
         s.demand_merges(call.id).await.unwrap(),
-        [merge.clone()],
+        std::slice::from_ref(&merge),
         "unchanged"
     );
     let mut second = DemandMerge {
