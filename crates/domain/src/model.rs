@@ -50,6 +50,42 @@ pub enum Lang {
     En,
 }
 
+impl Lang {
+    /// The BCP 47 tag (`zh-CN`, `en`), as stored for a user and as e-mail templates'
+    /// folder names.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::ZhCn => "zh-CN",
+            Self::En => "en",
+        }
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
+/// A language tag that is neither Chinese nor English.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language {0:?} (expected zh-CN or en)")]
+pub struct UnknownLang(pub String);
+
+impl std::str::FromStr for Lang {
+    type Err = UnknownLang;
+
+    /// Accepts `zh-CN`, `zh`, `zh-Hans`, `en`, `en-US`, … (case-insensitive).
+    fn from_str(tag: &str) -> Result<Self, Self::Err> {
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        match primary.to_ascii_lowercase().as_str() {
+            "zh" => Ok(Self::ZhCn),
+            "en" => Ok(Self::En),
+            _ => Err(UnknownLang(tag.to_owned())),
+        }
+    }
+}
+
 /// A whole workflow file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,9 @@
 //! Every rule a workflow file must satisfy. All problems are reported at once, each with
 //! a stable code, the place in the file, a message and a hint on how to fix it.
 //!
-//! One cohesive file (about 1,000 lines): every rule reads the same definition and reports
-//! through the same `Reporter`, in the order a reader of the workflow file meets them.
+//! Every rule reads the same definition and reports through the same `Reporter`, in the
+//! order a reader of the workflow file meets them; the graph rules (`graph.rs`) and the
+//! review rounds (`reviews.rs`) sit beside.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -12,6 +13,12 @@ use crate::model::*;
 use crate::path;
 use crate::source::{DocPath, SourceMap};
 use crate::{SCHEDULER_ROLE, Span};
+
+mod graph;
+mod reviews;
+
+use graph::{check_ambiguity, check_graph};
+use reviews::check_reviews;
 
 /// Collects diagnostics with their locations.
 pub(crate) struct Reporter<'a> {
@@ -777,265 +784,6 @@ fn check_effect(
                         &at.key("notify").key("roles").index(k),
                         format!("effect notifies unknown role `{role}`"),
                         unknown_hint("role", role, role_ids),
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn check_graph(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
-    let Some(initial) = def.initial_state() else {
-        return;
-    };
-    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for t in &def.transitions {
-        for from in t.from.as_slice() {
-            edges
-                .entry(from.as_str())
-                .or_default()
-                .insert(t.to.as_str());
-        }
-    }
-    // Reachable from the initial state.
-    let mut reached = BTreeSet::from([initial.id.as_str()]);
-    let mut queue = VecDeque::from([initial.id.as_str()]);
-    while let Some(s) = queue.pop_front() {
-        for next in edges.get(s).into_iter().flatten() {
-            if reached.insert(next) {
-                queue.push_back(next);
-            }
-        }
-    }
-    // States from which a final state can be reached (reverse search).
-    let mut can_finish: BTreeSet<&str> = def
-        .states
-        .iter()
-        .filter(|s| s.is_final)
-        .map(|s| s.id.as_str())
-        .collect();
-    loop {
-        let before = can_finish.len();
-        for (from, tos) in &edges {
-            if tos.iter().any(|t| can_finish.contains(t)) {
-                can_finish.insert(from);
-            }
-        }
-        if can_finish.len() == before {
-            break;
-        }
-    }
-    for (i, s) in def.states.iter().enumerate() {
-        if !reached.contains(s.id.as_str()) {
-            r.error(
-                codes::UNREACHABLE,
-                &path!("states", i, "id"),
-                format!(
-                    "state `{}` cannot be reached from the initial state `{}`",
-                    s.id, initial.id
-                ),
-                "add a transition into it, or remove it",
-            );
-        }
-        if s.is_final {
-            continue;
-        }
-        if !edges.contains_key(s.id.as_str()) {
-            r.error(
-                codes::DEAD_END,
-                &path!("states", i, "id"),
-                format!("state `{}` is not final but has no way out", s.id),
-                "add a transition from it, or mark it `final = true`",
-            );
-        } else if !can_finish.contains(s.id.as_str()) {
-            r.error(
-                codes::DEAD_END,
-                &path!("states", i, "id"),
-                format!("no final state can be reached from state `{}`", s.id),
-                "add a transition that eventually leads to a final state",
-            );
-        }
-    }
-}
-
-/// Two transitions with the same event from one state must have guards that exclude
-/// each other; otherwise the file order silently decides.
-fn check_ambiguity(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
-    for s in &def.states {
-        let mut by_event: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, t) in def.transitions_from(&s.id) {
-            by_event.entry(t.event.as_str()).or_default().push(i);
-        }
-        for (event, idx) in by_event {
-            for (a_pos, &a) in idx.iter().enumerate() {
-                for &b in &idx[a_pos + 1..] {
-                    if !guards_exclusive(&def.transitions[a], &def.transitions[b]) {
-                        r.warning(
-                            codes::AMBIGUOUS_EVENT,
-                            &path!("transitions", b, "event"),
-                            format!(
-                                "event `{event}` from state `{}` is handled by transitions[{a}] and transitions[{b}] whose guards may both hold; the first in the file wins",
-                                s.id
-                            ),
-                            "give both guards that exclude each other, e.g. `input.outcome == 'pass'` and `input.outcome == 'fail'`, or `x` and `!(x)`",
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn guards_exclusive(a: &TransitionDef, b: &TransitionDef) -> bool {
-    let (Some(ga), Some(gb)) = (&a.guard, &b.guard) else {
-        return false;
-    };
-    let (Ok(ea), Ok(eb)) = (Expression::compile(ga), Expression::compile(gb)) else {
-        // Syntax errors are reported elsewhere.
-        return true;
-    };
-    // `g` and `!(g)`, whatever `g` is (a conjunction included).
-    if ea.negated().as_deref() == Some(eb.shape().as_str())
-        || eb.negated().as_deref() == Some(ea.shape().as_str())
-    {
-        return true;
-    }
-    // `x` and `!x`, `v == 'a'` and `v == 'b'`, and conjunctions containing such a pair
-    // (`r && x` and `r && !x`) can never both hold.
-    let (ca, cb) = (ea.conjuncts(), eb.conjuncts());
-    ca.iter().any(|x| cb.iter().any(|y| x.contradicts(y)))
-}
-
-fn check_reviews(
-    def: &WorkflowDefinition,
-    r: &mut Reporter<'_>,
-    state_ids: &[&str],
-    events: &BTreeSet<&str>,
-) {
-    for (id, round) in &def.reviews {
-        let at = path!("reviews", id);
-        if !state_ids.contains(&round.opens_in.as_str()) {
-            r.error(
-                codes::UNKNOWN_STATE,
-                &at.key("opens_in"),
-                format!("review `{id}` opens in unknown state `{}`", round.opens_in),
-                unknown_hint("state", &round.opens_in, state_ids),
-            );
-        }
-        if !events.contains(round.closes_on.as_str()) {
-            r.error(
-                codes::UNKNOWN_EVENT,
-                &at.key("closes_on"),
-                format!(
-                    "review `{id}` closes on `{}`, which no transition handles",
-                    round.closes_on
-                ),
-                "name the event of the transition that leaves the review state",
-            );
-        } else if state_ids.contains(&round.opens_in.as_str())
-            && !def
-                .transitions_from(&round.opens_in)
-                .any(|(_, t)| t.event == round.closes_on)
-        {
-            // The event exists, but never from the state the round is open in: the round
-            // would never close.
-            r.error(
-                codes::UNKNOWN_EVENT,
-                &at.key("closes_on"),
-                format!(
-                    "review `{id}` is open in `{}` and closes on `{}`, but no transition from `{}` handles `{}`",
-                    round.opens_in, round.closes_on, round.opens_in, round.closes_on
-                ),
-                "name the event of the transition that leaves the review state",
-            );
-        }
-        if let Some(deadline) = round.deadline
-            && deadline.is_zero()
-        {
-            r.error(
-                codes::BAD_DURATION,
-                &at.key("deadline"),
-                format!("the deadline of review `{id}` is zero"),
-                "give a positive duration such as `10wd`",
-            );
-        }
-        check_ladder(
-            r,
-            &at.key("reminders"),
-            &round.reminders,
-            round.deadline,
-            &format!("review `{id}`"),
-        );
-        if round.panel_size < 3 {
-            r.error(
-                codes::REVIEW_RUBRIC,
-                &at.key("panel_size"),
-                format!(
-                    "review `{id}` has a panel of {}; at least 3 experts are required",
-                    round.panel_size
-                ),
-                "set `panel_size = 3` or more",
-            );
-        }
-        if round.criteria.is_empty() {
-            r.error(
-                codes::REVIEW_RUBRIC,
-                &at,
-                format!("review `{id}` has no criteria"),
-                "add [[reviews.<id>.criteria]] entries with id, title, weight and scale",
-            );
-        }
-        let total: f64 = round.criteria.iter().map(|c| c.weight).sum();
-        if !round.criteria.is_empty() && (total - 1.0).abs() > 1e-6 {
-            r.error(
-                codes::REVIEW_RUBRIC,
-                &at.key("criteria"),
-                format!("the weights of review `{id}` sum to {total}, not 1"),
-                "make the criteria weights add up to 1 (e.g. 0.3 + 0.3 + 0.4)",
-            );
-        }
-        check_ids(
-            r,
-            &at.key("criteria"),
-            round.criteria.iter().map(|c| c.id.as_str()),
-        );
-        for (i, c) in round.criteria.iter().enumerate() {
-            let cp = at.key("criteria").index(i);
-            if c.weight <= 0.0 {
-                r.error(
-                    codes::REVIEW_RUBRIC,
-                    &cp.key("weight"),
-                    format!("criterion `{}` has weight {}", c.id, c.weight),
-                    "weights are positive fractions of the total",
-                );
-            }
-            if c.scale.min >= c.scale.max || c.scale.step <= 0.0 {
-                r.error(
-                    codes::REVIEW_RUBRIC,
-                    &cp.key("scale"),
-                    format!(
-                        "criterion `{}` has an empty scale {}..{} by {}",
-                        c.id, c.scale.min, c.scale.max, c.scale.step
-                    ),
-                    "use e.g. `scale = { min = 0, max = 100, step = 1 }` or `{ min = 1, max = 5, step = 0.5 }`",
-                );
-            }
-            for (name, v) in [
-                ("minimum", c.minimum),
-                ("comment_below", c.comment_below),
-                ("comment_above", c.comment_above),
-            ] {
-                if let Some(v) = v
-                    && (v < c.scale.min || v > c.scale.max)
-                {
-                    r.error(
-                        codes::REVIEW_RUBRIC,
-                        &cp.key(name),
-                        format!(
-                            "criterion `{}`: {name} {v} is outside its scale {}..{}",
-                            c.id, c.scale.min, c.scale.max
-                        ),
-                        "keep thresholds within the scale",
                     );
                 }
             }

@@ -24,12 +24,11 @@
 //!
 //! [`sample_context`] returns a complete context for each template.
 
-use std::{fmt, str::FromStr, sync::LazyLock};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Weekday};
 use chrono_tz::Asia::Shanghai;
 use minijinja::{Environment, ErrorKind, State, UndefinedBehavior};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The names of all templates.
@@ -45,43 +44,13 @@ pub const TEMPLATE_NAMES: [&str; 9] = [
     "review_assigned",
 ];
 
-/// The language of an email. Simplified Chinese unless the recipient chose English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
-pub enum Lang {
-    #[default]
-    #[serde(rename = "zh-CN")]
-    ZhCn,
-    #[serde(rename = "en")]
-    En,
-}
+/// The language of an email: the one `Lang` of the domain (Simplified Chinese unless the
+/// recipient chose English); its tag is also the template folder name.
+pub use grantflow_domain::Lang;
 
-impl Lang {
-    /// The BCP 47 tag, also the template folder name.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::ZhCn => "zh-CN",
-            Self::En => "en",
-        }
-    }
-}
-
-impl fmt::Display for Lang {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.tag())
-    }
-}
-
-impl FromStr for Lang {
-    type Err = RenderError;
-
-    /// Accepts `zh-CN`, `zh`, `zh-Hans`, `en`, `en-US`, … (case-insensitive).
-    fn from_str(tag: &str) -> Result<Self, Self::Err> {
-        let primary = tag.split(['-', '_']).next().unwrap_or_default();
-        match primary.to_ascii_lowercase().as_str() {
-            "zh" => Ok(Self::ZhCn),
-            "en" => Ok(Self::En),
-            _ => Err(RenderError::UnknownLanguage(tag.to_owned())),
-        }
+impl From<grantflow_domain::UnknownLang> for RenderError {
+    fn from(e: grantflow_domain::UnknownLang) -> Self {
+        Self::UnknownLanguage(e.0)
     }
 }
 
@@ -534,7 +503,7 @@ mod tests {
             Err(RenderError::UnknownTemplate(name)) if name == "birthday"
         ));
         assert!(matches!(
-            "fr".parse::<Lang>(),
+            "fr".parse::<Lang>().map_err(RenderError::from),
             Err(RenderError::UnknownLanguage(_))
         ));
         assert_eq!("zh-Hans".parse::<Lang>().unwrap(), Lang::ZhCn);

@@ -400,25 +400,29 @@ pub mod __private {
 }
 
 /// Implements [`ProgrammeStore`] for a wrapper type by delegating every method to its
-/// field `$field` (an `Arc<dyn Store>` or any `ProgrammeStore`).
+/// field `$field` (an `Arc<dyn Store>` or any `ProgrammeStore`). With a third argument,
+/// `hook`, every method first runs `self.hook("method_name").await?`.
 #[macro_export]
 macro_rules! delegate_programme_store {
-    ($ty:ty, $field:ident) => {
+    ($ty:ty, $field:ident $(, $hook:ident)?) => {
         #[$crate::programme::__private::async_trait]
         impl $crate::programme::ProgrammeStore for $ty {
             async fn create_call(
                 &self,
                 new: $crate::programme::NewCall,
             ) -> $crate::StoreResult<$crate::programme::Call> {
+                $( self.$hook(stringify!(create_call)).await?; )?
                 self.$field.create_call(new).await
             }
             async fn get_call(
                 &self,
                 id: $crate::programme::__private::Uuid,
             ) -> $crate::StoreResult<$crate::programme::Call> {
+                $( self.$hook(stringify!(get_call)).await?; )?
                 self.$field.get_call(id).await
             }
             async fn list_calls(&self) -> $crate::StoreResult<Vec<$crate::programme::Call>> {
+                $( self.$hook(stringify!(list_calls)).await?; )?
                 self.$field.list_calls().await
             }
             async fn set_call_status(
@@ -426,12 +430,14 @@ macro_rules! delegate_programme_store {
                 id: $crate::programme::__private::Uuid,
                 status: $crate::programme::CallStatus,
             ) -> $crate::StoreResult<$crate::programme::Call> {
+                $( self.$hook(stringify!(set_call_status)).await?; )?
                 self.$field.set_call_status(id, status).await
             }
             async fn create_instances(
                 &self,
                 new: Vec<$crate::NewInstance>,
             ) -> $crate::StoreResult<Vec<$crate::Instance>> {
+                $( self.$hook(stringify!(create_instances)).await?; )?
                 self.$field.create_instances(new).await
             }
             async fn instances_of_call(
@@ -439,18 +445,21 @@ macro_rules! delegate_programme_store {
                 workflow_id: &str,
                 call_id: &str,
             ) -> $crate::StoreResult<Vec<$crate::Instance>> {
+                $( self.$hook(stringify!(instances_of_call)).await?; )?
                 self.$field.instances_of_call(workflow_id, call_id).await
             }
             async fn add_budget_line(
                 &self,
                 line: $crate::programme::BudgetLine,
             ) -> $crate::StoreResult<$crate::programme::BudgetLine> {
+                $( self.$hook(stringify!(add_budget_line)).await?; )?
                 self.$field.add_budget_line(line).await
             }
             async fn budget_lines(
                 &self,
                 instance_ids: &[$crate::programme::__private::Uuid],
             ) -> $crate::StoreResult<Vec<$crate::programme::BudgetLine>> {
+                $( self.$hook(stringify!(budget_lines)).await?; )?
                 self.$field.budget_lines(instance_ids).await
             }
             async fn record_spending(
@@ -459,54 +468,63 @@ macro_rules! delegate_programme_store {
             ) -> $crate::StoreResult<
                 Result<$crate::programme::SpendingRecord, $crate::programme::SpendingRefusal>,
             > {
+                $( self.$hook(stringify!(record_spending)).await?; )?
                 self.$field.record_spending(new).await
             }
             async fn spending(
                 &self,
                 instance_ids: &[$crate::programme::__private::Uuid],
             ) -> $crate::StoreResult<Vec<$crate::programme::SpendingRecord>> {
+                $( self.$hook(stringify!(spending)).await?; )?
                 self.$field.spending(instance_ids).await
             }
             async fn record_actuals(
                 &self,
                 actuals: Vec<$crate::programme::ActualRecord>,
             ) -> $crate::StoreResult<()> {
+                $( self.$hook(stringify!(record_actuals)).await?; )?
                 self.$field.record_actuals(actuals).await
             }
             async fn actuals(
                 &self,
                 instance_id: $crate::programme::__private::Uuid,
             ) -> $crate::StoreResult<Vec<$crate::programme::ActualRecord>> {
+                $( self.$hook(stringify!(actuals)).await?; )?
                 self.$field.actuals(instance_id).await
             }
             async fn save_evaluation(
                 &self,
                 record: $crate::programme::EvaluationRecord,
             ) -> $crate::StoreResult<()> {
+                $( self.$hook(stringify!(save_evaluation)).await?; )?
                 self.$field.save_evaluation(record).await
             }
             async fn evaluation(
                 &self,
                 instance_id: $crate::programme::__private::Uuid,
             ) -> $crate::StoreResult<Option<$crate::programme::EvaluationRecord>> {
+                $( self.$hook(stringify!(evaluation)).await?; )?
                 self.$field.evaluation(instance_id).await
             }
             async fn evaluations_for_call(
                 &self,
                 call_id: &str,
             ) -> $crate::StoreResult<Vec<$crate::programme::EvaluationRecord>> {
+                $( self.$hook(stringify!(evaluations_for_call)).await?; )?
                 self.$field.evaluations_for_call(call_id).await
             }
             async fn record_demand_merge(
                 &self,
                 merge: $crate::programme::DemandMerge,
             ) -> $crate::StoreResult<$crate::programme::DemandMerge> {
+                $( self.$hook(stringify!(record_demand_merge)).await?; )?
                 self.$field.record_demand_merge(merge).await
             }
             async fn demand_merges(
                 &self,
                 call_id: $crate::programme::__private::Uuid,
             ) -> $crate::StoreResult<Vec<$crate::programme::DemandMerge>> {
+                $( self.$hook(stringify!(demand_merges)).await?; )?
                 self.$field.demand_merges(call_id).await
             }
         }

@@ -431,44 +431,52 @@ pub mod __private {
 /// Implement [`ReviewStore`] for a wrapper store by delegating every method to one of its
 /// fields (an `Arc<dyn Store>` or any other `ReviewStore`), e.g. for a test double that
 /// counts or fails calls of the core [`crate::Store`] methods:
-/// `grantflow_store::delegate_review_store!(CountingStore, inner);`
+/// `grantflow_store::delegate_review_store!(CountingStore, inner);`. With a third
+/// argument, `hook`, every method first runs `self.hook("method_name").await?` (the
+/// counting store counts, fails or hangs review calls through it).
 #[macro_export]
 macro_rules! delegate_review_store {
-    ($ty:ty, $field:ident) => {
+    ($ty:ty, $field:ident $(, $hook:ident)?) => {
         #[$crate::review::__private::async_trait]
         impl $crate::review::ReviewStore for $ty {
             async fn upsert_expert_profile(
                 &self,
                 input: $crate::review::ExpertProfileInput,
             ) -> $crate::StoreResult<$crate::review::ExpertProfile> {
+                $( self.$hook(stringify!(upsert_expert_profile)).await?; )?
                 self.$field.upsert_expert_profile(input).await
             }
             async fn expert_profile(
                 &self,
                 user_id: $crate::review::__private::Uuid,
             ) -> $crate::StoreResult<Option<$crate::review::ExpertProfile>> {
+                $( self.$hook(stringify!(expert_profile)).await?; )?
                 self.$field.expert_profile(user_id).await
             }
             async fn expert_profiles(
                 &self,
             ) -> $crate::StoreResult<Vec<$crate::review::ExpertProfile>> {
+                $( self.$hook(stringify!(expert_profiles)).await?; )?
                 self.$field.expert_profiles().await
             }
             async fn add_collaboration(
                 &self,
                 new: $crate::review::NewCollaboration,
             ) -> $crate::StoreResult<$crate::review::Collaboration> {
+                $( self.$hook(stringify!(add_collaboration)).await?; )?
                 self.$field.add_collaboration(new).await
             }
             async fn collaborations(
                 &self,
                 expert_id: Option<$crate::review::__private::Uuid>,
             ) -> $crate::StoreResult<Vec<$crate::review::Collaboration>> {
+                $( self.$hook(stringify!(collaborations)).await?; )?
                 self.$field.collaborations(expert_id).await
             }
             async fn open_loads(
                 &self,
             ) -> $crate::StoreResult<Vec<($crate::review::__private::Uuid, u32)>> {
+                $( self.$hook(stringify!(open_loads)).await?; )?
                 self.$field.open_loads().await
             }
             async fn set_exclusions(
@@ -478,6 +486,7 @@ macro_rules! delegate_review_store {
                 requested_by: $crate::review::__private::Uuid,
                 at: $crate::review::__private::DateTime<$crate::review::__private::Utc>,
             ) -> $crate::StoreResult<()> {
+                $( self.$hook(stringify!(set_exclusions)).await?; )?
                 self.$field
                     .set_exclusions(instance_id, org_ids, requested_by, at)
                     .await
@@ -486,6 +495,7 @@ macro_rules! delegate_review_store {
                 &self,
                 instance_id: $crate::review::__private::Uuid,
             ) -> $crate::StoreResult<Vec<$crate::review::__private::Uuid>> {
+                $( self.$hook(stringify!(exclusions)).await?; )?
                 self.$field.exclusions(instance_id).await
             }
             async fn call_instances(
@@ -493,6 +503,7 @@ macro_rules! delegate_review_store {
                 workflow_id: &str,
                 call_id: &str,
             ) -> $crate::StoreResult<Vec<$crate::Instance>> {
+                $( self.$hook(stringify!(call_instances)).await?; )?
                 self.$field.call_instances(workflow_id, call_id).await
             }
             async fn round_cycle(
@@ -500,6 +511,7 @@ macro_rules! delegate_review_store {
                 instance_id: $crate::review::__private::Uuid,
                 opens_in: &str,
             ) -> $crate::StoreResult<Option<i64>> {
+                $( self.$hook(stringify!(round_cycle)).await?; )?
                 self.$field.round_cycle(instance_id, opens_in).await
             }
             async fn round_records(
@@ -508,6 +520,7 @@ macro_rules! delegate_review_store {
                 round_id: &str,
                 cycle: i64,
             ) -> $crate::StoreResult<$crate::review::RoundRecords> {
+                $( self.$hook(stringify!(round_records)).await?; )?
                 self.$field
                     .round_records(instance_id, round_id, cycle)
                     .await
@@ -516,12 +529,14 @@ macro_rules! delegate_review_store {
                 &self,
                 instance_id: $crate::review::__private::Uuid,
             ) -> $crate::StoreResult<Vec<$crate::review::AssignmentRecord>> {
+                $( self.$hook(stringify!(instance_assignments)).await?; )?
                 self.$field.instance_assignments(instance_id).await
             }
             async fn assignment(
                 &self,
                 id: $crate::review::__private::Uuid,
             ) -> $crate::StoreResult<$crate::review::AssignmentRecord> {
+                $( self.$hook(stringify!(assignment)).await?; )?
                 self.$field.assignment(id).await
             }
             async fn expert_queue(
@@ -529,6 +544,7 @@ macro_rules! delegate_review_store {
                 expert_id: $crate::review::__private::Uuid,
                 include_closed: bool,
             ) -> $crate::StoreResult<Vec<$crate::review::AssignmentRecord>> {
+                $( self.$hook(stringify!(expert_queue)).await?; )?
                 self.$field.expert_queue(expert_id, include_closed).await
             }
             async fn create_assignments(
@@ -537,6 +553,7 @@ macro_rules! delegate_review_store {
             ) -> $crate::StoreResult<
                 $crate::review::ReviewWrite<Vec<$crate::review::AssignmentRecord>>,
             > {
+                $( self.$hook(stringify!(create_assignments)).await?; )?
                 self.$field.create_assignments(request).await
             }
             async fn change_assignment(
@@ -544,6 +561,7 @@ macro_rules! delegate_review_store {
                 request: $crate::review::AssignmentChange<'_>,
             ) -> $crate::StoreResult<$crate::review::ReviewWrite<$crate::review::ChangedAssignment>>
             {
+                $( self.$hook(stringify!(change_assignment)).await?; )?
                 self.$field.change_assignment(request).await
             }
         }

@@ -115,26 +115,7 @@ impl TestApp {
     pub async fn call_id(&self) -> Uuid {
         *self
             .call
-            .get_or_init(|| async {
-                self.services
-                    .open_call(
-                        self.user("manager"),
-                        grantflow_service::programme::OpenCall {
-                            year: None,
-                            title: None,
-                            issuer: None,
-                            closing_date: None,
-                            correction_window_days: None,
-                            catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(
-                                TEST_CALL,
-                            )
-                            .unwrap(),
-                        },
-                    )
-                    .await
-                    .unwrap()
-                    .id
-            })
+            .get_or_init(|| crate::calls::open_test_call(&self.services, self.user("manager")))
             .await
     }
 

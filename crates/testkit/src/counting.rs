@@ -77,10 +77,9 @@ impl CountingStore {
     }
 }
 
-// Review methods are passed through uncounted (expert review).
-grantflow_store::delegate_review_store!(CountingStore, inner);
-// Programme methods too.
-grantflow_store::delegate_programme_store!(CountingStore, inner);
+// Review and programme methods are counted (and can be failed or hung) like the others.
+grantflow_store::delegate_review_store!(CountingStore, inner, hit);
+grantflow_store::delegate_programme_store!(CountingStore, inner, hit);
 
 #[async_trait]
 impl Store for CountingStore {

@@ -7,20 +7,26 @@
 //! - [`registry`] and friends: the shipped workflows (or given sources) as a registry;
 //! - [`seed`]: the organisation tree with one user per role that API tests share;
 //! - [`spawn_app`]: the whole HTTP application on port 0, with a small GraphQL client;
-//! - [`CountingStore`]: a store that counts every call and can be told to fail or hang.
+//! - [`open_test_call`] / [`open_call`]: a stored call for the applications of a test;
+//! - [`CountingStore`]: a store that counts every call and can be told to fail or hang;
+//! - [`pg_cluster::PgCluster`]: a throwaway PostgreSQL cluster of a test's own, to stop,
+//!   kill, restart or fail over.
 //!
 //! Each crate's integration tests are one binary, `crates/<crate>/tests/it/main.rs`, with a
 //! module per topic; they take this crate as a dev-dependency.
 
 pub mod app;
+pub mod calls;
 pub mod counting;
 pub mod db;
+pub mod pg_cluster;
 pub mod seed;
 pub mod workflows;
 
 pub use app::{
     TEST_CALL, TEST_ITEM, TestApp, error_code, spawn_app, spawn_app_with, spawn_counting,
 };
+pub use calls::{CATALOGUE_2022, call_of, open_call, open_test_call};
 pub use counting::CountingStore;
 pub use db::{Backend, TempPostgres, TempSqlite, TestDb, fresh_store};
 pub use seed::{PASSWORD, Seed, seed, start_time};

@@ -163,7 +163,6 @@ async fn application_to_archive(backend: Backend) {
         )
         .await;
     assert_eq!(error_code(&hidden), "NOT_FOUND");
-    let uuid = id.parse().unwrap();
     let panel = ["expert1", "expert2", "expert3"];
     for name in panel {
         app.ok(
@@ -231,21 +230,15 @@ async fn application_to_archive(backend: Backend) {
 
     let t = fire(&app, &manager, &id, "conclude_review", 3, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "decision");
-    // 先有预算再有执行: the budget line the approval guard asks for.
-    app.services
-        .store
-        .add_budget_line(grantflow_store::programme::BudgetLine {
-            id: uuid::Uuid::now_v7(),
-            instance_id: uuid,
-            year: 2024,
-            subject: "项目经费".into(),
-            amount: grantflow_domain::Money::from_yuan(280_000).unwrap(),
-            source: "省级财政专项资金".into(),
-            created_by: app.seed.user("manager").id,
-            created_at: app.services.now(),
-        })
-        .await
-        .unwrap();
+    // 先有预算再有执行: the manager adds the budget line the approval guard asks for.
+    let line = app
+        .ok(
+            Some(&manager),
+            r#"mutation($id: ID!) { addBudgetLine(instanceId: $id, input: { year: 2024, subject: "项目经费", amount: "280000" }) { amount source } }"#,
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(line["addBudgetLine"]["source"], "省级财政专项资金");
     // Funding beyond the request is refused by the guard, with its message.
     let over = app
         .gql(Some(&manager), TRANSITION, json!({ "id": id, "event": "approve", "v": 4, "input": { "approved_budget": "400000", "targets_approved": true } }))

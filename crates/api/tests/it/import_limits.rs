@@ -237,6 +237,8 @@ fn hold_jobs(app: &TestApp) -> Held {
     let (release, release_rx) = std::sync::mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
     app.services.work.on_start(move |cancel| {
+        // A job outliving the test's receivers must not panic on the pool's thread: the
+        // test asserts on what it receives, not on these sends.
         let _ = started_tx.blocking_send(());
         let _ = release_rx.lock().unwrap().recv();
         let _ = cancelled_tx.blocking_send(cancel.is_cancelled());

@@ -14,6 +14,7 @@ mod import_limits;
 mod input_values;
 mod limits;
 mod n_plus_one;
+mod n_plus_one_programme;
 mod programme;
 mod programme_e2e;
 mod review;

@@ -65,6 +65,20 @@ fn decode(file: &Value) -> Vec<u8> {
         .unwrap()
 }
 
+/// The CSV export `field` (`exportDemands` or `exportEvaluations`) of the call as `token`.
+async fn export_csv(app: &TestApp, token: &str, field: &str, call_id: &str) -> String {
+    let data = app
+        .ok(
+            Some(token),
+            &format!(
+                "query($call: ID!) {{ {field}(callId: $call, format: CSV) {{ contentBase64 }} }}"
+            ),
+            json!({ "call": call_id }),
+        )
+        .await;
+    String::from_utf8(decode(&data[field])).unwrap()
+}
+
 const SPEND: &str = r#"
 mutation($id: ID!, $input: SpendingInput!) {
   recordSpending(instanceId: $id, input: $input) { id amount lineId spentOn }
@@ -363,6 +377,31 @@ async fn call_to_graded_evaluation(backend: Backend) {
     assert!(decode(&xlsx).starts_with(b"PK"), "an XLSX (zip) file");
     assert_eq!(xlsx["fileName"], "2022年需求汇总表.xlsx");
 
+    // The table honours visibility: a city bureau and a unit see their own demands only,
+    // without the other city's merged source; the other city sees none of Guangzhou's
+    // (its own demand was merged away); an expert sees no demand at all.
+    let expert = app.session_token("expert1").await;
+    for token in [&city_gz, &unit_gz] {
+        let text = export_csv(&app, token, "exportDemands", &call_id).await;
+        let row = text
+            .lines()
+            .find(|l| l.contains("南沙自贸区"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains(",1,300000.00"), "{row}");
+        assert!(!text.contains("深圳") && !text.contains("前海"), "{text}");
+    }
+    for token in [&city_sz, &unit_sz, &expert] {
+        let text = export_csv(&app, token, "exportDemands", &call_id).await;
+        assert!(
+            !text.contains("南沙") && !text.contains("广州知识产权服务中心"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("前海自贸区知识产权纠纷快速处理机制建设,"),
+            "{text}"
+        );
+    }
+
     // ---- an application for the call.
     let project = app
         .ok(
@@ -400,12 +439,52 @@ async fn call_to_graded_evaluation(backend: Backend) {
     )
     .await;
     fire(&app, &manager, &project, "pass_formal_check", json!({})).await;
-    let uuid = project.parse().unwrap();
-    app.services
-        .store
-        .set_review_result(uuid, json!({ "total": 84.0, "count": 3 }))
-        .await
-        .unwrap();
+    // Expert review as the users do it: the manager seats three experts, each declares
+    // no conflict and scores 84.
+    let panel = ["expert1", "expert2", "expert3"];
+    for name in panel {
+        app.ok(
+            Some(&manager),
+            "mutation($id: ID!) { upsertExpertProfile(input: { userId: $id, categories: [1, 2, 3, 4, 5, 6, 7, 8], workloadCap: 5 }) { status } }",
+            json!({ "id": app.user(name).id.to_string() }),
+        )
+        .await;
+    }
+    let experts: Vec<String> = panel
+        .iter()
+        .map(|name| app.user(name).id.to_string())
+        .collect();
+    app.ok(
+        Some(&manager),
+        "mutation($id: ID!, $e: [ID!]!) { assignReviewers(instanceId: $id, expertIds: $e) { id } }",
+        json!({ "id": project, "e": experts }),
+    )
+    .await;
+    for name in panel {
+        let token = app.session_token(name).await;
+        let queue = app
+            .ok(Some(&token), "{ myReviews { id } }", json!({}))
+            .await;
+        let assignment = queue["myReviews"][0]["id"].clone();
+        app.ok(
+            Some(&token),
+            "mutation($a: ID!) { declareNoConflict(assignmentId: $a) { state } }",
+            json!({ "a": assignment }),
+        )
+        .await;
+        let scores: Vec<Value> = ["necessity", "feasibility", "performance_targets", "budget"]
+            .iter()
+            .map(|c| json!({ "criterion": c, "score": 84 }))
+            .collect();
+        let submitted = app
+            .ok(
+                Some(&token),
+                "mutation($a: ID!, $s: [ScoreInput!]!) { submitScores(assignmentId: $a, scores: $s) { total } }",
+                json!({ "a": assignment, "s": scores }),
+            )
+            .await;
+        assert_eq!(submitted["submitScores"]["total"], 84.0);
+    }
     fire(&app, &manager, &project, "conclude_review", json!({})).await;
 
     // ---- approval needs a budget line (先有项目后有预算).
@@ -623,6 +702,17 @@ async fn call_to_graded_evaluation(backend: Backend) {
         text.contains("87.44") && text.contains("良") && text.contains("90.00%"),
         "{text}"
     );
+    // Evaluations honour visibility too: the unit and its city see the result, the other
+    // city, its unit and an expert (whose review round is over) do not.
+    for token in [&unit_gz, &city_gz] {
+        let text = export_csv(&app, token, "exportEvaluations", &call_id).await;
+        assert!(text.contains("87.44"), "{text}");
+    }
+    let expert = app.session_token("expert1").await;
+    for token in [&city_sz, &unit_sz, &expert] {
+        let text = export_csv(&app, token, "exportEvaluations", &call_id).await;
+        assert!(!text.contains("87.44") && !text.contains("南沙"), "{text}");
+    }
     fire(&app, &manager, &project, "archive", json!({})).await;
     assert_eq!(state(&app, &manager, &project).await, "archived");
     let report = grantflow_store::audit::verify_all(app.services.store.as_ref())

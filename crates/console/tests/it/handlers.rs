@@ -154,25 +154,7 @@ impl App {
 
     async fn project(&self) -> Instance {
         // Applications belong to a stored call and one of its items.
-        let call = self
-            .services
-            .open_call(
-                self.user("manager"),
-                grantflow_service::programme::OpenCall {
-                    year: None,
-                    title: None,
-                    issuer: None,
-                    closing_date: Some("2024-06-28".parse().unwrap()),
-                    correction_window_days: None,
-                    catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(
-                        grantflow_testkit::TEST_CALL,
-                    )
-                    .unwrap(),
-                },
-            )
-            .await
-            .unwrap()
-            .id;
+        let call = grantflow_testkit::open_test_call(&self.services, self.user("manager")).await;
         self.services
             .create_instance(
                 self.user("applicant_a"),

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use grantflow_domain::Registry;
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
@@ -90,25 +89,13 @@ impl Db {
     }
 }
 
-fn registry() -> Registry {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../workflows/funded-project.toml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut reg = Registry::default();
-    reg.insert(grantflow_domain::load_str(path, &text).workflow.unwrap())
-        .unwrap();
-    reg
-}
-
 /// Two funded projects of one unit: `target` submitted, returned by the city and
 /// submitted again (records 1–3), `other` submitted once.
 async fn populate(store: Arc<dyn Store>) -> (Uuid, Uuid) {
     let clock = Arc::new(ManualClock::new("2024-06-03T02:00:00Z".parse().unwrap()));
     let services = Services::new(
         store.clone(),
-        Arc::new(registry()),
+        Arc::new(grantflow_testkit::registry_of(&["funded-project"])),
         Arc::new(WorkCalendar::builtin()),
         clock,
     );
@@ -159,24 +146,12 @@ async fn populate(store: Arc<dyn Store>) -> (Uuid, Uuid) {
         .await
         .unwrap();
     // Applications belong to a stored call and one of its items.
-    let call = services
-        .open_call(
-            &manager,
-            grantflow_service::programme::OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
-                    "../../../../workflows/calls/2022.toml"
-                ))
-                .unwrap(),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let call = grantflow_testkit::open_call(
+        &services,
+        &manager,
+        grantflow_testkit::call_of(grantflow_testkit::CATALOGUE_2022),
+    )
+    .await;
     let submit = json!({
         "project_name": "知识产权纠纷调解能力提升",
         "budget": "300000",

@@ -1,5 +1,5 @@
 //! The scheduler as separate processes: `grantflow scheduler run-once --now …` killed with
-//! SIGKILL in the middle of sending (SQLite), and two processes racing on one PostgreSQL
+//! SIGKILL in the middle of sending (SQLite and PostgreSQL), and two processes racing on one PostgreSQL
 //! database. The SMTP server is real (aiosmtpd on loopback); messages are counted there
 //! by Message-ID.
 
@@ -21,6 +21,7 @@ use grantflow_store::OutboxStore as _;
 use grantflow_store::{
     NewOrganisation, NewUser, NotifyPref, OrgKind, OutboxStatus, Role, Store, User, UserPatch,
 };
+use grantflow_testkit::{Backend, TestDb};
 use tempfile::TempDir;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scheduler/tests/fixtures");
@@ -189,14 +190,16 @@ fn watch(child: &mut Child, waker: Waker) -> (Arc<AtomicBool>, std::thread::Join
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
+        // Bytes, not text: a kill may cut a character in two.
+        let mut bytes = Vec::new();
+        stderr.read_to_end(&mut bytes).expect("read stderr");
+        String::from_utf8_lossy(&bytes).into_owned()
     });
     let flag = exited.clone();
     let handle = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).expect("read stdout");
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
         text.push_str(&err.join().unwrap_or_default());
         flag.store(true, Ordering::SeqCst);
         waker.wake();
@@ -240,15 +243,27 @@ async fn expected_reminder_ids(store: &dyn Store, users: &Users) -> HashSet<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_sending_loses_nothing_and_duplicates_at_most_one_per_kill() {
+    sigkill_during_sending(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_sending_on_postgres_loses_nothing_and_duplicates_at_most_one_per_kill() {
+    sigkill_during_sending(Backend::Postgres).await;
+}
+
+/// Three runs killed while sending, then one that finishes: every reminder arrives, with at
+/// most one duplicate per kill.
+async fn sigkill_during_sending(backend: Backend) {
     use std::os::unix::process::ExitStatusExt;
 
-    let db = grantflow_store_sqlite::testing::TempSqlite::new().await;
+    let db = TestDb::new(backend).await;
+    let store = db.shared();
     let dir = TempDir::new().unwrap();
     let (workflows, registry) = workflows_dir(dir.path());
-    let users = populate(db.shared(), registry, 60).await;
+    let users = populate(store.clone(), registry, 60).await;
     let smtp = SmtpTestServer::start();
     let config = write_config(dir.path(), &db.url(), &workflows, &smtp, "");
-    let expected = expected_reminder_ids(&db.store, &users).await;
+    let expected = expected_reminder_ids(store.as_ref(), &users).await;
     assert_eq!(expected.len(), 120, "60 projects × 2 applicants");
 
     // Each run is two minutes after the last, past the 60 s lease of whatever the killed
@@ -272,7 +287,7 @@ async fn sigkill_during_sending_loses_nothing_and_duplicates_at_most_one_per_kil
             None => {
                 child.kill().expect("SIGKILL");
                 let status = child.wait().expect("reap grantflow");
-                let _ = output.join();
+                output.join().expect("the output reader");
                 assert_eq!(status.signal(), Some(9));
                 let got = counts(&smtp.received()).len();
                 assert!(got < expected.len(), "killed before everything was sent");
@@ -306,21 +321,21 @@ async fn sigkill_during_sending_loses_nothing_and_duplicates_at_most_one_per_kil
     );
     // The outbox agrees: nothing left to send, nothing dead.
     assert!(
-        db.store
+        store
             .list_outbox(Some(OutboxStatus::Pending), None, 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        db.store
+        store
             .list_outbox(Some(OutboxStatus::Sending), None, 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        db.store
+        store
             .list_outbox(Some(OutboxStatus::Sent), None, 1000)
             .await
             .unwrap()

@@ -10,12 +10,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::{Backend, PUBLIC_URL, fresh_store, local, to};
-use grantflow_domain::Registry;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::EngineError;
 use grantflow_mail::testkit::SmtpTestServer;
 use grantflow_mail::{MailConfig, Mailer};
-use grantflow_programme::catalogue::Catalogue;
 use grantflow_scheduler::{Scheduler, SchedulerSettings};
 use grantflow_service::programme::OpenCall;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
@@ -36,22 +34,12 @@ struct W {
     _db: common::DbGuard,
 }
 
-fn registry() -> Registry {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows");
-    let mut reg = Registry::default();
-    let path = format!("{dir}/funded-project.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    reg.insert(grantflow_domain::load_str(&path, &text).workflow.unwrap())
-        .unwrap();
-    reg
-}
-
 async fn world(backend: Backend) -> W {
     let (store, db) = fresh_store(backend).await;
     let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
     let services = Services::new(
         store.clone(),
-        Arc::new(registry()),
+        Arc::new(grantflow_testkit::registry_of(&["funded-project"])),
         Arc::new(WorkCalendar::builtin()),
         clock.clone(),
     )
@@ -103,24 +91,16 @@ async fn world(backend: Backend) -> W {
     let manager = user("manager", province.id, Role::Manager).await;
     let city_user = user("foshan", city.id, Role::City).await;
     let applicant = user("shunde", unit.id, Role::Applicant).await;
-    let call = services
-        .open_call(
-            &manager,
-            OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                // The call's own correction window: seven days.
-                correction_window_days: Some(7),
-                catalogue: Catalogue::from_toml_str(include_str!(
-                    "../../../../workflows/calls/2022.toml"
-                ))
-                .unwrap(),
-            },
-        )
-        .await
-        .unwrap();
+    let call = grantflow_testkit::open_call(
+        &services,
+        &manager,
+        OpenCall {
+            // The call's own correction window: seven days.
+            correction_window_days: Some(7),
+            ..grantflow_testkit::call_of(grantflow_testkit::CATALOGUE_2022)
+        },
+    )
+    .await;
     let smtp = SmtpTestServer::start();
     let mailer = Mailer::from_config(&MailConfig::Smtp(smtp.smtp_config())).unwrap();
     let scheduler = Scheduler::new(
@@ -143,7 +123,7 @@ async fn world(backend: Backend) -> W {
         manager,
         city: city_user,
         applicant,
-        call: call.id,
+        call,
         _db: db,
     }
 }

@@ -443,6 +443,9 @@ impl Services {
         let demands = self.visible_of_call(user, DEMAND_WORKFLOW, &call).await?;
         let merges = self.store.demand_merges(call.id).await?;
         let names = self.org_names(&demands.iter().collect::<Vec<_>>()).await?;
+        // A merged-away demand the user may not see (another city's) is not shown in its
+        // kept row either.
+        let visible: std::collections::HashSet<Uuid> = demands.iter().map(|i| i.id).collect();
         let mut out = Vec::new();
         for i in &demands {
             if CLOSED_DEMAND_STATES.contains(&i.state.as_str()) {
@@ -452,7 +455,10 @@ impl Services {
                 i,
                 names.get(&i.org_id).map_or("", String::as_str),
             ));
-            for m in merges.iter().filter(|m| m.kept_id == i.id) {
+            for m in merges
+                .iter()
+                .filter(|m| m.kept_id == i.id && visible.contains(&m.merged_id))
+            {
                 if let Some(d) = m
                     .merged_source
                     .get("demand")

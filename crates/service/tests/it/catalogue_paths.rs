@@ -9,10 +9,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use grantflow_domain::Money;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::available_events;
-use grantflow_domain::{Money, Registry};
-use grantflow_programme::catalogue::Catalogue;
 use grantflow_review::scoring::{CriterionScore, ScoreSheet};
 use grantflow_service::programme::OpenCall;
 use grantflow_service::review::ProfileUpdate;
@@ -24,11 +23,7 @@ use grantflow_testkit::{Backend, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const CATALOGUE: &str = include_str!("../../../../workflows/calls/2022.toml");
-
-fn registry() -> Registry {
-    grantflow_testkit::registry()
-}
+use grantflow_testkit::CATALOGUE_2022;
 
 /// Monday 3 June 2024, 10:00 in Guangzhou.
 fn start() -> DateTime<Utc> {
@@ -81,7 +76,7 @@ async fn world(backend: Backend) -> World {
     let store = db.shared();
     let services = Services::new(
         store.clone(),
-        Arc::new(registry()),
+        Arc::new(grantflow_testkit::registry()),
         Arc::new(WorkCalendar::builtin()),
         Arc::new(ManualClock::new(start())),
     );
@@ -152,27 +147,22 @@ async fn world(backend: Backend) -> World {
             .unwrap();
         experts.push(e);
     }
-    let call = services
-        .open_call(
-            &manager,
-            OpenCall {
-                year: None,
-                title: Some("2024年度广东省知识产权工作项目（按2022年目录）".into()),
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: Catalogue::from_toml_str(CATALOGUE).unwrap(),
-            },
-        )
-        .await
-        .unwrap();
+    let call = grantflow_testkit::open_call(
+        &services,
+        &manager,
+        OpenCall {
+            title: Some("2024年度广东省知识产权工作项目（按2022年目录）".into()),
+            ..grantflow_testkit::call_of(CATALOGUE_2022)
+        },
+    )
+    .await;
     World {
         services,
         manager,
         city,
         applicants,
         experts,
-        call: call.id,
+        call,
         _db: db,
     }
 }

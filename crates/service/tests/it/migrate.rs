@@ -9,7 +9,7 @@ use grantflow_domain::Registry;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
 use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role, Store};
-use grantflow_store_sqlite::testing::TempSqlite;
+use grantflow_testkit::{Backend, TestDb};
 use serde_json::json;
 
 const V1: &str = include_str!("../../../../workflows/change-request.toml");
@@ -34,9 +34,8 @@ fn start() -> DateTime<Utc> {
     "2024-06-03T02:00:00Z".parse().unwrap()
 }
 
-#[tokio::test]
-async fn instances_move_to_a_new_version_along_a_validated_mapping() {
-    let db = TempSqlite::new().await;
+async fn instances_move_to_a_new_version_along_a_validated_mapping(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let store: Arc<dyn Store> = db.shared();
     let services = Services::new(
         store.clone(),
@@ -206,3 +205,5 @@ async fn instances_move_to_a_new_version_along_a_validated_mapping() {
         .unwrap();
     assert!(again.is_empty());
 }
+
+grantflow_testkit::on_both_backends!(instances_move_to_a_new_version_along_a_validated_mapping,);

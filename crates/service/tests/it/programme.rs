@@ -15,7 +15,7 @@ use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Se
 use grantflow_store::{
     Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
-use grantflow_store_sqlite::testing::TempSqlite;
+use grantflow_testkit::{Backend, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -64,11 +64,11 @@ struct World {
     manager: User,
     city: User,
     applicant: User,
-    _db: TempSqlite,
+    _db: TestDb,
 }
 
-async fn world() -> World {
-    let db = TempSqlite::new().await;
+async fn world(backend: Backend) -> World {
+    let db = TestDb::new(backend).await;
     let store = db.shared();
     let clock = Arc::new(ManualClock::new(start()));
     let services = Services::new(
@@ -133,9 +133,10 @@ fn yuan(y: i64) -> Money {
     Money::from_yuan(y).unwrap()
 }
 
-#[tokio::test]
-async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed_one() {
-    let w = world().await;
+async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed_one(
+    backend: Backend,
+) {
+    let w = world(backend).await;
     let s = &w.services;
     let call = s
         .open_call(
@@ -417,3 +418,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         .unwrap_err();
     assert!(matches!(summary, ServiceError::NotFound(_)));
 }
+
+grantflow_testkit::on_both_backends!(
+    a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed_one,
+);

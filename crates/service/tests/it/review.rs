@@ -19,7 +19,7 @@ use grantflow_store::review::assignment_state;
 use grantflow_store::{
     Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
-use grantflow_store_sqlite::testing::TempSqlite;
+use grantflow_testkit::{Backend, TestDb};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -43,7 +43,7 @@ struct World {
     experts: Vec<User>,
     /// The call applications belong to (the 2022 catalogue, closing 2024-06-28).
     call: Uuid,
-    _db: TempSqlite,
+    _db: TestDb,
 }
 
 async fn user(store: &dyn Store, name: &str, org: Option<&Organisation>, role: Role) -> User {
@@ -79,8 +79,13 @@ async fn org(
 
 /// A province, a city, `units` applicant units with one applicant each, and `experts`
 /// experts: expert k works for `expert_org(k)` (an applicant unit or an institute).
-async fn world(units: usize, experts: usize, expert_org: impl Fn(usize) -> Option<usize>) -> World {
-    let db = TempSqlite::new().await;
+async fn world(
+    backend: Backend,
+    units: usize,
+    experts: usize,
+    expert_org: impl Fn(usize) -> Option<usize>,
+) -> World {
+    let db = TestDb::new(backend).await;
     let store = db.shared();
     let clock = Arc::new(ManualClock::new(start()));
     let services = Services::new(
@@ -387,10 +392,10 @@ fn pools() -> impl Strategy<Value = Pool> {
     })
 }
 
-async fn recusal_case(pool: Pool) {
+async fn recusal_case(backend: Backend, pool: Pool) {
     let units = pool.exclusions.len();
     let homes = pool.homes.clone();
-    let w = world(units, homes.len(), |k| homes[k]).await;
+    let w = world(backend, units, homes.len(), |k| homes[k]).await;
     let today: NaiveDate = "2024-06-03".parse().unwrap();
     // The same collaboration (expert, unit, end) twice is refused by the store: each
     // distinct one is recorded once, and every recording must succeed.
@@ -462,16 +467,26 @@ proptest! {
     #[test]
     fn no_assignment_through_the_service_pairs_an_expert_with_a_conflict(pool in pools()) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(recusal_case(pool));
+        rt.block_on(recusal_case(Backend::Sqlite, pool));
+    }
+}
+
+proptest! {
+    // Fewer cases on PostgreSQL: each case creates a database.
+    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_assignment_through_the_service_pairs_an_expert_with_a_conflict_on_postgres(pool in pools()) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(recusal_case(Backend::Postgres, pool));
     }
 }
 
 // ------------------------------------------------------------------ balance
 
-#[tokio::test]
-async fn automatic_assignment_keeps_loads_within_one() {
+async fn automatic_assignment_keeps_loads_within_one(backend: Backend) {
     for (experts, projects, seed) in [(7usize, 10usize, 1u64), (5, 6, 99), (9, 12, 20240603)] {
-        let w = world(2, experts, |_| None).await;
+        let w = world(backend, 2, experts, |_| None).await;
         for p in 0..projects {
             let inst = w.in_review(p % 2, &format!("项目{p}")).await;
             let drawn = w
@@ -489,11 +504,10 @@ async fn automatic_assignment_keeps_loads_within_one() {
     }
 }
 
-#[tokio::test]
-async fn a_draw_is_reproducible_from_its_recorded_seed() {
+async fn a_draw_is_reproducible_from_its_recorded_seed(backend: Backend) {
     let mut panels = Vec::new();
     for _ in 0..2 {
-        let w = world(2, 8, |_| None).await;
+        let w = world(backend, 2, 8, |_| None).await;
         let inst = w.in_review(0, "项目").await;
         let drawn = w
             .reviews
@@ -533,9 +547,8 @@ async fn a_draw_is_reproducible_from_its_recorded_seed() {
 
 // ------------------------------------------------------------------ the lifecycle
 
-#[tokio::test]
-async fn experts_score_one_recuses_and_is_replaced_and_the_guard_decides() {
-    let w = world(2, 5, |_| None).await;
+async fn experts_score_one_recuses_and_is_replaced_and_the_guard_decides(backend: Backend) {
+    let w = world(backend, 2, 5, |_| None).await;
     let inst = w.in_review(0, "申报单位00号知识产权中心专利导航项目").await;
     let drawn = w
         .reviews
@@ -643,9 +656,8 @@ async fn experts_score_one_recuses_and_is_replaced_and_the_guard_decides() {
     assert_eq!(summary.evaluation.full.count, 3);
 }
 
-#[tokio::test]
-async fn scores_are_checked_per_criterion() {
-    let w = world(1, 3, |_| None).await;
+async fn scores_are_checked_per_criterion(backend: Backend) {
+    let w = world(backend, 1, 3, |_| None).await;
     let inst = w.in_review(0, "项目").await;
     let a = w
         .reviews
@@ -693,9 +705,8 @@ async fn scores_are_checked_per_criterion() {
     );
 }
 
-#[tokio::test]
-async fn an_outlier_counts_only_once_justified_and_reopening_keeps_both_versions() {
-    let w = world(1, 3, |_| None).await;
+async fn an_outlier_counts_only_once_justified_and_reopening_keeps_both_versions(backend: Backend) {
+    let w = world(backend, 1, 3, |_| None).await;
     let inst = w.in_review(0, "项目").await;
     let panel = w
         .reviews
@@ -834,11 +845,10 @@ async fn an_outlier_counts_only_once_justified_and_reopening_keeps_both_versions
     assert_eq!(code(&sealed), "ASSIGNMENT_INVALID_TRANSITION");
 }
 
-#[tokio::test]
-async fn manual_assignment_refuses_conflicts_with_typed_reasons() {
+async fn manual_assignment_refuses_conflicts_with_typed_reasons(backend: Backend) {
     // Expert 0 works for unit 0; expert 1 collaborated with unit 0 last year; expert 2's
     // organisation is excluded by the applicant.
-    let w = world(2, 6, |k| if k == 0 { Some(0) } else { None }).await;
+    let w = world(backend, 2, 6, |k| if k == 0 { Some(0) } else { None }).await;
     w.reviews
         .record_collaboration(
             &w.manager,
@@ -947,9 +957,8 @@ async fn manual_assignment_refuses_conflicts_with_typed_reasons() {
     let _ = &w.city;
 }
 
-#[tokio::test]
-async fn overdue_experts_are_reassigned_by_a_manager_and_decliners_replaced() {
-    let w = world(1, 6, |_| None).await;
+async fn overdue_experts_are_reassigned_by_a_manager_and_decliners_replaced(backend: Backend) {
+    let w = world(backend, 1, 6, |_| None).await;
     let inst = w.in_review(0, "项目").await;
     let panel = w
         .reviews
@@ -1042,9 +1051,8 @@ async fn overdue_experts_are_reassigned_by_a_manager_and_decliners_replaced() {
     assert_eq!(seated, 3, "the panel stays full");
 }
 
-#[tokio::test]
-async fn ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx() {
-    let w = world(3, 5, |_| None).await;
+async fn ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx(backend: Backend) {
+    let w = world(backend, 3, 5, |_| None).await;
     let mut instances = Vec::new();
     for (u, totals) in [[70.0, 80.0, 90.0], [75.0, 80.0, 85.0], [60.0, 60.0, 60.0]]
         .into_iter()
@@ -1106,9 +1114,8 @@ async fn ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx() {
     ));
 }
 
-#[tokio::test]
-async fn pool_management_checks_its_input() {
-    let w = world(1, 2, |_| None).await;
+async fn pool_management_checks_its_input(backend: Backend) {
+    let w = world(backend, 1, 2, |_| None).await;
     let pool = w.reviews.expert_pool(&w.manager).await.unwrap();
     assert_eq!(pool.len(), 2);
     assert!(
@@ -1186,3 +1193,15 @@ async fn pool_management_checks_its_input() {
     );
     assert_eq!(drawn.shortfall.unwrap().drawn, 1);
 }
+
+grantflow_testkit::on_both_backends!(
+    automatic_assignment_keeps_loads_within_one,
+    a_draw_is_reproducible_from_its_recorded_seed,
+    experts_score_one_recuses_and_is_replaced_and_the_guard_decides,
+    scores_are_checked_per_criterion,
+    an_outlier_counts_only_once_justified_and_reopening_keeps_both_versions,
+    manual_assignment_refuses_conflicts_with_typed_reasons,
+    overdue_experts_are_reassigned_by_a_manager_and_decliners_replaced,
+    ranking_orders_a_call_with_its_tie_breaks_and_exports_xlsx,
+    pool_management_checks_its_input,
+);

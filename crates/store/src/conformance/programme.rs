@@ -307,10 +307,19 @@ pub async fn create_instances_is_all_or_nothing(store: Arc<dyn Store>, _h: &dyn 
     // One bad row (an unknown unit) and nothing of the batch is stored.
     let good = demand_instance("funded-project", w.unit.id, w.applicant.id, "c1", "丙");
     let bad = demand_instance("funded-project", Uuid::now_v7(), w.applicant.id, "c1", "丁");
+    let err = s
+        .create_instances(vec![good.clone(), bad.clone()])
+        .await
+        .unwrap_err();
     assert!(
-        s.create_instances(vec![good.clone(), bad.clone()])
-            .await
-            .is_err()
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "organisation",
+                ..
+            }
+        ),
+        "{err:?}"
     );
     assert!(matches!(
         s.get_instance(good.id).await,
@@ -323,7 +332,15 @@ pub async fn create_instances_is_all_or_nothing(store: Arc<dyn Store>, _h: &dyn 
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Duplicate { .. }), "{err:?}");
-    assert!(s.get_instance(again.id).await.is_err());
+    assert!(matches!(
+        s.get_instance(again.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        s.get_instance(first.id).await.unwrap(),
+        created[0],
+        "unchanged"
+    );
     assert!(s.create_instances(vec![]).await.unwrap().is_empty());
 }
 
@@ -735,15 +752,17 @@ pub async fn actuals_are_recorded_per_checkpoint(store: Arc<dyn Store>, _h: &dyn
         json!("形成可推广经验")
     );
     // A bad checkpoint refuses the whole batch.
-    assert!(
-        s.record_actuals(vec![
+    let before = s.actuals(p.id).await.unwrap();
+    let err = s
+        .record_actuals(vec![
             actual("x", "acceptance", json!(1), 4),
             actual("y", "final", json!(1), 4),
         ])
         .await
-        .is_err()
-    );
-    assert_eq!(s.actuals(p.id).await.unwrap().len(), 3);
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(before.len(), 3);
+    assert_eq!(s.actuals(p.id).await.unwrap(), before, "unchanged");
 }
 
 fn evaluation(instance: Uuid, call: &str, total: f64, grade: &str, by: Uuid) -> EvaluationRecord {
@@ -815,9 +834,12 @@ pub async fn evaluations_are_stored_and_replaced(store: Arc<dyn Store>, _h: &dyn
         [second, other]
     );
     // A grade outside 优良中差 is refused, and the stored one stays.
+    let stored = s.evaluation(q.id).await.unwrap();
     let bad = evaluation(q.id, "call-1", 55.0, "A", w.manager.id);
-    assert!(s.save_evaluation(bad).await.is_err());
-    assert_eq!(s.evaluation(q.id).await.unwrap().unwrap().grade, "差");
+    let err = s.save_evaluation(bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(s.evaluation(q.id).await.unwrap(), stored, "unchanged");
+    assert_eq!(stored.unwrap().grade, "差");
 }
 
 // ------------------------------------------------------------------ demand merges
@@ -866,16 +888,23 @@ pub async fn demand_merges_keep_both_sources(store: Arc<dyn Store>, _h: &dyn Har
         .await
         .unwrap();
     assert_eq!(again, merge);
-    assert!(
-        s.record_demand_merge(DemandMerge {
+    let err = s
+        .record_demand_merge(DemandMerge {
             id: Uuid::now_v7(),
             kept_id: third.id,
             merged_id: third.id,
             ..merge.clone()
         })
         .await
-        .is_err(),
-        "a demand is not merged into itself"
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(_)),
+        "a demand is not merged into itself: {err:?}"
+    );
+    assert_eq!(
+        s.demand_merges(call.id).await.unwrap(),
+        std::slice::from_ref(&merge),
+        "unchanged"
     );
     let mut second = DemandMerge {
         id: Uuid::now_v7(),

@@ -339,6 +339,10 @@ pub fn backend_error(e: sqlx::Error, database: &str) -> StoreError {
                     "a referenced record does not exist ({})",
                     db.message()
                 ))
+            } else if db.is_check_violation() {
+                // A value outside what the schema allows (a status, a grade…): the
+                // caller's value, not a database failure.
+                StoreError::Invalid(format!("a value is not allowed ({})", db.message()))
             } else {
                 StoreError::Backend(db.message().to_string())
             }

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use grantflow_store::{Store, audit};
+use grantflow_testkit::pg_cluster::PgCluster;
 use uuid::Uuid;
 
 const ROUNDS: usize = 20;
@@ -231,127 +232,12 @@ async fn postgres_survives_sigkill() {
 
 // ------------------------------------------------------------------ the server dies too
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// A throwaway PostgreSQL cluster of this test's own (never the shared server other tests
-/// use), in a temporary directory on a free port, run as the `postgres` user when the test
-/// runs as root (PostgreSQL refuses root). Stopped and removed on drop.
-struct OwnCluster {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-fn as_postgres(program: &str) -> Command {
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &format!("{PG_BIN}/{program}")]);
-        c
-    } else {
-        Command::new(format!("{PG_BIN}/{program}"))
-    }
-}
-
-fn run(mut c: Command, what: &str) {
-    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl OwnCluster {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("grantflow-crash-pg")
-            .tempdir_in("/tmp")
-            .expect("a temporary directory");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .unwrap()
-            .port();
-        run(
-            {
-                let mut c = Command::new("chown");
-                c.args(["-R", "postgres:postgres", dir.path().to_str().unwrap()]);
-                c
-            },
-            "chown the cluster directory",
-        );
-        let data = dir.path().join("data");
-        run(
-            {
-                let mut c = as_postgres("initdb");
-                c.args([
-                    "-D",
-                    data.to_str().unwrap(),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                ]);
-                c
-            },
-            "initdb",
-        );
-        let cluster = Self { dir, port };
-        cluster.pg_ctl_start();
-        cluster
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn pg_ctl_start(&self) {
-        let mut c = as_postgres("pg_ctl");
-        c.args([
-            "-D",
-            &self.data(),
-            "-w",
-            "-l",
-            &self.dir.path().join("log").display().to_string(),
-            "-o",
-            &format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on",
-                self.port,
-                self.dir.path().display()
-            ),
-            "start",
-        ]);
-        run(c, "pg_ctl start");
-    }
-
-    /// The server process dies as in a power cut: no checkpoint, recovery from the WAL on
-    /// the next start.
-    fn kill_immediately(&self) {
-        let mut c = as_postgres("pg_ctl");
-        c.args(["-D", &self.data(), "-m", "immediate", "stop"]);
-        run(c, "pg_ctl stop -m immediate");
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let mut c = as_postgres("pg_ctl");
-        c.args(["-D", &self.data(), "-m", "immediate", "stop"]);
-        let _stopped = c.output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_the_server_and_the_writer_killed() {
-    let cluster = OwnCluster::start();
-    let url = cluster.url();
+    // A throwaway cluster of this test's own (never the shared server other tests use),
+    // with fsync on: a killed server must keep every acknowledged commit.
+    let cluster = PgCluster::start_durable();
+    let url = cluster.url("postgres");
     let mut rng = Rng(0x5eed_0003);
     let mut acked = HashMap::new();
     let mut all = Acks::new();
@@ -360,7 +246,7 @@ async fn postgres_survives_the_server_and_the_writer_killed() {
         run_and_kill_with(&url, acks, &mut acked, &mut all, || {
             cluster.kill_immediately();
         });
-        cluster.pg_ctl_start();
+        cluster.start();
         let store = reopen(&url).await;
         check(store.as_ref(), &acked, &all, round).await;
     }

@@ -1,7 +1,12 @@
 //! A PostgreSQL cluster of the test's own (`initdb` / `pg_ctl` in a temporary folder, on a
-//! free port), to stop, restart or fail over without touching the shared server other
-//! tests use. Run as the `postgres` user when the test runs as root (PostgreSQL refuses
-//! root).
+//! free port), to stop, kill, restart or fail over without touching the shared server
+//! other tests use. Run as the `postgres` user when the test runs as root (PostgreSQL
+//! refuses root). Stopped (immediately) and removed on drop.
+//!
+//! Two kinds: [`PgCluster::start_new`] is fast (`fsync=off`, for tests that stop the
+//! server cleanly or fail over), [`PgCluster::start_durable`] keeps `fsync` and
+//! `synchronous_commit` on, for tests that kill the server (`pg_ctl stop -m immediate`,
+//! as in a power cut) and then check that every acknowledged commit survived.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,10 +14,8 @@ use std::process::Command;
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
 }
 
@@ -43,6 +46,7 @@ fn run(tool: &str, args: &[&str]) {
     );
 }
 
+/// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,48 +55,68 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A temporary directory the postgres user owns.
+fn own_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
 pub struct PgCluster {
     _dir: tempfile::TempDir,
     pub data: PathBuf,
     pub port: u16,
     log: PathBuf,
+    socket_dir: PathBuf,
+    durable: bool,
 }
 
 impl PgCluster {
-    /// A new cluster (trust authentication on loopback), started.
+    /// A new cluster (trust authentication on loopback, `fsync=off`), started.
     pub fn start_new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("grantflow-pg-")
-            .tempdir()
-            .unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
+        Self::init(false)
+    }
+
+    /// A new cluster with `fsync` and `synchronous_commit` on, started: what a test that
+    /// kills the server and counts acknowledged commits needs.
+    pub fn start_durable() -> Self {
+        Self::init(true)
+    }
+
+    fn init(durable: bool) -> Self {
+        let dir = own_dir("grantflow-pg-");
         let data = dir.path().join("data");
         let data_s = data.to_str().unwrap().to_string();
-        run(
-            "initdb",
-            &[
-                "-D",
-                &data_s,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
+        let mut args = vec![
+            "-D",
+            &data_s,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ];
+        if !durable {
+            args.push("--no-sync");
+        }
+        run("initdb", &args);
         let cluster = Self {
             log: dir.path().join("postgres.log"),
+            socket_dir: dir.path().to_path_buf(),
             _dir: dir,
             data,
             port: free_port(),
+            durable,
         };
         cluster.start();
         cluster
@@ -100,18 +124,7 @@ impl PgCluster {
 
     /// A streaming standby of `primary` (`pg_basebackup -R`), started.
     pub fn standby_of(primary: &Self) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("grantflow-pg-standby-")
-            .tempdir()
-            .unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
+        let dir = own_dir("grantflow-pg-standby-");
         let data = dir.path().join("data");
         run(
             "pg_basebackup",
@@ -131,9 +144,11 @@ impl PgCluster {
         );
         let cluster = Self {
             log: dir.path().join("postgres.log"),
+            socket_dir: dir.path().to_path_buf(),
             _dir: dir,
             data,
             port: free_port(),
+            durable: primary.durable,
         };
         cluster.start();
         cluster
@@ -153,10 +168,15 @@ impl PgCluster {
 
     /// Start and wait until it accepts connections.
     pub fn start(&self) {
+        let sync = if self.durable {
+            "-c fsync=on -c synchronous_commit=on"
+        } else {
+            "-c fsync=off"
+        };
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 {sync}",
             self.port,
-            self.data.display()
+            self.socket_dir.display()
         );
         run(
             "pg_ctl",
@@ -187,11 +207,21 @@ impl PgCluster {
             ],
         );
     }
+
+    /// The server dies as in a power cut (`-m immediate`): no checkpoint, recovery from
+    /// the WAL on the next [`start`](Self::start).
+    pub fn kill_immediately(&self) {
+        run(
+            "pg_ctl",
+            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let _ = command("pg_ctl")
+        // Best effort: the cluster may already be down.
+        let _stopped = command("pg_ctl")
             .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
             .output();
     }
