@@ -165,6 +165,7 @@ async fn spend(
             recorded_by: by,
             recorded_at: t(10),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await
         .expect("the store answers")
@@ -558,6 +559,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &not_approved,
+            require_disbursed: false,
         })
         .await
         .unwrap();
@@ -577,6 +579,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await,
         Err(StoreError::Invalid(_))
@@ -592,6 +595,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await,
         Err(StoreError::NotFound { .. })

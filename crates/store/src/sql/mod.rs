@@ -11,6 +11,7 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
+pub mod funding;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod instances;
