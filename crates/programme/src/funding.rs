@@ -95,7 +95,11 @@ impl FundingPlan {
     /// total (cities to at most the 下放地市审批 part when it is set); keys are parts,
     /// categories and items of the catalogue; at most [`MAX_POOLS`] per kind.
     pub fn check(&self, catalogue: &Catalogue) -> Result<(), FundingPlanError> {
-        let categories: Vec<String> = catalogue.categories.iter().map(|c| code(c.category)).collect();
+        let categories: Vec<String> = catalogue
+            .categories
+            .iter()
+            .map(|c| code(c.category))
+            .collect();
         let items: Vec<String> = catalogue.items().map(|r| r.item.id.clone()).collect();
         self.check_against(&categories, &items)
     }
@@ -200,12 +204,22 @@ mod tests {
         assert!(e.message(Lang::En).contains("cities add up to"), "{e}");
         let mut unknown = plan.clone();
         unknown.items.insert("2022-9-9-9".into(), yuan(1));
-        assert!(unknown.check(&catalogue).unwrap_err().message(Lang::ZhCn).contains("2022-9-9-9"));
+        assert!(
+            unknown
+                .check(&catalogue)
+                .unwrap_err()
+                .message(Lang::ZhCn)
+                .contains("2022-9-9-9")
+        );
         let mut zero = plan;
         zero.total = Money::ZERO;
         assert!(zero.check(&catalogue).is_err());
         assert_eq!(
-            catalogue.funding.unwrap().city_key("佛山市市场监督管理局").as_deref(),
+            catalogue
+                .funding
+                .unwrap()
+                .city_key("佛山市市场监督管理局")
+                .as_deref(),
             Some("佛山市")
         );
     }

@@ -43,9 +43,7 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         StoreError::Duplicate { .. }
         | StoreError::InvalidToken
         | StoreError::Invalid(_)
-        | StoreError::Money(_) => {
-            ErrorKind::InvalidInput
-        }
+        | StoreError::Money(_) => ErrorKind::InvalidInput,
         StoreError::Engine(e) => e.kind(),
         StoreError::Unavailable(_) => ErrorKind::Unavailable,
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => ErrorKind::Internal,

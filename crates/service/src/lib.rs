@@ -471,9 +471,7 @@ impl Services {
                 notification_context,
             })
         };
-        let money = self
-            .money_effects(instance, &req.event, &req.input)
-            .await?;
+        let money = self.money_effects(instance, &req.event, &req.input).await?;
         let expected_version = if complete_timer.is_some() {
             None
         } else {

@@ -106,10 +106,7 @@ pub struct FundingPlanInput {
     pub reimbursed_afterwards: bool,
 }
 
-fn pools(
-    list: Vec<FundingAmountInput>,
-    field: &str,
-) -> Result<BTreeMap<String, Money>, ApiError> {
+fn pools(list: Vec<FundingAmountInput>, field: &str) -> Result<BTreeMap<String, Money>, ApiError> {
     if list.len() > grantflow_programme::funding::MAX_POOLS {
         return Err(ApiError::invalid_field(
             field,

@@ -1,7 +1,7 @@
 //! Budgets and spending (先有预算再有执行、没有预算不得支出) and a call's execution.
 
-use super::*;
 use super::funding;
+use super::*;
 
 impl Services {
     pub(super) async fn project_for_budget(

@@ -12,7 +12,12 @@ use super::*;
 
 /// The events that fix a project's approved funding (`input.approved_budget`) and so draw
 /// on the call's plan.
-pub const FUNDING_EVENTS: [&str; 4] = ["approve", "allocate", "city_approve", "apply_approved_change"];
+pub const FUNDING_EVENTS: [&str; 4] = [
+    "approve",
+    "allocate",
+    "city_approve",
+    "apply_approved_change",
+];
 
 /// States before the task book is signed: no disbursement and no spending yet.
 pub const BEFORE_TASK_BOOK: [&str; 15] = [
@@ -151,12 +156,18 @@ fn plan_of(value: Option<Value>) -> Option<FundingPlan> {
 /// `subject or line id = amount` per line (new lines, `;` or `；` separate).
 fn parse_line_amounts(text: &str, lines: &[BudgetLine]) -> Result<Vec<LineAmount>, Refusal> {
     let mut out = Vec::new();
-    for entry in text.split(['\n', ';', '；']).map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in text
+        .split(['\n', ';', '；'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         let bad = || {
             Refusal::new(
                 RefusalReason::ChangeLinesInvalid,
                 format!("无法识别预算调整「{entry}」：每行写作「预算科目=金额」"),
-                format!("cannot read the budget change `{entry}`: write `subject = amount` per line"),
+                format!(
+                    "cannot read the budget change `{entry}`: write `subject = amount` per line"
+                ),
             )
             .with_details(json!({ "entry": entry }))
         };
@@ -281,13 +292,22 @@ impl Services {
         let categories: Vec<String> = call.categories.iter().map(|c| c.category.clone()).collect();
         let items: Vec<String> = call.items().map(|(_, _, i)| i.item_id.clone()).collect();
         if let Err(e) = plan.check_against(&categories, &items) {
-            return refused(Refusal::from_user_facing(RefusalReason::FundingPlanInvalid, &e));
+            return refused(Refusal::from_user_facing(
+                RefusalReason::FundingPlanInvalid,
+                &e,
+            ));
         }
         let value = serde_json::to_value(&plan)
             .map_err(|e| ServiceError::Store(StoreError::Invalid(e.to_string())))?;
         Ok(self
             .store
-            .set_funding_plan(call.id, value, reason.to_string(), user.id.to_string(), self.now())
+            .set_funding_plan(
+                call.id,
+                value,
+                reason.to_string(),
+                user.id.to_string(),
+                self.now(),
+            )
             .await?)
     }
 
@@ -363,7 +383,11 @@ impl Services {
         }
         let batch = batch.trim();
         if batch.is_empty() || batch.chars().count() > MAX_BATCH_CHARS {
-            return invalid("batch", "批次须为 1 至 50 字", "the batch must be 1 to 50 characters");
+            return invalid(
+                "batch",
+                "批次须为 1 至 50 字",
+                "the batch must be 1 to 50 characters",
+            );
         }
         let voucher = voucher.trim();
         if voucher.is_empty() || voucher.chars().count() > MAX_VOUCHER_CHARS {
@@ -379,8 +403,14 @@ impl Services {
             if !["payment", "subsidised"].contains(&instance.state.as_str()) {
                 return refused(Refusal::new(
                     RefusalReason::PaymentNotDue,
-                    format!("后补助项目在成果验收后的拨付阶段才能拨付（当前状态 {}）", instance.state),
-                    format!("a post-hoc subsidy is paid in its payment stage, after its results are accepted (now `{}`)", instance.state),
+                    format!(
+                        "后补助项目在成果验收后的拨付阶段才能拨付（当前状态 {}）",
+                        instance.state
+                    ),
+                    format!(
+                        "a post-hoc subsidy is paid in its payment stage, after its results are accepted (now `{}`)",
+                        instance.state
+                    ),
                 ));
             }
         } else if BEFORE_TASK_BOOK.contains(&instance.state.as_str()) {
@@ -389,7 +419,10 @@ impl Services {
             return refused(Refusal::new(
                 RefusalReason::ProjectClosed,
                 format!("项目已结束（{}），不得再拨付", instance.state),
-                format!("the project is closed ({}): no more disbursements", instance.state),
+                format!(
+                    "the project is closed ({}): no more disbursements",
+                    instance.state
+                ),
             ));
         }
         Ok(self
@@ -409,7 +442,11 @@ impl Services {
 
     /// A project's approved funding, disbursements and budget-line changes (whoever may
     /// see the project).
-    pub async fn project_money(&self, user: &User, instance_id: Uuid) -> ServiceResult<MoneyOfProject> {
+    pub async fn project_money(
+        &self,
+        user: &User,
+        instance_id: Uuid,
+    ) -> ServiceResult<MoneyOfProject> {
         let instance = self.project_for_budget(user, instance_id).await?;
         let disbursements = self.store.disbursements(&[instance.id]).await?;
         Ok(MoneyOfProject {
@@ -432,7 +469,10 @@ impl Services {
     }
 
     /// What was disbursed to each of these projects (0 for none), in the given order.
-    pub async fn disbursed_totals(&self, instance_ids: &[Uuid]) -> ServiceResult<Vec<DisbursedTotal>> {
+    pub async fn disbursed_totals(
+        &self,
+        instance_ids: &[Uuid],
+    ) -> ServiceResult<Vec<DisbursedTotal>> {
         Ok(self.store.disbursed_totals(instance_ids).await?)
     }
 
@@ -447,7 +487,8 @@ impl Services {
         else {
             return Ok(false);
         };
-        Ok(plan_of(self.store.funding_plan(call_id).await?).is_some_and(|p| p.reimbursed_afterwards))
+        Ok(plan_of(self.store.funding_plan(call_id).await?)
+            .is_some_and(|p| p.reimbursed_afterwards))
     }
 }
 
@@ -455,7 +496,9 @@ pub(super) fn task_book_not_signed(state: &str) -> Refusal {
     Refusal::new(
         RefusalReason::TaskBookNotSigned,
         format!("先签任务书再执行：任务书尚未签订（当前状态 {state}），不得拨付或支出"),
-        format!("the task book is not signed yet (now `{state}`): nothing may be disbursed or spent"),
+        format!(
+            "the task book is not signed yet (now `{state}`): nothing may be disbursed or spent"
+        ),
     )
 }
 

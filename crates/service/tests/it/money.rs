@@ -32,7 +32,12 @@ fn yuan(y: i64) -> Money {
     Money::from_yuan(y).unwrap()
 }
 
-async fn org(s: &dyn Store, name: &str, kind: OrgKind, parent: Option<&Organisation>) -> Organisation {
+async fn org(
+    s: &dyn Store,
+    name: &str,
+    kind: OrgKind,
+    parent: Option<&Organisation>,
+) -> Organisation {
     s.create_org(NewOrganisation {
         name: name.into(),
         kind,
@@ -117,7 +122,13 @@ fn refusal(e: ServiceError) -> Box<grantflow_service::programme::Refusal> {
 }
 
 impl World {
-    async fn fire(&self, who: &User, id: Uuid, event: &str, input: Value) -> Result<grantflow_store::Instance, ServiceError> {
+    async fn fire(
+        &self,
+        who: &User,
+        id: Uuid,
+        event: &str,
+        input: Value,
+    ) -> Result<grantflow_store::Instance, ServiceError> {
         let current = self.services.store.get_instance(id).await.unwrap();
         self.services
             .fire(
@@ -198,7 +209,10 @@ async fn a_city_approves_within_its_allocation_and_the_plan_keeps_its_history(ba
     let history = s.funding_history(&w.manager, w.call).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].old_plan, None);
-    assert_eq!(history[1].old_plan.as_ref().unwrap()["total"], "60000000.00");
+    assert_eq!(
+        history[1].old_plan.as_ref().unwrap()["total"],
+        "60000000.00"
+    );
     assert_eq!(history[1].new_plan["cities"]["佛山市"], "300000.00");
     assert_eq!(history[1].changed_by, w.manager.id.to_string());
     assert_eq!(history[1].reason, "按省财政下达额度调整");
@@ -216,18 +230,34 @@ async fn a_city_approves_within_its_allocation_and_the_plan_keeps_its_history(ba
         Err(ServiceError::Forbidden)
     ));
     assert_eq!(
-        refusal(s.set_funding_plan(&w.manager, w.call, bad, "x").await.unwrap_err()).reason.as_str(),
+        refusal(
+            s.set_funding_plan(&w.manager, w.call, bad, "x")
+                .await
+                .unwrap_err()
+        )
+        .reason
+        .as_str(),
         "FUNDING_PLAN_INVALID"
     );
-    assert_eq!(s.funding_history(&w.manager, w.call).await.unwrap().len(), 2);
+    assert_eq!(
+        s.funding_history(&w.manager, w.call).await.unwrap().len(),
+        2
+    );
 
     let first = w.at_city_review("250000").await;
     let second = w.at_city_review("250000").await;
     let approve = json!({ "approved_budget": "200000", "targets_approved": true });
-    let approved = w.fire(&w.city, first, "city_approve", approve.clone()).await.unwrap();
+    let approved = w
+        .fire(&w.city, first, "city_approve", approve.clone())
+        .await
+        .unwrap();
     assert_eq!(approved.state, "task_book");
     let before = s.store.get_instance(second).await.unwrap();
-    let r = refusal(w.fire(&w.city, second, "city_approve", approve).await.unwrap_err());
+    let r = refusal(
+        w.fire(&w.city, second, "city_approve", approve)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(r.reason.as_str(), "FUNDING_EXCEEDED");
     assert_eq!(r.details["pool"], "city:佛山市");
     assert_eq!(r.details["remaining"], "100000.00");
@@ -237,7 +267,10 @@ async fn a_city_approves_within_its_allocation_and_the_plan_keeps_its_history(ba
     assert_eq!(s.store.get_instance(second).await.unwrap(), before);
     let view = s.funding(&w.manager, w.call).await.unwrap();
     let city = view.pools.iter().find(|p| p.kind == "city").unwrap();
-    assert_eq!((city.committed, city.remaining), (yuan(200_000), yuan(100_000)));
+    assert_eq!(
+        (city.committed, city.remaining),
+        (yuan(200_000), yuan(100_000))
+    );
     assert_eq!(view.projects, 1);
     // Within what remains it passes.
     w.fire(
@@ -313,7 +346,14 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     .await
     .unwrap();
     let line = s
-        .add_budget_line(&w.manager, id, 2024, "调解员培训", yuan(150_000), "省级财政专项资金")
+        .add_budget_line(
+            &w.manager,
+            id,
+            2024,
+            "调解员培训",
+            yuan(150_000),
+            "省级财政专项资金",
+        )
         .await
         .unwrap();
     // Lines total at most the approved funding; nothing stored when refused.
@@ -333,15 +373,29 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     let day = |m, d| NaiveDate::from_ymd_opt(2024, m, d).unwrap();
     // Before the task book is signed: no disbursement, no spending.
     let r = refusal(
-        s.record_disbursement(&w.manager, id, "第一批", day(6, 10), yuan(100_000), "粤财-2024-001")
-            .await
-            .unwrap_err(),
+        s.record_disbursement(
+            &w.manager,
+            id,
+            "第一批",
+            day(6, 10),
+            yuan(100_000),
+            "粤财-2024-001",
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "TASK_BOOK_NOT_SIGNED");
     let r = refusal(
-        s.record_spending(&w.applicant, id, Some(line.id), yuan(1_000), day(7, 1), "培训")
-            .await
-            .unwrap_err(),
+        s.record_spending(
+            &w.applicant,
+            id,
+            Some(line.id),
+            yuan(1_000),
+            day(7, 1),
+            "培训",
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "TASK_BOOK_NOT_SIGNED");
     w.fire(
@@ -352,42 +406,88 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     )
     .await
     .unwrap();
-    w.fire(&w.manager, id, "sign_task_book", json!({})).await.unwrap();
+    w.fire(&w.manager, id, "sign_task_book", json!({}))
+        .await
+        .unwrap();
     // Signed, but nothing disbursed yet.
     let r = refusal(
-        s.record_spending(&w.applicant, id, Some(line.id), yuan(1_000), day(7, 1), "培训")
-            .await
-            .unwrap_err(),
+        s.record_spending(
+            &w.applicant,
+            id,
+            Some(line.id),
+            yuan(1_000),
+            day(7, 1),
+            "培训",
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "SPENDING_BEYOND_DISBURSED");
     assert_eq!(r.details["remaining"], "0.00");
     // Only managers disburse; amounts are checked.
     assert!(matches!(
-        s.record_disbursement(&w.applicant, id, "第一批", day(6, 10), yuan(1), "v").await,
+        s.record_disbursement(&w.applicant, id, "第一批", day(6, 10), yuan(1), "v")
+            .await,
         Err(ServiceError::Forbidden)
     ));
     assert!(matches!(
-        s.record_disbursement(&w.manager, id, "第一批", day(6, 10), Money::from_fen(-5), "v").await,
+        s.record_disbursement(
+            &w.manager,
+            id,
+            "第一批",
+            day(6, 10),
+            Money::from_fen(-5),
+            "v"
+        )
+        .await,
         Err(ServiceError::Invalid(_))
     ));
-    s.record_disbursement(&w.manager, id, "第一批", day(6, 10), yuan(100_000), "粤财-2024-001")
-        .await
-        .unwrap();
+    s.record_disbursement(
+        &w.manager,
+        id,
+        "第一批",
+        day(6, 10),
+        yuan(100_000),
+        "粤财-2024-001",
+    )
+    .await
+    .unwrap();
     let r = refusal(
-        s.record_disbursement(&w.manager, id, "第二批", day(6, 11), yuan(150_000), "粤财-2024-002")
-            .await
-            .unwrap_err(),
+        s.record_disbursement(
+            &w.manager,
+            id,
+            "第二批",
+            day(6, 11),
+            yuan(150_000),
+            "粤财-2024-002",
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "DISBURSEMENT_OVER_APPROVED");
     assert_eq!(r.details["remaining"], "100000.00");
     assert_eq!(s.disbursed_total(id).await.unwrap(), yuan(100_000));
-    s.record_spending(&w.applicant, id, Some(line.id), yuan(80_000), day(7, 1), "培训")
-        .await
-        .unwrap();
+    s.record_spending(
+        &w.applicant,
+        id,
+        Some(line.id),
+        yuan(80_000),
+        day(7, 1),
+        "培训",
+    )
+    .await
+    .unwrap();
     let r = refusal(
-        s.record_spending(&w.applicant, id, Some(line.id), yuan(30_000), day(7, 2), "培训")
-            .await
-            .unwrap_err(),
+        s.record_spending(
+            &w.applicant,
+            id,
+            Some(line.id),
+            yuan(30_000),
+            day(7, 2),
+            "培训",
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "SPENDING_BEYOND_DISBURSED");
     assert_eq!(r.details["remaining"], "20000.00");
@@ -420,15 +520,30 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
         )
         .await
         .unwrap();
-    w.fire(&w.applicant, cr.id, "submit", change("调解员培训=130000")).await.unwrap();
-    w.fire(&w.manager, cr.id, "approve", json!({ "decision_notes": "同意" })).await.unwrap();
+    w.fire(&w.applicant, cr.id, "submit", change("调解员培训=130000"))
+        .await
+        .unwrap();
+    w.fire(
+        &w.manager,
+        cr.id,
+        "approve",
+        json!({ "decision_notes": "同意" }),
+    )
+    .await
+    .unwrap();
     let project = s.store.get_instance(id).await.unwrap();
     assert_eq!(project.data["approved_budget"], "180000.00");
     let lines = s.store.budget_lines(&[id]).await.unwrap();
-    assert_eq!(lines.iter().find(|l| l.id == line.id).unwrap().amount, yuan(130_000));
+    assert_eq!(
+        lines.iter().find(|l| l.id == line.id).unwrap().amount,
+        yuan(130_000)
+    );
     let changes = s.store.budget_line_changes(id).await.unwrap();
     assert_eq!(changes.len(), 1);
-    assert_eq!((changes[0].old_amount, changes[0].new_amount), (yuan(150_000), yuan(130_000)));
+    assert_eq!(
+        (changes[0].old_amount, changes[0].new_amount),
+        (yuan(150_000), yuan(130_000))
+    );
     assert_eq!(changes[0].change_request_id, Some(cr.id));
     assert_eq!(project.budget["total"], "180000.00");
     let held = s.funding(&w.manager, w.call).await.unwrap();
@@ -450,9 +565,22 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
         )
         .await
         .unwrap();
-    w.fire(&w.applicant, cr2.id, "submit", change("调解员培训=50000")).await.unwrap();
-    w.fire(&w.manager, cr2.id, "approve", json!({ "decision_notes": "同意" })).await.unwrap();
-    let r = refusal(s.apply_change_request(&w.manager, cr2.id).await.unwrap_err());
+    w.fire(&w.applicant, cr2.id, "submit", change("调解员培训=50000"))
+        .await
+        .unwrap();
+    w.fire(
+        &w.manager,
+        cr2.id,
+        "approve",
+        json!({ "decision_notes": "同意" }),
+    )
+    .await
+    .unwrap();
+    let r = refusal(
+        s.apply_change_request(&w.manager, cr2.id)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(r.reason.as_str(), "BUDGET_LINE_BELOW_SPENT");
     assert_eq!(s.store.get_instance(id).await.unwrap(), project);
     assert_eq!(s.store.budget_line_changes(id).await.unwrap().len(), 1);

@@ -42,7 +42,10 @@ async fn sum<D: Dialect>(conn: &mut Conn<D>, sql: &str, args: Args) -> R<Money> 
 async fn locked_plan<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Value>> {
     let row = D::fetch_optional(
         &mut *conn,
-        &format!("SELECT id, funding FROM calls WHERE id = $1{}", D::FOR_UPDATE),
+        &format!(
+            "SELECT id, funding FROM calls WHERE id = $1{}",
+            D::FOR_UPDATE
+        ),
         Args::new().id(call_id),
     )
     .await?
@@ -201,7 +204,8 @@ pub async fn apply_money<D: Dialect>(
             )
             .await?;
         }
-        let approved = approved_funding(&after.data).ok_or(refuse(MoneyRefusal::NoApprovedFunding))?;
+        let approved =
+            approved_funding(&after.data).ok_or(refuse(MoneyRefusal::NoApprovedFunding))?;
         let budgeted = lines_total::<D>(&mut *conn, after.id).await?;
         if budgeted > approved {
             return Err(refuse(MoneyRefusal::BudgetOverApproved {
@@ -400,9 +404,7 @@ pub async fn budget_line_changes<D: Dialect>(
                 instance_id: g.id("instance_id")?,
                 old_amount: money(&g, "old_amount_fen")?,
                 new_amount: money(&g, "new_amount_fen")?,
-                change_request_id: g
-                    .opt_str("change_request_id")?
-                    .and_then(|s| s.parse().ok()),
+                change_request_id: g.opt_str("change_request_id")?.and_then(|s| s.parse().ok()),
                 changed_by: g.str("changed_by")?,
                 changed_at: g.time("changed_at")?,
             })

@@ -11,9 +11,9 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
-pub mod funding;
 #[cfg(feature = "bench")]
 mod bench;
+pub mod funding;
 pub mod instances;
 pub mod listing;
 pub mod programme;

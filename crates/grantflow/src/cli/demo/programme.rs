@@ -188,6 +188,18 @@ pub(super) async fn spend(
     amount: i64,
 ) -> anyhow::Result<()> {
     let today = super::today(demo);
+    // The money first (拨付): spending may not exceed what was disbursed.
+    demo.services
+        .record_disbursement(
+            demo.user("manager"),
+            project,
+            "第一批",
+            today,
+            Money::from_yuan(amount).context("amount")?,
+            &format!("粤财拨-{}", &project.simple().to_string()[..8]),
+        )
+        .await
+        .context("recording the disbursement")?;
     for (share, what) in [(2, "培训场地及讲师费"), (1, "企业走访及宣传材料")] {
         demo.services
             .record_spending(
