@@ -32,6 +32,7 @@ impl From<&PoolUsage> for FundingPool {
 
 /// A call's funding plan (专项经费使用计划) and what approvals hold against each pool.
 #[derive(SimpleObject)]
+#[graphql(name = "FundingPlan")]
 pub struct FundingPlanGql {
     pub call_id: ID,
     /// False when the call has no plan (no envelope).
@@ -58,6 +59,7 @@ impl From<FundingView> for FundingPlanGql {
 
 /// One change of a call's plan: who, when, why, the plan before and after.
 #[derive(SimpleObject)]
+#[graphql(name = "FundingPlanChange")]
 pub struct FundingPlanChangeGql {
     pub id: ID,
     pub call_id: ID,
