@@ -547,8 +547,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             // 420 000 asked and approved, 300 000 of it in the line: room for a later
             // line and batch (the README adds both).
             project_steps(unit, city, "420000", &execution_end, (sessions, firms))
-                .into_iter()
-                .take(depth)
+                    .into_iter()
+                    .take(depth)
         {
             if who == "review" {
                 // A real review round: a seeded panel of three scores on the rubric (the

@@ -53,6 +53,10 @@ async fn locked_plan<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<
     Ok(D::json(&row, "funding")?.filter(|v| !v.is_null()))
 }
 
+/// A pool of the plan an approval draws from: its name (`part:<code>` …), what the plan
+/// allocates to it (`None`: not planned) and the commitments column and key it sums.
+type PlanPool<'a> = (String, Option<Money>, Option<(&'a str, &'a str)>);
+
 /// What the call's other projects hold in a pool (`column = key`, or every project for
 /// the total).
 async fn held<D: Dialect>(
@@ -93,7 +97,7 @@ pub async fn apply_money<D: Dialect>(
     if let Some(claim) = &effects.funding {
         let plan = locked_plan::<D>(&mut *conn, claim.call_id).await?;
         if let Some(plan) = &plan {
-            let mut pools: Vec<(String, Option<Money>, Option<(&str, &str)>)> =
+            let mut pools: Vec<PlanPool<'_>> =
                 vec![("total".into(), plan_amount(plan, &["total"]), None)];
             pools.push((
                 format!("part:{}", claim.part),

@@ -343,7 +343,12 @@ pub async fn snapshot(store: &dyn Store, instances: &[Uuid]) -> String {
         writeln!(s, "{call:?}").unwrap();
         writeln!(s, "{:?}", store.demand_merges(call.id).await.unwrap()).unwrap();
         writeln!(s, "{:?}", store.funding_plan(call.id).await.unwrap()).unwrap();
-        writeln!(s, "{:?}", store.funding_plan_changes(call.id).await.unwrap()).unwrap();
+        writeln!(
+            s,
+            "{:?}",
+            store.funding_plan_changes(call.id).await.unwrap()
+        )
+        .unwrap();
         writeln!(s, "{:?}", store.funding_commitments(call.id).await.unwrap()).unwrap();
     }
     writeln!(s, "{:?}", store.expert_profiles().await.unwrap()).unwrap();

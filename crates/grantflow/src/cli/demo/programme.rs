@@ -167,11 +167,7 @@ pub(super) async fn budget_line(demo: &Demo, project: Uuid) -> anyhow::Result<Uu
 }
 
 /// A budget line of `yuan` (at most what the project asked for or was granted).
-pub(super) async fn budget_line_of(
-    demo: &Demo,
-    project: Uuid,
-    yuan: i64,
-) -> anyhow::Result<Uuid> {
+pub(super) async fn budget_line_of(demo: &Demo, project: Uuid, yuan: i64) -> anyhow::Result<Uuid> {
     let year = super::today(demo).year();
     let line = demo
         .services
