@@ -154,23 +154,24 @@ fn plan_of(value: Option<Value>) -> Option<FundingPlan> {
 }
 
 /// `subject or line id = amount` per line (new lines, `;` or `；` separate).
-fn parse_line_amounts(text: &str, lines: &[BudgetLine]) -> Result<Vec<LineAmount>, Refusal> {
+fn parse_line_amounts(text: &str, lines: &[BudgetLine]) -> ServiceResult<Vec<LineAmount>> {
     let mut out = Vec::new();
     for entry in text
         .split(['\n', ';', '；'])
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        let bad = || {
-            Refusal::new(
+        let bad =
+            || {
+                ServiceError::Refused(Box::new(Refusal::new(
                 RefusalReason::ChangeLinesInvalid,
                 format!("无法识别预算调整「{entry}」：每行写作「预算科目=金额」"),
                 format!(
                     "cannot read the budget change `{entry}`: write `subject = amount` per line"
                 ),
             )
-            .with_details(json!({ "entry": entry }))
-        };
+            .with_details(json!({ "entry": entry }))))
+            };
         let (name, amount) = entry.split_once(['=', '＝']).ok_or_else(bad)?;
         let amount = Money::parse(amount).map_err(|_| bad())?;
         let name = name.trim();
@@ -262,8 +263,7 @@ impl Services {
             let change = self.store.get_instance(change_id).await?;
             if let Some(text) = change.data.get("new_budget_lines").and_then(Value::as_str) {
                 let lines = self.store.budget_lines(&[instance.id]).await?;
-                effects.lines = parse_line_amounts(text, &lines)
-                    .map_err(|r| ServiceError::Refused(Box::new(r)))?;
+                effects.lines = parse_line_amounts(text, &lines)?;
                 effects.change_request_id = Some(change_id);
             }
         }
