@@ -28,6 +28,7 @@ pub struct CoreMutation;
 pub struct MutationRoot(
     CoreMutation,
     crate::programme::ProgrammeMutation,
+    crate::programme::FundingMutation,
     crate::review::ReviewMutation,
 );
 

@@ -39,6 +39,8 @@ pub fn mutation_scope(field: &str) -> Option<Option<&'static str>> {
         | "mergeDemands"
         | "addBudgetLine"
         | "recordSpending"
+        | "setFundingPlan"
+        | "recordDisbursement"
         | "recordIndicatorActuals"
         | "evaluateProject"
         | "applyChangeRequest"

@@ -324,6 +324,9 @@ pub struct Catalogue {
     /// The call's rules (`[rules]`); every key defaults ([`crate::rules`]).
     #[serde(default)]
     pub rules: crate::rules::CallRules,
+    /// The funding plan (`[funding]`: envelope and allocations); none: no envelope.
+    #[serde(default)]
+    pub funding: Option<crate::funding::FundingPlan>,
 }
 
 /// A category as it appears in one call, with its policy areas.
@@ -404,6 +407,8 @@ pub enum CatalogueError {
     },
     /// The `[rules]` do not check ([`crate::rules::CallRules::check`]).
     Rules(crate::rules::RulesError),
+    /// The `[funding]` plan does not check ([`crate::funding::FundingPlan::check`]).
+    Funding(crate::funding::FundingPlanError),
 }
 
 impl UserFacing for CatalogueError {
@@ -415,6 +420,7 @@ impl UserFacing for CatalogueError {
             Self::DuplicateItemId(_) => "CATALOGUE_DUPLICATE_ITEM_ID",
             Self::EmptyField { .. } => "CATALOGUE_EMPTY_FIELD",
             Self::Rules(e) => e.code(),
+            Self::Funding(e) => e.code(),
         }
     }
 
@@ -452,6 +458,7 @@ impl UserFacing for CatalogueError {
                 format!("{location}: {field} must not be empty"),
             ),
             Self::Rules(e) => e.message(lang),
+            Self::Funding(e) => e.message(lang),
         }
     }
 }
@@ -480,6 +487,9 @@ impl Catalogue {
     /// category, item ids unique, names present.
     pub fn check(&self) -> Result<(), CatalogueError> {
         self.rules.check().map_err(CatalogueError::Rules)?;
+        if let Some(plan) = &self.funding {
+            plan.check(self).map_err(CatalogueError::Funding)?;
+        }
         let mut categories = BTreeSet::new();
         let mut ids = BTreeSet::new();
         for cat in &self.categories {

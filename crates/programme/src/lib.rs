@@ -29,6 +29,7 @@ pub mod catalogue;
 pub mod demand;
 pub mod evaluation;
 pub mod export;
+pub mod funding;
 pub mod import;
 pub mod indicator;
 pub mod rules;

@@ -40,9 +40,10 @@ fn store_kind(e: &StoreError) -> ErrorKind {
     match e {
         StoreError::NotFound { .. } => ErrorKind::NotFound,
         StoreError::Conflict { .. } | StoreError::IdempotencyMismatch { .. } => ErrorKind::Conflict,
-        StoreError::Duplicate { .. } | StoreError::InvalidToken | StoreError::Invalid(_) => {
-            ErrorKind::InvalidInput
-        }
+        StoreError::Duplicate { .. }
+        | StoreError::InvalidToken
+        | StoreError::Invalid(_)
+        | StoreError::Money(_) => ErrorKind::InvalidInput,
         StoreError::Engine(e) => e.kind(),
         StoreError::Unavailable(_) => ErrorKind::Unavailable,
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => ErrorKind::Internal,
@@ -54,6 +55,7 @@ fn store_code(e: &StoreError) -> &'static str {
         StoreError::Duplicate { .. } => "DUPLICATE",
         StoreError::IdempotencyMismatch { .. } => "IDEMPOTENCY_KEY_REUSED",
         StoreError::InvalidToken => "INVALID_TOKEN",
+        StoreError::Money(r) => crate::programme::money_refusal(r).reason.as_str(),
         StoreError::Engine(e) => UserFacing::code(e),
         other => store_kind(other).as_str(),
     }
@@ -93,6 +95,7 @@ fn store_message(e: &StoreError, lang: Lang) -> String {
             "the token is invalid or expired".into(),
         ),
         StoreError::Invalid(msg) => msg.clone(),
+        StoreError::Money(r) => UserFacing::message(&crate::programme::money_refusal(r), lang),
         StoreError::Unavailable(_) => default_message(ErrorKind::Unavailable, lang),
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => {
             default_message(ErrorKind::Internal, lang)
@@ -113,6 +116,7 @@ fn store_details(e: &StoreError) -> Value {
             json!({ "idempotencyKey": key, "reason": "IDEMPOTENCY_KEY_REUSED" })
         }
         StoreError::Engine(e) => e.details(),
+        StoreError::Money(r) => UserFacing::details(&crate::programme::money_refusal(r)),
         StoreError::InvalidToken => {
             json!({ "fields": [{ "field": "token", "code": "INVALID_TOKEN" }] })
         }

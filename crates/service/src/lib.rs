@@ -66,7 +66,7 @@ struct Announcement {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("you may not see or change this")]
     Forbidden,
     #[error("{0} not found")]
@@ -77,6 +77,16 @@ pub enum ServiceError {
     /// import with bad rows …), with a stable reason code.
     #[error("{}", .0.message_en)]
     Refused(Box<programme::Refusal>),
+}
+
+/// A store error; a money rule's refusal becomes the programme refusal clients see.
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Money(r) => Self::Refused(Box::new(programme::money_refusal(&r))),
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl From<EngineError> for ServiceError {
@@ -461,6 +471,7 @@ impl Services {
                 notification_context,
             })
         };
+        let money = self.money_effects(instance, &req.event, &req.input).await?;
         let expected_version = if complete_timer.is_some() {
             None
         } else {
@@ -476,6 +487,7 @@ impl Services {
                 actor_id: actor.id.clone(),
                 planner: &planner,
                 complete_timer,
+                money,
             })
             .await;
         observe_transition(&wf, &req.event, &result);

@@ -254,6 +254,7 @@ pub async fn bench_transitions(
                     actor_id: actor.id.clone(),
                     planner: &planner,
                     complete_timer: None,
+                    money: None,
                 })
                 .await?;
             engine_lat.push(t0.elapsed());

@@ -38,6 +38,9 @@ pub enum StoreError {
     /// Values the store cannot accept.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A money rule refused the write (envelope, approved funding, disbursement).
+    #[error("refused: {0:?}")]
+    Money(crate::funding::MoneyRefusal),
     /// The database failed. The message is for logs, never for clients.
     #[error("database error: {0}")]
     Backend(String),

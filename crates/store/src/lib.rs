@@ -17,6 +17,7 @@ pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
+pub mod funding;
 pub mod instances;
 pub mod model;
 pub mod outbox;
@@ -77,6 +78,9 @@ pub struct TransitionRequest<'a> {
     pub planner: &'a Planner<'a>,
     /// The timeout timer this transition consumes, with its fencing token.
     pub complete_timer: Option<(Uuid, i64)>,
+    /// Money written in the same transaction (an approval's funding against the call's
+    /// plan, budget lines of an approved change); refused with [`StoreError::Money`].
+    pub money: Option<funding::MoneyEffects>,
 }
 
 /// Move the current state's deadline (a manager's extension, with a reason).

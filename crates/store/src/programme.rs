@@ -176,6 +176,9 @@ pub struct NewSpending<'a> {
     pub recorded_at: DateTime<Utc>,
     /// Run inside the transaction, with the instance and the line locked.
     pub precondition: &'a SpendingPrecondition<'a>,
+    /// The project's spending in all may not exceed what was disbursed to it (false when
+    /// the call reimburses afterwards, or for a post-hoc subsidy).
+    pub require_disbursed: bool,
 }
 
 /// Why a spending was not recorded. Nothing is written when it is refused.
@@ -187,6 +190,13 @@ pub enum SpendingRefusal {
     /// More than what is left on the line.
     BudgetExceeded {
         line_id: Uuid,
+        amount: Money,
+        remaining: Money,
+    },
+    /// The project's spending would exceed what was disbursed to it.
+    BeyondDisbursed {
+        disbursed: Money,
+        spent: Money,
         amount: Money,
         remaining: Money,
     },
@@ -391,11 +401,57 @@ pub trait ProgrammeStore: Send + Sync {
     /// demand again returns the stored record.
     async fn record_demand_merge(&self, merge: DemandMerge) -> StoreResult<DemandMerge>;
     async fn demand_merges(&self, call_id: Uuid) -> StoreResult<Vec<DemandMerge>>;
+
+    // ---- funding plan, commitments, disbursements (crate::funding)
+    /// Replace a call's funding plan and keep the change (old, new, who, when, why), in
+    /// one transaction with the call locked.
+    async fn set_funding_plan(
+        &self,
+        call_id: Uuid,
+        plan: Value,
+        reason: String,
+        changed_by: String,
+        at: DateTime<Utc>,
+    ) -> StoreResult<crate::funding::FundingPlanChange>;
+    /// The call's plan; `None` when it has none (no envelope).
+    async fn funding_plan(&self, call_id: Uuid) -> StoreResult<Option<Value>>;
+    /// Every change of the call's plan, oldest first.
+    async fn funding_plan_changes(
+        &self,
+        call_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::FundingPlanChange>>;
+    /// What each approved project of the call holds against its plan.
+    async fn funding_commitments(
+        &self,
+        call_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::FundingCommitment>>;
+    /// Budget-line amounts changed by approved change requests, oldest first.
+    async fn budget_line_changes(
+        &self,
+        instance_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::BudgetLineChange>>;
+    /// Record a disbursement; refused (`StoreError::Money`) beyond the approved funding.
+    async fn record_disbursement(
+        &self,
+        new: crate::funding::Disbursement,
+    ) -> StoreResult<crate::funding::Disbursement>;
+    /// The disbursements of these projects, in date order.
+    async fn disbursements(
+        &self,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<crate::funding::Disbursement>>;
+    /// What was disbursed to each of these projects (0 for none), in the given order.
+    async fn disbursed_totals(
+        &self,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<crate::funding::DisbursedTotal>>;
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use async_trait::async_trait;
+    pub use chrono::{DateTime, Utc};
+    pub use serde_json::Value;
     pub use uuid::Uuid;
 }
 
@@ -526,6 +582,60 @@ macro_rules! delegate_programme_store {
             ) -> $crate::StoreResult<Vec<$crate::programme::DemandMerge>> {
                 $( self.$hook(stringify!(demand_merges)).await?; )?
                 self.$field.demand_merges(call_id).await
+            }
+            async fn set_funding_plan(
+                &self,
+                call_id: $crate::programme::__private::Uuid,
+                plan: $crate::programme::__private::Value,
+                reason: String,
+                changed_by: String,
+                at: $crate::programme::__private::DateTime<$crate::programme::__private::Utc>,
+            ) -> $crate::StoreResult<$crate::funding::FundingPlanChange> {
+                self.$field
+                    .set_funding_plan(call_id, plan, reason, changed_by, at)
+                    .await
+            }
+            async fn funding_plan(
+                &self,
+                call_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Option<$crate::programme::__private::Value>> {
+                self.$field.funding_plan(call_id).await
+            }
+            async fn funding_plan_changes(
+                &self,
+                call_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Vec<$crate::funding::FundingPlanChange>> {
+                self.$field.funding_plan_changes(call_id).await
+            }
+            async fn funding_commitments(
+                &self,
+                call_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Vec<$crate::funding::FundingCommitment>> {
+                self.$field.funding_commitments(call_id).await
+            }
+            async fn budget_line_changes(
+                &self,
+                instance_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Vec<$crate::funding::BudgetLineChange>> {
+                self.$field.budget_line_changes(instance_id).await
+            }
+            async fn record_disbursement(
+                &self,
+                new: $crate::funding::Disbursement,
+            ) -> $crate::StoreResult<$crate::funding::Disbursement> {
+                self.$field.record_disbursement(new).await
+            }
+            async fn disbursements(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::funding::Disbursement>> {
+                self.$field.disbursements(instance_ids).await
+            }
+            async fn disbursed_totals(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::funding::DisbursedTotal>> {
+                self.$field.disbursed_totals(instance_ids).await
             }
         }
     };

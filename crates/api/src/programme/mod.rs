@@ -37,11 +37,13 @@ use crate::error::ApiError;
 use crate::query::InstanceFilterInput;
 use crate::types::{InstanceGql, parse_id};
 
+mod funding;
 mod mutation;
 mod query;
 mod rules;
 mod types;
 
+pub use self::funding::*;
 pub use self::mutation::*;
 pub use self::query::*;
 pub use self::rules::*;

@@ -293,6 +293,7 @@ pub(super) fn catalogue_from_rows(
         correction_window_days: None,
         categories,
         rules: Default::default(),
+        funding: None,
     })
 }
 
@@ -536,6 +537,15 @@ pub struct ProjectBudget {
     pub remaining: String,
     /// spent ÷ budgeted; null without a budget.
     pub execution_rate: Option<f64>,
+    /// The approved funding (立项资助金额); null before approval.
+    pub approved: Option<String>,
+    /// What was disbursed (拨付) in all.
+    pub disbursed: String,
+    /// Execution rate against disbursement: spent ÷ disbursed; null before any.
+    pub execution_rate_of_disbursed: Option<f64>,
+    /// Execution rate against approval: spent ÷ approved funding; null before approval.
+    pub execution_rate_of_approved: Option<f64>,
+    pub disbursements: Vec<DisbursementGql>,
 }
 
 impl From<BudgetView> for ProjectBudget {
@@ -551,6 +561,11 @@ impl From<BudgetView> for ProjectBudget {
             spent: v.spent.to_string(),
             remaining: v.remaining().to_string(),
             execution_rate: v.execution_rate,
+            approved: v.approved.map(|a| a.to_string()),
+            disbursed: v.disbursed.to_string(),
+            execution_rate_of_disbursed: v.rate_of_disbursed,
+            execution_rate_of_approved: v.rate_of_approved,
+            disbursements: v.disbursements.iter().map(Into::into).collect(),
             instance: InstanceGql(v.instance),
         }
     }

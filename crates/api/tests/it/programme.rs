@@ -521,6 +521,33 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
         json!({ "approved_budget": "300000", "targets_approved": true }),
     )
     .await;
+    // During 公示 the task book is not signed: nothing may be spent yet.
+    let unsigned = spend(&unit, &line, "1", "2024-06-10").await;
+    assert_eq!(reason(&unsigned), "TASK_BOOK_NOT_SIGNED");
+    service_fire(&app, "manager", id, "publicity_ended", json!({})).await;
+    service_fire(
+        &app,
+        "applicant_a",
+        id,
+        "submit_task_book",
+        json!({
+            "task_book": { "name": "任务书.pdf", "sha256": "e".repeat(64), "size": 10 },
+            "milestones": "年底验收", "execution_end": "2024-12-31"
+        }),
+    )
+    .await;
+    service_fire(&app, "manager", id, "sign_task_book", json!({})).await;
+    // Signed, but nothing disbursed (拨付) yet.
+    let undisbursed = spend(&unit, &line, "1", "2024-06-10").await;
+    assert_eq!(reason(&undisbursed), "SPENDING_BEYOND_DISBURSED");
+    let paid = app
+        .ok(
+            Some(&manager),
+            r#"mutation($id: ID!) { recordDisbursement(instanceId: $id, input: { batch: "第一批", paidOn: "2024-06-05", amount: "300000", voucher: "粤财拨-2024-001" }) { amount } }"#,
+            json!({ "id": pid }),
+        )
+        .await;
+    assert_eq!(paid["recordDisbursement"]["amount"], "300000.00");
 
     // Beyond the line, with what is left.
     let over = spend(&unit, &line, "200000.01", "2024-06-10").await;

@@ -545,6 +545,31 @@ async fn call_to_graded_evaluation(backend: Backend) {
         no_line["errors"][0]["extensions"]["details"]["reason"],
         "BUDGET_LINE_MISSING"
     );
+    // During 公示 the task book is not signed: no spending yet.
+    let unsigned = app
+        .gql(
+            Some(&unit_gz),
+            SPEND,
+            json!({ "id": project, "input": { "lineId": line_id, "amount": "1000", "spentOn": "2024-06-10" } }),
+        )
+        .await;
+    assert_eq!(
+        unsigned["errors"][0]["extensions"]["details"]["reason"],
+        "TASK_BOOK_NOT_SIGNED"
+    );
+    fire(&app, &manager, &project, "publicity_ended", json!({})).await;
+    fire(&app, &unit_gz, &project, "submit_task_book", json!({
+        "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31"
+    }))
+    .await;
+    fire(&app, &manager, &project, "sign_task_book", json!({})).await;
+    // The money is disbursed (拨付) before it is spent.
+    app.ok(
+        Some(&manager),
+        r#"mutation($id: ID!) { recordDisbursement(instanceId: $id, input: { batch: "第一批", paidOn: "2024-06-20", amount: "300000", voucher: "粤财拨-2024-001" }) { id } }"#,
+        json!({ "id": project }),
+    )
+    .await;
     let over = app
         .gql(
             Some(&unit_gz),
@@ -565,12 +590,6 @@ async fn call_to_graded_evaluation(backend: Backend) {
             .await;
         assert_eq!(s["recordSpending"]["lineId"], line_id.as_str());
     }
-    fire(&app, &manager, &project, "publicity_ended", json!({})).await;
-    fire(&app, &unit_gz, &project, "submit_task_book", json!({
-        "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31"
-    }))
-    .await;
-    fire(&app, &manager, &project, "sign_task_book", json!({})).await;
     assert_eq!(state(&app, &manager, &project).await, "execution");
     app.ok(
         Some(&manager),

@@ -544,9 +544,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         let (spent, sessions, firms) = programme::outcome(grade.0);
         let mut line = None;
         for (who, event, input, reason) in
-            project_steps(unit, city, "300000", &execution_end, (sessions, firms))
-                .into_iter()
-                .take(depth)
+            // 420 000 asked and approved, 300 000 of it in the line: room for a later
+            // line and batch (the README adds both).
+            project_steps(unit, city, "420000", &execution_end, (sessions, firms))
+                    .into_iter()
+                    .take(depth)
         {
             if who == "review" {
                 // A real review round: a seeded panel of three scores on the rubric (the
@@ -573,6 +575,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                     _ => {}
                 }
                 demo.fire(id, &mut v, &who, event, input, reason).await?;
+                if event == "sign_task_book" {
+                    // 拨付: the money arrives once the task book is signed.
+                    programme::disburse(&demo, id, "第一批", 300_000).await?;
+                }
             }
         }
         if depth == 3 {

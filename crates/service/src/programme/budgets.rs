@@ -1,5 +1,6 @@
 //! Budgets and spending (先有预算再有执行、没有预算不得支出) and a call's execution.
 
+use super::funding;
 use super::*;
 
 impl Services {
@@ -94,6 +95,10 @@ impl Services {
                 "the description may not exceed 2000 characters",
             );
         }
+        // 后补助 pays after the results are accepted, and a call may reimburse afterwards:
+        // then spending waits for neither a task book (post-hoc) nor a disbursement.
+        let post_hoc = funding::post_subsidy(&instance);
+        let require_disbursed = !post_hoc && !self.reimbursed_afterwards(&instance).await?;
         let precondition = |current: &Instance, line: &BudgetLine| -> Result<(), SpendingRefusal> {
             let approved_on = current
                 .data
@@ -115,6 +120,14 @@ impl Services {
                         "the project is closed ({}): no more spending",
                         current.state
                     ),
+                });
+            }
+            if !post_hoc && funding::BEFORE_TASK_BOOK.contains(&current.state.as_str()) {
+                let r = funding::task_book_not_signed(&current.state);
+                return Err(SpendingRefusal::Refused {
+                    code: r.reason.as_str().into(),
+                    message_zh: r.message_zh,
+                    message_en: r.message_en,
                 });
             }
             if spent_on < approved_on {
@@ -153,6 +166,7 @@ impl Services {
                 recorded_by: user.id,
                 recorded_at: self.now(),
                 precondition: &precondition,
+                require_disbursed,
             })
             .await?;
         match outcome {
@@ -177,6 +191,24 @@ impl Services {
                 )
                 .with_details(json!({
                     "lineId": line_id,
+                    "amount": amount.to_string(),
+                    "remaining": remaining.to_string(),
+                })),
+            ),
+            Err(SpendingRefusal::BeyondDisbursed {
+                disbursed,
+                spent,
+                amount,
+                remaining,
+            }) => refused(
+                Refusal::new(
+                    RefusalReason::SpendingBeyondDisbursed,
+                    format!("支出 {amount} 元超出已拨付资金的剩余额度 {remaining} 元（已拨付 {disbursed} 元，已支出 {spent} 元）"),
+                    format!("spending {amount} yuan exceeds the {remaining} yuan of disbursed funds left ({disbursed} yuan disbursed, {spent} yuan spent)"),
+                )
+                .with_details(json!({
+                    "disbursed": disbursed.to_string(),
+                    "spent": spent.to_string(),
                     "amount": amount.to_string(),
                     "remaining": remaining.to_string(),
                 })),
@@ -244,6 +276,9 @@ impl Services {
                 (l, left)
             })
             .collect();
+        let disbursements = self.store.disbursements(&[instance.id]).await?;
+        let disbursed: Money = disbursements.iter().map(|d| d.amount).sum();
+        let approved = grantflow_store::funding::approved_funding(&instance.data);
         Ok(BudgetView {
             instance,
             lines: with_remaining,
@@ -251,6 +286,11 @@ impl Services {
             budgeted: execution.budgeted,
             spent: execution.spent,
             execution_rate: execution.rate,
+            approved,
+            disbursed,
+            rate_of_disbursed: execution.spent.ratio_of(disbursed),
+            rate_of_approved: approved.and_then(|a| execution.spent.ratio_of(a)),
+            disbursements,
         })
     }
 

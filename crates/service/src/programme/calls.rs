@@ -60,6 +60,20 @@ impl Services {
                 rules: serde_json::to_value(&req.catalogue.rules).unwrap_or(Value::Null),
             })
             .await?;
+        // The funding plan of the call's file (checked with the catalogue above).
+        if let Some(plan) = &req.catalogue.funding {
+            let value = serde_json::to_value(plan)
+                .map_err(|e| ServiceError::Store(StoreError::Invalid(e.to_string())))?;
+            self.store
+                .set_funding_plan(
+                    call.id,
+                    value,
+                    "随通知发布 published with the call".into(),
+                    user.id.to_string(),
+                    self.now(),
+                )
+                .await?;
+        }
         Ok(call)
     }
 

@@ -98,6 +98,7 @@ pub fn catalogue_of(call: &Call) -> ServiceResult<Catalogue> {
         correction_window_days: u32::try_from(call.correction_window_days).ok(),
         categories,
         rules: rules_of(call),
+        funding: None,
     })
 }
 

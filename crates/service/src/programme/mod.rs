@@ -60,6 +60,7 @@ mod change_requests;
 mod conversions;
 mod demands;
 mod evaluation;
+mod funding;
 mod indicators;
 mod refusal;
 mod results;
@@ -67,6 +68,7 @@ mod rules;
 
 pub use self::applications::{SERVICE_OWNED_FIELDS, SUBMISSION_EVENTS, is_call_bound};
 pub use self::conversions::*;
+pub use self::funding::*;
 pub use self::refusal::*;
 pub use self::results::*;
 pub use self::rules::*;

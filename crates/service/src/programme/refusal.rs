@@ -28,6 +28,15 @@ pub enum RefusalReason {
     UnknownCall,
     UnknownCatalogueItem,
     NotEligible,
+    FundingExceeded,
+    BudgetOverApproved,
+    DisbursementOverApproved,
+    BudgetLineBelowSpent,
+    ChangeLinesInvalid,
+    FundingPlanInvalid,
+    PaymentNotDue,
+    TaskBookNotSigned,
+    SpendingBeyondDisbursed,
     /// A rule of `grantflow-programme` with its own stable code (e.g. a duplicate search
     /// past its cap).
     Rule(&'static str),
@@ -35,7 +44,7 @@ pub enum RefusalReason {
 
 impl RefusalReason {
     /// Every reason with a code of its own, with what it means (for the README's table).
-    pub const ALL: [(Self, &'static str); 20] = [
+    pub const ALL: [(Self, &'static str); 29] = [
         (
             Self::CatalogueInvalid,
             "the call's catalogue does not validate",
@@ -104,6 +113,42 @@ impl RefusalReason {
             Self::NotEligible,
             "the applicant's kind may not apply for the item (`details.eligible`)",
         ),
+        (
+            Self::FundingExceeded,
+            "an approval beyond what is left of the call's funding plan (`details.pool`, `details.remaining`)",
+        ),
+        (
+            Self::BudgetOverApproved,
+            "budget lines beyond the approved funding (`details.remaining`)",
+        ),
+        (
+            Self::DisbursementOverApproved,
+            "a disbursement beyond the approved funding (`details.remaining`)",
+        ),
+        (
+            Self::BudgetLineBelowSpent,
+            "a budget change takes a line below what was spent on it",
+        ),
+        (
+            Self::ChangeLinesInvalid,
+            "a change request's budget lines cannot be read (`details.entry`)",
+        ),
+        (
+            Self::FundingPlanInvalid,
+            "the funding plan does not check (amounts, sums, keys)",
+        ),
+        (
+            Self::PaymentNotDue,
+            "a post-hoc subsidy is paid only in its payment stage",
+        ),
+        (
+            Self::TaskBookNotSigned,
+            "no disbursement or spending before the task book is signed",
+        ),
+        (
+            Self::SpendingBeyondDisbursed,
+            "spending beyond what was disbursed (`details.remaining`)",
+        ),
     ];
 
     /// The stable code, e.g. `BUDGET_EXCEEDED`.
@@ -129,6 +174,15 @@ impl RefusalReason {
             Self::UnknownCall => "UNKNOWN_CALL",
             Self::UnknownCatalogueItem => "UNKNOWN_CATALOGUE_ITEM",
             Self::NotEligible => "NOT_ELIGIBLE",
+            Self::FundingExceeded => "FUNDING_EXCEEDED",
+            Self::BudgetOverApproved => "BUDGET_OVER_APPROVED",
+            Self::DisbursementOverApproved => "DISBURSEMENT_OVER_APPROVED",
+            Self::BudgetLineBelowSpent => "BUDGET_LINE_BELOW_SPENT",
+            Self::ChangeLinesInvalid => "CHANGE_LINES_INVALID",
+            Self::FundingPlanInvalid => "FUNDING_PLAN_INVALID",
+            Self::PaymentNotDue => "PAYMENT_NOT_DUE",
+            Self::TaskBookNotSigned => "TASK_BOOK_NOT_SIGNED",
+            Self::SpendingBeyondDisbursed => "SPENDING_BEYOND_DISBURSED",
             Self::Rule(code) => code,
         }
     }

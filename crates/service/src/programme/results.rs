@@ -96,6 +96,15 @@ pub struct BudgetView {
     pub budgeted: Money,
     pub spent: Money,
     pub execution_rate: Option<f64>,
+    /// The approved funding (`data.approved_budget`), once approved.
+    pub approved: Option<Money>,
+    /// What was disbursed (拨付) in all.
+    pub disbursed: Money,
+    /// spent ÷ disbursed; `None` before any disbursement.
+    pub rate_of_disbursed: Option<f64>,
+    /// spent ÷ approved funding; `None` before approval.
+    pub rate_of_approved: Option<f64>,
+    pub disbursements: Vec<grantflow_store::funding::Disbursement>,
 }
 
 impl BudgetView {

@@ -3,5 +3,6 @@
 
 mod catalogue_paths;
 mod migrate;
+mod money;
 mod programme;
 mod review;

@@ -229,6 +229,17 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     .await;
     fire(&w, &w.manager, id, "sign_task_book", json!({})).await;
     let day = |m, d| NaiveDate::from_ymd_opt(2024, m, d).unwrap();
+    // Spending waits for the money: the first batch is disbursed (拨付).
+    s.record_disbursement(
+        &w.manager,
+        id,
+        "第一批",
+        day(6, 20),
+        yuan(200_000),
+        "粤财-001",
+    )
+    .await
+    .unwrap();
     s.record_spending(
         &w.applicant,
         id,

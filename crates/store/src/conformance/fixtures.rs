@@ -315,6 +315,7 @@ impl<'a> Fire<'a> {
                 actor_id: self.actor.id.clone(),
                 planner: &planner,
                 complete_timer: self.complete_timer,
+                money: None,
             })
             .await
     }

@@ -165,6 +165,7 @@ async fn spend(
             recorded_by: by,
             recorded_at: t(10),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await
         .expect("the store answers")
@@ -575,6 +576,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &not_approved,
+            require_disbursed: false,
         })
         .await
         .unwrap();
@@ -594,6 +596,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await,
         Err(StoreError::Invalid(_))
@@ -609,6 +612,7 @@ pub async fn spending_refusals_write_nothing(store: Arc<dyn Store>, _h: &dyn Har
             recorded_by: by,
             recorded_at: t(5),
             precondition: &allow,
+            require_disbursed: false,
         })
         .await,
         Err(StoreError::NotFound { .. })

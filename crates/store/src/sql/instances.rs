@@ -587,6 +587,10 @@ async fn apply_tx<D: Dialect>(pool: &Pool<D::DB>, req: &TransitionRequest<'_>) -
         .into());
     }
     insert_history::<D>(&mut *tx, &record).await?;
+    if let Some(money) = &req.money {
+        super::funding::apply_money::<D>(&mut *tx, &after, money, &record.event, &req.actor_id, at)
+            .await?;
+    }
     if let Some((timer_id, token)) = req.complete_timer {
         mark_timer_done::<D>(&mut *tx, timer_id, token, at).await?;
     }

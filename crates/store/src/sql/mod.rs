@@ -13,6 +13,7 @@
 pub mod accounts;
 #[cfg(feature = "bench")]
 mod bench;
+pub mod funding;
 pub mod instances;
 pub mod listing;
 pub mod programme;

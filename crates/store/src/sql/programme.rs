@@ -212,7 +212,7 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
 }
 
 /// Recompute the instance's budget facts from its lines and spending.
-async fn refresh_budget<D: Dialect>(conn: &mut Conn<D>, instance_id: Uuid) -> R<()> {
+pub(crate) async fn refresh_budget<D: Dialect>(conn: &mut Conn<D>, instance_id: Uuid) -> R<()> {
     let row = D::fetch_optional(
         &mut *conn,
         "SELECT (SELECT COUNT(*) FROM budget_lines WHERE instance_id = $1) AS lines, \
@@ -280,6 +280,19 @@ async fn spending_tx<D: Dialect>(
             amount: new.amount,
             remaining,
         }));
+    }
+    if new.require_disbursed {
+        let disbursed = super::funding::disbursed_in::<D>(&mut *tx, instance.id).await?;
+        let spent = super::funding::spent_in::<D>(&mut *tx, instance.id).await?;
+        let remaining = disbursed.saturating_sub(spent);
+        if new.amount > remaining {
+            return Ok(Err(SpendingRefusal::BeyondDisbursed {
+                disbursed,
+                spent,
+                amount: new.amount,
+                remaining,
+            }));
+        }
     }
     let record = SpendingRecord {
         id: new.id,
@@ -505,9 +518,32 @@ pub async fn add_budget_line<D: Dialect>(
     };
     let r: R<()> = retrying!(D, async {
         let mut tx = D::begin_write(pool).await?;
-        fetch_instance::<D>(&mut *tx, stored.instance_id, true)
+        let instance = fetch_instance::<D>(&mut *tx, stored.instance_id, true)
             .await?
             .ok_or_else(|| StoreError::not_found("instance", stored.instance_id))?;
+        // Lines total at most the approved funding (before approval: the requested
+        // budget); checked with the instance locked, so concurrent lines cannot pass it.
+        let cap = crate::funding::approved_funding(&instance.data).or_else(|| {
+            instance
+                .data
+                .get("budget")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|s| Money::parse(s).ok())
+        });
+        if let Some(approved) = cap {
+            let budgeted = super::funding::lines_total::<D>(&mut *tx, instance.id).await?;
+            let remaining = approved.saturating_sub(budgeted);
+            if stored.amount > remaining {
+                return Err(Fail::Store(StoreError::Money(
+                    crate::funding::MoneyRefusal::BudgetOverApproved {
+                        approved,
+                        budgeted,
+                        amount: stored.amount,
+                        remaining,
+                    },
+                )));
+            }
+        }
         D::execute(
             &mut *tx,
             &format!(
@@ -893,5 +929,62 @@ impl<S: super::SqlBackend> crate::ProgrammeStore for S {
     }
     async fn demand_merges(&self, call_id: Uuid) -> StoreResult<Vec<DemandMerge>> {
         demand_merges::<S::D>(self.sql_pool(), call_id).await
+    }
+    async fn set_funding_plan(
+        &self,
+        call_id: Uuid,
+        plan: serde_json::Value,
+        reason: String,
+        changed_by: String,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<crate::funding::FundingPlanChange> {
+        super::funding::set_funding_plan::<S::D>(
+            self.sql_pool(),
+            call_id,
+            plan,
+            reason,
+            changed_by,
+            at,
+        )
+        .await
+    }
+    async fn funding_plan(&self, call_id: Uuid) -> StoreResult<Option<serde_json::Value>> {
+        super::funding::funding_plan::<S::D>(self.sql_pool(), call_id).await
+    }
+    async fn funding_plan_changes(
+        &self,
+        call_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::FundingPlanChange>> {
+        super::funding::funding_plan_changes::<S::D>(self.sql_pool(), call_id).await
+    }
+    async fn funding_commitments(
+        &self,
+        call_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::FundingCommitment>> {
+        super::funding::funding_commitments::<S::D>(self.sql_pool(), call_id).await
+    }
+    async fn budget_line_changes(
+        &self,
+        instance_id: Uuid,
+    ) -> StoreResult<Vec<crate::funding::BudgetLineChange>> {
+        super::funding::budget_line_changes::<S::D>(self.sql_pool(), instance_id).await
+    }
+    async fn record_disbursement(
+        &self,
+        new: crate::funding::Disbursement,
+    ) -> StoreResult<crate::funding::Disbursement> {
+        super::funding::record_disbursement::<S::D>(self.sql_pool(), new).await
+    }
+    async fn disbursements(
+        &self,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<crate::funding::Disbursement>> {
+        super::funding::disbursements::<S::D>(self.sql_pool(), instance_ids).await
+    }
+    async fn disbursed_totals(
+        &self,
+        instance_ids: &[Uuid],
+    ) -> StoreResult<Vec<crate::funding::DisbursedTotal>> {
+        super::funding::disbursed_totals::<S::D>(self.sql_pool(), instance_ids).await
     }
 }

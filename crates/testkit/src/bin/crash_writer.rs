@@ -153,6 +153,7 @@ async fn write_forever(
                 actor_id: actor.id.clone(),
                 planner: &planner,
                 complete_timer: None,
+                money: None,
             })
             .await?;
         version = applied.instance.version;

@@ -99,6 +99,31 @@ pub fn spec_of(op: &str) -> Spec {
             &["budget", "budgeted"],
             Eq(json!("300000.00")),
         ),
+        "fundingPlan" => spec(
+            "query($call: ID!) { fundingPlan(callId: $call) { total } }",
+            &["fundingPlan", "total"],
+            Eq(json!("60000000.00")),
+        ),
+        "fundingPlanHistory" => spec(
+            "query($call: ID!) { fundingPlanHistory(callId: $call) { reason } }",
+            &["fundingPlanHistory", "0", "reason"],
+            Some,
+        ),
+        "projectFunding" => spec(
+            "query($id: ID!) { projectFunding(instanceId: $id) { disbursed } }",
+            &["projectFunding", "disbursed"],
+            Eq(json!("300000.00")),
+        ),
+        "setFundingPlan" => spec(
+            r#"mutation($call: ID!) { setFundingPlan(callId: $call, reason: "按省财政下达额度调整", plan: { total: "70000000" }) { total } }"#,
+            &["setFundingPlan", "total"],
+            Eq(json!("70000000.00")),
+        ),
+        "recordDisbursement" => spec(
+            r#"mutation($id: ID!) { recordDisbursement(instanceId: $id, input: { batch: "第二批", paidOn: "2024-06-10", amount: "1000", voucher: "粤财拨-2024-002" }) { amount } }"#,
+            &["recordDisbursement", "amount"],
+            Eq(json!("1000.00")),
+        ),
         "indicatorActuals" => spec(
             "query($id: ID!) { indicatorActuals(instanceId: $id) { indicatorId } }",
             &["indicatorActuals"],
@@ -411,7 +436,15 @@ pub async fn prepare(w: &mut World, op: &str) -> Prepared {
         | "callSummary"
         | "closeCall" => none(json!({ "call": call })),
         "ranking" | "rankingXlsx" => none(json!({ "c": call.to_string() })),
-        "budget" | "indicatorActuals" => {
+        "fundingPlan" | "fundingPlanHistory" | "setFundingPlan" => none(json!({ "call": call })),
+        "recordDisbursement" => {
+            let (p, _) = w.approved_project("execution", false).await;
+            Prepared {
+                vars: json!({ "id": p.id }),
+                instances: ids(&[p.id]),
+            }
+        }
+        "budget" | "indicatorActuals" | "projectFunding" => {
             let (p, _) = w.approved_project("execution", true).await;
             Prepared {
                 vars: json!({ "id": p.id }),

@@ -267,6 +267,24 @@ impl World {
                     .unwrap(),
             );
         }
+        if line {
+            // Spending waits for the money: the approved funding is disbursed (拨付).
+            self.app
+                .services
+                .store
+                .record_disbursement(grantflow_store::funding::Disbursement {
+                    id: Uuid::now_v7(),
+                    instance_id: p.id,
+                    batch: "第一批".into(),
+                    paid_on: "2024-06-05".parse().unwrap(),
+                    amount: grantflow_domain::Money::from_yuan(300_000).unwrap(),
+                    voucher: "粤财拨-2024-001".into(),
+                    recorded_by: self.app.user("manager").id,
+                    recorded_at: chrono::Utc::now(),
+                })
+                .await
+                .unwrap();
+        }
         let p = self.app.services.store.get_instance(p.id).await.unwrap();
         (p, line_id)
     }
@@ -312,6 +330,7 @@ pub async fn snapshot(store: &dyn Store, instances: &[Uuid]) -> String {
     }
     writeln!(s, "{:?}", store.budget_lines(instances).await.unwrap()).unwrap();
     writeln!(s, "{:?}", store.spending(instances).await.unwrap()).unwrap();
+    writeln!(s, "{:?}", store.disbursements(instances).await.unwrap()).unwrap();
     for m in store.list_outbox(None, None, 10_000).await.unwrap() {
         writeln!(
             s,
@@ -323,6 +342,14 @@ pub async fn snapshot(store: &dyn Store, instances: &[Uuid]) -> String {
     for call in store.list_calls().await.unwrap() {
         writeln!(s, "{call:?}").unwrap();
         writeln!(s, "{:?}", store.demand_merges(call.id).await.unwrap()).unwrap();
+        writeln!(s, "{:?}", store.funding_plan(call.id).await.unwrap()).unwrap();
+        writeln!(
+            s,
+            "{:?}",
+            store.funding_plan_changes(call.id).await.unwrap()
+        )
+        .unwrap();
+        writeln!(s, "{:?}", store.funding_commitments(call.id).await.unwrap()).unwrap();
     }
     writeln!(s, "{:?}", store.expert_profiles().await.unwrap()).unwrap();
     writeln!(s, "{:?}", store.collaborations(None).await.unwrap()).unwrap();

@@ -119,7 +119,7 @@ pub(super) async fn show(
     v = demo.services.store.get_instance(id).await?.version;
     demo.fire(id, &mut v, "manager", "conclude_review", json!({}), None)
         .await?;
-    programme::budget_line(demo, id).await?;
+    programme::budget_line_of(demo, id, 150_000).await?;
     v = demo.services.store.get_instance(id).await?.version;
     demo.fire(
         id,
@@ -132,6 +132,8 @@ pub(super) async fn show(
     .await?;
     demo.fire(id, &mut v, "manager", "publicity_ended", json!({}), None)
         .await?;
+    // 后补助 is paid in its payment stage, after the results were accepted.
+    programme::disburse(demo, id, "后补助", 150_000).await?;
     let paid_on = super::today(demo).to_string();
     demo.fire(
         id,

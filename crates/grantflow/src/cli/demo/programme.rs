@@ -163,6 +163,11 @@ pub(super) fn outcome(grade: &str) -> (i64, i64, i64) {
 
 /// The project's budget line, before approval (先有项目后有预算).
 pub(super) async fn budget_line(demo: &Demo, project: Uuid) -> anyhow::Result<Uuid> {
+    budget_line_of(demo, project, 300_000).await
+}
+
+/// A budget line of `yuan` (at most what the project asked for or was granted).
+pub(super) async fn budget_line_of(demo: &Demo, project: Uuid, yuan: i64) -> anyhow::Result<Uuid> {
     let year = super::today(demo).year();
     let line = demo
         .services
@@ -171,12 +176,34 @@ pub(super) async fn budget_line(demo: &Demo, project: Uuid) -> anyhow::Result<Uu
             project,
             year,
             "项目经费",
-            Money::from_yuan(300_000).context("amount")?,
+            Money::from_yuan(yuan).context("amount")?,
             "省级财政专项资金",
         )
         .await
         .context("adding the budget line")?;
     Ok(line.id)
+}
+
+/// The first batch paid once the task book is signed (拨付): the 300 000 yuan of the line,
+/// leaving the rest of the approved funding for a later batch.
+pub(super) async fn disburse(
+    demo: &Demo,
+    project: Uuid,
+    batch: &str,
+    yuan: i64,
+) -> anyhow::Result<()> {
+    demo.services
+        .record_disbursement(
+            demo.user("manager"),
+            project,
+            batch,
+            super::today(demo),
+            Money::from_yuan(yuan).context("amount")?,
+            &format!("粤财拨-{}", &project.simple().to_string()[..8]),
+        )
+        .await
+        .context("recording the disbursement")?;
+    Ok(())
 }
 
 /// Spending in execution, charged to the line (先有预算再有执行).
