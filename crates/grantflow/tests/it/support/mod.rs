@@ -223,4 +223,5 @@ pub async fn login(server_url: &str, username: &str) -> String {
         .unwrap_or_else(|| panic!("login as {username}: {answer}"))
         .to_string()
 }
+pub mod load;
 pub mod pg_cluster;
