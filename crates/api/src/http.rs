@@ -466,7 +466,7 @@ async fn handle(
             let mut resp = app
                 .schema
                 .execute(request.data(make_ctx()))
-                .instrument(crate::observe::operation_span(name.as_deref()))
+                .instrument(crate::observe::operation_span(name.as_deref(), rid))
                 .await;
             finish_errors(&mut resp, rid);
             crate::observe::observe_operation(name.as_deref(), &resp, started);

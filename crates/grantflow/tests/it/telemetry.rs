@@ -56,10 +56,10 @@ async fn receiver() -> (String, Arc<Mutex<Received>>, Arc<Notify>) {
                         if header.is_empty() {
                             break;
                         }
-                        if let Some((k, v)) = header.split_once(':') {
-                            if k.eq_ignore_ascii_case("content-length") {
-                                length = v.trim().parse().unwrap();
-                            }
+                        if let Some((k, v)) = header.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
                         }
                     }
                     // The receiver's own bound, like a collector's.
