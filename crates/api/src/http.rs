@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use grantflow_domain::ErrorKind;
 
@@ -462,7 +463,11 @@ async fn handle(
         Parsed::Single(request) => {
             let name = crate::observe::operation_name(&request);
             let started = std::time::Instant::now();
-            let mut resp = app.schema.execute(request.data(make_ctx())).await;
+            let mut resp = app
+                .schema
+                .execute(request.data(make_ctx()))
+                .instrument(crate::observe::operation_span(name.as_deref(), rid))
+                .await;
             finish_errors(&mut resp, rid);
             crate::observe::observe_operation(name.as_deref(), &resp, started);
             let status = if is_unavailable(&resp) {

@@ -147,6 +147,21 @@ pub async fn ensure_request_id(mut request: Request, next: Next) -> HttpResponse
     next.run(request).await
 }
 
+/// The span of one GraphQL operation, inside its request's span: named
+/// `graphql <operation>` for OpenTelemetry (`otel.name`), with the operation's name as
+/// `graphql.operation.name` (OpenTelemetry's semantic convention); `anonymous` without one.
+/// It repeats the request id, so that a JSON log line's innermost span still names it.
+pub fn operation_span(name: Option<&str>, request_id: &str) -> tracing::Span {
+    // A client names its operation: bounded like any other input.
+    let name: String = name.unwrap_or("anonymous").chars().take(100).collect();
+    tracing::info_span!(
+        "graphql",
+        otel.name = %format!("graphql {name}"),
+        graphql.operation.name = %name,
+        request_id = %request_id,
+    )
+}
+
 /// The log span of a request: method, path and request id (JSON logs carry them on every
 /// line written while the request runs).
 pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {

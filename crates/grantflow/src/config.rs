@@ -46,6 +46,7 @@ pub struct Config {
     /// may take before they are cut off (claims are given back either way).
     pub shutdown_grace_secs: u64,
     pub metrics: crate::metrics::MetricsConfig,
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// How log lines are written to standard error.
@@ -83,6 +84,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             shutdown_grace_secs: 25,
             metrics: crate::metrics::MetricsConfig::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -181,6 +183,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("metrics", &self.metrics)
+            .field("telemetry", &self.telemetry)
             .finish()
     }
 }
@@ -305,6 +308,18 @@ mod tests {
             (
                 "metrics.listen",
                 c.metrics.listen.clone().unwrap_or_else(|| "off".into()),
+            ),
+            (
+                "telemetry.otlp_endpoint",
+                c.telemetry
+                    .otlp_endpoint
+                    .clone()
+                    .unwrap_or_else(|| "off".into()),
+            ),
+            ("telemetry.service_name", c.telemetry.service_name.clone()),
+            (
+                "telemetry.export_delay_ms",
+                c.telemetry.export_delay_ms.to_string(),
             ),
             ("graphql.max_depth", g.max_depth.to_string()),
             ("graphql.max_complexity", g.max_complexity.to_string()),

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod metrics;
 mod store;
+mod telemetry;
 mod workflows;
 
 use std::path::PathBuf;
@@ -223,27 +224,40 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         command => {
             let config = config::Config::load(cli.config.as_deref())?;
-            init_tracing(&config);
+            let exporting = init_tracing(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(run_async(command, config))
+            let result = runtime.block_on(run_async(command, config));
+            // Send the spans still waiting in the batch before exiting.
+            if let Some(provider) = exporting {
+                let _ = provider.shutdown();
+            }
+            result
         }
     }
 }
 
-fn init_tracing(config: &config::Config) {
+/// Logs to standard error and, when `[telemetry]` names a collector, spans exported over
+/// OTLP/HTTP; the tracer provider to shut down (flush) at exit.
+fn init_tracing(
+    config: &config::Config,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_env("GRANTFLOW_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let provider = telemetry::provider(&config.telemetry)?;
+    let otel = provider.as_ref().map(telemetry::layer);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     if config.log_format == config::LogFormat::Json {
-        let _ = builder.json().try_init();
+        let _ = registry.with(fmt.json()).try_init();
     } else {
-        let _ = builder.try_init();
+        let _ = registry.with(fmt).try_init();
     }
+    Ok(provider)
 }
 
 async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i32> {

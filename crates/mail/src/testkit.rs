@@ -313,6 +313,44 @@ impl SmtpTestServer {
         }
     }
 
+    /// How many messages were accepted so far, without reading them (cheap enough to
+    /// check after every message of a burst of thousands).
+    pub fn received_count(&self) -> usize {
+        fs::read_dir(self.workdir.path().join("spool"))
+            .expect("reading the spool folder")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".eml"))
+            .count()
+    }
+
+    /// Like [`wait_until`](Self::wait_until), on the number of messages accepted so far
+    /// (nothing is parsed): `Err` with the count when `timeout` passes first.
+    pub fn wait_until_count(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(usize) -> bool,
+    ) -> Result<usize, usize> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &*self.output;
+        let mut guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let count = self.received_count();
+            if done(count) {
+                return Ok(count);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(count);
+            }
+            guard = cvar
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// A handle that wakes [`wait_until`](Self::wait_until) from another thread.
     pub fn waker(&self) -> Waker {
         Waker(self.output.clone())

@@ -11,6 +11,10 @@
 //! copied into each instance of the call when it is created, so a later change of the
 //! defaults never changes a running call.
 //!
+//! The performance evaluation (绩效评价) of the call's projects: the points of budget
+//! execution, outputs, effects and satisfaction and the grade bands (优/良/中/差) are
+//! `[rules.evaluation]`, defaults 10/50/30/10 points and 90/80/60 (issue 12 point 8).
+//!
 //! Aggregation: `trimmed_mean` drops the highest and the lowest total only when at least
 //! [`TRIM_MIN_SCORES`] experts have scored; with fewer (the default panel of 3) it is the
 //! plain mean. `median` and `mean` are the alternatives.
@@ -22,17 +26,18 @@ use grantflow_domain::model::{Aggregation, CriterionDef, I18nText, ScaleDef};
 use serde::{Deserialize, Serialize};
 
 use crate::UserFacing;
+use crate::evaluation::{EvaluationMethod, GradeBounds};
 use crate::messages::{impl_error_via_user_facing, pick};
 
 /// Fewest scores from which a trimmed mean drops the highest and the lowest.
 pub const TRIM_MIN_SCORES: usize = 5;
 
 /// The states whose time limit is a call setting, with their default in working days, as
-/// the shipped workflows name them (`funded-project` and `demand-collection`; `city_review`
-/// is the city bureau's review in both). A workflow reads each through an `integer` field
-/// `limit_<state>` (`after_field`), which the service fills from these rules.
-pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 16] = [
-    ("city_review", 5),
+/// the shipped workflows name them (`funded-project` and `demand-collection`). A workflow
+/// reads each through an `integer` field `limit_<state>` (`after_field`), which the
+/// service fills from these rules. The city bureau's review (`city_review`) has no limit
+/// of its own: its deadline is the call's closing date (`forward_by`) in both workflows.
+pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 15] = [
     ("returned", 5),
     ("province_review", 10),
     ("formal_check", 5),
@@ -72,6 +77,63 @@ pub struct CallRules {
     /// An actual this far beyond its target (0.30 = 30 %, relative to the target) needs a
     /// written explanation in the evaluation (default 0.30).
     pub overshoot_threshold: f64,
+    /// The performance evaluation's points and grade bands.
+    pub evaluation: EvaluationRules,
+}
+
+/// The performance evaluation (绩效评价): points of each part (summing to 100) and the
+/// lowest total of each upper grade. Defaults: 10 budget execution, 50 outputs, 30
+/// effects, 10 satisfaction (moved to effects when a project has no satisfaction
+/// indicator); 优 from 90, 良 from 80, 中 from 60, 差 below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationRules {
+    pub budget_execution_points: f64,
+    pub output_points: f64,
+    pub effect_points: f64,
+    pub satisfaction_points: f64,
+    /// Lowest total graded 优 (excellent), in whole points (the grade is given with the
+    /// total rounded down).
+    pub excellent_from: u32,
+    /// Lowest total graded 良 (good).
+    pub good_from: u32,
+    /// Lowest total graded 中 (fair); below it 差.
+    pub fair_from: u32,
+}
+
+impl Default for EvaluationRules {
+    fn default() -> Self {
+        let m = EvaluationMethod::default();
+        Self {
+            budget_execution_points: m.budget_execution_points,
+            output_points: m.output_points,
+            effect_points: m.effect_points,
+            satisfaction_points: m.satisfaction_points,
+            excellent_from: 90,
+            good_from: 80,
+            fair_from: 60,
+        }
+    }
+}
+
+impl CallRules {
+    /// The evaluation method of the call's projects: its points, grade bands and
+    /// overshoot threshold.
+    pub fn evaluation_method(&self) -> EvaluationMethod {
+        let e = &self.evaluation;
+        EvaluationMethod {
+            budget_execution_points: e.budget_execution_points,
+            output_points: e.output_points,
+            effect_points: e.effect_points,
+            satisfaction_points: e.satisfaction_points,
+            explanation_threshold: self.overshoot_threshold,
+            grade_bounds: GradeBounds {
+                excellent: f64::from(e.excellent_from),
+                good: f64::from(e.good_from),
+                fair: f64::from(e.fair_from),
+            },
+        }
+    }
 }
 
 /// The application review's rules.
@@ -125,6 +187,7 @@ impl Default for CallRules {
             stage_limits: BTreeMap::new(),
             collaboration_window_months: 36,
             overshoot_threshold: 0.30,
+            evaluation: EvaluationRules::default(),
         }
     }
 }
@@ -348,6 +411,39 @@ impl CallRules {
                 "the overshoot threshold must be 0 to 10 (0.3 is 30 %)",
             ));
         }
+        let e = &self.evaluation;
+        let points = [
+            e.budget_execution_points,
+            e.output_points,
+            e.effect_points,
+            e.satisfaction_points,
+        ];
+        if points.iter().any(|p| !p.is_finite() || *p < 0.0)
+            || (points.iter().sum::<f64>() - 100.0).abs() > 1e-9
+        {
+            return Err(err(
+                "evaluation",
+                format!(
+                    "绩效评价各部分分值须为非负数且合计 100（当前 {}）",
+                    points.iter().sum::<f64>()
+                ),
+                format!(
+                    "the evaluation's points must be non-negative and sum to 100 (they sum to {})",
+                    points.iter().sum::<f64>()
+                ),
+            ));
+        }
+        if !(0 < e.fair_from
+            && e.fair_from < e.good_from
+            && e.good_from < e.excellent_from
+            && e.excellent_from <= 100)
+        {
+            return Err(err(
+                "evaluation",
+                "等级分数线须满足 0 < 中 < 良 < 优 ≤ 100",
+                "the grade bands must satisfy 0 < fair < good < excellent ≤ 100",
+            ));
+        }
         Ok(())
     }
 
@@ -425,6 +521,76 @@ impl CallRules {
             json(&self.overshoot_threshold),
             json(&d.overshoot_threshold),
         );
+        let (e, de) = (&self.evaluation, &d.evaluation);
+        for (key, zh, en, value, default) in [
+            (
+                "budget_execution_points",
+                "绩效评价：预算执行分值",
+                "Evaluation: points of budget execution",
+                e.budget_execution_points,
+                de.budget_execution_points,
+            ),
+            (
+                "output_points",
+                "绩效评价：产出指标分值",
+                "Evaluation: points of the output indicators",
+                e.output_points,
+                de.output_points,
+            ),
+            (
+                "effect_points",
+                "绩效评价：效益指标分值",
+                "Evaluation: points of the effect indicators",
+                e.effect_points,
+                de.effect_points,
+            ),
+            (
+                "satisfaction_points",
+                "绩效评价：满意度指标分值",
+                "Evaluation: points of the satisfaction indicators",
+                e.satisfaction_points,
+                de.satisfaction_points,
+            ),
+        ] {
+            push(
+                &format!("evaluation.{key}"),
+                zh,
+                en,
+                json(&value),
+                json(&default),
+            );
+        }
+        for (key, zh, en, value, default) in [
+            (
+                "excellent_from",
+                "绩效评价：「优」的最低分",
+                "Evaluation: lowest total graded excellent",
+                e.excellent_from,
+                de.excellent_from,
+            ),
+            (
+                "good_from",
+                "绩效评价：「良」的最低分",
+                "Evaluation: lowest total graded good",
+                e.good_from,
+                de.good_from,
+            ),
+            (
+                "fair_from",
+                "绩效评价：「中」的最低分（以下为「差」）",
+                "Evaluation: lowest total graded fair (below: poor)",
+                e.fair_from,
+                de.fair_from,
+            ),
+        ] {
+            push(
+                &format!("evaluation.{key}"),
+                zh,
+                en,
+                json(&value),
+                json(&default),
+            );
+        }
         out
     }
 }
@@ -482,5 +648,53 @@ mod tests {
             "review.criteria"
         );
         assert!(toml::from_str::<CallRules>("unknown = 1").is_err());
+        assert_eq!(
+            bad("[evaluation]\noutput_points = 60"),
+            "evaluation",
+            "points summing to 110"
+        );
+        assert_eq!(
+            bad("[evaluation]\ngood_from = 95"),
+            "evaluation",
+            "良 above 优"
+        );
+    }
+
+    #[test]
+    fn the_evaluation_s_points_and_bands_are_call_settings_with_today_s_defaults() {
+        let d = CallRules::default();
+        assert_eq!(d.evaluation_method(), EvaluationMethod::default());
+        let rules: CallRules = toml::from_str(
+            "overshoot_threshold = 0.5\n[evaluation]\noutput_points = 40\neffect_points = 40\ngood_from = 70",
+        )
+        .unwrap();
+        rules.check().unwrap();
+        let m = rules.evaluation_method();
+        assert_eq!(
+            (
+                m.budget_execution_points,
+                m.output_points,
+                m.effect_points,
+                m.satisfaction_points
+            ),
+            (10.0, 40.0, 40.0, 10.0)
+        );
+        assert_eq!(
+            (
+                m.grade_bounds.excellent,
+                m.grade_bounds.good,
+                m.grade_bounds.fair
+            ),
+            (90.0, 70.0, 60.0)
+        );
+        assert_eq!(m.explanation_threshold, 0.5);
+        m.check().unwrap();
+        let settings = rules.settings();
+        let get = |k: &str| settings.iter().find(|s| s.key == k).unwrap();
+        assert_eq!(get("evaluation.output_points").value, "40.0");
+        assert_eq!(get("evaluation.output_points").default_value, "50.0");
+        assert!(!get("evaluation.good_from").is_default);
+        assert!(get("evaluation.excellent_from").is_default);
+        assert!(get("evaluation.budget_execution_points").is_default);
     }
 }

@@ -19,8 +19,15 @@ impl Scheduler {
         loop {
             // `claim_outbox` has committed when it returns: the SMTP exchange below holds
             // no transaction and no lock, only a lease that runs out if we die.
+            // The lease runs from the clock's time of this claim: a pass that has been
+            // sending for longer than the lease must not take claims that are born expired
+            // (another process would take them over at once and send them again).
             let claimed = store
-                .claim_outbox(now, self.settings.batch_size, self.settings.lease)
+                .claim_outbox(
+                    self.services.now().max(now),
+                    self.settings.batch_size,
+                    self.settings.lease,
+                )
                 .await?;
             if claimed.is_empty() {
                 return Ok(());

@@ -57,10 +57,17 @@ impl Scheduler {
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> Result<usize, SchedulerError> {
+        // The lease runs from the clock's time of the claim, not from the start of a pass
+        // that may have been busy for longer than the lease (a claim born expired would be
+        // taken over at once by another process).
         let claimed = self
             .services
             .store
-            .claim_due_timers(now, self.settings.batch_size, self.settings.lease)
+            .claim_due_timers(
+                self.services.now().max(now),
+                self.settings.batch_size,
+                self.settings.lease,
+            )
             .await?;
         self.hold_timers(claimed.iter().map(|c| (c.timer.id, c.token)));
         for c in &claimed {

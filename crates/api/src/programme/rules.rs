@@ -28,10 +28,27 @@ pub struct CallRulesGql {
     pub collaboration_window_months: u32,
     /// An actual this far beyond its target (0.3 = 30 %) needs a written explanation.
     pub overshoot_threshold: f64,
+    /// The performance evaluation's points and grade bands.
+    pub evaluation: EvaluationRulesGql,
     /// Every rule with its value, documented default and whether it equals the default.
     pub settings: Vec<CallRuleSettingGql>,
     /// What the defaults are.
     pub note: I18nText,
+}
+
+/// The performance evaluation (绩效评价) of the call's projects: points of each part
+/// (summing to 100) and the lowest total of each upper grade (优/良/中; below 中 is 差).
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "CallEvaluationRules")]
+pub struct EvaluationRulesGql {
+    pub budget_execution_points: f64,
+    pub output_points: f64,
+    pub effect_points: f64,
+    /// Moved to the effects when a project has no satisfaction indicator.
+    pub satisfaction_points: f64,
+    pub excellent_from: u32,
+    pub good_from: u32,
+    pub fair_from: u32,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -102,6 +119,15 @@ impl From<&CallRules> for CallRulesGql {
                 .collect(),
             collaboration_window_months: r.collaboration_window_months,
             overshoot_threshold: r.overshoot_threshold,
+            evaluation: EvaluationRulesGql {
+                budget_execution_points: r.evaluation.budget_execution_points,
+                output_points: r.evaluation.output_points,
+                effect_points: r.evaluation.effect_points,
+                satisfaction_points: r.evaluation.satisfaction_points,
+                excellent_from: r.evaluation.excellent_from,
+                good_from: r.evaluation.good_from,
+                fair_from: r.evaluation.fair_from,
+            },
             settings: r
                 .settings()
                 .into_iter()

@@ -6,6 +6,7 @@ use grantflow_testkit as support;
 mod auth;
 mod authz;
 mod authz_matrix;
+mod call_evaluation_rules;
 mod call_rules;
 mod e2e;
 mod errors;

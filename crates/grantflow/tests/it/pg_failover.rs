@@ -1,13 +1,15 @@
 //! Failover: a primary and a synchronous streaming standby (clusters of the test's own on
 //! two ports), `database_url` naming both with `target_session_attrs=read-write`. The
-//! primary is stopped and the standby promoted under the running server: it finds the new
-//! primary without reconfiguration or restart, and nothing acknowledged is lost.
+//! primary is stopped and the standby promoted under the running server while a client
+//! fires transitions continuously: it finds the new primary without reconfiguration or
+//! restart, the stream goes on, and nothing acknowledged is lost.
 
 use crate::support;
 
 use std::time::Instant;
 
 use serde_json::json;
+use support::load::Load;
 use support::pg_cluster::PgCluster;
 use support::{Server, graphql, login, write_config};
 
@@ -60,7 +62,12 @@ async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
         );
     }
 
+    // A steady stream of transitions from now on, through the failover.
+    let load = Load::start(&base, &token, &call);
+    load.wait_for("transitions before the failover", |s| s.acks >= 4)
+        .await;
     primary.stop();
+    let acks_at_failover = load.seen().acks;
     standby.promote();
     let promoted = Instant::now();
     // The server follows the primary by itself: requests answer UNAVAILABLE until it has,
@@ -86,6 +93,20 @@ async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
         promoted.elapsed()
     );
     acknowledged.push(id);
+    load.wait_for("transitions after the promotion", |s| {
+        s.acks >= acks_at_failover + 4
+    })
+    .await;
+    let seen = load.stop().await;
+    assert!(
+        seen.unexpected.is_empty(),
+        "only UNAVAILABLE during the failover: {:?}",
+        seen.unexpected
+    );
+    println!(
+        "failover under load: {} transitions acknowledged to the stream, {} refused",
+        seen.acks, seen.unavailable
+    );
 
     // Everything acknowledged is on the new primary.
     let manager = login(&base, "manager").await;
@@ -99,6 +120,39 @@ async fn a_promoted_standby_is_found_and_nothing_acknowledged_is_lost() {
         .await;
         assert_eq!(answer["data"]["instance"]["id"], id.as_str(), "{answer}");
     }
+    // Every transition acknowledged to the stream is on the new primary (a transition
+    // whose answer was lost may have committed too: never less).
+    for (id, version) in &seen.acknowledged {
+        let answer = graphql(
+            &base,
+            Some(&manager),
+            "query($id: ID!) { instance(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+        let stored = answer["data"]["instance"]["version"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{id} acknowledged but lost: {answer}"));
+        assert!(
+            stored >= *version,
+            "{id}: stored {stored}, acknowledged {version}"
+        );
+    }
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+    // The audit chains verify on the new primary.
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_grantflow"))
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "verify"])
+        .env_remove("GRANTFLOW_LOG")
+        .env_remove("GRANTFLOW_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
 }

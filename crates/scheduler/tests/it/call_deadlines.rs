@@ -3,6 +3,9 @@
 //! real SMTP server. The city forwards by the province's closing date (reminders before
 //! it, escalation to the province after it, forwarding after it refused); a return after
 //! the closing date opens the call's correction window (reminders, a lapse at its end).
+//! The demand collection (`demand-collection`) follows the same date: the city forwards a
+//! demand by the province's closing date, not a fixed number of working days after the
+//! unit submitted it.
 
 use crate::common;
 
@@ -39,7 +42,7 @@ async fn world(backend: Backend) -> W {
     let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
     let services = Services::new(
         store.clone(),
-        Arc::new(grantflow_testkit::registry_of(&["funded-project"])),
+        Arc::new(grantflow_testkit::registry_of(&["funded-project", "demand-collection"])),
         Arc::new(WorkCalendar::builtin()),
         clock.clone(),
     )
@@ -357,8 +360,114 @@ async fn a_return_after_closing_opens_the_calls_correction_window(backend: Backe
     let _ = &w.manager;
 }
 
+const DEMAND: &str = "商标品牌培育指导站建设";
+
+impl W {
+    /// A demand row of the call (feedback on an item of the catalogue), submitted to the
+    /// city on `day` at 10:00.
+    async fn demand_submitted(&self, day: &str) -> Instance {
+        let inst = self
+            .services
+            .create_instance(
+                &self.applicant,
+                CreateInstance {
+                    workflow_id: "demand-collection".into(),
+                    org_id: None,
+                    parent_id: None,
+                    title: DEMAND.into(),
+                    data: json!({}),
+                    call_id: Some(self.call),
+                    catalogue_item: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(inst.data["forward_by"], "2024-06-28", "set from the call");
+        self.clock.set(local(day, "10:00"));
+        self.fire(
+            &self.applicant,
+            inst.id,
+            "submit",
+            json!({
+                "category": "四、知识产权运用", "project_name": DEMAND, "direction": "品牌培育",
+                "applicant_name": "顺德家电产业知识产权联盟", "catalogue_ref": "2022-2-1-5",
+                "comments": "建议申报主体扩大到行业协会"
+            }),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+async fn city_forwards_demands_by_the_provinces_closing_date(backend: Backend) {
+    let w = world(backend).await;
+    // Submitted early (06-03): due at the end of the call's closing date (06-28), not 5
+    // working days later (06-11).
+    let early = w.demand_submitted("2024-06-03").await;
+    assert_eq!(early.state, "city_review");
+    assert_eq!(early.due_at, Some(local("2024-06-29", "00:00")));
+    // Forwarded in time: on to the province.
+    w.clock.set(local("2024-06-24", "15:00"));
+    let forwarded = w
+        .fire(
+            &w.city,
+            early.id,
+            "forward",
+            json!({ "city_notes": "同意报送" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forwarded.state, "province_review");
+    // Submitted on 06-27 (Thursday): the city still has until the end of 06-28.
+    let late = w.demand_submitted("2024-06-27").await;
+    assert_eq!(late.due_at, Some(local("2024-06-29", "00:00")));
+    for (day, time) in [
+        ("2024-06-28", "09:00"),
+        ("2024-06-29", "09:00"),
+        ("2024-06-30", "09:00"),
+    ] {
+        w.run_at(local(day, time)).await;
+    }
+    let city = "foshan@example.gov.cn".to_string();
+    let manager = "manager@example.gov.cn".to_string();
+    let mail: Vec<_> = w
+        .deadline_mail()
+        .into_iter()
+        .filter(|(_, subject)| subject.contains("地市审核统筹"))
+        .collect();
+    // The late one: due today, then the province alerted. (Its 3- and 1-day reminders
+    // fell before its submission.)
+    assert_eq!(
+        mail,
+        vec![
+            (city, format!("【今日截止】{DEMAND}：地市审核统筹")),
+            (
+                manager,
+                format!("【逾期督办】地市市场监管局：{DEMAND}（地市审核统筹）已逾期 1 天")
+            ),
+        ]
+    );
+    // Forwarding after the province's deadline is refused, and nothing changes.
+    match w
+        .fire(&w.city, late.id, "forward", json!({ "city_notes": "同意" }))
+        .await
+    {
+        Err(ServiceError::Store(StoreError::Engine(EngineError::DeadlinePassed {
+            due_at,
+            ..
+        }))) => assert_eq!(due_at, local("2024-06-29", "00:00")),
+        other => panic!("{other:?}"),
+    }
+    let still = w.services.store.get_instance(late.id).await.unwrap();
+    assert_eq!(
+        (still.state.as_str(), still.version),
+        ("city_review", late.version)
+    );
+}
+
 grantflow_testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     city_forwards_by_the_provinces_closing_date,
+    city_forwards_demands_by_the_provinces_closing_date,
     a_return_after_closing_opens_the_calls_correction_window,
 );

@@ -89,6 +89,12 @@ impl Services {
             "closing_date".into(),
             Value::from(call.closing_date.to_string()),
         );
+        // The city bureau forwards demands and applications by the province's closing
+        // date.
+        out.insert(
+            "forward_by".into(),
+            Value::from(call.closing_date.to_string()),
+        );
         if workflow_id != PROJECT_WORKFLOW {
             return Ok(out);
         }
@@ -127,10 +133,6 @@ impl Services {
             return refused(not_eligible(item, org.kind));
         }
         let kind = kind.map(ApplicantKind::as_str).unwrap_or_default();
-        out.insert(
-            "forward_by".into(),
-            Value::from(call.closing_date.to_string()),
-        );
         out.insert("catalogue_item".into(), Value::from(item.item_id.clone()));
         out.insert("part".into(), Value::from(item.part.clone()));
         out.insert("applicant_kind".into(), Value::from(kind));

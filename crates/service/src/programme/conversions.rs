@@ -213,6 +213,11 @@ pub(super) fn demand_data(call: &Call, demand: &Demand) -> Value {
         "closing_date".into(),
         Value::from(call.closing_date.to_string()),
     );
+    // The city forwards by the province's closing date.
+    data.insert(
+        "forward_by".into(),
+        Value::from(call.closing_date.to_string()),
+    );
     data.insert("category".into(), Value::from(demand.category.label()));
     let mut text = |k: &str, v: &str| {
         if !v.trim().is_empty() {

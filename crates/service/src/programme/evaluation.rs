@@ -148,7 +148,7 @@ impl Services {
         let input = self
             .evaluation_input(&instance, judgements, explanations)
             .await?;
-        // The call's overshoot threshold; the other numbers are the documented defaults.
+        // The call's points, grade bands and overshoot threshold (`[rules.evaluation]`).
         let method = evaluation_method(&self.rules_of_data(&instance.data).await?);
         let result = Self::score(&method, &input)?;
         let record = EvaluationRecord {

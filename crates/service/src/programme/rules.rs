@@ -1,5 +1,6 @@
 //! A call's rules at work: copied into each new instance of the call (the fields the
-//! workflows read: time limits, publicity days, pass mark, panel size), and read by the
+//! workflows read: time limits, publicity days, pass mark, panel size, grade bands), and
+//! read by the
 //! evaluation (overshoot threshold) and the expert review (rubric, panel, aggregation,
 //! collaboration window). An instance whose `call_id` names no stored call follows the
 //! documented defaults ([`CallRules::default`]).
@@ -28,6 +29,18 @@ pub fn rule_fields(rules: &CallRules) -> Vec<(String, Value)> {
             "review_panel_size".to_string(),
             Value::from(rules.review.panel_size),
         ),
+        (
+            "grade_excellent_from".to_string(),
+            Value::from(rules.evaluation.excellent_from),
+        ),
+        (
+            "grade_good_from".to_string(),
+            Value::from(rules.evaluation.good_from),
+        ),
+        (
+            "grade_fair_from".to_string(),
+            Value::from(rules.evaluation.fair_from),
+        ),
     ];
     for (state, default) in grantflow_programme::rules::STAGE_LIMIT_DEFAULTS {
         out.push((
@@ -38,13 +51,10 @@ pub fn rule_fields(rules: &CallRules) -> Vec<(String, Value)> {
     out
 }
 
-/// The evaluation method of a call: the default 10/50/30/10 points and grade bounds,
-/// with the call's overshoot threshold.
+/// The evaluation method of a call: its points, grade bands (`[rules.evaluation]`,
+/// defaults 10/50/30/10 and 90/80/60) and overshoot threshold.
 pub fn evaluation_method(rules: &CallRules) -> EvaluationMethod {
-    EvaluationMethod {
-        explanation_threshold: rules.overshoot_threshold,
-        ..EvaluationMethod::default()
-    }
+    rules.evaluation_method()
 }
 
 /// `def` with the call's rubric, panel size and aggregation when it is the application

@@ -588,9 +588,144 @@ async fn a_closed_call_takes_nothing_new(backend: Backend) {
     assert_eq!((still.state.as_str(), still.version), ("drafting", 0));
 }
 
+/// The province's audit (抽查审核) of a project, at `version`, with `finding`.
+async fn audit(
+    w: &World,
+    who: &User,
+    id: Uuid,
+    version: i64,
+    finding: &str,
+) -> Result<Instance, ServiceError> {
+    w.services
+        .fire(
+            who,
+            FireEvent {
+                instance_id: id,
+                event: "province_audit".into(),
+                expected_version: version,
+                idempotency_key: None,
+                input: json!({ "audit_finding": finding, "audit_opinion": "抽查立项材料" }),
+                reason: None,
+            },
+        )
+        .await
+        .map(|a| a.instance)
+}
+
+/// 下放地市审批: the province audits what a city bureau approved, at any later stage and
+/// as often as it likes; each audit is in the project's history, keeps its state and
+/// deadline, and is the province's alone. A project the province approved itself is not
+/// audited this way.
+async fn the_province_audits_what_the_city_approved(backend: Backend) {
+    let w = world(backend).await;
+    let unit = w.applicant(OrgKind::Unit);
+    let inst = w.create(unit, "2022-2-1-4").await.unwrap();
+    w.fire(unit, inst.id, "submit", application()).await;
+    let approved = w
+        .fire(
+            &w.city,
+            inst.id,
+            "city_approve",
+            json!({ "approved_budget": "250000", "targets_approved": true, "city_approval_opinion": "同意立项" }),
+        )
+        .await;
+    assert_eq!(approved.state, "task_book");
+    assert_eq!(approved.data["approved_by_city"], true);
+    // The province sees it and is offered the audit; the city and the applicant are not.
+    assert!(
+        grantflow_service::can_see(w.services.store.as_ref(), &w.manager, &approved)
+            .await
+            .unwrap()
+    );
+    let offered = |who: &User, inst: &Instance| {
+        let wf = w.services.workflow_of(inst).unwrap();
+        available_events(
+            &wf,
+            &inst.snapshot(),
+            &Services::actor_on(who, inst),
+            w.services.now(),
+        )
+        .into_iter()
+        .any(|o| o.event == "province_audit" && o.available)
+    };
+    assert!(offered(&w.manager, &approved));
+    assert!(!offered(&w.city, &approved));
+    assert!(!offered(unit, &approved));
+    // The city bureau may not audit its own approval: refused, nothing changes.
+    let refused = audit(&w, &w.city, inst.id, approved.version, "conforms").await;
+    assert!(
+        matches!(
+            refused,
+            Err(ServiceError::Forbidden) | Err(ServiceError::Store(_))
+        ),
+        "{refused:?}"
+    );
+    let unchanged = w.services.store.get_instance(inst.id).await.unwrap();
+    assert_eq!(unchanged.version, approved.version);
+    // The province audits: the state and the deadline stay, the finding is recorded.
+    let first = audit(&w, &w.manager, inst.id, approved.version, "conforms")
+        .await
+        .unwrap();
+    assert_eq!(first.state, "task_book");
+    assert_eq!(first.due_at, approved.due_at, "an audit moves no deadline");
+    assert_eq!(first.data["audit_finding"], "conforms");
+    assert_eq!(first.data["audited_on"], "2024-06-03");
+    // Later, in execution, again: both audits are in the history, by the manager.
+    w.fire(
+        unit,
+        inst.id,
+        "submit_task_book",
+        json!({
+            "task_book": file("任务书.pdf"), "milestones": "年底验收", "execution_end": "2024-12-31"
+        }),
+    )
+    .await;
+    w.budget_line(inst.id).await;
+    let signed = w
+        .fire(&w.manager, inst.id, "sign_task_book", json!({}))
+        .await;
+    assert_eq!(signed.state, "execution");
+    let second = audit(&w, &w.manager, inst.id, signed.version, "issues_found")
+        .await
+        .unwrap();
+    assert_eq!(second.state, "execution");
+    assert_eq!(second.data["audit_finding"], "issues_found");
+    let history = w.services.store.history(inst.id).await.unwrap();
+    let audits: Vec<_> = history
+        .iter()
+        .filter(|r| r.event == "province_audit")
+        .map(|r| {
+            (
+                r.from_state.as_str(),
+                r.input["audit_finding"].as_str().unwrap(),
+                r.actor_id.clone(),
+            )
+        })
+        .collect();
+    let manager = w.manager.id.to_string();
+    assert_eq!(
+        audits,
+        [
+            ("task_book", "conforms", manager.clone()),
+            ("execution", "issues_found", manager),
+        ]
+    );
+    grantflow_domain::audit::verify_chain(&history).unwrap();
+
+    // A project the province approved (the city bureau's own, delegated item) carries no
+    // city approval: the audit is refused by its guard.
+    let own = w.create(&w.city, "2022-2-1-4").await.unwrap();
+    let own = w
+        .fire(&w.city, own.id, "submit_to_province", application())
+        .await;
+    assert_eq!(own.state, "formal_check");
+    assert!(own.data.get("approved_by_city").is_none());
+}
+
 grantflow_testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     every_item_follows_its_part,
+    the_province_audits_what_the_city_approved,
     ineligible_kinds_are_refused,
     routing_is_explained,
     a_closed_call_takes_nothing_new,

@@ -2,6 +2,7 @@
 //! with a module per topic.
 
 mod catalogue_paths;
+mod evaluation_rules;
 mod migrate;
 mod money;
 mod programme;

@@ -1,5 +1,6 @@
 //! Each part of the catalogue and each kind of applicant at work (issue 12): a unit's
-//! 下放地市审批 application approved by its city bureau; a city bureau's own application
+//! 下放地市审批 application approved by its city bureau and audited by the province; a city
+//! bureau's own application
 //! and a provincial association's 保留省级 application straight to the province; a 后补助
 //! application paid after its review; the protection centre's direct allocation; a
 //! third-party institution's application in the formal check.
@@ -54,6 +55,16 @@ pub(super) async fn show(
         "city_gz",
         "city_approve",
         json!({ "approved_budget": "180000", "targets_approved": true, "city_approval_opinion": "同意立项（地市审批）" }),
+        None,
+    )
+    .await?;
+    // The province audits the city's approval (抽查审核), recorded in the history.
+    demo.fire(
+        id,
+        &mut v,
+        "manager",
+        "province_audit",
+        json!({ "audit_finding": "conforms", "audit_opinion": "抽查立项材料齐全，审批符合规定" }),
         None,
     )
     .await?;

@@ -225,3 +225,4 @@ pub async fn login(server_url: &str, username: &str) -> String {
 }
 /// The throwaway PostgreSQL clusters live in the test kit.
 pub use grantflow_testkit::pg_cluster;
+pub mod load;
