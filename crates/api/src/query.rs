@@ -31,6 +31,7 @@ pub struct CoreQuery;
 pub struct QueryRoot(
     CoreQuery,
     crate::programme::ProgrammeQuery,
+    crate::programme::ReportQuery,
     crate::review::ReviewQuery,
 );
 

@@ -245,6 +245,18 @@ pub struct EvaluationRecord {
     pub evaluated_at: DateTime<Utc>,
 }
 
+/// A project's stored grade without its indicator scores (what reports need).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRecord {
+    pub instance_id: Uuid,
+    /// The project's `data.call_id`.
+    pub call_id: String,
+    pub total: f64,
+    /// 优, 良, 中 or 差.
+    pub grade: String,
+    pub evaluated_at: DateTime<Utc>,
+}
+
 /// Two demands merged: the duplicate was rejected, the kept one goes forward and this
 /// record keeps both sources as they were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,6 +398,19 @@ pub trait ProgrammeStore: Send + Sync {
     /// The evaluations of a call's projects, oldest first.
     async fn evaluations_for_call(&self, call_id: &str) -> StoreResult<Vec<EvaluationRecord>>;
 
+    // ---- reports
+    /// The actuals of these instances, by instance, checkpoint (latest first) and indicator.
+    async fn actuals_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<ActualRecord>>;
+    /// The stored grades of these instances (one query, no indicator scores).
+    async fn grades_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<GradeRecord>>;
+    /// The stored grades of every project of one organisation, newest evaluation first.
+    async fn grades_of_org(&self, org_id: Uuid) -> StoreResult<Vec<GradeRecord>>;
+    /// What was paid (拨付) to each of these instances, one row per instance with any
+    /// payment. **Returns no rows today**: disbursement records are not stored on this
+    /// branch. It is the one function the reports read disbursement from; the merge of
+    /// disbursement records answers it from them (sum of the payments per instance).
+    async fn disbursed_totals(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, Money)>>;
+
     // ---- demand merges
     /// Record a merge. A demand is merged away at most once: recording the same merged
     /// demand again returns the stored record.
@@ -396,6 +421,7 @@ pub trait ProgrammeStore: Send + Sync {
 #[doc(hidden)]
 pub mod __private {
     pub use async_trait::async_trait;
+    pub use grantflow_domain::Money;
     pub use uuid::Uuid;
 }
 
@@ -496,6 +522,35 @@ macro_rules! delegate_programme_store {
                 call_id: &str,
             ) -> $crate::StoreResult<Vec<$crate::programme::EvaluationRecord>> {
                 self.$field.evaluations_for_call(call_id).await
+            }
+            async fn actuals_of(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::programme::ActualRecord>> {
+                self.$field.actuals_of(instance_ids).await
+            }
+            async fn grades_of(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
+                self.$field.grades_of(instance_ids).await
+            }
+            async fn grades_of_org(
+                &self,
+                org_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
+                self.$field.grades_of_org(org_id).await
+            }
+            async fn disbursed_totals(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<
+                Vec<(
+                    $crate::programme::__private::Uuid,
+                    $crate::programme::__private::Money,
+                )>,
+            > {
+                self.$field.disbursed_totals(instance_ids).await
             }
             async fn record_demand_merge(
                 &self,
