@@ -179,7 +179,17 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
             .first()
             .map(|l| l.id)
             .context("the project's budget line")?;
-        super::programme::spend(demo, plan.who, id, line_id, plan.spent).await?;
+        // One record of the whole amount, so that the figures stay round.
+        s.record_spending(
+            demo.user(plan.who),
+            id,
+            Some(line_id),
+            Money::from_yuan(plan.spent).context("amount")?,
+            today(demo),
+            "调解员补贴、培训及宣传",
+        )
+        .await
+        .context("recording spending")?;
         v = s.store.get_instance(id).await?.version;
         let actuals: Vec<Value> = plan
             .indicators
