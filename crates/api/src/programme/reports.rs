@@ -356,14 +356,14 @@ impl ReportQuery {
 impl CallSummaryGql {
     /// The call's report: counts by stage, approvals, disbursement, spending, grades by
     /// city, category and part, indicator totals (managers, auditors; a city bureau: its
-    /// city; FORBIDDEN for others).
-    async fn report(&self, ctx: &Context<'_>) -> Result<ProgrammeReport> {
+    /// city; null with a FORBIDDEN error for others, the rest of the summary intact).
+    async fn report(&self, ctx: &Context<'_>) -> Result<Option<ProgrammeReport>> {
         let v = viewer_with_scope(ctx, scope::READ)?;
         let view = rc(ctx)
             .services
             .programme_report(&v.user, ReportScope::Call(self.call.0.id))
             .await
             .map_err(|e| service_err(ctx, e))?;
-        Ok((&view).into())
+        Ok(Some((&view).into()))
     }
 }

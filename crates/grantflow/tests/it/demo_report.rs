@@ -282,6 +282,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     )
     .await;
     assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answer}");
+    // The rest of the summary still answers (the applicant's own projects: P10 and R1).
+    assert_eq!(answer["data"]["callSummary"]["evaluated"], json!(2), "{answer}");
+    assert_eq!(answer["data"]["callSummary"]["report"], Value::Null);
 
     // ---- each unit's grades for next year's budgeting
     let answer = graphql(
