@@ -240,10 +240,7 @@ fn breakdown(
     }
     keys.into_iter()
         .map(|(key, label)| BreakdownRow {
-            figures: figures(
-                projects.iter().filter(|p| key_of(p).0 == key),
-                stage_ids,
-            ),
+            figures: figures(projects.iter().filter(|p| key_of(p).0 == key), stage_ids),
             key,
             label,
         })
@@ -341,10 +338,8 @@ pub fn build_report(scope: &str, projects: &[ProjectFacts], layout: &Layout) -> 
             .unwrap_or(usize::MAX)
     };
     states.sort_by_key(|(s, _)| position(s));
-    let categories: Vec<(String, String)> = Category::ALL
-        .iter()
-        .map(|c| (code(c), c.label()))
-        .collect();
+    let categories: Vec<(String, String)> =
+        Category::ALL.iter().map(|c| (code(c), c.label())).collect();
     let parts: Vec<(String, String)> = Part::ALL
         .iter()
         .map(|p| (code(p), p.name(Lang::ZhCn).to_string()))
@@ -531,7 +526,13 @@ pub fn report_sheets(report: &Report, layout: &Layout) -> Vec<Sheet> {
             rows: report
                 .states
                 .iter()
-                .map(|(s, n)| vec![title_of(s).into(), s.as_str().into(), Cell::Integer(*n as i64)])
+                .map(|(s, n)| {
+                    vec![
+                        title_of(s).into(),
+                        s.as_str().into(),
+                        Cell::Integer(*n as i64),
+                    ]
+                })
                 .collect(),
         },
         breakdown_sheet("按地市", "地市", &report.by_city, layout),
@@ -570,7 +571,11 @@ pub fn report_sheets(report: &Report, layout: &Layout) -> Vec<Sheet> {
 
 /// Each unit's grades as sheets: 单位汇总 (one row per unit) and 项目明细 (one per project).
 pub fn unit_grade_sheets(units: &[UnitGrades]) -> Vec<Sheet> {
-    let city = |u: &UnitGrades| u.city.as_ref().map_or("省直单位".to_string(), |c| c.1.clone());
+    let city = |u: &UnitGrades| {
+        u.city
+            .as_ref()
+            .map_or("省直单位".to_string(), |c| c.1.clone())
+    };
     let mut summary = Sheet {
         name: "单位汇总".into(),
         title: Some("承担单位绩效评价等级（供下年度预算安排参考）".into()),
@@ -636,7 +641,13 @@ mod tests {
         Money::from_yuan(y).unwrap()
     }
 
-    fn project(id: &str, city: Option<&str>, cat: Category, part: Part, stage: &str) -> ProjectFacts {
+    fn project(
+        id: &str,
+        city: Option<&str>,
+        cat: Category,
+        part: Part,
+        stage: &str,
+    ) -> ProjectFacts {
         ProjectFacts {
             id: id.into(),
             title: format!("项目{id}"),
@@ -673,7 +684,13 @@ mod tests {
     /// disbursed, graded 良 85; one in application), one provincial (approved 100 000,
     /// all disbursed and spent, graded 优 93).
     fn fixture() -> Vec<ProjectFacts> {
-        let mut a = project("a", Some("广州"), Category::Protection, Part::RetainedProvincial, "evaluation");
+        let mut a = project(
+            "a",
+            Some("广州"),
+            Category::Protection,
+            Part::RetainedProvincial,
+            "evaluation",
+        );
         a.approved = Some(yuan(300_000));
         a.budgeted = yuan(300_000);
         a.disbursed = yuan(200_000);
@@ -681,11 +698,33 @@ mod tests {
         a.score = Some(85.0);
         a.grade = Some(Grade::Good);
         a.indicators = vec![
-            IndicatorFact { name: "调解案件数".into(), unit: "件".into(), target: Some(100.0), actual: Some(120.0) },
-            IndicatorFact { name: "举办培训场次".into(), unit: "场".into(), target: Some(10.0), actual: None },
+            IndicatorFact {
+                name: "调解案件数".into(),
+                unit: "件".into(),
+                target: Some(100.0),
+                actual: Some(120.0),
+            },
+            IndicatorFact {
+                name: "举办培训场次".into(),
+                unit: "场".into(),
+                target: Some(10.0),
+                actual: None,
+            },
         ];
-        let b = project("b", Some("广州"), Category::Utilisation, Part::DelegatedToCity, "application");
-        let mut c = project("c", None, Category::Protection, Part::PatentOfficeAndProtectionCentre, "closed");
+        let b = project(
+            "b",
+            Some("广州"),
+            Category::Utilisation,
+            Part::DelegatedToCity,
+            "application",
+        );
+        let mut c = project(
+            "c",
+            None,
+            Category::Protection,
+            Part::PatentOfficeAndProtectionCentre,
+            "closed",
+        );
         c.approved = Some(yuan(100_000));
         c.budgeted = yuan(100_000);
         c.disbursed = yuan(100_000);
@@ -736,24 +775,40 @@ mod tests {
         assert_eq!(gz.figures.approved_amount, yuan(300_000));
         assert_eq!(gz.figures.disbursement_rate, Some(2.0 / 3.0));
         let prov = &r.by_city[1];
-        assert_eq!((prov.key.as_str(), prov.label.as_str()), (PROVINCE_KEY, "省直单位"));
+        assert_eq!(
+            (prov.key.as_str(), prov.label.as_str()),
+            (PROVINCE_KEY, "省直单位")
+        );
         assert_eq!(prov.figures.grades.excellent, 1);
         // Categories and parts with projects, in the catalogue's order.
         let keys = |rows: &[BreakdownRow]| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&r.by_category), ["protection", "utilisation"]);
         let protection = &r.by_category[0];
         assert_eq!(protection.label, "三、强化知识产权保护");
-        assert_eq!((protection.figures.projects, protection.figures.approved), (2, 2));
+        assert_eq!(
+            (protection.figures.projects, protection.figures.approved),
+            (2, 2)
+        );
         assert_eq!(r.by_category[1].figures.execution_rate, None);
         assert_eq!(
             keys(&r.by_part),
-            ["retained_provincial", "patent_office_and_protection_centre", "delegated_to_city"]
+            [
+                "retained_provincial",
+                "patent_office_and_protection_centre",
+                "delegated_to_city"
+            ]
         );
-        assert_eq!((r.by_part[2].figures.projects, r.by_part[2].figures.approved), (1, 0));
+        assert_eq!(
+            (r.by_part[2].figures.projects, r.by_part[2].figures.approved),
+            (1, 0)
+        );
         // The breakdowns add up to the totals.
         for rows in [&r.by_city, &r.by_category, &r.by_part] {
             assert_eq!(rows.iter().map(|r| r.figures.projects).sum::<usize>(), 3);
-            assert_eq!(rows.iter().map(|r| r.figures.spent).sum::<Money>(), yuan(280_000));
+            assert_eq!(
+                rows.iter().map(|r| r.figures.spent).sum::<Money>(),
+                yuan(280_000)
+            );
         }
         // Only states met are listed; those the layout does not know in the order met.
         let states: Vec<&str> = r.states.iter().map(|(s, _)| s.as_str()).collect();
@@ -764,12 +819,18 @@ mod tests {
     fn indicators_sum_by_name_and_unit() {
         let r = build_report("2022年", &fixture(), &layout());
         let mediation = &r.indicators[0];
-        assert_eq!((mediation.name.as_str(), mediation.unit.as_str()), ("调解案件数", "件"));
+        assert_eq!(
+            (mediation.name.as_str(), mediation.unit.as_str()),
+            ("调解案件数", "件")
+        );
         assert_eq!((mediation.projects, mediation.reported), (2, 2));
         assert_eq!((mediation.target, mediation.actual), (150.0, 160.0));
         assert_eq!(mediation.completion, Some(160.0 / 150.0));
         let training = &r.indicators[1];
-        assert_eq!((training.projects, training.reported, training.target), (1, 0, 10.0));
+        assert_eq!(
+            (training.projects, training.reported, training.target),
+            (1, 0, 10.0)
+        );
         assert_eq!(training.completion, None);
     }
 
@@ -786,7 +847,10 @@ mod tests {
         let units = unit_grades(&projects);
         assert_eq!(units.len(), 2);
         let a = units.iter().find(|u| u.org_id == "org-a").unwrap();
-        assert_eq!(a.projects.iter().map(|p| p.call_year).collect::<Vec<_>>(), vec![2021, 2022]);
+        assert_eq!(
+            a.projects.iter().map(|p| p.call_year).collect::<Vec<_>>(),
+            vec![2021, 2022]
+        );
         assert_eq!((a.grades.good, a.grades.fair), (1, 1));
         assert_eq!(a.average_score, Some(78.25));
         let sheets = unit_grade_sheets(&units);
@@ -800,11 +864,18 @@ mod tests {
         let r = build_report("2022年", &fixture(), &l);
         let sheets = report_sheets(&r, &l);
         let names: Vec<&str> = sheets.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["总体", "按状态", "按地市", "按大类", "按部分", "指标汇总"]);
+        assert_eq!(
+            names,
+            ["总体", "按状态", "按地市", "按大类", "按部分", "指标汇总"]
+        );
         assert_eq!(sheets[2].rows.len(), 2);
         assert_eq!(sheets[3].rows.len(), 2);
         for s in &sheets {
-            assert!(s.rows.iter().all(|row| row.len() == s.columns.len()), "{}", s.name);
+            assert!(
+                s.rows.iter().all(|row| row.len() == s.columns.len()),
+                "{}",
+                s.name
+            );
         }
         assert_eq!(sheets[1].rows.len(), 3);
         let bytes = crate::export::write_xlsx(&sheets).unwrap();

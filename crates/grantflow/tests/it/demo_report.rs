@@ -59,13 +59,25 @@ fn report_query() -> String {
 
 /// The figures a row must show: (projects, approved, approved amount, budgeted, spent,
 /// [优, 良, 中, 差], average score).
-type Want = (i64, i64, &'static str, &'static str, &'static str, [i64; 4], Option<f64>);
+type Want = (
+    i64,
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    [i64; 4],
+    Option<f64>,
+);
 
 fn check(figures: &Value, want: Want, what: &str) {
     let (projects, approved, amount, budgeted, spent, grades, average) = want;
     assert_eq!(figures["projects"], json!(projects), "{what}: {figures}");
     assert_eq!(figures["approved"], json!(approved), "{what}: {figures}");
-    assert_eq!(figures["approvedAmount"], json!(amount), "{what}: {figures}");
+    assert_eq!(
+        figures["approvedAmount"],
+        json!(amount),
+        "{what}: {figures}"
+    );
     assert_eq!(figures["budgeted"], json!(budgeted), "{what}: {figures}");
     assert_eq!(figures["spent"], json!(spent), "{what}: {figures}");
     assert_eq!(figures["disbursed"], json!("0.00"), "{what}: {figures}");
@@ -73,7 +85,11 @@ fn check(figures: &Value, want: Want, what: &str) {
     let approved_something = amount != "0.00";
     assert_eq!(
         figures["disbursementRate"],
-        if approved_something { json!(0.0) } else { Value::Null },
+        if approved_something {
+            json!(0.0)
+        } else {
+            Value::Null
+        },
         "{what}"
     );
     assert_eq!(figures["spentOfDisbursed"], Value::Null, "{what}");
@@ -94,7 +110,10 @@ fn check(figures: &Value, want: Want, what: &str) {
         let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
         match figures[field].as_f64() {
             None => assert!(b == 0.0, "{what}: {field} is null"),
-            Some(got) => assert!((got - a / b).abs() < 1e-12, "{what}: {field} {got} ≠ {a}/{b}"),
+            Some(got) => assert!(
+                (got - a / b).abs() < 1e-12,
+                "{what}: {field} {got} ≠ {a}/{b}"
+            ),
         }
     };
     rate("executionRate", spent, budgeted);
@@ -135,7 +154,13 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     let server = Server::start(&config, &["--demo"], &[]);
     let url = server.url("");
     let manager = login(&url, "manager").await;
-    let answer = graphql(&url, Some(&manager), &report_query(), json!({ "year": 2022 })).await;
+    let answer = graphql(
+        &url,
+        Some(&manager),
+        &report_query(),
+        json!({ "year": 2022 }),
+    )
+    .await;
     let r = &answer["data"]["yearReport"];
     assert!(r.is_object(), "{answer}");
     assert_eq!(r["scope"], "2022年度");
@@ -144,14 +169,27 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     // ---- totals
     check(
         &r["totals"],
-        (22, 15, "3880000.00", "3850000.00", "1945000.00", [2, 2, 2, 1], Some(78.0)),
+        (
+            22,
+            15,
+            "3880000.00",
+            "3850000.00",
+            "1945000.00",
+            [2, 2, 2, 1],
+            Some(78.0),
+        ),
         "totals",
     );
     let stages: Vec<(String, i64)> = r["totals"]["stages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_str().unwrap().into(), s["count"].as_i64().unwrap()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().into(),
+                s["count"].as_i64().unwrap(),
+            )
+        })
         .collect();
     let want: Vec<(String, i64)> = [
         ("application", 2),
@@ -176,7 +214,12 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
             .map_or(0, |s| s["count"].as_i64().unwrap())
     };
     assert_eq!(
-        [state("archived"), state("graded"), state("subsidised"), state("formal_check")],
+        [
+            state("archived"),
+            state("graded"),
+            state("subsidised"),
+            state("formal_check")
+        ],
         [4, 3, 1, 3]
     );
 
@@ -184,11 +227,71 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     // 东莞 P3 P9 R3; 省直 S3 S5 S6 R2)
     let cities = &r["byCity"];
     assert_eq!(cities.as_array().unwrap().len(), 5, "{cities}");
-    check(row(cities, "广州"), (5, 4, "1080000.00", "900000.00", "240000.00", [0, 0, 1, 0], Some(69.0)), "广州");
-    check(row(cities, "深圳"), (6, 4, "1050000.00", "1200000.00", "420000.00", [0, 0, 0, 1], Some(46.0)), "深圳");
-    check(row(cities, "佛山"), (4, 3, "800000.00", "800000.00", "700000.00", [1, 1, 0, 0], Some(91.5)), "佛山");
-    check(row(cities, "东莞"), (3, 2, "400000.00", "400000.00", "335000.00", [1, 0, 1, 0], Some(80.25)), "东莞");
-    check(row(cities, "province"), (4, 2, "550000.00", "550000.00", "250000.00", [0, 1, 0, 0], Some(87.5)), "省直");
+    check(
+        row(cities, "广州"),
+        (
+            5,
+            4,
+            "1080000.00",
+            "900000.00",
+            "240000.00",
+            [0, 0, 1, 0],
+            Some(69.0),
+        ),
+        "广州",
+    );
+    check(
+        row(cities, "深圳"),
+        (
+            6,
+            4,
+            "1050000.00",
+            "1200000.00",
+            "420000.00",
+            [0, 0, 0, 1],
+            Some(46.0),
+        ),
+        "深圳",
+    );
+    check(
+        row(cities, "佛山"),
+        (
+            4,
+            3,
+            "800000.00",
+            "800000.00",
+            "700000.00",
+            [1, 1, 0, 0],
+            Some(91.5),
+        ),
+        "佛山",
+    );
+    check(
+        row(cities, "东莞"),
+        (
+            3,
+            2,
+            "400000.00",
+            "400000.00",
+            "335000.00",
+            [1, 0, 1, 0],
+            Some(80.25),
+        ),
+        "东莞",
+    );
+    check(
+        row(cities, "province"),
+        (
+            4,
+            2,
+            "550000.00",
+            "550000.00",
+            "250000.00",
+            [0, 1, 0, 0],
+            Some(87.5),
+        ),
+        "省直",
+    );
 
     // ---- by category (categories 六, 七, 八 have no items in the 2022 catalogue)
     let categories = &r["byCategory"];
@@ -202,22 +305,127 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
             "五、知识产权公共服务和代理行业监管"
         ]
     );
-    check(row(categories, "reform_and_layout"), (1, 1, "300000.00", "300000.00", "150000.00", [0, 0, 0, 1], Some(46.0)), "一");
-    check(row(categories, "creation_and_capability"), (2, 1, "300000.00", "300000.00", "270000.00", [0, 1, 0, 0], Some(89.0)), "二");
-    check(row(categories, "protection"), (7, 4, "930000.00", "750000.00", "410000.00", [1, 1, 0, 0], Some(90.75)), "三");
-    check(row(categories, "utilisation"), (4, 4, "1000000.00", "1000000.00", "320000.00", [0, 0, 1, 0], Some(63.0)), "四");
-    check(row(categories, "public_service_and_agency_supervision"), (8, 5, "1350000.00", "1500000.00", "795000.00", [1, 0, 1, 0], Some(83.25)), "五");
+    check(
+        row(categories, "reform_and_layout"),
+        (
+            1,
+            1,
+            "300000.00",
+            "300000.00",
+            "150000.00",
+            [0, 0, 0, 1],
+            Some(46.0),
+        ),
+        "一",
+    );
+    check(
+        row(categories, "creation_and_capability"),
+        (
+            2,
+            1,
+            "300000.00",
+            "300000.00",
+            "270000.00",
+            [0, 1, 0, 0],
+            Some(89.0),
+        ),
+        "二",
+    );
+    check(
+        row(categories, "protection"),
+        (
+            7,
+            4,
+            "930000.00",
+            "750000.00",
+            "410000.00",
+            [1, 1, 0, 0],
+            Some(90.75),
+        ),
+        "三",
+    );
+    check(
+        row(categories, "utilisation"),
+        (
+            4,
+            4,
+            "1000000.00",
+            "1000000.00",
+            "320000.00",
+            [0, 0, 1, 0],
+            Some(63.0),
+        ),
+        "四",
+    );
+    check(
+        row(categories, "public_service_and_agency_supervision"),
+        (
+            8,
+            5,
+            "1350000.00",
+            "1500000.00",
+            "795000.00",
+            [1, 0, 1, 0],
+            Some(83.25),
+        ),
+        "五",
+    );
 
     // ---- by part (后补助 ends at payment: never evaluated)
     let parts = &r["byPart"];
     assert_eq!(
         keys(parts),
-        ["保留省级", "后补助", "支持专利代办处及省知识产权保护中心", "下放地市审批"]
+        [
+            "保留省级",
+            "后补助",
+            "支持专利代办处及省知识产权保护中心",
+            "下放地市审批"
+        ]
     );
-    check(row(parts, "retained_provincial"), (15, 9, "2700000.00", "2700000.00", "1485000.00", [1, 1, 1, 1], Some(75.38)), "保留省级");
-    check(row(parts, "post_subsidy"), (1, 1, "150000.00", "300000.00", "0.00", [0, 0, 0, 0], None), "后补助");
-    check(row(parts, "patent_office_and_protection_centre"), (2, 2, "550000.00", "550000.00", "250000.00", [0, 1, 0, 0], Some(87.5)), "代办处");
-    check(row(parts, "delegated_to_city"), (4, 3, "480000.00", "300000.00", "210000.00", [1, 0, 1, 0], Some(78.5)), "下放地市");
+    check(
+        row(parts, "retained_provincial"),
+        (
+            15,
+            9,
+            "2700000.00",
+            "2700000.00",
+            "1485000.00",
+            [1, 1, 1, 1],
+            Some(75.38),
+        ),
+        "保留省级",
+    );
+    check(
+        row(parts, "post_subsidy"),
+        (1, 1, "150000.00", "300000.00", "0.00", [0, 0, 0, 0], None),
+        "后补助",
+    );
+    check(
+        row(parts, "patent_office_and_protection_centre"),
+        (
+            2,
+            2,
+            "550000.00",
+            "550000.00",
+            "250000.00",
+            [0, 1, 0, 0],
+            Some(87.5),
+        ),
+        "代办处",
+    );
+    check(
+        row(parts, "delegated_to_city"),
+        (
+            4,
+            3,
+            "480000.00",
+            "300000.00",
+            "210000.00",
+            [1, 0, 1, 0],
+            Some(78.5),
+        ),
+        "下放地市",
+    );
 
     // ---- indicators by name and unit
     let indicator = |name: &str| {
@@ -231,21 +439,57 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     };
     let training = indicator("举办培训场次");
     assert_eq!(
-        (&training["unit"], &training["projects"], &training["reported"], &training["target"], &training["actual"]),
-        (&json!("场"), &json!(13), &json!(7), &json!(130.0), &json!(59.0))
+        (
+            &training["unit"],
+            &training["projects"],
+            &training["reported"],
+            &training["target"],
+            &training["actual"]
+        ),
+        (
+            &json!("场"),
+            &json!(13),
+            &json!(7),
+            &json!(130.0),
+            &json!(59.0)
+        )
     );
     let close = |v: &Value, x: f64| assert!((v.as_f64().unwrap() - x).abs() < 1e-12, "{v} ≠ {x}");
     close(&training["completion"], 59.0 / 70.0);
     let firms = indicator("服务企业数量");
     assert_eq!(
-        (&firms["unit"], &firms["projects"], &firms["reported"], &firms["target"], &firms["actual"]),
-        (&json!("家"), &json!(15), &json!(9), &json!(2750.0), &json!(1160.0))
+        (
+            &firms["unit"],
+            &firms["projects"],
+            &firms["reported"],
+            &firms["target"],
+            &firms["actual"]
+        ),
+        (
+            &json!("家"),
+            &json!(15),
+            &json!(9),
+            &json!(2750.0),
+            &json!(1160.0)
+        )
     );
     close(&firms["completion"], 1160.0 / 1550.0);
     let mediation = indicator("调解案件数");
     assert_eq!(
-        (&mediation["unit"], &mediation["projects"], &mediation["reported"], &mediation["target"], &mediation["actual"]),
-        (&json!("件"), &json!(2), &json!(2), &json!(200.0), &json!(195.0))
+        (
+            &mediation["unit"],
+            &mediation["projects"],
+            &mediation["reported"],
+            &mediation["target"],
+            &mediation["actual"]
+        ),
+        (
+            &json!("件"),
+            &json!(2),
+            &json!(2),
+            &json!(200.0),
+            &json!(195.0)
+        )
     );
     close(&mediation["completion"], 195.0 / 200.0);
 
@@ -268,12 +512,27 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     let answer = graphql(&url, Some(&city), &report_query(), json!({ "year": 2022 })).await;
     let c = &answer["data"]["yearReport"];
     assert_eq!(keys(&c["byCity"]), ["佛山市市场监督管理局"], "{answer}");
-    check(&c["totals"], (4, 3, "800000.00", "800000.00", "700000.00", [1, 1, 0, 0], Some(91.5)), "佛山 as city_fs");
+    check(
+        &c["totals"],
+        (
+            4,
+            3,
+            "800000.00",
+            "800000.00",
+            "700000.00",
+            [1, 1, 0, 0],
+            Some(91.5),
+        ),
+        "佛山 as city_fs",
+    );
 
     // ---- an applicant is refused, and the call summary's report too
     let unit = login(&url, "unit_fs").await;
     let answer = graphql(&url, Some(&unit), &report_query(), json!({ "year": 2022 })).await;
-    assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
     let answer = graphql(
         &url,
         Some(&unit),
@@ -281,9 +540,16 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         json!({ "c": call }),
     )
     .await;
-    assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
     // The rest of the summary still answers (the applicant's own projects: P10 and R1).
-    assert_eq!(answer["data"]["callSummary"]["evaluated"], json!(2), "{answer}");
+    assert_eq!(
+        answer["data"]["callSummary"]["evaluated"],
+        json!(2),
+        "{answer}"
+    );
     assert_eq!(answer["data"]["callSummary"]["report"], Value::Null);
 
     // ---- each unit's grades for next year's budgeting
@@ -294,7 +560,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         json!({}),
     )
     .await;
-    let units = answer["data"]["unitGrades"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    let units = answer["data"]["unitGrades"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
     let of = |name: &str| {
         units
             .iter()
@@ -343,7 +611,10 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut workbook)
             .unwrap();
         for sheet in sheets {
-            assert!(workbook.contains(&format!("name=\"{sheet}\"")), "{sheet} in {workbook}");
+            assert!(
+                workbook.contains(&format!("name=\"{sheet}\"")),
+                "{sheet} in {workbook}"
+            );
         }
     }
 
@@ -361,7 +632,12 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         .as_array()
         .unwrap_or_else(|| panic!("{p2}"))
         .iter()
-        .map(|g| (g["score"].as_f64().unwrap(), g["grade"].as_str().unwrap().to_string()))
+        .map(|g| {
+            (
+                g["score"].as_f64().unwrap(),
+                g["grade"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     // Newest evaluation first: R1 is evaluated after P10.
     assert_eq!(grades, [(94.0, "优".to_string()), (89.0, "良".to_string())]);
@@ -376,11 +652,17 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         }
     };
     assert_eq!(
-        by("city_fs").await["data"]["instance"]["previousGrades"].as_array().map(Vec::len),
+        by("city_fs").await["data"]["instance"]["previousGrades"]
+            .as_array()
+            .map(Vec::len),
         Some(2)
     );
     let own = by("unit_fs").await;
-    assert_eq!(own["data"]["instance"]["previousGrades"], Value::Null, "{own}");
+    assert_eq!(
+        own["data"]["instance"]["previousGrades"],
+        Value::Null,
+        "{own}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

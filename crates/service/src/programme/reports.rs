@@ -46,10 +46,10 @@ pub struct PreviousGrade {
 fn money_of(v: Option<&Value>) -> Option<Money> {
     match v? {
         Value::String(s) => Money::parse_with_unit(s).ok(),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(Money::from_yuan)
-            .or_else(|| n.as_f64().map(|f| Money::from_fen((f * 100.0).round() as i64))),
+        Value::Number(n) => n.as_i64().and_then(Money::from_yuan).or_else(|| {
+            n.as_f64()
+                .map(|f| Money::from_fen((f * 100.0).round() as i64))
+        }),
         _ => None,
     }
 }

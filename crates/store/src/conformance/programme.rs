@@ -851,7 +851,10 @@ pub async fn reports_read_in_bulk(store: Arc<dyn Store>, _h: &dyn Harness) {
     .await
     .unwrap();
     let both = s.actuals_of(&[p.id, q.id]).await.unwrap();
-    let mut values: Vec<(Uuid, Value)> = both.iter().map(|a| (a.instance_id, a.value.clone())).collect();
+    let mut values: Vec<(Uuid, Value)> = both
+        .iter()
+        .map(|a| (a.instance_id, a.value.clone()))
+        .collect();
     values.sort_by_key(|(id, _)| *id);
     let mut expected = vec![(p.id, json!(120)), (q.id, json!(80))];
     expected.sort_by_key(|(id, _)| *id);
@@ -873,7 +876,10 @@ pub async fn reports_read_in_bulk(store: Arc<dyn Store>, _h: &dyn Harness) {
             .iter()
             .map(|g| (g.instance_id, g.call_id.as_str(), g.total, g.grade.as_str()))
             .collect::<Vec<_>>(),
-        [(p.id, "call-2021", 91.0, "优"), (q.id, "call-2022", 72.5, "中")]
+        [
+            (p.id, "call-2021", 91.0, "优"),
+            (q.id, "call-2022", 72.5, "中")
+        ]
     );
     // A unit's grades, newest first; another unit's are not among them.
     let of_unit = s.grades_of_org(w.unit.id).await.unwrap();
@@ -884,7 +890,10 @@ pub async fn reports_read_in_bulk(store: Arc<dyn Store>, _h: &dyn Harness) {
     assert_eq!(of_unit[0].evaluated_at, t(40));
     assert_eq!(s.grades_of_org(w.city.id).await.unwrap(), []);
     // Disbursement is not stored yet: no rows, for any project.
-    assert_eq!(s.disbursed_totals(&[p.id, q.id, other.id]).await.unwrap(), []);
+    assert_eq!(
+        s.disbursed_totals(&[p.id, q.id, other.id]).await.unwrap(),
+        []
+    );
 }
 
 // ------------------------------------------------------------------ demand merges

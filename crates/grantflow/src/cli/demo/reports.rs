@@ -115,7 +115,13 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
             .map(|(c, n, u, t, _)| indicator(c, n, u, *t))
             .collect();
         let (id, mut v) = demo
-            .create(plan.who, "funded-project", plan.title, call, Some(plan.item))
+            .create(
+                plan.who,
+                "funded-project",
+                plan.title,
+                call,
+                Some(plan.item),
+            )
             .await?;
         let application = json!({
             "project_name": plan.title,
@@ -153,8 +159,15 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
             }
             // 支持专利代办处及省知识产权保护中心: allocated directly with the task book.
             None => {
-                demo.fire(id, &mut v, plan.who, "submit_to_province", application, None)
-                    .await?;
+                demo.fire(
+                    id,
+                    &mut v,
+                    plan.who,
+                    "submit_to_province",
+                    application,
+                    None,
+                )
+                .await?;
                 add_line(demo, id, plan.amount).await?;
                 v = s.store.get_instance(id).await?.version;
                 demo.fire(
