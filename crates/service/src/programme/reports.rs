@@ -75,7 +75,7 @@ fn indicator_facts(instance: &Instance, recorded: &[ActualRecord]) -> Vec<Indica
         .unwrap_or_default();
     indicators_from(instance.data.get("approved_indicators"))
         .into_iter()
-        .filter(|i| i.is_quantitative())
+        .filter(grantflow_programme::indicator::Indicator::is_quantitative)
         .map(|i| {
             let from_store = recorded
                 .iter()
