@@ -32,6 +32,7 @@ pub struct QueryRoot(
     CoreQuery,
     crate::programme::ProgrammeQuery,
     crate::programme::FundingQuery,
+    crate::programme::ReportQuery,
     crate::review::ReviewQuery,
 );
 

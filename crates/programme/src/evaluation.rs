@@ -109,6 +109,13 @@ impl Grade {
         }
     }
 
+    /// The grade of its Chinese or English name (as [`Grade::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.name(Lang::ZhCn) == name || g.name(Lang::En) == name)
+    }
+
     pub fn from_total(total: f64, bounds: &GradeBounds) -> Self {
         if total >= bounds.excellent {
             Self::Excellent
@@ -693,7 +700,7 @@ impl GradeCounts {
         }
     }
 
-    fn add(&mut self, grade: Grade) {
+    pub fn add(&mut self, grade: Grade) {
         match grade {
             Grade::Excellent => self.excellent += 1,
             Grade::Good => self.good += 1,

@@ -16,6 +16,9 @@
 //! * [`indicator`]: performance indicators, frozen at approval, changed only through an
 //!   approved change request.
 //! * [`evaluation`]: the 100-point performance evaluation and its grade.
+//! * [`report`]: the province's reports on a call or a year (counts by stage, approvals,
+//!   disbursement, spending, grades by city, category and part; indicator totals) and
+//!   each unit's grades.
 //! * [`rules`]: the call's settings (`[rules]`: rubric, pass mark, panel, 公示, stage
 //!   limits …), each with a documented default that is not a regulation.
 //!
@@ -32,6 +35,7 @@ pub mod export;
 pub mod funding;
 pub mod import;
 pub mod indicator;
+pub mod report;
 pub mod rules;
 pub mod similarity;
 pub mod workbook_limits;

@@ -61,6 +61,20 @@ pub fn redact_instance(instance: &Instance, org_name: &str, creator_name: &str) 
     )
 }
 
+/// Whether `user` sees the unit's record (its previous grades) on `instance`: the province
+/// (managers, auditors) and the city bureau of the unit's city do, never a reviewer of a
+/// blind round (`blind`: the instance is among [`Services::blind_instance_ids`] of the
+/// user), and nobody else — not the applicant, not an expert.
+pub fn shows_unit_record(user: &User, instance: &Instance, blind: bool) -> bool {
+    use grantflow_store::Role;
+    if blind || !user.active {
+        return false;
+    }
+    user.has_role(Role::Manager)
+        || user.has_role(Role::Auditor)
+        || (user.has_role(Role::City) && user.org_id.is_some() && user.org_id == instance.city_id)
+}
+
 /// `filter` with the rule that filters on the applicant or on text are no oracle over blind
 /// projects: they never match an instance in `blind` (the viewer's blind reviews).
 pub fn hide_identity(filter: &InstanceFilter, blind: &HashSet<Uuid>) -> InstanceFilter {

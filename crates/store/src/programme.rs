@@ -255,6 +255,18 @@ pub struct EvaluationRecord {
     pub evaluated_at: DateTime<Utc>,
 }
 
+/// A project's stored grade without its indicator scores (what reports need).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRecord {
+    pub instance_id: Uuid,
+    /// The project's `data.call_id`.
+    pub call_id: String,
+    pub total: f64,
+    /// 优, 良, 中 or 差.
+    pub grade: String,
+    pub evaluated_at: DateTime<Utc>,
+}
+
 /// Two demands merged: the duplicate was rejected, the kept one goes forward and this
 /// record keeps both sources as they were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -395,6 +407,14 @@ pub trait ProgrammeStore: Send + Sync {
     async fn evaluation(&self, instance_id: Uuid) -> StoreResult<Option<EvaluationRecord>>;
     /// The evaluations of a call's projects, oldest first.
     async fn evaluations_for_call(&self, call_id: &str) -> StoreResult<Vec<EvaluationRecord>>;
+
+    // ---- reports
+    /// The actuals of these instances, by instance, checkpoint (latest first) and indicator.
+    async fn actuals_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<ActualRecord>>;
+    /// The stored grades of these instances (one query, no indicator scores).
+    async fn grades_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<GradeRecord>>;
+    /// The stored grades of every project of one organisation, newest evaluation first.
+    async fn grades_of_org(&self, org_id: Uuid) -> StoreResult<Vec<GradeRecord>>;
 
     // ---- demand merges
     /// Record a merge. A demand is merged away at most once: recording the same merged
@@ -568,6 +588,24 @@ macro_rules! delegate_programme_store {
             ) -> $crate::StoreResult<Vec<$crate::programme::EvaluationRecord>> {
                 $( self.$hook(stringify!(evaluations_for_call)).await?; )?
                 self.$field.evaluations_for_call(call_id).await
+            }
+            async fn actuals_of(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::programme::ActualRecord>> {
+                self.$field.actuals_of(instance_ids).await
+            }
+            async fn grades_of(
+                &self,
+                instance_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
+                self.$field.grades_of(instance_ids).await
+            }
+            async fn grades_of_org(
+                &self,
+                org_id: $crate::programme::__private::Uuid,
+            ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
+                self.$field.grades_of_org(org_id).await
             }
             async fn record_demand_merge(
                 &self,

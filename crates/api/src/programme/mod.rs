@@ -1,6 +1,6 @@
 //! The programme part of the API: calls and their catalogue, demand import,
 //! duplicates and merges, exports, budgets and spending, indicator actuals, performance
-//! evaluation and call summaries. [`ProgrammeQuery`] and [`ProgrammeMutation`] are merged
+//! evaluation, call summaries and the province's reports. [`ProgrammeQuery`] and [`ProgrammeMutation`] are merged
 //! into the roots.
 //!
 //! Authorisation is the instances': a project or demand the viewer may not see is
@@ -40,12 +40,14 @@ use crate::types::{InstanceGql, parse_id};
 mod funding;
 mod mutation;
 mod query;
+mod reports;
 mod rules;
 mod types;
 
 pub use self::funding::*;
 pub use self::mutation::*;
 pub use self::query::*;
+pub use self::reports::*;
 pub use self::rules::*;
 pub use self::types::*;
 

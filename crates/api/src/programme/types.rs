@@ -844,9 +844,9 @@ pub struct GradeDistribution {
     pub poor: usize,
 }
 
-/// A call at a glance.
+/// A call at a glance; `report` breaks it down by stage, city, category and part.
 #[derive(SimpleObject)]
-#[graphql(name = "CallSummary")]
+#[graphql(name = "CallSummary", complex)]
 pub struct CallSummaryGql {
     pub call: CallGql,
     pub demands: usize,

@@ -309,6 +309,25 @@ impl InstanceGql {
         }
         Ok(Json(self.0.review.clone()))
     }
+    /// The grades of the unit's other evaluated projects, newest first (for the decision on
+    /// this application and next year's budgeting). Shown to the province (managers,
+    /// auditors) and the unit's city bureau; null for everyone else, and always for a
+    /// reviewer of a blind round (`grantflow_service::redaction::shows_unit_record`).
+    async fn previous_grades(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<crate::programme::PreviousGradeGql>>> {
+        let blind = crate::review::hides_applicant(ctx, &self.0).await?;
+        let v = viewer(ctx)?;
+        if !grantflow_service::redaction::shows_unit_record(&v.user, &self.0, blind) {
+            return Ok(None);
+        }
+        let grades = services(ctx)
+            .previous_grades(&v.user, &self.0, blind)
+            .await
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        Ok(grades.map(|g| g.into_iter().map(Into::into).collect()))
+    }
     /// The append-only history, oldest first, with its hash chain (empty for a reviewer
     /// of a blind round: it names the applicant).
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<HistoryEntryGql>> {

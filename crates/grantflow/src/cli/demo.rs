@@ -6,6 +6,7 @@
 
 mod parts;
 mod programme;
+mod reports;
 mod review;
 
 use std::sync::Arc;
@@ -588,6 +589,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     // Each part of the catalogue and each kind of applicant at work.
     let shown = parts::show(&demo, &extra_experts, call.id).await?;
+    // Graded projects in every part that is evaluated and the province's 调解案件数, so that
+    // every breakdown of the year's reports has numbers.
+    let reported = reports::fill(&demo, call.id).await?;
 
     println!(
         "Demo data loaded: 1 province, {} cities, {} units and provincial organisations, {} users, the 2022 call ({} catalogue items), {} demands, {} projects (evaluated: 优, 良, 中, 差; every part and kind of applicant).",
@@ -596,7 +600,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         accounts.len() + extra_experts.len(),
         call.items().count(),
         5 + imported,
-        13 + shown,
+        13 + shown + reported,
     );
     println!("Every demo account uses the password: {DEMO_PASSWORD}");
     println!("username   role       organisation");

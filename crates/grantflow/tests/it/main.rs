@@ -4,6 +4,7 @@
 mod audit_tamper;
 mod cli;
 mod copy;
+mod demo_report;
 mod metrics;
 mod pg_failover;
 mod pg_restart;

@@ -1,7 +1,7 @@
 //! The programme around the workflows: yearly calls and their catalogue, demands
 //! (`demand-collection` instances of a call) imported from the 需求征集表, duplicates and
 //! merges, budgets and spending (先有预算再有执行、没有预算不得支出), indicator actuals, the
-//! performance evaluation, call summaries and exports.
+//! performance evaluation, call summaries, the province's reports and exports.
 //!
 //! The rules are `grantflow-programme`'s; this module reads and writes through the store
 //! and fires workflow events through [`Services::fire`], like every other change.
@@ -63,6 +63,7 @@ mod evaluation;
 mod funding;
 mod indicators;
 mod refusal;
+mod reports;
 mod results;
 mod rules;
 
@@ -70,6 +71,7 @@ pub use self::applications::{SERVICE_OWNED_FIELDS, SUBMISSION_EVENTS, is_call_bo
 pub use self::conversions::*;
 pub use self::funding::*;
 pub use self::refusal::*;
+pub use self::reports::*;
 pub use self::results::*;
 pub use self::rules::*;
 

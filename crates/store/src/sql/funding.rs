@@ -539,15 +539,13 @@ pub async fn disbursed_totals<D: Dialect>(
             .collect()
     }
     .await;
-    let sums = r.map_err(Fail::store::<D>)?;
+    let sums: std::collections::HashMap<Uuid, Money> =
+        r.map_err(Fail::store::<D>)?.into_iter().collect();
     Ok(instance_ids
         .iter()
         .map(|id| DisbursedTotal {
             instance_id: *id,
-            disbursed: sums
-                .iter()
-                .find(|(i, _)| i == id)
-                .map_or(Money::ZERO, |(_, m)| *m),
+            disbursed: sums.get(id).copied().unwrap_or(Money::ZERO),
         })
         .collect())
 }

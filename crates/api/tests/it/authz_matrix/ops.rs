@@ -53,7 +53,7 @@ pub fn spec_of(op: &str) -> Spec {
             Eq(json!("funded-project")),
         ),
         "instance" => spec(
-            "query($id: ID!) { instance(id: $id) { id title data organisation { name } createdBy { displayName } history { seq } } }",
+            "query($id: ID!) { instance(id: $id) { id title data organisation { name } createdBy { displayName } history { seq } previousGrades { title score } } }",
             &["instance", "id"],
             Var("id"),
         ),
@@ -143,6 +143,27 @@ pub fn spec_of(op: &str) -> Spec {
             "query($call: ID!) { callSummary(callId: $call) { evaluated } }",
             &["callSummary", "evaluated"],
             Some,
+        ),
+        // The province's reports: managers, auditors and city bureaus (their city).
+        "yearReport" => spec(
+            "{ yearReport(year: 2022) { scope totals { projects } byCity { key } } }",
+            &["yearReport", "scope"],
+            Eq(json!("2022年度")),
+        ),
+        "exportReport" => spec(
+            "{ exportReport(year: 2022, format: CSV) { mediaType } }",
+            &["exportReport", "mediaType"],
+            Eq(json!("text/csv; charset=utf-8")),
+        ),
+        "unitGrades" => spec(
+            "{ unitGrades(year: 2022) { organisationName averageScore } }",
+            &["unitGrades"],
+            Some,
+        ),
+        "exportUnitGrades" => spec(
+            "{ exportUnitGrades(year: 2022, format: CSV) { mediaType } }",
+            &["exportUnitGrades", "mediaType"],
+            Eq(json!("text/csv; charset=utf-8")),
         ),
         "myReviews" => spec(
             "{ myReviews { id instanceId title } }",
@@ -401,6 +422,10 @@ pub async fn prepare(w: &mut World, op: &str) -> Prepared {
         | "calls"
         | "expertPool"
         | "exportInstances"
+        | "yearReport"
+        | "exportReport"
+        | "unitGrades"
+        | "exportUnitGrades"
         | "login"
         | "logout"
         | "revokeAllTokens"
