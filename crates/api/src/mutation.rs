@@ -29,6 +29,8 @@ pub struct MutationRoot(
     CoreMutation,
     crate::programme::ProgrammeMutation,
     crate::review::ReviewMutation,
+    crate::public::PublicMutation,
+    crate::programme::ThirdPartyMutation,
 );
 
 #[derive(SimpleObject)]

@@ -32,6 +32,8 @@ pub struct QueryRoot(
     CoreQuery,
     crate::programme::ProgrammeQuery,
     crate::review::ReviewQuery,
+    crate::public::PublicQuery,
+    crate::programme::ThirdPartyQuery,
 );
 
 /// The largest page a client may ask for.

@@ -81,6 +81,8 @@ impl CountingStore {
 grantflow_store::delegate_review_store!(CountingStore, inner);
 // Programme methods too.
 grantflow_store::delegate_programme_store!(CountingStore, inner);
+grantflow_store::delegate_public_store!(CountingStore, inner);
+grantflow_store::delegate_third_party_store!(CountingStore, inner);
 
 #[async_trait]
 impl Store for CountingStore {

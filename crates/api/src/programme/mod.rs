@@ -40,11 +40,13 @@ use crate::types::{InstanceGql, parse_id};
 mod mutation;
 mod query;
 mod rules;
+mod third_party;
 mod types;
 
 pub use self::mutation::*;
 pub use self::query::*;
 pub use self::rules::*;
+pub use self::third_party::*;
 pub use self::types::*;
 
 /// Largest uploaded workbook, before base64 (the request body limit applies too).

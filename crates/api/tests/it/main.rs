@@ -16,6 +16,8 @@ mod limits;
 mod n_plus_one;
 mod programme;
 mod programme_e2e;
+mod public_objections;
 mod review;
 mod schema;
+mod third_party_evaluation;
 mod ws;
