@@ -165,7 +165,7 @@ fn objection_page(
     project: &Value,
     form_csrf: &str,
     form: Option<&ObjectionForm>,
-    error: Option<String>,
+    error: Option<&str>,
     done: Option<&str>,
 ) -> Response {
     render(
@@ -295,7 +295,7 @@ pub(crate) async fn submit_objection(
             &found,
             &form_csrf,
             Some(&form),
-            Some(message),
+            Some(message.as_str()),
             None,
         ),
     )

@@ -191,13 +191,13 @@ impl Services {
                 .and_then(|s| Uuid::parse_str(s).ok());
             let mut item_name = None;
             if let (Some(call_id), Some(item)) = (call_id, &item) {
-                if !calls.contains_key(&call_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = calls.entry(call_id) {
                     let call = match self.store.get_call(call_id).await {
                         Ok(c) => Some(c),
                         Err(grantflow_store::StoreError::NotFound { .. }) => None,
                         Err(e) => return Err(e.into()),
                     };
-                    calls.insert(call_id, call);
+                    slot.insert(call);
                 }
                 item_name = calls
                     .get(&call_id)

@@ -83,7 +83,11 @@ async fn spawn(backend: Backend) -> (App, Instance) {
 
 impl App {
     async fn stored(&self, id: Uuid) -> Vec<grantflow_store::public::PublicObjection> {
-        self.services.store.objections(Some(id), false, 100).await.unwrap()
+        self.services
+            .store
+            .objections(Some(id), false, 100)
+            .await
+            .unwrap()
     }
 
     async fn post(&self, path: &str, cookie: Option<&str>, body: String) -> (StatusCode, String) {
@@ -131,16 +135,29 @@ async fn the_public_pages_take_an_objection_without_login(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     let page = r.text().await.unwrap();
     assert!(page.contains("广州知识产权纠纷调解能力提升") && page.contains("广州知识产权服务中心"));
     assert!(page.contains(&format!("/public/objection/{}", p.id)));
-    assert!(page.contains("2024-06-03") && page.contains("2024-06-10"), "{page}");
+    assert!(
+        page.contains("2024-06-03") && page.contains("2024-06-10"),
+        "{page}"
+    );
     assert!(!page.contains("欧阳明远"), "nothing beyond the 公示");
 
     // The form sets its double-submit cookie and carries the same token.
     let path = format!("/public/objection/{}", p.id);
-    let r = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     let token = cookie
@@ -148,38 +165,66 @@ async fn the_public_pages_take_an_objection_without_login(backend: Backend) {
         .and_then(|c| c.split(';').next())
         .unwrap()
         .to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let page = r.text().await.unwrap();
     assert!(page.contains(&format!("value=\"{token}\"")), "{page}");
 
     // Without the cookie, or with another token: 403, nothing stored.
-    let (status, _) = app.post(&path, None, form(&token, "张三", "重复资助")).await;
+    let (status, _) = app
+        .post(&path, None, form(&token, "张三", "重复资助"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app.post(&path, Some(&token), form("guess", "张三", "重复资助")).await;
+    let (status, _) = app
+        .post(&path, Some(&token), form("guess", "张三", "重复资助"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(app.stored(p.id).await.is_empty());
 
     // Field limits come back on the form with their code; a body past 64 KiB is a 413.
     let (status, page) = app
-        .post(&path, Some(&token), form(&token, &"名".repeat(101), "重复资助"))
+        .post(
+            &path,
+            Some(&token),
+            form(&token, &"名".repeat(101), "重复资助"),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains("objection-error") && page.contains("name TOO_LONG"), "{page}");
+    assert!(
+        page.contains("objection-error") && page.contains("name TOO_LONG"),
+        "{page}"
+    );
     let (status, _) = app
-        .post(&path, Some(&token), form(&token, "张三", &"x".repeat(70 * 1024)))
+        .post(
+            &path,
+            Some(&token),
+            form(&token, "张三", &"x".repeat(70 * 1024)),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(app.stored(p.id).await.is_empty());
 
     // With the cookie's token: stored, and the receipt shown.
     let (status, page) = app
-        .post(&path, Some(&token), form(&token, "张三", "与已资助项目重复"))
+        .post(
+            &path,
+            Some(&token),
+            form(&token, "张三", "与已资助项目重复"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let stored = app.stored(p.id).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].name.as_str(), stored[0].reason.as_str()), ("张三", "与已资助项目重复"));
-    assert!(page.contains("objection-done") && page.contains(&stored[0].id.to_string()), "{page}");
+    assert_eq!(
+        (stored[0].name.as_str(), stored[0].reason.as_str()),
+        ("张三", "与已资助项目重复")
+    );
+    assert!(
+        page.contains("objection-done") && page.contains(&stored[0].id.to_string()),
+        "{page}"
+    );
 
     // A project not under publicity, or none: the 404 page.
     let r = app
