@@ -3,7 +3,8 @@
 //
 // The README's convention, in GraphQL comments above an operation (readers see them too):
 //   # as city_gz                      who runs it, until the next `# as` (demo password);
-//                                     without one, the operation runs unauthenticated
+//                                     without one, or after `# as anonymous`, the
+//                                     operation runs unauthenticated
 //   # $id = createInstance.id         a variable taken from an earlier answer: the path
 //                                     starts with a top-level field of any earlier
 //                                     operation (the latest answer wins); numbers index lists
@@ -144,7 +145,7 @@ for (const op of blocks.flatMap(operations)) {
   const variables = {};
   for (const d of op.directives) {
     const as = d.match(/^as (\S+)/);
-    if (as) user = as[1];
+    if (as) user = as[1] === 'anonymous' ? null : as[1];
     const v = d.match(/^\$(\w+) = (.+)$/);
     if (v) variables[v[1]] = value(v[2].trim());
   }

@@ -14,6 +14,7 @@ pub mod mutation;
 pub mod nesting;
 pub mod observe;
 pub mod programme;
+pub mod public;
 pub mod query;
 pub mod review;
 pub mod scopes;
@@ -167,6 +168,8 @@ pub struct AppState {
 pub struct Guards {
     pub rate: throttle::RateLimiter,
     pub logins: throttle::LoginThrottle,
+    /// Public objections per client address (or signed-in user): [`public::OBJECTIONS_PER_HOUR`].
+    pub objections: throttle::RateLimiter,
     /// Tells open WebSockets that a user's credentials changed (logout, revocation,
     /// password change or reset, deactivation), so they re-check their token at once.
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
@@ -181,6 +184,10 @@ impl Guards {
         Self {
             rate: throttle::RateLimiter::per_minute(settings.rate_limit_per_minute),
             logins: throttle::LoginThrottle::default(),
+            objections: throttle::RateLimiter::new(
+                public::OBJECTIONS_PER_HOUR,
+                chrono::Duration::hours(1),
+            ),
             revocations: tokio::sync::broadcast::channel(256).0,
             argon2: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
@@ -274,6 +281,8 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
+        .route("/public/publicity.json", get(public::publicity_json))
+        .route("/public/publicity.csv", get(public::publicity_csv))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(

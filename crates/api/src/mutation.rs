@@ -30,6 +30,8 @@ pub struct MutationRoot(
     crate::programme::ProgrammeMutation,
     crate::programme::FundingMutation,
     crate::review::ReviewMutation,
+    crate::public::PublicMutation,
+    crate::programme::ThirdPartyMutation,
 );
 
 #[derive(SimpleObject)]

@@ -34,6 +34,8 @@ pub struct QueryRoot(
     crate::programme::FundingQuery,
     crate::programme::ReportQuery,
     crate::review::ReviewQuery,
+    crate::public::PublicQuery,
+    crate::programme::ThirdPartyQuery,
 );
 
 /// The largest page a client may ask for.

@@ -21,6 +21,8 @@ use crate::error::ApiError;
 pub fn mutation_scope(field: &str) -> Option<Option<&'static str>> {
     Some(match field {
         "login" | "logout" | "requestPasswordReset" | "resetPassword" => None,
+        // 公示异议: the public objects without an account.
+        "submitPublicObjection" => None,
         // Account changes need a login session (checked by the resolvers); an API token
         // with `admin` is still no session.
         "revokeAllTokens"
@@ -44,7 +46,10 @@ pub fn mutation_scope(field: &str) -> Option<Option<&'static str>> {
         | "recordIndicatorActuals"
         | "evaluateProject"
         | "applyChangeRequest"
-        | "requestReviewExclusions" => Some(scope::TRANSITION),
+        | "requestReviewExclusions"
+        | "resolvePublicObjection"
+        | "assignEvaluation"
+        | "recordThirdPartyEvaluation" => Some(scope::TRANSITION),
         "declareNoConflict"
         | "declareConflict"
         | "decline"

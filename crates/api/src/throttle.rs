@@ -69,9 +69,14 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn per_minute(limit: u32) -> Self {
+        Self::new(limit, Duration::seconds(60))
+    }
+
+    /// At most `limit` operations per key in each `window`.
+    pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             limit,
-            window: Duration::seconds(60),
+            window,
             windows: Mutex::new(HashMap::new()),
         }
     }

@@ -28,6 +28,7 @@ mod instance;
 mod live;
 mod manage;
 mod pages;
+mod public;
 mod reviews;
 pub mod session;
 mod upload;
@@ -93,6 +94,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/reset-password",
             get(account::reset_form).post(account::reset),
+        )
+        .route("/public/publicity", get(public::publicity))
+        .route(
+            "/public/objection/{id}",
+            get(public::objection_form)
+                .post(public::submit_objection)
+                .layer(public::form_limit()),
         )
         .route("/live", get(live::waiting_digest))
         .route("/static/live.js", get(live::script))

@@ -77,6 +77,10 @@ pub struct CallRules {
     /// An actual this far beyond its target (0.30 = 30 %, relative to the target) needs a
     /// written explanation in the evaluation (default 0.30).
     pub overshoot_threshold: f64,
+    /// 第三方评价: a difference of at least this many points between the unit's
+    /// self-evaluation, the third party's and the manager's evaluation (per part and in
+    /// total) is flagged in the comparison report (default 10).
+    pub evaluation_difference_threshold: f64,
     /// The performance evaluation's points and grade bands.
     pub evaluation: EvaluationRules,
 }
@@ -188,6 +192,7 @@ impl Default for CallRules {
             collaboration_window_months: 36,
             overshoot_threshold: 0.30,
             evaluation: EvaluationRules::default(),
+            evaluation_difference_threshold: 10.0,
         }
     }
 }
@@ -444,6 +449,15 @@ impl CallRules {
                 "the grade bands must satisfy 0 < fair < good < excellent ≤ 100",
             ));
         }
+        if !(self.evaluation_difference_threshold.is_finite()
+            && (0.0..=100.0).contains(&self.evaluation_difference_threshold))
+        {
+            return Err(err(
+                "evaluation_difference_threshold",
+                "评价差异提示阈值须在 0 到 100 分之间",
+                "the evaluation difference threshold must be 0 to 100 points",
+            ));
+        }
         Ok(())
     }
 
@@ -591,6 +605,13 @@ impl CallRules {
                 json(&default),
             );
         }
+        push(
+            "evaluation_difference_threshold",
+            "自评与第三方/处室评价差异提示（分）",
+            "Difference flagged between self, third-party and manager evaluation (points)",
+            json(&self.evaluation_difference_threshold),
+            json(&d.evaluation_difference_threshold),
+        );
         out
     }
 }

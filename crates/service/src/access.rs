@@ -24,12 +24,18 @@ pub fn visibility_for(user: &User) -> Visibility {
     if user.has_role(Role::Expert) {
         return Visibility::AssignedExpert(user.id);
     }
+    if user.has_role(Role::ThirdPartyEvaluator)
+        && let Some(org) = user.org_id
+    {
+        return Visibility::ThirdParty(org);
+    }
     Visibility::Nothing
 }
 
 /// What the rules decide without the store: `Some(visible)`, or `None` when it depends on
 /// whether `user` is assigned to review `instance` (an expert with no other role that
-/// shows it). A user holding several roles sees the union.
+/// shows it) or its evaluation is assigned to the user's third-party institution. A user
+/// holding several roles sees the union.
 pub fn decided_without_store(user: &User, instance: &Instance) -> Option<bool> {
     if !user.active {
         return Some(false);
@@ -46,6 +52,9 @@ pub fn decided_without_store(user: &User, instance: &Instance) -> Option<bool> {
     if user.has_role(Role::Expert) {
         return None;
     }
+    if user.has_role(Role::ThirdPartyEvaluator) && user.org_id.is_some() {
+        return None;
+    }
     Some(false)
 }
 
@@ -53,6 +62,17 @@ pub fn decided_without_store(user: &User, instance: &Instance) -> Option<bool> {
 pub async fn can_see(store: &dyn Store, user: &User, instance: &Instance) -> StoreResult<bool> {
     match decided_without_store(user, instance) {
         Some(visible) => Ok(visible),
-        None => store.is_assigned_expert(instance.id, user.id).await,
+        None => {
+            if user.has_role(Role::Expert) && store.is_assigned_expert(instance.id, user.id).await?
+            {
+                return Ok(true);
+            }
+            match user.org_id {
+                Some(org) if user.has_role(Role::ThirdPartyEvaluator) => {
+                    store.is_assigned_to_org(instance.id, org).await
+                }
+                _ => Ok(false),
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod clock;
 mod error;
 pub mod programme;
+pub mod publicity;
 pub mod redaction;
 pub mod review;
 pub mod work;
@@ -401,6 +402,7 @@ impl Services {
             return Err(ServiceError::NotFound("instance".into()));
         }
         self.check_call_open_for(&instance, &req.event).await?;
+        self.check_objections(&instance, &req.event).await?;
         let actor = Self::actor_on(user, &instance);
         let applied = self
             .fire_as(&actor, &user.display_name, &instance, req, None)
@@ -416,6 +418,12 @@ impl Services {
             return Ok(None);
         };
         let instance = self.store.get_instance(claimed.timer.instance_id).await?;
+        // An open public objection holds the publicity: the timeout is spent, and the
+        // manager ends the publicity once every objection is resolved.
+        if let Err(ServiceError::Refused(r)) = self.check_objections(&instance, &event).await {
+            tracing::info!(timer = %claimed.timer.id, reason = r.reason.as_str(), "timeout held by an open objection");
+            return Ok(None);
+        }
         let req = FireEvent {
             instance_id: instance.id,
             event,

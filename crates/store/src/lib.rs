@@ -22,10 +22,12 @@ pub mod instances;
 pub mod model;
 pub mod outbox;
 pub mod programme;
+pub mod public;
 pub mod review;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod support;
+pub mod third_party;
 pub mod timers;
 
 #[cfg(feature = "conformance")]
@@ -47,7 +49,9 @@ pub const EVENTS_CHANNEL: &str = "grantflow_events";
 pub use model::*;
 pub use outbox::OutboxStore;
 pub use programme::ProgrammeStore;
+pub use public::PublicStore;
 pub use review::ReviewStore;
+pub use third_party::ThirdPartyStore;
 pub use timers::TimerStore;
 
 /// What a transition planner returns: the engine's plan, and the facts templates need to
@@ -148,6 +152,8 @@ pub trait Store:
     + TimerStore
     + OutboxStore
     + ProgrammeStore
+    + PublicStore
+    + ThirdPartyStore
     + ReviewStore
     + Send
     + Sync

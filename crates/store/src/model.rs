@@ -114,16 +114,20 @@ pub enum Role {
     Applicant,
     Expert,
     Auditor,
+    /// 第三方评价机构的评价人员: sees and evaluates only the projects whose evaluation is
+    /// assigned to their organisation.
+    ThirdPartyEvaluator,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Manager,
         Role::City,
         Role::Applicant,
         Role::Expert,
         Role::Auditor,
+        Role::ThirdPartyEvaluator,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +138,7 @@ impl Role {
             Role::Applicant => "applicant",
             Role::Expert => "expert",
             Role::Auditor => "auditor",
+            Role::ThirdPartyEvaluator => "third_party_evaluator",
         }
     }
 
@@ -299,6 +304,9 @@ pub enum Visibility {
     City(Uuid),
     /// Experts: instances they are assigned to review.
     AssignedExpert(Uuid),
+    /// Third-party evaluators: instances whose evaluation is assigned to their
+    /// organisation.
+    ThirdParty(Uuid),
     /// Nothing (a user without a role that sees instances).
     Nothing,
 }

@@ -80,6 +80,9 @@ impl CountingStore {
 // Review and programme methods are counted (and can be failed or hung) like the others.
 grantflow_store::delegate_review_store!(CountingStore, inner, hit);
 grantflow_store::delegate_programme_store!(CountingStore, inner, hit);
+// Public objections and third-party evaluation pass through uncounted.
+grantflow_store::delegate_public_store!(CountingStore, inner);
+grantflow_store::delegate_third_party_store!(CountingStore, inner);
 
 #[async_trait]
 impl Store for CountingStore {

@@ -42,6 +42,7 @@ mod mutation;
 mod query;
 mod reports;
 mod rules;
+mod third_party;
 mod types;
 
 pub use self::funding::*;
@@ -49,6 +50,7 @@ pub use self::mutation::*;
 pub use self::query::*;
 pub use self::reports::*;
 pub use self::rules::*;
+pub use self::third_party::*;
 pub use self::types::*;
 
 /// Largest uploaded workbook, before base64 (the request body limit applies too).

@@ -83,6 +83,8 @@ pub enum RoleGql {
     Applicant,
     Expert,
     Auditor,
+    /// 第三方评价机构的评价人员
+    ThirdPartyEvaluator,
 }
 
 impl From<Role> for RoleGql {
@@ -94,6 +96,7 @@ impl From<Role> for RoleGql {
             Role::Applicant => Self::Applicant,
             Role::Expert => Self::Expert,
             Role::Auditor => Self::Auditor,
+            Role::ThirdPartyEvaluator => Self::ThirdPartyEvaluator,
         }
     }
 }
@@ -107,6 +110,7 @@ impl From<RoleGql> for Role {
             RoleGql::Applicant => Self::Applicant,
             RoleGql::Expert => Self::Expert,
             RoleGql::Auditor => Self::Auditor,
+            RoleGql::ThirdPartyEvaluator => Self::ThirdPartyEvaluator,
         }
     }
 }

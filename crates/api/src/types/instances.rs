@@ -234,6 +234,22 @@ impl InstanceGql {
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// 公示异议 of the public on this project, newest first (managers and auditors;
+    /// FORBIDDEN for others).
+    async fn public_objections(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::public::PublicObjectionGql>> {
+        let v = crate::context::viewer_with_scope(ctx, crate::auth::scope::READ)?;
+        let list = services(ctx)
+            .public_objections(&v.user, Some(self.0.id), false)
+            .await
+            .map_err(|e| crate::context::service_err(ctx, e))?;
+        Ok(list
+            .into_iter()
+            .map(crate::public::PublicObjectionGql)
+            .collect())
+    }
     /// The applicant unit; null for a reviewer of a blind round.
     async fn organisation(&self, ctx: &Context<'_>) -> Result<Option<OrganisationGql>> {
         if crate::review::hides_applicant(ctx, &self.0).await? {

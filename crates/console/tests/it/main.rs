@@ -1,3 +1,4 @@
 //! The console's integration tests (one binary; see grantflow-testkit).
 
 mod handlers;
+mod public_pages;

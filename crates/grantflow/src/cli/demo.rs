@@ -307,6 +307,12 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             vec![Role::Applicant],
             &provincial[2],
         ),
+        (
+            "tp_eval",
+            "省知识产权研究会 评价员",
+            vec![Role::ThirdPartyEvaluator],
+            &provincial[2],
+        ),
     ];
     let mut users = Vec::new();
     for (username, name, roles, org) in &accounts {
@@ -585,6 +591,33 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         if depth == 3 {
             // Left in expert review: a panel at work, one expert has scored.
             review::panel(&demo, &extra_experts, id, 1, false).await?;
+        }
+        if depth == 5 {
+            // 公示 in public: an objection of the public waits on the manager (the
+            // publicity does not end while it is open).
+            demo.services
+                .submit_public_objection(grantflow_service::publicity::NewPublicObjection {
+                    instance_id: id,
+                    name: "陈先生".into(),
+                    contact: "chen@example.com".into(),
+                    reason: "该指导站与区内已资助的商标品牌服务项目内容重复，请核查。".into(),
+                })
+                .await?;
+        }
+        if depth == 11 {
+            // 第三方绩效评价: assigned to the third-party institution, whose evaluator
+            // has recorded an evaluation beside the unit's self-evaluation.
+            demo.services
+                .assign_evaluation(demo.user("manager"), id, provincial[2].id)
+                .await?;
+            demo.services
+                .record_third_party_evaluation(
+                    demo.user("tp_eval"),
+                    id,
+                    &[],
+                    &std::collections::BTreeMap::new(),
+                )
+                .await?;
         }
     }
     // Each part of the catalogue and each kind of applicant at work.

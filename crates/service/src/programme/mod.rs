@@ -66,6 +66,7 @@ mod refusal;
 mod reports;
 mod results;
 mod rules;
+mod third_party;
 
 pub use self::applications::{SERVICE_OWNED_FIELDS, SUBMISSION_EVENTS, is_call_bound};
 pub use self::conversions::*;
@@ -74,6 +75,7 @@ pub use self::refusal::*;
 pub use self::reports::*;
 pub use self::results::*;
 pub use self::rules::*;
+pub use self::third_party::*;
 
 pub const DEMAND_WORKFLOW: &str = "demand-collection";
 pub const PROJECT_WORKFLOW: &str = "funded-project";

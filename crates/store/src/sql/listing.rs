@@ -49,6 +49,13 @@ fn filters<D: Dialect>(args: &mut Args, visibility: &Visibility, f: &InstanceFil
                 args.push(Arg::Id(Some(*user)))
             );
         }
+        Visibility::ThirdParty(org) => {
+            w += &format!(
+                " AND EXISTS (SELECT 1 FROM evaluation_assignments ea \
+                 WHERE ea.instance_id = i.id AND ea.org_id = {})",
+                args.push(Arg::Id(Some(*org)))
+            );
+        }
         Visibility::Nothing => w += " AND 1 = 0",
     }
     if let Some(wf) = &f.workflow_id {

@@ -17,9 +17,11 @@ pub mod funding;
 pub mod instances;
 pub mod listing;
 pub mod programme;
+pub mod public;
 pub mod queue;
 pub mod review;
 mod store;
+pub mod third_party;
 
 use std::future::Future;
 use std::time::Duration;

@@ -377,6 +377,50 @@ pub fn spec_of(op: &str) -> Spec {
             Eq(json!("reopened")),
         ),
 
+        // ---- 公示 in public
+        "publicityList" => spec(
+            "{ publicityList { instanceId title unit amount publicityStart publicityEnd } }",
+            &["publicityList", "0", "instanceId"],
+            Some,
+        ),
+        "publicObjections" => spec(
+            "query($id: ID!) { publicObjections(instanceId: $id) { id name contact reason status } }",
+            &["publicObjections", "0", "reason"],
+            Eq(json!("与已资助项目重复")),
+        ),
+        "submitPublicObjection" => spec(
+            "mutation($id: ID!) { submitPublicObjection(input: { instanceId: $id, name: \"张三\", contact: \"13800000000\", reason: \"与已资助项目重复\" }) { id } }",
+            &["submitPublicObjection", "id"],
+            Some,
+        ),
+        "resolvePublicObjection" => spec(
+            "mutation($o: ID!) { resolvePublicObjection(objectionId: $o, outcome: DISMISSED, reason: \"经核查不成立\") { status } }",
+            &["resolvePublicObjection", "status"],
+            Eq(json!("DISMISSED")),
+        ),
+
+        // ---- third-party evaluation
+        "evaluationAssignments" => spec(
+            "query($id: ID!) { evaluationAssignments(instanceId: $id) { organisationId } }",
+            &["evaluationAssignments", "0", "organisationId"],
+            Var("org"),
+        ),
+        "evaluationComparison" => spec(
+            "query($id: ID!) { evaluationComparison(instanceId: $id) { instanceId selfEvaluation threshold } }",
+            &["evaluationComparison", "instanceId"],
+            Var("id"),
+        ),
+        "assignEvaluation" => spec(
+            "mutation($id: ID!, $org: ID!) { assignEvaluation(instanceId: $id, organisationId: $org) { organisationId } }",
+            &["assignEvaluation", "organisationId"],
+            Var("org"),
+        ),
+        "recordThirdPartyEvaluation" => spec(
+            "mutation($id: ID!) { recordThirdPartyEvaluation(instanceId: $id) { score { total } } }",
+            &["recordThirdPartyEvaluation", "score", "total"],
+            Some,
+        ),
+
         // ---- subscriptions (over a WebSocket)
         "instanceEvents" => spec(
             "subscription($id: ID!) { instanceEvents(instanceId: $id) { kind instanceId toState actorId } }",
@@ -473,6 +517,52 @@ pub async fn prepare(w: &mut World, op: &str) -> Prepared {
             let (p, _) = w.approved_project("execution", true).await;
             Prepared {
                 vars: json!({ "id": p.id }),
+                instances: ids(&[p.id]),
+            }
+        }
+        "publicityList"
+        | "publicObjections"
+        | "submitPublicObjection"
+        | "resolvePublicObjection" => {
+            let (p, _) = w.approved_project("publicity", true).await;
+            let objection = app
+                .services
+                .submit_public_objection(grantflow_service::publicity::NewPublicObjection {
+                    instance_id: p.id,
+                    name: "李四".into(),
+                    contact: "lisi@example.com".into(),
+                    reason: "与已资助项目重复".into(),
+                })
+                .await
+                .unwrap();
+            Prepared {
+                vars: json!({ "id": p.id, "o": objection.id }),
+                instances: ids(&[p.id]),
+            }
+        }
+        "evaluationAssignments"
+        | "evaluationComparison"
+        | "assignEvaluation"
+        | "recordThirdPartyEvaluation" => {
+            let (p, _) = w.approved_project("evaluation", true).await;
+            let org = app
+                .services
+                .store
+                .create_org(grantflow_store::NewOrganisation {
+                    name: format!("第三方评价机构 {}", Uuid::now_v7()),
+                    kind: grantflow_store::OrgKind::ThirdParty,
+                    parent_id: Some(app.seed.province.id),
+                })
+                .await
+                .unwrap();
+            if op != "assignEvaluation" {
+                app.services
+                    .assign_evaluation(app.user("manager"), p.id, org.id)
+                    .await
+                    .unwrap();
+            }
+            Prepared {
+                vars: json!({ "id": p.id, "org": org.id }),
                 instances: ids(&[p.id]),
             }
         }

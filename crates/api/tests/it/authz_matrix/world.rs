@@ -327,6 +327,17 @@ pub async fn snapshot(store: &dyn Store, instances: &[Uuid]) -> String {
         writeln!(s, "{:?}", store.exclusions(*id).await.unwrap()).unwrap();
         writeln!(s, "{:?}", store.actuals(*id).await.unwrap()).unwrap();
         writeln!(s, "{:?}", store.evaluation(*id).await.unwrap()).unwrap();
+        writeln!(
+            s,
+            "{:?}",
+            store.evaluation_assignment_history(*id).await.unwrap()
+        )
+        .unwrap();
+        writeln!(s, "{:?}", store.third_party_evaluation(*id).await.unwrap()).unwrap();
+        for o in store.objections(Some(*id), false, 1000).await.unwrap() {
+            writeln!(s, "{o:?}").unwrap();
+            writeln!(s, "{:?}", store.objection_history(o.id).await.unwrap()).unwrap();
+        }
     }
     writeln!(s, "{:?}", store.budget_lines(instances).await.unwrap()).unwrap();
     writeln!(s, "{:?}", store.spending(instances).await.unwrap()).unwrap();
