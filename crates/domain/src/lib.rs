@@ -17,6 +17,7 @@ pub mod model;
 pub mod money;
 pub mod schedule;
 pub mod schema;
+pub mod tasks;
 pub mod source;
 mod validate;
 pub mod workflow;

@@ -31,7 +31,7 @@ pub const TRIM_MIN_SCORES: usize = 5;
 /// the shipped workflows name them (`funded-project` and `demand-collection`; `city_review`
 /// is the city bureau's review in both). A workflow reads each through an `integer` field
 /// `limit_<state>` (`after_field`), which the service fills from these rules.
-pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 16] = [
+pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 18] = [
     ("city_review", 5),
     ("returned", 5),
     ("province_review", 10),
@@ -43,6 +43,8 @@ pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 16] = [
     ("task_book", 10),
     ("task_book_review", 5),
     ("midterm_check", 10),
+    ("midterm_rectification", 20),
+    ("midterm_recheck", 10),
     ("acceptance_review", 15),
     ("rectification", 20),
     ("self_evaluation", 10),

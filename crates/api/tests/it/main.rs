@@ -18,4 +18,5 @@ mod programme;
 mod programme_e2e;
 mod review;
 mod schema;
+mod task_book;
 mod ws;
