@@ -205,11 +205,17 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                     norm.insert(key.into(), Value::Array(list));
                 }
                 (_, Some(v)) => match v.as_str().map(str::trim) {
-                    Some("") | None if required => t.push(
+                    Some("") => t.push(
                         t.cell(i, key),
-                        if v.is_string() { "REQUIRED" } else { "INVALID_VALUE" },
-                        format!("第 {n} 行「{zh}」应为非空文本"),
-                        format!("row {n}: `{key}` ({en}) must be non-empty text"),
+                        "REQUIRED",
+                        format!("第 {n} 行「{zh}」不能为空"),
+                        format!("row {n}: `{key}` ({en}) is required"),
+                    ),
+                    None => t.push(
+                        t.cell(i, key),
+                        "INVALID_VALUE",
+                        format!("第 {n} 行「{zh}」应为文本"),
+                        format!("row {n}: `{key}` ({en}) must be text"),
                     ),
                     Some(s) if s.chars().count() > max => t.push(
                         t.cell(i, key),
@@ -220,7 +226,6 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                     Some(s) => {
                         norm.insert(key.into(), Value::from(s));
                     }
-                    None => {}
                 },
             }
         }

@@ -470,18 +470,18 @@ async fn a_quarterly_report_is_reminded_then_escalated(backend: Backend) {
     let unit = "shunde@example.gov.cn".to_string();
     let manager = "manager@example.gov.cn".to_string();
     // 7 days before, on the day, twice overdue (5 and 10 working days after 09-30, across
-    // the National Day holiday and its make-up Saturday 10-12), and the manager alerted
-    // 10 working days late.
+    // the National Day holiday and its make-up Saturday 10-12: 10-12 and 10-18), and the
+    // manager alerted 10 working days late.
     assert_eq!(
         w.deadline_mail(),
         vec![
             (unit.clone(), format!("【截止提醒】{TITLE}：进展报告还有 7 天截止")),
             (unit.clone(), format!("【今日截止】{TITLE}：进展报告")),
-            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 11 天")),
-            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 17 天")),
+            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 12 天")),
+            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 18 天")),
             (
                 manager.clone(),
-                format!("【逾期督办】顺德家电产业知识产权联盟：{TITLE}（进展报告）已逾期 17 天")
+                format!("【逾期督办】顺德家电产业知识产权联盟：{TITLE}（进展报告）已逾期 18 天")
             ),
         ]
     );
@@ -637,6 +637,7 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     // Left to lapse: reminded, then terminated by the scheduler at the deadline.
     for (day, time) in [
         ("2024-11-25", "09:30"),
+        ("2024-11-29", "09:30"),
         ("2024-12-02", "09:30"),
         ("2024-12-03", "00:30"),
     ] {
@@ -659,7 +660,7 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     let unit = "shunde@example.gov.cn".to_string();
     let mail = w.deadline_mail();
     for expected in [
-        (unit.clone(), format!("【截止提醒】{TITLE}：中期整改还有 5 天截止")),
+        (unit.clone(), format!("【截止提醒】{TITLE}：中期整改还有 7 天截止")),
         (unit.clone(), format!("【今日截止】{TITLE}：中期整改")),
         (unit, format!("【超时处理】{TITLE}：中期整改")),
         (
