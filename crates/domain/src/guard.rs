@@ -545,12 +545,10 @@ fn next_report_due(schedule: Value, after: Arc<String>, end: Value) -> cel::Reso
         Value::String(s) => Some(crate::dates::parse_date(&s).map_err(|e| fail(e.to_string()))?),
         _ => None,
     };
-    Ok(
-        match crate::tasks::next_report_due(&schedule, after, end) {
-            Some(day) => Value::String(Arc::new(day.to_string())),
-            None => Value::Null,
-        },
-    )
+    Ok(match crate::tasks::next_report_due(&schedule, after, end) {
+        Some(day) => Value::String(Arc::new(day.to_string())),
+        None => Value::Null,
+    })
 }
 
 #[cfg(test)]

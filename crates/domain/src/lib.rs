@@ -17,8 +17,8 @@ pub mod model;
 pub mod money;
 pub mod schedule;
 pub mod schema;
-pub mod tasks;
 pub mod source;
+pub mod tasks;
 mod validate;
 pub mod workflow;
 

@@ -29,10 +29,28 @@ pub const MAX_TABLE_ERRORS: usize = 50;
 pub const TASK_COLUMNS: [(&str, &str, &str, usize, bool); 6] = [
     ("focus", "工作重点", "focus", 200, true),
     ("task", "具体任务", "task", 2000, true),
-    ("deliverable_form", "成果形式", "deliverable form", 1000, true),
-    ("department", "责任部门", "responsible department", 200, true),
+    (
+        "deliverable_form",
+        "成果形式",
+        "deliverable form",
+        1000,
+        true,
+    ),
+    (
+        "department",
+        "责任部门",
+        "responsible department",
+        200,
+        true,
+    ),
     ("due", "时限", "due date", 0, true),
-    ("indicators", "关联绩效指标", "linked indicators", 200, false),
+    (
+        "indicators",
+        "关联绩效指标",
+        "linked indicators",
+        200,
+        false,
+    ),
 ];
 
 /// Progress statuses: 未开始, 进行中, 已完成, 滞后.
@@ -44,7 +62,8 @@ pub const PROGRESS_STATUSES: [(&str, &str); 4] = [
 ];
 
 /// The columns of a progress row.
-pub const PROGRESS_COLUMNS: [&str; 5] = ["task", "status", "percent", "description", "deliverables"];
+pub const PROGRESS_COLUMNS: [&str; 5] =
+    ["task", "status", "percent", "description", "deliverables"];
 /// Longest progress description.
 pub const MAX_PROGRESS_DESCRIPTION: usize = 4000;
 
@@ -114,7 +133,13 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
         return Ok(None);
     }
     if rows.len() > MAX_TASK_ROWS {
-        return Err(too_many(name, rows.len(), MAX_TASK_ROWS, "任务", "task rows"));
+        return Err(too_many(
+            name,
+            rows.len(),
+            MAX_TASK_ROWS,
+            "任务",
+            "task rows",
+        ));
     }
     let mut t = Table::new(name);
     let mut out = Vec::with_capacity(rows.len());
@@ -125,7 +150,9 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                 format!("{name}[{i}]"),
                 "INVALID_VALUE",
                 format!("第 {n} 行应为对象（工作重点、具体任务、成果形式、责任部门、时限）"),
-                format!("row {n} must be an object (focus, task, deliverable_form, department, due)"),
+                format!(
+                    "row {n} must be an object (focus, task, deliverable_form, department, due)"
+                ),
             );
             continue;
         };
@@ -136,7 +163,10 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                     t.cell(i, key),
                     "UNKNOWN_FIELD",
                     format!("第 {n} 行没有「{key}」列；可用列：{}", cols.join("、")),
-                    format!("row {n}: no column `{key}`; the columns are {}", cols.join(", ")),
+                    format!(
+                        "row {n}: no column `{key}`; the columns are {}",
+                        cols.join(", ")
+                    ),
                 );
             }
         }
@@ -180,7 +210,10 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                         t.push(
                             t.cell(i, key),
                             "TOO_MANY_ROWS",
-                            format!("第 {n} 行关联了 {} 个指标，最多 {MAX_TASK_INDICATORS} 个", names.len()),
+                            format!(
+                                "第 {n} 行关联了 {} 个指标，最多 {MAX_TASK_INDICATORS} 个",
+                                names.len()
+                            ),
                             format!(
                                 "row {n}: {} linked indicators; at most {MAX_TASK_INDICATORS}",
                                 names.len()
@@ -229,7 +262,8 @@ pub fn check_tasks(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldErro
                 },
             }
         }
-        norm.entry("indicators").or_insert_with(|| Value::Array(vec![]));
+        norm.entry("indicators")
+            .or_insert_with(|| Value::Array(vec![]));
         out.push(Value::Object(norm));
     }
     t.finish(Value::Array(out))
@@ -244,7 +278,13 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
         return Ok(None);
     }
     if rows.len() > MAX_TASK_ROWS {
-        return Err(too_many(name, rows.len(), MAX_TASK_ROWS, "进展", "progress rows"));
+        return Err(too_many(
+            name,
+            rows.len(),
+            MAX_TASK_ROWS,
+            "进展",
+            "progress rows",
+        ));
     }
     let mut t = Table::new(name);
     let mut out = Vec::with_capacity(rows.len());
@@ -256,7 +296,9 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
                 format!("{name}[{i}]"),
                 "INVALID_VALUE",
                 format!("第 {n} 行应为对象（任务序号、状态、完成比例、进展说明、成果材料）"),
-                format!("row {n} must be an object (task, status, percent, description, deliverables)"),
+                format!(
+                    "row {n} must be an object (task, status, percent, description, deliverables)"
+                ),
             );
             continue;
         };
@@ -265,8 +307,14 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
                 t.push(
                     t.cell(i, key),
                     "UNKNOWN_FIELD",
-                    format!("第 {n} 行没有「{key}」列；可用列：{}", PROGRESS_COLUMNS.join("、")),
-                    format!("row {n}: no column `{key}`; the columns are {}", PROGRESS_COLUMNS.join(", ")),
+                    format!(
+                        "第 {n} 行没有「{key}」列；可用列：{}",
+                        PROGRESS_COLUMNS.join("、")
+                    ),
+                    format!(
+                        "row {n}: no column `{key}`; the columns are {}",
+                        PROGRESS_COLUMNS.join(", ")
+                    ),
                 );
             }
         }
@@ -287,7 +335,9 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
                 t.cell(i, "task"),
                 "REQUIRED",
                 format!("第 {n} 行须填写任务序号（任务书中的行号 1–{MAX_TASK_ROWS}）"),
-                format!("row {n}: `task` must be the task's number in the task book (1–{MAX_TASK_ROWS})"),
+                format!(
+                    "row {n}: `task` must be the task's number in the task book (1–{MAX_TASK_ROWS})"
+                ),
             ),
         }
         match obj.get("status").and_then(Value::as_str) {
@@ -344,7 +394,8 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
                 ),
             }
         }
-        if !norm.contains_key("percent") && !norm.contains_key("description") {
+        let percent_given = obj.get("percent").is_some_and(|p| !p.is_null());
+        if !percent_given && !norm.contains_key("description") {
             t.push(
                 t.cell(i, "percent"),
                 "REQUIRED",
@@ -358,8 +409,14 @@ pub fn check_progress(name: &str, v: &Value) -> Result<Option<Value>, Vec<FieldE
                 Some(list) if list.len() > MAX_DELIVERABLES => t.push(
                     t.cell(i, "deliverables"),
                     "TOO_MANY_ROWS",
-                    format!("第 {n} 行有 {} 个成果材料，最多 {MAX_DELIVERABLES} 个", list.len()),
-                    format!("row {n}: {} deliverables; at most {MAX_DELIVERABLES}", list.len()),
+                    format!(
+                        "第 {n} 行有 {} 个成果材料，最多 {MAX_DELIVERABLES} 个",
+                        list.len()
+                    ),
+                    format!(
+                        "row {n}: {} deliverables; at most {MAX_DELIVERABLES}",
+                        list.len()
+                    ),
                 ),
                 Some(list) => {
                     for (j, f) in list.iter().enumerate() {
@@ -414,7 +471,9 @@ pub fn check_schedule(name: &str, v: &Value) -> Result<Option<Value>, FieldError
                             &format!("{name}[{i}]"),
                             "INVALID_VALUE",
                             format!("「{name}」第 {} 个日期应为 YYYY-MM-DD，且晚于前一个", i + 1),
-                            format!("`{name}` date {i} must be YYYY-MM-DD and after the one before"),
+                            format!(
+                                "`{name}` date {i} must be YYYY-MM-DD and after the one before"
+                            ),
                         ));
                     }
                 }
@@ -436,7 +495,11 @@ pub fn check_schedule(name: &str, v: &Value) -> Result<Option<Value>, FieldError
 /// The first report date of `schedule` strictly after `after`; `None` when it would fall
 /// after `end` (the end of execution: the final report is the acceptance) or the schedule
 /// is not one.
-pub fn next_report_due(schedule: &Value, after: NaiveDate, end: Option<NaiveDate>) -> Option<NaiveDate> {
+pub fn next_report_due(
+    schedule: &Value,
+    after: NaiveDate,
+    end: Option<NaiveDate>,
+) -> Option<NaiveDate> {
     let next = match schedule {
         Value::String(kind) => {
             let months: u32 = match kind.as_str() {
@@ -473,7 +536,11 @@ pub fn next_report_due(schedule: &Value, after: NaiveDate, end: Option<NaiveDate
 }
 
 fn last_day_of(year: i32, month: u32) -> Option<NaiveDate> {
-    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     NaiveDate::from_ymd_opt(y, m, 1)?.pred_opt()
 }
 
@@ -533,7 +600,10 @@ pub fn check_links(
                         errors.push(FieldError::new(
                             &format!("{}[{i}].task", d.name),
                             "TASK_UNKNOWN",
-                            format!("第 {} 行：任务书中没有第 {no} 项任务（共 {count} 项）", i + 1),
+                            format!(
+                                "第 {} 行：任务书中没有第 {no} 项任务（共 {count} 项）",
+                                i + 1
+                            ),
                             format!(
                                 "row {}: the task book has no task {no} (it has {count})",
                                 i + 1
@@ -560,18 +630,45 @@ mod tests {
     #[test]
     fn quarterly_monthly_half_yearly_and_dates() {
         let q = json!("quarterly");
-        assert_eq!(next_report_due(&q, d("2025-01-15"), None), Some(d("2025-03-31")));
-        assert_eq!(next_report_due(&q, d("2025-03-31"), None), Some(d("2025-06-30")));
-        assert_eq!(next_report_due(&q, d("2025-11-02"), None), Some(d("2025-12-31")));
-        assert_eq!(next_report_due(&q, d("2025-12-31"), None), Some(d("2026-03-31")));
-        assert_eq!(next_report_due(&q, d("2025-12-31"), Some(d("2026-02-01"))), None);
+        assert_eq!(
+            next_report_due(&q, d("2025-01-15"), None),
+            Some(d("2025-03-31"))
+        );
+        assert_eq!(
+            next_report_due(&q, d("2025-03-31"), None),
+            Some(d("2025-06-30"))
+        );
+        assert_eq!(
+            next_report_due(&q, d("2025-11-02"), None),
+            Some(d("2025-12-31"))
+        );
+        assert_eq!(
+            next_report_due(&q, d("2025-12-31"), None),
+            Some(d("2026-03-31"))
+        );
+        assert_eq!(
+            next_report_due(&q, d("2025-12-31"), Some(d("2026-02-01"))),
+            None
+        );
         let m = json!("monthly");
-        assert_eq!(next_report_due(&m, d("2024-02-10"), None), Some(d("2024-02-29")));
-        assert_eq!(next_report_due(&m, d("2024-12-31"), None), Some(d("2025-01-31")));
+        assert_eq!(
+            next_report_due(&m, d("2024-02-10"), None),
+            Some(d("2024-02-29"))
+        );
+        assert_eq!(
+            next_report_due(&m, d("2024-12-31"), None),
+            Some(d("2025-01-31"))
+        );
         let h = json!("half_yearly");
-        assert_eq!(next_report_due(&h, d("2025-07-01"), None), Some(d("2025-12-31")));
+        assert_eq!(
+            next_report_due(&h, d("2025-07-01"), None),
+            Some(d("2025-12-31"))
+        );
         let dates = json!(["2025-05-20", "2025-10-20"]);
-        assert_eq!(next_report_due(&dates, d("2025-05-20"), None), Some(d("2025-10-20")));
+        assert_eq!(
+            next_report_due(&dates, d("2025-05-20"), None),
+            Some(d("2025-10-20"))
+        );
         assert_eq!(next_report_due(&dates, d("2025-10-20"), None), None);
     }
 
@@ -585,13 +682,21 @@ mod tests {
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["tasks[1].colour", "tasks[1].focus", "tasks[1].department", "tasks[1].due"]
+            [
+                "tasks[1].colour",
+                "tasks[1].focus",
+                "tasks[1].department",
+                "tasks[1].due"
+            ]
         );
         assert!(errs[2].message.zh_cn.contains("第 2 行「责任部门」"));
         let ok = check_tasks("tasks", &json!([rows[0]])).unwrap().unwrap();
         assert_eq!(ok[0]["no"], 1);
         let many = Value::Array(vec![rows[0].clone(); MAX_TASK_ROWS + 1]);
-        assert_eq!(check_tasks("tasks", &many).unwrap_err()[0].code, "TOO_MANY_ROWS");
+        assert_eq!(
+            check_tasks("tasks", &many).unwrap_err()[0].code,
+            "TOO_MANY_ROWS"
+        );
     }
 
     #[test]
@@ -602,6 +707,14 @@ mod tests {
         )
         .unwrap_err();
         let codes: Vec<&str> = errs.iter().map(|e| e.code).collect();
-        assert_eq!(codes, ["NOT_AN_OPTION", "OUT_OF_RANGE", "REQUIRED", "DUPLICATE_TASK", "REQUIRED"]);
+        assert_eq!(
+            codes,
+            [
+                "NOT_AN_OPTION",
+                "OUT_OF_RANGE",
+                "DUPLICATE_TASK",
+                "REQUIRED"
+            ]
+        );
     }
 }

@@ -297,7 +297,14 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
             check_deadline(def, r, i, s, d, &role_ids);
         }
         for (j, cp) in s.checkpoints.iter().enumerate() {
-            check_checkpoint(def, r, &path!("states", i, "checkpoints", j), s, cp, &role_ids);
+            check_checkpoint(
+                def,
+                r,
+                &path!("states", i, "checkpoints", j),
+                s,
+                cp,
+                &role_ids,
+            );
         }
     }
 
@@ -622,12 +629,18 @@ fn check_checkpoint(
             codes::UNKNOWN_FIELD,
             &at.key("date_field"),
             format!("checkpoint date field `{}` is not declared", cp.date_field),
-            format!("declare it under [fields.{}] with `type = \"date\"`", cp.date_field),
+            format!(
+                "declare it under [fields.{}] with `type = \"date\"`",
+                cp.date_field
+            ),
         ),
         Some(f) if f.ty != FieldType::Date => r.error(
             codes::FIELD_TYPE,
             &at.key("date_field"),
-            format!("checkpoint date field `{}` is {:?}, not a date", cp.date_field, f.ty),
+            format!(
+                "checkpoint date field `{}` is {:?}, not a date",
+                cp.date_field, f.ty
+            ),
             "point `date_field` at a field of type `date`",
         ),
         Some(_) => {}

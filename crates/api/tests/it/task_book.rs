@@ -30,7 +30,10 @@ async fn task_book(app: &TestApp, token: &str, id: &str) -> Value {
 pub async fn progress_over_http(app: &TestApp, unit: &str, manager: &str, id: &str) {
     let before = task_book(app, unit, id).await;
     let book = &before["taskBook"];
-    assert_eq!(book["schedule"], json!({ "kind": "quarterly", "dates": [] }));
+    assert_eq!(
+        book["schedule"],
+        json!({ "kind": "quarterly", "dates": [] })
+    );
     // Signed on 2024-06-03: the first quarterly report is due at the end of June.
     assert_eq!(book["nextReportDue"], "2024-06-30");
     assert_eq!(book["lastReportDue"], Value::Null);
@@ -71,8 +74,14 @@ pub async fn progress_over_http(app: &TestApp, unit: &str, manager: &str, id: &s
     assert_eq!(
         fields,
         [
-            ("progress[1].status".to_string(), "NOT_AN_OPTION".to_string()),
-            ("progress[1].percent".to_string(), "OUT_OF_RANGE".to_string()),
+            (
+                "progress[1].status".to_string(),
+                "NOT_AN_OPTION".to_string()
+            ),
+            (
+                "progress[1].percent".to_string(),
+                "OUT_OF_RANGE".to_string()
+            ),
         ]
     );
     let wrong_task = app
@@ -89,7 +98,8 @@ pub async fn progress_over_http(app: &TestApp, unit: &str, manager: &str, id: &s
     assert_eq!(task_book(app, unit, id).await, before);
 
     // The report: per task, with a deliverable.
-    let deliverable = json!({ "name": "调解工作站挂牌照片.pdf", "sha256": "e".repeat(64), "size": 10240 });
+    let deliverable =
+        json!({ "name": "调解工作站挂牌照片.pdf", "sha256": "e".repeat(64), "size": 10240 });
     let done = app
         .ok(
             Some(unit),

@@ -543,7 +543,10 @@ fn invalid_input_names_each_field() {
         &wf,
         &at("midterm_check", json!({})),
         &actor("manager"),
-        &cmd("complete_midterm", json!({ "midterm_result": "excellent", "midterm_score": 80 })),
+        &cmd(
+            "complete_midterm",
+            json!({ "midterm_result": "excellent", "midterm_score": 80 }),
+        ),
     )
     .unwrap_err();
     assert_eq!(
@@ -1188,7 +1191,11 @@ fn funded_project_from_drafting_to_archived() {
     assert_eq!(p.data["last_report_due"], "2024-12-31");
     assert_eq!(p.data["next_report_due"], "2025-06-30");
     assert!(p.cancel_timers.contains(&"progress_report:due".to_string()));
-    assert!(p.schedule.iter().all(|t| t.key.starts_with("progress_report:")));
+    assert!(
+        p.schedule
+            .iter()
+            .all(|t| t.key.starts_with("progress_report:"))
+    );
     assert!(p.schedule.iter().any(|t| t.key == "progress_report:due"));
     assert_eq!(p.deadline.unwrap().due_at, t("2025-12-31T16:00:00Z"));
 

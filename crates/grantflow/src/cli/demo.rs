@@ -606,8 +606,15 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 demo.fire(id, &mut v, &who, event, input, reason).await?;
                 if event == "sign_task_book" {
                     // In execution: the unit reports a quarter's progress task by task.
-                    demo.fire(id, &mut v, unit, "submit_progress_report", demo_progress(), None)
-                        .await?;
+                    demo.fire(
+                        id,
+                        &mut v,
+                        unit,
+                        "submit_progress_report",
+                        demo_progress(),
+                        None,
+                    )
+                    .await?;
                 }
             }
         }

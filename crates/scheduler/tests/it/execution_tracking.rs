@@ -324,19 +324,12 @@ impl W {
 
 fn invalid_input(result: Result<Instance, ServiceError>) -> Vec<(String, String, String, String)> {
     match result {
-        Err(ServiceError::Store(StoreError::Engine(EngineError::InvalidInput { errors, .. }))) => {
-            errors
-                .into_iter()
-                .map(|e| {
-                    (
-                        e.field,
-                        e.code.to_string(),
-                        e.message.zh_cn,
-                        e.message.en,
-                    )
-                })
-                .collect()
-        }
+        Err(ServiceError::Store(StoreError::Engine(EngineError::InvalidInput {
+            errors, ..
+        }))) => errors
+            .into_iter()
+            .map(|e| (e.field, e.code.to_string(), e.message.zh_cn, e.message.en))
+            .collect(),
         other => panic!("expected INVALID_INPUT, got {other:?}"),
     }
 }
@@ -388,7 +381,11 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
         (errors[0].0.as_str(), errors[0].1.as_str()),
         ("tasks[1].indicators[1]", "TASK_INDICATOR_UNKNOWN")
     );
-    assert!(errors[0].2.contains("「专利申请量」不在绩效目标中"), "{}", errors[0].2);
+    assert!(
+        errors[0].2.contains("「专利申请量」不在绩效目标中"),
+        "{}",
+        errors[0].2
+    );
     // Too many rows: refused before any row is looked at.
     let many = Value::Array(vec![tasks()[0].clone(); 201]);
     let errors = invalid_input(
@@ -396,7 +393,10 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
             .await,
     );
     assert_eq!(errors.len(), 1);
-    assert_eq!((errors[0].0.as_str(), errors[0].1.as_str()), ("tasks", "TOO_MANY_ROWS"));
+    assert_eq!(
+        (errors[0].0.as_str(), errors[0].1.as_str()),
+        ("tasks", "TOO_MANY_ROWS")
+    );
     // A task due after the end of execution.
     let mut rows = tasks();
     rows[1]["due"] = json!("2025-07-31");
@@ -407,10 +407,7 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
         Err(ServiceError::Store(StoreError::Engine(EngineError::GuardFailed {
             message, ..
         }))) => {
-            assert_eq!(
-                message.unwrap().zh_cn,
-                "每项任务的时限不得晚于执行期截止日"
-            );
+            assert_eq!(message.unwrap().zh_cn, "每项任务的时限不得晚于执行期截止日");
         }
         other => panic!("{other:?}"),
     }
@@ -475,10 +472,19 @@ async fn a_quarterly_report_is_reminded_then_escalated(backend: Backend) {
     assert_eq!(
         w.deadline_mail(),
         vec![
-            (unit.clone(), format!("【截止提醒】{TITLE}：进展报告还有 7 天截止")),
+            (
+                unit.clone(),
+                format!("【截止提醒】{TITLE}：进展报告还有 7 天截止")
+            ),
             (unit.clone(), format!("【今日截止】{TITLE}：进展报告")),
-            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 12 天")),
-            (unit.clone(), format!("【已逾期】{TITLE}：进展报告已逾期 18 天")),
+            (
+                unit.clone(),
+                format!("【已逾期】{TITLE}：进展报告已逾期 12 天")
+            ),
+            (
+                unit.clone(),
+                format!("【已逾期】{TITLE}：进展报告已逾期 18 天")
+            ),
             (
                 manager.clone(),
                 format!("【逾期督办】顺德家电产业知识产权联盟：{TITLE}（进展报告）已逾期 18 天")
@@ -506,12 +512,7 @@ async fn a_quarterly_report_is_reminded_then_escalated(backend: Backend) {
     assert_eq!(reported.data["progress"][0]["percent"], 60);
     assert_eq!(reported.data["progress"][1]["status"], "delayed");
     // The execution deadline's own timers stay; the report's are those of 12-31.
-    let timers = w
-        .services
-        .store
-        .timers_for_instance(inst.id)
-        .await
-        .unwrap();
+    let timers = w.services.store.timers_for_instance(inst.id).await.unwrap();
     let pending: Vec<_> = timers
         .iter()
         .filter(|t| t.status == TimerStatus::Pending && t.key.starts_with("progress_report:"))
@@ -618,7 +619,11 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     assert_eq!(back.data["next_report_due"], "2024-12-31");
     assert_eq!(back.data["progress"][0]["task"], 2);
     let keys = w.pending_keys(rectified.id).await;
-    for key in ["progress_report:reminder:7d", "progress_report:due", "reminder:30d"] {
+    for key in [
+        "progress_report:reminder:7d",
+        "progress_report:due",
+        "reminder:30d",
+    ] {
         assert!(keys.contains(&key.to_string()), "{key} in {keys:?}");
     }
     // Terminated at the re-check by the manager.
@@ -629,9 +634,7 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
         json!({ "midterm_rectification_report": file("整改报告.pdf") }),
     )
     .await;
-    let ended = w
-        .fire(&w.manager, dropped.id, "terminate", json!({}))
-        .await;
+    let ended = w.fire(&w.manager, dropped.id, "terminate", json!({})).await;
     assert_eq!((ended.state.as_str(), ended.is_final), ("terminated", true));
 
     // Left to lapse: reminded, then terminated by the scheduler at the deadline.
@@ -644,7 +647,10 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
         w.run_at(local(day, time)).await;
     }
     let lapsed = w.services.store.get_instance(lapsing.id).await.unwrap();
-    assert_eq!((lapsed.state.as_str(), lapsed.is_final), ("terminated", true));
+    assert_eq!(
+        (lapsed.state.as_str(), lapsed.is_final),
+        ("terminated", true)
+    );
     let last = w
         .services
         .store
@@ -660,7 +666,10 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     let unit = "shunde@example.gov.cn".to_string();
     let mail = w.deadline_mail();
     for expected in [
-        (unit.clone(), format!("【截止提醒】{TITLE}：中期整改还有 7 天截止")),
+        (
+            unit.clone(),
+            format!("【截止提醒】{TITLE}：中期整改还有 7 天截止"),
+        ),
         (unit.clone(), format!("【今日截止】{TITLE}：中期整改")),
         (unit, format!("【超时处理】{TITLE}：中期整改")),
         (
