@@ -93,7 +93,11 @@ impl Table {
 
     fn push(&mut self, at: String, code: &'static str, zh: String, en: String) {
         if self.errors.len() < MAX_TABLE_ERRORS {
-            self.errors.push(FieldError::new(&at, code, zh, en));
+            self.errors.push(FieldError {
+                field: at,
+                code,
+                message: crate::model::I18nText::new(zh, en),
+            });
         }
     }
 
