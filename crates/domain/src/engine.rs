@@ -10,7 +10,9 @@ use crate::calendar::WorkCalendar;
 use crate::guard::{GuardError, Scope};
 use crate::input::{FieldError, check_input, is_present};
 use crate::model::{EffectDef, I18nText, InputFieldDef, TransitionDef};
-use crate::schedule::{Deadline, TimerKind, TimerPlan, deadline_for, deadline_timers, shift};
+use crate::schedule::{
+    Deadline, TimerKind, TimerPlan, checkpoint_timers, deadline_for, deadline_timers, shift,
+};
 use crate::workflow::CompiledWorkflow;
 
 /// Who fires an event.
@@ -379,7 +381,7 @@ pub fn plan_transition(
     let mut first_guard_error = None;
     let mut chosen = None;
     for (index, t) in permitted {
-        let input = match check_command_input(wf, t, command) {
+        let input = match check_command_input(wf, t, command, &snapshot.data) {
             Ok(input) => input,
             Err(errors) => {
                 first_input_error.get_or_insert(EngineError::InvalidInput {
@@ -543,8 +545,23 @@ pub fn plan_transition(
                 open_reviews.push(id.clone());
             }
         }
+        schedule.extend(checkpoint_timers(wf, target, &data, now, calendar, None));
         deadline
     } else {
+        // Staying in the state: a checkpoint whose date moved gets its timers again.
+        for cp in &target.checkpoints {
+            if data.get(&cp.date_field) != snapshot.data.get(&cp.date_field) {
+                cancel_timers.extend(cp.timer_keys());
+                schedule.extend(checkpoint_timers(
+                    wf,
+                    target,
+                    &data,
+                    now,
+                    calendar,
+                    Some(&cp.id),
+                ));
+            }
+        }
         snapshot.due_at.map(|due_at| Deadline {
             due_at,
             due_date: crate::calendar::local_date(due_at - chrono::Duration::seconds(1)),
@@ -580,8 +597,15 @@ fn check_command_input(
     wf: &CompiledWorkflow,
     t: &TransitionDef,
     command: &Command,
+    data: &Value,
 ) -> Result<Map<String, Value>, Vec<FieldError>> {
-    check_input(&wf.def, &t.input, &command.input)
+    let input = check_input(&wf.def, &t.input, &command.input)?;
+    let errors = crate::tasks::check_links(&wf.def, &t.input, &input, data);
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The timers and deadline of a newly created instance in its initial state.
@@ -595,9 +619,14 @@ pub fn initial_schedule(
     let Some(state) = wf.def.state(&snapshot.state) else {
         return (None, Vec::new());
     };
+    let checkpoints = checkpoint_timers(wf, state, &snapshot.data, now, calendar, None);
     match deadline_for(state, now, &snapshot.data, calendar) {
-        Some(d) => (Some(d), deadline_timers(wf, state, &d, now, calendar)),
-        None => (None, Vec::new()),
+        Some(d) => {
+            let mut timers = deadline_timers(wf, state, &d, now, calendar);
+            timers.extend(checkpoints);
+            (Some(d), timers)
+        }
+        None => (None, checkpoints),
     }
 }
 
@@ -617,7 +646,18 @@ pub fn reschedule_deadline(
         due_at: new_due_at,
         due_date: crate::calendar::local_date(new_due_at - chrono::Duration::seconds(1)),
     };
-    deadline_timers(wf, state, &deadline, now.trunc_subsecs(6), calendar)
+    let now = now.trunc_subsecs(6);
+    let mut timers = deadline_timers(wf, state, &deadline, now, calendar);
+    // The store cancels every pending timer of the entry: the checkpoints come back.
+    timers.extend(checkpoint_timers(
+        wf,
+        state,
+        &snapshot.data,
+        now,
+        calendar,
+        None,
+    ));
+    timers
 }
 
 /// Whether one event is possible for this actor now, and why not otherwise.

@@ -14,7 +14,10 @@
 //! `"12500.50"` into a double, so that `yuan(data.budget) <= 500000.0` reads naturally;
 //! `date(x)` turns `"YYYY-MM-DD"` into a timestamp at local midnight; `days_after(d, n)`
 //! is the date `n` calendar days after the date `d` (`"YYYY-MM-DD"`, `0 <= n <= 3660`),
-//! e.g. a correction window: `days_after(today, data.correction_window_days)`.
+//! e.g. a correction window: `days_after(today, data.correction_window_days)`;
+//! `next_report_due(schedule, after, end)` is the first report date of a `report_schedule`
+//! value strictly after the date `after`, or `null` past the date `end` (or when `end` is
+//! `null`, never): the task book's next progress report.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -471,6 +474,8 @@ fn build_context(scope: &Scope<'_>) -> Result<Context<'static, 'static>, String>
     ctx.add_function("date", date).map_err(|e| e.to_string())?;
     ctx.add_function("days_after", days_after)
         .map_err(|e| e.to_string())?;
+    ctx.add_function("next_report_due", next_report_due)
+        .map_err(|e| e.to_string())?;
     Ok(ctx)
 }
 
@@ -526,6 +531,24 @@ fn days_after(value: Arc<String>, days: Value) -> cel::ResolveResult {
         .checked_add_days(chrono::Days::new(days.unsigned_abs()))
         .ok_or_else(|| cel::ExecutionError::function_error("days_after", "date out of range"))?;
     Ok(Value::String(Arc::new(later.to_string())))
+}
+
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "CEL functions receive their arguments by value"
+)]
+fn next_report_due(schedule: Value, after: Arc<String>, end: Value) -> cel::ResolveResult {
+    let fail = |e: String| cel::ExecutionError::function_error("next_report_due", e);
+    let schedule = schedule.json().map_err(|e| fail(e.to_string()))?;
+    let after = crate::dates::parse_date(&after).map_err(|e| fail(e.to_string()))?;
+    let end = match end {
+        Value::String(s) => Some(crate::dates::parse_date(&s).map_err(|e| fail(e.to_string()))?),
+        _ => None,
+    };
+    Ok(match crate::tasks::next_report_due(&schedule, after, end) {
+        Some(day) => Value::String(Arc::new(day.to_string())),
+        None => Value::Null,
+    })
 }
 
 #[cfg(test)]

@@ -123,6 +123,28 @@ pub fn check_input(
                     ));
                 }
             }
+            Some(v) if matches!(spec.ty, FieldType::Tasks | FieldType::TaskProgress) => {
+                let checked = match spec.ty {
+                    FieldType::Tasks => crate::tasks::check_tasks(&d.name, v),
+                    _ => crate::tasks::check_progress(&d.name, v),
+                };
+                match checked {
+                    Ok(Some(v)) => {
+                        out.insert(d.name.clone(), v);
+                    }
+                    Ok(None) => {
+                        if d.required {
+                            errors.push(FieldError::new(
+                                &d.name,
+                                "REQUIRED",
+                                format!("必须填写「{}」", title(def, d)),
+                                format!("`{}` is required and may not be empty", d.name),
+                            ));
+                        }
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
             Some(v) => match check_value(&d.name, &spec, v) {
                 Ok(Some(v)) => {
                     out.insert(d.name.clone(), v);
@@ -295,6 +317,9 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
             }
             Ok(checked)
         }
+        FieldType::Tasks => crate::tasks::check_tasks(name, v).map_err(first_error),
+        FieldType::TaskProgress => crate::tasks::check_progress(name, v).map_err(first_error),
+        FieldType::ReportSchedule => crate::tasks::check_schedule(name, v),
         FieldType::File => check_file(name, v).map(Some),
         FieldType::Files => {
             let Some(items) = v.as_array() else {
@@ -314,6 +339,14 @@ fn check_value(name: &str, spec: &Effective<'_>, v: &Value) -> Result<Option<Val
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(Value::Array(files)))
         }
+    }
+}
+
+fn first_error(mut errors: Vec<FieldError>) -> FieldError {
+    if errors.is_empty() {
+        FieldError::new("input", "INVALID_VALUE", "输入无效", "invalid input")
+    } else {
+        errors.swap_remove(0)
     }
 }
 
@@ -344,7 +377,7 @@ fn out_of_range(name: &str, shown: &str, min: Option<i64>, max: Option<i64>) -> 
     )
 }
 
-fn check_file(name: &str, v: &Value) -> Result<Value, FieldError> {
+pub(crate) fn check_file(name: &str, v: &Value) -> Result<Value, FieldError> {
     let err = || {
         bad(
             name,

@@ -18,6 +18,7 @@ pub mod money;
 pub mod schedule;
 pub mod schema;
 pub mod source;
+pub mod tasks;
 mod validate;
 pub mod workflow;
 

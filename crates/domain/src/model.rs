@@ -152,6 +152,16 @@ pub enum FieldType {
     File,
     /// A list of file references.
     Files,
+    /// Task rows of a task book (任务书), in the shape of the province's task tables:
+    /// `{ focus 工作重点, task 具体任务, deliverable_form 成果形式, department 责任部门,
+    /// due, indicators: [names] }`; numbered `no` 1, 2, … in order.
+    Tasks,
+    /// A progress report on task rows: `[{ task: no, status, percent, description,
+    /// deliverables: [file references] }]`.
+    TaskProgress,
+    /// When progress is reported: `"monthly"`, `"quarterly"`, `"half_yearly"`, or a list
+    /// of dates `["2025-06-30", "2025-12-31"]`.
+    ReportSchedule,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -177,6 +187,11 @@ pub struct FieldDef {
     /// call requires); refused with `INDICATOR_GROUP_MISSING` otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require_groups: Vec<IndicatorGroupName>,
+    /// For a `tasks` field: the `indicators` field whose names a task row's `indicators`
+    /// must be (refused with `TASK_INDICATOR_UNKNOWN` otherwise). For a `task_progress`
+    /// field: the `tasks` field whose rows a report names (`TASK_UNKNOWN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links_to: Option<String>,
 }
 
 /// The groups of performance indicators: 产出指标, 效益指标, 满意度指标.
@@ -230,6 +245,61 @@ pub struct StateDef {
     pub assignees: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<DeadlineDef>,
+    /// Dates inside the state besides its deadline, each from a `date` field that
+    /// transitions move (e.g. the next progress report of a task book's schedule): its
+    /// reminders and escalations are scheduled on entering the state and again whenever
+    /// the date field changes in a transition that stays in the state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointDef>,
+}
+
+/// A date inside a state, with its own reminders and escalations and no timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointDef {
+    /// Lowercase identifier; its timers are keyed `<id>:reminder:7d`, `<id>:due`, ….
+    pub id: String,
+    pub title: I18nText,
+    /// A `date` field of the instance data; no date, no timers.
+    pub date_field: String,
+    #[serde(default)]
+    pub reminders: ReminderLadder,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<EscalationDef>,
+}
+
+impl CheckpointDef {
+    /// The checkpoint as a date-field deadline without a timeout.
+    pub fn as_deadline(&self) -> DeadlineDef {
+        DeadlineDef {
+            after: None,
+            date_field: Some(self.date_field.clone()),
+            after_field: None,
+            reminders: self.reminders.clone(),
+            escalations: self.escalations.clone(),
+            timeout: None,
+        }
+    }
+
+    /// Every timer key the checkpoint can schedule (to cancel them when its date moves).
+    pub fn timer_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .reminders
+            .before
+            .iter()
+            .map(|s| format!("{}:reminder:{s}", self.id))
+            .collect();
+        keys.push(format!("{}:due", self.id));
+        if self.reminders.overdue_every.is_some() {
+            let max = self
+                .reminders
+                .overdue_max
+                .unwrap_or(crate::schedule::DEFAULT_OVERDUE_MAX);
+            keys.extend((1..=max).map(|k| format!("{}:overdue:{k}", self.id)));
+        }
+        keys.extend((0..self.escalations.len()).map(|i| format!("{}:escalation:{i}", self.id)));
+        keys
+    }
 }
 
 /// When the work of a state is due, who is reminded, who is alerted when it is late,

@@ -237,6 +237,51 @@ pub fn deadline_timers(
     )
 }
 
+/// The timers of a state's checkpoints (dates inside the state, such as the next progress
+/// report), each keyed `<checkpoint>:<step>`; a checkpoint whose date field is empty or
+/// not a date has none. Reminders that would fire at or before `now` are left out.
+pub fn checkpoint_timers(
+    wf: &CompiledWorkflow,
+    state: &StateDef,
+    data: &serde_json::Value,
+    now: DateTime<Utc>,
+    calendar: &WorkCalendar,
+    only: Option<&str>,
+) -> Vec<TimerPlan> {
+    let mut out = Vec::new();
+    for cp in &state.checkpoints {
+        if only.is_some_and(|id| id != cp.id) {
+            continue;
+        }
+        let Some(day) = data
+            .get(&cp.date_field)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| crate::dates::parse_date(t).ok())
+        else {
+            continue;
+        };
+        let deadline = Deadline {
+            due_at: end_of_day(day),
+            due_date: day,
+        };
+        let d = cp.as_deadline();
+        for mut t in ladder_timers(
+            &d,
+            &d.reminders,
+            &state.assignees,
+            &deadline,
+            now,
+            wf.remind_at(),
+            calendar,
+        ) {
+            t.key = format!("{}:{}", cp.id, t.key);
+            out.push(t);
+        }
+    }
+    out.sort_by_key(|t| t.fire_at);
+    out
+}
+
 /// The timers of a reminder ladder and a deadline declaration (also used for review
 /// rounds, whose ladder is declared on the round).
 pub fn ladder_timers(
@@ -414,6 +459,7 @@ mod tests {
             requires: vec![],
             assignees: vec![],
             deadline: Some(d.clone()),
+            checkpoints: vec![],
         };
         let data = serde_json::json!({"closing_date": "2024-06-29"});
         let deadline = deadline_for(&state, entered, &data, &cal).unwrap();

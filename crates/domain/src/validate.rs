@@ -205,6 +205,35 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
                 "remove `require_groups`, or make the field `type = \"indicators\"`",
             );
         }
+        if let Some(link) = &f.links_to {
+            let wanted = match f.ty {
+                FieldType::Tasks => Some(FieldType::Indicators),
+                FieldType::TaskProgress => Some(FieldType::Tasks),
+                _ => None,
+            };
+            let linked = def.fields.get(link).map(|l| l.ty);
+            match (wanted, linked) {
+                (None, _) => r.error(
+                    codes::FIELD_TYPE,
+                    &path!("fields", name, "links_to"),
+                    format!("field `{name}` is {:?}; only `tasks` and `task_progress` fields link to another", f.ty),
+                    "remove `links_to`",
+                ),
+                (Some(_), None) => r.error(
+                    codes::UNKNOWN_FIELD,
+                    &path!("fields", name, "links_to"),
+                    format!("field `{name}` links to unknown field `{link}`"),
+                    unknown_hint("field", link, &field_ids),
+                ),
+                (Some(w), Some(l)) if w != l => r.error(
+                    codes::FIELD_TYPE,
+                    &path!("fields", name, "links_to"),
+                    format!("field `{name}` links to `{link}`, which is {l:?}, not {w:?}"),
+                    "a `tasks` field links to an `indicators` field, a `task_progress` field to a `tasks` field",
+                ),
+                _ => {}
+            }
+        }
         if f.ty == FieldType::Enum && f.options.is_empty() {
             r.error(
                 codes::FIELD_TYPE,
@@ -273,6 +302,16 @@ pub(crate) fn validate(def: &WorkflowDefinition, r: &mut Reporter<'_>) {
         }
         if let Some(d) = &s.deadline {
             check_deadline(def, r, i, s, d, &role_ids);
+        }
+        for (j, cp) in s.checkpoints.iter().enumerate() {
+            check_checkpoint(
+                def,
+                r,
+                &path!("states", i, "checkpoints", j),
+                s,
+                cp,
+                &role_ids,
+            );
         }
     }
 
@@ -571,6 +610,72 @@ fn check_deadline(
                     "add a transition with `event = \"{event}\"`, `from = \"{}\"` and `roles = [\"scheduler\"]`, or remove `timeout`",
                     s.id
                 ),
+            );
+        }
+    }
+}
+
+fn check_checkpoint(
+    def: &WorkflowDefinition,
+    r: &mut Reporter<'_>,
+    at: &crate::source::DocPath,
+    s: &StateDef,
+    cp: &crate::model::CheckpointDef,
+    role_ids: &[&str],
+) {
+    if !is_name(&cp.id) || s.checkpoints.iter().filter(|c| c.id == cp.id).count() > 1 {
+        r.error(
+            codes::BAD_ID,
+            &at.key("id"),
+            format!("checkpoint id `{}` of state `{}` is not a unique identifier", cp.id, s.id),
+            "use lowercase letters, digits and `_`, unique within the state, e.g. `progress_report`",
+        );
+    }
+    match def.fields.get(&cp.date_field) {
+        None => r.error(
+            codes::UNKNOWN_FIELD,
+            &at.key("date_field"),
+            format!("checkpoint date field `{}` is not declared", cp.date_field),
+            format!(
+                "declare it under [fields.{}] with `type = \"date\"`",
+                cp.date_field
+            ),
+        ),
+        Some(f) if f.ty != FieldType::Date => r.error(
+            codes::FIELD_TYPE,
+            &at.key("date_field"),
+            format!(
+                "checkpoint date field `{}` is {:?}, not a date",
+                cp.date_field, f.ty
+            ),
+            "point `date_field` at a field of type `date`",
+        ),
+        Some(_) => {}
+    }
+    check_ladder(
+        r,
+        &at.key("reminders"),
+        &cp.reminders,
+        None,
+        &format!("checkpoint `{}` of state `{}`", cp.id, s.id),
+    );
+    for (j, e) in cp.escalations.iter().enumerate() {
+        for (k, role) in e.notify.iter().enumerate() {
+            if !role_ids.contains(&role.as_str()) {
+                r.error(
+                    codes::UNKNOWN_ROLE,
+                    &at.key("escalations").index(j).key("notify").index(k),
+                    format!("escalation notifies unknown role `{role}`"),
+                    unknown_hint("role", role, role_ids),
+                );
+            }
+        }
+        if e.notify.is_empty() {
+            r.error(
+                codes::UNKNOWN_ROLE,
+                &at.key("escalations").index(j).key("notify"),
+                "an escalation notifies nobody",
+                "list the roles to alert, e.g. `notify = [\"manager\"]`",
             );
         }
     }

@@ -37,7 +37,7 @@ pub const TRIM_MIN_SCORES: usize = 5;
 /// reads each through an `integer` field `limit_<state>` (`after_field`), which the
 /// service fills from these rules. The city bureau's review (`city_review`) has no limit
 /// of its own: its deadline is the call's closing date (`forward_by`) in both workflows.
-pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 15] = [
+pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 17] = [
     ("returned", 5),
     ("province_review", 10),
     ("formal_check", 5),
@@ -48,6 +48,8 @@ pub const STAGE_LIMIT_DEFAULTS: [(&str, u32); 15] = [
     ("task_book", 10),
     ("task_book_review", 5),
     ("midterm_check", 10),
+    ("midterm_rectification", 20),
+    ("midterm_recheck", 10),
     ("acceptance_review", 15),
     ("rectification", 20),
     ("self_evaluation", 10),

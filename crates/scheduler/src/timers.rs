@@ -243,7 +243,21 @@ impl Scheduler {
         let timer = &c.timer;
         let lang = lang_of(&user.lang);
         let state = wf.def.state(&timer.state);
-        let state_title = state.map(|s| s.title.clone()).unwrap_or_default();
+        // A checkpoint's timer (`progress_report:due`) speaks of the checkpoint, e.g. the
+        // task book's progress report, and has its own calendar entry.
+        let checkpoint = state.and_then(|s| {
+            s.checkpoints
+                .iter()
+                .find(|cp| timer.key.starts_with(&format!("{}:", cp.id)))
+        });
+        let state_title = checkpoint
+            .map(|cp| cp.title.clone())
+            .or_else(|| state.map(|s| s.title.clone()))
+            .unwrap_or_default();
+        let deadline_key = match checkpoint {
+            Some(cp) => format!("{}:{}", timer.state, cp.id),
+            None => timer.state.clone(),
+        };
         let task = pick(&state_title, lang);
         let due_at = timer.due_at.or(instance.due_at).unwrap_or(timer.fire_at);
         let link = instance_link(&self.settings.public_url, instance.id);
@@ -272,7 +286,7 @@ impl Scheduler {
             "ics": {
                 // One calendar entry per instance and state: a moved deadline updates it
                 // (the instance version only grows, so it serves as the SEQUENCE).
-                "deadline_key": timer.state,
+                "deadline_key": deadline_key,
                 "at": rfc3339(due_at),
                 "sequence": instance.version,
                 "summary": match lang {

@@ -230,6 +230,21 @@ impl InstanceGql {
         }
         Ok(Json(self.0.data.clone()))
     }
+    /// The task book (任务书): task rows, report schedule and progress per task; null
+    /// before task rows are submitted.
+    async fn task_book(&self, ctx: &Context<'_>) -> Result<Option<TaskBookGql>> {
+        let data = match crate::review::blind_view(ctx, &self.0).await? {
+            Some((_, data)) => data,
+            None => self.0.data.clone(),
+        };
+        if !data.get("tasks").is_some_and(serde_json::Value::is_array) {
+            return Ok(None);
+        }
+        Ok(Some(TaskBookGql {
+            data,
+            instance: self.0.clone(),
+        }))
+    }
     /// The number of transitions so far; pass it back as `expectedVersion`.
     async fn version(&self) -> i64 {
         self.0.version

@@ -18,10 +18,12 @@ use crate::loaders::{Assignment, InstanceId, OrgId, UserId};
 
 mod accounts;
 mod instances;
+mod tasks;
 mod workflows;
 
 pub use self::accounts::*;
 pub use self::instances::*;
+pub use self::tasks::*;
 pub use self::workflows::*;
 
 /// A text in Simplified Chinese and English.

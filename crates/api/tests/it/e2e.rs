@@ -248,7 +248,7 @@ async fn application_to_archive(backend: Backend) {
     assert_eq!(t["instance"]["state"]["id"], "publicity");
     let t = fire(&app, &manager, &id, "publicity_ended", 5, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "task_book");
-    let t = fire(&app, &applicant, &id, "submit_task_book", 6, json!({ "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31" })).await;
+    let t = fire(&app, &applicant, &id, "submit_task_book", 6, json!({ "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31", "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly" })).await;
     assert_eq!(t["instance"]["state"]["id"], "task_book_review");
     let t = fire(&app, &manager, &id, "sign_task_book", 7, json!({})).await;
     assert_eq!(t["instance"]["state"]["id"], "execution");
@@ -259,7 +259,7 @@ async fn application_to_archive(backend: Backend) {
         &id,
         "submit_progress_report",
         8,
-        json!({ "progress_report": file("进展报告.pdf") }),
+        json!({ "progress_report": file("进展报告.pdf"), "progress": [{ "task": 1, "status": "in_progress", "percent": 50 }] }),
     )
     .await;
     assert_eq!(t["instance"]["state"]["id"], "execution");

@@ -22,5 +22,6 @@ mod public_objections;
 mod review;
 mod schema;
 mod third_party_evaluation;
+mod task_book;
 mod ws;
 mod ws_console_cookie;

@@ -559,7 +559,8 @@ async fn call_to_graded_evaluation(backend: Backend) {
     );
     fire(&app, &manager, &project, "publicity_ended", json!({})).await;
     fire(&app, &unit_gz, &project, "submit_task_book", json!({
-        "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31"
+        "task_book": file("任务书.pdf"), "milestones": "9月中期检查，12月验收", "execution_end": "2024-12-31",
+        "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly"
     }))
     .await;
     fire(&app, &manager, &project, "sign_task_book", json!({})).await;
@@ -591,6 +592,7 @@ async fn call_to_graded_evaluation(backend: Backend) {
         assert_eq!(s["recordSpending"]["lineId"], line_id.as_str());
     }
     assert_eq!(state(&app, &manager, &project).await, "execution");
+    crate::task_book::progress_over_http(&app, &unit_gz, &manager, &project).await;
     app.ok(
         Some(&manager),
         SPEND,

@@ -504,7 +504,7 @@ fn invalid_input_names_each_field() {
         &applicant,
         &cmd(
             "submit_task_book",
-            json!({ "task_book": file("任务书.pdf"), "milestones": "2025年完成", "execution_end": "2025-02-30" }),
+            json!({ "task_book": file("任务书.pdf"), "milestones": "2025年完成", "execution_end": "2025-02-30", "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly" }),
         ),
     )
     .unwrap_err();
@@ -527,7 +527,7 @@ fn invalid_input_names_each_field() {
             &applicant,
             &cmd(
                 "submit_task_book",
-                json!({ "task_book": file("任务书.pdf"), "milestones": "2025年完成", "execution_end": day }),
+                json!({ "task_book": file("任务书.pdf"), "milestones": "2025年完成", "execution_end": day, "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly" }),
             ),
         )
         .unwrap_err();
@@ -543,7 +543,10 @@ fn invalid_input_names_each_field() {
         &wf,
         &at("midterm_check", json!({})),
         &actor("manager"),
-        &cmd("complete_midterm", json!({ "midterm_result": "excellent" })),
+        &cmd(
+            "complete_midterm",
+            json!({ "midterm_result": "excellent", "midterm_score": 80 }),
+        ),
     )
     .unwrap_err();
     assert_eq!(
@@ -1161,7 +1164,7 @@ fn funded_project_from_drafting_to_archived() {
         &applicant,
         cmd(
             "submit_task_book",
-            json!({ "task_book": file("任务书.pdf"), "milestones": "2025年6月中期；12月验收", "execution_end": "2025-12-31" }),
+            json!({ "task_book": file("任务书.pdf"), "milestones": "2025年6月中期；12月验收", "execution_end": "2025-12-31", "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2025-06-30" }], "report_schedule": "quarterly" }),
         ),
         "2024-11-15T02:00:00Z",
     );
@@ -1178,11 +1181,22 @@ fn funded_project_from_drafting_to_archived() {
         &applicant,
         cmd(
             "submit_progress_report",
-            json!({ "progress_report": file("进展.pdf") }),
+            json!({ "progress_report": file("进展.pdf"), "progress": [{ "task": 1, "status": "in_progress", "percent": 60 }] }),
         ),
         "2025-06-02T02:00:00Z",
     );
-    assert!(!p.enters_state && !p.cancel_state_timers && p.schedule.is_empty());
+    // Only the progress report's checkpoint moves: reported late for the quarter due
+    // 2024-12-31, the next report is due at the end of the current quarter.
+    assert!(!p.enters_state && !p.cancel_state_timers);
+    assert_eq!(p.data["last_report_due"], "2024-12-31");
+    assert_eq!(p.data["next_report_due"], "2025-06-30");
+    assert!(p.cancel_timers.contains(&"progress_report:due".to_string()));
+    assert!(
+        p.schedule
+            .iter()
+            .all(|t| t.key.starts_with("progress_report:"))
+    );
+    assert!(p.schedule.iter().any(|t| t.key == "progress_report:due"));
     assert_eq!(p.deadline.unwrap().due_at, t("2025-12-31T16:00:00Z"));
 
     let p = run.fire(

@@ -129,6 +129,16 @@ fn value_for(def: &WorkflowDefinition, input: &InputFieldDef, d: &mut Dice) -> V
         }
         FieldType::File => file_ref(d),
         FieldType::Files => Value::Array((0..1 + d.below(3)).map(|_| file_ref(d)).collect()),
+        FieldType::Tasks => json!([{
+            "focus": "知识产权保护", "task": "开展培训", "deliverable_form": "培训记录",
+            "department": "项目组", "due": "2024-06-30", "indicators": [],
+        }]),
+        FieldType::TaskProgress => {
+            json!([{ "task": 1, "status": "in_progress", "percent": d.below(101) }])
+        }
+        FieldType::ReportSchedule => {
+            json!(["quarterly", "monthly", "half_yearly"][d.below(3) as usize])
+        }
     }
 }
 

@@ -100,6 +100,34 @@ fn file(name: &str) -> Value {
     json!({ "name": name, "sha256": "0".repeat(64), "size": 4096 })
 }
 
+/// The task rows of a demo task book in the province's shape (工作重点 / 具体任务 / 成果形式 /
+/// 责任部门 / 时限), linked to the project's targets by name, due before `execution_end`.
+fn demo_tasks(execution_end: &str) -> Value {
+    let end: chrono::NaiveDate = execution_end.parse().unwrap_or_default();
+    let due = |days_before: i64| (end - chrono::Duration::days(days_before)).to_string();
+    json!([
+        {
+            "focus": "实施严格的知识产权保护", "task": "举办企业知识产权保护培训",
+            "deliverable_form": "培训通知、签到表及总结", "department": "项目组培训部",
+            "due": due(120), "indicators": ["举办培训场次"]
+        },
+        {
+            "focus": "加快建设知识产权运营服务体系", "task": "为重点产业企业提供知识产权咨询服务",
+            "deliverable_form": "服务台账及企业反馈", "department": "项目组服务部",
+            "due": due(10), "indicators": ["服务企业数量"]
+        }
+    ])
+}
+
+/// The first quarterly progress report of a demo project: progress on both tasks.
+fn demo_progress() -> Value {
+    json!({ "progress": [
+        { "task": 1, "status": "in_progress", "percent": 40, "description": "已举办培训 4 场",
+          "deliverables": [file("培训签到表.pdf")] },
+        { "task": 2, "status": "not_started", "percent": 0, "description": "服务企业名单已确定" }
+    ] })
+}
+
 /// The lifecycle of a funded project as (actor, event, input) steps; a demo project is
 /// driven through the first `n`.
 fn project_steps(
@@ -136,7 +164,10 @@ fn project_steps(
         s(
             unit,
             "submit_task_book",
-            json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end }),
+            json!({
+                "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end,
+                "tasks": demo_tasks(execution_end), "report_schedule": "quarterly"
+            }),
         ),
         s("manager", "sign_task_book", json!({})),
         s(
@@ -585,6 +616,16 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                 if event == "sign_task_book" {
                     // 拨付: the money arrives once the task book is signed.
                     programme::disburse(&demo, id, "第一批", 300_000).await?;
+                    // In execution: the unit reports a quarter's progress task by task.
+                    demo.fire(
+                        id,
+                        &mut v,
+                        unit,
+                        "submit_progress_report",
+                        demo_progress(),
+                        None,
+                    )
+                    .await?;
                 }
             }
         }

@@ -319,6 +319,15 @@ fn sample_value(def: &WorkflowDefinition, decl: &InputFieldDef, now: DateTime<Ut
         ]),
         FieldType::File => sample_file(&decl.name),
         FieldType::Files => json!([sample_file(&decl.name)]),
+        FieldType::Tasks => json!([{
+            "focus": "知识产权保护", "task": "开展维权援助培训", "deliverable_form": "培训记录",
+            "department": "项目组", "indicators": ["培训人次"],
+            "due": (grantflow_domain::calendar::local_date(now) + Duration::days(90)).to_string(),
+        }]),
+        FieldType::TaskProgress => {
+            json!([{ "task": 1, "status": "in_progress", "percent": 50, "description": "按计划推进" }])
+        }
+        FieldType::ReportSchedule => Value::from("quarterly"),
     }
 }
 

@@ -6,4 +6,5 @@ mod common;
 mod call_deadlines;
 mod deadlines;
 mod digests;
+mod execution_tracking;
 mod run_loop;

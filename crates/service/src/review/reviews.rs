@@ -305,6 +305,7 @@ impl Reviews {
             requires: Vec::new(),
             assignees: Vec::new(),
             deadline: Some(deadline_def.clone()),
+            checkpoints: Vec::new(),
         };
         let Some(deadline) = deadline_for(&state, now, &Value::Null, &self.svc.calendar) else {
             return (None, Vec::new());

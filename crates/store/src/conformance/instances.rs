@@ -205,7 +205,8 @@ pub async fn transition_happy_path(store: Arc<dyn Store>, _h: &dyn Harness) {
         Fire::new(&wf, &inst, applicant, "submit_task_book", t(7)).input(json!({
             "task_book": { "name": "任务书.pdf", "sha256": "cd".repeat(32), "size": 1024 },
             "milestones": "2024年12月完成中期，2025年6月验收",
-            "execution_end": "2025-06-30"
+            "execution_end": "2025-06-30",
+            "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly"
         })),
     )
     .await;
