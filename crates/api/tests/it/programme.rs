@@ -532,7 +532,8 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
         "submit_task_book",
         json!({
             "task_book": { "name": "任务书.pdf", "sha256": "e".repeat(64), "size": 10 },
-            "milestones": "年底验收", "execution_end": "2024-12-31"
+            "milestones": "年底验收", "execution_end": "2024-12-31",
+            "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly"
         }),
     )
     .await;

@@ -676,7 +676,8 @@ async fn the_province_audits_what_the_city_approved(backend: Backend) {
         inst.id,
         "submit_task_book",
         json!({
-            "task_book": file("任务书.pdf"), "milestones": "年底验收", "execution_end": "2024-12-31"
+            "task_book": file("任务书.pdf"), "milestones": "年底验收", "execution_end": "2024-12-31",
+            "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly"
         }),
     )
     .await;
