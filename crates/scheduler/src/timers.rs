@@ -174,8 +174,10 @@ impl Scheduler {
             Err(e) => return failed(e),
         };
         let concurrency = self.concurrency();
-        let mut prepared: Vec<(&ClaimedTimer, Result<Option<Vec<NewOutboxMessage>>, SchedulerError>)> =
-            Vec::with_capacity(batch.len());
+        let mut prepared: Vec<(
+            &ClaimedTimer,
+            Result<Option<Vec<NewOutboxMessage>>, SchedulerError>,
+        )> = Vec::with_capacity(batch.len());
         let mut waiting = batch.iter();
         let mut running = FuturesUnordered::new();
         for c in waiting.by_ref().take(concurrency) {
@@ -232,7 +234,11 @@ impl Scheduler {
         &'c ClaimedTimer,
         Result<Option<Vec<NewOutboxMessage>>, SchedulerError>,
     ) {
-        (c, self.prepare_reminder(c, instances.get(&c.timer.instance_id), now).await)
+        (
+            c,
+            self.prepare_reminder(c, instances.get(&c.timer.instance_id), now)
+                .await,
+        )
     }
 
     /// The messages of one reminder timer, or `None` when it is spent (the instance is

@@ -10,8 +10,8 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use grantflow_store::StoreError;
 use grantflow_store::sql::{Arg, Args, Dialect, Fail, R};
 use serde_json::Value;
-use sqlx::query::Query;
 use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow};
 use sqlx::{Pool, Row, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
@@ -54,7 +54,9 @@ static WRITERS: Mutex<Writers> = Mutex::new(Vec::new());
 /// Queue the writers of `readers` on `writer`.
 pub(crate) fn register_writer(readers: &Pool<Sqlite>, writer: Pool<Sqlite>) {
     let key = readers.connect_options();
-    let mut writers = WRITERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut writers = WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     writers.retain(|(k, _)| k.strong_count() > 0);
     writers.push((Arc::downgrade(&key), writer));
 }
@@ -62,7 +64,9 @@ pub(crate) fn register_writer(readers: &Pool<Sqlite>, writer: Pool<Sqlite>) {
 /// The writer connection's pool of `pool`, if its writers are queued.
 fn writer_of(pool: &Pool<Sqlite>) -> Option<Pool<Sqlite>> {
     let key = pool.connect_options();
-    let writers = WRITERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let writers = WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     writers
         .iter()
         .find(|(k, _)| std::ptr::eq(k.as_ptr(), Arc::as_ptr(&key)))

@@ -245,7 +245,12 @@ pub async fn bench_transitions_with(
             let started = Instant::now();
             let runs = (0..clients).map(|c| {
                 let (wf, calendar, actor) = (&wf, &calendar, &actor);
-                let mine: Vec<Uuid> = engine_ids.iter().skip(c).step_by(clients).copied().collect();
+                let mine: Vec<Uuid> = engine_ids
+                    .iter()
+                    .skip(c)
+                    .step_by(clients)
+                    .copied()
+                    .collect();
                 async move {
                     let mut out = Vec::new();
                     for (j, op) in (c..block).step_by(clients).enumerate() {
@@ -302,18 +307,16 @@ pub async fn bench_transitions_with(
         .zip(total)
         .map(|(l, t)| stats(l, t))
         .collect();
-    let baseline_stats = all.pop().unwrap_or_else(|| stats(Vec::new(), Duration::ZERO));
+    let baseline_stats = all
+        .pop()
+        .unwrap_or_else(|| stats(Vec::new(), Duration::ZERO));
     let engine = all.remove(0);
     Ok(BenchReport {
         backend: store.backend().to_string(),
         ratio: engine.per_second / baseline_stats.per_second.max(1e-9),
         engine,
         baseline: baseline_stats,
-        others: others
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .zip(all)
-            .collect(),
+        others: others.iter().map(|(n, _)| n.to_string()).zip(all).collect(),
     })
 }
 
@@ -333,12 +336,12 @@ async fn engine_transition(
             input: json!({ "note": format!("step {k}") }),
             reason: None,
         };
-        plan_transition(wf, &inst.snapshot(), actor, &command, Utc::now(), calendar).map(
-            |plan| PlannedChange {
+        plan_transition(wf, &inst.snapshot(), actor, &command, Utc::now(), calendar).map(|plan| {
+            PlannedChange {
                 plan,
                 notification_context: json!({}),
-            },
-        )
+            }
+        })
     };
     store
         .apply_transition(TransitionRequest {

@@ -312,10 +312,7 @@ pub async fn graphql(
                     // Today's 12-statement shape by hand: token, user and instance read
                     // outside the transaction, then the transaction (lock, update,
                     // history, cancel, one insert per timer).
-                    let t = store
-                        .find_token(token_hash)
-                        .await?
-                        .context("the token")?;
+                    let t = store.find_token(token_hash).await?.context("the token")?;
                     store.get_user(t.user_id).await?;
                     store.get_instance(id).await?;
                     baseline

@@ -57,7 +57,11 @@ pub async fn complete_timers_batch_is_fenced(store: Arc<dyn Store>, _h: &dyn Har
         .into_iter()
         .map(|t| (t.id, (t.status, t.fired_at)))
         .collect();
-    assert_eq!(status[&a.timer.id].0, TimerStatus::Claimed, "held by the other");
+    assert_eq!(
+        status[&a.timer.id].0,
+        TimerStatus::Claimed,
+        "held by the other"
+    );
     assert_eq!(status[&b.timer.id], (TimerStatus::Done, Some(later)));
     assert_eq!(status[&c.timer.id], (TimerStatus::Done, Some(later)));
     // Again: nothing more is completed or enqueued.

@@ -20,9 +20,9 @@ use super::{Arg, Args, Conn, Dialect, Fail, Get, R, Row, dup, execute, fetch_all
 use crate::sql::retrying;
 use crate::support::{self};
 use crate::{
-    Announcer, Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter, MigrateInstance,
-    NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult, TransitionRequest, User,
-    Visibility, WorkflowRecord, scoped_key,
+    Announcer, Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter,
+    MigrateInstance, NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult,
+    TransitionRequest, User, Visibility, WorkflowRecord, scoped_key,
 };
 
 pub const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
