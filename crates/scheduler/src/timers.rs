@@ -23,6 +23,9 @@ pub fn timer_message_key(timer_id: uuid::Uuid, user_id: uuid::Uuid) -> String {
     format!("timer:{timer_id}:{user_id}")
 }
 
+/// A reminder's messages, `None` when it is spent, or why it could not be prepared.
+type Prepared = Result<Option<Vec<NewOutboxMessage>>, SchedulerError>;
+
 /// Timers of one batch fired at the same time (PostgreSQL).
 const FIRE_CONCURRENCY: usize = 8;
 
@@ -174,10 +177,7 @@ impl Scheduler {
             Err(e) => return failed(e),
         };
         let concurrency = self.concurrency();
-        let mut prepared: Vec<(
-            &ClaimedTimer,
-            Result<Option<Vec<NewOutboxMessage>>, SchedulerError>,
-        )> = Vec::with_capacity(batch.len());
+        let mut prepared: Vec<(&ClaimedTimer, Prepared)> = Vec::with_capacity(batch.len());
         let mut waiting = batch.iter();
         let mut running = FuturesUnordered::new();
         for c in waiting.by_ref().take(concurrency) {
@@ -230,10 +230,7 @@ impl Scheduler {
         c: &'c ClaimedTimer,
         instances: &HashMap<uuid::Uuid, Instance>,
         now: DateTime<Utc>,
-    ) -> (
-        &'c ClaimedTimer,
-        Result<Option<Vec<NewOutboxMessage>>, SchedulerError>,
-    ) {
+    ) -> (&'c ClaimedTimer, Prepared) {
         (
             c,
             self.prepare_reminder(c, instances.get(&c.timer.instance_id), now)
