@@ -139,13 +139,13 @@ pub async fn resolve(
     {
         return Ok(None);
     }
-    let Some(token) = store.find_token(&token_hash(bearer)).await? else {
+    // Token and user in one statement.
+    let Some((token, user)) = store.find_token_with_user(&token_hash(bearer)).await? else {
         return Ok(None);
     };
     if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
         return Ok(None);
     }
-    let user = store.get_user(token.user_id).await?;
     if !user.active {
         return Ok(None);
     }

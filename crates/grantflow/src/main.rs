@@ -141,6 +141,10 @@ enum BenchCommand {
         db: String,
         #[arg(long, default_value_t = 2000)]
         transitions: usize,
+        /// Concurrent clients per path (on SQLite the engine path is also measured with
+        /// writers waiting in SQLite's busy handler, for comparison).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
     },
     /// Transitions through GraphQL over HTTP against the store baseline in the same run,
     /// and the latency of a 50-item instance list.
@@ -149,6 +153,9 @@ enum BenchCommand {
         db: String,
         #[arg(long, default_value_t = 2000)]
         transitions: usize,
+        /// Concurrent HTTP clients (and baseline clients).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
     },
 }
 
@@ -335,16 +342,27 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
         }
         #[cfg(feature = "bench")]
         Command::Bench {
-            command: BenchCommand::Transitions { db, transitions },
+            command:
+                BenchCommand::Transitions {
+                    db,
+                    transitions,
+                    clients,
+                },
         } => {
-            cli::bench_transitions::transitions(&db, transitions).await?;
+            cli::bench_transitions::transitions(&db, transitions, clients).await?;
             Ok(0)
         }
         #[cfg(feature = "bench")]
         Command::Bench {
-            command: BenchCommand::Graphql { db, transitions },
+            command:
+                BenchCommand::Graphql {
+                    db,
+                    transitions,
+                    clients,
+                },
         } => {
-            cli::bench_transitions::graphql(&db, transitions, &config.workflows_dir).await?;
+            cli::bench_transitions::graphql(&db, transitions, clients, &config.workflows_dir)
+                .await?;
             Ok(0)
         }
         Command::Workflow { .. } | Command::Schema => unreachable!("handled without a runtime"),

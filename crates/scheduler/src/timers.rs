@@ -1,6 +1,6 @@
 //! Firing claimed timers: messages for reminders, events for timeouts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -22,6 +22,9 @@ use crate::{RunReport, Scheduler, SchedulerError};
 pub fn timer_message_key(timer_id: uuid::Uuid, user_id: uuid::Uuid) -> String {
     format!("timer:{timer_id}:{user_id}")
 }
+
+/// A reminder's messages, `None` when it is spent, or why it could not be prepared.
+type Prepared = Result<Option<Vec<NewOutboxMessage>>, SchedulerError>;
 
 /// Timers of one batch fired at the same time (PostgreSQL).
 const FIRE_CONCURRENCY: usize = 8;
@@ -76,17 +79,21 @@ impl Scheduler {
             metrics::histogram!("grantflow_timer_lag_seconds", "kind" => c.timer.kind.as_str())
                 .record(lag);
         }
+        // Reminders (messages) of the whole batch are prepared (reads) and then completed
+        // together: one transaction fences every timer of the batch and inserts all of
+        // their messages. Timeouts go through the engine one by one.
+        let (events, reminders): (Vec<&ClaimedTimer>, Vec<&ClaimedTimer>) =
+            claimed.iter().partition(|c| !c.timer.kind.is_message());
+        for (c, result) in self.fire_reminders(&reminders, now).await {
+            self.account(c, result, report);
+        }
         // Timers are independent: overlap their round trips (reads, the completing
         // transaction), at most FIRE_CONCURRENCY at a time. The store serialises what
         // must be serialised. (No closures here: they would make `run` lose `Send`.)
-        // SQLite has one writer: concurrent completions would only queue on its busy
-        // timeout (measured slower), so there the timers fire one at a time.
-        let concurrency = if self.services.store.backend() == "sqlite" {
-            1
-        } else {
-            FIRE_CONCURRENCY
-        };
-        let mut waiting = claimed.iter();
+        // SQLite has one writer: concurrent completions would only queue on it, so
+        // there the timers fire one at a time.
+        let concurrency = self.concurrency();
+        let mut waiting = events.into_iter();
         let mut running = FuturesUnordered::new();
         for c in waiting.by_ref().take(concurrency) {
             running.push(self.fire_tagged(c, now));
@@ -95,35 +102,197 @@ impl Scheduler {
             if let Some(next) = waiting.next() {
                 running.push(self.fire_tagged(next, now));
             }
-            if result.is_ok() {
-                self.let_go_timer(c.timer.id);
+            self.account(c, result, report);
+        }
+        Ok(claimed.len())
+    }
+
+    fn concurrency(&self) -> usize {
+        if self.services.store.backend() == "sqlite" {
+            1
+        } else {
+            FIRE_CONCURRENCY
+        }
+    }
+
+    /// Count a fired timer in the report and the metrics; let go of it unless it failed
+    /// (a failed timer stays claimed until its lease runs out, then is retried).
+    fn account(
+        &self,
+        c: &ClaimedTimer,
+        result: Result<Fired, SchedulerError>,
+        report: &mut RunReport,
+    ) {
+        if result.is_ok() {
+            self.let_go_timer(c.timer.id);
+        }
+        let outcome = match &result {
+            Ok(Fired::Messages(_) | Fired::Event) => "fired",
+            Ok(Fired::Spent) => "spent",
+            Ok(Fired::Lost) => "lost",
+            Err(_) => "error",
+        };
+        metrics::counter!("grantflow_timers_total", "kind" => c.timer.kind.as_str(), "outcome" => outcome)
+            .increment(1);
+        match result {
+            Ok(Fired::Messages(n)) => {
+                report.timers_fired += 1;
+                report.messages_enqueued += n;
             }
-            let outcome = match &result {
-                Ok(Fired::Messages(_) | Fired::Event) => "fired",
-                Ok(Fired::Spent) => "spent",
-                Ok(Fired::Lost) => "lost",
-                Err(_) => "error",
-            };
-            metrics::counter!("grantflow_timers_total", "kind" => c.timer.kind.as_str(), "outcome" => outcome)
-                .increment(1);
+            Ok(Fired::Event) => {
+                report.timers_fired += 1;
+                report.events_fired += 1;
+            }
+            Ok(Fired::Spent) => report.timers_spent += 1,
+            Ok(Fired::Lost) => report.timers_lost += 1,
+            Err(e) => {
+                report.timer_errors += 1;
+                tracing::warn!(timer = %c.timer.id, kind = c.timer.kind.as_str(), error = %e, "timer failed; retried after its lease");
+            }
+        }
+    }
+
+    /// Fire a batch of reminder timers: their instances in one read, their recipients
+    /// (overlapped on PostgreSQL), then one transaction completing every timer whose
+    /// fencing token still holds and enqueueing the messages of those only.
+    async fn fire_reminders<'c>(
+        &self,
+        batch: &[&'c ClaimedTimer],
+        now: DateTime<Utc>,
+    ) -> Vec<(&'c ClaimedTimer, Result<Fired, SchedulerError>)> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let failed = |e: StoreError| {
+            let msg = e.to_string();
+            batch
+                .iter()
+                .map(|c| {
+                    (
+                        *c,
+                        Err(SchedulerError::Store(StoreError::Backend(msg.clone()))),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let store = &self.services.store;
+        let mut ids: Vec<uuid::Uuid> = batch.iter().map(|c| c.timer.instance_id).collect();
+        ids.sort();
+        ids.dedup();
+        let instances: HashMap<uuid::Uuid, Instance> = match store.get_instances(&ids).await {
+            Ok(list) => list.into_iter().map(|i| (i.id, i)).collect(),
+            Err(e) => return failed(e),
+        };
+        let concurrency = self.concurrency();
+        let mut prepared: Vec<(&ClaimedTimer, Prepared)> = Vec::with_capacity(batch.len());
+        let mut waiting = batch.iter();
+        let mut running = FuturesUnordered::new();
+        for c in waiting.by_ref().take(concurrency) {
+            running.push(self.prepare_tagged(c, &instances, now));
+        }
+        while let Some(done) = running.next().await {
+            if let Some(next) = waiting.next() {
+                running.push(self.prepare_tagged(next, &instances, now));
+            }
+            prepared.push(done);
+        }
+        // Back in claim order, so that messages are enqueued in fire order.
+        prepared.sort_by_key(|(c, _)| (c.timer.fire_at, c.timer.id));
+        let mut out = Vec::with_capacity(batch.len());
+        let mut completing = Vec::new();
+        let mut outcome_of = Vec::new();
+        for (c, result) in prepared {
             match result {
-                Ok(Fired::Messages(n)) => {
-                    report.timers_fired += 1;
-                    report.messages_enqueued += n;
+                Ok(messages) => {
+                    let fired = messages
+                        .as_ref()
+                        .map_or(Fired::Spent, |m| Fired::Messages(m.len() as u64));
+                    outcome_of.push((c, fired));
+                    completing.push((c.timer.id, c.token, messages.unwrap_or_default()));
                 }
-                Ok(Fired::Event) => {
-                    report.timers_fired += 1;
-                    report.events_fired += 1;
+                Err(e) => out.push((c, Err(e))),
+            }
+        }
+        match store.complete_timers(completing, now).await {
+            Ok(done) => {
+                for ((c, fired), done) in outcome_of.into_iter().zip(done) {
+                    out.push((c, Ok(if done { fired } else { Fired::Lost })));
                 }
-                Ok(Fired::Spent) => report.timers_spent += 1,
-                Ok(Fired::Lost) => report.timers_lost += 1,
-                Err(e) => {
-                    report.timer_errors += 1;
-                    tracing::warn!(timer = %c.timer.id, kind = c.timer.kind.as_str(), error = %e, "timer failed; retried after its lease");
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (c, _) in outcome_of {
+                    out.push((
+                        c,
+                        Err(SchedulerError::Store(StoreError::Backend(msg.clone()))),
+                    ));
                 }
             }
         }
-        Ok(claimed.len())
+        out
+    }
+
+    async fn prepare_tagged<'c>(
+        &self,
+        c: &'c ClaimedTimer,
+        instances: &HashMap<uuid::Uuid, Instance>,
+        now: DateTime<Utc>,
+    ) -> (&'c ClaimedTimer, Prepared) {
+        (
+            c,
+            self.prepare_reminder(c, instances.get(&c.timer.instance_id), now)
+                .await,
+        )
+    }
+
+    /// The messages of one reminder timer, or `None` when it is spent (the instance is
+    /// gone or moved on, or the reminder comes after its deadline).
+    async fn prepare_reminder(
+        &self,
+        c: &ClaimedTimer,
+        instance: Option<&Instance>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<NewOutboxMessage>>, SchedulerError> {
+        let timer = &c.timer;
+        let wf = instance.and_then(|i| self.services.workflow_of(i).ok());
+        let (Some(instance), Some(wf)) = (instance, wf) else {
+            return Ok(None);
+        };
+        // The store cancels a state's timers when it is left; this guards the window in
+        // which a transition commits between our claim and our completion.
+        if instance.is_final || instance.state != timer.state {
+            return Ok(None);
+        }
+        // A reminder that fires after the deadline (the scheduler was down) would say
+        // "0 days left" of a task already late: the overdue ladder speaks for it instead.
+        let due_at = timer.due_at.or(instance.due_at);
+        if matches!(timer.kind, TimerKind::Reminder | TimerKind::Due)
+            && due_at.is_some_and(|d| d <= now)
+        {
+            return Ok(None);
+        }
+        let recipients = self
+            .services
+            .store
+            .recipients(instance, &timer.notify)
+            .await?;
+        let late_party = if timer.kind == TimerKind::Escalation {
+            Some(self.late_party(&wf, instance).await?)
+        } else {
+            None
+        };
+        let mut seen = HashSet::new();
+        Ok(Some(
+            recipients
+                .iter()
+                .filter(|u| u.active && seen.insert(u.id))
+                // Escalations go out whatever the preference: a supervisor must hear of it.
+                .filter(|u| {
+                    timer.kind == TimerKind::Escalation || u.notify_pref == NotifyPref::Immediate
+                })
+                .map(|u| self.timer_message(c, instance, &wf, u, late_party.as_ref(), now))
+                .collect(),
+        ))
     }
 
     async fn fire_tagged<'c>(
@@ -134,6 +303,7 @@ impl Scheduler {
         (c, self.fire_one(c, now).await)
     }
 
+    /// Fire a timeout (or named timer) through the engine.
     async fn fire_one(
         &self,
         c: &ClaimedTimer,
@@ -141,71 +311,17 @@ impl Scheduler {
     ) -> Result<Fired, SchedulerError> {
         let store = &self.services.store;
         let timer = &c.timer;
-        if !timer.kind.is_message() {
-            return match self.services.fire_timer(c).await {
-                Ok(Some(applied)) if !applied.replayed => Ok(Fired::Event),
-                Ok(_) => {
-                    // Not applicable (or applied before): consume the timer so that it is
-                    // not claimed again after every lease.
-                    let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
-                    Ok(if done { Fired::Spent } else { Fired::Lost })
-                }
-                Err(grantflow_service::ServiceError::Store(e)) => Err(e.into()),
-                Err(e) => Err(StoreError::Invalid(e.to_string()).into()),
-            };
+        match self.services.fire_timer(c).await {
+            Ok(Some(applied)) if !applied.replayed => Ok(Fired::Event),
+            Ok(_) => {
+                // Not applicable (or applied before): consume the timer so that it is
+                // not claimed again after every lease.
+                let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
+                Ok(if done { Fired::Spent } else { Fired::Lost })
+            }
+            Err(grantflow_service::ServiceError::Store(e)) => Err(e.into()),
+            Err(e) => Err(StoreError::Invalid(e.to_string()).into()),
         }
-        let instance = match store.get_instance(timer.instance_id).await {
-            Ok(i) => Some(i),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let wf = instance
-            .as_ref()
-            .and_then(|i| self.services.workflow_of(i).ok());
-        let (Some(instance), Some(wf)) = (instance, wf) else {
-            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
-            return Ok(if done { Fired::Spent } else { Fired::Lost });
-        };
-        // The store cancels a state's timers when it is left; this guards the window in
-        // which a transition commits between our claim and our completion.
-        if instance.is_final || instance.state != timer.state {
-            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
-            return Ok(if done { Fired::Spent } else { Fired::Lost });
-        }
-        // A reminder that fires after the deadline (the scheduler was down) would say
-        // "0 days left" of a task already late: the overdue ladder speaks for it instead.
-        let due_at = timer.due_at.or(instance.due_at);
-        if matches!(timer.kind, TimerKind::Reminder | TimerKind::Due)
-            && due_at.is_some_and(|d| d <= now)
-        {
-            let done = store.complete_timer(timer.id, c.token, vec![], now).await?;
-            return Ok(if done { Fired::Spent } else { Fired::Lost });
-        }
-        let recipients = store.recipients(&instance, &timer.notify).await?;
-        let late_party = if timer.kind == TimerKind::Escalation {
-            Some(self.late_party(&wf, &instance).await?)
-        } else {
-            None
-        };
-        let mut seen = HashSet::new();
-        let messages: Vec<NewOutboxMessage> = recipients
-            .iter()
-            .filter(|u| u.active && seen.insert(u.id))
-            // Escalations go out whatever the preference: a supervisor must hear of it.
-            .filter(|u| {
-                timer.kind == TimerKind::Escalation || u.notify_pref == NotifyPref::Immediate
-            })
-            .map(|u| self.timer_message(c, &instance, &wf, u, late_party.as_ref(), now))
-            .collect();
-        let n = messages.len() as u64;
-        let done = store
-            .complete_timer(timer.id, c.token, messages, now)
-            .await?;
-        Ok(if done {
-            Fired::Messages(n)
-        } else {
-            Fired::Lost
-        })
     }
 
     /// Who is late, for escalations: the unit when applicants hold the task, else the

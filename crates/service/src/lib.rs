@@ -485,18 +485,24 @@ impl Services {
         } else {
             Some(req.expected_version)
         };
+        // The announcement to the other replicas is sent inside the transaction
+        // (PostgreSQL), so that it cannot be lost between the commit and a crash.
+        let announce = |applied: &Applied| self.announcement(applied);
         let result = self
             .store
-            .apply_transition(TransitionRequest {
-                instance_id: req.instance_id,
-                expected_version,
-                idempotency_key: req.idempotency_key.clone(),
-                request_hash: request_hash(&req),
-                actor_id: actor.id.clone(),
-                planner: &planner,
-                complete_timer,
-                money,
-            })
+            .apply_transition_announced(
+                TransitionRequest {
+                    instance_id: req.instance_id,
+                    expected_version,
+                    idempotency_key: req.idempotency_key.clone(),
+                    request_hash: request_hash(&req),
+                    actor_id: actor.id.clone(),
+                    planner: &planner,
+                    complete_timer,
+                    money,
+                },
+                &announce,
+            )
             .await;
         observe_transition(&wf, &req.event, &result);
         let applied = result?;
@@ -510,14 +516,16 @@ impl Services {
                 version = applied.instance.version,
                 "transition"
             );
-            self.publish(&applied).await;
+            // Announced to the other replicas with the commit; this process's own.
+            let _ = self
+                .events
+                .send(LiveEvent::Instance(Self::instance_event(&applied)));
         }
         Ok(applied)
     }
 
-    /// To this process's subscribers, and announced to the other replicas (PostgreSQL).
-    async fn publish(&self, applied: &Applied) {
-        let event = InstanceEvent {
+    fn instance_event(applied: &Applied) -> InstanceEvent {
+        InstanceEvent {
             instance_id: applied.instance.id,
             workflow_id: applied.instance.workflow_id.clone(),
             version: applied.instance.version,
@@ -528,14 +536,25 @@ impl Services {
             at: applied.record.at,
             org_id: applied.instance.org_id,
             city_id: applied.instance.city_id,
-        };
-        // This process's subscribers first (no subscriber is not an error).
-        let _ = self.events.send(LiveEvent::Instance(event.clone()));
-        let announcement = Announcement {
+        }
+    }
+
+    /// What the other replicas are told of a committed change (see [`Announcement`]).
+    fn announcement(&self, applied: &Applied) -> Option<String> {
+        serde_json::to_string(&Announcement {
             origin: self.origin,
-            event,
-        };
-        if let Ok(payload) = serde_json::to_string(&announcement)
+            event: Self::instance_event(applied),
+        })
+        .ok()
+    }
+
+    /// To this process's subscribers, and announced to the other replicas (PostgreSQL).
+    async fn publish(&self, applied: &Applied) {
+        // This process's subscribers first (no subscriber is not an error).
+        let _ = self
+            .events
+            .send(LiveEvent::Instance(Self::instance_event(applied)));
+        if let Some(payload) = self.announcement(applied)
             && let Err(e) = self.store.announce(&payload).await
         {
             // The change is committed; other replicas' subscribers miss it (they resync

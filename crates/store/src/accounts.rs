@@ -40,6 +40,18 @@ pub trait AccountStore: Send + Sync {
     async fn users_with_role(&self, role: Role, orgs: Option<&[Uuid]>) -> StoreResult<Vec<User>>;
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord>;
     async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The token and its user, for the bearer check of every request: one statement on
+    /// the SQL stores (this default makes two reads).
+    async fn find_token_with_user(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, User)>> {
+        let Some(token) = self.find_token(token_hash).await? else {
+            return Ok(None);
+        };
+        let user = self.get_user(token.user_id).await?;
+        Ok(Some((token, user)))
+    }
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
     /// Revoke every token of a user; returns how many were live.
     async fn revoke_user_tokens(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<u64>;

@@ -107,6 +107,8 @@ pub struct BenchOptions {
     pub transitions: usize,
     /// Instances the transitions are spread over.
     pub instances: usize,
+    /// Concurrent clients per path (each with its own instances).
+    pub clients: usize,
 }
 
 impl Default for BenchOptions {
@@ -114,6 +116,7 @@ impl Default for BenchOptions {
         BenchOptions {
             transitions: 2000,
             instances: 50,
+            clients: 1,
         }
     }
 }
@@ -133,6 +136,9 @@ pub struct BenchReport {
     pub baseline: PathStats,
     /// Engine throughput as a fraction of the baseline's (the target is ≥ 0.7).
     pub ratio: f64,
+    /// Further engine paths measured in the same run (on SQLite: the same engine path
+    /// with writers waiting in SQLite's busy handler instead of the in-process queue).
+    pub others: Vec<(String, PathStats)>,
 }
 
 fn stats(mut latencies: Vec<Duration>, total: Duration) -> PathStats {
@@ -158,11 +164,22 @@ fn bench_workflow() -> StoreResult<CompiledWorkflow> {
         .ok_or_else(|| StoreError::Invalid("the benchmark workflow does not load".into()))
 }
 
-/// Run both paths, alternating blocks of 100 transitions so that both see the same
-/// database size and cache state.
+/// Run both paths, alternating blocks of 100 transitions per client so that both see
+/// the same database size and cache state.
 pub async fn bench_transitions(
     store: &dyn Store,
     baseline: &dyn BaselineWriter,
+    options: BenchOptions,
+) -> StoreResult<BenchReport> {
+    bench_transitions_with(store, baseline, &[], options).await
+}
+
+/// [`bench_transitions`], also measuring the engine path through each of `others` (other
+/// stores on the same database, e.g. configured differently), in the same blocks.
+pub async fn bench_transitions_with(
+    store: &dyn Store,
+    baseline: &dyn BaselineWriter,
+    others: &[(&str, &dyn Store)],
     options: BenchOptions,
 ) -> StoreResult<BenchReport> {
     let wf = bench_workflow()?;
@@ -180,7 +197,7 @@ pub async fn bench_transitions(
         org: None,
     };
     let now = Utc::now();
-    let instances = options.instances.max(1);
+    let instances = options.instances.max(options.clients).max(1);
     let mut engine_ids = Vec::new();
     let mut baseline_ids = Vec::new();
     for i in 0..instances * 2 {
@@ -213,75 +230,132 @@ pub async fn bench_transitions(
     let snapshot = grantflow_domain::engine::Snapshot::initial(&wf, json!({}));
     let (_, baseline_timers) = initial_schedule(&wf, &snapshot, now, &calendar);
 
-    let mut engine_lat = Vec::with_capacity(options.transitions);
-    let mut baseline_lat = Vec::with_capacity(options.transitions);
-    let mut engine_total = Duration::ZERO;
-    let mut baseline_total = Duration::ZERO;
+    let clients = options.clients.max(1);
+    let mut paths: Vec<(&str, &dyn Store)> = vec![("engine", store)];
+    paths.extend(others.iter().copied());
+    let mut lat: Vec<Vec<Duration>> = vec![Vec::new(); paths.len() + 1];
+    let mut total = vec![Duration::ZERO; paths.len() + 1];
     let mut baseline_states = vec![false; baseline_ids.len()];
     let mut done = 0;
+    // Client c owns the instances i with i % clients == c, so that concurrent clients
+    // never wait on one another's row lock (only on the database).
     while done < options.transitions {
-        let block = (options.transitions - done).min(100);
-        let started = Instant::now();
-        for k in done..done + block {
-            let id = engine_ids[k % engine_ids.len()];
-            let t0 = Instant::now();
-            let planner = |inst: &crate::Instance| {
-                let event = if inst.state == "a" { "flip" } else { "flop" };
-                let command = Command {
-                    event: event.into(),
-                    input: json!({ "note": format!("step {k}") }),
-                    reason: None,
-                };
-                plan_transition(
-                    &wf,
-                    &inst.snapshot(),
-                    &actor,
-                    &command,
-                    Utc::now(),
-                    &calendar,
-                )
-                .map(|plan| PlannedChange {
-                    plan,
-                    notification_context: json!({}),
-                })
-            };
-            store
-                .apply_transition(TransitionRequest {
-                    instance_id: id,
-                    expected_version: None,
-                    idempotency_key: Some(Uuid::now_v7().to_string()),
-                    request_hash: format!("bench-{k}"),
-                    actor_id: actor.id.clone(),
-                    planner: &planner,
-                    complete_timer: None,
-                    money: None,
-                })
-                .await?;
-            engine_lat.push(t0.elapsed());
+        let block = (options.transitions - done).min(100 * clients);
+        for (p, (_, s)) in paths.iter().enumerate() {
+            let started = Instant::now();
+            let runs = (0..clients).map(|c| {
+                let (wf, calendar, actor) = (&wf, &calendar, &actor);
+                let mine: Vec<Uuid> = engine_ids
+                    .iter()
+                    .skip(c)
+                    .step_by(clients)
+                    .copied()
+                    .collect();
+                async move {
+                    let mut out = Vec::new();
+                    for (j, op) in (c..block).step_by(clients).enumerate() {
+                        let t0 = Instant::now();
+                        engine_transition(*s, wf, calendar, actor, mine[j % mine.len()], done + op)
+                            .await?;
+                        out.push(t0.elapsed());
+                    }
+                    Ok::<_, StoreError>(out)
+                }
+            });
+            for r in futures::future::join_all(runs).await {
+                lat[p].extend(r?);
+            }
+            total[p] += started.elapsed();
         }
-        engine_total += started.elapsed();
+        let b = paths.len();
         let started = Instant::now();
-        for k in done..done + block {
-            let slot = k % baseline_ids.len();
-            let to = if baseline_states[slot] { "a" } else { "b" };
-            baseline_states[slot] = !baseline_states[slot];
-            let t0 = Instant::now();
-            baseline
-                .baseline_transition(baseline_ids[slot], to, &baseline_timers, Utc::now())
-                .await?;
-            baseline_lat.push(t0.elapsed());
+        let mut owned: Vec<Vec<(usize, bool)>> = vec![Vec::new(); clients];
+        for (slot, st) in baseline_states.iter().enumerate() {
+            owned[slot % clients].push((slot, *st));
         }
-        baseline_total += started.elapsed();
+        let runs = owned.into_iter().enumerate().map(|(c, mut mine)| {
+            let baseline_ids = &baseline_ids;
+            let timers = &baseline_timers;
+            async move {
+                let mut out = Vec::new();
+                for (j, _) in (c..block).step_by(clients).enumerate() {
+                    let n = mine.len();
+                    let (slot, in_b) = mine[j % n];
+                    let to = if in_b { "a" } else { "b" };
+                    let t0 = Instant::now();
+                    baseline
+                        .baseline_transition(baseline_ids[slot], to, timers, Utc::now())
+                        .await?;
+                    out.push(t0.elapsed());
+                    mine[j % n].1 = !in_b;
+                }
+                Ok::<_, StoreError>((out, mine))
+            }
+        });
+        for r in futures::future::join_all(runs).await {
+            let (out, mine) = r?;
+            lat[b].extend(out);
+            for (slot, st) in mine {
+                baseline_states[slot] = st;
+            }
+        }
+        total[b] += started.elapsed();
         done += block;
     }
-    let engine = stats(engine_lat, engine_total);
-    let baseline = stats(baseline_lat, baseline_total);
+    let mut all: Vec<PathStats> = lat
+        .into_iter()
+        .zip(total)
+        .map(|(l, t)| stats(l, t))
+        .collect();
+    let baseline_stats = all
+        .pop()
+        .unwrap_or_else(|| stats(Vec::new(), Duration::ZERO));
+    let engine = all.remove(0);
     Ok(BenchReport {
         backend: store.backend().to_string(),
-        ratio: engine.per_second / baseline.per_second.max(1e-9),
+        ratio: engine.per_second / baseline_stats.per_second.max(1e-9),
         engine,
-        baseline,
+        baseline: baseline_stats,
+        others: others.iter().map(|(n, _)| n.to_string()).zip(all).collect(),
     })
+}
+
+/// One transition through the engine path (flip or flop, whichever applies).
+async fn engine_transition(
+    store: &dyn Store,
+    wf: &CompiledWorkflow,
+    calendar: &WorkCalendar,
+    actor: &Actor,
+    id: Uuid,
+    k: usize,
+) -> StoreResult<()> {
+    let planner = |inst: &crate::Instance| {
+        let event = if inst.state == "a" { "flip" } else { "flop" };
+        let command = Command {
+            event: event.into(),
+            input: json!({ "note": format!("step {k}") }),
+            reason: None,
+        };
+        plan_transition(wf, &inst.snapshot(), actor, &command, Utc::now(), calendar).map(|plan| {
+            PlannedChange {
+                plan,
+                notification_context: json!({}),
+            }
+        })
+    };
+    store
+        .apply_transition(TransitionRequest {
+            instance_id: id,
+            expected_version: None,
+            idempotency_key: Some(Uuid::now_v7().to_string()),
+            request_hash: format!("bench-{k}"),
+            actor_id: actor.id.clone(),
+            planner: &planner,
+            complete_timer: None,
+            money: None,
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -169,9 +169,34 @@ pub trait Store:
     /// (PostgreSQL `NOTIFY` on [`EVENTS_CHANNEL`]); nothing on SQLite, which serves one
     /// process.
     async fn announce(&self, payload: &str) -> StoreResult<()>;
+    /// [`InstanceStore::apply_transition`], and the announcement `announce` makes of the
+    /// applied change (not of a replay). On PostgreSQL the `NOTIFY` is sent inside the
+    /// transaction (`pg_notify` is transactional): it is delivered exactly when the
+    /// change commits, so a crash between the commit and the announcement cannot lose it.
+    /// This default announces after the commit (a failed announcement is logged).
+    async fn apply_transition_announced(
+        &self,
+        request: TransitionRequest<'_>,
+        announce: &Announcer<'_>,
+    ) -> StoreResult<Applied> {
+        let applied = self.apply_transition(request).await?;
+        if !applied.replayed
+            && let Some(payload) = announce(&applied)
+            && let Err(_e) = self.announce(&payload).await
+        {
+            // The change is committed: it is not undone for a lost announcement.
+            #[cfg(feature = "sql")]
+            tracing::warn!(error = %_e, instance_id = %applied.instance.id, "cannot announce a transition");
+        }
+        Ok(applied)
+    }
     /// The connection pool's state (for `/metrics`).
     fn pool_status(&self) -> PoolStatus;
 }
+
+/// What a committed transition is announced with to the other replicas (`None`: not at
+/// all), see [`Store::apply_transition_announced`].
+pub type Announcer<'a> = dyn Fn(&Applied) -> Option<String> + Send + Sync + 'a;
 
 /// The idempotency key as stored: scoped by actor so two users cannot collide.
 pub fn scoped_key(actor_id: &str, key: &str) -> String {

@@ -32,6 +32,22 @@ pub trait TimerStore: Send + Sync {
         messages: Vec<NewOutboxMessage>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// [`TimerStore::complete_timer`] for a batch of claimed timers, in one transaction
+    /// on the SQL stores (one fenced update of the timers, one insert of their messages):
+    /// each `(id, token, messages)` is completed, and its messages enqueued, only if the
+    /// token still holds. Returns, in order, whether each was completed. This default
+    /// completes them one by one.
+    async fn complete_timers(
+        &self,
+        batch: Vec<(Uuid, i64, Vec<NewOutboxMessage>)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<bool>> {
+        let mut done = Vec::with_capacity(batch.len());
+        for (id, token, messages) in batch {
+            done.push(self.complete_timer(id, token, messages, now).await?);
+        }
+        Ok(done)
+    }
     /// The earliest pending fire time, to know how long the scheduler may wait.
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
     async fn pending_timer_count(&self) -> StoreResult<i64>;

@@ -13,10 +13,12 @@ use grantflow_domain::Registry;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::{Snapshot, initial_schedule};
 use grantflow_service::{CreateInstance, Services, SystemClock};
-use grantflow_store::bench::{BENCH_WORKFLOW, BaselineWriter, BenchOptions, bench_transitions};
+use grantflow_store::bench::{
+    BENCH_WORKFLOW, BaselineWriter, BenchOptions, bench_transitions_with,
+};
 use grantflow_store::{NewOrganisation, NewToken, NewUser, OrgKind, Role, Store};
 use grantflow_store_postgres::{PostgresOptions, PostgresStore};
-use grantflow_store_sqlite::SqliteStore;
+use grantflow_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -39,30 +41,57 @@ async fn open(url: &str) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BaselineWrit
     }
 }
 
-/// `grantflow bench transitions --db URL`: the store's engine path against the baseline.
-pub async fn transitions(url: &str, count: usize) -> anyhow::Result<()> {
+/// `grantflow bench transitions --db URL [--clients N]`: the store's engine path against
+/// the baseline, N clients at a time. On SQLite the engine path is measured twice: with
+/// writers queued in the process (the default) and, through a second store on the same
+/// file, with writers waiting in SQLite's busy handler.
+pub async fn transitions(url: &str, count: usize, clients: usize) -> anyhow::Result<()> {
     let (store, baseline) = open(url).await?;
-    let report = bench_transitions(
+    let unqueued: Option<Arc<dyn Store>> = if store.backend() == "sqlite" {
+        let s = SqliteStore::connect_with(SqliteOptions {
+            url: url.to_string(),
+            queue_writers: false,
+            ..SqliteOptions::default()
+        })
+        .await?;
+        Some(Arc::new(s))
+    } else {
+        None
+    };
+    let others: Vec<(&str, &dyn Store)> = unqueued
+        .as_deref()
+        .map(|s| ("engine, writers in the busy handler", s))
+        .into_iter()
+        .collect();
+    let report = bench_transitions_with(
         store.as_ref(),
         baseline.as_ref(),
+        &others,
         BenchOptions {
             transitions: count,
-            instances: 50,
+            instances: 50.max(clients * 4),
+            clients,
         },
     )
     .await?;
-    println!("| backend | path | transitions | per second | p50 ms | p99 ms |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
-    for (name, s) in [
-        ("engine (store)", &report.engine),
-        ("baseline SQL", &report.baseline),
-    ] {
+    println!("| backend | path | clients | transitions | per second | p50 ms | p99 ms |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut rows = vec![("engine (store)".to_string(), &report.engine)];
+    rows.extend(report.others.iter().map(|(n, s)| (n.clone(), s)));
+    rows.push(("baseline SQL".to_string(), &report.baseline));
+    for (name, s) in rows {
         println!(
-            "| {} | {name} | {} | {:.0} | {:.2} | {:.2} |",
+            "| {} | {name} | {clients} | {} | {:.0} | {:.2} | {:.2} |",
             report.backend, s.transitions, s.per_second, s.p50_ms, s.p99_ms
         );
     }
     println!("\nengine / baseline throughput: {:.2}", report.ratio);
+    for (name, s) in &report.others {
+        println!(
+            "engine / {name} throughput: {:.2}",
+            report.engine.per_second / s.per_second.max(1e-9)
+        );
+    }
     Ok(())
 }
 
@@ -97,8 +126,10 @@ fn stats(mut lat: Vec<Duration>, total: Duration) -> Stats {
 pub async fn graphql(
     url: &str,
     count: usize,
+    clients: usize,
     workflows_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
+    let clients = clients.max(1);
     let (store, baseline) = open(url).await?;
     let mut registry: Registry = crate::workflows::load_for_serving(workflows_dir)?;
     let bench_wf = grantflow_domain::load_str("bench.toml", BENCH_WORKFLOW)
@@ -138,7 +169,7 @@ pub async fn graphql(
     store
         .create_token(NewToken {
             user_id: user.id,
-            token_hash,
+            token_hash: token_hash.clone(),
             kind: "session".into(),
             name: None,
             scopes: vec![],
@@ -146,7 +177,7 @@ pub async fn graphql(
         })
         .await?;
 
-    let instances = 50;
+    let instances = 50.max(clients * 4);
     let mut gql_ids = Vec::new();
     for i in 0..instances {
         let inst = services
@@ -218,43 +249,86 @@ pub async fn graphql(
     let mut gql_lat = Vec::with_capacity(count);
     let mut base_lat = Vec::with_capacity(count);
     let (mut gql_total, mut base_total) = (Duration::ZERO, Duration::ZERO);
+    // Client c owns the instances i with i % clients == c (no waiting on a row lock of
+    // another client); the two paths alternate in blocks of 100 transitions per client.
+    let mut gql_owned: Vec<Vec<(Uuid, i64, String)>> = vec![Vec::new(); clients];
+    for (i, x) in gql_ids.into_iter().enumerate() {
+        gql_owned[i % clients].push(x);
+    }
+    let mut base_owned: Vec<Vec<(Uuid, bool)>> = vec![Vec::new(); clients];
+    for (i, x) in baseline_ids.into_iter().enumerate() {
+        base_owned[i % clients].push(x);
+    }
     let mut done = 0;
     while done < count {
-        let block = (count - done).min(100);
+        let block = (count - done).min(100 * clients);
         let started = Instant::now();
-        for k in done..done + block {
-            let slot = k % gql_ids.len();
-            let (id, version, state) = gql_ids[slot].clone();
-            let event = if state == "a" { "flip" } else { "flop" };
-            let t0 = Instant::now();
-            let resp: Value = post(json!({
-                "query": "mutation($id: ID!, $e: String!, $v: Int!, $n: String) { transition(instanceId: $id, event: $e, expectedVersion: $v, input: { note: $n }) { instance { version state { id } } } }",
-                "variables": { "id": id, "e": event, "v": version, "n": format!("step {k}") }
-            }))
-            .await?
-            .json()
-            .await?;
-            gql_lat.push(t0.elapsed());
-            let inst = &resp["data"]["transition"]["instance"];
-            anyhow::ensure!(inst.is_object(), "transition failed: {resp}");
-            gql_ids[slot] = (
-                id,
-                inst["version"].as_i64().unwrap_or(version + 1),
-                inst["state"]["id"].as_str().unwrap_or("a").to_string(),
-            );
+        let runs = gql_owned.into_iter().enumerate().map(|(c, mut mine)| {
+            let post = &post;
+            async move {
+                let mut lat = Vec::new();
+                for (j, op) in (c..block).step_by(clients).enumerate() {
+                    let n = mine.len();
+                    let (id, version, state) = mine[j % n].clone();
+                    let event = if state == "a" { "flip" } else { "flop" };
+                    let t0 = Instant::now();
+                    let resp: Value = post(json!({
+                        "query": "mutation($id: ID!, $e: String!, $v: Int!, $n: String) { transition(instanceId: $id, event: $e, expectedVersion: $v, input: { note: $n }) { instance { version state { id } } } }",
+                        "variables": { "id": id, "e": event, "v": version, "n": format!("step {}", done + op) }
+                    }))
+                    .await?
+                    .json()
+                    .await?;
+                    lat.push(t0.elapsed());
+                    let inst = &resp["data"]["transition"]["instance"];
+                    anyhow::ensure!(inst.is_object(), "transition failed: {resp}");
+                    mine[j % n] = (
+                        id,
+                        inst["version"].as_i64().unwrap_or(version + 1),
+                        inst["state"]["id"].as_str().unwrap_or("a").to_string(),
+                    );
+                }
+                Ok::<_, anyhow::Error>((lat, mine))
+            }
+        });
+        gql_owned = Vec::with_capacity(clients);
+        for r in futures::future::join_all(runs).await {
+            let (lat, mine) = r?;
+            gql_lat.extend(lat);
+            gql_owned.push(mine);
         }
         gql_total += started.elapsed();
         let started = Instant::now();
-        for k in done..done + block {
-            let slot = k % baseline_ids.len();
-            let (id, in_b) = baseline_ids[slot];
-            let to = if in_b { "a" } else { "b" };
-            let t0 = Instant::now();
-            baseline
-                .baseline_transition(id, to, &baseline_timers, Utc::now())
-                .await?;
-            base_lat.push(t0.elapsed());
-            baseline_ids[slot].1 = !in_b;
+        let runs = base_owned.into_iter().enumerate().map(|(c, mut mine)| {
+            let (store, baseline, token_hash) = (&store, &baseline, &token_hash);
+            let timers = &baseline_timers;
+            async move {
+                let mut lat = Vec::new();
+                for (j, _) in (c..block).step_by(clients).enumerate() {
+                    let n = mine.len();
+                    let (id, in_b) = mine[j % n];
+                    let to = if in_b { "a" } else { "b" };
+                    let t0 = Instant::now();
+                    // Today's 12-statement shape by hand: token, user and instance read
+                    // outside the transaction, then the transaction (lock, update,
+                    // history, cancel, one insert per timer).
+                    let t = store.find_token(token_hash).await?.context("the token")?;
+                    store.get_user(t.user_id).await?;
+                    store.get_instance(id).await?;
+                    baseline
+                        .baseline_transition(id, to, timers, Utc::now())
+                        .await?;
+                    lat.push(t0.elapsed());
+                    mine[j % n].1 = !in_b;
+                }
+                Ok::<_, anyhow::Error>((lat, mine))
+            }
+        });
+        base_owned = Vec::with_capacity(clients);
+        for r in futures::future::join_all(runs).await {
+            let (lat, mine) = r?;
+            base_lat.extend(lat);
+            base_owned.push(mine);
         }
         base_total += started.elapsed();
         done += block;
@@ -285,11 +359,11 @@ pub async fn graphql(
     println!("| --- | --- | ---: | ---: | ---: | ---: |");
     let backend = store.backend();
     println!(
-        "| {backend} | transition via GraphQL over HTTP | {} | {:.0} | {:.2} | {:.2} |",
+        "| {backend} | transition via GraphQL over HTTP, {clients} clients | {} | {:.0} | {:.2} | {:.2} |",
         g.n, g.per_second, g.p50, g.p99
     );
     println!(
-        "| {backend} | baseline SQL (no engine, no HTTP) | {} | {:.0} | {:.2} | {:.2} |",
+        "| {backend} | baseline SQL, 12 statements (no engine, no HTTP), {clients} clients | {} | {:.0} | {:.2} | {:.2} |",
         b.n, b.per_second, b.p50, b.p99
     );
     println!(

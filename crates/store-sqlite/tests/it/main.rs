@@ -2,3 +2,4 @@
 //! with a module per topic.
 
 mod conformance;
+mod writer_queue;

@@ -330,7 +330,7 @@ pub(crate) async fn ok(store: &dyn Store, fire: Fire<'_>) -> Instance {
     }
 }
 
-pub(crate) fn message(key: &str, at: DateTime<Utc>) -> NewOutboxMessage {
+pub fn message(key: &str, at: DateTime<Utc>) -> NewOutboxMessage {
     NewOutboxMessage {
         idempotency_key: key.into(),
         recipient_user_id: None,

@@ -8,6 +8,7 @@
 //! One file per aggregate; [`fixtures`] holds what they share.
 
 mod accounts;
+mod batch;
 mod fixtures;
 mod history;
 mod instances;
@@ -17,6 +18,7 @@ mod queue;
 pub mod review;
 
 pub use accounts::*;
+pub use batch::*;
 pub use fixtures::*;
 pub use history::*;
 pub use instances::*;
@@ -72,6 +74,9 @@ macro_rules! conformance_suite {
             race_fifty_writers,
             tamper_is_detected,
             history_is_append_only,
+            complete_timers_batch_is_fenced,
+            complete_timers_racing_schedulers,
+            many_concurrent_writers_all_commit,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -518,6 +518,46 @@ pub async fn find_token<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
+/// The token and its user in one statement (see `AccountStore::find_token_with_user`).
+pub async fn find_token_with_user<D: Dialect>(
+    pool: &Pool<D::DB>,
+    token_hash: &str,
+) -> StoreResult<Option<(TokenRecord, User)>> {
+    let sql = user_select::<D>().replacen(
+        " FROM users u",
+        ", t.id AS t_id, t.kind AS t_kind, t.name AS t_name, t.scopes AS t_scopes, \
+         t.created_at AS t_created_at, t.expires_at AS t_expires_at, \
+         t.revoked_at AS t_revoked_at FROM tokens t JOIN users u ON u.id = t.user_id",
+        1,
+    );
+    let r: R<Option<(TokenRecord, User)>> = async {
+        let row = fetch_optional::<D>(
+            pool,
+            &format!("{sql} WHERE t.token_hash = $1"),
+            Args::new().text(token_hash),
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user::<D>(&row)?;
+        let g = Get::<D>(&row);
+        let token = TokenRecord {
+            id: g.id("t_id")?,
+            user_id: user.id,
+            kind: g.str("t_kind")?,
+            name: g.opt_str("t_name")?,
+            scopes: g.strings("t_scopes")?,
+            created_at: g.time("t_created_at")?,
+            expires_at: g.opt_time("t_expires_at")?,
+            revoked_at: g.opt_time("t_revoked_at")?,
+        };
+        Ok(Some((token, user)))
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
 pub async fn revoke_token<D: Dialect>(
     pool: &Pool<D::DB>,
     id: Uuid,
@@ -723,6 +763,13 @@ impl<S: super::SqlBackend> crate::AccountStore for S {
 
     async fn find_token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
         find_token::<S::D>(self.sql_pool(), token_hash).await
+    }
+
+    async fn find_token_with_user(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, User)>> {
+        find_token_with_user::<S::D>(self.sql_pool(), token_hash).await
     }
 
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {

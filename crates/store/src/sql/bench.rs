@@ -1,13 +1,15 @@
 //! The baseline for `grantflow bench transitions`: the statements one transition issues,
 //! written by hand with no engine, no idempotency record and no notifications, so that
-//! the engine path can be compared with the cost of the bare SQL.
+//! the engine path can be compared with the cost of the bare SQL. It keeps the shape of a
+//! straightforward implementation (one `INSERT` per timer), which the store has since
+//! improved on.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::HistoryRecord;
 use grantflow_domain::schedule::TimerPlan;
 use uuid::Uuid;
 
-use super::instances::{fetch_instance, insert_history, insert_timers};
+use super::instances::{fetch_instance, insert_history};
 use super::{Args, Dialect, Fail, R, SqlBackend};
 use crate::StoreResult;
 use crate::bench::BaselineWriter;
@@ -66,7 +68,29 @@ async fn baseline_transition<D: Dialect>(
         Args::new().id(instance_id),
     )
     .await?;
-    insert_timers::<D>(&mut *tx, instance_id, record.seq, to_state, timers).await?;
+    // One statement per timer, as a straightforward implementation writes them (the store
+    // inserts them in one multi-row statement).
+    for t in timers {
+        D::execute(
+            &mut *tx,
+            "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
+             due_at, event, notify, step_offset, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
+            Args::new()
+                .id(Uuid::now_v7())
+                .id(instance_id)
+                .int(record.seq)
+                .text(to_state)
+                .text(t.kind.as_str())
+                .text(&t.key)
+                .time(t.fire_at)
+                .opt_time(t.due_at)
+                .opt_text(t.event.clone())
+                .strings(&t.notify)
+                .opt_text(t.offset.clone()),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(record.seq)
 }

@@ -20,9 +20,9 @@ use super::{Arg, Args, Conn, Dialect, Fail, Get, R, Row, dup, execute, fetch_all
 use crate::sql::retrying;
 use crate::support::{self};
 use crate::{
-    Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter, MigrateInstance,
-    NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult, TransitionRequest, User,
-    Visibility, WorkflowRecord, scoped_key,
+    Announcer, Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter,
+    MigrateInstance, NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult,
+    TransitionRequest, User, Visibility, WorkflowRecord, scoped_key,
 };
 
 pub const INSTANCE_COLS: &str = "id, workflow_id, workflow_version, state, stage, \
@@ -210,7 +210,8 @@ pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -
     Ok(())
 }
 
-/// Insert the timers of one state entry.
+/// Insert the timers of one state entry, in one statement (one round trip however many
+/// reminders the state has).
 pub async fn insert_timers<D: Dialect>(
     conn: &mut Conn<D>,
     instance_id: Uuid,
@@ -218,13 +219,19 @@ pub async fn insert_timers<D: Dialect>(
     state: &str,
     timers: &[TimerPlan],
 ) -> R<()> {
-    for t in timers {
-        D::execute(
-            &mut *conn,
+    // 11 parameters a row; a chunk stays far below either database's parameter limit.
+    for chunk in timers.chunks(500) {
+        let mut sql = String::from(
             "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
-             due_at, event, notify, step_offset, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
-            Args::new()
+             due_at, event, notify, step_offset, status) VALUES ",
+        );
+        let mut args = Args::new();
+        for (i, t) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let first = args.0.len() + 1;
+            args = args
                 .id(Uuid::now_v7())
                 .id(instance_id)
                 .int(state_entry)
@@ -235,9 +242,14 @@ pub async fn insert_timers<D: Dialect>(
                 .opt_time(t.due_at)
                 .opt_text(t.event.clone())
                 .strings(&t.notify)
-                .opt_text(t.offset.clone()),
-        )
-        .await?;
+                .opt_text(t.offset.clone());
+            sql.push('(');
+            for p in first..first + 11 {
+                sql.push_str(&format!("${p}, "));
+            }
+            sql.push_str("'pending')");
+        }
+        D::execute(&mut *conn, &sql, args).await?;
     }
     Ok(())
 }
@@ -514,7 +526,11 @@ pub async fn recipients<D: Dialect>(
 }
 
 /// One attempt at a transition, in one transaction (see [`crate::Store::apply_transition`]).
-async fn apply_tx<D: Dialect>(pool: &Pool<D::DB>, req: &TransitionRequest<'_>) -> R<Applied> {
+async fn apply_tx<D: Dialect>(
+    pool: &Pool<D::DB>,
+    req: &TransitionRequest<'_>,
+    announce: Option<&Announcer<'_>>,
+) -> R<Applied> {
     let mut tx = D::begin_write(pool).await?;
     let before = fetch_instance::<D>(&mut *tx, req.instance_id, true)
         .await?
@@ -652,6 +668,17 @@ async fn apply_tx<D: Dialect>(pool: &Pool<D::DB>, req: &TransitionRequest<'_>) -
         )
         .await?;
     }
+    if D::BACKEND == "postgres"
+        && let Some(payload) = announce.and_then(|f| f(&applied))
+    {
+        // Transactional: delivered when (and only when) the transaction commits.
+        D::execute(
+            &mut *tx,
+            &format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL),
+            Args::new().text(payload),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(applied)
 }
@@ -660,8 +687,18 @@ pub async fn apply_transition<D: Dialect>(
     pool: &Pool<D::DB>,
     request: TransitionRequest<'_>,
 ) -> StoreResult<Applied> {
+    apply_transition_with::<D>(pool, request, None).await
+}
+
+/// [`apply_transition`], announcing the applied change with `announce`'s payload: inside
+/// the transaction on PostgreSQL, not at all on SQLite (one process).
+pub async fn apply_transition_with<D: Dialect>(
+    pool: &Pool<D::DB>,
+    request: TransitionRequest<'_>,
+    announce: Option<&Announcer<'_>>,
+) -> StoreResult<Applied> {
     // The planner is pure, so a retried transaction simply plans again.
-    match retrying!(D, apply_tx::<D>(pool, &request)) {
+    match retrying!(D, apply_tx::<D>(pool, &request, announce)) {
         Ok(applied) => Ok(applied),
         Err(Fail::Store(StoreError::Engine(e))) => {
             // The timeout lost the race (a person moved the instance first): the timer

@@ -194,6 +194,16 @@ pub trait Dialect: Send + Sync + 'static {
         pool: &Pool<Self::DB>,
     ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
 
+    /// A connection for a single-statement write outside a transaction ([`execute`]).
+    /// SQLite hands out its one writer connection, so that such writes queue with the
+    /// write transactions instead of waiting in the busy handler.
+    fn acquire_write(
+        pool: &Pool<Self::DB>,
+    ) -> impl Future<Output = Result<sqlx::pool::PoolConnection<Self::DB>, sqlx::Error>> + Send
+    {
+        pool.acquire()
+    }
+
     /// Begin a read-only transaction: its statements see one snapshot.
     fn begin_read(
         pool: &Pool<Self::DB>,
@@ -427,8 +437,9 @@ pub async fn fetch_optional<D: Dialect>(
     Ok(D::fetch_optional(&mut *conn, sql, args).await?)
 }
 
+/// A write of one statement (on SQLite, queued on the writer connection).
 pub async fn execute<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<u64> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = D::acquire_write(pool).await?;
     Ok(D::execute(&mut *conn, sql, args).await?)
 }
 

@@ -90,21 +90,42 @@ pub async fn mark_timer_done<D: Dialect>(
     Ok(done == 1)
 }
 
-/// Insert outbox messages; a key already present is skipped. How many were new.
+/// Insert outbox messages; a key already present is skipped. How many were new. One
+/// statement per 500 messages.
 pub async fn insert_outbox<D: Dialect>(
     conn: &mut Conn<D>,
     messages: &[NewOutboxMessage],
     now: DateTime<Utc>,
 ) -> R<u64> {
     let mut inserted = 0;
-    for m in messages {
-        inserted += D::execute(
-            &mut *conn,
+    for chunk in messages.chunks(500) {
+        let mut sql = String::from(
             "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
              template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-            Args::new()
+             created_at) VALUES ",
+        );
+        let mut args = Args::new();
+        for (i, m) in chunk.iter().enumerate() {
+            let p = args.0.len();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9,
+                p + 10,
+                p + 11,
+                p + 12
+            ));
+            args = args
                 .id(Uuid::now_v7())
                 .text(&m.idempotency_key)
                 .opt_id(m.recipient_user_id)
@@ -116,9 +137,10 @@ pub async fn insert_outbox<D: Dialect>(
                 .opt_id(m.instance_id)
                 .text(&m.kind)
                 .time(m.not_before)
-                .time(now),
-        )
-        .await?;
+                .time(now);
+        }
+        sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+        inserted += D::execute(&mut *conn, &sql, args).await?;
     }
     Ok(inserted)
 }
@@ -210,6 +232,49 @@ pub async fn complete_timer<D: Dialect>(
         insert_outbox::<D>(&mut *tx, &messages, now).await?;
         tx.commit().await?;
         Ok(true)
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+/// Complete a batch of claimed timers in one transaction (see
+/// `TimerStore::complete_timers`): one fenced `UPDATE … RETURNING id` of the timers whose
+/// token still holds, then one insert of the messages of those only.
+pub async fn complete_timers<D: Dialect>(
+    pool: &Pool<D::DB>,
+    batch: &[(Uuid, i64, Vec<NewOutboxMessage>)],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<bool>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let r: R<Vec<bool>> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let mut done = std::collections::HashSet::new();
+        for chunk in batch.chunks(500) {
+            let mut args = Args::new().time(now);
+            let mut fenced = Vec::with_capacity(chunk.len());
+            for (id, token, _) in chunk {
+                let id_p = args.push(super::Arg::Id(Some(*id)));
+                let token_p = args.push(super::Arg::Int(Some(*token)));
+                fenced.push(format!("(id = {id_p} AND claim_token = {token_p})"));
+            }
+            let sql = format!(
+                "UPDATE timers SET status = 'done', fired_at = $1, lease_until = NULL \
+                 WHERE status = 'claimed' AND ({}) RETURNING id",
+                fenced.join(" OR ")
+            );
+            for row in D::fetch_all(&mut *tx, &sql, args).await? {
+                done.insert(Get::<D>(&row).id("id")?);
+            }
+        }
+        let messages: Vec<NewOutboxMessage> = batch
+            .iter()
+            .filter(|(id, _, _)| done.contains(id))
+            .flat_map(|(_, _, m)| m.iter().cloned())
+            .collect();
+        insert_outbox::<D>(&mut *tx, &messages, now).await?;
+        tx.commit().await?;
+        Ok(batch.iter().map(|(id, _, _)| done.contains(id)).collect())
     });
     r.map_err(Fail::store::<D>)
 }
@@ -507,6 +572,14 @@ impl<S: super::SqlBackend> crate::TimerStore for S {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         complete_timer::<S::D>(self.sql_pool(), timer_id, token, messages, now).await
+    }
+
+    async fn complete_timers(
+        &self,
+        batch: Vec<(Uuid, i64, Vec<NewOutboxMessage>)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<bool>> {
+        complete_timers::<S::D>(self.sql_pool(), &batch, now).await
     }
 
     async fn next_timer_at(&self) -> StoreResult<Option<DateTime<Utc>>> {

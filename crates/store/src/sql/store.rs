@@ -3,7 +3,7 @@
 //! `accounts.rs`, `instances.rs`, `queue.rs` (timers and outbox), `review/`, `programme.rs`.
 
 use super::{Args, Dialect, Fail, SqlBackend, execute};
-use crate::{PoolStatus, Store, StoreResult};
+use crate::{Announcer, Applied, PoolStatus, Store, StoreResult, TransitionRequest};
 
 #[async_trait::async_trait]
 impl<S: SqlBackend> Store for S {
@@ -16,7 +16,8 @@ impl<S: SqlBackend> Store for S {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        execute::<S::D>(self.sql_pool(), "SELECT 1", Args::new())
+        // A read: on SQLite it must not queue behind the writers.
+        super::fetch_optional::<S::D>(self.sql_pool(), "SELECT 1", Args::new())
             .await
             .map_err(Fail::store::<S::D>)?;
         Ok(())
@@ -31,6 +32,15 @@ impl<S: SqlBackend> Store for S {
             .await
             .map_err(Fail::store::<S::D>)?;
         Ok(())
+    }
+
+    async fn apply_transition_announced(
+        &self,
+        request: TransitionRequest<'_>,
+        announce: &Announcer<'_>,
+    ) -> StoreResult<Applied> {
+        super::instances::apply_transition_with::<S::D>(self.sql_pool(), request, Some(announce))
+            .await
     }
 
     fn pool_status(&self) -> PoolStatus {
