@@ -21,7 +21,7 @@ mod programme_e2e;
 mod public_objections;
 mod review;
 mod schema;
-mod third_party_evaluation;
 mod task_book;
+mod third_party_evaluation;
 mod ws;
 mod ws_console_cookie;

@@ -42,7 +42,10 @@ async fn world(backend: Backend) -> W {
     let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
     let services = Services::new(
         store.clone(),
-        Arc::new(grantflow_testkit::registry_of(&["funded-project", "demand-collection"])),
+        Arc::new(grantflow_testkit::registry_of(&[
+            "funded-project",
+            "demand-collection",
+        ])),
         Arc::new(WorkCalendar::builtin()),
         clock.clone(),
     )

@@ -150,7 +150,7 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
                     &mut v,
                     plan.who,
                     "submit_task_book",
-                    json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end, "tasks": super::demo_tasks(execution_end), "report_schedule": "quarterly" }),
+                    json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end, "tasks": super::demo_tasks(&execution_end), "report_schedule": "quarterly" }),
                     None,
                 )
                 .await?;
