@@ -3,39 +3,49 @@
 //! PostgreSQL: `grantflow serve --demo`, then the reports as the manager, a city bureau and
 //! an applicant would ask for them.
 //!
-//! The demo's 22 projects of the 2022 call, as the script leaves them (amounts in yuan):
+//! The demo's 22 projects of the 2022 call, as the script leaves them (amounts in yuan).
+//! The 13 lifecycle projects (P0–P12, `demo.rs`) ask for and are approved 420 000, with a
+//! budget line of 300 000; the first batch of 300 000 is disbursed (拨付) when the task book
+//! is signed, so from P6 (execution) on. Spending (`programme::outcome`) is recorded with the
+//! final report, so from P7 on; its execution rate against the 300 000 line gives the grade.
+//! S1–S6 are `demo/parts.rs`: S1 approved 180 000 by its city, no line, no batch; S4 (后补助)
+//! approved 150 000 with a line of 150 000, paid 150 000 in its payment stage; S5 allocated
+//! 300 000 with a line of 300 000, nothing disbursed. R1–R3 are `demo/reports.rs`: approved,
+//! line and disbursement each of the plan's amount, disbursed before spending.
 //!
-//! | # | unit (city) | item, category, part | state | approved | line | spent | grade |
-//! | --- | --- | --- | --- | --- | --- | --- | --- |
-//! | P0 | unit_gz (广州) | 3-1-6 三 保留省级 | drafting | | | | |
-//! | P1 | unit_sz (深圳) | 5-2-1 五 保留省级 | city_review | | | | |
-//! | P2 | unit_fs (佛山) | 3-1-11 三 保留省级 | formal_check | | | | |
-//! | P3 | unit_dg (东莞) | 5-2-2 五 保留省级 | expert_review | | | | |
-//! | P4 | unit_gz2 (广州) | 4-3-2 四 保留省级 | publicity | 300 000 | 300 000 | | |
-//! | P5 | unit_sz2 (深圳) | 5-1-2 五 保留省级 | task_book | 300 000 | 300 000 | | |
-//! | P6 | unit_gz (广州) | 3-1-18 三 保留省级 | execution | 300 000 | 300 000 | | |
-//! | P7 | unit_sz (深圳) | 5-1-3 五 保留省级 | acceptance_review | 300 000 | 300 000 | 270 000 | |
-//! | P8 | unit_fs (佛山) | 4-1-1 四 保留省级 | evaluation | 300 000 | 300 000 | 270 000 | |
-//! | P9 | unit_dg (东莞) | 5-2-3 五 保留省级 | archived | 300 000 | 300 000 | 285 000 | 97.5 优 |
-//! | P10 | unit_fs (佛山) | 2-1-5 二 保留省级 | archived | 300 000 | 300 000 | 270 000 | 89 良 |
-//! | P11 | unit_gz2 (广州) | 5-2-4 五 保留省级 | archived | 300 000 | 300 000 | 240 000 | 69 中 |
-//! | P12 | unit_sz2 (深圳) | 1-1-1 一 保留省级 | archived | 300 000 | 300 000 | 150 000 | 46 差 |
-//! | S1 | unit_gz2 (广州) | 3-1-1 三 下放地市 | task_book | 180 000 | | | |
-//! | S2 | city_sz (深圳) | 2-1-4 二 下放地市 | formal_check | | | | |
-//! | S3 | prov_assoc (省直) | 3-1-9 三 保留省级 | expert_review | | | | |
-//! | S4 | unit_sz2 (深圳) | 5-3-6 五 后补助 | subsidised | 150 000 | 300 000 | | |
-//! | S5 | ppc (省直) | 4-3-4 四 代办处及保护中心 | execution | 300 000 | 300 000 | | |
-//! | S6 | third_party (省直) | 5-1-2 五 保留省级 | formal_check | | | | |
-//! | R1 | unit_fs (佛山) | 3-1-7 三 下放地市 | graded | 200 000 | 200 000 | 160 000 | 94 优 |
-//! | R2 | ppc (省直) | 3-1-24 三 代办处及保护中心 | graded | 250 000 | 250 000 | 250 000 | 87.5 良 |
-//! | R3 | unit_dg (东莞) | 4-4-2 四 下放地市 | graded | 100 000 | 100 000 | 50 000 | 63 中 |
+//! | # | unit (city) | item, category, part | state | approved | line | disbursed | spent | grade |
+//! | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+//! | P0 | unit_gz (广州) | 3-1-6 三 保留省级 | drafting | | | | | |
+//! | P1 | unit_sz (深圳) | 5-2-1 五 保留省级 | city_review | | | | | |
+//! | P2 | unit_fs (佛山) | 3-1-11 三 保留省级 | formal_check | | | | | |
+//! | P3 | unit_dg (东莞) | 5-2-2 五 保留省级 | expert_review | | | | | |
+//! | P4 | unit_gz2 (广州) | 4-3-2 四 保留省级 | publicity | 420 000 | 300 000 | | | |
+//! | P5 | unit_sz2 (深圳) | 5-1-2 五 保留省级 | task_book | 420 000 | 300 000 | | | |
+//! | P6 | unit_gz (广州) | 3-1-18 三 保留省级 | execution | 420 000 | 300 000 | 300 000 | | |
+//! | P7 | unit_sz (深圳) | 5-1-3 五 保留省级 | acceptance_review | 420 000 | 300 000 | 300 000 | 270 000 | |
+//! | P8 | unit_fs (佛山) | 4-1-1 四 保留省级 | evaluation | 420 000 | 300 000 | 300 000 | 270 000 | |
+//! | P9 | unit_dg (东莞) | 5-2-3 五 保留省级 | archived | 420 000 | 300 000 | 300 000 | 285 000 | 97.5 优 |
+//! | P10 | unit_fs (佛山) | 2-1-5 二 保留省级 | archived | 420 000 | 300 000 | 300 000 | 270 000 | 89 良 |
+//! | P11 | unit_gz2 (广州) | 5-2-4 五 保留省级 | archived | 420 000 | 300 000 | 300 000 | 240 000 | 69 中 |
+//! | P12 | unit_sz2 (深圳) | 1-1-1 一 保留省级 | archived | 420 000 | 300 000 | 300 000 | 150 000 | 46 差 |
+//! | S1 | unit_gz2 (广州) | 3-1-1 三 下放地市 | task_book | 180 000 | | | | |
+//! | S2 | city_sz (深圳) | 2-1-4 二 下放地市 | formal_check | | | | | |
+//! | S3 | prov_assoc (省直) | 3-1-9 三 保留省级 | expert_review | | | | | |
+//! | S4 | unit_sz2 (深圳) | 5-3-6 五 后补助 | subsidised | 150 000 | 150 000 | 150 000 | | |
+//! | S5 | ppc (省直) | 4-3-4 四 代办处及保护中心 | execution | 300 000 | 300 000 | | | |
+//! | S6 | third_party (省直) | 5-1-2 五 保留省级 | formal_check | | | | | |
+//! | R1 | unit_fs (佛山) | 3-1-7 三 下放地市 | graded | 200 000 | 200 000 | 200 000 | 160 000 | 94 优 |
+//! | R2 | ppc (省直) | 3-1-24 三 代办处及保护中心 | graded | 250 000 | 250 000 | 250 000 | 250 000 | 87.5 良 |
+//! | R3 | unit_dg (东莞) | 4-4-2 四 下放地市 | graded | 100 000 | 100 000 | 100 000 | 50 000 | 63 中 |
+//!
+//! Totals: approved 9 × 420 000 + 180 000 + 150 000 + 300 000 + 550 000 = 4 960 000; lines
+//! 9 × 300 000 + 150 000 + 300 000 + 550 000 = 3 700 000; disbursed 7 × 300 000 + 150 000 +
+//! 550 000 = 2 800 000; spent 1 485 000 + 460 000 = 1 945 000.
 //!
 //! Indicators (approved targets; actuals at acceptance): every P4–P12, S1, S4, S5 has 举办培训场次
 //! 10 场 and 服务企业数量 200 家; P7, P8, P10 report 10/150, P9 11/190, P11 7/130, P12 5/80;
 //! R1 调解案件数 135/120 件 and 服务企业数量 90/100; R2 60/80 件 and 150/150 家; R3 举办培训场次
 //! 6/10 场 (recorded; the final report said 5) and 服务企业数量 70/100 家.
-//! Nothing is disbursed: disbursement records are not on this branch
-//! (`ProgrammeStore::disbursed_totals` has no rows).
 
 use crate::support;
 
@@ -57,11 +67,12 @@ fn report_query() -> String {
     )
 }
 
-/// The figures a row must show: (projects, approved, approved amount, budgeted, spent,
-/// [优, 良, 中, 差], average score).
+/// The figures a row must show: (projects, approved, approved amount, budgeted,
+/// disbursed, spent, [优, 良, 中, 差], average score).
 type Want = (
     i64,
     i64,
+    &'static str,
     &'static str,
     &'static str,
     &'static str,
@@ -70,7 +81,7 @@ type Want = (
 );
 
 fn check(figures: &Value, want: Want, what: &str) {
-    let (projects, approved, amount, budgeted, spent, grades, average) = want;
+    let (projects, approved, amount, budgeted, disbursed, spent, grades, average) = want;
     assert_eq!(figures["projects"], json!(projects), "{what}: {figures}");
     assert_eq!(figures["approved"], json!(approved), "{what}: {figures}");
     assert_eq!(
@@ -80,19 +91,7 @@ fn check(figures: &Value, want: Want, what: &str) {
     );
     assert_eq!(figures["budgeted"], json!(budgeted), "{what}: {figures}");
     assert_eq!(figures["spent"], json!(spent), "{what}: {figures}");
-    assert_eq!(figures["disbursed"], json!("0.00"), "{what}: {figures}");
-    // Nothing disbursed: 0 of what was approved, and no rate of spending over it.
-    let approved_something = amount != "0.00";
-    assert_eq!(
-        figures["disbursementRate"],
-        if approved_something {
-            json!(0.0)
-        } else {
-            Value::Null
-        },
-        "{what}"
-    );
-    assert_eq!(figures["spentOfDisbursed"], Value::Null, "{what}");
+    assert_eq!(figures["disbursed"], json!(disbursed), "{what}: {figures}");
     let g = &figures["grades"];
     assert_eq!(
         [&g["excellent"], &g["good"], &g["fair"], &g["poor"]],
@@ -108,16 +107,22 @@ fn check(figures: &Value, want: Want, what: &str) {
     // Rates to the 12th decimal (JSON carries the shortest text of the float).
     let rate = |field: &str, a: &str, b: &str| {
         let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
-        match figures[field].as_f64() {
-            None => assert!(b == 0.0, "{what}: {field} is null"),
-            Some(got) => assert!(
+        if b == 0.0 {
+            assert_eq!(figures[field], Value::Null, "{what}: {field} of nothing");
+        } else {
+            let got = figures[field]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{what}: {field} is {}", figures[field]));
+            assert!(
                 (got - a / b).abs() < 1e-12,
                 "{what}: {field} {got} ≠ {a}/{b}"
-            ),
+            );
         }
     };
     rate("executionRate", spent, budgeted);
     rate("spentOfApproved", spent, amount);
+    rate("disbursementRate", disbursed, amount);
+    rate("spentOfDisbursed", spent, disbursed);
     // The stage counts add up to the projects.
     let staged: i64 = figures["stages"]
         .as_array()
@@ -172,8 +177,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             22,
             15,
-            "3880000.00",
-            "3850000.00",
+            "4960000.00",
+            "3700000.00",
+            "2800000.00",
             "1945000.00",
             [2, 2, 2, 1],
             Some(78.0),
@@ -232,8 +238,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             5,
             4,
-            "1080000.00",
+            "1440000.00",
             "900000.00",
+            "600000.00",
             "240000.00",
             [0, 0, 1, 0],
             Some(69.0),
@@ -245,8 +252,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             6,
             4,
+            "1410000.00",
             "1050000.00",
-            "1200000.00",
+            "750000.00",
             "420000.00",
             [0, 0, 0, 1],
             Some(46.0),
@@ -258,6 +266,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             4,
             3,
+            "1040000.00",
             "800000.00",
             "800000.00",
             "700000.00",
@@ -271,6 +280,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             3,
             2,
+            "520000.00",
             "400000.00",
             "400000.00",
             "335000.00",
@@ -286,6 +296,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
             2,
             "550000.00",
             "550000.00",
+            "250000.00",
             "250000.00",
             [0, 1, 0, 0],
             Some(87.5),
@@ -310,6 +321,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             1,
             1,
+            "420000.00",
             "300000.00",
             "300000.00",
             "150000.00",
@@ -323,6 +335,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             2,
             1,
+            "420000.00",
             "300000.00",
             "300000.00",
             "270000.00",
@@ -336,7 +349,8 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             7,
             4,
-            "930000.00",
+            "1050000.00",
+            "750000.00",
             "750000.00",
             "410000.00",
             [1, 1, 0, 0],
@@ -349,8 +363,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             4,
             4,
+            "1240000.00",
             "1000000.00",
-            "1000000.00",
+            "400000.00",
             "320000.00",
             [0, 0, 1, 0],
             Some(63.0),
@@ -362,8 +377,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             8,
             5,
+            "1830000.00",
             "1350000.00",
-            "1500000.00",
+            "1050000.00",
             "795000.00",
             [1, 0, 1, 0],
             Some(83.25),
@@ -387,8 +403,9 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             15,
             9,
+            "3780000.00",
             "2700000.00",
-            "2700000.00",
+            "2100000.00",
             "1485000.00",
             [1, 1, 1, 1],
             Some(75.38),
@@ -397,7 +414,16 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     );
     check(
         row(parts, "post_subsidy"),
-        (1, 1, "150000.00", "300000.00", "0.00", [0, 0, 0, 0], None),
+        (
+            1,
+            1,
+            "150000.00",
+            "150000.00",
+            "150000.00",
+            "0.00",
+            [0, 0, 0, 0],
+            None,
+        ),
         "后补助",
     );
     check(
@@ -407,6 +433,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
             2,
             "550000.00",
             "550000.00",
+            "250000.00",
             "250000.00",
             [0, 1, 0, 0],
             Some(87.5),
@@ -419,6 +446,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
             4,
             3,
             "480000.00",
+            "300000.00",
             "300000.00",
             "210000.00",
             [1, 0, 1, 0],
@@ -505,7 +533,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
     let s = &summary["data"]["callSummary"];
     assert_eq!(s["evaluated"], json!(7), "{summary}");
     assert_eq!(s["report"]["totals"]["projects"], json!(22));
-    assert_eq!(s["report"]["totals"]["approvedAmount"], "3880000.00");
+    assert_eq!(s["report"]["totals"]["approvedAmount"], "4960000.00");
 
     // ---- a city bureau sees its own city only
     let city = login(&url, "city_fs").await;
@@ -517,6 +545,7 @@ async fn demo_year_reports(database_url: &str, dir: &std::path::Path) {
         (
             4,
             3,
+            "1040000.00",
             "800000.00",
             "800000.00",
             "700000.00",
