@@ -87,6 +87,21 @@ const PLANS: [Plan; 3] = [
     },
 ];
 
+/// The demo task rows, linked to this plan's own targets (a task may only name approved
+/// targets: `TASK_INDICATOR_UNKNOWN`).
+fn tasks_of(plan: &Plan, execution_end: &str) -> Value {
+    let mut tasks = super::demo_tasks(execution_end);
+    for (task, target) in tasks
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(&plan.indicators)
+    {
+        task["indicators"] = json!([target.1]);
+    }
+    tasks
+}
+
 /// The project's budget line, before approval (先有项目后有预算).
 async fn add_line(demo: &Demo, id: Uuid, amount: i64) -> anyhow::Result<()> {
     demo.services
@@ -150,7 +165,7 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
                     &mut v,
                     plan.who,
                     "submit_task_book",
-                    json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end, "tasks": super::demo_tasks(&execution_end), "report_schedule": "quarterly" }),
+                    json!({ "task_book": file("任务书.pdf"), "milestones": "年中中期检查，年底验收", "execution_end": execution_end, "tasks": tasks_of(plan, &execution_end), "report_schedule": "quarterly" }),
                     None,
                 )
                 .await?;
@@ -192,6 +207,8 @@ pub(super) async fn fill(demo: &Demo, call: Uuid) -> anyhow::Result<usize> {
             .first()
             .map(|l| l.id)
             .context("the project's budget line")?;
+        // Paid in one batch (spending may not exceed what was disbursed).
+        super::programme::disburse(demo, id, "第一批", plan.amount).await?;
         // One record of the whole amount, so that the figures stay round.
         s.record_spending(
             demo.user(plan.who),
