@@ -522,4 +522,58 @@ mod tests {
         assert_eq!(row["cumulative"], json!(true));
         assert_eq!(row["attribute"], json!("binding"));
     }
+
+    #[test]
+    fn task_book_tables_and_the_schedule_take_their_shapes() {
+        let values: BTreeMap<String, String> = [
+            ("tasks.0.focus", "平台建设"),
+            ("tasks.0.due", "2025-06-30"),
+            ("tasks.0.indicators", "服务企业数量、带动就业"),
+            ("progress.0.task", "1"),
+            ("progress.0.status", "in_progress"),
+            ("progress.0.percent", "40"),
+            ("report_schedule", "dates"),
+            ("report_schedule.dates", "2025-03-31, 2025-06-30"),
+            ("other_schedule", "quarterly"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ty = |f: &str| match f {
+            "tasks" => "tasks".to_string(),
+            "progress" => "task_progress".to_string(),
+            _ => "report_schedule".to_string(),
+        };
+        let input = input_json(&values, ty);
+        assert_eq!(
+            input["tasks"],
+            json!([{ "focus": "平台建设", "due": "2025-06-30", "indicators": ["服务企业数量", "带动就业"] }])
+        );
+        assert_eq!(
+            input["progress"],
+            json!([{ "task": 1, "status": "in_progress", "percent": 40 }])
+        );
+        assert_eq!(
+            input["report_schedule"],
+            json!(["2025-03-31", "2025-06-30"])
+        );
+        assert_eq!(input["other_schedule"], json!("quarterly"));
+
+        // A progress report starts with one row per task; a stored schedule of dates
+        // comes back as the dates option and its list.
+        let data = json!({ "tasks": [{ "focus": "a" }, { "focus": "b" }], "report_schedule": ["2025-03-31"] });
+        let v = values_from_data("task_progress", "progress", &data);
+        assert_eq!(v["progress.1.task"], "2");
+        let g = grid(Lang::ZhCn, "task_progress", "progress", &v).unwrap();
+        assert_eq!(g["rows"][0][1]["options"][1]["title"], "进行中");
+        let s = values_from_data("report_schedule", "report_schedule", &data);
+        assert_eq!(s["report_schedule"], "dates");
+        assert_eq!(s["report_schedule.dates"], "2025-03-31");
+        let t = values_from_data(
+            "tasks",
+            "tasks",
+            &json!({ "tasks": [{ "indicators": ["甲", "乙"] }] }),
+        );
+        assert_eq!(t["tasks.0.indicators"], "甲、乙");
+    }
 }
