@@ -540,7 +540,7 @@ pub(crate) async fn fire(
         let all = field_errors.entry(field).or_default();
         if all.chars().count() < 2000 {
             if !all.is_empty() {
-                all.push_str("；");
+                all.push('；');
             }
             all.push_str(&text);
         }
