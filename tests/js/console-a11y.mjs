@@ -25,6 +25,13 @@ const evaluated = (await first('{ instances(first: 50, filter: { workflowId: "fu
   .instances.edges.map((e) => e.node).find((n) => n.stage.id === 'closed' || n.stage.id === 'evaluation')?.id ?? project;
 const inReview = (await first('{ instances(first: 1, filter: { workflowId: "funded-project", states: ["expert_review"] }) { edges { node { id } } } }'))
   .instances.edges[0]?.node.id ?? reviewed;
+// The unit's own projects with the task book's forms: the task table and schedule (任务书)
+// and the progress table (进展报告), with the task book shown read-only.
+// (the demo's 越秀区 project of unit_gz2 waits on its task book.)
+const inState = async (who, state) => (await first(`{ instances(first: 1, filter: { workflowId: "funded-project", states: ["${state}"] }) { edges { node { id } } } }`, await login(who)))
+  .instances.edges[0]?.node.id;
+const taskBookDue = await inState('unit_gz2', 'task_book');
+const reporting = await inState('unit_gz', 'execution');
 const changeRequest = (await first('{ instances(first: 1, filter: { workflowId: "change-request", includeFinal: true }) { edges { node { id } } } }'))
   .instances.edges[0]?.node.id;
 let expertName = 'expert1';
@@ -62,6 +69,9 @@ const visits = [
   ...(changeRequest ? [['unit_gz', `/instances/${changeRequest}`, 'change request'], ['manager', `/instances/${changeRequest}`, 'change request (manager)']] : []),
   ['manager', `/instances/${evaluated}/evaluation`, 'evaluation'],
   ['manager', `/instances/${project}`, 'instance (manager)'],
+  ['manager', `/instances/${project}/budget`, 'budget (manager: disbursement, execution rates)'],
+  ...(taskBookDue ? [['unit_gz2', `/instances/${taskBookDue}`, 'instance (unit: task table and report schedule)']] : []),
+  ...(reporting ? [['unit_gz', `/instances/${reporting}`, 'instance (unit: task book, progress table)']] : []),
   ['auditor', `/instances/${project}`, 'instance (auditor: hashes)'],
   [expertName, '/reviews', 'my reviews'],
   [expertName, `/reviews/${assignment}`, 'review form'],

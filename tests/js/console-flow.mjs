@@ -9,9 +9,11 @@
 // - the manager sees the panel (the conflict with its reason), the spread of the totals,
 //   and concludes the review: the project moves to the funding decision;
 // - the manager adds a budget line, approves, ends the public notice by hand; the unit
-//   submits its task book (arriving live on another manager window's waiting list, over
-//   the subscription), the manager signs it; the unit files a change request, the
-//   manager approves it; the unit records spending and submits the
+//   submits its task book with its task rows and report schedule (arriving live on
+//   another manager window's waiting list, over the subscription), the manager signs it
+//   (the project shows its task book); the unit reports progress per task; the manager
+//   disburses a first batch; the unit files a change request, the manager approves it;
+//   the unit records spending (the execution rates follow) and submits the
 //   acceptance materials with the actuals table (started from the approved targets); the
 //   manager accepts, the unit evaluates itself, the manager records the evaluation: graded;
 // - the unit uploads a 需求征集表 with errors: every row and column is listed and
@@ -199,6 +201,18 @@ try {
   await taskBook.getByLabel('项目任务书: 大小（字节） 1').fill('8192');
   await taskBook.getByLabel('进度安排与里程碑').fill('2024年12月中期检查，2025年6月验收');
   await taskBook.getByLabel('执行期截止日').fill(day(365));
+  // The task table (one row per task, linked to approved targets by name) and the schedule.
+  const tasks = [
+    ['平台建设', '建设知识产权运营服务平台', '平台上线运行', '运营部', day(200), '服务企业数量'],
+    ['人才培训', '举办知识产权培训', '培训总结报告', '培训部', day(300), '服务企业数量、带动就业'],
+  ];
+  for (const [r, row] of tasks.entries()) {
+    for (const [c, column] of ['工作重点', '具体任务', '成果形式', '责任部门', '时限', '关联绩效指标'].entries()) {
+      await taskBook.getByLabel(`任务书任务表: ${column} ${r + 1}`, { exact: true }).fill(row[c]);
+    }
+  }
+  check(await taskBook.getByLabel('任务书任务表: 工作重点 3', { exact: true }).count() === 1, 'the task table has an empty row to add a task');
+  await taskBook.locator('select[name="input.report_schedule"]').selectOption('quarterly');
   await submitWith(unit, taskBook.getByRole('button', { name: '提交任务书' }));
   check((await state(unit)).includes('任务书审核'), 'the task book waits on the manager', await state(unit));
   await waitingList.getByRole('link', { name: title }).waitFor();
@@ -209,6 +223,31 @@ try {
   await manager.goto(`${base}/instances/${id}`);
   await submitWith(manager, actionForm(manager, '审核通过任务书').getByRole('button'));
   check((await state(manager)).includes('项目执行'), 'the task book signed: the project is in execution', await state(manager));
+  const book = await manager.locator('#task-book').innerText();
+  check(book.includes('建设知识产权运营服务平台') && book.includes('培训部'), 'the instance page shows the task book\'s rows', book);
+  check((await manager.locator('#task-book-facts').innerText()).includes('按季度'), 'and its report schedule', await manager.locator('#task-book-facts').innerText());
+  check(/\d{4}-\d{2}-\d{2}/.test(await manager.locator('#next-report-due').innerText()), 'and when the next progress report is due', await manager.locator('#next-report-due').innerText());
+
+  // --- the unit reports progress per task (rows start from the task book's tasks)
+  await unit.goto(`${base}/instances/${id}`);
+  const progress = actionForm(unit, '提交进展报告');
+  check(await progress.getByLabel('各项任务进展: 任务序号 2', { exact: true }).inputValue() === '2', 'the progress table starts with one row per task');
+  await progress.getByLabel('各项任务进展: 进展状态 1', { exact: true }).selectOption('completed');
+  await progress.getByLabel('各项任务进展: 完成百分比 1', { exact: true }).fill('100');
+  await progress.getByLabel('各项任务进展: 进展状态 2', { exact: true }).selectOption('in_progress');
+  await progress.getByLabel('各项任务进展: 完成百分比 2', { exact: true }).fill('40');
+  await submitWith(unit, progress.getByRole('button', { name: '提交进展报告' }));
+  check((await unit.locator('#task-book').innerText()).includes('进行中 40%'), 'the task book shows the latest progress per task', await unit.locator('main').innerText());
+
+  // --- the manager disburses the first batch (spending needs what was disbursed)
+  await manager.goto(`${base}/instances/${id}/budget`);
+  await manager.locator('#disburse-batch').fill('第一批');
+  await manager.locator('#disburse-on').fill(day());
+  await manager.locator('#disburse-amount').fill('300000');
+  await manager.locator('#disburse-voucher').fill('粤财拨〔2024〕18号');
+  await submitWith(manager, manager.getByRole('button', { name: '登记拨付' }));
+  check((await manager.locator('#disbursements').innerText()).includes('粤财拨〔2024〕18号'), 'the manager records a disbursement', await manager.locator('main').innerText());
+  check((await manager.locator('#disbursed').innerText()).includes('300000'), 'the budget shows what was disbursed', await manager.locator('#disbursed').innerText());
 
   // --- a change request: the unit files it from the project, the manager approves it
   await unit.goto(`${base}/instances/${id}`);
@@ -237,6 +276,8 @@ try {
   await unit.locator('#spend-description').fill('运营服务平台建设');
   await submitWith(unit, unit.getByRole('button', { name: '登记支出' }));
   check((await unit.locator('#spending').innerText()).includes('运营服务平台建设'), 'the unit records its spending');
+  check((await unit.locator('#rate-of-disbursed').innerText()) === '90.0%', 'the execution rate of the disbursed funds', await unit.locator('#rate-of-disbursed').innerText());
+  check((await unit.locator('#rate-of-approved').innerText()) === '90.0%', 'and of the approved funding', await unit.locator('#rate-of-approved').innerText());
   await unit.goto(`${base}/instances/${id}`);
   const final = actionForm(unit, '提交验收材料');
   for (const [label, name] of [['验收总结报告', '验收报告.pdf'], ['财务决算表', '财务决算表.xlsx']]) {

@@ -19,6 +19,8 @@ const BUDGET: &str = r#"query($id: ID!) {
     lines { id year subject amount source remaining }
     spending { id lineId amount spentOn description }
     budgeted spent remaining executionRate
+    approved disbursed executionRateOfDisbursed executionRateOfApproved
+    disbursements { batch paidOn amount voucher }
   }
 }"#;
 
@@ -48,7 +50,9 @@ async fn budget_page(visit: &Visit, app: &AppState, id: &str, error: Option<Stri
         &answer["data"]["viewer"],
         context! {
             budget => b.clone(), id => id, error => error,
-            rate => b["executionRate"].as_f64().map(|r| format!("{:.1}%", r * 100.0)),
+            rate => percent(&b["executionRate"]),
+            rate_of_disbursed => percent(&b["executionRateOfDisbursed"]),
+            rate_of_approved => percent(&b["executionRateOfApproved"]),
         },
     );
     if failed {
@@ -56,6 +60,11 @@ async fn budget_page(visit: &Visit, app: &AppState, id: &str, error: Option<Stri
     } else {
         page
     }
+}
+
+/// A rate as the page writes it (one decimal); `None` when the API has none.
+fn percent(rate: &serde_json::Value) -> Option<String> {
+    rate.as_f64().map(|r| format!("{:.1}%", r * 100.0))
 }
 
 #[derive(serde::Deserialize)]
@@ -117,6 +126,41 @@ pub(crate) async fn spend(
             &app,
             "mutation($id: ID!, $i: SpendingInput!) { recordSpending(instanceId: $id, input: $i) { id } }",
             json!({ "id": id, "i": { "lineId": line, "amount": form.amount.trim(), "spentOn": form.spent_on.trim(), "description": form.description.trim() } }),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    done(&visit, &app, &id, &answer).await
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct DisburseForm {
+    csrf: Option<String>,
+    batch: String,
+    paid_on: String,
+    amount: String,
+    voucher: String,
+}
+
+/// Records a disbursement (拨付, managers): batch, date, amount, voucher, as
+/// `recordDisbursement`; at most the approved funding (the API refuses beyond it).
+pub(crate) async fn disburse(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    mut visit: Visit,
+    Form(form): Form<DisburseForm>,
+) -> Response {
+    visit.path = format!("/instances/{id}/budget");
+    if let Some(r) = visit.refused(form.csrf.as_deref()) {
+        return r;
+    }
+    let answer = match visit
+        .run(
+            &app,
+            "mutation($id: ID!, $i: DisbursementInput!) { recordDisbursement(instanceId: $id, input: $i) { batch } }",
+            json!({ "id": id, "i": { "batch": form.batch.trim(), "paidOn": form.paid_on.trim(), "amount": form.amount.trim(), "voucher": form.voucher.trim() } }),
         )
         .await
     {

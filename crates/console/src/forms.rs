@@ -72,9 +72,39 @@ const FILE_COLUMNS: &[Column] = &[
     ("size", "大小（字节）", "Size (bytes)", &[]),
 ];
 
+/// The task table of the task book (任务书, seed 003): one row per task; `indicators`
+/// names approved targets, separated by 、 or commas.
+const TASK_COLUMNS: &[Column] = &[
+    ("focus", "工作重点", "Focus", &[]),
+    ("task", "具体任务", "Task", &[]),
+    ("deliverable_form", "成果形式", "Deliverable form", &[]),
+    ("department", "责任部门", "Department", &[]),
+    ("due", "时限", "Due", &[]),
+    ("indicators", "关联绩效指标", "Linked indicators", &[]),
+];
+
+/// A progress report per task (进展报告): the task's number, its status, a percentage or
+/// a description.
+const PROGRESS_COLUMNS: &[Column] = &[
+    ("task", "任务序号", "Task no.", &[]),
+    (
+        "status",
+        "进展状态",
+        "Status",
+        &["not_started", "in_progress", "completed", "delayed"],
+    ),
+    ("percent", "完成百分比", "Percent", &[]),
+    ("description", "进展说明", "Description", &[]),
+];
+
+/// Report schedules given by name (进展报告周期); `dates` means the typed list of dates.
+pub(crate) const SCHEDULE_OPTIONS: &[&str] = &["monthly", "quarterly", "half_yearly", "dates"];
+
 /// The columns of a table-shaped input type (`name` tells an actuals table apart).
 fn columns(ty: &str, name: &str) -> Option<Vec<Column>> {
     match ty {
+        "tasks" => Some(TASK_COLUMNS.to_vec()),
+        "task_progress" => Some(PROGRESS_COLUMNS.to_vec()),
         "indicators" if is_actuals(name) => Some(
             INDICATOR_COLUMNS
                 .iter()
@@ -88,9 +118,17 @@ fn columns(ty: &str, name: &str) -> Option<Vec<Column>> {
     }
 }
 
-/// The words of an indicator option.
-fn option_title(lang: Lang, option: &str) -> &str {
+/// The words of a table or schedule option.
+pub(crate) fn option_title(lang: Lang, option: &str) -> &str {
     let zh = match option {
+        "not_started" => "未开始",
+        "in_progress" => "进行中",
+        "completed" => "已完成",
+        "delayed" => "滞后",
+        "monthly" => "按月",
+        "quarterly" => "按季度",
+        "half_yearly" => "按半年",
+        "dates" => "按下列日期",
         "output_quantity" => "产出·数量",
         "output_quality" => "产出·质量",
         "output_timeliness" => "产出·时效",
@@ -125,11 +163,44 @@ pub(crate) fn values_from_data(ty: &str, name: &str, data: &Value) -> BTreeMap<S
             .find(|v| v.as_array().is_some_and(|a| !a.is_empty()))
             .unwrap_or(&Value::Null);
     }
+    // A progress report not yet made starts with one row per task of the task book.
+    let from_tasks;
+    if ty == "task_progress" && v.as_array().is_none_or(Vec::is_empty) {
+        from_tasks = Value::Array(
+            data["tasks"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(i, _)| json!({ "task": i + 1 }))
+                .collect(),
+        );
+        v = &from_tasks;
+    }
     let scalar = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join("、"),
         other => other.to_string(),
     };
+    if ty == "report_schedule" {
+        match v {
+            Value::Array(_) => {
+                out.insert(name.to_string(), "dates".to_string());
+                out.insert(format!("{name}.dates"), scalar(v).replace('、', ", "));
+            }
+            Value::Null => {}
+            other => {
+                out.insert(name.to_string(), scalar(other));
+            }
+        }
+        return out;
+    }
     match columns(ty, name) {
         Some(cols) => {
             let rows: Vec<Value> = match v {
@@ -224,6 +295,7 @@ pub(crate) fn grid(
                         "label": format!("{} {}", if lang == Lang::En { en } else { zh }, r + 1),
                         "value": values.get(&format!("{name}.{r}.{c}")).cloned().unwrap_or_default(),
                         "options": options,
+                        "input_type": if *c == "due" { "date" } else if matches!(*c, "task" | "percent") && ty == "task_progress" { "number" } else { "text" },
                     })
                 })
                 .collect();
@@ -246,6 +318,7 @@ pub(crate) fn input_json(
 ) -> Map<String, Value> {
     let mut out = Map::new();
     let mut tables: BTreeMap<String, BTreeMap<usize, Map<String, Value>>> = BTreeMap::new();
+    let mut dates: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (k, v) in values {
         let v = v.trim();
         if v.is_empty() {
@@ -253,6 +326,16 @@ pub(crate) fn input_json(
         }
         let mut parts = k.splitn(3, '.');
         match (parts.next(), parts.next(), parts.next()) {
+            (Some(field), Some("dates"), None) => {
+                let list = v
+                    .split([',', '，', '、', ';', '；', ' ', '\n'])
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .take(100)
+                    .map(|d| json!(d))
+                    .collect();
+                dates.insert(field.to_string(), list);
+            }
             (Some(field), Some(row), Some(col)) => {
                 let Ok(row) = row.parse::<usize>() else {
                     continue;
@@ -260,7 +343,19 @@ pub(crate) fn input_json(
                 if row >= 50 {
                     continue;
                 }
+                let table_ty = ty(field);
                 let cell = match col {
+                    "indicators" if table_ty == "tasks" => Value::Array(
+                        v.split([',', '，', '、', ';', '；'])
+                            .map(str::trim)
+                            .filter(|n| !n.is_empty())
+                            .take(50)
+                            .map(|n| json!(n))
+                            .collect(),
+                    ),
+                    "task" | "percent" if table_ty == "task_progress" => {
+                        v.parse::<i64>().map_or_else(|_| json!(v), Value::from)
+                    }
                     "cumulative" => v.parse::<bool>().map_or_else(|_| json!(v), Value::from),
                     "target" | "weight" | "size" | "baseline" | "baseline_year" | "target_year"
                     | "actual" => v.parse::<f64>().map_or_else(
@@ -287,6 +382,16 @@ pub(crate) fn input_json(
             }
             _ => {}
         }
+    }
+    for (field, list) in dates {
+        if !list.is_empty() && out.get(&field).is_none_or(|v| v == "dates") {
+            out.insert(field, Value::Array(list));
+        }
+    }
+    if let Some((field, _)) = out.iter().find(|(_, v)| *v == "dates") {
+        // 按下列日期 without dates: left for the API to name as missing.
+        let field = field.clone();
+        out.remove(&field);
     }
     for (field, rows) in tables {
         let rows: Vec<Value> = rows.into_values().map(Value::Object).collect();
@@ -416,5 +521,59 @@ mod tests {
         assert_eq!(row["target_year"], json!(2025));
         assert_eq!(row["cumulative"], json!(true));
         assert_eq!(row["attribute"], json!("binding"));
+    }
+
+    #[test]
+    fn task_book_tables_and_the_schedule_take_their_shapes() {
+        let values: BTreeMap<String, String> = [
+            ("tasks.0.focus", "平台建设"),
+            ("tasks.0.due", "2025-06-30"),
+            ("tasks.0.indicators", "服务企业数量、带动就业"),
+            ("progress.0.task", "1"),
+            ("progress.0.status", "in_progress"),
+            ("progress.0.percent", "40"),
+            ("report_schedule", "dates"),
+            ("report_schedule.dates", "2025-03-31, 2025-06-30"),
+            ("other_schedule", "quarterly"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ty = |f: &str| match f {
+            "tasks" => "tasks".to_string(),
+            "progress" => "task_progress".to_string(),
+            _ => "report_schedule".to_string(),
+        };
+        let input = input_json(&values, ty);
+        assert_eq!(
+            input["tasks"],
+            json!([{ "focus": "平台建设", "due": "2025-06-30", "indicators": ["服务企业数量", "带动就业"] }])
+        );
+        assert_eq!(
+            input["progress"],
+            json!([{ "task": 1, "status": "in_progress", "percent": 40 }])
+        );
+        assert_eq!(
+            input["report_schedule"],
+            json!(["2025-03-31", "2025-06-30"])
+        );
+        assert_eq!(input["other_schedule"], json!("quarterly"));
+
+        // A progress report starts with one row per task; a stored schedule of dates
+        // comes back as the dates option and its list.
+        let data = json!({ "tasks": [{ "focus": "a" }, { "focus": "b" }], "report_schedule": ["2025-03-31"] });
+        let v = values_from_data("task_progress", "progress", &data);
+        assert_eq!(v["progress.1.task"], "2");
+        let g = grid(Lang::ZhCn, "task_progress", "progress", &v).unwrap();
+        assert_eq!(g["rows"][0][1]["options"][1]["title"], "进行中");
+        let s = values_from_data("report_schedule", "report_schedule", &data);
+        assert_eq!(s["report_schedule"], "dates");
+        assert_eq!(s["report_schedule.dates"], "2025-03-31");
+        let t = values_from_data(
+            "tasks",
+            "tasks",
+            &json!({ "tasks": [{ "indicators": ["甲", "乙"] }] }),
+        );
+        assert_eq!(t["tasks.0.indicators"], "甲、乙");
     }
 }

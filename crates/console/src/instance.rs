@@ -42,6 +42,104 @@ const MESSAGES: &str = r#"query($id: ID!) {
   instance(id: $id) { messages { template toName kind status attempts createdAt sentAt lastError } }
 }"#;
 
+const TASK_BOOK: &str = r#"query($id: ID!) {
+  instance(id: $id) { taskBook {
+    schedule { kind dates } nextReportDue lastReportDue reportOverdue
+    tasks { no focus task deliverableForm department due indicators progress { status percent description } }
+  } }
+}"#;
+
+/// The task book (任务书) read-only: every task with its latest progress, the report
+/// schedule, when the next report is due and whether it is overdue. `None` without one
+/// (or when the viewer may not see it).
+async fn task_book(visit: &Visit, app: &AppState, id: &str) -> Option<Value> {
+    let answer = visit.run(app, TASK_BOOK, json!({ "id": id })).await.ok()?;
+    let b = &answer["data"]["instance"]["taskBook"];
+    let tasks = b["tasks"].as_array().filter(|t| !t.is_empty())?;
+    let en = visit.lang == Lang::En;
+    let columns: Vec<&str> = if en {
+        vec![
+            "No.",
+            "Focus",
+            "Task",
+            "Deliverable form",
+            "Department",
+            "Due",
+            "Linked indicators",
+            "Progress",
+        ]
+    } else {
+        vec![
+            "序号",
+            "工作重点",
+            "具体任务",
+            "成果形式",
+            "责任部门",
+            "时限",
+            "关联绩效指标",
+            "最新进展",
+        ]
+    };
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            let names: Vec<String> = t["indicators"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(text)
+                .collect();
+            let p = &t["progress"];
+            let progress = if p.is_object() {
+                let status = text(&p["status"]).to_lowercase();
+                let mut s = forms::option_title(visit.lang, &status).to_string();
+                if !p["percent"].is_null() {
+                    s.push_str(&format!(" {}%", text(&p["percent"])));
+                }
+                if !p["description"].is_null() {
+                    s.push_str(&format!(" · {}", text(&p["description"])));
+                }
+                s
+            } else {
+                "—".to_string()
+            };
+            json!([
+                text(&t["no"]),
+                text(&t["focus"]),
+                text(&t["task"]),
+                text(&t["deliverableForm"]),
+                text(&t["department"]),
+                text(&t["due"]),
+                names.join("、"),
+                progress,
+            ])
+        })
+        .collect();
+    let schedule = match b["schedule"]["kind"].as_str() {
+        Some(k) => forms::option_title(visit.lang, k).to_string(),
+        None => b["schedule"]["dates"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Some(json!({
+        "columns": columns, "rows": rows,
+        "schedule": Some(schedule).filter(|s| !s.is_empty()),
+        "next_due": b["nextReportDue"], "last_due": b["lastReportDue"],
+        "overdue": b["reportOverdue"],
+    }))
+}
+
 /// The event name a refused deadline extension is reported under.
 const EXTEND: &str = "-extend";
 
@@ -87,6 +185,33 @@ fn form_field(
             },
             false,
         ),
+        "tasks" => (
+            "text",
+            if en {
+                "One task per row; linked indicators by name, separated by commas; empty rows are ignored. Save with errors to get more rows."
+            } else {
+                "每行一项任务；关联绩效指标填指标名称，以顿号或逗号分隔；空行不计。需更多行时提交后会增加空行。"
+            },
+            false,
+        ),
+        "task_progress" => (
+            "text",
+            if en {
+                "One row per task of the task book: its number, status, percent or description."
+            } else {
+                "每行对应任务书中的一项任务：序号、进展状态、完成百分比或进展说明。"
+            },
+            false,
+        ),
+        "report_schedule" => (
+            "text",
+            if en {
+                "A period, or choose “dates” and list the report dates (YYYY-MM-DD, separated by commas)."
+            } else {
+                "选择周期；或选「按下列日期」并填写报告日期（YYYY-MM-DD，以逗号分隔）。"
+            },
+            false,
+        ),
         "file" | "files" => (
             "text",
             if en {
@@ -104,6 +229,11 @@ fn form_field(
         "options": f["options"], "html_type": html_type, "hint": hint, "multiline": multiline,
         "value": values.get(name).cloned().unwrap_or_default(),
         "grid": forms::grid(visit.lang, ty, name, values),
+        "dates": values.get(&format!("{name}.dates")).cloned().unwrap_or_default(),
+        "schedule_options": forms::SCHEDULE_OPTIONS
+            .iter()
+            .map(|o| json!({ "value": o, "title": forms::option_title(visit.lang, o) }))
+            .collect::<Vec<_>>(),
         "error": errors.get(name),
     })
 }
@@ -263,6 +393,11 @@ async fn instance_page(
     } else {
         Vec::new()
     };
+    let task_book = if is_project {
+        task_book(visit, app, id).await
+    } else {
+        None
+    };
     let may_request_change = is_project
         && i["state"]["id"] == "execution"
         && crate::calls::has_role(&viewer, "APPLICANT");
@@ -309,7 +444,7 @@ async fn instance_page(
             csrf => visit.token, viewer => viewer,
             instance => instance, actions => actions, unavailable => unavailable,
             history => history, timers => timers, messages => messages,
-            indicator_tables => indicator_tables,
+            indicator_tables => indicator_tables, task_book => task_book,
             change_requests => change_requests, may_request_change => may_request_change,
             is_project => is_project, parent => i["parent"].clone(),
             verification => i["historyVerification"].clone(),
@@ -381,26 +516,35 @@ pub(crate) async fn fire(
     if answer["data"]["transition"].is_object() {
         return Redirect::to(&format!("/instances/{id}")).into_response();
     }
-    let field_errors: BTreeMap<String, String> =
-        answer["errors"][0]["extensions"]["details"]["fields"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|f| {
-                let field = f["field"].as_str()?;
-                let field = field.strip_prefix("input.").unwrap_or(field);
-                // `indicators[1].target` is shown at `indicators`.
-                let field = field.split(['.', '[']).next().unwrap_or(field).to_string();
-                let msg = &f["message"];
-                let text = if visit.lang == Lang::En {
-                    msg["en"].as_str()
-                } else {
-                    msg["zh-CN"].as_str().or(msg["zhCn"].as_str())
-                };
-                Some((field, text.unwrap_or_default().to_string()))
-            })
-            .collect();
+    let mut field_errors: BTreeMap<String, String> = BTreeMap::new();
+    for (field, text) in answer["errors"][0]["extensions"]["details"]["fields"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| {
+            let field = f["field"].as_str()?;
+            let field = field.strip_prefix("input.").unwrap_or(field);
+            // `indicators[1].target` is shown at `indicators`.
+            let field = field.split(['.', '[']).next().unwrap_or(field).to_string();
+            let msg = &f["message"];
+            let text = if visit.lang == Lang::En {
+                msg["en"].as_str()
+            } else {
+                msg["zh-CN"].as_str().or(msg["zhCn"].as_str())
+            };
+            Some((field, text.unwrap_or_default().to_string()))
+        })
+    {
+        // Every bad cell of a table is named (`tasks[1].department`): all are shown.
+        let all = field_errors.entry(field).or_default();
+        if all.chars().count() < 2000 {
+            if !all.is_empty() {
+                all.push('；');
+            }
+            all.push_str(&text);
+        }
+    }
     let message = error_message(&answer, visit.lang);
     instance_page(
         &visit,

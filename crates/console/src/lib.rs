@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/instances/{id}/change", post(changes::create))
         .route("/instances/{id}/budget/line", post(budget::add_line))
         .route("/instances/{id}/budget/spend", post(budget::spend))
+        .route("/instances/{id}/budget/disburse", post(budget::disburse))
         .route("/reviews", get(reviews::my_reviews))
         .route("/reviews/{id}", get(reviews::review_form))
         .route("/reviews/{id}/act", post(reviews::act))
