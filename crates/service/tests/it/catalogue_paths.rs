@@ -225,14 +225,22 @@ impl World {
             .instance
     }
 
+    /// One line of 300 000 yuan, or of the whole approved funding when that is less (lines
+    /// may total at most what was approved).
     async fn budget_line(&self, id: Uuid) {
+        let data = self.services.store.get_instance(id).await.unwrap().data;
+        let approved = match &data["approved_budget"] {
+            serde_json::Value::String(a) => a.parse::<f64>().ok(),
+            v => v.as_f64(),
+        }
+        .map_or(300_000, |yuan| yuan as i64);
         self.services
             .add_budget_line(
                 &self.manager,
                 id,
                 2024,
                 "项目经费",
-                Money::from_yuan(300_000).unwrap(),
+                Money::from_yuan(approved.min(300_000)).unwrap(),
                 "省级财政",
             )
             .await

@@ -184,6 +184,17 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
     )
     .await;
     fire(w, &w.manager, id, "sign_task_book", json!({})).await;
+    // 拨付 before spending: spending may not exceed what was disbursed.
+    s.record_disbursement(
+        &w.manager,
+        id,
+        "第一批",
+        NaiveDate::from_ymd_opt(2024, 6, 20).unwrap(),
+        yuan(200_000),
+        "粤财拨-2024-001",
+    )
+    .await
+    .unwrap();
     s.record_spending(
         &w.applicant,
         id,
