@@ -54,6 +54,9 @@ macro_rules! programme_conformance_suite {
     };
 }
 
+mod reports;
+pub use reports::reports_read_in_bulk;
+
 // ------------------------------------------------------------------ fixtures
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -845,89 +848,6 @@ pub async fn evaluations_are_stored_and_replaced(store: Arc<dyn Store>, _h: &dyn
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(s.evaluation(q.id).await.unwrap(), stored, "unchanged");
     assert_eq!(stored.unwrap().grade, "差");
-}
-
-// ------------------------------------------------------------------ reports
-
-/// What reports read: actuals and grades of many projects in one query each, a unit's
-/// grades across calls, and the disbursement totals (no rows until disbursement records
-/// are stored).
-pub async fn reports_read_in_bulk(store: Arc<dyn Store>, _h: &dyn Harness) {
-    let s = store.as_ref();
-    let w = world(s).await;
-    let wf = funded_project();
-    let p = new_application(s, &wf, &w.unit, &w.applicant, "甲", t(0)).await;
-    let q = new_application(s, &wf, &w.unit, &w.applicant, "乙", t(0)).await;
-    let other = new_application(s, &wf, &w.other_unit, &w.other_applicant, "丙", t(0)).await;
-    let actual = |instance: Uuid, indicator: &str, value: Value| ActualRecord {
-        instance_id: instance,
-        indicator_id: indicator.into(),
-        checkpoint: "acceptance".into(),
-        value,
-        explanation: None,
-        recorded_on: day(2024, 9, 1),
-        recorded_by: w.manager.id,
-        recorded_at: t(1),
-    };
-    s.record_actuals(vec![
-        actual(p.id, "调解案件数", json!(120)),
-        actual(q.id, "调解案件数", json!(80)),
-        actual(other.id, "调解案件数", json!(5)),
-    ])
-    .await
-    .unwrap();
-    let both = s.actuals_of(&[p.id, q.id]).await.unwrap();
-    let mut values: Vec<(Uuid, Value)> = both
-        .iter()
-        .map(|a| (a.instance_id, a.value.clone()))
-        .collect();
-    values.sort_by_key(|(id, _)| *id);
-    let mut expected = vec![(p.id, json!(120)), (q.id, json!(80))];
-    expected.sort_by_key(|(id, _)| *id);
-    assert_eq!(values, expected);
-    assert!(s.actuals_of(&[]).await.unwrap().is_empty());
-
-    let mut first = evaluation(p.id, "call-2021", 91.0, "优", w.manager.id);
-    first.evaluated_at = t(30);
-    s.save_evaluation(first).await.unwrap();
-    let mut second = evaluation(q.id, "call-2022", 72.5, "中", w.manager.id);
-    second.evaluated_at = t(40);
-    s.save_evaluation(second).await.unwrap();
-    s.save_evaluation(evaluation(other.id, "call-2022", 55.0, "差", w.manager.id))
-        .await
-        .unwrap();
-    let grades = s.grades_of(&[p.id, q.id]).await.unwrap();
-    assert_eq!(
-        grades
-            .iter()
-            .map(|g| (g.instance_id, g.call_id.as_str(), g.total, g.grade.as_str()))
-            .collect::<Vec<_>>(),
-        [
-            (p.id, "call-2021", 91.0, "优"),
-            (q.id, "call-2022", 72.5, "中")
-        ]
-    );
-    // A unit's grades, newest first; another unit's are not among them.
-    let of_unit = s.grades_of_org(w.unit.id).await.unwrap();
-    assert_eq!(
-        of_unit.iter().map(|g| g.instance_id).collect::<Vec<_>>(),
-        [q.id, p.id]
-    );
-    assert_eq!(of_unit[0].evaluated_at, t(40));
-    assert_eq!(s.grades_of_org(w.city.id).await.unwrap(), []);
-    // Nothing was paid: every project's disbursed total is zero, in the given order.
-    let totals = s.disbursed_totals(&[p.id, q.id, other.id]).await.unwrap();
-    assert_eq!(
-        totals
-            .iter()
-            .map(|t| (t.instance_id, t.disbursed))
-            .collect::<Vec<_>>(),
-        [
-            (p.id, Money::ZERO),
-            (q.id, Money::ZERO),
-            (other.id, Money::ZERO)
-        ]
-    );
 }
 
 // ------------------------------------------------------------------ demand merges

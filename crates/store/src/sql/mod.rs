@@ -19,6 +19,7 @@ pub mod listing;
 pub mod programme;
 pub mod public;
 pub mod queue;
+mod reports;
 pub mod review;
 mod store;
 pub mod third_party;
@@ -426,6 +427,27 @@ pub async fn pause(attempt: u32) {
 pub async fn fetch_all<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<Vec<Row<D>>> {
     let mut conn = pool.acquire().await?;
     Ok(D::fetch_all(&mut *conn, sql, args).await?)
+}
+
+/// The rows of a read over an id list, mapped; `{ids}` in `sql` becomes the dialect's
+/// predicate on `$1` (`= ANY($1)`, `IN (SELECT value FROM json_each($1))`). No ids, no
+/// query.
+pub async fn fetch_by_ids<D: Dialect, T>(
+    pool: &Pool<D::DB>,
+    sql: &str,
+    ids: &[Uuid],
+    map: fn(&Row<D>) -> R<T>,
+) -> crate::StoreResult<Vec<T>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = sql.replace("{ids}", &D::in_ids("$1"));
+    let r: R<Vec<T>> = async {
+        let rows = fetch_all::<D>(pool, &sql, Args::new().ids(ids)).await?;
+        rows.iter().map(map).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
 }
 
 pub async fn fetch_optional<D: Dialect>(

@@ -16,7 +16,8 @@ use sqlx::Pool;
 use uuid::Uuid;
 
 use super::instances::{INSTANCE_COLS, fetch_instance, insert_instance, instances};
-use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, dup, fetch_all};
+use super::reports::ACTUAL_COLS;
+use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, dup, fetch_all, fetch_by_ids};
 use crate::programme::{
     ActualRecord, BudgetLine, Call, CallItem, CallStatus, DemandMerge, EvaluationRecord,
     GradeRecord, IndicatorScoreRecord, NewCall, NewSpending, SpendingRecord, SpendingRefusal,
@@ -573,19 +574,10 @@ pub async fn budget_lines<D: Dialect>(
     pool: &Pool<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<BudgetLine>> {
-    if instance_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let sql = format!(
-        "SELECT {LINE_COLS} FROM budget_lines WHERE instance_id {} ORDER BY created_at, id",
-        D::in_ids("$1")
+        "SELECT {LINE_COLS} FROM budget_lines WHERE instance_id {{ids}} ORDER BY created_at, id"
     );
-    let r: R<Vec<BudgetLine>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().ids(instance_ids)).await?;
-        rows.iter().map(line::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
+    fetch_by_ids::<D, _>(pool, &sql, instance_ids, line::<D>).await
 }
 
 pub async fn record_spending<D: Dialect>(
@@ -606,20 +598,11 @@ pub async fn spending_records<D: Dialect>(
     pool: &Pool<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<SpendingRecord>> {
-    if instance_ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let sql = format!(
-        "SELECT {SPENDING_COLS} FROM spending_records WHERE instance_id {} \
-         ORDER BY spent_on, recorded_at, id",
-        D::in_ids("$1")
+        "SELECT {SPENDING_COLS} FROM spending_records WHERE instance_id {{ids}} \
+         ORDER BY spent_on, recorded_at, id"
     );
-    let r: R<Vec<SpendingRecord>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().ids(instance_ids)).await?;
-        rows.iter().map(spending::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
+    fetch_by_ids::<D, _>(pool, &sql, instance_ids, spending::<D>).await
 }
 
 pub async fn record_actuals<D: Dialect>(
@@ -656,118 +639,17 @@ pub async fn record_actuals<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-fn actual<D: Dialect>(r: &Row<D>) -> R<ActualRecord> {
-    let g = Get::<D>(r);
-    Ok(ActualRecord {
-        instance_id: g.id("instance_id")?,
-        indicator_id: g.str("indicator_id")?,
-        checkpoint: g.str("checkpoint")?,
-        value: g.json("value")?,
-        explanation: g.opt_str("explanation")?,
-        recorded_on: g.date("recorded_on")?,
-        recorded_by: g.id("recorded_by")?,
-        recorded_at: g.time("recorded_at")?,
-    })
-}
-
-pub async fn actuals_of<D: Dialect>(
-    pool: &Pool<D::DB>,
-    instance_ids: &[Uuid],
-) -> StoreResult<Vec<ActualRecord>> {
-    if instance_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT instance_id, indicator_id, checkpoint, value, explanation, recorded_on, \
-         recorded_by, recorded_at FROM indicator_actuals WHERE instance_id {} \
-         ORDER BY instance_id, checkpoint DESC, indicator_id",
-        D::in_ids("$1")
-    );
-    let r: R<Vec<ActualRecord>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().ids(instance_ids)).await?;
-        rows.iter().map(actual::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
-}
-
-const GRADE_COLS: &str = "e.instance_id, e.call_id, e.total, e.grade, e.evaluated_at";
-
-fn grade_record<D: Dialect>(r: &Row<D>) -> R<GradeRecord> {
-    let g = Get::<D>(r);
-    Ok(GradeRecord {
-        instance_id: g.id("instance_id")?,
-        call_id: g.str("call_id")?,
-        total: g.f64("total")?,
-        grade: g.str("grade")?,
-        evaluated_at: g.time("evaluated_at")?,
-    })
-}
-
-pub async fn grades_of<D: Dialect>(
-    pool: &Pool<D::DB>,
-    instance_ids: &[Uuid],
-) -> StoreResult<Vec<GradeRecord>> {
-    if instance_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT {GRADE_COLS} FROM evaluations e WHERE e.instance_id {} \
-         ORDER BY e.evaluated_at, e.instance_id",
-        D::in_ids("$1")
-    );
-    let r: R<Vec<GradeRecord>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().ids(instance_ids)).await?;
-        rows.iter().map(grade_record::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
-}
-
-pub async fn grades_of_org<D: Dialect>(
-    pool: &Pool<D::DB>,
-    org_id: Uuid,
-) -> StoreResult<Vec<GradeRecord>> {
-    let sql = format!(
-        "SELECT {GRADE_COLS} FROM evaluations e JOIN instances i ON i.id = e.instance_id \
-         WHERE i.org_id = $1 ORDER BY e.evaluated_at DESC, e.instance_id"
-    );
-    let r: R<Vec<GradeRecord>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().id(org_id)).await?;
-        rows.iter().map(grade_record::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
-}
-
 pub async fn actuals<D: Dialect>(
     pool: &Pool<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<ActualRecord>> {
     let r: R<Vec<ActualRecord>> = async {
-        let rows = fetch_all::<D>(
-            pool,
-            "SELECT instance_id, indicator_id, checkpoint, value, explanation, \
-             recorded_on, recorded_by, recorded_at FROM indicator_actuals \
-             WHERE instance_id = $1 ORDER BY checkpoint DESC, indicator_id",
-            Args::new().id(instance_id),
-        )
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let g = Get::<D>(r);
-                Ok(ActualRecord {
-                    instance_id: g.id("instance_id")?,
-                    indicator_id: g.str("indicator_id")?,
-                    checkpoint: g.str("checkpoint")?,
-                    value: g.json("value")?,
-                    explanation: g.opt_str("explanation")?,
-                    recorded_on: g.date("recorded_on")?,
-                    recorded_by: g.id("recorded_by")?,
-                    recorded_at: g.time("recorded_at")?,
-                })
-            })
-            .collect()
+        let sql = format!(
+            "SELECT {ACTUAL_COLS} FROM indicator_actuals WHERE instance_id = $1 \
+             ORDER BY checkpoint DESC, indicator_id"
+        );
+        let rows = fetch_all::<D>(pool, &sql, Args::new().id(instance_id)).await?;
+        rows.iter().map(super::reports::actual::<D>).collect()
     }
     .await;
     r.map_err(Fail::store::<D>)
@@ -1009,13 +891,13 @@ impl<S: super::SqlBackend> crate::ProgrammeStore for S {
         evaluations_for_call::<S::D>(self.sql_pool(), call_id).await
     }
     async fn actuals_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<ActualRecord>> {
-        actuals_of::<S::D>(self.sql_pool(), instance_ids).await
+        super::reports::actuals_of::<S::D>(self.sql_pool(), instance_ids).await
     }
     async fn grades_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<GradeRecord>> {
-        grades_of::<S::D>(self.sql_pool(), instance_ids).await
+        super::reports::grades_of::<S::D>(self.sql_pool(), instance_ids).await
     }
     async fn grades_of_org(&self, org_id: Uuid) -> StoreResult<Vec<GradeRecord>> {
-        grades_of_org::<S::D>(self.sql_pool(), org_id).await
+        super::reports::grades_of_org::<S::D>(self.sql_pool(), org_id).await
     }
     async fn record_demand_merge(&self, merge: DemandMerge) -> StoreResult<DemandMerge> {
         record_demand_merge::<S::D>(self.sql_pool(), merge).await

@@ -1,0 +1,77 @@
+//! The reads behind the programme reports (项目统计报表): indicator actuals and grades of
+//! many projects at once, and every grade of one organisation.
+
+use sqlx::Pool;
+use uuid::Uuid;
+
+use super::{Args, Dialect, Fail, Get, R, Row, fetch_all, fetch_by_ids};
+use crate::StoreResult;
+use crate::programme::{ActualRecord, GradeRecord};
+
+pub const ACTUAL_COLS: &str = "instance_id, indicator_id, checkpoint, value, explanation, \
+     recorded_on, recorded_by, recorded_at";
+
+pub fn actual<D: Dialect>(r: &Row<D>) -> R<ActualRecord> {
+    let g = Get::<D>(r);
+    Ok(ActualRecord {
+        instance_id: g.id("instance_id")?,
+        indicator_id: g.str("indicator_id")?,
+        checkpoint: g.str("checkpoint")?,
+        value: g.json("value")?,
+        explanation: g.opt_str("explanation")?,
+        recorded_on: g.date("recorded_on")?,
+        recorded_by: g.id("recorded_by")?,
+        recorded_at: g.time("recorded_at")?,
+    })
+}
+
+pub async fn actuals_of<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_ids: &[Uuid],
+) -> StoreResult<Vec<ActualRecord>> {
+    let sql = format!(
+        "SELECT {ACTUAL_COLS} FROM indicator_actuals WHERE instance_id {{ids}} \
+         ORDER BY instance_id, checkpoint DESC, indicator_id"
+    );
+    fetch_by_ids::<D, _>(pool, &sql, instance_ids, actual::<D>).await
+}
+
+const GRADE_COLS: &str = "e.instance_id, e.call_id, e.total, e.grade, e.evaluated_at";
+
+fn grade_record<D: Dialect>(r: &Row<D>) -> R<GradeRecord> {
+    let g = Get::<D>(r);
+    Ok(GradeRecord {
+        instance_id: g.id("instance_id")?,
+        call_id: g.str("call_id")?,
+        total: g.f64("total")?,
+        grade: g.str("grade")?,
+        evaluated_at: g.time("evaluated_at")?,
+    })
+}
+
+pub async fn grades_of<D: Dialect>(
+    pool: &Pool<D::DB>,
+    instance_ids: &[Uuid],
+) -> StoreResult<Vec<GradeRecord>> {
+    let sql = format!(
+        "SELECT {GRADE_COLS} FROM evaluations e WHERE e.instance_id {{ids}} \
+         ORDER BY e.evaluated_at, e.instance_id"
+    );
+    fetch_by_ids::<D, _>(pool, &sql, instance_ids, grade_record::<D>).await
+}
+
+pub async fn grades_of_org<D: Dialect>(
+    pool: &Pool<D::DB>,
+    org_id: Uuid,
+) -> StoreResult<Vec<GradeRecord>> {
+    let sql = format!(
+        "SELECT {GRADE_COLS} FROM evaluations e JOIN instances i ON i.id = e.instance_id \
+         WHERE i.org_id = $1 ORDER BY e.evaluated_at DESC, e.instance_id"
+    );
+    let r: R<Vec<GradeRecord>> = async {
+        let rows = fetch_all::<D>(pool, &sql, Args::new().id(org_id)).await?;
+        rows.iter().map(grade_record::<D>).collect()
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
