@@ -538,74 +538,59 @@ impl CallRules {
             json(&d.overshoot_threshold),
         );
         let (e, de) = (&self.evaluation, &d.evaluation);
+        // Points are decimals and bands whole points: each is shown as its JSON value.
         for (key, zh, en, value, default) in [
             (
                 "budget_execution_points",
                 "绩效评价：预算执行分值",
                 "Evaluation: points of budget execution",
-                e.budget_execution_points,
-                de.budget_execution_points,
+                json(&e.budget_execution_points),
+                json(&de.budget_execution_points),
             ),
             (
                 "output_points",
                 "绩效评价：产出指标分值",
                 "Evaluation: points of the output indicators",
-                e.output_points,
-                de.output_points,
+                json(&e.output_points),
+                json(&de.output_points),
             ),
             (
                 "effect_points",
                 "绩效评价：效益指标分值",
                 "Evaluation: points of the effect indicators",
-                e.effect_points,
-                de.effect_points,
+                json(&e.effect_points),
+                json(&de.effect_points),
             ),
             (
                 "satisfaction_points",
                 "绩效评价：满意度指标分值",
                 "Evaluation: points of the satisfaction indicators",
-                e.satisfaction_points,
-                de.satisfaction_points,
+                json(&e.satisfaction_points),
+                json(&de.satisfaction_points),
             ),
-        ] {
-            push(
-                &format!("evaluation.{key}"),
-                zh,
-                en,
-                json(&value),
-                json(&default),
-            );
-        }
-        for (key, zh, en, value, default) in [
             (
                 "excellent_from",
                 "绩效评价：「优」的最低分",
                 "Evaluation: lowest total graded excellent",
-                e.excellent_from,
-                de.excellent_from,
+                json(&e.excellent_from),
+                json(&de.excellent_from),
             ),
             (
                 "good_from",
                 "绩效评价：「良」的最低分",
                 "Evaluation: lowest total graded good",
-                e.good_from,
-                de.good_from,
+                json(&e.good_from),
+                json(&de.good_from),
             ),
             (
                 "fair_from",
                 "绩效评价：「中」的最低分（以下为「差」）",
                 "Evaluation: lowest total graded fair (below: poor)",
-                e.fair_from,
-                de.fair_from,
+                json(&e.fair_from),
+                json(&de.fair_from),
             ),
         ] {
-            push(
-                &format!("evaluation.{key}"),
-                zh,
-                en,
-                json(&value),
-                json(&default),
-            );
+            push(&format!("evaluation.{key}"), zh, en, value, default);
         }
         push(
             "evaluation_difference_threshold",
