@@ -41,6 +41,11 @@ for (const name of ['expert1', 'expert2', 'expert3', 'expert4', 'expert5']) {
   if (mine.length > 0) { expertName = name; assignment = mine[0].id; break; }
 }
 
+// 公示异议 and 第三方绩效评价: the demo's objected project and its assigned evaluation.
+const objected = (await first('{ publicObjections(openOnly: true) { instanceId } }')).publicObjections[0]?.instanceId ?? project;
+const thirdParty = (await first('{ instances(first: 10, filter: { workflowId: "funded-project" }) { edges { node { id } } } }', await login('tp_eval')))
+  .instances.edges[0]?.node.id ?? evaluated;
+
 // (who, path, page type)
 const visits = [
   [null, '/login', 'login'],
@@ -75,6 +80,12 @@ const visits = [
   ['auditor', `/instances/${project}`, 'instance (auditor: hashes)'],
   [expertName, '/reviews', 'my reviews'],
   [expertName, `/reviews/${assignment}`, 'review form'],
+  ['manager', '/objections', 'public objections (manager: resolve forms)'],
+  ['manager', `/instances/${objected}`, 'instance (manager: open objections)'],
+  ['auditor', `/objections?instance=${objected}`, 'public objections of a project (auditor)'],
+  ['manager', `/instances/${thirdParty}/third-party`, 'third-party evaluation (manager: assign, report)'],
+  ['tp_eval', '/third-party', 'projects assigned to a third-party institution'],
+  ['tp_eval', `/instances/${thirdParty}/third-party`, 'third-party evaluation (evaluator: record, report)'],
   ['unit_sz', `/instances/${project}`, 'not found'],
 ];
 

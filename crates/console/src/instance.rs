@@ -393,6 +393,15 @@ async fn instance_page(
     } else {
         Vec::new()
     };
+    // 公示异议 still open: approval waits on them (managers and auditors read them).
+    let objections = if is_project
+        && (crate::calls::has_role(&viewer, "MANAGER")
+            || crate::calls::has_role(&viewer, "AUDITOR"))
+    {
+        crate::objections::of_project(visit, app, id).await
+    } else {
+        Vec::new()
+    };
     let task_book = if is_project {
         task_book(visit, app, id).await
     } else {
@@ -446,6 +455,7 @@ async fn instance_page(
             history => history, timers => timers, messages => messages,
             indicator_tables => indicator_tables, task_book => task_book,
             change_requests => change_requests, may_request_change => may_request_change,
+            objections => objections,
             is_project => is_project, parent => i["parent"].clone(),
             verification => i["historyVerification"].clone(),
             extend_error => failed.as_ref().filter(|r| r.event == EXTEND).map(|r| r.message.clone()),

@@ -27,10 +27,13 @@ pub mod i18n;
 mod instance;
 mod live;
 mod manage;
+mod objections;
 mod pages;
 mod public;
+mod refusals;
 mod reviews;
 pub mod session;
+mod third_party;
 mod upload;
 
 use std::sync::OnceLock;
@@ -56,6 +59,18 @@ pub fn router(state: AppState) -> Router {
             get(evaluation::evaluation).post(evaluation::evaluate),
         )
         .route("/instances/{id}/extend", post(instance::extend))
+        .route("/instances/{id}/third-party", get(third_party::page))
+        .route(
+            "/instances/{id}/third-party/assign",
+            post(third_party::assign),
+        )
+        .route(
+            "/instances/{id}/third-party/record",
+            post(third_party::record),
+        )
+        .route("/third-party", get(third_party::assigned))
+        .route("/objections", get(objections::list))
+        .route("/objections/{id}/resolve", post(objections::resolve))
         .route("/instances/{id}/change", post(changes::create))
         .route("/instances/{id}/budget/line", post(budget::add_line))
         .route("/instances/{id}/budget/spend", post(budget::spend))
@@ -168,6 +183,18 @@ fn templates() -> &'static Environment<'static> {
                 "evaluation.html",
                 include_str!("../templates/evaluation.html"),
             ),
+            (
+                "objections.html",
+                include_str!("../templates/objections.html"),
+            ),
+            (
+                "third_party.html",
+                include_str!("../templates/third_party.html"),
+            ),
+            (
+                "third_party_list.html",
+                include_str!("../templates/third_party_list.html"),
+            ),
             ("forgot.html", include_str!("../templates/forgot.html")),
             ("reset.html", include_str!("../templates/reset.html")),
             ("calls.html", include_str!("../templates/calls.html")),
@@ -225,6 +252,9 @@ mod tests {
             "account.html",
             "budget.html",
             "evaluation.html",
+            "objections.html",
+            "third_party.html",
+            "third_party_list.html",
             "forgot.html",
             "reset.html",
             "calls.html",

@@ -100,6 +100,7 @@ async fn form_page(
                 "id": id, "title": visit.i18n(&c["title"]), "weight": c["weight"],
                 "min": c["min"], "max": c["max"], "step": c["step"],
                 "score": typed.get(&format!("score.{id}")), "comment": typed.get(&format!("comment.{id}")),
+                "error": typed.get(&format!("error.{id}")),
             })
         })
         .collect();
@@ -213,11 +214,16 @@ pub(crate) async fn act(
             text(visit.lang, "not_found"),
         );
     }
-    let typed: BTreeMap<String, String> = form
+    let mut typed: BTreeMap<String, String> = form
         .iter()
         .filter(|(k, _)| k.starts_with("score.") || k.starts_with("comment."))
         .cloned()
         .collect();
+    // Each criterion's problems (out of range, off the step, a comment missing) are
+    // shown next to its score, as `error.<criterion>`.
+    for (criterion, message) in crate::refusals::field_errors(&answer, visit.lang) {
+        typed.insert(format!("error.{criterion}"), message);
+    }
     let mut message = error_message(&answer, visit.lang);
     if message.is_empty() {
         message = text(visit.lang, "error").to_string();

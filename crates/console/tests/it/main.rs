@@ -1,4 +1,5 @@
 //! The console's integration tests (one binary; see grantflow-testkit).
 
 mod handlers;
+mod programme_pages;
 mod public_pages;
