@@ -132,6 +132,10 @@ enum BenchCommand {
         timers_per_instance: usize,
         #[arg(long, default_value_t = 100)]
         batch_size: u32,
+        /// A second burst of the same shape, fired first in the same run with this batch
+        /// size (1: one timer per claim and per transaction, as before batching); 0: none.
+        #[arg(long, default_value_t = 1)]
+        before_batch_size: u32,
     },
     /// Transitions per second and p50/p99 through the store's engine path, next to a
     /// baseline issuing the same SQL without the engine, in the same run. Use a scratch
@@ -327,6 +331,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                     instances,
                     timers_per_instance,
                     batch_size,
+                    before_batch_size,
                 },
         } => {
             cli::bench::timers(
@@ -335,6 +340,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                     instances,
                     timers_per_instance,
                     batch_size,
+                    before_batch_size,
                 },
             )
             .await?;
