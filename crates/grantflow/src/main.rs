@@ -121,6 +121,15 @@ enum SchedulerCommand {
 #[cfg(feature = "bench")]
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// SMTP messages per second: one connection per message against one per batch.
+    Smtp {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+    },
     /// Fire rate and lag of the scheduler: 100,000 pending timers of which 10,000 are due.
     Timers {
         #[arg(long)]
@@ -322,6 +331,18 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                 .map(cli::workflow::parse_datetime)
                 .transpose()?;
             cli::scheduler::run_once(&config, now).await
+        }
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command:
+                BenchCommand::Smtp {
+                    host,
+                    port,
+                    messages,
+                },
+        } => {
+            cli::bench_smtp::smtp(&host, port, messages).await?;
+            Ok(0)
         }
         #[cfg(feature = "bench")]
         Command::Bench {

@@ -3,8 +3,8 @@
 //! and the next run, after the lease, takes the claims over and delivers every reminder.
 //!
 //! On PostgreSQL the kill lands at a known point: the test holds the outbox table locked,
-//! so the process's batch transaction has completed its timers and waits to insert their
-//! messages when it is killed. On SQLite (one writer, no such lock to hold from outside)
+//! so the process's batch transactions have completed their timers and wait to insert
+//! their messages when it is killed. On SQLite (one writer, no such lock to hold from outside)
 //! the process is killed as soon as a first batch committed, with more batches to go.
 
 use std::collections::HashSet;
@@ -76,9 +76,13 @@ async fn sigkill_mid_batch(backend: Backend) {
     if matches!(db, TestDb::Postgres(_)) {
         assert_eq!(
             done, 0,
-            "the batch waiting on the outbox is rolled back whole"
+            "the batches waiting on the outbox are rolled back whole"
         );
-        assert_eq!(claimed, 10, "its claims stay until the lease runs out");
+        // Batches of 10, up to four in flight (`Scheduler::batch_lanes`).
+        assert!(
+            claimed > 0 && claimed <= 40 && claimed % 10 == 0,
+            "their claims stay until the lease runs out: {claimed}"
+        );
     }
     assert!(
         smtp.received().is_empty(),
