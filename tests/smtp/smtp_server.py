@@ -13,6 +13,12 @@ atomically, and that this server re-reads at every DATA command:
     {"generation": 4, "mode": "fail_next", "count": 2, "code": 451, "text": "Try later"}
     {"generation": 5, "mode": "always_fail", "code": 550, "text": "No such user"}
     {"generation": 6, "mode": "stall"}     (read the message, never answer: client timeouts)
+    {"generation": 7, "mode": "accept", "max_per_connection": 2}
+                                           (close each connection after 2 messages, as
+                                           relays with a per-connection limit do)
+
+Connections are numbered from 1 in order of arrival; each message's .json names the one
+that carried it ("connection"), so that tests can count connections per batch.
 
 A new generation restarts the fail_next count. The server exits when its standard input is
 closed, so it never outlives the test process that started it, even one killed outright.
@@ -39,6 +45,7 @@ class SpoolHandler:
         self.control = control
         self.seen_generation = None
         self.failures_left = 0
+        self.connections = 0
         self.sequence = max(
             (int(name[:-4]) for name in os.listdir(spool) if name.endswith(".eml") and name[:-4].isdigit()),
             default=0,
@@ -78,11 +85,17 @@ class SpoolHandler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "auth_login": login.decode("utf-8", "replace") if login is not None else None,
+            "connection": server.gf_connection,
         }
         write_atomically(stem + ".json", json.dumps(meta).encode("utf-8"))
         write_atomically(stem + ".eml", envelope.original_content)
         # The harness waits on this line (not on a timer) to know a message is stored.
         print(f"received {os.path.basename(stem)}", flush=True)
+        server.gf_messages += 1
+        limit = self.read_control().get("max_per_connection")
+        if limit and server.gf_messages >= int(limit):
+            # After the 250 below is written: closing flushes it first.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
 
@@ -131,7 +144,8 @@ def main():
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     def make_session():
-        return SMTP(
+        handler.connections += 1
+        session = SMTP(
             handler,
             hostname="grantflow-test-smtp",
             enable_SMTPUTF8=True,
@@ -142,6 +156,9 @@ def main():
             # Loopback only: plain-text AUTH is fine without TLS here.
             auth_require_tls=False,
         )
+        session.gf_connection = handler.connections
+        session.gf_messages = 0
+        return session
 
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
 

@@ -121,6 +121,15 @@ enum SchedulerCommand {
 #[cfg(feature = "bench")]
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// SMTP messages per second: one connection per message against one per batch.
+    Smtp {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+    },
     /// Fire rate and lag of the scheduler: 100,000 pending timers of which 10,000 are due.
     Timers {
         #[arg(long)]
@@ -132,6 +141,10 @@ enum BenchCommand {
         timers_per_instance: usize,
         #[arg(long, default_value_t = 100)]
         batch_size: u32,
+        /// A second burst of the same shape, fired first in the same run with this batch
+        /// size (1: one timer per claim and per transaction, as before batching); 0: none.
+        #[arg(long, default_value_t = 1)]
+        before_batch_size: u32,
     },
     /// Transitions per second and p50/p99 through the store's engine path, next to a
     /// baseline issuing the same SQL without the engine, in the same run. Use a scratch
@@ -322,11 +335,24 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
         #[cfg(feature = "bench")]
         Command::Bench {
             command:
+                BenchCommand::Smtp {
+                    host,
+                    port,
+                    messages,
+                },
+        } => {
+            cli::bench_smtp::smtp(&host, port, messages).await?;
+            Ok(0)
+        }
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command:
                 BenchCommand::Timers {
                     db,
                     instances,
                     timers_per_instance,
                     batch_size,
+                    before_batch_size,
                 },
         } => {
             cli::bench::timers(
@@ -335,6 +361,7 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
                     instances,
                     timers_per_instance,
                     batch_size,
+                    before_batch_size,
                 },
             )
             .await?;

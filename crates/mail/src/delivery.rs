@@ -6,20 +6,18 @@ use std::{
     time::Duration,
 };
 
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
-    transport::smtp::{
-        authentication::Credentials,
-        client::{Certificate, Tls, TlsParameters},
-        extension::ClientId,
-        response::Severity,
-    },
+use lettre::transport::smtp::{
+    authentication::Credentials,
+    client::{Certificate, Tls, TlsParameters},
+    extension::ClientId,
+    response::Severity,
 };
 use secrecy::ExposeSecret;
 
 use crate::{
     config::{EmlFolderConfig, MailConfig, Sender, SmtpConfig, SmtpSecurity},
     message::{OutgoingEmail, build_message, message_id},
+    session::MailSession,
 };
 
 /// Why a message was not delivered, and so what the outbox does next.
@@ -71,7 +69,7 @@ impl From<lettre::transport::smtp::Error> for DeliveryError {
 }
 
 /// lettre's `Display` shows only the outer layer ("Connection error"); the cause says why.
-fn describe(err: &dyn std::error::Error) -> String {
+pub(crate) fn describe(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -143,6 +141,12 @@ impl Mailer {
             Self::EmlFolder(folder) => folder.send(email).await,
         }
     }
+
+    /// A session for a batch of messages: over SMTP they share one connection for as long
+    /// as the relay keeps it open. [`MailSession::close`] it at the end of the batch.
+    pub fn session(&self) -> MailSession<'_> {
+        MailSession::new(self)
+    }
 }
 
 fn check_sender(from: &Sender) -> Result<(), MailConfigError> {
@@ -155,21 +159,28 @@ fn check_sender(from: &Sender) -> Result<(), MailConfigError> {
         })
 }
 
-/// Delivery over SMTP: one connection per message, bounded by the configured timeout.
+/// Delivery over SMTP. [`SmtpMailer::send`] uses a connection of its own;
+/// [`Mailer::session`] sends a batch of messages over one connection (see
+/// [`crate::MailSession`]).
 ///
-/// lettre's async transport bounds only the TCP connect; its pool would hand out a connection
-/// left mid-command by a cancelled send, so the workspace builds lettre without `pool`, and
-/// each attempt runs under one deadline and closes its own connection.
+/// lettre's async transport bounds only the TCP connect, and its pool would hand out a
+/// connection left mid-command by a cancelled send; so the workspace builds lettre without
+/// `pool`, and a session owns its one connection: every exchange runs under one deadline,
+/// and a connection whose exchange failed or timed out is dropped, never reused.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Sender,
-    server: String,
-    timeout: Duration,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: Tls,
+    pub(crate) hello_name: ClientId,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) from: Sender,
+    pub(crate) server: String,
+    pub(crate) timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpMailer {
-    // The transport holds the credentials; show only where mail goes.
+    // The mailer holds the credentials; show only where mail goes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpMailer")
             .field("server", &self.server)
@@ -182,19 +193,16 @@ impl SmtpMailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, MailConfigError> {
         let port = config.effective_port();
         let timeout = Duration::from_secs(config.timeout_secs);
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-            .port(port)
-            .timeout(Some(timeout));
-        if config.security != SmtpSecurity::None {
-            let parameters = tls_parameters(config)?;
-            builder = builder.tls(match config.security {
-                SmtpSecurity::Starttls => Tls::Required(parameters),
-                _ => Tls::Wrapper(parameters),
-            });
-        }
-        if let Some(hello_name) = &config.hello_name {
-            builder = builder.hello_name(ClientId::Domain(hello_name.clone()));
-        }
+        let tls = match config.security {
+            SmtpSecurity::None => Tls::None,
+            SmtpSecurity::Starttls => Tls::Required(tls_parameters(config)?),
+            _ => Tls::Wrapper(tls_parameters(config)?),
+        };
+        let hello_name = config
+            .hello_name
+            .clone()
+            .map_or_else(ClientId::default, ClientId::Domain);
+        let mut credentials = None;
         if let (Some(username), Some(password)) = (&config.username, &config.password) {
             let loopback = config.host == "localhost"
                 || config
@@ -207,47 +215,29 @@ impl SmtpMailer {
                     "SMTP credentials will cross the network unencrypted: set security to starttls or tls"
                 );
             }
-            builder = builder.credentials(Credentials::new(
+            credentials = Some(Credentials::new(
                 username.clone(),
                 password.expose_secret().to_owned(),
             ));
         }
         Ok(Self {
-            transport: builder.build(),
+            host: config.host.clone(),
+            port,
+            tls,
+            hello_name,
+            credentials,
             from: config.from.clone(),
             server: format!("{}:{port}", config.host),
             timeout,
         })
     }
 
+    /// One message over a connection of its own.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
-        let message = build_message(&self.from, email)?;
-        let id = message_id(&email.idempotency_key);
-        let outcome = tokio::time::timeout(self.timeout, self.transport.send(message))
-            .await
-            .map(|sent| sent.map_err(DeliveryError::from))
-            .unwrap_or_else(|_| {
-                Err(DeliveryError::Transient {
-                    code: None,
-                    reason: format!("no complete SMTP exchange within {:?}", self.timeout),
-                })
-            });
-        match outcome {
-            Ok(response) => {
-                tracing::info!(
-                    message_id = %id,
-                    server = %self.server,
-                    recipients = email.to.len() + email.cc.len(),
-                    reply = %response.code(),
-                    "email delivered over SMTP"
-                );
-                Ok(())
-            }
-            Err(err) => {
-                tracing::warn!(message_id = %id, server = %self.server, error = %err, "email not delivered");
-                Err(err)
-            }
-        }
+        let mut session = crate::session::SmtpSession::new(self);
+        let sent = session.send(email).await;
+        session.close().await;
+        sent
     }
 }
 

@@ -13,6 +13,7 @@ mod config;
 mod delivery;
 mod ics;
 mod message;
+mod session;
 mod templates;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -24,6 +25,7 @@ pub use delivery::{
 };
 pub use ics::DeadlineEvent;
 pub use message::{OutgoingEmail, Recipient, build_message, message_id};
+pub use session::MailSession;
 pub use templates::{
     Lang, RenderError, RenderedEmail, TEMPLATE_NAMES, render, sample_context, template_variables,
 };

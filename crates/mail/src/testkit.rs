@@ -67,6 +67,8 @@ pub struct ReceivedEmail {
     pub envelope_to: Vec<String>,
     /// The user name the client authenticated with, if it did.
     pub auth_login: Option<String>,
+    /// The connection that carried it, numbered from 1 in order of arrival (per launch).
+    pub connection: u64,
     /// Headers.
     pub from: ReceivedAddress,
     pub to: Vec<ReceivedAddress>,
@@ -244,6 +246,12 @@ impl SmtpTestServer {
     /// Reads each message but never answers the end of DATA, so that clients time out.
     pub fn stall(&mut self) {
         self.write_control(serde_json::json!({ "mode": "stall" }));
+    }
+
+    /// Accepts every message from now on, and closes each connection after `limit`
+    /// messages (a relay's per-connection limit).
+    pub fn close_after(&mut self, limit: u32) {
+        self.write_control(serde_json::json!({ "mode": "accept", "max_per_connection": limit }));
     }
 
     /// Accepts every message from now on.
@@ -619,6 +627,7 @@ struct Envelope {
     mail_from: String,
     rcpt_tos: Vec<String>,
     auth_login: Option<String>,
+    connection: u64,
 }
 
 fn parse_received(raw: Vec<u8>, envelope: &[u8]) -> Result<ReceivedEmail, String> {
@@ -671,6 +680,7 @@ fn parse_received(raw: Vec<u8>, envelope: &[u8]) -> Result<ReceivedEmail, String
         envelope_from: envelope.mail_from,
         envelope_to: envelope.rcpt_tos,
         auth_login: envelope.auth_login,
+        connection: envelope.connection,
         from,
         to: addresses(parsed.to()),
         cc: addresses(parsed.cc()),

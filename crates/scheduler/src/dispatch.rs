@@ -1,7 +1,9 @@
 //! Delivering the outbox: claim, render, send after the claim committed, record.
 
 use chrono::{DateTime, Utc};
-use grantflow_mail::{DeadlineEvent, DeliveryError, OutgoingEmail, Recipient, next_attempt_delay};
+use grantflow_mail::{
+    DeadlineEvent, DeliveryError, MailSession, OutgoingEmail, Recipient, next_attempt_delay,
+};
 use grantflow_store::{ClaimedMessage, DeliveryOutcome, OutboxMessage};
 use serde_json::{Map, Value};
 
@@ -33,8 +35,10 @@ impl Scheduler {
                 return Ok(());
             }
             self.hold_messages(claimed.iter().map(|c| (c.message.id, c.token)));
+            // The batch shares one SMTP connection while the relay keeps it open.
+            let mut session = self.mailer.session();
             for c in claimed {
-                let outcome = self.deliver(&c, now).await;
+                let outcome = self.deliver(&mut session, &c, now).await;
                 let label = match &outcome {
                     DeliveryOutcome::Sent => "sent",
                     DeliveryOutcome::Retry { .. } => "retry",
@@ -73,15 +77,21 @@ impl Scheduler {
                     }
                 }
             }
+            session.close().await;
         }
     }
 
-    async fn deliver(&self, c: &ClaimedMessage, now: DateTime<Utc>) -> DeliveryOutcome {
+    async fn deliver(
+        &self,
+        session: &mut MailSession<'_>,
+        c: &ClaimedMessage,
+        now: DateTime<Utc>,
+    ) -> DeliveryOutcome {
         let email = match self.build_email(&c.message).await {
             Ok(email) => email,
             Err(error) => return DeliveryOutcome::Dead { error },
         };
-        match self.mailer.send(&email).await {
+        match session.send(&email).await {
             Ok(()) => DeliveryOutcome::Sent,
             Err(e @ DeliveryError::Transient { .. }) => {
                 // `attempts` already counts this attempt (the claim increments it).

@@ -133,6 +133,36 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Add the counts of `other` (a concurrent part of the same pass).
+    pub fn add(&mut self, other: &RunReport) {
+        let Self {
+            timers_fired,
+            timers_spent,
+            timers_lost,
+            timer_errors,
+            events_fired,
+            messages_enqueued,
+            digest_ticks,
+            digest_messages,
+            sent,
+            retried,
+            dead,
+            delivery_errors,
+        } = other;
+        self.timers_fired += timers_fired;
+        self.timers_spent += timers_spent;
+        self.timers_lost += timers_lost;
+        self.timer_errors += timer_errors;
+        self.events_fired += events_fired;
+        self.messages_enqueued += messages_enqueued;
+        self.digest_ticks += digest_ticks;
+        self.digest_messages += digest_messages;
+        self.sent += sent;
+        self.retried += retried;
+        self.dead += dead;
+        self.delivery_errors += delivery_errors;
+    }
+
     /// A one-line summary for the CLI and the log.
     pub fn summary(&self) -> String {
         format!(

@@ -29,6 +29,42 @@ type Prepared = Result<Option<Vec<NewOutboxMessage>>, SchedulerError>;
 /// Timers of one batch fired at the same time (PostgreSQL).
 const FIRE_CONCURRENCY: usize = 8;
 
+/// Batches in flight at the same time on PostgreSQL: each claims its own timers (`SKIP
+/// LOCKED`), so while one waits on its commit another prepares. SQLite has one writer,
+/// so there one batch follows the other.
+const BATCH_LANES: usize = 4;
+
+/// What the recipients of a reminder depend on (`Store::recipients`): its roles, and for
+/// those roles the instance's organisation (`applicant`) or city (`city`). Reminders of the
+/// same scope share one read. A role that depends on the instance itself (`expert`, one
+/// reviewer) or that this list does not know keeps the instance in the scope, so that
+/// it is never shared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RecipientScope {
+    roles: Vec<String>,
+    org: Option<uuid::Uuid>,
+    city: Option<uuid::Uuid>,
+    instance: Option<uuid::Uuid>,
+}
+
+impl RecipientScope {
+    fn of(instance: &Instance, roles: &[String]) -> Self {
+        let has = |role: &str| roles.iter().any(|r| r == role);
+        let shared = roles
+            .iter()
+            .all(|r| matches!(r.as_str(), "manager" | "admin" | "applicant" | "city"));
+        Self {
+            roles: roles.to_vec(),
+            org: has("applicant").then_some(instance.org_id),
+            city: if has("city") { instance.city_id } else { None },
+            instance: (!shared).then_some(instance.id),
+        }
+    }
+}
+
+/// The recipients of each scope of a batch, or why they could not be read.
+type Recipients = HashMap<RecipientScope, Result<Vec<User>, String>>;
+
 enum Fired {
     /// Completed by us, with this many messages.
     Messages(u64),
@@ -46,10 +82,35 @@ impl Scheduler {
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> Result<(), SchedulerError> {
-        // Claims commit before any work: a timer that fails stays claimed until its lease
-        // (later than `now`) runs out, so this loop cannot pick it up again.
+        let mut lanes = vec![RunReport::default(); self.batch_lanes()];
+        let done =
+            futures::future::join_all(lanes.iter_mut().map(|lane| self.fire_lane(now, lane))).await;
+        for lane in &lanes {
+            report.add(lane);
+        }
+        done.into_iter().collect()
+    }
+
+    /// Batch after batch until nothing is due. Claims commit before any work: a timer
+    /// that fails stays claimed until its lease (later than `now`) runs out, so this loop
+    /// cannot pick it up again.
+    async fn fire_lane(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), SchedulerError> {
         while self.fire_batch(now, report).await? > 0 {}
         Ok(())
+    }
+
+    /// How many batches [`Scheduler::run_once`] fires at the same time (each a loop of
+    /// [`Scheduler::fire_batch`]): 1 on SQLite.
+    pub fn batch_lanes(&self) -> usize {
+        if self.services.store.backend() == "sqlite" {
+            1
+        } else {
+            BATCH_LANES
+        }
     }
 
     /// Claim one batch of timers due at `now` and fire them; returns how many were
@@ -183,16 +244,17 @@ impl Scheduler {
             Ok(list) => list.into_iter().map(|i| (i.id, i)).collect(),
             Err(e) => return failed(e),
         };
+        let recipients = self.batch_recipients(batch, &instances).await;
         let concurrency = self.concurrency();
         let mut prepared: Vec<(&ClaimedTimer, Prepared)> = Vec::with_capacity(batch.len());
         let mut waiting = batch.iter();
         let mut running = FuturesUnordered::new();
         for c in waiting.by_ref().take(concurrency) {
-            running.push(self.prepare_tagged(c, &instances, now));
+            running.push(self.prepare_tagged(c, &instances, &recipients, now));
         }
         while let Some(done) = running.next().await {
             if let Some(next) = waiting.next() {
-                running.push(self.prepare_tagged(next, &instances, now));
+                running.push(self.prepare_tagged(next, &instances, &recipients, now));
             }
             prepared.push(done);
         }
@@ -232,15 +294,61 @@ impl Scheduler {
         out
     }
 
+    /// The recipients of every reminder of the batch, read once per distinct
+    /// [`RecipientScope`] (a burst of reminders to the managers reads them once, not once
+    /// per timer). A scope whose read failed maps to the error's text.
+    async fn batch_recipients(
+        &self,
+        batch: &[&ClaimedTimer],
+        instances: &HashMap<uuid::Uuid, Instance>,
+    ) -> Recipients {
+        let mut scopes: HashMap<RecipientScope, &Instance> = HashMap::new();
+        for c in batch {
+            if let Some(instance) = instances.get(&c.timer.instance_id) {
+                scopes
+                    .entry(RecipientScope::of(instance, &c.timer.notify))
+                    .or_insert(instance);
+            }
+        }
+        let mut out = HashMap::with_capacity(scopes.len());
+        let mut waiting = scopes.into_iter();
+        let mut running = FuturesUnordered::new();
+        for (scope, instance) in waiting.by_ref().take(self.concurrency()) {
+            running.push(self.read_recipients(scope, instance));
+        }
+        while let Some((scope, users)) = running.next().await {
+            if let Some((scope, instance)) = waiting.next() {
+                running.push(self.read_recipients(scope, instance));
+            }
+            out.insert(scope, users);
+        }
+        out
+    }
+
+    async fn read_recipients(
+        &self,
+        scope: RecipientScope,
+        instance: &Instance,
+    ) -> (RecipientScope, Result<Vec<User>, String>) {
+        let users = self
+            .services
+            .store
+            .recipients(instance, &scope.roles)
+            .await
+            .map_err(|e| e.to_string());
+        (scope, users)
+    }
+
     async fn prepare_tagged<'c>(
         &self,
         c: &'c ClaimedTimer,
         instances: &HashMap<uuid::Uuid, Instance>,
+        recipients: &Recipients,
         now: DateTime<Utc>,
     ) -> (&'c ClaimedTimer, Prepared) {
         (
             c,
-            self.prepare_reminder(c, instances.get(&c.timer.instance_id), now)
+            self.prepare_reminder(c, instances.get(&c.timer.instance_id), recipients, now)
                 .await,
         )
     }
@@ -251,6 +359,7 @@ impl Scheduler {
         &self,
         c: &ClaimedTimer,
         instance: Option<&Instance>,
+        recipients: &Recipients,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<NewOutboxMessage>>, SchedulerError> {
         let timer = &c.timer;
@@ -271,11 +380,11 @@ impl Scheduler {
         {
             return Ok(None);
         }
-        let recipients = self
-            .services
-            .store
-            .recipients(instance, &timer.notify)
-            .await?;
+        let recipients = match recipients.get(&RecipientScope::of(instance, &timer.notify)) {
+            Some(Ok(users)) => users,
+            Some(Err(e)) => return Err(StoreError::Backend(e.clone()).into()),
+            None => return Err(StoreError::Backend("recipients not read".into()).into()),
+        };
         let late_party = if timer.kind == TimerKind::Escalation {
             Some(self.late_party(&wf, instance).await?)
         } else {

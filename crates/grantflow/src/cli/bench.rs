@@ -1,13 +1,15 @@
 //! `grantflow bench timers --db URL`: how fast the scheduler turns due timers into outbox
 //! messages. A benchmark, not a test: it prints a Markdown table for docs/BENCHMARKS.md.
 //!
-//! Setup: `--instances` instances of a one-state workflow, each with `--timers-per-instance`
-//! pending reminders (100,000 by default); one reminder per instance falls due at the
-//! benchmark's instant B (10,000 due, the 09:00 burst every working day brings), the others
-//! later. Then the scheduler fires batch after batch (`Scheduler::fire_batch`, the code
-//! `run_once` runs) with a clock that starts at B when firing starts and follows the wall
-//! clock. Each timer's lag is the wall time from B to the commit of the batch that
-//! enqueued its message (so an upper bound for the timers of that batch).
+//! Setup: per burst, `--instances` instances of a one-state workflow, each with
+//! `--timers-per-instance` pending reminders (100,000 by default); one reminder per
+//! instance falls due at the burst's instant B (10,000 due, the 09:00 burst every working
+//! day brings), the others a year later. Two bursts a day apart, both created before
+//! either fires: the "before" one fired with `--before-batch-size` (1: one timer per claim
+//! and per transaction), then the "now" one with `--batch-size`. Each is fired batch after
+//! batch (`Scheduler::fire_batch`, the code `run_once` runs) with a clock that starts at B
+//! and follows the wall clock. Each timer's lag is the wall time from B to the commit of
+//! the batch that enqueued its message (so an upper bound for the timers of that batch).
 //!
 //! The run creates its own organisation, user and instances: point it at a scratch database.
 
@@ -66,6 +68,8 @@ pub struct TimerBenchOptions {
     pub instances: usize,
     pub timers_per_instance: usize,
     pub batch_size: u32,
+    /// The batch size of the "before" burst measured in the same run (0: none).
+    pub before_batch_size: u32,
 }
 
 /// Peak resident memory of this process (VmHWM), in KiB.
@@ -85,6 +89,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// One burst: its due instant, the batch size it is fired with, and its label.
+struct Burst {
+    label: String,
+    base: DateTime<Utc>,
+    batch_size: u32,
+}
+
 pub async fn timers(url: &str, options: TimerBenchOptions) -> anyhow::Result<()> {
     let config = Config::default();
     let store = crate::store::open_url(url, &config).await?;
@@ -95,10 +106,28 @@ pub async fn timers(url: &str, options: TimerBenchOptions) -> anyhow::Result<()>
     registry
         .insert(wf)
         .map_err(|e| anyhow::anyhow!("registering the benchmark workflow: {e}"))?;
-    // B: the instant the burst falls due. Far from the real clock, so nothing else in the
-    // database interferes with the counts.
-    let base: DateTime<Utc> = "2031-03-03T01:00:00Z".parse()?;
-    let clock = Arc::new(ManualClock::new(base));
+    // The bursts fall due a day apart, far from the real clock, so nothing else in the
+    // database interferes with the counts. Every burst is created before the first fires
+    // (the later timers of each instance lie beyond all of them), so each burst runs on
+    // the same table: the same pending timers, the same indexes.
+    let first: DateTime<Utc> = "2031-03-03T01:00:00Z".parse()?;
+    let mut bursts = Vec::new();
+    if options.before_batch_size > 0 {
+        bursts.push(Burst {
+            label: format!(
+                "one batch of {} per transaction (before)",
+                options.before_batch_size
+            ),
+            base: first,
+            batch_size: options.before_batch_size,
+        });
+    }
+    bursts.push(Burst {
+        label: format!("batches of {} (now)", options.batch_size),
+        base: first + chrono::Duration::days(bursts.len() as i64),
+        batch_size: options.batch_size,
+    });
+    let clock = Arc::new(ManualClock::new(first));
     let services = Services::new(
         store.clone(),
         Arc::new(registry),
@@ -130,18 +159,79 @@ pub async fn timers(url: &str, options: TimerBenchOptions) -> anyhow::Result<()>
     let managers = store.users_with_role(Role::Manager, None).await?.len();
 
     eprintln!(
-        "creating {} instances × {} timers in {} …",
+        "creating {} bursts of {} instances × {} timers in {} …",
+        bursts.len(),
         options.instances,
         options.timers_per_instance,
         redact_url(url)
     );
     let setup = Instant::now();
+    for burst in &bursts {
+        create_instances(&store, &options, burst.base, org.id, manager.id).await?;
+    }
+    let setup_time = setup.elapsed();
+    eprintln!("created in {:.1} s", setup_time.as_secs_f64());
+
+    println!(
+        "| backend | path | pending timers | due | fired | messages | fire rate (timers/s) | lag p50 ms | lag p99 ms |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for burst in &bursts {
+        let pending = store.pending_timer_count().await?;
+        let mailer = Mailer::from_config(&MailConfig::EmlFolder(EmlFolderConfig {
+            dir: std::env::temp_dir().join(format!("grantflow-bench-{run}")),
+            ..EmlFolderConfig::default()
+        }))?;
+        let scheduler = Scheduler::new(
+            services.clone(),
+            mailer,
+            SchedulerSettings {
+                batch_size: burst.batch_size,
+                ..SchedulerSettings::default()
+            },
+        )?;
+        let (report, mut lags, total) = fire_burst(&scheduler, &clock, burst.base).await?;
+        lags.sort();
+        anyhow::ensure!(
+            report.timer_errors == 0 && report.timers_lost == 0,
+            "timers failed: {report:?}"
+        );
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            store.backend(),
+            burst.label,
+            pending,
+            options.instances,
+            report.timers_fired,
+            report.messages_enqueued,
+            report.timers_fired as f64 / total.as_secs_f64(),
+            percentile(&lags, 0.50).as_secs_f64() * 1000.0,
+            percentile(&lags, 0.99).as_secs_f64() * 1000.0,
+        );
+    }
+    let hwm = peak_memory_kib().map_or("n/a".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
+    eprintln!(
+        "({} manager(s) per reminder, setup {:.1} s, peak RSS {hwm} MiB)",
+        managers,
+        setup_time.as_secs_f64(),
+    );
+    Ok(())
+}
+
+/// `options.instances` instances whose first reminder falls due at `base`, created by four
+/// writers at once.
+async fn create_instances(
+    store: &Arc<dyn grantflow_store::Store>,
+    options: &TimerBenchOptions,
+    base: DateTime<Utc>,
+    org_id: Uuid,
+    created_by: Uuid,
+) -> anyhow::Result<()> {
     let workers = 4;
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..workers {
         let store = store.clone();
         let (instances, per) = (options.instances, options.timers_per_instance);
-        let (org_id, created_by) = (org.id, manager.id);
         tasks.spawn(async move {
             for i in (w..instances).step_by(workers) {
                 store
@@ -154,74 +244,48 @@ pub async fn timers(url: &str, options: TimerBenchOptions) -> anyhow::Result<()>
     while let Some(done) = tasks.join_next().await {
         done??;
     }
-    let setup_time = setup.elapsed();
-    let pending = store.pending_timer_count().await?;
-    eprintln!(
-        "created in {:.1} s; {pending} pending timers in the database",
-        setup_time.as_secs_f64()
-    );
+    Ok(())
+}
 
-    let mailer = Mailer::from_config(&MailConfig::EmlFolder(EmlFolderConfig {
-        dir: std::env::temp_dir().join(format!("grantflow-bench-{run}")),
-        ..EmlFolderConfig::default()
-    }))?;
-    let scheduler = Scheduler::new(
-        services,
-        mailer,
-        SchedulerSettings {
-            batch_size: options.batch_size,
-            ..SchedulerSettings::default()
-        },
-    )?;
-
-    let mut report = RunReport::default();
-    let mut lags: Vec<Duration> = Vec::with_capacity(options.instances);
+/// Fire everything due at `base` with a clock that starts at `base` and follows the wall
+/// clock, in as many concurrent loops of `fire_batch` as `run_once` uses; each timer's
+/// lag is the time from `base` to the commit of its batch.
+async fn fire_burst(
+    scheduler: &Scheduler,
+    clock: &ManualClock,
+    base: DateTime<Utc>,
+) -> anyhow::Result<(RunReport, Vec<Duration>, Duration)> {
     let start = Instant::now();
+    let lanes = (0..scheduler.batch_lanes()).map(|_| fire_lane(scheduler, clock, base, start));
+    let mut report = RunReport::default();
+    let mut lags = Vec::new();
+    for lane in futures::future::join_all(lanes).await {
+        let (lane_report, lane_lags) = lane?;
+        report.add(&lane_report);
+        lags.extend(lane_lags);
+    }
+    Ok((report, lags, start.elapsed()))
+}
+
+async fn fire_lane(
+    scheduler: &Scheduler,
+    clock: &ManualClock,
+    base: DateTime<Utc>,
+    start: Instant,
+) -> anyhow::Result<(RunReport, Vec<Duration>)> {
+    let mut report = RunReport::default();
+    let mut lags = Vec::new();
     loop {
-        let elapsed = start.elapsed();
-        let now = base + chrono::Duration::from_std(elapsed)?;
+        let now = base + chrono::Duration::from_std(start.elapsed())?;
         clock.set(now);
         let before = report.timers_fired;
-        let claimed = scheduler.fire_batch(now, &mut report).await?;
-        if claimed == 0 {
-            break;
+        if scheduler.fire_batch(now, &mut report).await? == 0 {
+            return Ok((report, lags));
         }
         let committed = start.elapsed();
         let fired = (report.timers_fired - before) as usize;
         lags.extend(std::iter::repeat_n(committed, fired));
     }
-    let total = start.elapsed();
-    lags.sort();
-    anyhow::ensure!(
-        report.timer_errors == 0 && report.timers_lost == 0,
-        "timers failed: {report:?}"
-    );
-    let rate = report.timers_fired as f64 / total.as_secs_f64();
-    let hwm = peak_memory_kib().map_or("n/a".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
-    println!(
-        "| backend | pending timers | due | fired | messages | fire rate (timers/s) | lag p50 ms | lag p99 ms | peak RSS MiB |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    println!(
-        "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} |",
-        store.backend(),
-        pending,
-        options.instances,
-        report.timers_fired,
-        report.messages_enqueued,
-        rate,
-        percentile(&lags, 0.50).as_secs_f64() * 1000.0,
-        percentile(&lags, 0.99).as_secs_f64() * 1000.0,
-        hwm,
-    );
-    eprintln!(
-        "(batch size {}, {} manager(s) per reminder, setup {:.1} s, firing {:.2} s)",
-        options.batch_size,
-        managers,
-        setup_time.as_secs_f64(),
-        total.as_secs_f64()
-    );
-    Ok(())
 }
 
 /// One instance with one reminder due at `base` and the rest due later.
@@ -232,13 +296,18 @@ fn bench_instance(
     org_id: Uuid,
     created_by: Uuid,
 ) -> NewInstance {
-    let due_at = base + chrono::Duration::days(30);
+    let due_at = base + chrono::Duration::days(400);
     let plans = (0..timers)
         .map(|k| TimerPlan {
             kind: TimerKind::Reminder,
             key: format!("reminder:{k}"),
-            // Timer 0 is due at B; the others an hour apart after it.
-            fire_at: base + chrono::Duration::hours(k as i64),
+            // Timer 0 is due at B; the others an hour apart from a year after it (after
+            // every burst of the run).
+            fire_at: if k == 0 {
+                base
+            } else {
+                base + chrono::Duration::days(365) + chrono::Duration::hours(k as i64)
+            },
             due_at: Some(due_at),
             event: None,
             notify: vec!["manager".into()],

@@ -2,6 +2,8 @@ pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
 #[cfg(feature = "bench")]
+pub mod bench_smtp;
+#[cfg(feature = "bench")]
 pub mod bench_transitions;
 pub mod demo;
 pub mod migrate;

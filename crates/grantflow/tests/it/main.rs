@@ -10,6 +10,7 @@ mod pg_failover;
 mod pg_restart;
 mod reminder_burst;
 mod replicas;
+mod scheduler_crash;
 mod scheduler_processes;
 mod shutdown;
 mod support;

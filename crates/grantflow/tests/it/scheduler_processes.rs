@@ -26,7 +26,7 @@ use tempfile::TempDir;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scheduler/tests/fixtures");
 
-fn local(date: &str, time: &str) -> DateTime<Utc> {
+pub(crate) fn local(date: &str, time: &str) -> DateTime<Utc> {
     local_instant(
         NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
         NaiveTime::parse_from_str(time, "%H:%M").unwrap(),
@@ -34,7 +34,7 @@ fn local(date: &str, time: &str) -> DateTime<Utc> {
 }
 
 /// The test workflows, copied into a folder the binary loads.
-fn workflows_dir(dir: &Path) -> (PathBuf, Registry) {
+pub(crate) fn workflows_dir(dir: &Path) -> (PathBuf, Registry) {
     let target = dir.join("workflows");
     std::fs::create_dir_all(&target).unwrap();
     let mut registry = Registry::default();
@@ -48,14 +48,14 @@ fn workflows_dir(dir: &Path) -> (PathBuf, Registry) {
     (target, registry)
 }
 
-struct Users {
+pub(crate) struct Users {
     /// The applicants who want immediate mail.
-    immediate: Vec<User>,
+    pub(crate) immediate: Vec<User>,
 }
 
 /// A unit with three applicants (two want every reminder, one the digest only) and
 /// `projects` rectifications entered on Thursday 2025-09-25 10:00, due 2025-10-11.
-async fn populate(store: Arc<dyn Store>, registry: Registry, projects: usize) -> Users {
+pub(crate) async fn populate(store: Arc<dyn Store>, registry: Registry, projects: usize) -> Users {
     let clock = Arc::new(ManualClock::new(local("2025-09-25", "10:00")));
     let services = Services::new(
         store.clone(),
@@ -131,7 +131,7 @@ async fn populate(store: Arc<dyn Store>, registry: Registry, projects: usize) ->
     Users { immediate: users }
 }
 
-fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     database_url: &str,
     workflows: &Path,
@@ -167,7 +167,7 @@ digests = [{digests}]
     path
 }
 
-fn run_once(config: &Path, now: &str) -> Child {
+pub(crate) fn run_once(config: &Path, now: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_grantflow"))
         .arg("--config")
         .arg(config)
@@ -185,7 +185,10 @@ fn run_once(config: &Path, now: &str) -> Child {
 /// Reads a child's output on two threads; when both close (the process exited or was
 /// killed) the flag is set and the SMTP server's waiters are woken. The handle returns the
 /// output.
-fn watch(child: &mut Child, waker: Waker) -> (Arc<AtomicBool>, std::thread::JoinHandle<String>) {
+pub(crate) fn watch(
+    child: &mut Child,
+    waker: Waker,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<String>) {
     let exited = Arc::new(AtomicBool::new(false));
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -208,7 +211,7 @@ fn watch(child: &mut Child, waker: Waker) -> (Arc<AtomicBool>, std::thread::Join
     (exited, handle)
 }
 
-fn finish(child: Child) -> (ExitStatus, String) {
+pub(crate) fn finish(child: Child) -> (ExitStatus, String) {
     let out = child.wait_with_output().expect("wait for grantflow");
     let text = format!(
         "{}{}",
@@ -218,7 +221,7 @@ fn finish(child: Child) -> (ExitStatus, String) {
     (out.status, text)
 }
 
-fn counts(received: &[ReceivedEmail]) -> HashMap<String, usize> {
+pub(crate) fn counts(received: &[ReceivedEmail]) -> HashMap<String, usize> {
     let mut by_id = HashMap::new();
     for m in received {
         *by_id.entry(m.message_id.clone()).or_insert(0) += 1;
@@ -227,7 +230,7 @@ fn counts(received: &[ReceivedEmail]) -> HashMap<String, usize> {
 }
 
 /// The Message-IDs of the 09-30 reminders: one per timer and recipient.
-async fn expected_reminder_ids(store: &dyn Store, users: &Users) -> HashSet<String> {
+pub(crate) async fn expected_reminder_ids(store: &dyn Store, users: &Users) -> HashSet<String> {
     let mut ids = HashSet::new();
     for instance in store.instance_ids().await.unwrap() {
         for t in store.timers_for_instance(instance).await.unwrap() {

@@ -8,3 +8,4 @@ mod harness;
 mod rendering;
 mod retry_schedule;
 mod smtp_delivery;
+mod smtp_session;

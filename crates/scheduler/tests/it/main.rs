@@ -3,6 +3,7 @@
 
 mod common;
 
+mod batches;
 mod call_deadlines;
 mod deadlines;
 mod digests;
