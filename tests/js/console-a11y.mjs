@@ -76,6 +76,11 @@ const visits = [
   [expertName, '/reviews', 'my reviews'],
   [expertName, `/reviews/${assignment}`, 'review form'],
   ['unit_sz', `/instances/${project}`, 'not found'],
+  ['manager', '/reports', 'year report (breakdown tables, charts)'],
+  ['manager', `/reports?call=${callId}`, 'call report'],
+  ['auditor', '/reports', 'year report (auditor)'],
+  ['manager', `/calls/${callId}/funding`, 'funding plan (manager: edit form, history)'],
+  ['manager', '/experts?q=expert', 'expert pool with the picker\'s results'],
 ];
 
 const browser = await launch();

@@ -15,15 +15,15 @@ use grantflow_testkit::{Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct App {
-    base: String,
-    services: Services,
+pub(crate) struct App {
+    pub(crate) base: String,
+    pub(crate) services: Services,
     users: Vec<User>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     _db: TestDb,
 }
 
-async fn spawn(backend: Backend) -> App {
+pub(crate) async fn spawn(backend: Backend) -> App {
     let db = TestDb::new(backend).await;
     let store: Arc<dyn Store> = db.shared();
     let clock = Arc::new(ManualClock::new("2024-06-03T02:00:00Z".parse().unwrap()));
@@ -116,12 +116,12 @@ async fn spawn(backend: Backend) -> App {
 }
 
 impl App {
-    fn user(&self, name: &str) -> &User {
+    pub(crate) fn user(&self, name: &str) -> &User {
         self.users.iter().find(|u| u.username == name).unwrap()
     }
 
     /// A console session cookie for `name` (the same token a login would issue).
-    async fn session(&self, name: &str) -> String {
+    pub(crate) async fn session(&self, name: &str) -> String {
         let (token, token_hash) = auth::new_token(auth::SESSION_PREFIX);
         self.services
             .store
@@ -138,7 +138,7 @@ impl App {
         token
     }
 
-    async fn get(&self, path: &str, session: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str, session: &str) -> (StatusCode, String) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -152,7 +152,7 @@ impl App {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn project(&self) -> Instance {
+    pub(crate) async fn project(&self) -> Instance {
         // Applications belong to a stored call and one of its items.
         let call = grantflow_testkit::open_test_call(&self.services, self.user("manager")).await;
         self.services

@@ -2,3 +2,4 @@
 
 mod handlers;
 mod public_pages;
+mod report_pages;
