@@ -87,6 +87,11 @@ const visits = [
   ['tp_eval', '/third-party', 'projects assigned to a third-party institution'],
   ['tp_eval', `/instances/${thirdParty}/third-party`, 'third-party evaluation (evaluator: record, report)'],
   ['unit_sz', `/instances/${project}`, 'not found'],
+  ['manager', '/reports', 'year report (breakdown tables, charts)'],
+  ['manager', `/reports?call=${callId}`, 'call report'],
+  ['auditor', '/reports', 'year report (auditor)'],
+  ['manager', `/calls/${callId}/funding`, 'funding plan (manager: edit form, history)'],
+  ['manager', '/experts?q=expert', 'expert pool with the picker\'s results'],
 ];
 
 const browser = await launch();

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod directory;
 pub mod error;
 pub mod graphiql;
 pub mod http;

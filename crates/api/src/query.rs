@@ -36,10 +36,23 @@ pub struct QueryRoot(
     crate::review::ReviewQuery,
     crate::public::PublicQuery,
     crate::programme::ThirdPartyQuery,
+    crate::directory::DirectoryQuery,
 );
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE: u32 = 100;
+
+/// A page size `first` outside 1..=[`MAX_PAGE`] is INVALID_INPUT naming `first`.
+pub fn check_first(first: u32) -> Result<(), ApiError> {
+    if first == 0 || first > MAX_PAGE {
+        return Err(ApiError::invalid_field(
+            "first",
+            &format!("每页数量须在 1 到 {MAX_PAGE} 之间"),
+            &format!("`first` must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(())
+}
 
 #[derive(InputObject, Default)]
 pub struct InstanceFilterInput {
@@ -312,14 +325,7 @@ impl CoreQuery {
         sort: Option<InstanceSort>,
     ) -> Result<InstanceConnection> {
         let v = viewer_with_scope(ctx, scope::READ)?;
-        if first == 0 || first > MAX_PAGE {
-            return Err(ApiError::invalid_field(
-                "first",
-                &format!("每页数量须在 1 到 {MAX_PAGE} 之间"),
-                &format!("`first` must be between 1 and {MAX_PAGE}"),
-            )
-            .into());
-        }
+        check_first(first)?;
         let filter = instance_filter(filter.unwrap_or_default(), rc(ctx).services.now())?;
         let filter = rc(ctx)
             .services

@@ -435,13 +435,24 @@ pub(crate) async fn export(
         Ok(a) => a,
         Err(r) => return r,
     };
+    let ascii = if format == "CSV" {
+        "export.csv"
+    } else {
+        "export.xlsx"
+    };
+    download(&visit, &answer, ascii)
+}
+
+/// The file of an export query (aliased `file`) as a download; `ascii` is the name for
+/// clients that cannot read the UTF-8 one.
+pub(crate) fn download(visit: &Visit, answer: &Value, ascii: &str) -> Response {
     let file = &answer["data"]["file"];
     let Some(content) = file["contentBase64"]
         .as_str()
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
     else {
-        return match error_code(&answer) {
-            Some(_) => visit.refusal(&answer),
+        return match error_code(answer) {
+            Some(_) => visit.refusal(answer),
             None => visit.message(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "error",
@@ -451,21 +462,7 @@ pub(crate) async fn export(
     };
     let name = file["fileName"].as_str().unwrap_or("export.xlsx");
     // RFC 6266/5987: the UTF-8 name percent-encoded, an ASCII fallback beside it.
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let ascii = if format == "CSV" {
-        "export.csv"
-    } else {
-        "export.xlsx"
-    };
+    let encoded = percent_encode(name);
     (
         [
             (
@@ -483,4 +480,18 @@ pub(crate) async fn export(
         content,
     )
         .into_response()
+}
+
+/// `s` with every byte but ASCII letters, digits and `-._` percent-encoded: safe in a
+/// header parameter (RFC 5987) and in a query string.
+pub(crate) fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -2,16 +2,19 @@
 //! and load, status and late reviews; a form to add an expert to the pool or change one
 //! (upsertExpertProfile), and the collaborations that exclude an expert from an
 //! organisation's applications (recordCollaboration, 回避). The pool's experts are then
-//! drawn on the round page, or assigned there by hand.
+//! drawn on the round page, or assigned there by hand. An expert is added by finding the
+//! user in the picker (`userDirectory`: by name or username, a page at a time) and
+//! choosing them, never by typing an id.
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use grantflow_api::AppState;
 use minijinja::context;
 use serde_json::{Value, json};
 
+use crate::calls::percent_encode;
 use crate::pages::{Visit, error_message};
 
 const POOL: &str = r#"{
@@ -24,17 +27,39 @@ const POOL: &str = r#"{
   organisations { id name kind }
 }"#;
 
-/// Users an admin may add to the pool (the API lists users to admins only).
-const USERS: &str = r#"{ users { id username displayName roles } }"#;
+/// The expert picker: users with role EXPERT whose name or username contains the search,
+/// a page at a time (`userDirectory`, managers and admins).
+const DIRECTORY: &str = r#"query($s: String, $a: String) {
+  userDirectory(role: EXPERT, search: $s, first: 20, after: $a) {
+    users { id username displayName organisation { name } } hasNextPage endCursor totalCount
+  }
+}"#;
 
-pub(crate) async fn pool(State(app): State<AppState>, visit: Visit) -> Response {
+/// The picker's state in the query string: the search, the page, the chosen user.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Picker {
+    q: Option<String>,
+    after: Option<String>,
+    pick: Option<String>,
+}
+
+pub(crate) async fn pool(
+    State(app): State<AppState>,
+    visit: Visit,
+    Query(picker): Query<Picker>,
+) -> Response {
     if let Some(login) = visit.login_needed() {
         return login;
     }
-    pool_page(&visit, &app, None).await
+    pool_page(&visit, &app, &picker, None).await
 }
 
-async fn pool_page(visit: &Visit, app: &AppState, error: Option<String>) -> Response {
+async fn pool_page(
+    visit: &Visit,
+    app: &AppState,
+    picker: &Picker,
+    error: Option<String>,
+) -> Response {
     let answer = match visit.run(app, POOL, json!({})).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -74,24 +99,41 @@ async fn pool_page(visit: &Visit, app: &AppState, error: Option<String>) -> Resp
             })
         })
         .collect();
-    // Experts not yet in the pool: known to admins (who may list users) only.
+    // The picker: expert users found by the search, those in the pool marked.
     let in_pool: Vec<&Value> = experts.iter().map(|e| &e["id"]).collect();
-    let candidates: Vec<Value> = match visit.run(app, USERS, json!({})).await {
-        Ok(u) => u["data"]["users"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter(|u| {
-                u["roles"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|x| x == "EXPERT"))
-                    && !in_pool.contains(&&u["id"])
-            })
-            .cloned()
-            .collect(),
+    let search = picker.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let directory = match visit
+        .run(app, DIRECTORY, json!({ "s": search, "a": picker.after }))
+        .await
+    {
+        Ok(d) => d["data"]["userDirectory"].clone(),
         Err(r) => return r,
     };
+    let candidates: Vec<Value> = directory["users"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|u| {
+            let member = in_pool.contains(&&u["id"]);
+            let mut u = u.clone();
+            u["inPool"] = json!(member);
+            u
+        })
+        .collect();
+    // The search and page the "choose" links keep, and the next page's link.
+    let q_part = search
+        .map(|q| format!("q={}&", percent_encode(q)))
+        .unwrap_or_default();
+    let after_part = picker
+        .after
+        .as_deref()
+        .map(|a| format!("after={}&", percent_encode(a)))
+        .unwrap_or_default();
+    let next = (directory["hasNextPage"] == true).then(|| {
+        let cursor = directory["endCursor"].as_str().unwrap_or_default();
+        format!("{q_part}after={}", percent_encode(cursor))
+    });
     let units: Vec<&Value> = orgs.iter().filter(|o| o["kind"] != "PROVINCE").collect();
     let failed = error.is_some();
     let page = visit.page(
@@ -99,6 +141,8 @@ async fn pool_page(visit: &Visit, app: &AppState, error: Option<String>) -> Resp
         &answer["data"]["viewer"],
         context! {
             experts => experts, candidates => candidates, units => units, error => error,
+            q => search, pick => picker.pick.clone(),
+            here => format!("{q_part}{after_part}"), next => next,
             categories => (1..=8).collect::<Vec<i32>>(),
         },
     );
@@ -121,9 +165,7 @@ pub(crate) async fn upsert(
     if let Some(r) = visit.refused(get("csrf")) {
         return r;
     }
-    let user = get("user")
-        .filter(|u| !u.is_empty())
-        .or_else(|| get("user_id"));
+    let user = get("user").filter(|u| !u.is_empty());
     let categories: Vec<i64> = pairs
         .iter()
         .filter(|(n, _)| n == "category")
@@ -191,6 +233,12 @@ async fn run_then_back(visit: &Visit, app: &AppState, query: &str, variables: Va
     if answer["errors"].is_null() {
         Redirect::to("/experts").into_response()
     } else {
-        pool_page(visit, app, Some(error_message(&answer, visit.lang))).await
+        pool_page(
+            visit,
+            app,
+            &Picker::default(),
+            Some(error_message(&answer, visit.lang)),
+        )
+        .await
     }
 }

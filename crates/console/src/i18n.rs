@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+mod reports;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     ZhCn,
@@ -571,18 +573,21 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("new_due_date", "新的截止日期", "New due date"),
 ];
 
+/// The main table and the tables of page groups kept in their own files.
+fn all() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXTS.iter().chain(reports::TEXTS)
+}
+
 /// Every text in `lang`, for templates (`tr.login`).
 pub fn texts(lang: Lang) -> BTreeMap<&'static str, &'static str> {
-    TEXTS
-        .iter()
+    all()
         .map(|(k, zh, en)| (*k, if lang == Lang::En { *en } else { *zh }))
         .collect()
 }
 
 /// One text.
 pub fn text(lang: Lang, key: &str) -> &'static str {
-    TEXTS
-        .iter()
+    all()
         .find(|(k, _, _)| *k == key)
         .map_or("", |(_, zh, en)| if lang == Lang::En { en } else { zh })
 }
@@ -593,12 +598,12 @@ mod tests {
 
     #[test]
     fn every_key_is_unique_and_translated() {
-        let mut keys: Vec<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        let mut keys: Vec<&str> = all().map(|(k, _, _)| *k).collect();
         keys.sort_unstable();
         let n = keys.len();
         keys.dedup();
         assert_eq!(keys.len(), n, "a key is listed twice");
-        for (k, zh, en) in TEXTS {
+        for (k, zh, en) in all() {
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
         }
         assert_eq!(text(Lang::En, "login"), "Log in");

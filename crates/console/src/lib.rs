@@ -23,6 +23,7 @@ mod diagram;
 mod evaluation;
 mod experts;
 mod forms;
+mod funding_plan;
 pub mod i18n;
 mod instance;
 mod live;
@@ -31,6 +32,7 @@ mod objections;
 mod pages;
 mod public;
 mod refusals;
+mod reports;
 mod reviews;
 pub mod session;
 mod third_party;
@@ -117,6 +119,12 @@ pub fn router(state: AppState) -> Router {
             get(public::objection_form)
                 .post(public::submit_objection)
                 .layer(public::form_limit()),
+        )
+        .route("/reports", get(reports::report))
+        .route("/reports/export", get(reports::export))
+        .route(
+            "/calls/{id}/funding",
+            get(funding_plan::plan).post(funding_plan::save),
         )
         .route("/live", get(live::waiting_digest))
         .route("/static/live.js", get(live::script))
@@ -207,6 +215,8 @@ fn templates() -> &'static Environment<'static> {
             ("ranking.html", include_str!("../templates/ranking.html")),
             ("outbox.html", include_str!("../templates/outbox.html")),
             ("experts.html", include_str!("../templates/experts.html")),
+            ("reports.html", include_str!("../templates/reports.html")),
+            ("funding.html", include_str!("../templates/funding.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // A broken template is a bug of this crate, caught by its tests.
@@ -264,6 +274,8 @@ mod tests {
             "ranking.html",
             "outbox.html",
             "experts.html",
+            "reports.html",
+            "funding.html",
         ] {
             env.get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -135,6 +135,7 @@ const ROWS: &[Row] = &[
     ("exportReport",              [U, F, A, A, A, A, F, F, F, F, F, A, F, F, F]),
     ("unitGrades",                [U, F, A, A, A, A, F, F, F, F, F, A, F, F, F]),
     ("exportUnitGrades",          [U, F, A, A, A, A, F, F, F, F, F, A, F, F, F]),
+    ("userDirectory",             [U, A, A, F, F, F, F, F, F, F, F, A, F, F, F]),
     ("myReviews",                 [U, A, A, A, A, A, A, A, A, A, A, A, F, A, A]),
     ("reviewForm",                [U, N, N, N, N, N, N, N, A, N, N, N, F, N, A]),
     ("expertPool",                [U, F, A, F, F, F, F, F, F, F, F, A, F, F, F]),

@@ -23,5 +23,6 @@ mod review;
 mod schema;
 mod task_book;
 mod third_party_evaluation;
+mod user_directory;
 mod ws;
 mod ws_console_cookie;

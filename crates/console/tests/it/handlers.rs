@@ -152,7 +152,7 @@ impl App {
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn project(&self) -> Instance {
+    pub(crate) async fn project(&self) -> Instance {
         // Applications belong to a stored call and one of its items.
         let call = grantflow_testkit::open_test_call(&self.services, self.user("manager")).await;
         self.services

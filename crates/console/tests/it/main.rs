@@ -3,3 +3,4 @@
 mod handlers;
 mod programme_pages;
 mod public_pages;
+mod report_pages;

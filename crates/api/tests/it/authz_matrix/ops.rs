@@ -165,6 +165,11 @@ pub fn spec_of(op: &str) -> Spec {
             &["exportUnitGrades", "mediaType"],
             Eq(json!("text/csv; charset=utf-8")),
         ),
+        "userDirectory" => spec(
+            r#"{ userDirectory(role: EXPERT, search: "expert", first: 2) { totalCount } }"#,
+            &["userDirectory", "totalCount"],
+            Some,
+        ),
         "myReviews" => spec(
             "{ myReviews { id instanceId title } }",
             &["myReviews"],
@@ -470,6 +475,7 @@ pub async fn prepare(w: &mut World, op: &str) -> Prepared {
         | "exportReport"
         | "unitGrades"
         | "exportUnitGrades"
+        | "userDirectory"
         | "login"
         | "logout"
         | "revokeAllTokens"
