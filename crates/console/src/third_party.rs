@@ -270,7 +270,8 @@ pub(crate) async fn record(
     if let Some(r) = visit.refused(form.csrf.as_deref()) {
         return r;
     }
-    let query = "mutation($id: ID!) { recordThirdPartyEvaluation(instanceId: $id) { total } }";
+    let query =
+        "mutation($id: ID!) { recordThirdPartyEvaluation(instanceId: $id) { score { total } } }";
     act(&visit, &app, &id, "record", query, json!({ "id": id })).await
 }
 
