@@ -34,6 +34,15 @@ const shownFigures = (f) => ({
   averageScore: f.averageScore === null ? '—' : f.averageScore.toFixed(1),
 });
 
+// The page rounds to one decimal as Rust does (a tie like 80.25 may go either way), so
+// rounded figures are equal within one unit of the last place; the rest exactly.
+const same = (page, api) => {
+  if (page === api) return true;
+  const rounded = /^-?\d+\.\d%?$/;
+  if (!rounded.test(page ?? '') || !rounded.test(api)) return false;
+  return Math.abs(parseFloat(page) - parseFloat(api)) <= 0.1 + 1e-9;
+};
+
 // Every row of every breakdown on the page against the API's report.
 const compareReport = async (page, report, what) => {
   for (const [id, field] of [['city', 'byCity'], ['category', 'byCategory'], ['part', 'byPart']]) {
@@ -44,7 +53,7 @@ const compareReport = async (page, report, what) => {
       const tr = page.locator(`#table-${id} tr[data-key="${row.key}"]`);
       const cells = await tr.locator('td[data-figure]').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.figure, td.textContent.trim()])));
       for (const [k, v] of Object.entries(shownFigures(row.figures))) {
-        if (cells[k] !== v) mismatches.push(`${row.key}.${k}: page ${cells[k]} ≠ API ${v}`);
+        if (!same(cells[k], v)) mismatches.push(`${row.key}.${k}: page ${cells[k]} ≠ API ${v}`);
       }
       const stages = await page.locator(`#stages-${id} tr[data-key="${row.key}"] td[data-stage]`)
         .evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.stage, td.textContent.trim()])));
