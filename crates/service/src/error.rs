@@ -43,7 +43,8 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         StoreError::Duplicate { .. }
         | StoreError::InvalidToken
         | StoreError::Invalid(_)
-        | StoreError::Money(_) => ErrorKind::InvalidInput,
+        | StoreError::Money(_)
+        | StoreError::ObjectionsOpen { .. } => ErrorKind::InvalidInput,
         StoreError::Engine(e) => e.kind(),
         StoreError::Unavailable(_) => ErrorKind::Unavailable,
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => ErrorKind::Internal,
@@ -56,6 +57,7 @@ fn store_code(e: &StoreError) -> &'static str {
         StoreError::IdempotencyMismatch { .. } => "IDEMPOTENCY_KEY_REUSED",
         StoreError::InvalidToken => "INVALID_TOKEN",
         StoreError::Money(r) => crate::programme::money_refusal(r).reason.as_str(),
+        StoreError::ObjectionsOpen { .. } => crate::publicity::OBJECTION_UNRESOLVED,
         StoreError::Engine(e) => UserFacing::code(e),
         other => store_kind(other).as_str(),
     }
@@ -96,6 +98,9 @@ fn store_message(e: &StoreError, lang: Lang) -> String {
         ),
         StoreError::Invalid(msg) => msg.clone(),
         StoreError::Money(r) => UserFacing::message(&crate::programme::money_refusal(r), lang),
+        StoreError::ObjectionsOpen { open } => {
+            UserFacing::message(&crate::publicity::objection_unresolved(*open), lang)
+        }
         StoreError::Unavailable(_) => default_message(ErrorKind::Unavailable, lang),
         StoreError::Backend(_) | StoreError::DefinitionChanged { .. } => {
             default_message(ErrorKind::Internal, lang)
@@ -117,6 +122,9 @@ fn store_details(e: &StoreError) -> Value {
         }
         StoreError::Engine(e) => e.details(),
         StoreError::Money(r) => UserFacing::details(&crate::programme::money_refusal(r)),
+        StoreError::ObjectionsOpen { open } => {
+            UserFacing::details(&crate::publicity::objection_unresolved(*open))
+        }
         StoreError::InvalidToken => {
             json!({ "fields": [{ "field": "token", "code": "INVALID_TOKEN" }] })
         }

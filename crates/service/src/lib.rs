@@ -85,6 +85,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Money(r) => Self::Refused(Box::new(programme::money_refusal(&r))),
+            StoreError::ObjectionsOpen { open } => {
+                Self::Refused(Box::new(publicity::objection_unresolved(open)))
+            }
             other => Self::Store(other),
         }
     }
@@ -402,7 +405,6 @@ impl Services {
             return Err(ServiceError::NotFound("instance".into()));
         }
         self.check_call_open_for(&instance, &req.event).await?;
-        self.check_objections(&instance, &req.event).await?;
         let actor = Self::actor_on(user, &instance);
         let applied = self
             .fire_as(&actor, &user.display_name, &instance, req, None)
@@ -418,12 +420,6 @@ impl Services {
             return Ok(None);
         };
         let instance = self.store.get_instance(claimed.timer.instance_id).await?;
-        // An open public objection holds the publicity: the timeout is spent, and the
-        // manager ends the publicity once every objection is resolved.
-        if let Err(ServiceError::Refused(r)) = self.check_objections(&instance, &event).await {
-            tracing::info!(timer = %claimed.timer.id, reason = r.reason.as_str(), "timeout held by an open objection");
-            return Ok(None);
-        }
         let req = FireEvent {
             instance_id: instance.id,
             event,
@@ -443,6 +439,14 @@ impl Services {
             .await
         {
             Ok(applied) => Ok(Some(applied)),
+            // An open public objection holds the publicity: the timeout is spent, and the
+            // manager ends the publicity once every objection is resolved.
+            Err(ServiceError::Refused(r))
+                if r.reason.as_str() == publicity::OBJECTION_UNRESOLVED =>
+            {
+                tracing::info!(timer = %claimed.timer.id, reason = r.reason.as_str(), "timeout held by an open objection");
+                Ok(None)
+            }
             // The instance moved on (or the guard no longer holds): the timer is spent.
             Err(ServiceError::Store(StoreError::Engine(e))) => {
                 tracing::info!(timer = %claimed.timer.id, error = %e, "timeout not applicable");
@@ -500,6 +504,7 @@ impl Services {
                     planner: &planner,
                     complete_timer,
                     money,
+                    refuse_while_objected: publicity::held_by_objections(instance, &req.event),
                 },
                 &announce,
             )

@@ -330,28 +330,23 @@ impl Services {
             ))
         })
     }
+}
 
-    /// Refuses an event that continues approval while an objection on the project is
-    /// open (`OBJECTION_UNRESOLVED`, `details.openObjections`).
-    pub(crate) async fn check_objections(
-        &self,
-        instance: &Instance,
-        event: &str,
-    ) -> ServiceResult<()> {
-        if instance.workflow_id != PROJECT_WORKFLOW || !BLOCKED_WHILE_OBJECTED.contains(&event) {
-            return Ok(());
-        }
-        let open = self.store.open_objection_count(instance.id).await?;
-        if open == 0 {
-            return Ok(());
-        }
-        Err(ServiceError::Refused(Box::new(
-            Refusal::new(
-                RefusalReason::Rule(OBJECTION_UNRESOLVED),
-                format!("公示异议尚未处理完毕（{open} 件），不能继续立项"),
-                format!("{open} public objection(s) not yet resolved: approval cannot continue"),
-            )
-            .with_details(json!({ "openObjections": open })),
-        )))
-    }
+/// Whether `event` continues approval and so waits until every public objection on the
+/// project is resolved. The store counts the open objections inside the transition's
+/// transaction, under the instance's lock (`TransitionRequest::refuse_while_objected`),
+/// so one submitted just before the transition is never missed.
+pub(crate) fn held_by_objections(instance: &Instance, event: &str) -> bool {
+    instance.workflow_id == PROJECT_WORKFLOW && BLOCKED_WHILE_OBJECTED.contains(&event)
+}
+
+/// The refusal of an event held by open objections (`OBJECTION_UNRESOLVED`,
+/// `details.openObjections`).
+pub(crate) fn objection_unresolved(open: i64) -> Refusal {
+    Refusal::new(
+        RefusalReason::Rule(OBJECTION_UNRESOLVED),
+        format!("公示异议尚未处理完毕（{open} 件），不能继续立项"),
+        format!("{open} public objection(s) not yet resolved: approval cannot continue"),
+    )
+    .with_details(json!({ "openObjections": open }))
 }

@@ -353,6 +353,7 @@ async fn engine_transition(
             planner: &planner,
             complete_timer: None,
             money: None,
+            refuse_while_objected: false,
         })
         .await?;
     Ok(())

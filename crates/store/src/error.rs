@@ -41,6 +41,11 @@ pub enum StoreError {
     /// A money rule refused the write (envelope, approved funding, disbursement).
     #[error("refused: {0:?}")]
     Money(crate::funding::MoneyRefusal),
+    /// A transition that continues approval was refused because public objections on
+    /// the instance are open (counted under the instance's lock, in the transition's
+    /// transaction); nothing is written.
+    #[error("{open} public objection(s) on the instance are still open")]
+    ObjectionsOpen { open: i64 },
     /// The database failed. The message is for logs, never for clients.
     #[error("database error: {0}")]
     Backend(String),

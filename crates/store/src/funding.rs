@@ -24,7 +24,9 @@ pub struct FundingClaim {
     pub part: String,
     pub category: String,
     pub item_id: String,
-    /// The plan's city key, for a city bureau's own approval (下放地市审批).
+    /// The plan's city key, for a city bureau's own approval (下放地市审批). `None` keeps
+    /// the city pool the project already holds: an approved budget change of a
+    /// city-approved project is held to its city's allocation as well as the envelope.
     pub city: Option<String>,
 }
 
@@ -42,6 +44,8 @@ pub struct MoneyEffects {
     /// New amounts of budget lines; afterwards the lines may total at most the approved
     /// funding, and no line less than what was spent on it.
     pub lines: Vec<LineAmount>,
+    /// The approved change request applied; with it, the lines are checked against the
+    /// (new) approved funding even when it names none.
     pub change_request_id: Option<Uuid>,
 }
 

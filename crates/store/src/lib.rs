@@ -85,6 +85,11 @@ pub struct TransitionRequest<'a> {
     /// Money written in the same transaction (an approval's funding against the call's
     /// plan, budget lines of an approved change); refused with [`StoreError::Money`].
     pub money: Option<funding::MoneyEffects>,
+    /// Refuse with [`StoreError::ObjectionsOpen`] while a public objection on the instance
+    /// is open, counted inside the transaction with the instance locked, so an objection
+    /// committed before this transition is never missed (the caller decides which events
+    /// wait for objections).
+    pub refuse_while_objected: bool,
 }
 
 /// Move the current state's deadline (a manager's extension, with a reason).

@@ -264,6 +264,9 @@ impl Services {
             if let Some(text) = change.data.get("new_budget_lines").and_then(Value::as_str) {
                 let lines = self.store.budget_lines(&[instance.id]).await?;
                 effects.lines = parse_line_amounts(text, &lines)?;
+            }
+            // Named lines or not, the lines must fit the funding after the change.
+            if effects.funding.is_some() || !effects.lines.is_empty() {
                 effects.change_request_id = Some(change_id);
             }
         }

@@ -182,6 +182,44 @@ impl World {
         p.id
     }
 
+    /// A budget change request of the unit for `project`, submitted and approved by the
+    /// manager (approving applies it to the project; a refusal is only logged).
+    async fn budget_change(&self, project: Uuid, budget: &str) -> Uuid {
+        let cr = self
+            .services
+            .create_instance(
+                &self.applicant,
+                CreateInstance {
+                    workflow_id: "change-request".into(),
+                    org_id: None,
+                    parent_id: Some(project),
+                    title: "扩大维权援助范围".into(),
+                    data: json!({}),
+                    call_id: None,
+                    catalogue_item: None,
+                },
+            )
+            .await
+            .unwrap();
+        self.fire(
+            &self.applicant,
+            cr.id,
+            "submit",
+            json!({ "change_type": "budget", "change_summary": "扩大维权援助范围", "new_budget": budget }),
+        )
+        .await
+        .unwrap();
+        self.fire(
+            &self.manager,
+            cr.id,
+            "approve",
+            json!({ "decision_notes": "同意" }),
+        )
+        .await
+        .unwrap();
+        cr.id
+    }
+
     async fn plan(&self, city_allocation: i64) {
         let mut plan = FundingPlan {
             total: yuan(10_000_000),
@@ -586,8 +624,79 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     assert_eq!(s.store.budget_line_changes(id).await.unwrap().len(), 1);
 }
 
+/// A budget change of a city-approved project is held to the city's allocation as well as
+/// the envelope, in the transition's transaction: beyond what the city has left it is
+/// refused naming the remaining amount, and nothing changes; within it, it applies.
+async fn a_budget_change_is_held_to_the_city_allocation(backend: Backend) {
+    let w = world(backend).await;
+    let s = &w.services;
+    w.plan(300_000).await;
+    let id = w.at_city_review("250000").await;
+    let other = w.at_city_review("250000").await;
+    for (p, amount) in [(id, "200000"), (other, "100000")] {
+        w.fire(
+            &w.city,
+            p,
+            "city_approve",
+            json!({ "approved_budget": amount, "targets_approved": true }),
+        )
+        .await
+        .unwrap();
+    }
+    w.fire(
+        &w.applicant,
+        id,
+        "submit_task_book",
+        json!({ "task_book": file("任务书.pdf"), "milestones": "年底验收", "execution_end": "2024-12-31", "tasks": [{ "focus": "知识产权保护", "task": "开展维权援助", "deliverable_form": "工作报告", "department": "项目组", "due": "2024-12-31" }], "report_schedule": "quarterly" }),
+    )
+    .await
+    .unwrap();
+    s.add_budget_line(&w.manager, id, 2024, "维权援助", yuan(100_000), "")
+        .await
+        .unwrap();
+    w.fire(&w.manager, id, "sign_task_book", json!({}))
+        .await
+        .unwrap();
+    // The envelope (10 000 000) has room; 佛山市 has 0 left beyond this project's 200 000.
+    let before = s.store.get_instance(id).await.unwrap();
+    let raise = w.budget_change(id, "250000").await;
+    assert_eq!(
+        s.store.get_instance(id).await.unwrap(),
+        before,
+        "not applied"
+    );
+    let r = refusal(s.apply_change_request(&w.manager, raise).await.unwrap_err());
+    assert_eq!(r.reason.as_str(), "FUNDING_EXCEEDED");
+    assert_eq!(r.details["pool"], "city:佛山市");
+    assert_eq!(r.details["remaining"], "200000.00");
+    assert!(r.message_zh.contains("200000.00") && r.message_en.contains("200000.00"));
+    assert_eq!(s.store.get_instance(id).await.unwrap(), before);
+    let view = s.funding(&w.manager, w.call).await.unwrap();
+    let city = view.pools.iter().find(|p| p.kind == "city").unwrap();
+    assert_eq!(
+        (city.committed, city.remaining),
+        (yuan(300_000), Money::ZERO)
+    );
+    // Below the 100 000 of budget lines (a change naming no line) is refused too.
+    let below = w.budget_change(id, "50000").await;
+    let r = refusal(s.apply_change_request(&w.manager, below).await.unwrap_err());
+    assert_eq!(r.reason.as_str(), "BUDGET_OVER_APPROVED");
+    assert_eq!(s.store.get_instance(id).await.unwrap(), before);
+    // Lowering it passes and frees the city's allocation.
+    w.budget_change(id, "150000").await;
+    let project = s.store.get_instance(id).await.unwrap();
+    assert_eq!(project.data["approved_budget"], "150000.00");
+    let view = s.funding(&w.manager, w.call).await.unwrap();
+    let city = view.pools.iter().find(|p| p.kind == "city").unwrap();
+    assert_eq!(
+        (city.committed, city.remaining),
+        (yuan(250_000), yuan(50_000))
+    );
+}
+
 grantflow_testkit::on_both_backends!(
     a_city_approves_within_its_allocation_and_the_plan_keeps_its_history,
     concurrent_approvals_never_overdraw_the_city_allocation,
     lines_disbursement_spending_and_a_budget_change,
+    a_budget_change_is_held_to_the_city_allocation,
 );

@@ -237,6 +237,10 @@ pub struct Fire<'a> {
     pub now: DateTime<Utc>,
     pub idempotency_key: Option<&'a str>,
     pub complete_timer: Option<(Uuid, i64)>,
+    /// Money written in the transition's transaction (an approval's claim, changed lines).
+    pub money: Option<crate::funding::MoneyEffects>,
+    /// Refused while a public objection on the instance is open.
+    pub refuse_while_objected: bool,
 }
 
 impl<'a> Fire<'a> {
@@ -258,7 +262,19 @@ impl<'a> Fire<'a> {
             now,
             idempotency_key: None,
             complete_timer: None,
+            money: None,
+            refuse_while_objected: false,
         }
+    }
+
+    pub fn money(mut self, money: crate::funding::MoneyEffects) -> Self {
+        self.money = Some(money);
+        self
+    }
+
+    pub fn held_by_objections(mut self) -> Self {
+        self.refuse_while_objected = true;
+        self
     }
 
     pub fn input(mut self, input: Value) -> Self {
@@ -315,7 +331,8 @@ impl<'a> Fire<'a> {
                 actor_id: self.actor.id.clone(),
                 planner: &planner,
                 complete_timer: self.complete_timer,
-                money: None,
+                money: self.money,
+                refuse_while_objected: self.refuse_while_objected,
             })
             .await
     }

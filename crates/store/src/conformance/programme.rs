@@ -41,6 +41,13 @@ macro_rules! programme_conformance_suite {
             evaluations_are_stored_and_replaced,
             demand_merges_keep_both_sources,
             reports_read_in_bulk,
+            approvals_are_held_to_the_plan,
+            a_budget_change_stays_in_its_city_allocation,
+            lines_follow_the_approved_funding,
+            disbursement_caps_spending,
+            concurrent_approvals_never_overdraw_the_envelope,
+            open_objections_hold_the_transition,
+            an_objection_racing_the_transition_is_never_lost,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
@@ -54,7 +61,17 @@ macro_rules! programme_conformance_suite {
     };
 }
 
+mod funding;
+mod publicity;
 mod reports;
+pub use funding::{
+    a_budget_change_stays_in_its_city_allocation, approvals_are_held_to_the_plan,
+    concurrent_approvals_never_overdraw_the_envelope, disbursement_caps_spending,
+    lines_follow_the_approved_funding,
+};
+pub use publicity::{
+    an_objection_racing_the_transition_is_never_lost, open_objections_hold_the_transition,
+};
 pub use reports::reports_read_in_bulk;
 
 // ------------------------------------------------------------------ fixtures

@@ -84,8 +84,25 @@ async fn held<D: Dialect>(
     .await
 }
 
+/// The city pool a project already holds funding in (a city bureau's approval under
+/// 下放地市审批): a later change of its funding (an approved budget change) stays held to
+/// that city's allocation. Read with the instance locked by the transition.
+async fn held_city<D: Dialect>(conn: &mut Conn<D>, instance_id: Uuid) -> R<Option<String>> {
+    let row = D::fetch_optional(
+        conn,
+        "SELECT city FROM funding_commitments WHERE instance_id = $1",
+        Args::new().id(instance_id),
+    )
+    .await?;
+    match row {
+        Some(row) => Get::<D>(&row).opt_str("city"),
+        None => Ok(None),
+    }
+}
+
 /// The transition's money effects, in its transaction, after its plan: the approval's
 /// claim against the call's plan, then the changed lines. A refusal rolls it all back.
+/// Returns the instance's new budget facts when lines changed.
 pub async fn apply_money<D: Dialect>(
     conn: &mut Conn<D>,
     after: &Instance,
@@ -93,8 +110,12 @@ pub async fn apply_money<D: Dialect>(
     event: &str,
     actor: &str,
     at: DateTime<Utc>,
-) -> R<()> {
+) -> R<Option<Value>> {
     if let Some(claim) = &effects.funding {
+        let city = match &claim.city {
+            Some(city) => Some(city.clone()),
+            None => held_city::<D>(&mut *conn, after.id).await?,
+        };
         let plan = locked_plan::<D>(&mut *conn, claim.call_id).await?;
         if let Some(plan) = &plan {
             let mut pools: Vec<PlanPool<'_>> =
@@ -114,7 +135,7 @@ pub async fn apply_money<D: Dialect>(
                 plan_amount(plan, &["items", &claim.item_id]),
                 Some(("item_id", &claim.item_id)),
             ));
-            if let Some(city) = &claim.city {
+            if let Some(city) = &city {
                 pools.push((
                     format!("city:{city}"),
                     plan_amount(plan, &["cities", city]),
@@ -140,21 +161,22 @@ pub async fn apply_money<D: Dialect>(
             "INSERT INTO funding_commitments (instance_id, call_id, part, category, item_id, \
              city, amount_fen, event, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (instance_id) DO UPDATE SET amount_fen = excluded.amount_fen, \
-             event = excluded.event, updated_at = excluded.updated_at",
+             city = excluded.city, event = excluded.event, updated_at = excluded.updated_at",
             Args::new()
                 .id(after.id)
                 .id(claim.call_id)
                 .text(&claim.part)
                 .text(&claim.category)
                 .text(&claim.item_id)
-                .opt_text(claim.city.clone())
+                .opt_text(city.clone())
                 .int(claim.amount.fen())
                 .text(event)
                 .time(at),
         )
         .await?;
     }
-    if !effects.lines.is_empty() {
+    // An approved change (with or without lines) leaves lines within the new funding.
+    if !effects.lines.is_empty() || effects.change_request_id.is_some() {
         for change in &effects.lines {
             let row = D::fetch_optional(
                 &mut *conn,
@@ -219,9 +241,11 @@ pub async fn apply_money<D: Dialect>(
                 remaining: approved.saturating_sub(budgeted),
             }));
         }
-        super::programme::refresh_budget::<D>(&mut *conn, after.id).await?;
+        return Ok(Some(
+            super::programme::refresh_budget::<D>(&mut *conn, after.id).await?,
+        ));
     }
-    Ok(())
+    Ok(None)
 }
 
 pub async fn lines_total<D: Dialect>(conn: &mut Conn<D>, instance_id: Uuid) -> R<Money> {

@@ -570,11 +570,20 @@ async fn apply_tx<D: Dialect>(
         }
         .into());
     }
+    if req.refuse_while_objected {
+        // Under the instance's lock: a submission (which locks the instance too) either
+        // committed before and is counted here, or comes after and finds the instance
+        // moved out of publicity.
+        let open = super::public::open_objections_in::<D>(&mut *tx, before.id).await?;
+        if open > 0 {
+            return Err(StoreError::ObjectionsOpen { open }.into());
+        }
+    }
     let change = (req.planner)(&before).map_err(StoreError::Engine)?;
     let plan = change.plan;
     support::check_plan(&before, &plan)?;
     let record = support::history_record(&before, &plan);
-    let after = support::instance_after(&before, &plan, &record.hash);
+    let mut after = support::instance_after(&before, &plan, &record.hash);
     let at = record.at;
 
     let updated = D::execute(
@@ -604,8 +613,19 @@ async fn apply_tx<D: Dialect>(
     }
     insert_history::<D>(&mut *tx, &record).await?;
     if let Some(money) = &req.money {
-        super::funding::apply_money::<D>(&mut *tx, &after, money, &record.event, &req.actor_id, at)
-            .await?;
+        let facts = super::funding::apply_money::<D>(
+            &mut *tx,
+            &after,
+            money,
+            &record.event,
+            &req.actor_id,
+            at,
+        )
+        .await?;
+        // Changed lines change the budget facts: the result shows them as committed.
+        if let Some(facts) = facts {
+            after.budget = facts;
+        }
     }
     if let Some((timer_id, token)) = req.complete_timer {
         mark_timer_done::<D>(&mut *tx, timer_id, token, at).await?;

@@ -213,7 +213,10 @@ async fn load_call<D: Dialect>(conn: &mut Conn<D>, call_id: Uuid) -> R<Option<Ca
 }
 
 /// Recompute the instance's budget facts from its lines and spending.
-pub(crate) async fn refresh_budget<D: Dialect>(conn: &mut Conn<D>, instance_id: Uuid) -> R<()> {
+pub(crate) async fn refresh_budget<D: Dialect>(
+    conn: &mut Conn<D>,
+    instance_id: Uuid,
+) -> R<serde_json::Value> {
     let row = D::fetch_optional(
         &mut *conn,
         "SELECT (SELECT COUNT(*) FROM budget_lines WHERE instance_id = $1) AS lines, \
@@ -233,7 +236,7 @@ pub(crate) async fn refresh_budget<D: Dialect>(conn: &mut Conn<D>, instance_id: 
         Args::new().json(&facts).id(instance_id),
     )
     .await?;
-    Ok(())
+    Ok(facts)
 }
 
 async fn spending_tx<D: Dialect>(

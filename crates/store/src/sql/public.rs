@@ -172,19 +172,28 @@ pub async fn objections<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
+/// Open objections on an instance, on a connection (inside a transition's transaction).
+pub(super) async fn open_objections_in<D: Dialect>(
+    conn: &mut super::Conn<D>,
+    instance_id: Uuid,
+) -> R<i64> {
+    let row = D::fetch_optional(
+        conn,
+        "SELECT COUNT(*) AS n FROM public_objections WHERE instance_id = $1 AND status = 'open'",
+        Args::new().id(instance_id),
+    )
+    .await?
+    .ok_or_else(|| bad("objection count", "no row"))?;
+    Get::<D>(&row).i64("n")
+}
+
 pub async fn open_objection_count<D: Dialect>(
     pool: &Pool<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<i64> {
     let r: R<i64> = async {
-        let row = fetch_optional::<D>(
-            pool,
-            "SELECT COUNT(*) AS n FROM public_objections WHERE instance_id = $1 AND status = 'open'",
-            Args::new().id(instance_id),
-        )
-        .await?
-        .ok_or_else(|| bad("objection count", "no row"))?;
-        Get::<D>(&row).i64("n")
+        let mut conn = pool.acquire().await?;
+        open_objections_in::<D>(&mut *conn, instance_id).await
     }
     .await;
     r.map_err(Fail::store::<D>)

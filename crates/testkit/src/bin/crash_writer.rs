@@ -154,6 +154,7 @@ async fn write_forever(
                 planner: &planner,
                 complete_timer: None,
                 money: None,
+                refuse_while_objected: false,
             })
             .await?;
         version = applied.instance.version;
