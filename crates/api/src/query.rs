@@ -353,6 +353,8 @@ impl CoreQuery {
             after,
             sort,
             order,
+            // Counting reads every matching row: only when the client asks for the total.
+            with_total: ctx.look_ahead().field("totalCount").exists(),
         };
         let result = rc(ctx)
             .services

@@ -159,6 +159,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         clients: usize,
     },
+    /// Data scale: fill 100,000 instances with 1,000,000 history records, then measure a
+    /// 50-item list, deep paging and a filter over HTTP (with statements per request),
+    /// `audit verify` (records/s, RSS) and the process RSS, next to the list's bare SQL.
+    /// Use a scratch database: the fill adds to what is there.
+    Scale {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 100_000)]
+        instances: usize,
+        #[arg(long, default_value_t = 10)]
+        records_per_instance: usize,
+        /// Requests per list measurement.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Measure what is in the database without adding to it.
+        #[arg(long)]
+        no_fill: bool,
+    },
     /// Transitions through GraphQL over HTTP against the store baseline in the same run,
     /// and the latency of a 50-item instance list.
     Graphql {
@@ -390,6 +408,26 @@ async fn run_async(command: Command, config: config::Config) -> anyhow::Result<i
         } => {
             cli::bench_transitions::graphql(&db, transitions, clients, &config.workflows_dir)
                 .await?;
+            Ok(0)
+        }
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command:
+                BenchCommand::Scale {
+                    db,
+                    instances,
+                    records_per_instance,
+                    requests,
+                    no_fill,
+                },
+        } => {
+            let options = cli::bench_scale::ScaleOptions {
+                instances,
+                records_per_instance,
+                requests,
+                no_fill,
+            };
+            cli::bench_scale::scale(&db, options, &config.workflows_dir).await?;
             Ok(0)
         }
         Command::Workflow { .. } | Command::Schema => unreachable!("handled without a runtime"),

@@ -753,6 +753,7 @@ impl Services {
                         after: after.clone(),
                         sort: grantflow_store::SortKey::CreatedAt,
                         order: grantflow_store::SortOrder::Asc,
+                        with_total: true,
                     },
                 )
                 .await?;

@@ -162,6 +162,7 @@ impl Services {
                         after: after.clone(),
                         sort: SortKey::CreatedAt,
                         order: SortOrder::Asc,
+                        with_total: true,
                     },
                 )
                 .await?;

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use grantflow_domain::audit::{ChainError, GENESIS_HASH, data_hash, verify_chain};
+use grantflow_domain::audit::{ChainError, GENESIS_HASH, HistoryRecord, data_hash, verify_chain};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{Store, StoreResult};
+use crate::{Instance, Store, StoreResult};
 
 /// The first problem found in one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,89 +82,106 @@ pub async fn verify_instance(
 ) -> StoreResult<(u64, Option<AuditFailure>)> {
     let instance = store.get_instance(id).await?;
     let records = store.history(id).await?;
+    Ok((records.len() as u64, check_instance(&instance, &records)))
+}
+
+/// [`verify_instance`] on records already read: the first problem, if any.
+pub fn check_instance(instance: &Instance, records: &[HistoryRecord]) -> Option<AuditFailure> {
     let count = records.len() as u64;
     let fail = |seq: i64, what: String| {
         Some(AuditFailure {
-            instance_id: id,
+            instance_id: instance.id,
             seq,
             what,
         })
     };
-    if let Err(e) = verify_chain(&records) {
+    if let Err(e) = verify_chain(records) {
         let seq = match &e {
             ChainError::ContentChanged { seq, .. }
             | ChainError::LinkBroken { seq, .. }
             | ChainError::Gap { seq, .. } => *seq,
         };
-        return Ok((count, fail(seq, e.to_string())));
+        return fail(seq, e.to_string());
     }
     if count as i64 != instance.version {
-        return Ok((
-            count,
-            fail(
-                count as i64 + 1,
-                format!(
-                    "the instance is at version {} but its history has {} records",
-                    instance.version, count
-                ),
+        return fail(
+            count as i64 + 1,
+            format!(
+                "the instance is at version {} but its history has {} records",
+                instance.version, count
             ),
-        ));
+        );
     }
     let head = records
         .last()
         .map(|r| r.hash.as_str())
         .unwrap_or(GENESIS_HASH);
     if head != instance.last_hash {
-        return Ok((
-            count,
-            fail(
-                count as i64,
-                format!(
-                    "the instance's last hash {} is not the last record's hash {}",
-                    instance.last_hash, head
-                ),
+        return fail(
+            count as i64,
+            format!(
+                "the instance's last hash {} is not the last record's hash {}",
+                instance.last_hash, head
             ),
-        ));
+        );
     }
-    if let Some(last) = records.last() {
-        if last.to_state != instance.state {
-            return Ok((
-                count,
-                fail(
-                    last.seq,
-                    format!(
-                        "the instance is in state `{}` but its last record moved it to `{}`",
-                        instance.state, last.to_state
-                    ),
+    let last = records.last()?;
+    if last.to_state != instance.state {
+        return fail(
+            last.seq,
+            format!(
+                "the instance is in state `{}` but its last record moved it to `{}`",
+                instance.state, last.to_state
+            ),
+        );
+    }
+    if let Some(sealed) = &last.data_hash {
+        let now = data_hash(&instance.data);
+        if &now != sealed {
+            return fail(
+                last.seq,
+                format!(
+                    "the instance's data (hash {now}) is not the data its last record sealed ({sealed})"
                 ),
-            ));
-        }
-        if let Some(sealed) = &last.data_hash {
-            let now = data_hash(&instance.data);
-            if &now != sealed {
-                return Ok((
-                    count,
-                    fail(
-                        last.seq,
-                        format!(
-                            "the instance's data (hash {now}) is not the data its last record sealed ({sealed})"
-                        ),
-                    ),
-                ));
-            }
+            );
         }
     }
-    Ok((count, None))
+    None
 }
 
-/// Check every instance, oldest first.
+/// Instances read per page by [`verify_all`].
+pub const AUDIT_PAGE_SIZE: u32 = 250;
+
+/// Check every instance, oldest first. The history is read a page of instances at a time
+/// ([`crate::InstanceStore::audit_page`], two statements per page), and the next page is
+/// read while this one's hashes are computed, so memory stays at about two pages however
+/// long the history is.
 pub async fn verify_all(store: &dyn Store) -> StoreResult<AuditReport> {
+    verify_all_paged(store, AUDIT_PAGE_SIZE).await
+}
+
+/// [`verify_all`] reading `page_size` instances per page.
+pub async fn verify_all_paged(store: &dyn Store, page_size: u32) -> StoreResult<AuditReport> {
     let mut report = AuditReport::default();
-    for id in store.instance_ids().await? {
-        let (records, failure) = verify_instance(store, id).await?;
-        report.instances_checked += 1;
-        report.records_checked += records;
-        report.failures.extend(failure);
+    let mut page = store.audit_page(None, page_size).await?;
+    while !page.is_empty() {
+        let after = page.last().map(|(i, _)| (i.created_at, i.id));
+        let next = async {
+            if page.len() < page_size as usize {
+                Ok(Vec::new())
+            } else {
+                store.audit_page(after, page_size).await
+            }
+        };
+        let check = async {
+            for (instance, records) in &page {
+                report.instances_checked += 1;
+                report.records_checked += records.len() as u64;
+                report.failures.extend(check_instance(instance, records));
+            }
+        };
+        let (next, ()) = futures::join!(next, check);
+        page = next?;
     }
     Ok(report)
 }

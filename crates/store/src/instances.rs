@@ -10,8 +10,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Applied, ExtendDeadline, Instance, InstanceFilter, MigrateInstance, NewInstance, Page,
-    PageRequest, StoreResult, TransitionRequest, User, Visibility, WorkflowRecord,
+    Applied, AuditPage, ExtendDeadline, Instance, InstanceFilter, MigrateInstance, NewInstance,
+    Page, PageRequest, StoreResult, TransitionRequest, User, Visibility, WorkflowRecord,
 };
 
 /// Workflow definitions, instances, transitions and their hash-chained history, expert grants.
@@ -63,4 +63,12 @@ pub trait InstanceStore: Send + Sync {
     async fn instance_ids(&self) -> StoreResult<Vec<Uuid>>;
     /// Non-final instances whose deadline is at or before `until` (for digests).
     async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>>;
+    /// Up to `limit` instances created after `after` (their `(created_at, id)`, oldest
+    /// first), each with its history in sequence order, in a bounded read: `audit verify`
+    /// walks every chain a page at a time instead of holding the whole history.
+    async fn audit_page(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<AuditPage>;
 }

@@ -16,6 +16,8 @@ pub mod accounts;
 pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "bench")]
+pub mod bench_scale;
 pub mod error;
 pub mod funding;
 pub mod instances;

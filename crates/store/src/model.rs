@@ -363,7 +363,13 @@ pub struct PageRequest {
     pub after: Option<Cursor>,
     pub sort: SortKey,
     pub order: SortOrder,
+    /// Count every matching row for `Page::total_count` (a second statement that reads
+    /// the whole filtered set); without it the total is 0.
+    pub with_total: bool,
 }
+
+/// Instances with their history records in sequence order (`InstanceStore::audit_page`).
+pub type AuditPage = Vec<(Instance, Vec<grantflow_domain::audit::HistoryRecord>)>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -404,6 +404,12 @@ pub trait ReviewStore: Send + Sync {
     /// Every assignment of an instance, every round and cycle, oldest first.
     async fn instance_assignments(&self, instance_id: Uuid) -> StoreResult<Vec<AssignmentRecord>>;
     async fn assignment(&self, id: Uuid) -> StoreResult<AssignmentRecord>;
+    /// Every assignment of `instance_ids` (every round and cycle), by instance, oldest
+    /// first: [`Self::instance_assignments`] for a whole list in one read.
+    async fn assignments_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<AssignmentRecord>>;
+    /// Per expert, how many of their assignments (open or closed) were ever marked
+    /// overdue; experts without one are left out.
+    async fn late_reviews(&self) -> StoreResult<Vec<(Uuid, u32)>>;
     /// An expert's assignments, newest first; only those of open rounds unless
     /// `include_closed`.
     async fn expert_queue(
@@ -538,6 +544,19 @@ macro_rules! delegate_review_store {
             ) -> $crate::StoreResult<$crate::review::AssignmentRecord> {
                 $( self.$hook(stringify!(assignment)).await?; )?
                 self.$field.assignment(id).await
+            }
+            async fn assignments_of(
+                &self,
+                instance_ids: &[$crate::review::__private::Uuid],
+            ) -> $crate::StoreResult<Vec<$crate::review::AssignmentRecord>> {
+                $( self.$hook(stringify!(assignments_of)).await?; )?
+                self.$field.assignments_of(instance_ids).await
+            }
+            async fn late_reviews(
+                &self,
+            ) -> $crate::StoreResult<Vec<($crate::review::__private::Uuid, u32)>> {
+                $( self.$hook(stringify!(late_reviews)).await?; )?
+                self.$field.late_reviews().await
             }
             async fn expert_queue(
                 &self,

@@ -340,6 +340,15 @@ impl grantflow_store::InstanceStore for CountingStore {
         self.hit("instances_due_before").await?;
         self.inner.instances_due_before(until).await
     }
+
+    async fn audit_page(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<grantflow_store::AuditPage> {
+        self.hit("audit_page").await?;
+        self.inner.audit_page(after, limit).await
+    }
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ use crate::support;
 #[path = "review/blind_paths.rs"]
 mod blind_paths;
 mod draw_exclusions;
+mod n_plus_one;
 
 use chrono::Duration;
 use grantflow_api::auth;

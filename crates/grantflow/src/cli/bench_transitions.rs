@@ -3,50 +3,27 @@
 //! without the engine. Benchmarks, not tests: they print a Markdown table for
 //! docs/BENCHMARKS.md.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use grantflow_domain::Registry;
-use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::{Snapshot, initial_schedule};
-use grantflow_service::{CreateInstance, Services, SystemClock};
-use grantflow_store::bench::{
-    BENCH_WORKFLOW, BaselineWriter, BenchOptions, bench_transitions_with,
-};
-use grantflow_store::{NewOrganisation, NewToken, NewUser, OrgKind, Role, Store};
-use grantflow_store_postgres::{PostgresOptions, PostgresStore};
+use grantflow_service::CreateInstance;
+use grantflow_store::Store;
+use grantflow_store::bench::{BenchOptions, bench_transitions_with};
 use grantflow_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::config::redact_url;
-
-/// A store and its baseline writer, opened from a URL and migrated.
-async fn open(url: &str) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn BaselineWriter>)> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = PostgresStore::connect_with(PostgresOptions::new(url))
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(url)))?;
-        s.migrate().await?;
-        Ok((Arc::new(s.clone()), Arc::new(s)))
-    } else {
-        let s = SqliteStore::connect(url)
-            .await
-            .with_context(|| format!("opening {}", redact_url(url)))?;
-        s.migrate().await?;
-        Ok((Arc::new(s.clone()), Arc::new(s)))
-    }
-}
 
 /// `grantflow bench transitions --db URL [--clients N]`: the store's engine path against
 /// the baseline, N clients at a time. On SQLite the engine path is measured twice: with
 /// writers queued in the process (the default) and, through a second store on the same
 /// file, with writers waiting in SQLite's busy handler.
 pub async fn transitions(url: &str, count: usize, clients: usize) -> anyhow::Result<()> {
-    let (store, baseline) = open(url).await?;
+    let super::bench_server::Opened {
+        store, baseline, ..
+    } = super::bench_server::open(url).await?;
     let unqueued: Option<Arc<dyn Store>> = if store.backend() == "sqlite" {
         let s = SqliteStore::connect_with(SqliteOptions {
             url: url.to_string(),
@@ -95,7 +72,7 @@ pub async fn transitions(url: &str, count: usize, clients: usize) -> anyhow::Res
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -103,14 +80,14 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-struct Stats {
-    n: usize,
-    per_second: f64,
-    p50: f64,
-    p99: f64,
+pub(crate) struct Stats {
+    pub n: usize,
+    pub per_second: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
-fn stats(mut lat: Vec<Duration>, total: Duration) -> Stats {
+pub(crate) fn stats(mut lat: Vec<Duration>, total: Duration) -> Stats {
     lat.sort();
     Stats {
         n: lat.len(),
@@ -130,59 +107,19 @@ pub async fn graphql(
     workflows_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let clients = clients.max(1);
-    let (store, baseline) = open(url).await?;
-    let mut registry: Registry = crate::workflows::load_for_serving(workflows_dir)?;
-    let bench_wf = grantflow_domain::load_str("bench.toml", BENCH_WORKFLOW)
-        .workflow
-        .context("the benchmark workflow loads")?;
-    registry.insert(bench_wf).map_err(anyhow::Error::msg)?;
-    let registry = Arc::new(registry);
-    let calendar = Arc::new(WorkCalendar::builtin());
-    let services = Services::new(
-        store.clone(),
-        registry.clone(),
-        calendar.clone(),
-        Arc::new(SystemClock),
-    );
-    services.register_workflows().await?;
-
-    let suffix = Uuid::now_v7().simple().to_string();
-    let org = store
-        .create_org(NewOrganisation {
-            name: format!("bench {suffix}"),
-            kind: OrgKind::Unit,
-            parent_id: None,
-        })
-        .await?;
-    let user = store
-        .create_user(NewUser {
-            username: format!("bench-{}", &suffix[..12]),
-            display_name: "bench".into(),
-            email: format!("bench-{suffix}@example.invalid"),
-            org_id: Some(org.id),
-            roles: vec![Role::Manager],
-            password_hash: "unused".into(),
-            lang: "en".into(),
-        })
-        .await?;
-    let (token, token_hash) = grantflow_api::auth::new_token(grantflow_api::auth::SESSION_PREFIX);
-    store
-        .create_token(NewToken {
-            user_id: user.id,
-            token_hash: token_hash.clone(),
-            kind: "session".into(),
-            name: None,
-            scopes: vec![],
-            expires_at: None,
-        })
-        .await?;
+    let super::bench_server::Opened {
+        store, baseline, ..
+    } = super::bench_server::open(url).await?;
+    let server = super::bench_server::BenchServer::start(store.clone(), workflows_dir).await?;
+    let (services, registry, calendar) = (&server.services, &server.registry, &server.calendar);
+    let (org, user, token_hash) = (&server.org, &server.user, &server.token_hash);
 
     let instances = 50.max(clients * 4);
     let mut gql_ids = Vec::new();
     for i in 0..instances {
         let inst = services
             .create_instance(
-                &user,
+                user,
                 CreateInstance {
                     workflow_id: "bench".into(),
                     org_id: Some(org.id),
@@ -202,7 +139,7 @@ pub async fn graphql(
     for i in 0..instances {
         let inst = services
             .create_instance(
-                &user,
+                user,
                 CreateInstance {
                     workflow_id: "bench".into(),
                     org_id: Some(org.id),
@@ -217,34 +154,10 @@ pub async fn graphql(
         baseline_ids.push((inst.id, false));
     }
     let (_, baseline_timers) =
-        initial_schedule(&wf, &Snapshot::initial(&wf, json!({})), now, &calendar);
+        initial_schedule(&wf, &Snapshot::initial(&wf, json!({})), now, calendar);
 
-    let app = grantflow_api::app(
-        services.clone(),
-        grantflow_api::ApiSettings {
-            rate_limit_per_minute: u32::MAX,
-            ..Default::default()
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let client = reqwest::Client::new();
-    let endpoint = format!("http://{addr}/graphql");
-    let post = |body: Value| {
-        client
-            .post(&endpoint)
-            .bearer_auth(&token)
-            .header("accept", "application/graphql-response+json")
-            .json(&body)
-            .send()
-    };
+    let server = &server;
+    let post = |body: Value| async move { server.post(&body).await };
 
     let mut gql_lat = Vec::with_capacity(count);
     let mut base_lat = Vec::with_capacity(count);
@@ -276,8 +189,6 @@ pub async fn graphql(
                         "query": "mutation($id: ID!, $e: String!, $v: Int!, $n: String) { transition(instanceId: $id, event: $e, expectedVersion: $v, input: { note: $n }) { instance { version state { id } } } }",
                         "variables": { "id": id, "e": event, "v": version, "n": format!("step {}", done + op) }
                     }))
-                    .await?
-                    .json()
                     .await?;
                     lat.push(t0.elapsed());
                     let inst = &resp["data"]["transition"]["instance"];
@@ -300,7 +211,7 @@ pub async fn graphql(
         gql_total += started.elapsed();
         let started = Instant::now();
         let runs = base_owned.into_iter().enumerate().map(|(c, mut mine)| {
-            let (store, baseline, token_hash) = (&store, &baseline, &token_hash);
+            let (store, baseline) = (&store, &baseline);
             let timers = &baseline_timers;
             async move {
                 let mut lat = Vec::new();
@@ -344,7 +255,7 @@ pub async fn graphql(
     let list_started = Instant::now();
     for _ in 0..200 {
         let t0 = Instant::now();
-        let resp: Value = post(list_query.clone()).await?.json().await?;
+        let resp: Value = post(list_query.clone()).await?;
         list_lat.push(t0.elapsed());
         anyhow::ensure!(
             resp["data"]["instances"]["edges"]

@@ -2,6 +2,10 @@ pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
 #[cfg(feature = "bench")]
+pub mod bench_scale;
+#[cfg(feature = "bench")]
+pub mod bench_server;
+#[cfg(feature = "bench")]
 pub mod bench_smtp;
 #[cfg(feature = "bench")]
 pub mod bench_transitions;

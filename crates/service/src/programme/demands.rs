@@ -502,6 +502,7 @@ impl Services {
             after: None,
             sort: SortKey::CreatedAt,
             order: SortOrder::Asc,
+            with_total: true,
         };
         let mut instances = Vec::new();
         loop {

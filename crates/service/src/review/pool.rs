@@ -20,16 +20,14 @@ impl Reviews {
         for c in self.store().collaborations(None).await? {
             collaborations.entry(c.expert_id).or_default().push(c);
         }
+        // Counted for the whole pool in one read, not one queue per expert.
+        let late: HashMap<Uuid, u32> = self.store().late_reviews().await?.into_iter().collect();
         let mut out: Vec<PoolEntry> = Vec::new();
         for p in profiles {
             let Some(user) = users.get(&p.user_id).cloned() else {
                 continue;
             };
-            let history = self.store().expert_queue(p.user_id, true).await?;
-            let late_reviews = history
-                .iter()
-                .filter(|a| a.events.iter().any(|e| e.action == "mark_overdue"))
-                .count() as u32;
+            let late_reviews = late.get(&p.user_id).copied().unwrap_or(0);
             let suspension_due = p.status == expert_status::ACTIVE
                 && self.policy.late_reviews_before_suspension > 0
                 && late_reviews >= self.policy.late_reviews_before_suspension;

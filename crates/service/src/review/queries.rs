@@ -20,18 +20,6 @@ impl Reviews {
         Ok((org.name, creator))
     }
 
-    pub(super) async fn title_for(
-        &self,
-        instance: &Instance,
-        blind: bool,
-    ) -> ReviewResultOf<String> {
-        if !blind {
-            return Ok(instance.title.clone());
-        }
-        let (org, creator) = self.org_and_creator(instance).await?;
-        Ok(redact_instance(instance, &org, &creator).0)
-    }
-
     /// The expert's queue with deadlines: open rounds only unless `include_closed`.
     pub async fn my_reviews(
         &self,
@@ -50,13 +38,53 @@ impl Reviews {
             .into_iter()
             .map(|i| (i.id, i))
             .collect();
+        // The units and creators a blind title is redacted with, and the calls' rules,
+        // read once for the whole queue rather than once per assignment.
+        let orgs: Vec<Uuid> = instances.values().map(|i| i.org_id).collect();
+        let orgs: HashMap<Uuid, String> = self
+            .store()
+            .get_orgs(&orgs)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        let creators: Vec<Uuid> = instances.values().map(|i| i.created_by).collect();
+        let creators: HashMap<Uuid, String> = self
+            .store()
+            .get_users(&creators)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.display_name))
+            .collect();
+        let mut rules: HashMap<Option<String>, grantflow_programme::rules::CallRules> =
+            HashMap::new();
         let mut out = Vec::new();
         for rec in records {
             let Some(instance) = instances.get(&rec.instance_id) else {
                 continue;
             };
-            let (_, def) = self.def_of(&rec, instance).await?;
-            let title = self.title_for(instance, def.blind).await?;
+            let wf = self.svc.workflow_of(instance)?;
+            let def = Self::round_def(&wf, &rec.round_id)?;
+            let call = instance
+                .data
+                .get("call_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if !rules.contains_key(&call) {
+                let r = self.svc.rules_of_data(&instance.data).await?;
+                rules.insert(call.clone(), r);
+            }
+            let def = crate::programme::round_with_rules(&rec.round_id, &def, &rules[&call]);
+            let title = if def.blind {
+                let org = orgs.get(&instance.org_id).cloned().unwrap_or_default();
+                let creator = creators
+                    .get(&instance.created_by)
+                    .cloned()
+                    .unwrap_or_default();
+                redact_instance(instance, &org, &creator).0
+            } else {
+                instance.title.clone()
+            };
             out.push(QueueItem {
                 assignment: rec,
                 round: def,
@@ -216,23 +244,30 @@ impl Reviews {
             .rules_of_data(&serde_json::json!({ "call_id": call_id }))
             .await?;
         let def = crate::programme::round_with_rules(&round_id, &def, &call_rules);
+        // Every application's assignments in one read (not two per application); each
+        // is ranked by its latest cycle of the round.
+        let ids: Vec<Uuid> = instances.iter().map(|i| i.id).collect();
+        let mut assignments: HashMap<Uuid, Vec<AssignmentRecord>> = HashMap::new();
+        for a in self.store().assignments_of(&ids).await? {
+            if a.round_id == round_id {
+                assignments.entry(a.instance_id).or_default().push(a);
+            }
+        }
         let mut results = Vec::new();
         let mut by_id: BTreeMap<String, Instance> = BTreeMap::new();
         for instance in instances {
-            let cycle = self
-                .store()
-                .instance_assignments(instance.id)
-                .await?
-                .iter()
-                .filter(|a| a.round_id == round_id)
-                .map(|a| a.cycle)
-                .max();
-            let result = match cycle {
-                Some(c) => {
-                    let records = self
-                        .store()
-                        .round_records(instance.id, &round_id, c)
-                        .await?;
+            let mine = assignments.remove(&instance.id).unwrap_or_default();
+            let result = match mine.iter().map(|a| a.cycle).max() {
+                Some(cycle) => {
+                    let assignments: Vec<AssignmentRecord> =
+                        mine.into_iter().filter(|a| a.cycle == cycle).collect();
+                    let records = RoundRecords {
+                        instance_id: instance.id,
+                        round_id: round_id.clone(),
+                        cycle,
+                        open: assignments.first().is_some_and(|a| a.round_open),
+                        assignments,
+                    };
                     evaluate(&def, &records).counted
                 }
                 None => aggregate_application(&def, &instance.id.to_string(), &[], &[]),

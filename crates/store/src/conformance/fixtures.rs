@@ -368,6 +368,7 @@ pub(crate) fn page(first: u32, sort: SortKey, order: SortOrder) -> PageRequest {
         after: None,
         sort,
         order,
+        with_total: true,
     }
 }
 

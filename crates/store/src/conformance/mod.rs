@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
             race_fifty_writers,
             tamper_is_detected,
             history_is_append_only,
+            audit_pages_cover_every_instance_once,
             complete_timers_batch_is_fenced,
             complete_timers_racing_schedulers,
             many_concurrent_writers_all_commit,

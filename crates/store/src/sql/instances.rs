@@ -976,4 +976,12 @@ impl<S: super::SqlBackend> crate::InstanceStore for S {
     async fn instances_due_before(&self, until: DateTime<Utc>) -> StoreResult<Vec<Instance>> {
         instances_due_before::<S::D>(self.sql_pool(), until).await
     }
+
+    async fn audit_page(
+        &self,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<crate::AuditPage> {
+        super::audit::audit_page::<S::D>(self.sql_pool(), after, limit).await
+    }
 }

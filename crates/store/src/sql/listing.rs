@@ -1,5 +1,5 @@
 //! Instance listings: visibility, filters, sorting and keyset pagination, with the total
-//! count, in two statements.
+//! count (when asked for), in two statements.
 
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
@@ -135,12 +135,17 @@ pub async fn list_instances<D: Dialect>(
             "SELECT COUNT(*) AS n FROM instances i{}",
             filters::<D>(&mut count_args, visibility, filter)
         );
-        let total_count = match super::fetch_optional::<D>(pool, &count_sql, count_args).await? {
-            Some(row) => Get::<D>(&row).i64("n")?,
-            None => 0,
+        let total_count = if page.with_total {
+            match super::fetch_optional::<D>(pool, &count_sql, count_args).await? {
+                Some(row) => Get::<D>(&row).i64("n")?,
+                None => 0,
+            }
+        } else {
+            0
         };
 
         let col = sort_column(page.sort);
+        let nullable = page.sort == SortKey::DueAt;
         let (cmp, dir) = match page.order {
             SortOrder::Asc => (">", "ASC"),
             SortOrder::Desc => ("<", "DESC"),
@@ -165,6 +170,13 @@ pub async fn list_instances<D: Dialect>(
                 (None, _) => None,
             };
             match key {
+                // A column that is never NULL: one row-value comparison, which both
+                // databases answer by a range scan of the `(column, id)` index.
+                Some(k) if !nullable => {
+                    let k = args.push(k);
+                    let id = args.push(Arg::Id(Some(after.id)));
+                    sql += &format!(" AND (i.{col}, i.id) {cmp} ({k}, {id})");
+                }
                 // Rows with a key sort before rows without one, in both directions.
                 Some(k) => {
                     let k = args.push(k);
@@ -182,7 +194,14 @@ pub async fn list_instances<D: Dialect>(
             }
         }
         let limit = args.push(Arg::Int(Some(i64::from(page.first) + 1)));
-        sql += &format!(" ORDER BY (i.{col} IS NULL), i.{col} {dir}, i.id {dir} LIMIT {limit}");
+        // Only `due_at` can be NULL; ordering by `(col IS NULL)` as well would keep the
+        // other sorts from reading their index in order (a sort of every row instead).
+        let nulls_last = if nullable {
+            format!("(i.{col} IS NULL), ")
+        } else {
+            String::new()
+        };
+        sql += &format!(" ORDER BY {nulls_last}i.{col} {dir}, i.id {dir} LIMIT {limit}");
         let mut items = instances::<D>(&fetch_all::<D>(pool, &sql, args).await?)?;
         let has_next_page = items.len() > page.first as usize;
         items.truncate(page.first as usize);

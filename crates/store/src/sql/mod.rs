@@ -11,8 +11,11 @@
 //! A backend crate implements [`Dialect`] and forwards its trait methods here.
 
 pub mod accounts;
+mod audit;
 #[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "bench")]
+mod bench_load;
 pub mod funding;
 pub mod instances;
 pub mod listing;
@@ -465,6 +468,20 @@ pub async fn execute<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R
     Ok(D::execute(&mut *conn, sql, args).await?)
 }
 
+/// Statements run through a [`Dialect`]'s runners since the process started, for the
+/// benchmarks' statements per request (`grantflow bench scale`).
+#[cfg(feature = "bench")]
+pub static STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count one statement (with the `bench` feature; nothing otherwise). Called by the
+/// runners of [`dialect_statements!`], so every statement the SQL module issues is counted
+/// whichever backend crate expands the macro.
+#[inline]
+pub fn count_statement() {
+    #[cfg(feature = "bench")]
+    STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The statement runners of a [`Dialect`] implementation (`fetch_all`, `fetch_optional`,
 /// `execute`), given the backend's connection and row types and its `build(sql, args)`
 /// that binds [`Args`] to a query. A macro because sqlx's executor bounds cannot be
@@ -477,6 +494,7 @@ macro_rules! dialect_statements {
             sql: &'c str,
             args: $crate::sql::Args,
         ) -> impl ::std::future::Future<Output = Result<Vec<$row>, ::sqlx::Error>> + Send + 'c {
+            $crate::sql::count_statement();
             $build(sql, args).fetch_all(conn)
         }
 
@@ -485,6 +503,7 @@ macro_rules! dialect_statements {
             sql: &'c str,
             args: $crate::sql::Args,
         ) -> impl ::std::future::Future<Output = Result<Option<$row>, ::sqlx::Error>> + Send + 'c {
+            $crate::sql::count_statement();
             $build(sql, args).fetch_optional(conn)
         }
 
@@ -493,6 +512,7 @@ macro_rules! dialect_statements {
             sql: &'c str,
             args: $crate::sql::Args,
         ) -> impl ::std::future::Future<Output = Result<u64, ::sqlx::Error>> + Send + 'c {
+            $crate::sql::count_statement();
             let q = $build(sql, args);
             async move { Ok(q.execute(conn).await?.rows_affected()) }
         }

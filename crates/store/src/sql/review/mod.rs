@@ -212,6 +212,15 @@ async fn load_details<D: Dialect>(conn: &mut Conn<D>, records: &mut [AssignmentR
 
 /// The assignments `where_order` (after `FROM review_assignments a`) selects, with their
 /// details.
+/// An `(expert_id, n)` row of a count per expert.
+fn expert_count<D: Dialect>(row: &Row<D>) -> R<(Uuid, u32)> {
+    let g = Get::<D>(row);
+    Ok((
+        g.id("expert_id")?,
+        u32::try_from(g.i64("n")?).unwrap_or(u32::MAX),
+    ))
+}
+
 async fn fetch_assignments<D: Dialect>(
     conn: &mut Conn<D>,
     where_order: &str,
@@ -404,15 +413,7 @@ impl<S: SqlBackend> ReviewStore for S {
                 Args::new(),
             )
             .await?;
-            rows.iter()
-                .map(|row| {
-                    let g = Get::<S::D>(row);
-                    Ok((
-                        g.id("expert_id")?,
-                        u32::try_from(g.i64("n")?).unwrap_or(u32::MAX),
-                    ))
-                })
-                .collect()
+            rows.iter().map(expert_count::<S::D>).collect()
         }
         .await;
         r.map_err(Fail::store::<S::D>)
@@ -558,6 +559,43 @@ impl<S: SqlBackend> ReviewStore for S {
             let out = fetch_assignment::<S::D>(&mut *tx, id).await?;
             tx.commit().await?;
             Ok(out)
+        }
+        .await;
+        r.map_err(Fail::store::<S::D>)
+    }
+
+    async fn assignments_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<AssignmentRecord>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let where_order = format!(
+            " WHERE a.instance_id {} ORDER BY a.instance_id, a.assigned_at, a.id",
+            <S::D as Dialect>::in_ids("$1")
+        );
+        let r: R<Vec<AssignmentRecord>> = async {
+            let mut tx = <S::D as Dialect>::begin_read(self.sql_pool()).await?;
+            let out =
+                fetch_assignments::<S::D>(&mut *tx, &where_order, Args::new().ids(instance_ids))
+                    .await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        r.map_err(Fail::store::<S::D>)
+    }
+
+    async fn late_reviews(&self) -> StoreResult<Vec<(Uuid, u32)>> {
+        let r: R<Vec<(Uuid, u32)>> = async {
+            let rows = fetch_all::<S::D>(
+                self.sql_pool(),
+                "SELECT a.expert_id, COUNT(*) AS n FROM review_assignments a \
+                 WHERE EXISTS (SELECT 1 FROM review_events e \
+                 WHERE e.assignment_id = a.id AND e.action = 'mark_overdue') \
+                 GROUP BY a.expert_id ORDER BY a.expert_id",
+                Args::new(),
+            )
+            .await?;
+            rows.iter().map(expert_count::<S::D>).collect()
         }
         .await;
         r.map_err(Fail::store::<S::D>)

@@ -1,0 +1,344 @@
+//! `grantflow bench scale --db URL`: the data-scale benchmark. Fills the database with
+//! 100,000 instances and 1,000,000 history records (valid hash chains, multi-row inserts,
+//! one transaction per chunk), then measures through GraphQL over HTTP: a 50-item list
+//! (p50/p99 and statements per request), paging deep with cursors, a filter, and
+//! `audit verify` over every record (records/s, RSS while it runs), next to the bare SQL
+//! of the list measured in the same run. Prints Markdown for docs/BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
+use grantflow_store::bench_scale::{FillOptions, Owner, fill};
+use grantflow_store::sql::STATEMENTS;
+use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role};
+use serde_json::{Value, json};
+
+use super::bench_server::{BenchServer, Opened, open};
+use super::bench_transitions::{Stats, stats};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleOptions {
+    pub instances: usize,
+    pub records_per_instance: usize,
+    /// Requests per list measurement.
+    pub requests: usize,
+    /// Skip the fill (measure what an earlier run left).
+    pub no_fill: bool,
+}
+
+/// The nested fields a client shows in a list row.
+const ROW: &str = "id title version state { id title { zhCn } } stage { id } dueAt overdue \
+                   organisation { name } createdBy { displayName }";
+
+fn list_query(first: u32, args: &str, total: bool) -> Value {
+    let total = if total { "totalCount " } else { "" };
+    json!({
+        "query": format!(
+            "query($after: String) {{ instances(first: {first}, after: $after{args}) {{ {total}edges {{ cursor node {{ {ROW} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+        ),
+    })
+}
+
+/// One measured kind of request: latencies and statements per request.
+struct Row {
+    what: String,
+    stats: Stats,
+    statements: f64,
+}
+
+/// VmRSS and VmHWM of this process, in MiB.
+fn rss() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Send `body` (with `after` as its cursor variable) `n` times; each must list `expect`
+/// items.
+async fn measure(
+    server: &BenchServer,
+    what: &str,
+    body: &Value,
+    after: Option<&str>,
+    n: usize,
+    expect: usize,
+) -> anyhow::Result<Row> {
+    let mut body = body.clone();
+    body["variables"] = json!({ "after": after });
+    let mut lat = Vec::with_capacity(n);
+    let statements = STATEMENTS.load(Ordering::Relaxed);
+    let started = Instant::now();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let resp = server.post(&body).await?;
+        lat.push(t0.elapsed());
+        let edges = resp["data"]["instances"]["edges"].as_array().map(Vec::len);
+        anyhow::ensure!(
+            edges == Some(expect),
+            "{what}: expected {expect} items: {resp}"
+        );
+    }
+    let total = started.elapsed();
+    let statements = (STATEMENTS.load(Ordering::Relaxed) - statements) as f64 / n as f64;
+    Ok(Row {
+        what: what.to_string(),
+        stats: stats(lat, total),
+        statements,
+    })
+}
+
+pub async fn scale(
+    url: &str,
+    options: ScaleOptions,
+    workflows_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Opened { store, loader, .. } = open(url).await?;
+    let server = BenchServer::start(store.clone(), workflows_dir).await?;
+    let backend = store.backend();
+
+    // 20 units under a city, each with its own creator, so that the list's organisations
+    // and creators are really batched.
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[..12];
+    let city = store
+        .create_org(NewOrganisation {
+            name: format!("bench city {suffix}"),
+            kind: OrgKind::City,
+            parent_id: None,
+        })
+        .await?;
+    let mut owners = Vec::new();
+    for u in 0..20 {
+        let org = store
+            .create_org(NewOrganisation {
+                name: format!("bench unit {u} {suffix}"),
+                kind: OrgKind::Unit,
+                parent_id: Some(city.id),
+            })
+            .await?;
+        let user = store
+            .create_user(NewUser {
+                username: format!("scale-{u}-{suffix}"),
+                display_name: format!("申请人 {u}"),
+                email: format!("scale-{u}-{suffix}@example.invalid"),
+                org_id: Some(org.id),
+                roles: vec![Role::Applicant],
+                password_hash: "unused".into(),
+                lang: "zh-CN".into(),
+            })
+            .await?;
+        owners.push(Owner {
+            org_id: org.id,
+            city_id: Some(city.id),
+            user_id: user.id,
+        });
+    }
+
+    let mut fill_secs = 0.0;
+    if !options.no_fill {
+        let started = Instant::now();
+        let (total, per) = (options.instances, options.records_per_instance);
+        fill(
+            loader.as_ref(),
+            &owners,
+            FillOptions {
+                instances: total,
+                records_per_instance: per,
+                chunk: 1000,
+                start: Utc
+                    .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+                    .single()
+                    .context("start")?,
+            },
+            |done| {
+                if done % 10_000 == 0 || done == total {
+                    eprintln!(
+                        "filled {done} / {total} instances ({} records), {:.0} s",
+                        done * per,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            },
+        )
+        .await?;
+        fill_secs = started.elapsed().as_secs_f64();
+        loader.analyze().await?;
+    }
+
+    let n = options.requests;
+    let mut rows = Vec::new();
+    // Warm the caches (and the server's first-request costs) before measuring.
+    measure(&server, "warm-up", &list_query(50, "", true), None, 20, 50).await?;
+    rows.push(
+        measure(
+            &server,
+            "50-item list with totalCount",
+            &list_query(50, "", true),
+            None,
+            n,
+            50,
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &server,
+            "50-item list without totalCount",
+            &list_query(50, "", false),
+            None,
+            n,
+            50,
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &server,
+            "5-item list (statements as for 50)",
+            &list_query(5, "", true),
+            None,
+            n,
+            5,
+        )
+        .await?,
+    );
+
+    // Page deep: walk half the instances (1,000 pages of 50 at 100,000) by cursor, then
+    // repeat the page after them.
+    let pages = (options.instances / 100).max(1);
+    let walk = list_query(50, "", false);
+    let mut after: Option<String> = None;
+    let mut lat = Vec::new();
+    let statements = STATEMENTS.load(Ordering::Relaxed);
+    let started = Instant::now();
+    for _ in 0..pages {
+        let mut body = walk.clone();
+        body["variables"] = json!({ "after": after });
+        let t0 = Instant::now();
+        let resp = server.post(&body).await?;
+        lat.push(t0.elapsed());
+        after = resp["data"]["instances"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_string);
+        anyhow::ensure!(after.is_some(), "paging stopped early: {resp}");
+    }
+    rows.push(Row {
+        what: format!(
+            "paging by cursor through the first {} ({pages} pages of 50)",
+            pages * 50
+        ),
+        statements: (STATEMENTS.load(Ordering::Relaxed) - statements) as f64 / pages as f64,
+        stats: stats(lat, started.elapsed()),
+    });
+    let what = format!("the page after {} (cursor)", pages * 50);
+    rows.push(measure(&server, &what, &walk, after.as_deref(), n, 50).await?);
+    rows.push(
+        measure(
+            &server,
+            "filter: state `b`, 50 items with totalCount",
+            &list_query(50, ", filter: { states: [\"b\"] }", true),
+            None,
+            n,
+            50,
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &server,
+            "filter: one unit, 50 items with totalCount",
+            &list_query(
+                50,
+                &format!(", filter: {{ organisationId: \"{}\" }}", owners[0].org_id),
+                true,
+            ),
+            None,
+            n,
+            50,
+        )
+        .await?,
+    );
+
+    // The bare SQL of the first list (COUNT and the page), in the same run.
+    for (what, count) in [
+        ("baseline SQL of the 50-item list (COUNT + page)", true),
+        ("baseline SQL of the page alone", false),
+    ] {
+        let mut lat = Vec::with_capacity(n);
+        let statements = STATEMENTS.load(Ordering::Relaxed);
+        let started = Instant::now();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            let listed = loader.raw_list(50, count).await?;
+            lat.push(t0.elapsed());
+            anyhow::ensure!(listed == 50, "the baseline listed {listed}");
+        }
+        rows.push(Row {
+            what: what.into(),
+            statements: (STATEMENTS.load(Ordering::Relaxed) - statements) as f64 / n as f64,
+            stats: stats(lat, started.elapsed()),
+        });
+    }
+
+    // `audit verify` over everything, its RSS sampled while it runs.
+    let (rss_before, _) = rss();
+    let peak = Arc::new(std::sync::Mutex::new(rss_before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let (now, _) = rss();
+                let mut p = peak
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *p = p.max(now);
+            }
+        })
+    };
+    let started = Instant::now();
+    let report = grantflow_store::audit::verify_all(store.as_ref()).await?;
+    let audit_secs = started.elapsed().as_secs_f64();
+    sampler.abort();
+    let peak = *peak
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (rss_after, hwm) = rss();
+    anyhow::ensure!(report.is_ok(), "audit verify found broken chains: {report}");
+
+    println!(
+        "Backend {backend}: {} instances, {} history records in the database; fill {:.0} s.\n",
+        report.instances_checked, report.records_checked, fill_secs
+    );
+    println!("| backend | request | requests | p50 ms | p99 ms | statements per request |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    for r in &rows {
+        println!(
+            "| {backend} | {} | {} | {:.2} | {:.2} | {:.1} |",
+            r.what, r.stats.n, r.stats.p50, r.stats.p99, r.statements
+        );
+    }
+    println!(
+        "\n| backend | audit verify: instances | records | seconds | records/s | RSS before MiB | peak RSS during MiB |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {backend} | {} | {} | {audit_secs:.1} | {:.0} | {rss_before:.0} | {peak:.0} |",
+        report.instances_checked,
+        report.records_checked,
+        report.records_checked as f64 / audit_secs.max(1e-9)
+    );
+    println!(
+        "\nProcess (server, client and loader in one): VmRSS {rss_after:.0} MiB, VmHWM {hwm:.0} MiB."
+    );
+    Ok(())
+}
