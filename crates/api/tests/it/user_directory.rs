@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, error_code, on_both_backends, spawn_app};
 
-const DIRECTORY: &str = "query($r: Role, $s: String, $f: Int, $a: String) {
+const DIRECTORY: &str = "query($r: Role, $s: String, $f: Int! = 20, $a: String) {
   userDirectory(role: $r, search: $s, first: $f, after: $a) {
     users { username displayName } hasNextPage endCursor totalCount
   }
