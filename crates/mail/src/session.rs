@@ -23,14 +23,15 @@ pub struct MailSession<'m> {
 }
 
 enum Inner<'m> {
-    Smtp(SmtpSession<'m>),
+    // Boxed: the connection's buffers make it large, and a `.eml` session is a pointer.
+    Smtp(Box<SmtpSession<'m>>),
     EmlFolder(&'m EmlFolderMailer),
 }
 
 impl<'m> MailSession<'m> {
     pub(crate) fn new(mailer: &'m Mailer) -> Self {
         let inner = match mailer {
-            Mailer::Smtp(smtp) => Inner::Smtp(SmtpSession::new(smtp)),
+            Mailer::Smtp(smtp) => Inner::Smtp(Box::new(SmtpSession::new(smtp))),
             Mailer::EmlFolder(folder) => Inner::EmlFolder(folder),
         };
         Self { inner }
@@ -56,7 +57,7 @@ impl<'m> MailSession<'m> {
     /// connection without it.
     pub async fn close(self) {
         if let Inner::Smtp(smtp) = self.inner {
-            smtp.close().await;
+            (*smtp).close().await;
         }
     }
 }

@@ -134,7 +134,7 @@ pub struct RunReport {
 
 impl RunReport {
     /// Add the counts of `other` (a concurrent part of the same pass).
-    pub fn add(&mut self, other: &RunReport) {
+    pub fn add(&mut self, other: &Self) {
         let Self {
             timers_fired,
             timers_spent,
