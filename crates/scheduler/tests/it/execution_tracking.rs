@@ -275,9 +275,68 @@ impl W {
             .await
     }
 
+    /// A 下放地市审批 project approved by its city bureau (no 公示 at the province), waiting
+    /// for its task book.
+    async fn city_approved(&self) -> Instance {
+        self.clock.set(local("2024-06-20", "10:00"));
+        let inst = self
+            .services
+            .create_instance(
+                &self.applicant,
+                CreateInstance {
+                    workflow_id: "funded-project".into(),
+                    org_id: None,
+                    parent_id: None,
+                    title: TITLE.into(),
+                    data: json!({}),
+                    call_id: Some(self.call),
+                    catalogue_item: Some("2022-1-2-2".into()),
+                },
+            )
+            .await
+            .unwrap();
+        let input = json!({
+            "project_name": TITLE, "budget": "300000", "application_files": [file("申报书.pdf")],
+            "indicators": [
+                { "name": "维权援助案件", "category": "output_quantity", "unit": "件", "target": 60 },
+                { "name": "企业满意度", "category": "effect_social", "unit": "%", "target": 90 }
+            ],
+        });
+        self.fire(&self.applicant, inst.id, "submit", input).await;
+        self.clock.set(local("2024-07-05", "10:00"));
+        let approved = self
+            .fire(
+                &self.city,
+                inst.id,
+                "city_approve",
+                json!({ "approved_budget": "250000", "targets_approved": true }),
+            )
+            .await;
+        assert_eq!(approved.state, "task_book");
+        // 先有预算再有执行: the line the task book's signature needs.
+        self.services
+            .add_budget_line(
+                &self.manager,
+                inst.id,
+                2024,
+                "维权援助",
+                grantflow_domain::Money::from_yuan(250_000).unwrap(),
+                "省级财政专项资金",
+            )
+            .await
+            .unwrap();
+        self.services.store.get_instance(inst.id).await.unwrap()
+    }
+
     /// In execution from 07-10 with a quarterly schedule: the first report is due 09-30.
     async fn in_execution(&self) -> Instance {
         let inst = self.at_task_book().await;
+        self.sign_quarterly(inst).await
+    }
+
+    /// The task book of `inst` submitted with [`tasks`] and a quarterly schedule, and
+    /// signed on 07-10.
+    async fn sign_quarterly(&self, inst: Instance) -> Instance {
         self.fire(
             &self.applicant,
             inst.id,
@@ -684,9 +743,62 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     assert_eq!(still.state, "execution");
 }
 
+/// A project its city bureau approved (下放地市审批) gets the same task book rows, the same
+/// quarterly schedule and the same reminders through the scheduler as one the province
+/// approved.
+async fn a_city_approved_project_reports_on_the_same_schedule(backend: Backend) {
+    let w = world(backend).await;
+    let by_city = w.city_approved().await;
+    let by_city = w.sign_quarterly(by_city).await;
+    let by_province = w.in_execution().await;
+    for key in ["tasks", "report_schedule", "next_report_due"] {
+        assert_eq!(by_city.data[key], by_province.data[key], "{key}");
+    }
+    assert_eq!(by_city.data["next_report_due"], "2024-09-30");
+    assert_eq!(by_city.data["tasks"][1]["no"], 2);
+    assert_eq!(by_city.data["approved_by_city"], true);
+    let checkpoint = |keys: Vec<String>| -> Vec<String> {
+        keys.into_iter()
+            .filter(|k| k.starts_with("progress_report:"))
+            .collect()
+    };
+    let keys = checkpoint(w.pending_keys(by_city.id).await);
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert_eq!(keys, checkpoint(w.pending_keys(by_province.id).await));
+    // Both units are reminded a week before and on the day.
+    for day in ["2024-09-23", "2024-09-30"] {
+        w.run_at(local(day, "09:30")).await;
+    }
+    let unit = "shunde@example.gov.cn".to_string();
+    let week = (
+        unit.clone(),
+        format!("【截止提醒】{TITLE}：进展报告还有 7 天截止"),
+    );
+    let due = (unit, format!("【今日截止】{TITLE}：进展报告"));
+    assert_eq!(
+        w.deadline_mail(),
+        vec![week.clone(), week, due.clone(), due]
+    );
+    // The city-approved unit reports like any other; the next report moves to 12-31.
+    w.clock.set(local("2024-09-30", "11:00"));
+    let reported = w
+        .fire(
+            &w.applicant,
+            by_city.id,
+            "submit_progress_report",
+            json!({ "progress": [
+                { "task": 1, "status": "in_progress", "percent": 50 },
+                { "task": 2, "status": "not_started", "percent": 0 }
+            ] }),
+        )
+        .await;
+    assert_eq!(reported.data["next_report_due"], "2024-12-31");
+}
+
 grantflow_testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     the_task_book_is_checked_row_by_row,
     a_quarterly_report_is_reminded_then_escalated,
     midterm_rectification_continues_or_terminates,
+    a_city_approved_project_reports_on_the_same_schedule,
 );

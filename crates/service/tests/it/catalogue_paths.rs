@@ -731,6 +731,108 @@ async fn the_province_audits_what_the_city_approved(backend: Backend) {
     assert!(own.data.get("approved_by_city").is_none());
 }
 
+/// A directly allocated project (支持专利代办处及省知识产权保护中心: allocation → execution, no
+/// task-book review) files its task rows and report schedule once in execution, gets the
+/// progress-report checkpoint the scheduler reminds on, and then reports like any project
+/// whose task book was signed.
+async fn a_directly_allocated_project_files_its_task_rows(backend: Backend) {
+    let w = world(backend).await;
+    let call = w.services.store.get_call(w.call).await.unwrap();
+    let item = call
+        .items()
+        .map(|(_, _, i)| i.clone())
+        .find(|i| i.part == "patent_office_and_protection_centre")
+        .unwrap();
+    let who = w.applicant(pick(&item.eligible, 0));
+    let id = w.create(who, &item.item_id).await.unwrap().id;
+    w.fire(who, id, "submit_to_province", application()).await;
+    w.budget_line(id).await;
+    let allocated = w
+        .fire(
+            &w.manager,
+            id,
+            "allocate",
+            json!({
+                "approved_budget": "300000", "targets_approved": true,
+                "task_book": file("任务书.pdf"), "milestones": "按季度推进",
+                "execution_end": "2025-06-30"
+            }),
+        )
+        .await;
+    assert_eq!(allocated.state, "execution");
+    assert!(allocated.data.get("tasks").is_none());
+    let tasks = json!([
+        {
+            "focus": "专利代办服务", "task": "开展专利申请代办与咨询",
+            "deliverable_form": "服务台账", "department": "代办处",
+            "due": "2025-03-31", "indicators": ["服务企业数"]
+        },
+        {
+            "focus": "满意度提升", "task": "开展服务满意度调查",
+            "deliverable_form": "调查报告", "department": "代办处",
+            "due": "2025-06-30", "indicators": ["企业满意度"]
+        }
+    ]);
+    let filed = w
+        .fire(
+            who,
+            id,
+            "submit_tasks",
+            json!({ "tasks": tasks, "report_schedule": "quarterly" }),
+        )
+        .await;
+    assert_eq!(filed.state, "execution");
+    assert_eq!(filed.data["tasks"][1]["no"], 2);
+    assert_eq!(filed.data["report_schedule"], "quarterly");
+    // 3 June 2024: the first quarterly report is due at the end of June.
+    assert_eq!(filed.data["next_report_due"], "2024-06-30");
+    let checkpoints = w
+        .services
+        .store
+        .timers_for_instance(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.key.starts_with("progress_report:"))
+        .count();
+    assert!(checkpoints > 0, "no progress-report reminders scheduled");
+    // Once only.
+    let again = w
+        .services
+        .fire(
+            who,
+            FireEvent {
+                instance_id: id,
+                event: "submit_tasks".into(),
+                expected_version: filed.version,
+                idempotency_key: None,
+                input: json!({ "tasks": tasks, "report_schedule": "monthly" }),
+                reason: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(&again, Err(ServiceError::Store(_)) | Err(ServiceError::Refused(_))),
+        "{again:?}"
+    );
+    let unchanged = w.services.store.get_instance(id).await.unwrap();
+    assert_eq!(unchanged.version, filed.version);
+    assert_eq!(unchanged.data["report_schedule"], "quarterly");
+    // Reported like any other project: the next report moves to the end of September.
+    let reported = w
+        .fire(
+            who,
+            id,
+            "submit_progress_report",
+            json!({ "progress": [
+                { "task": 1, "status": "in_progress", "percent": 20 },
+                { "task": 2, "status": "not_started", "percent": 0 }
+            ] }),
+        )
+        .await;
+    assert_eq!(reported.data["next_report_due"], "2024-09-30");
+}
+
 grantflow_testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     every_item_follows_its_part,
@@ -738,4 +840,5 @@ grantflow_testkit::on_both_backends!(
     ineligible_kinds_are_refused,
     routing_is_explained,
     a_closed_call_takes_nothing_new,
+    a_directly_allocated_project_files_its_task_rows,
 );
