@@ -812,7 +812,10 @@ async fn a_directly_allocated_project_files_its_task_rows(backend: Backend) {
         )
         .await;
     assert!(
-        matches!(&again, Err(ServiceError::Store(_)) | Err(ServiceError::Refused(_))),
+        matches!(
+            &again,
+            Err(ServiceError::Store(_)) | Err(ServiceError::Refused(_))
+        ),
         "{again:?}"
     );
     let unchanged = w.services.store.get_instance(id).await.unwrap();
