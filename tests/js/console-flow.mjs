@@ -344,7 +344,7 @@ try {
   await submitWith(unit, self.getByRole('button', { name: '提交绩效自评' }));
   check((await state(unit)).includes('绩效评价'), 'the self-evaluation is submitted', await state(unit));
   await manager.goto(`${base}/instances/${id}`);
-  await manager.getByRole('link', { name: '绩效评价' }).click();
+  await manager.getByRole('link', { name: '绩效评价', exact: true }).click();
   await manager.waitForURL(`${base}/instances/${id}/evaluation`);
   await submitWith(manager, manager.getByRole('button', { name: '记录评价结果' }));
   check(/[优良中差]/.test(await manager.locator('#evaluation-total').innerText()), 'the evaluation is recorded with its grade', await manager.locator('main').innerText());
