@@ -217,7 +217,7 @@ struct Verified {
 fn audit_verify(url: &str) -> Verified {
     let dir = tempfile::tempdir().unwrap();
     verified(
-        audit_command(url, dir.path())
+        &audit_command(url, dir.path())
             .output()
             .expect("grantflow runs"),
     )
@@ -230,7 +230,7 @@ async fn audit_verify_async(url: &str) -> Verified {
         .output()
         .await
         .expect("grantflow runs");
-    verified(out)
+    verified(&out)
 }
 
 /// `grantflow audit verify` on `url`, run in `dir` (a scratch directory: no configuration file).
@@ -248,7 +248,7 @@ fn audit_command(url: &str, dir: &Path) -> Command {
     command
 }
 
-fn verified(out: std::process::Output) -> Verified {
+fn verified(out: &std::process::Output) -> Verified {
     Verified {
         code: out.status.code(),
         output: format!(
