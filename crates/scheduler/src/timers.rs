@@ -30,9 +30,13 @@ type Prepared = Result<Option<Vec<NewOutboxMessage>>, SchedulerError>;
 const FIRE_CONCURRENCY: usize = 8;
 
 /// Batches in flight at the same time on PostgreSQL: each claims its own timers (`SKIP
-/// LOCKED`), so while one waits on its commit another prepares. SQLite has one writer,
-/// so there one batch follows the other.
+/// LOCKED`), so while one waits on its commit another prepares.
 const BATCH_LANES: usize = 4;
+
+/// Batches in flight at the same time on SQLite. Its one writer takes the claims and
+/// completions in turn, so more lanes would only queue on it; two let one batch read
+/// and render its messages while the other holds the writer.
+const SQLITE_BATCH_LANES: usize = 2;
 
 /// What the recipients of a reminder depend on (`Store::recipients`): its roles, and for
 /// those roles the instance's organisation (`applicant`) or city (`city`). Reminders of the
@@ -104,10 +108,10 @@ impl Scheduler {
     }
 
     /// How many batches [`Scheduler::run_once`] fires at the same time (each a loop of
-    /// [`Scheduler::fire_batch`]): 1 on SQLite.
+    /// [`Scheduler::fire_batch`]).
     pub fn batch_lanes(&self) -> usize {
         if self.services.store.backend() == "sqlite" {
-            1
+            SQLITE_BATCH_LANES
         } else {
             BATCH_LANES
         }
