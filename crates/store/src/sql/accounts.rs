@@ -52,7 +52,7 @@ pub fn user<D: Dialect>(row: &Row<D>) -> R<User> {
         email: g.str("email")?,
         org_id: g.opt_id("org_id")?,
         roles,
-        lang: g.str("lang")?,
+        lang: g.lang("lang")?,
         notify_pref: NotifyPref::parse(&pref).ok_or_else(|| bad("notify_pref", &pref))?,
         active: g.bool("active")?,
         created_at: g.time("created_at")?,
@@ -239,7 +239,7 @@ pub async fn create_user<D: Dialect>(pool: &Pools<D::DB>, new: NewUser) -> Store
                 .text(&user.email)
                 .opt_id(user.org_id)
                 .text(&new.password_hash)
-                .text(&user.lang)
+                .text(user.lang.tag())
                 .text(user.notify_pref.as_str())
                 .time(user.created_at),
         )
@@ -361,7 +361,8 @@ pub async fn update_user<D: Dialect>(
             sql += &format!(", org_id = {}", args.push(super::Arg::Id(*v)));
         }
         if let Some(v) = &patch.lang {
-            sql += &format!(", lang = {}", args.push(super::Arg::Text(Some(v.clone()))));
+            let p = args.push(super::Arg::Text(Some(v.tag().to_string())));
+            sql += &format!(", lang = {p}");
         }
         if let Some(v) = patch.notify_pref {
             let p = args.push(super::Arg::Text(Some(v.as_str().to_string())));

@@ -381,6 +381,11 @@ impl<D: Dialect> Get<'_, D> {
         serde_json::from_value(self.json(col)?)
             .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored list: {e}"))))
     }
+    /// A language stored as its tag (`zh-CN`, `en`).
+    pub fn lang(&self, col: &str) -> R<crate::Lang> {
+        let tag = self.str(col)?;
+        crate::Lang::from_tag(&tag).ok_or_else(|| bad("language", &tag))
+    }
     /// A `u32` stored as an integer.
     pub fn u32(&self, col: &str) -> R<u32> {
         u32::try_from(self.i64(col)?).map_err(|_| bad(col, "out of range"))

@@ -54,7 +54,7 @@ pub fn outbox<D: Dialect>(row: &Row<D>) -> R<OutboxMessage> {
         to_address: g.str("to_address")?,
         to_name: g.str("to_name")?,
         template: g.str("template")?,
-        lang: g.str("lang")?,
+        lang: g.lang("lang")?,
         context: g.json("context")?,
         instance_id: g.opt_id("instance_id")?,
         kind: g.str("kind")?,
@@ -132,7 +132,7 @@ pub async fn insert_outbox<D: Dialect>(
                 .text(&m.to_address)
                 .text(&m.to_name)
                 .text(&m.template)
-                .text(&m.lang)
+                .text(m.lang.tag())
                 .json(&m.context)
                 .opt_id(m.instance_id)
                 .text(&m.kind)
