@@ -3,7 +3,9 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use grantflow_service::{CreateInstance, FireEvent};
-use grantflow_store::{NewOrganisation, NewOutboxMessage, NewToken, NewUser, Role, UserPatch};
+use grantflow_store::{
+    Lang, NewOrganisation, NewOutboxMessage, NewToken, NewUser, Role, UserPatch,
+};
 use serde_json::json;
 
 use crate::auth::{self, scope};
@@ -116,16 +118,11 @@ fn check_email(email: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_lang(lang: &str) -> Result<(), ApiError> {
-    if lang == "zh-CN" || lang == "en" {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            "lang",
-            "语言须为 zh-CN 或 en",
-            "lang must be zh-CN or en",
-        ))
-    }
+/// The language a `lang` argument names: exactly `zh-CN` or `en`.
+fn parse_lang(lang: &str) -> Result<Lang, ApiError> {
+    Lang::from_tag(lang).ok_or_else(|| {
+        ApiError::invalid_field("lang", "语言须为 zh-CN 或 en", "lang must be zh-CN or en")
+    })
 }
 
 fn check_username(username: &str) -> Result<(), ApiError> {
@@ -355,7 +352,7 @@ impl CoreMutation {
                 to_address: user.email.clone(),
                 to_name: user.display_name.clone(),
                 template: "password_reset".into(),
-                lang: user.lang.clone(),
+                lang: user.lang,
                 context: json!({
                     "recipient_name": user.display_name,
                     "token": token,
@@ -528,8 +525,7 @@ impl CoreMutation {
         check_username(&input.username)?;
         check_email(&input.email)?;
         strong_password("password", &input.password)?;
-        let lang = input.lang.unwrap_or_else(|| "zh-CN".into());
-        check_lang(&lang)?;
+        let lang = input.lang.as_deref().map_or(Ok(Lang::ZhCn), parse_lang)?;
         if input.display_name.trim().is_empty() {
             return Err(ApiError::invalid_field(
                 "displayName",
@@ -582,9 +578,7 @@ impl CoreMutation {
         if let Some(e) = &input.email {
             check_email(e)?;
         }
-        if let Some(l) = &input.lang {
-            check_lang(l)?;
-        }
+        let lang = input.lang.as_deref().map(parse_lang).transpose()?;
         let org = input
             .organisation_id
             .as_ref()
@@ -600,7 +594,7 @@ impl CoreMutation {
                     email: input.email,
                     roles: input.roles.map(|r| r.into_iter().map(Into::into).collect()),
                     org_id: org.map(Some),
-                    lang: input.lang,
+                    lang,
                     notify_pref: None,
                     active: input.active,
                 },

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use async_graphql::InputType as _;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -145,10 +147,12 @@ fn grouped_charts(
     ]))
 }
 
-pub(crate) fn has_role(viewer: &Value, role: &str) -> bool {
+/// Whether the viewer of a GraphQL answer (`viewer { roles }`) holds `role`.
+pub(crate) fn has_role(viewer: &Value, role: RoleGql) -> bool {
+    let name = role.to_value().to_string();
     viewer["roles"]
         .as_array()
-        .is_some_and(|r| r.iter().any(|x| x == role))
+        .is_some_and(|r| r.iter().any(|x| x.as_str() == Some(name.as_str())))
 }
 
 pub(crate) async fn list(State(app): State<AppState>, visit: Visit) -> Response {
@@ -292,9 +296,9 @@ pub(crate) async fn call_page(
             call => call.clone(), summary => summary,
             funnel => funnel.map(minijinja::Value::from_safe_string),
             charts => grouped,
-            may_manage => has_role(viewer, "MANAGER"),
-            may_export => has_role(viewer, "MANAGER") || has_role(viewer, "CITY") || has_role(viewer, "AUDITOR"),
-            may_apply => has_role(viewer, "APPLICANT") && call["status"] == "OPEN",
+            may_manage => has_role(viewer, RoleGql::Manager),
+            may_export => has_role(viewer, RoleGql::Manager) || has_role(viewer, RoleGql::City) || has_role(viewer, RoleGql::Auditor),
+            may_apply => has_role(viewer, RoleGql::Applicant) && call["status"] == "OPEN",
             import => error,
         },
     );
@@ -494,4 +498,18 @@ pub(crate) fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_read_by_their_graphql_names() {
+        let viewer = serde_json::json!({ "roles": ["MANAGER", "THIRD_PARTY_EVALUATOR"] });
+        assert!(has_role(&viewer, RoleGql::Manager));
+        assert!(has_role(&viewer, RoleGql::ThirdPartyEvaluator));
+        assert!(!has_role(&viewer, RoleGql::City));
+        assert!(!has_role(&serde_json::json!({}), RoleGql::Manager));
+    }
 }

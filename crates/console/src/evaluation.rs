@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -51,7 +52,7 @@ async fn evaluation_page(
     let recorded = answer["data"]["evaluation"].clone();
     // The preview, for a manager while nothing is recorded; why it cannot be computed
     // yet (no actuals, no budget) is shown instead.
-    let (preview, why) = if recorded.is_null() && has_role(viewer, "MANAGER") {
+    let (preview, why) = if recorded.is_null() && has_role(viewer, RoleGql::Manager) {
         match visit.run(app, PREVIEW, json!({ "id": id })).await {
             Ok(p) if p["data"]["evaluationPreview"].is_object() => {
                 (p["data"]["evaluationPreview"].clone(), None)

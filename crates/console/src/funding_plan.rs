@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -151,7 +152,7 @@ async fn plan_page(visit: &Visit, app: &AppState, id: &str, error: Option<String
             call => answer["data"]["call"].clone(), plan => plan.clone(), pools => pools,
             total_pool => plan["pools"].as_array().and_then(|p| p.iter().find(|p| p["kind"] == "total")).cloned(),
             history => history, error => error,
-            may_edit => has_role(viewer, "MANAGER"),
+            may_edit => has_role(viewer, RoleGql::Manager),
             kinds => KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             blank_rows => (1..=3).collect::<Vec<i32>>(),
         },

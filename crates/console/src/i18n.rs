@@ -5,34 +5,23 @@ use std::collections::BTreeMap;
 
 mod reports;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    ZhCn,
-    En,
+/// The console speaks the domain's languages; its pages carry the tag (`Lang::tag`).
+pub use grantflow_domain::Lang;
+
+/// The language the language cookie (or the language switch's form) names: `en` is
+/// English, anything else the default, Simplified Chinese.
+pub fn lang_from_cookie(value: Option<&str>) -> Lang {
+    match value {
+        Some("en") => Lang::En,
+        _ => Lang::ZhCn,
+    }
 }
 
-impl Lang {
-    /// From the language cookie; anything else is the default, Simplified Chinese.
-    pub fn from_cookie(value: Option<&str>) -> Self {
-        match value {
-            Some("en") => Self::En,
-            _ => Self::ZhCn,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::ZhCn => "zh-CN",
-            Self::En => "en",
-        }
-    }
-
-    /// The key of `I18nText` objects in GraphQL answers.
-    pub fn graphql_key(self) -> &'static str {
-        match self {
-            Self::ZhCn => "zhCn",
-            Self::En => "en",
-        }
+/// The key of `I18nText` objects in GraphQL answers.
+pub fn graphql_key(lang: Lang) -> &'static str {
+    match lang {
+        Lang::ZhCn => "zhCn",
+        Lang::En => "en",
     }
 }
 
@@ -607,6 +596,6 @@ mod tests {
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
         }
         assert_eq!(text(Lang::En, "login"), "Log in");
-        assert_eq!(text(Lang::from_cookie(None), "login"), "登录");
+        assert_eq!(text(lang_from_cookie(None), "login"), "登录");
     }
 }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -366,7 +367,7 @@ async fn instance_page(
         })
         .collect();
     let viewer = answer["data"]["viewer"].clone();
-    let messages: Vec<Value> = if crate::calls::has_role(&viewer, "MANAGER") {
+    let messages: Vec<Value> = if crate::calls::has_role(&viewer, RoleGql::Manager) {
         match visit.run(app, MESSAGES, json!({ "id": id })).await {
             Ok(m) => m["data"]["instance"]["messages"]
                 .as_array()
@@ -395,8 +396,8 @@ async fn instance_page(
     };
     // 公示异议 still open: approval waits on them (managers and auditors read them).
     let objections = if is_project
-        && (crate::calls::has_role(&viewer, "MANAGER")
-            || crate::calls::has_role(&viewer, "AUDITOR"))
+        && (crate::calls::has_role(&viewer, RoleGql::Manager)
+            || crate::calls::has_role(&viewer, RoleGql::Auditor))
     {
         crate::objections::of_project(visit, app, id).await
     } else {
@@ -409,7 +410,7 @@ async fn instance_page(
     };
     let may_request_change = is_project
         && i["state"]["id"] == "execution"
-        && crate::calls::has_role(&viewer, "APPLICANT");
+        && crate::calls::has_role(&viewer, RoleGql::Applicant);
     let (nodes, edges) = diagram::from_graphql(&i["workflow"], |t| visit.i18n(t));
     let svg = diagram::svg(
         &nodes,
@@ -449,7 +450,7 @@ async fn instance_page(
     let page = Page::render(
         "instance.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.token, viewer => viewer,
             instance => instance, actions => actions, unavailable => unavailable,
             history => history, timers => timers, messages => messages,

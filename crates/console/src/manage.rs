@@ -9,6 +9,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -97,7 +98,7 @@ async fn round_page(visit: &Visit, app: &AppState, id: &str, outcome: Outcome) -
         .collect();
     // The pool's active experts, for assigning by hand while the round is open.
     let pool: Vec<Value> = if round["open"] == true
-        && crate::calls::has_role(&answer["data"]["viewer"], "MANAGER")
+        && crate::calls::has_role(&answer["data"]["viewer"], RoleGql::Manager)
     {
         match visit
             .run(

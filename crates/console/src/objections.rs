@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -148,7 +149,7 @@ async fn page(
         &answer["data"]["viewer"],
         context! {
             groups => groups, instance => instance, open_only => open_only,
-            may_resolve => crate::calls::has_role(&answer["data"]["viewer"], "MANAGER"),
+            may_resolve => crate::calls::has_role(&answer["data"]["viewer"], RoleGql::Manager),
             error => refused.map(|r| r.message),
         },
     );

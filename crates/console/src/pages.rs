@@ -12,7 +12,7 @@ use minijinja::context;
 use serde_json::{Value, json};
 
 use crate::Page;
-use crate::i18n::{Lang, text, texts};
+use crate::i18n::{Lang, graphql_key, lang_from_cookie, text, texts};
 use crate::session::{self, LANG, LOGIN_CSRF, SESSION, cookie, csrf_for_session, csrf_ok};
 
 const LIST: &str = r#"query($first: Int!, $final: Boolean) {
@@ -59,7 +59,7 @@ impl Visit {
         addr: Option<SocketAddr>,
     ) -> Self {
         Self {
-            lang: Lang::from_cookie(cookie(headers, LANG).as_deref()),
+            lang: lang_from_cookie(cookie(headers, LANG).as_deref()),
             session: cookie(headers, SESSION),
             addr: grantflow_api::throttle::client_addr(
                 headers,
@@ -108,7 +108,7 @@ impl Visit {
         Page::render(
             name,
             context! {
-                lang => self.lang.code(), tr => texts(self.lang), path => self.path,
+                lang => self.lang.tag(), tr => texts(self.lang), path => self.path,
                 csrf => self.token, viewer => viewer, ..extra
             },
         )
@@ -199,7 +199,7 @@ impl Visit {
         let page = Page::render(
             "message.html",
             context! {
-                lang => self.lang.code(), tr => texts(self.lang), path => self.path,
+                lang => self.lang.tag(), tr => texts(self.lang), path => self.path,
                 heading => text(self.lang, heading), message => message,
             },
         );
@@ -207,7 +207,7 @@ impl Visit {
     }
 
     pub(crate) fn i18n(&self, text: &Value) -> String {
-        text[self.lang.graphql_key()]
+        text[graphql_key(self.lang)]
             .as_str()
             .or_else(|| text["zh-CN"].as_str())
             .unwrap_or_default()
@@ -271,7 +271,7 @@ pub(crate) async fn login_form(
     let mut page = Page::render(
         "login.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => token, username => "",
         },
     );
@@ -319,7 +319,7 @@ pub(crate) async fn login(
         let page = Page::render(
             "login.html",
             context! {
-                lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+                lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
                 csrf => login_csrf, username => form.username, error => error,
             },
         );
@@ -383,7 +383,7 @@ pub(crate) async fn set_lang(
     if let Some(refused) = visit.form_refused(&headers, form.csrf.as_deref()) {
         return refused;
     }
-    let lang = if form.lang == "en" { "en" } else { "zh-CN" };
+    let lang = lang_from_cookie(Some(&form.lang));
     // Only a path of this site: never an open redirect.
     let next = form
         .next
@@ -392,7 +392,7 @@ pub(crate) async fn set_lang(
     let mut r = Redirect::to(&next).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(LANG, lang, 365 * 24 * 3600, visit.secure),
+        session::set_cookie(LANG, lang.tag(), 365 * 24 * 3600, visit.secure),
     );
     r
 }
@@ -458,7 +458,7 @@ fn list_page(
     Page::render(
         "list.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.csrf(headers), viewer => viewer,
             heading => text(visit.lang, heading), empty => text(visit.lang, empty),
             live => (heading == "home").then(|| fingerprint(items)), items => rows,

@@ -144,7 +144,7 @@ pub(crate) async fn publicity(
     render(
         "public_publicity.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.token, viewer => Value::Null,
             projects => answer["data"]["publicityList"].clone(),
         },
@@ -171,7 +171,7 @@ fn objection_page(
     render(
         "public_objection.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.token, viewer => Value::Null, id => id, project => project,
             form_csrf => form_csrf, error => error, done => done,
             name => form.map(|f| f.name.as_str()).unwrap_or_default(),

@@ -63,7 +63,7 @@ pub(crate) async fn my_reviews(
     Page::render(
         "reviews.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.csrf(&headers), viewer => answer["data"]["viewer"].clone(), items => items,
         },
     )
@@ -116,7 +116,7 @@ async fn form_page(
     let page = Page::render(
         "review.html",
         context! {
-            lang => visit.lang.code(), tr => texts(visit.lang), path => visit.path,
+            lang => visit.lang.tag(), tr => texts(visit.lang), path => visit.path,
             csrf => visit.csrf(headers), viewer => answer["data"]["viewer"].clone(),
             id => id, title => assignment["title"].clone(), blind => form["blind"].clone(),
             state => visit.i18n(&assignment["stateTitle"]), state_code => state,

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use grantflow_api::AppState;
+use grantflow_api::types::RoleGql;
 use minijinja::context;
 use serde_json::{Value, json};
 
@@ -133,8 +134,8 @@ async fn render(visit: &Visit, app: &AppState, id: &str, refused: Option<Refused
                 "unit": data["instance"]["organisation"]["name"], "state": visit.i18n(&data["instance"]["state"]["title"]) }),
             current => assignments.last().cloned(), assignments => assignments,
             institutions => institutions,
-            may_assign => has_role(viewer, "MANAGER"),
-            may_record => has_role(viewer, "THIRD_PARTY_EVALUATOR") && matches!(state, "evaluation" | "graded"),
+            may_assign => has_role(viewer, RoleGql::Manager),
+            may_record => has_role(viewer, RoleGql::ThirdPartyEvaluator) && matches!(state, "evaluation" | "graded"),
             comparison => comparison(visit.lang, c),
             third_party => c["thirdParty"].is_object().then(|| json!({
                 "org": name_of(&c["thirdParty"]["organisationId"]), "total": c["thirdParty"]["total"],

@@ -59,6 +59,12 @@ impl Lang {
             Self::En => "en",
         }
     }
+
+    /// The language whose [`tag`](Self::tag) is exactly `tag` (what is stored, and what
+    /// the API accepts); [`FromStr`](std::str::FromStr) also takes variants such as `zh`.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        [Self::ZhCn, Self::En].into_iter().find(|l| l.tag() == tag)
+    }
 }
 
 impl std::fmt::Display for Lang {

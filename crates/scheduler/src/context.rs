@@ -12,10 +12,6 @@ pub(crate) fn instance_link(public_url: &str, id: Uuid) -> String {
     format!("{}/instances/{id}", public_url.trim_end_matches('/'))
 }
 
-pub(crate) fn lang_of(tag: &str) -> Lang {
-    tag.parse().unwrap_or_default()
-}
-
 pub(crate) fn pick(text: &I18nText, lang: Lang) -> String {
     match lang {
         Lang::ZhCn => text.zh_cn.clone(),

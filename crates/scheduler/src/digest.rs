@@ -9,9 +9,7 @@ use grantflow_store::{NewOutboxMessage, NotifyPref, User};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::context::{
-    days_left, days_overdue, deadline_shown, instance_link, lang_of, pick, rfc3339,
-};
+use crate::context::{days_left, days_overdue, deadline_shown, instance_link, pick, rfc3339};
 use crate::{RunReport, Scheduler, SchedulerError};
 
 fn default_horizon_days() -> u32 {
@@ -172,7 +170,7 @@ impl Scheduler {
                 if !user.active || user.notify_pref == NotifyPref::None {
                     continue;
                 }
-                let lang = lang_of(&user.lang);
+                let lang = user.lang;
                 let mut item = json!({
                     "project_name": instance.title,
                     "task": pick(&state.title, lang),
@@ -204,7 +202,7 @@ impl Scheduler {
                 to_address: e.user.email.clone(),
                 to_name: e.user.display_name.clone(),
                 template: "digest".into(),
-                lang: lang_of(&e.user.lang).tag().to_string(),
+                lang: e.user.lang,
                 context: json!({
                     "recipient_name": e.user.display_name,
                     "link": link,

@@ -7,7 +7,7 @@ use grantflow_mail::{
 use grantflow_store::{ClaimedMessage, DeliveryOutcome, OutboxMessage};
 use serde_json::{Map, Value};
 
-use crate::context::{deadline_shown, instance_link, lang_of, localised};
+use crate::context::{deadline_shown, instance_link, localised};
 use crate::{RunReport, Scheduler, SchedulerError};
 
 impl Scheduler {
@@ -111,7 +111,7 @@ impl Scheduler {
 
     /// Render the message; a failure is the dead letter's error text.
     async fn build_email(&self, m: &OutboxMessage) -> Result<OutgoingEmail, String> {
-        let lang = lang_of(&m.lang);
+        let lang = m.lang;
         let context = self.complete_context(m).await;
         let content =
             grantflow_mail::render(&m.template, lang, &context).map_err(|e| e.to_string())?;
@@ -129,7 +129,7 @@ impl Scheduler {
     /// (`instance_title`, `event_title`, `to_title`, `at`, …); the templates want
     /// `project_name`, `event`, `actor`, `occurred_at`, `link`…
     async fn complete_context(&self, m: &OutboxMessage) -> Value {
-        let lang = lang_of(&m.lang);
+        let lang = m.lang;
         let mut ctx = match &m.context {
             Value::Object(map) => map.clone(),
             _ => Map::new(),

@@ -12,8 +12,8 @@ use grantflow_store::{ClaimedTimer, Instance, NewOutboxMessage, NotifyPref, Stor
 use serde_json::{Value, json};
 
 use crate::context::{
-    both, days_left, days_overdue, deadline_shown, due_day, instance_link, join, lang_of, pick,
-    rfc3339, role_title,
+    both, days_left, days_overdue, deadline_shown, due_day, instance_link, join, pick, rfc3339,
+    role_title,
 };
 use crate::{RunReport, Scheduler, SchedulerError};
 
@@ -470,7 +470,7 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> NewOutboxMessage {
         let timer = &c.timer;
-        let lang = lang_of(&user.lang);
+        let lang = user.lang;
         let state = wf.def.state(&timer.state);
         // A checkpoint's timer (`progress_report:due`) speaks of the checkpoint, e.g. the
         // task book's progress report, and has its own calendar entry.
@@ -561,7 +561,7 @@ impl Scheduler {
             to_address: user.email.clone(),
             to_name: user.display_name.clone(),
             template: template.to_string(),
-            lang: lang.tag().to_string(),
+            lang,
             context: ctx,
             instance_id: Some(instance.id),
             kind: timer.kind.as_str().to_string(),

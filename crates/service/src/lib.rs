@@ -240,9 +240,20 @@ impl Services {
     }
 
     pub fn actor_for(user: &User) -> Actor {
+        Self::actor_with(user, |_| true)
+    }
+
+    /// `user` as the engine's actor, with the account roles `keep` holds for (the engine
+    /// compares them with the workflow's role names).
+    fn actor_with(user: &User, keep: impl Fn(grantflow_store::Role) -> bool) -> Actor {
         Actor {
             id: user.id.to_string(),
-            roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            roles: user
+                .roles
+                .iter()
+                .filter(|r| keep(**r))
+                .map(|r| r.as_str().to_string())
+                .collect(),
             org: user.org_id.map(|o| o.to_string()),
         }
     }
@@ -251,15 +262,14 @@ impl Services {
     /// organisation's instances, and as the city bureau only on other organisations' in
     /// one's city (a city bureau never recommends or approves its own application).
     pub fn actor_on(user: &User, instance: &Instance) -> Actor {
-        let mut actor = Self::actor_for(user);
+        use grantflow_store::Role;
         let own = user.org_id == Some(instance.org_id);
         let city_of_it = user.org_id.is_some() && instance.city_id == user.org_id;
-        actor.roles.retain(|r| match r.as_str() {
-            "applicant" => own,
-            "city" => city_of_it && !own,
+        Self::actor_with(user, |r| match r {
+            Role::Applicant => own,
+            Role::City => city_of_it && !own,
             _ => true,
-        });
-        actor
+        })
     }
 
     /// Save every loaded workflow definition (id, version, hash); a changed released
@@ -846,7 +856,7 @@ impl Services {
                     due_at,
                     timers,
                     actor_id: actor_id.to_string(),
-                    actor_roles: vec!["admin".to_string()],
+                    actor_roles: vec![grantflow_store::Role::Admin.as_str().to_string()],
                     reason: reason.to_string(),
                     at: now,
                 })

@@ -7,14 +7,14 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_store::StoreError;
-use grantflow_store::sql::{Arg, Args, Dialect, R};
+use grantflow_store::sql::{Arg, Args, Dialect, Pools, R};
 use serde_json::Value;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo};
 use sqlx::query::Query;
-use sqlx::{PgConnection, Pool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 /// The PostgreSQL dialect of the shared SQL store.
@@ -85,15 +85,15 @@ impl Dialect for PgDialect {
     }
 
     fn begin_write(
-        pool: &Pool<Postgres>,
+        pools: &Pools<Postgres>,
     ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        pool.begin()
+        pools.writer().begin()
     }
 
     fn begin_read(
-        pool: &Pool<Postgres>,
+        pools: &Pools<Postgres>,
     ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        let begin = pool.begin();
+        let begin = pools.readers().begin();
         async move {
             let mut tx = begin.await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

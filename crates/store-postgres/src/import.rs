@@ -51,7 +51,7 @@ pub async fn import_sqlite(
     source: &SqlitePool,
     target: &PostgresStore,
 ) -> StoreResult<Vec<TableCount>> {
-    let pool = &target.pool;
+    let pool = target.pool();
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
@@ -144,7 +144,7 @@ async fn foreign_keys(target: &PostgresStore) -> StoreResult<Vec<ForeignKey>> {
          WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace \
          ORDER BY c.oid, k.n",
     )
-    .fetch_all(&target.pool)
+    .fetch_all(target.pool())
     .await
     .map_err(backend)?;
     let mut keys: BTreeMap<i64, ForeignKey> = BTreeMap::new();
@@ -239,7 +239,7 @@ async fn columns(target: &PostgresStore, table: &str) -> StoreResult<Vec<Column>
          WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
     )
     .bind(table)
-    .fetch_all(&target.pool)
+    .fetch_all(target.pool())
     .await
     .map_err(backend)?;
     rows.iter()

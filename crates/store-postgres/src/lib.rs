@@ -22,7 +22,9 @@ pub mod testing;
 
 use std::time::Duration;
 
+use grantflow_store::sql::Pools;
 use grantflow_store::{StoreError, StoreResult};
+use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use dialect::PgDialect;
@@ -53,7 +55,7 @@ impl PostgresOptions {
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pools: Pools<Postgres>,
 }
 
 impl PostgresStore {
@@ -84,25 +86,27 @@ impl PostgresStore {
         if hosts.follows_primary() {
             tokio::spawn(hosts::follow_primary(pool.clone(), hosts));
         }
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pools: Pools::shared(pool),
+        })
     }
 
     /// The pool, for tools (benchmarks, test support) that issue raw SQL.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.pools.readers()
     }
 }
 
 impl grantflow_store::sql::SqlBackend for PostgresStore {
     type D = PgDialect;
 
-    fn sql_pool(&self) -> &PgPool {
-        &self.pool
+    fn sql_pool(&self) -> &Pools<Postgres> {
+        &self.pools
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }

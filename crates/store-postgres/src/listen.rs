@@ -27,7 +27,7 @@ pub async fn listen(store: PostgresStore, mut on: impl FnMut(Heard<'_>) + Send) 
     let mut pause = FIRST_PAUSE;
     loop {
         let connected = async {
-            let mut listener = PgListener::connect_with(&store.pool).await?;
+            let mut listener = PgListener::connect_with(store.pool()).await?;
             listener.listen(EVENTS_CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         }

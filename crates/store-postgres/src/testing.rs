@@ -174,7 +174,7 @@ pub async fn terminate_listeners(store: &PostgresStore, database: &str) -> i64 {
          WHERE datname = $1 AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
     )
     .bind(database)
-    .fetch_one(&store.pool)
+    .fetch_one(store.pool())
     .await
     .expect("terminate the listening connections")
 }
@@ -187,7 +187,7 @@ pub async fn make_timers_due(store: &PostgresStore, instance_id: Uuid) -> u64 {
          WHERE instance_id = $1 AND status = 'pending'",
     )
     .bind(instance_id)
-    .execute(&store.pool)
+    .execute(store.pool())
     .await
     .expect("make the timers due")
     .rows_affected()

@@ -4,16 +4,14 @@
 //! lock up front (`BEGIN IMMEDIATE`) instead of locking rows.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, Weak};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use grantflow_store::StoreError;
-use grantflow_store::sql::{Arg, Args, Dialect, Fail, R};
+use grantflow_store::sql::{Arg, Args, Dialect, Fail, Pools, R};
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteRow};
-use sqlx::{Pool, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 /// Dates are stored as `YYYY-MM-DD` text.
@@ -42,35 +40,6 @@ fn build(sql: &str, args: Args) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         };
     }
     q
-}
-
-/// The writer connection of each store's pool (see the crate documentation): a pool of
-/// one connection, found from the readers' pool. A pool is known by its connection
-/// options, which it holds for its life; the entry of a dropped pool no longer upgrades
-/// and is swept on the next registration.
-type Writers = Vec<(Weak<SqliteConnectOptions>, Pool<Sqlite>)>;
-static WRITERS: Mutex<Writers> = Mutex::new(Vec::new());
-
-/// Queue the writers of `readers` on `writer`.
-pub(crate) fn register_writer(readers: &Pool<Sqlite>, writer: Pool<Sqlite>) {
-    let key = readers.connect_options();
-    let mut writers = WRITERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    writers.retain(|(k, _)| k.strong_count() > 0);
-    writers.push((Arc::downgrade(&key), writer));
-}
-
-/// The writer connection's pool of `pool`, if its writers are queued.
-fn writer_of(pool: &Pool<Sqlite>) -> Option<Pool<Sqlite>> {
-    let key = pool.connect_options();
-    let writers = WRITERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    writers
-        .iter()
-        .find(|(k, _)| std::ptr::eq(k.as_ptr(), Arc::as_ptr(&key)))
-        .map(|(_, w)| w.clone())
 }
 
 /// A database error as a `StoreError` (see `grantflow_store::sql::backend_error`).
@@ -123,26 +92,18 @@ impl Dialect for SqliteDialect {
     }
 
     fn begin_write(
-        pool: &Pool<Sqlite>,
+        pools: &Pools<Sqlite>,
     ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
         // Queued in the process on the writer connection (in arrival order); it is held
         // until the transaction commits, rolls back or is dropped.
-        let pool = writer_of(pool).unwrap_or_else(|| pool.clone());
-        async move { pool.begin_with("BEGIN IMMEDIATE").await }
-    }
-
-    fn acquire_write(
-        pool: &Pool<Sqlite>,
-    ) -> impl Future<Output = Result<PoolConnection<Sqlite>, sqlx::Error>> + Send {
-        let pool = writer_of(pool).unwrap_or_else(|| pool.clone());
-        async move { pool.acquire().await }
+        pools.writer().begin_with("BEGIN IMMEDIATE")
     }
 
     fn begin_read(
-        pool: &Pool<Sqlite>,
+        pools: &Pools<Sqlite>,
     ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
         // A deferred transaction reads one snapshot (WAL) and never takes the write lock.
-        pool.begin()
+        pools.readers().begin()
     }
 
     grantflow_store::dialect_statements!(SqliteConnection, SqliteRow, build);

@@ -25,7 +25,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grantflow_store::sql::Pools;
 use grantflow_store::{StoreError, StoreResult};
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -65,7 +67,7 @@ impl Default for SqliteOptions {
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pools: Pools<Sqlite>,
 }
 
 impl SqliteStore {
@@ -120,7 +122,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(dialect::backend_error)?;
-        if options.queue_writers && !in_memory {
+        let pools = if options.queue_writers && !in_memory {
             // One connection, fair: writers are served in arrival order. It opens lazily
             // and closes when idle, so a store that only reads holds no extra file.
             let writer = SqlitePoolOptions::new()
@@ -129,14 +131,16 @@ impl SqliteStore {
                 .idle_timeout(Some(Duration::from_secs(30)))
                 .acquire_timeout(acquire_timeout)
                 .connect_lazy_with(connect);
-            dialect::register_writer(&pool, writer);
-        }
-        Ok(SqliteStore { pool })
+            Pools::with_writer(pool, writer)
+        } else {
+            Pools::shared(pool)
+        };
+        Ok(SqliteStore { pools })
     }
 
     /// The pool, for tools (benchmarks, test support) that issue raw SQL.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.pools.readers()
     }
 
     /// An online, consistent copy of the whole database into a new file (`VACUUM INTO`):
@@ -151,7 +155,7 @@ impl SqliteStore {
         }
         sqlx::query("VACUUM INTO ?")
             .bind(path.to_string_lossy().into_owned())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(())
@@ -161,13 +165,13 @@ impl SqliteStore {
 impl grantflow_store::sql::SqlBackend for SqliteStore {
     type D = SqliteDialect;
 
-    fn sql_pool(&self) -> &SqlitePool {
-        &self.pool
+    fn sql_pool(&self) -> &Pools<Sqlite> {
+        &self.pools
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }

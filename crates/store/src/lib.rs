@@ -134,7 +134,7 @@ pub struct UserPatch {
     pub email: Option<String>,
     pub roles: Option<Vec<Role>>,
     pub org_id: Option<Option<Uuid>>,
-    pub lang: Option<String>,
+    pub lang: Option<Lang>,
     pub notify_pref: Option<NotifyPref>,
     pub active: Option<bool>,
 }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+/// A user's language, and the language of a message to them (the domain's type,
+/// re-exported so that code holding users need not name the domain crate).
+pub use grantflow_domain::Lang;
+
 /// What an organisation is (issue 12). The kind places it in the hierarchy (the province,
 /// its cities, units in a city) and decides where its applications go: a unit in a city
 /// through its city bureau; a provincial organisation, the protection centre or the patent
@@ -193,8 +197,8 @@ pub struct User {
     pub email: String,
     pub org_id: Option<Uuid>,
     pub roles: Vec<Role>,
-    /// `zh-CN` or `en`.
-    pub lang: String,
+    /// Stored as its tag, `zh-CN` or `en`.
+    pub lang: Lang,
     pub notify_pref: NotifyPref,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -215,7 +219,7 @@ pub struct NewUser {
     pub roles: Vec<Role>,
     /// An argon2id PHC string; the store never sees a password.
     pub password_hash: String,
-    pub lang: String,
+    pub lang: Lang,
 }
 
 /// A stored workflow definition.
@@ -495,7 +499,7 @@ pub struct NewOutboxMessage {
     pub to_address: String,
     pub to_name: String,
     pub template: String,
-    pub lang: String,
+    pub lang: Lang,
     pub context: Value,
     pub instance_id: Option<Uuid>,
     /// Escalations go out whatever the user's preference.
@@ -511,7 +515,7 @@ pub struct OutboxMessage {
     pub to_address: String,
     pub to_name: String,
     pub template: String,
-    pub lang: String,
+    pub lang: Lang,
     pub context: Value,
     pub instance_id: Option<Uuid>,
     pub kind: String,

@@ -37,14 +37,14 @@ pub fn notification_messages(
                 }
             };
             ctx.insert("recipient_name".into(), Value::from(u.display_name.clone()));
-            ctx.insert("lang".into(), Value::from(u.lang.clone()));
+            ctx.insert("lang".into(), Value::from(u.lang.tag()));
             NewOutboxMessage {
                 idempotency_key: notification_key(instance.id, instance.version, template, u.id),
                 recipient_user_id: Some(u.id),
                 to_address: u.email.clone(),
                 to_name: u.display_name.clone(),
                 template: template.to_string(),
-                lang: u.lang.clone(),
+                lang: u.lang,
                 context: Value::Object(ctx),
                 instance_id: Some(instance.id),
                 kind: "notification".to_string(),

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
 
 pub const PASSWORD: &str = "Demo-password-2024";
 
@@ -90,7 +90,7 @@ pub async fn seed(store: &dyn Store) -> Seed {
                     org_id: org.map(|o| o.id),
                     roles: vec![role],
                     password_hash: password_hash().to_string(),
-                    lang: "zh-CN".into(),
+                    lang: Lang::ZhCn,
                 })
                 .await
                 .unwrap(),

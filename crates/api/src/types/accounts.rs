@@ -178,7 +178,7 @@ impl UserGql {
         Ok(org.map(OrganisationGql))
     }
     async fn lang(&self) -> &str {
-        &self.0.lang
+        self.0.lang.tag()
     }
     async fn notify_pref(&self) -> NotifyPrefGql {
         self.0.notify_pref.into()

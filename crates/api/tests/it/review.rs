@@ -16,7 +16,7 @@ use grantflow_api::auth;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::{Snapshot, initial_schedule};
 use grantflow_store::{
-    Instance, NewInstance, NewOrganisation, NewToken, NewUser, OrgKind, Role, User,
+    Instance, Lang, NewInstance, NewOrganisation, NewToken, NewUser, OrgKind, Role, User,
 };
 use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_app};
@@ -106,7 +106,7 @@ async fn extra_expert(app: &TestApp, name: &str, org: &str) -> (User, String) {
             org_id: Some(org.id),
             roles: vec![Role::Expert],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap();

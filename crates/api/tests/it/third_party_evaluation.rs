@@ -8,7 +8,7 @@ use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use grantflow_api::auth;
 use grantflow_store::{
-    Instance, NewInstance, NewOrganisation, NewToken, NewUser, OrgKind, Role, User,
+    Instance, Lang, NewInstance, NewOrganisation, NewToken, NewUser, OrgKind, Role, User,
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -100,7 +100,7 @@ async fn institution(app: &TestApp, name: &str, username: &str) -> (Uuid, User, 
             org_id: Some(org.id),
             roles: vec![Role::ThirdPartyEvaluator],
             password_hash: auth::hash_password("Grantflow-test-2024"),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap();

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use grantflow_api::{ApiSettings, auth};
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_service::{CreateInstance, ManualClock, Services};
-use grantflow_store::{Instance, NewOrganisation, NewToken, NewUser, OrgKind, Role, Store, User};
+use grantflow_store::{
+    Instance, Lang, NewOrganisation, NewToken, NewUser, OrgKind, Role, Store, User,
+};
 use grantflow_testkit::{Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -85,7 +87,7 @@ pub(crate) async fn spawn(backend: Backend) -> App {
                     // Never used to log in here: sessions are minted below.
                     password_hash:
                         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
-                    lang: "zh-CN".into(),
+                    lang: Lang::ZhCn,
                 })
                 .await
                 .unwrap(),

@@ -7,7 +7,7 @@
 
 use grantflow_console::session::csrf_for_session;
 use grantflow_service::publicity::NewPublicObjection;
-use grantflow_store::{Instance, NewInstance, NewOrganisation, NewUser, OrgKind, Role};
+use grantflow_store::{Instance, Lang, NewInstance, NewOrganisation, NewUser, OrgKind, Role};
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -171,7 +171,7 @@ async fn a_third_party_evaluator_sees_only_what_is_assigned(mut app: App) {
             // Never used to log in here: sessions are minted.
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
                 .into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 //! history; the manager finds an expert user by name and adds them to the pool without
 //! typing an id.
 
-use grantflow_store::{NewUser, Role};
+use grantflow_store::{Lang, NewUser, Role};
 use reqwest::StatusCode;
 
 use crate::handlers::{App, spawn};
@@ -178,7 +178,7 @@ async fn the_manager_picks_an_expert_from_the_directory(app: App) {
             roles: vec![Role::Expert],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
                 .into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap();

@@ -24,7 +24,7 @@ use grantflow_domain::{Registry, load_str};
 use grantflow_mail::{EmlFolderConfig, MailConfig, Mailer};
 use grantflow_scheduler::{RunReport, Scheduler, SchedulerSettings};
 use grantflow_service::{ManualClock, Services};
-use grantflow_store::{NewInstance, NewOrganisation, NewUser, OrgKind, Role};
+use grantflow_store::{Lang, NewInstance, NewOrganisation, NewUser, OrgKind, Role};
 use uuid::Uuid;
 
 use crate::config::{Config, redact_url};
@@ -152,7 +152,7 @@ pub async fn timers(url: &str, options: TimerBenchOptions) -> anyhow::Result<()>
             org_id: Some(org.id),
             roles: vec![Role::Manager],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            lang: "en".into(),
+            lang: Lang::En,
         })
         .await?;
     // Managers created by earlier runs on the same database also receive the reminders.

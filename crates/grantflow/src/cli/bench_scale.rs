@@ -12,7 +12,7 @@ use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use grantflow_store::bench_scale::{FillOptions, Owner, fill};
 use grantflow_store::sql::STATEMENTS;
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role};
 use serde_json::{Value, json};
 
 use super::bench_server::{BenchServer, Opened, open};
@@ -132,7 +132,7 @@ pub async fn scale(
                 org_id: Some(org.id),
                 roles: vec![Role::Applicant],
                 password_hash: "unused".into(),
-                lang: "zh-CN".into(),
+                lang: Lang::ZhCn,
             })
             .await?;
         owners.push(Owner {

@@ -11,7 +11,7 @@ use grantflow_service::{Services, SystemClock};
 use grantflow_store::bench::{BENCH_WORKFLOW, BaselineWriter};
 use grantflow_store::bench_scale::BulkLoader;
 use grantflow_store::{
-    NewOrganisation, NewToken, NewUser, OrgKind, Organisation, Role, Store, User,
+    Lang, NewOrganisation, NewToken, NewUser, OrgKind, Organisation, Role, Store, User,
 };
 use grantflow_store_postgres::{PostgresOptions, PostgresStore};
 use grantflow_store_sqlite::SqliteStore;
@@ -101,7 +101,7 @@ impl BenchServer {
                 org_id: Some(org.id),
                 roles: vec![Role::Manager],
                 password_hash: "unused".into(),
-                lang: "en".into(),
+                lang: Lang::En,
             })
             .await?;
         let (token, token_hash) =

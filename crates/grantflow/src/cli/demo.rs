@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use grantflow_service::{CreateInstance, FireEvent, Services, SystemClock};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, User};
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -356,7 +356,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                     org_id: Some(org.id),
                     roles: roles.clone(),
                     password_hash: hash.clone(),
-                    lang: "zh-CN".into(),
+                    lang: Lang::ZhCn,
                 })
                 .await?,
         );

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role, Store};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role, Store};
 use grantflow_store_postgres::testing::TempPostgres;
 use grantflow_store_sqlite::testing::TempSqlite;
 use serde_json::json;
@@ -125,7 +125,7 @@ async fn populate(store: Arc<dyn Store>) -> (Uuid, Uuid) {
         org_id: Some(org),
         roles: vec![role],
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        lang: "zh-CN".into(),
+        lang: Lang::ZhCn,
     };
     let applicant = store
         .create_user(user("unit", Role::Applicant, unit.id))

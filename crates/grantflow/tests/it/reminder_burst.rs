@@ -26,7 +26,7 @@ use grantflow_domain::{Registry, load_str};
 use grantflow_mail::message_id;
 use grantflow_mail::testkit::SmtpTestServer;
 use grantflow_service::{CreateInstance, ManualClock, Services};
-use grantflow_store::{NewOrganisation, NewUser, NotifyPref, OrgKind, Role, UserPatch};
+use grantflow_store::{Lang, NewOrganisation, NewUser, NotifyPref, OrgKind, Role, UserPatch};
 use support::{HANG_GUARD, Server};
 
 /// Bounds the wait for the first messages of the burst.
@@ -116,7 +116,7 @@ async fn populate(db: &grantflow_store_postgres::testing::TempPostgres) {
             org_id: Some(unit.id),
             roles: vec![Role::Applicant],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap();

@@ -19,7 +19,7 @@ use grantflow_mail::testkit::{ReceivedEmail, SmtpTestServer, Waker};
 use grantflow_service::{CreateInstance, ManualClock, Services};
 use grantflow_store::OutboxStore as _;
 use grantflow_store::{
-    NewOrganisation, NewUser, NotifyPref, OrgKind, OutboxStatus, Role, Store, User, UserPatch,
+    Lang, NewOrganisation, NewUser, NotifyPref, OrgKind, OutboxStatus, Role, Store, User, UserPatch,
 };
 use grantflow_testkit::{Backend, TestDb};
 use tempfile::TempDir;
@@ -82,9 +82,9 @@ pub(crate) async fn populate(store: Arc<dyn Store>, registry: Registry, projects
         .unwrap();
     let mut users = vec![];
     for (username, lang, pref) in [
-        ("zhang", "zh-CN", NotifyPref::Immediate),
-        ("li", "en", NotifyPref::Immediate),
-        ("wang", "zh-CN", NotifyPref::DigestOnly),
+        ("zhang", Lang::ZhCn, NotifyPref::Immediate),
+        ("li", Lang::En, NotifyPref::Immediate),
+        ("wang", Lang::ZhCn, NotifyPref::DigestOnly),
     ] {
         let u = store
             .create_user(NewUser {
@@ -94,7 +94,7 @@ pub(crate) async fn populate(store: Arc<dyn Store>, registry: Registry, projects
                 org_id: Some(unit.id),
                 roles: vec![Role::Applicant],
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                lang: lang.into(),
+                lang,
             })
             .await
             .unwrap();

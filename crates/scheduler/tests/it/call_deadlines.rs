@@ -20,7 +20,7 @@ use grantflow_mail::{MailConfig, Mailer};
 use grantflow_scheduler::{Scheduler, SchedulerSettings};
 use grantflow_service::programme::OpenCall;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{Instance, NewOrganisation, NewUser, OrgKind, Role, StoreError, User};
+use grantflow_store::{Instance, Lang, NewOrganisation, NewUser, OrgKind, Role, StoreError, User};
 use serde_json::{Value, json};
 
 const TITLE: &str = "顺德家电专利导航项目";
@@ -88,7 +88,7 @@ async fn world(backend: Backend) -> W {
                     org_id: Some(org),
                     roles: vec![role],
                     password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                    lang: "zh-CN".into(),
+                    lang: Lang::ZhCn,
                 })
                 .await
                 .unwrap()

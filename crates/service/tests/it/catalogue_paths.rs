@@ -17,7 +17,7 @@ use grantflow_service::programme::OpenCall;
 use grantflow_service::review::ProfileUpdate;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
 use grantflow_store::{
-    Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
+    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
 use grantflow_testkit::{Backend, TestDb};
 use serde_json::{Value, json};
@@ -65,7 +65,7 @@ async fn user(s: &dyn Store, name: &str, org: &Organisation, roles: Vec<Role>) -
         org_id: Some(org.id),
         roles,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-        lang: "zh-CN".into(),
+        lang: Lang::ZhCn,
     })
     .await
     .unwrap()

@@ -14,7 +14,7 @@ use grantflow_programme::catalogue::Catalogue;
 use grantflow_programme::evaluation::Achievement;
 use grantflow_service::programme::{Judgement, OpenCall};
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
 use grantflow_testkit::{Backend, fresh_store, on_both_backends};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -50,7 +50,7 @@ async fn user(store: &dyn Store, name: &str, org: &Organisation, role: Role) -> 
             org_id: Some(org.id),
             roles: vec![role],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use grantflow_domain::Registry;
 use grantflow_domain::calendar::WorkCalendar;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role, Store};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role, Store};
 use grantflow_testkit::{Backend, TestDb};
 use serde_json::json;
 
@@ -58,7 +58,7 @@ async fn instances_move_to_a_new_version_along_a_validated_mapping(backend: Back
         org_id: Some(province.id),
         roles: vec![role],
         password_hash: "x".into(),
-        lang: "zh-CN".into(),
+        lang: Lang::ZhCn,
     };
     let applicant = store
         .create_user(user("unit", Role::Applicant))

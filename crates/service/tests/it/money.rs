@@ -15,7 +15,7 @@ use grantflow_programme::catalogue::Catalogue;
 use grantflow_programme::funding::FundingPlan;
 use grantflow_service::programme::OpenCall;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
 use grantflow_testkit::{Backend, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -55,7 +55,7 @@ async fn user(s: &dyn Store, name: &str, org: &Organisation, role: Role) -> User
         org_id: Some(org.id),
         roles: vec![role],
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-        lang: "zh-CN".into(),
+        lang: Lang::ZhCn,
     })
     .await
     .unwrap()

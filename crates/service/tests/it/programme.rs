@@ -13,7 +13,7 @@ use grantflow_programme::evaluation::Achievement;
 use grantflow_service::programme::Judgement;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
 use grantflow_store::{
-    Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
+    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
 use grantflow_testkit::{Backend, TestDb};
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ async fn user(store: &dyn Store, name: &str, org: &Organisation, role: Role) -> 
             org_id: Some(org.id),
             roles: vec![role],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap()

@@ -17,7 +17,7 @@ use grantflow_service::review::{ProfileUpdate, ReviewServiceError, Reviews, life
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
 use grantflow_store::review::assignment_state;
 use grantflow_store::{
-    Instance, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
+    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
 };
 use grantflow_testkit::{Backend, TestDb};
 use proptest::prelude::*;
@@ -55,7 +55,7 @@ async fn user(store: &dyn Store, name: &str, org: Option<&Organisation>, role: R
             org_id: org.map(|o| o.id),
             roles: vec![role],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap()

@@ -144,7 +144,7 @@ pub async fn orgs_users_and_roles(store: Arc<dyn Store>, _h: &dyn Harness) {
             UserPatch {
                 display_name: Some("王专家".into()),
                 roles: Some(vec![Role::Expert, Role::Auditor]),
-                lang: Some("en".into()),
+                lang: Some(grantflow_domain::Lang::En),
                 ..Default::default()
             },
         )
@@ -152,7 +152,7 @@ pub async fn orgs_users_and_roles(store: Arc<dyn Store>, _h: &dyn Harness) {
         .unwrap();
     assert_eq!(patched.display_name, "王专家");
     assert_eq!(patched.roles, vec![Role::Expert, Role::Auditor]);
-    assert_eq!(patched.lang, "en");
+    assert_eq!(patched.lang, grantflow_domain::Lang::En);
     assert_eq!(patched.email, w.expert.email);
     assert_eq!(s.get_user(w.expert.id).await.unwrap(), patched);
     let e = s

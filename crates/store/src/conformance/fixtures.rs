@@ -78,7 +78,7 @@ pub(crate) fn new_user(username: &str, org: Option<&Organisation>, roles: &[Role
         org_id: org.map(|o| o.id),
         roles: roles.to_vec(),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${username}"),
-        lang: "zh-CN".into(),
+        lang: grantflow_domain::Lang::ZhCn,
     }
 }
 
@@ -354,7 +354,7 @@ pub fn message(key: &str, at: DateTime<Utc>) -> NewOutboxMessage {
         to_address: "someone@example.org".into(),
         to_name: "某人".into(),
         template: "digest".into(),
-        lang: "zh-CN".into(),
+        lang: grantflow_domain::Lang::ZhCn,
         context: json!({ "count": 3 }),
         instance_id: None,
         kind: "digest".into(),

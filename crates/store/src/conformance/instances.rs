@@ -605,7 +605,7 @@ pub async fn notifications_reach_the_right_recipients(store: Arc<dyn Store>, _h:
     assert_eq!(m.to_address, w.city_user.email);
     assert_eq!(m.to_name, w.city_user.display_name);
     assert_eq!(m.template, "notification");
-    assert_eq!(m.lang, "zh-CN");
+    assert_eq!(m.lang, grantflow_domain::Lang::ZhCn);
     assert_eq!(m.status, OutboxStatus::Pending);
     assert_eq!(m.kind, "notification");
     assert_eq!(m.next_attempt_at, t(1));

@@ -72,7 +72,7 @@ async fn expert_user(store: &dyn Store, name: &str, org: Option<Uuid>) -> User {
             org_id: org,
             roles: vec![Role::Expert],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$salt$x".into(),
-            lang: "zh-CN".into(),
+            lang: grantflow_domain::Lang::ZhCn,
         })
         .await
         .expect("create expert")

@@ -1,7 +1,7 @@
 //! Accounts: organisations, users, roles, API tokens and password resets.
 
+use crate::sql::Pools;
 use chrono::{DateTime, Utc};
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, dup, execute, fetch_all, fetch_optional};
@@ -52,7 +52,7 @@ pub fn user<D: Dialect>(row: &Row<D>) -> R<User> {
         email: g.str("email")?,
         org_id: g.opt_id("org_id")?,
         roles,
-        lang: g.str("lang")?,
+        lang: g.lang("lang")?,
         notify_pref: NotifyPref::parse(&pref).ok_or_else(|| bad("notify_pref", &pref))?,
         active: g.bool("active")?,
         created_at: g.time("created_at")?,
@@ -112,7 +112,7 @@ async fn set_roles<D: Dialect>(conn: &mut Conn<D>, user: Uuid, roles: &[Role]) -
 // ---- organisations
 
 pub async fn create_org<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: NewOrganisation,
 ) -> StoreResult<Organisation> {
     let org = Organisation {
@@ -147,7 +147,7 @@ pub async fn create_org<D: Dialect>(
     Ok(org)
 }
 
-pub async fn get_org<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<Organisation> {
+pub async fn get_org<D: Dialect>(pool: &Pools<D::DB>, id: Uuid) -> StoreResult<Organisation> {
     let r: R<Organisation> = async {
         let row = fetch_optional::<D>(
             pool,
@@ -163,7 +163,7 @@ pub async fn get_org<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<Or
 }
 
 pub async fn get_orgs<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     ids: &[Uuid],
 ) -> StoreResult<Vec<Organisation>> {
     if ids.is_empty() {
@@ -185,7 +185,7 @@ pub async fn get_orgs<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn list_orgs<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Organisation>> {
+pub async fn list_orgs<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Vec<Organisation>> {
     let r: R<Vec<Organisation>> = async {
         let rows = fetch_all::<D>(
             pool,
@@ -204,7 +204,7 @@ pub async fn list_orgs<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Organi
 
 // ---- users
 
-pub async fn create_user<D: Dialect>(pool: &Pool<D::DB>, new: NewUser) -> StoreResult<User> {
+pub async fn create_user<D: Dialect>(pool: &Pools<D::DB>, new: NewUser) -> StoreResult<User> {
     let user = User {
         id: Uuid::now_v7(),
         username: new.username.trim().to_string(),
@@ -239,7 +239,7 @@ pub async fn create_user<D: Dialect>(pool: &Pool<D::DB>, new: NewUser) -> StoreR
                 .text(&user.email)
                 .opt_id(user.org_id)
                 .text(&new.password_hash)
-                .text(&user.lang)
+                .text(user.lang.tag())
                 .text(user.notify_pref.as_str())
                 .time(user.created_at),
         )
@@ -253,7 +253,7 @@ pub async fn create_user<D: Dialect>(pool: &Pool<D::DB>, new: NewUser) -> StoreR
     Ok(user)
 }
 
-pub async fn get_user<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<User> {
+pub async fn get_user<D: Dialect>(pool: &Pools<D::DB>, id: Uuid) -> StoreResult<User> {
     let r: R<User> = async {
         let row = fetch_optional::<D>(
             pool,
@@ -268,7 +268,7 @@ pub async fn get_user<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<U
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn get_users<D: Dialect>(pool: &Pool<D::DB>, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+pub async fn get_users<D: Dialect>(pool: &Pools<D::DB>, ids: &[Uuid]) -> StoreResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -283,7 +283,7 @@ pub async fn get_users<D: Dialect>(pool: &Pool<D::DB>, ids: &[Uuid]) -> StoreRes
 }
 
 pub async fn find_user_by_username<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     username: &str,
 ) -> StoreResult<Option<(User, String)>> {
     let sql = user_select::<D>().replacen(" FROM users u", ", u.password_hash FROM users u", 1);
@@ -307,7 +307,7 @@ pub async fn find_user_by_username<D: Dialect>(
 }
 
 pub async fn find_user_by_email<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     email: &str,
 ) -> StoreResult<Option<User>> {
     let r: R<Option<User>> = async {
@@ -323,7 +323,7 @@ pub async fn find_user_by_email<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn list_users<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<User>> {
+pub async fn list_users<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Vec<User>> {
     let sql = format!("{} ORDER BY u.username", user_select::<D>());
     let r: R<Vec<User>> =
         async { users::<D>(&fetch_all::<D>(pool, &sql, Args::new()).await?) }.await;
@@ -331,7 +331,7 @@ pub async fn list_users<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<User>
 }
 
 pub async fn update_user<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
     patch: UserPatch,
 ) -> StoreResult<User> {
@@ -361,7 +361,8 @@ pub async fn update_user<D: Dialect>(
             sql += &format!(", org_id = {}", args.push(super::Arg::Id(*v)));
         }
         if let Some(v) = &patch.lang {
-            sql += &format!(", lang = {}", args.push(super::Arg::Text(Some(v.clone()))));
+            let p = args.push(super::Arg::Text(Some(v.tag().to_string())));
+            sql += &format!(", lang = {p}");
         }
         if let Some(v) = patch.notify_pref {
             let p = args.push(super::Arg::Text(Some(v.as_str().to_string())));
@@ -391,7 +392,7 @@ pub async fn update_user<D: Dialect>(
 }
 
 pub async fn set_password_hash<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
     password_hash: &str,
 ) -> StoreResult<()> {
@@ -409,7 +410,7 @@ pub async fn set_password_hash<D: Dialect>(
 }
 
 pub async fn users_with_role<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     role: Role,
     orgs: Option<&[Uuid]>,
 ) -> StoreResult<Vec<User>> {
@@ -432,7 +433,7 @@ pub async fn users_with_role<D: Dialect>(
 }
 
 pub async fn change_password<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
     password_hash: &str,
     keep: Uuid,
@@ -465,7 +466,7 @@ pub async fn change_password<D: Dialect>(
 // ---- credentials
 
 pub async fn create_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: NewToken,
 ) -> StoreResult<TokenRecord> {
     let token = TokenRecord {
@@ -502,7 +503,7 @@ pub async fn create_token<D: Dialect>(
 }
 
 pub async fn find_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     token_hash: &str,
 ) -> StoreResult<Option<TokenRecord>> {
     let r: R<Option<TokenRecord>> = async {
@@ -520,7 +521,7 @@ pub async fn find_token<D: Dialect>(
 
 /// The token and its user in one statement (see `AccountStore::find_token_with_user`).
 pub async fn find_token_with_user<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     token_hash: &str,
 ) -> StoreResult<Option<(TokenRecord, User)>> {
     let sql = user_select::<D>().replacen(
@@ -559,7 +560,7 @@ pub async fn find_token_with_user<D: Dialect>(
 }
 
 pub async fn revoke_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -577,7 +578,7 @@ pub async fn revoke_token<D: Dialect>(
 }
 
 pub async fn revoke_user_tokens<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     user_id: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<u64> {
@@ -591,7 +592,7 @@ pub async fn revoke_user_tokens<D: Dialect>(
 }
 
 pub async fn list_tokens<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     user_id: Uuid,
 ) -> StoreResult<Vec<TokenRecord>> {
     let r: R<Vec<TokenRecord>> = async {
@@ -608,7 +609,7 @@ pub async fn list_tokens<D: Dialect>(
 }
 
 pub async fn create_reset_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     user_id: Uuid,
     token_hash: &str,
     expires_at: DateTime<Utc>,
@@ -642,7 +643,7 @@ fn live_reset_user<D: Dialect>(row: Option<Row<D>>, now: DateTime<Utc>) -> R<Uui
 }
 
 pub async fn check_reset_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
@@ -656,7 +657,7 @@ pub async fn check_reset_token<D: Dialect>(
 }
 
 pub async fn consume_reset_token<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     token_hash: &str,
     now: DateTime<Utc>,
     new_password_hash: &str,

@@ -1,11 +1,11 @@
 //! The reads of `audit verify`: every instance with its history, a bounded page at a time,
 //! so that checking a million records never holds more than one page in memory.
 
+use crate::sql::Pools;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use grantflow_domain::audit::HistoryRecord;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::instances::{HISTORY_COLS, INSTANCE_COLS, history_row, instances};
@@ -16,7 +16,7 @@ use crate::{AuditPage, StoreResult};
 /// in sequence order: two statements per page (the instances by keyset on their creation
 /// index, then the history of exactly those instances by its primary key).
 pub async fn audit_page<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> StoreResult<AuditPage> {

@@ -8,10 +8,10 @@
 //! the transition's transaction: concurrent approvals queue on the call row and the
 //! second sees the first's commitment, so a pool is never overdrawn.
 
+use crate::sql::Pools;
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::Money;
 use serde_json::Value;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::instances::fetch_instance;
@@ -293,7 +293,7 @@ fn plan_change<D: Dialect>(row: &Row<D>) -> R<FundingPlanChange> {
 
 /// Replace a call's plan and keep the change, in one transaction with the call locked.
 pub async fn set_funding_plan<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
     plan: Value,
     reason: String,
@@ -337,7 +337,7 @@ pub async fn set_funding_plan<D: Dialect>(
 }
 
 pub async fn funding_plan<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
 ) -> StoreResult<Option<Value>> {
     let r: R<Option<Value>> = async {
@@ -357,7 +357,7 @@ pub async fn funding_plan<D: Dialect>(
 }
 
 pub async fn funding_plan_changes<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
 ) -> StoreResult<Vec<FundingPlanChange>> {
     let r: R<Vec<FundingPlanChange>> = async {
@@ -377,7 +377,7 @@ pub async fn funding_plan_changes<D: Dialect>(
 }
 
 pub async fn funding_commitments<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
 ) -> StoreResult<Vec<FundingCommitment>> {
     let r: R<Vec<FundingCommitment>> = async {
@@ -411,7 +411,7 @@ pub async fn funding_commitments<D: Dialect>(
 }
 
 pub async fn budget_line_changes<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<BudgetLineChange>> {
     let r: R<Vec<BudgetLineChange>> = async {
@@ -463,7 +463,7 @@ fn disbursement<D: Dialect>(row: &Row<D>) -> R<Disbursement> {
 /// Record a disbursement unless the project's disbursements would exceed its approved
 /// funding; the check and the insert run with the instance locked.
 pub async fn record_disbursement<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: Disbursement,
 ) -> StoreResult<Disbursement> {
     if new.amount.fen() <= 0 {
@@ -517,7 +517,7 @@ pub async fn record_disbursement<D: Dialect>(
 }
 
 pub async fn disbursements<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<Disbursement>> {
     if instance_ids.is_empty() {
@@ -541,7 +541,7 @@ pub async fn disbursements<D: Dialect>(
 
 /// Disbursed totals per project (every given project, 0 for one paid nothing).
 pub async fn disbursed_totals<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<DisbursedTotal>> {
     if instance_ids.is_empty() {

@@ -5,13 +5,13 @@
 //! Kept in one file (a little over 800 lines) because the transaction steps share the
 //! instance's row helpers; listings are in [`super::listing`].
 
+use crate::sql::Pools;
 use std::collections::HashSet;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::audit::{GENESIS_HASH, HistoryRecord};
 use grantflow_domain::schedule::TimerPlan;
 use serde_json::Value;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::accounts::{user, user_select};
@@ -351,7 +351,7 @@ pub async fn recipients_in<D: Dialect>(
 // ---- workflow definitions
 
 pub async fn save_workflow<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     record: WorkflowRecord,
 ) -> StoreResult<()> {
     let r: R<()> = retrying!(D, async {
@@ -395,7 +395,7 @@ pub async fn save_workflow<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn list_workflows<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<WorkflowRecord>> {
+pub async fn list_workflows<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Vec<WorkflowRecord>> {
     let r: R<Vec<WorkflowRecord>> = async {
         let rows = fetch_all::<D>(
             pool,
@@ -413,7 +413,7 @@ pub async fn list_workflows<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<W
 // ---- instances
 
 pub async fn create_instance<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: NewInstance,
 ) -> StoreResult<Instance> {
     let r: R<Instance> = retrying!(D, async {
@@ -425,9 +425,9 @@ pub async fn create_instance<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn get_instance<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResult<Instance> {
+pub async fn get_instance<D: Dialect>(pool: &Pools<D::DB>, id: Uuid) -> StoreResult<Instance> {
     let r: R<Instance> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         fetch_instance::<D>(&mut *conn, id, false)
             .await?
             .ok_or_else(|| StoreError::not_found("instance", id).into())
@@ -437,7 +437,7 @@ pub async fn get_instance<D: Dialect>(pool: &Pool<D::DB>, id: Uuid) -> StoreResu
 }
 
 pub async fn get_instances<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     ids: &[Uuid],
 ) -> StoreResult<Vec<Instance>> {
     if ids.is_empty() {
@@ -453,7 +453,7 @@ pub async fn get_instances<D: Dialect>(
 }
 
 pub async fn is_assigned_expert<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
     user_id: Uuid,
 ) -> StoreResult<bool> {
@@ -471,7 +471,7 @@ pub async fn is_assigned_expert<D: Dialect>(
 }
 
 pub async fn assigned_instances<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     user_id: Uuid,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<Uuid>> {
@@ -497,7 +497,7 @@ pub async fn assigned_instances<D: Dialect>(
 }
 
 pub async fn assign_expert<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
     user_id: Uuid,
 ) -> StoreResult<()> {
@@ -513,12 +513,12 @@ pub async fn assign_expert<D: Dialect>(
 }
 
 pub async fn recipients<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance: &Instance,
     roles: &[String],
 ) -> StoreResult<Vec<User>> {
     let r: R<Vec<User>> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         recipients_in::<D>(&mut *conn, instance, roles).await
     }
     .await;
@@ -527,7 +527,7 @@ pub async fn recipients<D: Dialect>(
 
 /// One attempt at a transition, in one transaction (see [`crate::Store::apply_transition`]).
 async fn apply_tx<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     req: &TransitionRequest<'_>,
     announce: Option<&Announcer<'_>>,
 ) -> R<Applied> {
@@ -704,7 +704,7 @@ async fn apply_tx<D: Dialect>(
 }
 
 pub async fn apply_transition<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     request: TransitionRequest<'_>,
 ) -> StoreResult<Applied> {
     apply_transition_with::<D>(pool, request, None).await
@@ -713,7 +713,7 @@ pub async fn apply_transition<D: Dialect>(
 /// [`apply_transition`], announcing the applied change with `announce`'s payload: inside
 /// the transaction on PostgreSQL, not at all on SQLite (one process).
 pub async fn apply_transition_with<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     request: TransitionRequest<'_>,
     announce: Option<&Announcer<'_>>,
 ) -> StoreResult<Applied> {
@@ -758,7 +758,7 @@ async fn locked_at<D: Dialect>(
 }
 
 pub async fn extend_deadline<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     request: ExtendDeadline,
 ) -> StoreResult<Applied> {
     let r: R<Applied> = retrying!(D, async {
@@ -795,7 +795,7 @@ pub async fn extend_deadline<D: Dialect>(
 }
 
 pub async fn migrate_instance<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     request: MigrateInstance,
 ) -> StoreResult<Applied> {
     let r: R<Applied> = retrying!(D, async {
@@ -835,7 +835,7 @@ pub async fn migrate_instance<D: Dialect>(
 }
 
 pub async fn set_review_result<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
     review: Value,
 ) -> StoreResult<()> {
@@ -853,7 +853,7 @@ pub async fn set_review_result<D: Dialect>(
 }
 
 pub async fn history<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<HistoryRecord>> {
     let r: R<Vec<HistoryRecord>> = async {
@@ -869,7 +869,7 @@ pub async fn history<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn instance_ids<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Uuid>> {
+pub async fn instance_ids<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Vec<Uuid>> {
     let r: R<Vec<Uuid>> = async {
         let rows = fetch_all::<D>(
             pool,
@@ -884,7 +884,7 @@ pub async fn instance_ids<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Uui
 }
 
 pub async fn instances_due_before<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     until: DateTime<Utc>,
 ) -> StoreResult<Vec<Instance>> {
     let sql = format!(

@@ -1,8 +1,8 @@
 //! Instance listings: visibility, filters, sorting and keyset pagination, with the total
 //! count (when asked for), in two statements.
 
+use crate::sql::Pools;
 use chrono::{DateTime, Utc};
-use sqlx::Pool;
 
 use super::instances::{INSTANCE_COLS, instances};
 use super::{Arg, Args, Dialect, Fail, Get, R, fetch_all};
@@ -117,7 +117,7 @@ fn filters<D: Dialect>(args: &mut Args, visibility: &Visibility, f: &InstanceFil
 }
 
 pub async fn list_instances<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     visibility: &Visibility,
     filter: &InstanceFilter,
     page: &PageRequest,

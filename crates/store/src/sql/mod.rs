@@ -160,11 +160,60 @@ impl Args {
     }
 }
 
-/// A store on a SQL database: its dialect and connection pool. Every store trait whose
+/// The connections of one store, owned by it: the readers' pool and, when the backend
+/// queues its writers in the process (SQLite), the pool of the one writer connection
+/// that write transactions and single-statement writes take turns on. Without one,
+/// writers use the readers' pool (PostgreSQL, which locks rows instead).
+#[derive(Debug)]
+pub struct Pools<DB: Database> {
+    readers: Pool<DB>,
+    writer: Option<Pool<DB>>,
+}
+
+// Not derived: the derive would ask `DB: Clone`, which the database marker types are not.
+impl<DB: Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Pools {
+            readers: self.readers.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+impl<DB: Database> Pools<DB> {
+    /// One pool for readers and writers alike.
+    pub fn shared(pool: Pool<DB>) -> Self {
+        Pools {
+            readers: pool,
+            writer: None,
+        }
+    }
+
+    /// Readers on `readers`; every writer queued on `writer`.
+    pub fn with_writer(readers: Pool<DB>, writer: Pool<DB>) -> Self {
+        Pools {
+            readers,
+            writer: Some(writer),
+        }
+    }
+
+    /// The pool reads run on.
+    pub fn readers(&self) -> &Pool<DB> {
+        &self.readers
+    }
+
+    /// The pool a write begins on: the writer connection's, or the readers' when there is
+    /// none.
+    pub fn writer(&self) -> &Pool<DB> {
+        self.writer.as_ref().unwrap_or(&self.readers)
+    }
+}
+
+/// A store on a SQL database: its dialect and connection pools. Every store trait whose
 /// aggregate is written in this module is implemented for every `SqlBackend`.
 pub trait SqlBackend: Send + Sync + 'static {
     type D: Dialect;
-    fn sql_pool(&self) -> &Pool<<Self::D as Dialect>::DB>;
+    fn sql_pool(&self) -> &Pools<<Self::D as Dialect>::DB>;
     /// Apply the backend's pending migrations (idempotent).
     fn run_migrations(&self) -> impl Future<Output = crate::StoreResult<()>> + Send;
 }
@@ -193,24 +242,24 @@ pub trait Dialect: Send + Sync + 'static {
     /// An aggregate joining text values with commas (`group_concat` / `string_agg`).
     const STRING_AGG: &'static str;
 
-    /// Begin a transaction that will write.
+    /// Begin a transaction that will write (on [`Pools::writer`]).
     fn begin_write(
-        pool: &Pool<Self::DB>,
+        pools: &Pools<Self::DB>,
     ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
 
-    /// A connection for a single-statement write outside a transaction ([`execute`]).
-    /// SQLite hands out its one writer connection, so that such writes queue with the
-    /// write transactions instead of waiting in the busy handler.
+    /// A connection for a single-statement write outside a transaction ([`execute`]):
+    /// the writer connection where there is one, so that such writes queue with the
+    /// write transactions instead of waiting in SQLite's busy handler.
     fn acquire_write(
-        pool: &Pool<Self::DB>,
+        pools: &Pools<Self::DB>,
     ) -> impl Future<Output = Result<sqlx::pool::PoolConnection<Self::DB>, sqlx::Error>> + Send
     {
-        pool.acquire()
+        pools.writer().acquire()
     }
 
     /// Begin a read-only transaction: its statements see one snapshot.
     fn begin_read(
-        pool: &Pool<Self::DB>,
+        pools: &Pools<Self::DB>,
     ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
 
     fn fetch_all<'c>(
@@ -332,6 +381,11 @@ impl<D: Dialect> Get<'_, D> {
         serde_json::from_value(self.json(col)?)
             .map_err(|e| Fail::Store(StoreError::Backend(format!("bad stored list: {e}"))))
     }
+    /// A language stored as its tag (`zh-CN`, `en`).
+    pub fn lang(&self, col: &str) -> R<crate::Lang> {
+        let tag = self.str(col)?;
+        crate::Lang::from_tag(&tag).ok_or_else(|| bad("language", &tag))
+    }
     /// A `u32` stored as an integer.
     pub fn u32(&self, col: &str) -> R<u32> {
         u32::try_from(self.i64(col)?).map_err(|_| bad(col, "out of range"))
@@ -427,8 +481,8 @@ pub async fn pause(attempt: u32) {
 }
 
 /// Read helpers over the pool: one connection per call.
-pub async fn fetch_all<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<Vec<Row<D>>> {
-    let mut conn = pool.acquire().await?;
+pub async fn fetch_all<D: Dialect>(pool: &Pools<D::DB>, sql: &str, args: Args) -> R<Vec<Row<D>>> {
+    let mut conn = pool.readers().acquire().await?;
     Ok(D::fetch_all(&mut *conn, sql, args).await?)
 }
 
@@ -436,7 +490,7 @@ pub async fn fetch_all<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) ->
 /// predicate on `$1` (`= ANY($1)`, `IN (SELECT value FROM json_each($1))`). No ids, no
 /// query.
 pub async fn fetch_by_ids<D: Dialect, T>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     sql: &str,
     ids: &[Uuid],
     map: fn(&Row<D>) -> R<T>,
@@ -454,16 +508,16 @@ pub async fn fetch_by_ids<D: Dialect, T>(
 }
 
 pub async fn fetch_optional<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     sql: &str,
     args: Args,
 ) -> R<Option<Row<D>>> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = pool.readers().acquire().await?;
     Ok(D::fetch_optional(&mut *conn, sql, args).await?)
 }
 
 /// A write of one statement (on SQLite, queued on the writer connection).
-pub async fn execute<D: Dialect>(pool: &Pool<D::DB>, sql: &str, args: Args) -> R<u64> {
+pub async fn execute<D: Dialect>(pool: &Pools<D::DB>, sql: &str, args: Args) -> R<u64> {
     let mut conn = D::acquire_write(pool).await?;
     Ok(D::execute(&mut *conn, sql, args).await?)
 }

@@ -10,9 +10,9 @@
 //! One aggregate's queries and the `ProgrammeStore` implementation, kept together (a little
 //! over 800 lines): each function is one query or one transaction of the trait.
 
+use crate::sql::Pools;
 use chrono::SubsecRound;
 use grantflow_domain::Money;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::instances::{INSTANCE_COLS, fetch_instance, insert_instance, instances};
@@ -240,7 +240,7 @@ pub(crate) async fn refresh_budget<D: Dialect>(
 }
 
 async fn spending_tx<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: &NewSpending<'_>,
 ) -> R<Result<SpendingRecord, SpendingRefusal>> {
     let mut tx = D::begin_write(pool).await?;
@@ -331,7 +331,7 @@ async fn spending_tx<D: Dialect>(
     Ok(Ok(record))
 }
 
-pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreResult<Call> {
+pub async fn create_call<D: Dialect>(pool: &Pools<D::DB>, new: NewCall) -> StoreResult<Call> {
     let r: R<Call> = retrying!(D, async {
         let mut tx = D::begin_write(pool).await?;
         D::execute(
@@ -411,9 +411,9 @@ pub async fn create_call<D: Dialect>(pool: &Pool<D::DB>, new: NewCall) -> StoreR
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn get_call<D: Dialect>(pool: &Pool<D::DB>, call_id: Uuid) -> StoreResult<Call> {
+pub async fn get_call<D: Dialect>(pool: &Pools<D::DB>, call_id: Uuid) -> StoreResult<Call> {
     let r: R<Call> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         load_call::<D>(&mut *conn, call_id)
             .await?
             .ok_or_else(|| StoreError::not_found("call", call_id).into())
@@ -422,9 +422,9 @@ pub async fn get_call<D: Dialect>(pool: &Pool<D::DB>, call_id: Uuid) -> StoreRes
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn list_calls<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Call>> {
+pub async fn list_calls<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Vec<Call>> {
     let r: R<Vec<Call>> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         let ids = D::fetch_all(
             &mut *conn,
             "SELECT id FROM calls ORDER BY year DESC, created_at DESC, id",
@@ -447,7 +447,7 @@ pub async fn list_calls<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Vec<Call>
 }
 
 pub async fn set_call_status<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
     status: CallStatus,
 ) -> StoreResult<Call> {
@@ -472,7 +472,7 @@ pub async fn set_call_status<D: Dialect>(
 }
 
 pub async fn create_instances<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: Vec<NewInstance>,
 ) -> StoreResult<Vec<Instance>> {
     let r: R<Vec<Instance>> = retrying!(D, async {
@@ -488,7 +488,7 @@ pub async fn create_instances<D: Dialect>(
 }
 
 pub async fn instances_of_call<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     workflow_id: &str,
     call_id: &str,
 ) -> StoreResult<Vec<Instance>> {
@@ -507,7 +507,7 @@ pub async fn instances_of_call<D: Dialect>(
 }
 
 pub async fn add_budget_line<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: BudgetLine,
 ) -> StoreResult<BudgetLine> {
     if new.amount.fen() <= 0 {
@@ -574,7 +574,7 @@ pub async fn add_budget_line<D: Dialect>(
 }
 
 pub async fn budget_lines<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<BudgetLine>> {
     let sql = format!(
@@ -584,7 +584,7 @@ pub async fn budget_lines<D: Dialect>(
 }
 
 pub async fn record_spending<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     new: NewSpending<'_>,
 ) -> StoreResult<Result<SpendingRecord, SpendingRefusal>> {
     if new.amount.fen() <= 0 {
@@ -598,7 +598,7 @@ pub async fn record_spending<D: Dialect>(
 }
 
 pub async fn spending_records<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<SpendingRecord>> {
     let sql = format!(
@@ -609,7 +609,7 @@ pub async fn spending_records<D: Dialect>(
 }
 
 pub async fn record_actuals<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     actuals: Vec<ActualRecord>,
 ) -> StoreResult<()> {
     let r: R<()> = retrying!(D, async {
@@ -643,7 +643,7 @@ pub async fn record_actuals<D: Dialect>(
 }
 
 pub async fn actuals<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<ActualRecord>> {
     let r: R<Vec<ActualRecord>> = async {
@@ -659,7 +659,7 @@ pub async fn actuals<D: Dialect>(
 }
 
 pub async fn save_evaluation<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     record: EvaluationRecord,
 ) -> StoreResult<()> {
     let r: R<()> = retrying!(D, async {
@@ -723,11 +723,11 @@ pub async fn save_evaluation<D: Dialect>(
 }
 
 pub async fn evaluation<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Option<EvaluationRecord>> {
     let r: R<Option<EvaluationRecord>> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         let row = D::fetch_optional(
             &mut *conn,
             &format!("SELECT {EVALUATION_COLS} FROM evaluations WHERE instance_id = $1"),
@@ -744,11 +744,11 @@ pub async fn evaluation<D: Dialect>(
 }
 
 pub async fn evaluations_for_call<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: &str,
 ) -> StoreResult<Vec<EvaluationRecord>> {
     let r: R<Vec<EvaluationRecord>> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         let rows = D::fetch_all(
             &mut *conn,
             &format!(
@@ -769,7 +769,7 @@ pub async fn evaluations_for_call<D: Dialect>(
 }
 
 pub async fn record_demand_merge<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     m: DemandMerge,
 ) -> StoreResult<DemandMerge> {
     if m.kept_id == m.merged_id {
@@ -821,7 +821,7 @@ pub async fn record_demand_merge<D: Dialect>(
 }
 
 pub async fn demand_merges<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     call_id: Uuid,
 ) -> StoreResult<Vec<DemandMerge>> {
     let r: R<Vec<DemandMerge>> = async {

@@ -4,8 +4,8 @@
 //! transaction holds the lock from its start), so it never lands on a project that a
 //! concurrent transition has just moved out of publicity.
 
+use crate::sql::Pools;
 use chrono::SubsecRound;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::instances::fetch_instance;
@@ -71,7 +71,7 @@ async fn append<D: Dialect>(
 }
 
 pub async fn submit_objection<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     o: PublicObjection,
     workflow_id: &str,
     states: &[String],
@@ -116,7 +116,7 @@ pub async fn submit_objection<D: Dialect>(
 }
 
 pub async fn get_objection<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
 ) -> StoreResult<PublicObjection> {
     let r: R<PublicObjection> = async {
@@ -139,7 +139,7 @@ pub async fn get_objection<D: Dialect>(
 }
 
 pub async fn objections<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Option<Uuid>,
     open_only: bool,
     limit: u32,
@@ -188,11 +188,11 @@ pub(super) async fn open_objections_in<D: Dialect>(
 }
 
 pub async fn open_objection_count<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<i64> {
     let r: R<i64> = async {
-        let mut conn = pool.acquire().await?;
+        let mut conn = pool.readers().acquire().await?;
         open_objections_in::<D>(&mut *conn, instance_id).await
     }
     .await;
@@ -200,7 +200,7 @@ pub async fn open_objection_count<D: Dialect>(
 }
 
 pub async fn resolve_objection<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     res: ResolveObjection,
 ) -> StoreResult<Option<PublicObjection>> {
     if res.outcome == ObjectionStatus::Open {
@@ -250,7 +250,7 @@ pub async fn resolve_objection<D: Dialect>(
 }
 
 pub async fn objection_history<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     objection_id: Uuid,
 ) -> StoreResult<Vec<ObjectionEvent>> {
     let r: R<Vec<ObjectionEvent>> = async {

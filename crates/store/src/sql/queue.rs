@@ -2,11 +2,11 @@
 //! fencing token; how rows are claimed without two processes taking the same one is the
 //! dialect's ([`Dialect::claim`]).
 
+use crate::sql::Pools;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use grantflow_domain::schedule::TimerKind;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, execute, fetch_all, fetch_optional};
@@ -54,7 +54,7 @@ pub fn outbox<D: Dialect>(row: &Row<D>) -> R<OutboxMessage> {
         to_address: g.str("to_address")?,
         to_name: g.str("to_name")?,
         template: g.str("template")?,
-        lang: g.str("lang")?,
+        lang: g.lang("lang")?,
         context: g.json("context")?,
         instance_id: g.opt_id("instance_id")?,
         kind: g.str("kind")?,
@@ -132,7 +132,7 @@ pub async fn insert_outbox<D: Dialect>(
                 .text(&m.to_address)
                 .text(&m.to_name)
                 .text(&m.template)
-                .text(&m.lang)
+                .text(m.lang.tag())
                 .json(&m.context)
                 .opt_id(m.instance_id)
                 .text(&m.kind)
@@ -148,7 +148,7 @@ pub async fn insert_outbox<D: Dialect>(
 // ---- timers
 
 pub async fn timers_for_instance<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<Timer>> {
     let r: R<Vec<Timer>> = async {
@@ -170,7 +170,7 @@ pub async fn timers_for_instance<D: Dialect>(
 /// Claim up to `limit` rows with the dialect's claim statement `sql` (`$1` the lease's
 /// end, `$2` now, `$3` the limit): each row decoded with its new fencing token.
 async fn claim_rows<D: Dialect, T>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     sql: &str,
     now: DateTime<Utc>,
     limit: u32,
@@ -195,7 +195,7 @@ async fn claim_rows<D: Dialect, T>(
 }
 
 pub async fn claim_due_timers<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     now: DateTime<Utc>,
     limit: u32,
     lease: Duration,
@@ -218,7 +218,7 @@ pub async fn claim_due_timers<D: Dialect>(
 }
 
 pub async fn complete_timer<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     timer_id: Uuid,
     token: i64,
     messages: Vec<NewOutboxMessage>,
@@ -240,7 +240,7 @@ pub async fn complete_timer<D: Dialect>(
 /// `TimerStore::complete_timers`): one fenced `UPDATE … RETURNING id` of the timers whose
 /// token still holds, then one insert of the messages of those only.
 pub async fn complete_timers<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     batch: &[(Uuid, i64, Vec<NewOutboxMessage>)],
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<bool>> {
@@ -282,7 +282,7 @@ pub async fn complete_timers<D: Dialect>(
 /// Claimed timers back to pending, claimed messages back to pending (their attempt not
 /// counted), where the token still matches; one transaction.
 pub async fn release_claims<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     timers: &[(Uuid, i64)],
     messages: &[(Uuid, i64)],
 ) -> StoreResult<u64> {
@@ -315,7 +315,7 @@ pub async fn release_claims<D: Dialect>(
 }
 
 pub async fn queue_stats<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     now: DateTime<Utc>,
 ) -> StoreResult<QueueStats> {
     let r: R<QueueStats> = async {
@@ -366,7 +366,7 @@ pub async fn queue_stats<D: Dialect>(
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn next_timer_at<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Option<DateTime<Utc>>> {
+pub async fn next_timer_at<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Option<DateTime<Utc>>> {
     let r: R<Option<DateTime<Utc>>> = async {
         let row = fetch_optional::<D>(
             pool,
@@ -384,7 +384,7 @@ pub async fn next_timer_at<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<Option
     r.map_err(Fail::store::<D>)
 }
 
-pub async fn pending_timer_count<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<i64> {
+pub async fn pending_timer_count<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<i64> {
     let r: R<i64> = async {
         let row = fetch_optional::<D>(
             pool,
@@ -404,7 +404,7 @@ pub async fn pending_timer_count<D: Dialect>(pool: &Pool<D::DB>) -> StoreResult<
 // ---- outbox
 
 pub async fn enqueue<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     messages: Vec<NewOutboxMessage>,
 ) -> StoreResult<u64> {
     let r: R<u64> = retrying!(D, async {
@@ -417,7 +417,7 @@ pub async fn enqueue<D: Dialect>(
 }
 
 pub async fn claim_outbox<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     now: DateTime<Utc>,
     limit: u32,
     lease: Duration,
@@ -442,7 +442,7 @@ pub async fn claim_outbox<D: Dialect>(
 }
 
 pub async fn finish_delivery<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     id: Uuid,
     token: i64,
     outcome: DeliveryOutcome,
@@ -475,7 +475,7 @@ pub async fn finish_delivery<D: Dialect>(
 }
 
 pub async fn list_outbox<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     status: Option<OutboxStatus>,
     instance_id: Option<Uuid>,
     limit: u32,
@@ -503,7 +503,7 @@ pub async fn list_outbox<D: Dialect>(
 // ---- cron ticks
 
 pub async fn record_tick<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     schedule: &str,
     tick_at: DateTime<Utc>,
     messages: Vec<NewOutboxMessage>,
@@ -528,7 +528,7 @@ pub async fn record_tick<D: Dialect>(
 }
 
 pub async fn last_tick<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     schedule: &str,
 ) -> StoreResult<Option<DateTime<Utc>>> {
     let r: R<Option<DateTime<Utc>>> = async {

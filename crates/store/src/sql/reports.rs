@@ -1,7 +1,7 @@
 //! The reads behind the programme reports (项目统计报表): indicator actuals and grades of
 //! many projects at once, and every grade of one organisation.
 
-use sqlx::Pool;
+use crate::sql::Pools;
 use uuid::Uuid;
 
 use super::{Args, Dialect, Fail, Get, R, Row, fetch_all, fetch_by_ids};
@@ -26,7 +26,7 @@ pub fn actual<D: Dialect>(r: &Row<D>) -> R<ActualRecord> {
 }
 
 pub async fn actuals_of<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<ActualRecord>> {
     let sql = format!(
@@ -50,7 +50,7 @@ fn grade_record<D: Dialect>(r: &Row<D>) -> R<GradeRecord> {
 }
 
 pub async fn grades_of<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_ids: &[Uuid],
 ) -> StoreResult<Vec<GradeRecord>> {
     let sql = format!(
@@ -61,7 +61,7 @@ pub async fn grades_of<D: Dialect>(
 }
 
 pub async fn grades_of_org<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     org_id: Uuid,
 ) -> StoreResult<Vec<GradeRecord>> {
     let sql = format!(

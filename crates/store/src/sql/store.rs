@@ -44,7 +44,7 @@ impl<S: SqlBackend> Store for S {
     }
 
     fn pool_status(&self) -> PoolStatus {
-        let pool = self.sql_pool();
+        let pool = self.sql_pool().readers();
         PoolStatus {
             open: pool.size(),
             idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),

@@ -1,8 +1,8 @@
 //! [`crate::ThirdPartyStore`] in SQL: evaluation assignments (with their history) and the
 //! third parties' evaluations.
 
+use crate::sql::Pools;
 use chrono::SubsecRound;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::{Args, Dialect, Fail, Get, R, Row, fetch_all, fetch_optional};
@@ -36,7 +36,7 @@ fn evaluation<D: Dialect>(row: &Row<D>) -> R<ThirdPartyEvaluation> {
 const ASSIGNMENT_COLS: &str = "instance_id, org_id, assigned_by, assigned_at";
 
 pub async fn assign_evaluation<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     a: EvaluationAssignment,
 ) -> StoreResult<EvaluationAssignment> {
     let a = EvaluationAssignment {
@@ -77,7 +77,7 @@ pub async fn assign_evaluation<D: Dialect>(
 }
 
 pub async fn evaluation_assignment<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Option<EvaluationAssignment>> {
     let r: R<Option<EvaluationAssignment>> = async {
@@ -94,7 +94,7 @@ pub async fn evaluation_assignment<D: Dialect>(
 }
 
 pub async fn evaluation_assignment_history<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Vec<EvaluationAssignment>> {
     let r: R<Vec<EvaluationAssignment>> = async {
@@ -114,7 +114,7 @@ pub async fn evaluation_assignment_history<D: Dialect>(
 }
 
 pub async fn is_assigned_to_org<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
     org_id: Uuid,
 ) -> StoreResult<bool> {
@@ -132,7 +132,7 @@ pub async fn is_assigned_to_org<D: Dialect>(
 }
 
 pub async fn save_third_party_evaluation<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     e: ThirdPartyEvaluation,
 ) -> StoreResult<()> {
     let at = e.evaluated_at.trunc_subsecs(6);
@@ -163,7 +163,7 @@ pub async fn save_third_party_evaluation<D: Dialect>(
 }
 
 pub async fn third_party_evaluation<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     instance_id: Uuid,
 ) -> StoreResult<Option<ThirdPartyEvaluation>> {
     let r: R<Option<ThirdPartyEvaluation>> = async {

@@ -15,7 +15,7 @@ use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::{Actor, Command, Snapshot, initial_schedule, plan_transition};
 use grantflow_store::bench::BENCH_WORKFLOW;
 use grantflow_store::{
-    Instance, NewInstance, NewOrganisation, NewUser, OrgKind, PlannedChange, Role, Store,
+    Instance, Lang, NewInstance, NewOrganisation, NewUser, OrgKind, PlannedChange, Role, Store,
     TransitionRequest,
 };
 use grantflow_store_postgres::PostgresStore;
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 org_id: None,
                 roles: vec![Role::Manager],
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                lang: "zh-CN".into(),
+                lang: Lang::ZhCn,
             })
             .await?;
     }

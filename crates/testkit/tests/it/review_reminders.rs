@@ -11,7 +11,7 @@ use grantflow_review::scoring::{CriterionScore, ScoreSheet};
 use grantflow_scheduler::{Scheduler, SchedulerSettings};
 use grantflow_service::review::ProfileUpdate;
 use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Role, Store, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role, Store, User};
 use grantflow_testkit::{Backend, TestDb};
 use serde_json::json;
 
@@ -24,7 +24,7 @@ async fn person(store: &dyn Store, name: &str, org: uuid::Uuid, role: Role) -> U
             org_id: Some(org),
             roles: vec![role],
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: "zh-CN".into(),
+            lang: Lang::ZhCn,
         })
         .await
         .unwrap()

@@ -7,7 +7,7 @@
 use anyhow::Context;
 use grantflow_review::scoring::{CriterionScore, ScoreSheet};
 use grantflow_service::review::ProfileUpdate;
-use grantflow_store::{NewOrganisation, NewUser, OrgKind, Organisation, Role, User};
+use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, User};
 use uuid::Uuid;
 
 use super::Demo;
@@ -43,7 +43,7 @@ pub(super) async fn pool(
                 org_id: Some(org.id),
                 roles: vec![Role::Expert],
                 password_hash: password_hash.to_string(),
-                lang: "zh-CN".into(),
+                lang: Lang::ZhCn,
             })
             .await?;
         extra.push((user, org));

@@ -14,7 +14,7 @@ use grantflow_mail::{MailConfig, Mailer};
 use grantflow_scheduler::{DigestSchedule, Scheduler, SchedulerSettings};
 use grantflow_service::{CreateInstance, ManualClock, Services};
 use grantflow_store::{
-    Instance, NewOrganisation, NewUser, NotifyPref, OrgKind, Role, Store, User, UserPatch,
+    Instance, Lang, NewOrganisation, NewUser, NotifyPref, OrgKind, Role, Store, User, UserPatch,
 };
 
 pub const PUBLIC_URL: &str = "https://ip.example.gov.cn";
@@ -95,9 +95,9 @@ impl World {
             })
             .await
             .unwrap();
-        let user = |username: &str, name: &str, org, role, lang: &str, pref| {
+        let user = |username: &str, name: &str, org, role, lang: Lang, pref| {
             let store = store.clone();
-            let (username, name, lang) = (username.to_string(), name.to_string(), lang.to_string());
+            let (username, name) = (username.to_string(), name.to_string());
             async move {
                 let u = store
                     .create_user(NewUser {
@@ -129,7 +129,7 @@ impl World {
                 "张三",
                 unit.id,
                 Role::Applicant,
-                "zh-CN",
+                Lang::ZhCn,
                 NotifyPref::Immediate,
             )
             .await,
@@ -138,7 +138,7 @@ impl World {
                 "Li Si",
                 unit.id,
                 Role::Applicant,
-                "en",
+                Lang::En,
                 NotifyPref::Immediate,
             )
             .await,
@@ -147,7 +147,7 @@ impl World {
                 "王五",
                 unit.id,
                 Role::Applicant,
-                "zh-CN",
+                Lang::ZhCn,
                 NotifyPref::DigestOnly,
             )
             .await,
@@ -156,7 +156,7 @@ impl World {
                 "赵六",
                 unit.id,
                 Role::Applicant,
-                "zh-CN",
+                Lang::ZhCn,
                 NotifyPref::None,
             )
             .await,
@@ -165,7 +165,7 @@ impl World {
                 "佛山市局",
                 city.id,
                 Role::City,
-                "zh-CN",
+                Lang::ZhCn,
                 NotifyPref::Immediate,
             )
             .await,
@@ -174,7 +174,7 @@ impl World {
                 "陈处长",
                 city.id,
                 Role::Manager,
-                "zh-CN",
+                Lang::ZhCn,
                 NotifyPref::DigestOnly,
             )
             .await,

@@ -2,11 +2,11 @@
 //! one write transaction that locks the instance, the assignment and the profiles of the
 //! experts taking seats, in that order.
 
+use crate::sql::Pools;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
-use sqlx::Pool;
 use uuid::Uuid;
 
 use super::{COUNTING_SQL, OPEN_EXPR, cycle_of, fetch_assignment, fetch_round};
@@ -209,7 +209,7 @@ async fn store_review<D: Dialect>(
 }
 
 pub(super) async fn create_tx<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     req: &CreateAssignments<'_>,
 ) -> R<ReviewWrite<Vec<AssignmentRecord>>> {
     let at = req.at.trunc_subsecs(6);
@@ -243,7 +243,7 @@ pub(super) async fn create_tx<D: Dialect>(
 }
 
 pub(super) async fn change_tx<D: Dialect>(
-    pool: &Pool<D::DB>,
+    pool: &Pools<D::DB>,
     req: &AssignmentChange<'_>,
 ) -> R<ReviewWrite<ChangedAssignment>> {
     let at = req.at.trunc_subsecs(6);
