@@ -23,6 +23,7 @@ mod review;
 mod schema;
 mod task_book;
 mod third_party_evaluation;
+mod transition_path;
 mod user_directory;
 mod ws;
 mod ws_console_cookie;
