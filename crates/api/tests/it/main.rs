@@ -8,6 +8,7 @@ mod authz;
 mod authz_matrix;
 mod call_evaluation_rules;
 mod call_rules;
+mod document_cache;
 mod e2e;
 mod errors;
 mod fuzz_requests;
