@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod context;
 pub mod directory;
+pub mod document_cache;
 pub mod error;
 pub mod graphiql;
 pub mod http;
@@ -62,6 +63,8 @@ pub struct GraphqlSettings {
     /// address is the client's. Per-address limits count the address the outermost
     /// trusted proxy saw; entries a client wrote itself are never trusted.
     pub trusted_proxy_hops: u8,
+    /// Parsed documents kept for operations sent again (`document_cache.rs`); 0: none.
+    pub document_cache_entries: usize,
 }
 
 impl Default for GraphqlSettings {
@@ -76,6 +79,7 @@ impl Default for GraphqlSettings {
             rate_limit_per_minute: 600,
             cors_origins: Vec::new(),
             trusted_proxy_hops: 0,
+            document_cache_entries: 256,
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct ApiSettings {
     pub ws_init_timeout: Duration,
     /// See [`GraphqlSettings::trusted_proxy_hops`].
     pub trusted_proxy_hops: u8,
+    /// See [`GraphqlSettings::document_cache_entries`].
+    pub document_cache_entries: usize,
 }
 
 impl ApiSettings {
@@ -131,6 +137,7 @@ impl ApiSettings {
             rate_limit_per_minute,
             cors_origins,
             trusted_proxy_hops,
+            document_cache_entries,
         } = graphql.clone();
         Self {
             production,
@@ -146,6 +153,7 @@ impl ApiSettings {
             reset_ttl_minutes: auth.reset_ttl_minutes,
             ws_init_timeout: Duration::from_secs(3),
             trusted_proxy_hops,
+            document_cache_entries,
         }
     }
 }
@@ -178,6 +186,8 @@ pub struct Guards {
     pub argon2: Arc<tokio::sync::Semaphore>,
     /// Set once when the server shuts down: open WebSockets close with 1001 (going away).
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Parsed documents of operations sent before, whatever the transport.
+    pub documents: Arc<document_cache::DocumentCache>,
 }
 
 impl Guards {
@@ -197,6 +207,9 @@ impl Guards {
                     .clamp(2, 8),
             )),
             shutdown: tokio::sync::watch::channel(false).0,
+            documents: Arc::new(document_cache::DocumentCache::new(
+                settings.document_cache_entries,
+            )),
         }
     }
 
@@ -219,6 +232,7 @@ pub fn build_schema(settings: &ApiSettings) -> GrantflowSchema {
 
 /// The schema sharing `guards` with the transport.
 pub fn build_schema_with(settings: &ApiSettings, guards: Arc<Guards>) -> GrantflowSchema {
+    let documents = guards.documents.clone();
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -236,7 +250,9 @@ pub fn build_schema_with(settings: &ApiSettings, guards: Arc<Guards>) -> Grantfl
         max_complexity: settings.max_complexity,
         max_aliases: settings.max_aliases,
         introspection: !settings.production,
-    });
+    })
+    // Last, so innermost: every extension above sees every request, cached or not.
+    .extension(document_cache::CachedDocuments(documents));
     if settings.production {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -337,6 +337,10 @@ mod tests {
                 g.trusted_proxy_hops.to_string(),
             ),
             (
+                "graphql.document_cache_entries",
+                g.document_cache_entries.to_string(),
+            ),
+            (
                 "auth.session_ttl_hours",
                 c.auth.session_ttl_hours.to_string(),
             ),

@@ -11,7 +11,7 @@ pub mod redaction;
 pub mod review;
 pub mod work;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_domain::calendar::{WorkCalendar, end_of_day};
@@ -20,8 +20,8 @@ use grantflow_domain::input::{FieldError, check_input};
 use grantflow_domain::model::InputFieldDef;
 use grantflow_domain::{CompiledWorkflow, Registry};
 use grantflow_store::{
-    Applied, ClaimedTimer, ExtendDeadline, Instance, NewInstance, PlannedChange, Store, StoreError,
-    TransitionRequest, User,
+    Applied, ClaimedTimer, ExtendDeadline, Instance, NewInstance, PlannedChange, Requester, Store,
+    StoreError, TransitionRequest, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -119,12 +119,29 @@ pub struct Services {
 
 /// Count a transition attempt in `grantflow_transitions_total{workflow, event, outcome}`.
 /// The event is named only when the workflow defines it (clients choose the text), so the
-/// series stay bounded by the loaded workflows.
-fn observe_transition(wf: &CompiledWorkflow, event: &str, result: &Result<Applied, StoreError>) {
-    let event = if wf.def.transitions.iter().any(|t| t.event == event) {
-        event.to_string()
-    } else {
-        "(unknown)".to_string()
+/// series stay bounded by the loaded workflows. `wf` is the workflow the transition was
+/// planned with; one refused before planning (a version conflict, a replay) is labelled
+/// with the replayed instance's workflow or `(unknown)`; a missing or hidden instance is
+/// not counted.
+fn observe_transition(
+    wf: Option<&CompiledWorkflow>,
+    event: &str,
+    result: &Result<Applied, StoreError>,
+) {
+    if matches!(result, Err(StoreError::NotFound { .. })) {
+        return;
+    }
+    let (workflow, event) = match (wf, result) {
+        (Some(wf), _) => (
+            wf.def.id.clone(),
+            if wf.def.transitions.iter().any(|t| t.event == event) {
+                event.to_string()
+            } else {
+                "(unknown)".to_string()
+            },
+        ),
+        (None, Ok(a)) => (a.instance.workflow_id.clone(), a.record.event.clone()),
+        (None, Err(_)) => ("(unknown)".to_string(), "(unknown)".to_string()),
     };
     let outcome = match result {
         Ok(a) if a.replayed => "replayed",
@@ -136,11 +153,60 @@ fn observe_transition(wf: &CompiledWorkflow, event: &str, result: &Result<Applie
     };
     metrics::counter!(
         "grantflow_transitions_total",
-        "workflow" => wf.def.id.clone(),
+        "workflow" => workflow,
         "event" => event,
         "outcome" => outcome,
     )
     .increment(1);
+}
+
+/// Who fires an event: a person, acting with their roles on the instance and seeing what
+/// their roles show, or the scheduler, which sees every instance.
+#[derive(Clone, Copy)]
+enum Firer<'a> {
+    User(&'a User),
+    Scheduler,
+}
+
+impl<'a> Firer<'a> {
+    fn actor_on(self, instance: &Instance) -> Actor {
+        match self {
+            Firer::User(user) => Services::actor_on(user, instance),
+            Firer::Scheduler => Actor::scheduler(),
+        }
+    }
+
+    fn actor_id(self) -> String {
+        match self {
+            Firer::User(user) => user.id.to_string(),
+            Firer::Scheduler => Actor::scheduler().id,
+        }
+    }
+
+    fn name(self) -> &'a str {
+        match self {
+            Firer::User(user) => &user.display_name,
+            Firer::Scheduler => "系统定时任务 scheduler",
+        }
+    }
+
+    fn requester(self) -> Option<Requester> {
+        match self {
+            Firer::User(user) => Some(Requester {
+                scopes: access::scopes_for(user),
+            }),
+            Firer::Scheduler => None,
+        }
+    }
+}
+
+/// Whether firing `event` needs facts of other aggregates before the transaction, and so
+/// the instance read first: a submission refused once its call is closed, and an event
+/// that fixes funding (its claim names the call's catalogue category and city pool, an
+/// approved change its budget lines). Every other event reads the instance only inside
+/// its transaction.
+fn reads_instance_first(event: &str) -> bool {
+    programme::SUBMISSION_EVENTS.contains(&event) || programme::FUNDING_EVENTS.contains(&event)
 }
 
 /// Create an instance.
@@ -407,17 +473,23 @@ impl Services {
         Ok(Value::Object(checked))
     }
 
-    /// Fire an event as a user: visibility, then the engine inside the store transaction.
+    /// Fire an event as a user: the engine inside the store transaction, on the instance
+    /// as locked there and only if the user may see it (else `NotFound`, as for a missing
+    /// instance).
     pub async fn fire(&self, user: &User, req: FireEvent) -> ServiceResult<Applied> {
-        let instance = self.store.get_instance(req.instance_id).await?;
-        if !can_see(self.store.as_ref(), user, &instance).await? {
-            // Do not reveal that the instance exists.
-            return Err(ServiceError::NotFound("instance".into()));
-        }
-        self.check_call_open_for(&instance, &req.event).await?;
-        let actor = Self::actor_on(user, &instance);
+        let read_first = if reads_instance_first(&req.event) {
+            let instance = self.store.get_instance(req.instance_id).await?;
+            if !can_see(self.store.as_ref(), user, &instance).await? {
+                // Do not reveal that the instance exists.
+                return Err(ServiceError::NotFound("instance".into()));
+            }
+            self.check_call_open_for(&instance, &req.event).await?;
+            Some(instance)
+        } else {
+            None
+        };
         let applied = self
-            .fire_as(&actor, &user.display_name, &instance, req, None)
+            .fire_as(Firer::User(user), read_first.as_ref(), req, None)
             .await?;
         // Boxed: the hook fires again (an approved change request moves its project).
         Box::pin(self.after_transition(user, &applied)).await;
@@ -429,20 +501,24 @@ impl Services {
         let Some(event) = claimed.timer.event.clone() else {
             return Ok(None);
         };
-        let instance = self.store.get_instance(claimed.timer.instance_id).await?;
+        let read_first = if reads_instance_first(&event) {
+            Some(self.store.get_instance(claimed.timer.instance_id).await?)
+        } else {
+            None
+        };
         let req = FireEvent {
-            instance_id: instance.id,
+            instance_id: claimed.timer.instance_id,
             event,
-            expected_version: instance.version,
+            // Not checked: the timer's transition applies to whatever version is current.
+            expected_version: 0,
             idempotency_key: Some(format!("timer:{}", claimed.timer.id)),
             input: Value::Null,
             reason: None,
         };
         match self
             .fire_as(
-                &Actor::scheduler(),
-                "系统定时任务 scheduler",
-                &instance,
+                Firer::Scheduler,
+                read_first.as_ref(),
                 req,
                 Some((claimed.timer.id, claimed.token)),
             )
@@ -466,15 +542,17 @@ impl Services {
         }
     }
 
+    /// Run the engine inside the store's transaction, on the instance as locked there:
+    /// its workflow, the firer's roles on it and the plan all come from that row.
+    /// `read_first` is the instance as read before, for the events that need other
+    /// aggregates' facts first ([`reads_instance_first`]).
     async fn fire_as(
         &self,
-        actor: &Actor,
-        actor_name: &str,
-        instance: &Instance,
+        firer: Firer<'_>,
+        read_first: Option<&Instance>,
         req: FireEvent,
         complete_timer: Option<(Uuid, i64)>,
     ) -> ServiceResult<Applied> {
-        let wf = self.workflow_of(instance)?;
         let now = self.now();
         let command = Command {
             event: req.event.clone(),
@@ -482,18 +560,49 @@ impl Services {
             reason: req.reason.clone(),
         };
         let calendar = self.calendar.clone();
+        // The workflow the (last) plan was made with, or the one the instance names when
+        // it is not loaded.
+        let planned_with: Mutex<Option<Result<Arc<CompiledWorkflow>, String>>> = Mutex::new(None);
         let planner = |current: &Instance| -> Result<PlannedChange, EngineError> {
-            let plan =
-                engine::plan_transition(&wf, &current.snapshot(), actor, &command, now, &calendar)?;
+            let Some(wf) = self
+                .workflows
+                .get(&current.workflow_id, current.workflow_version)
+            else {
+                *planned_with
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Err(format!(
+                    "workflow {} version {}",
+                    current.workflow_id, current.workflow_version
+                )));
+                // Replaced by `NotFound` below; an engine error spends a timer.
+                return Err(EngineError::UndefinedState {
+                    state: current.state.clone(),
+                });
+            };
+            *planned_with
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(wf.clone()));
+            let actor = firer.actor_on(current);
+            let plan = engine::plan_transition(
+                &wf,
+                &current.snapshot(),
+                &actor,
+                &command,
+                now,
+                &calendar,
+            )?;
             let mut notification_context = notification_context(&wf, current, &plan);
-            notification_context["actor"] = Value::from(actor_name);
+            notification_context["actor"] = Value::from(firer.name());
             notification_context["link"] = Value::from(self.instance_link(current.id));
             Ok(PlannedChange {
                 plan,
                 notification_context,
             })
         };
-        let money = self.money_effects(instance, &req.event, &req.input).await?;
+        let money = match read_first {
+            Some(instance) => self.money_effects(instance, &req.event, &req.input).await?,
+            None => None,
+        };
         let expected_version = if complete_timer.is_some() {
             None
         } else {
@@ -510,16 +619,27 @@ impl Services {
                     expected_version,
                     idempotency_key: req.idempotency_key.clone(),
                     request_hash: request_hash(&req),
-                    actor_id: actor.id.clone(),
+                    actor_id: firer.actor_id(),
                     planner: &planner,
                     complete_timer,
                     money,
-                    refuse_while_objected: publicity::held_by_objections(instance, &req.event),
+                    refuse_while_objected: publicity::held_by_objections(&req.event),
+                    requester: firer.requester(),
                 },
                 &announce,
             )
             .await;
-        observe_transition(&wf, &req.event, &result);
+        let planned_with = planned_with
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(Err(missing)) = planned_with {
+            return Err(ServiceError::NotFound(missing));
+        }
+        observe_transition(
+            planned_with.as_ref().and_then(|w| w.as_deref().ok()),
+            &req.event,
+            &result,
+        );
         let applied = result?;
         if !applied.replayed {
             tracing::info!(

@@ -336,9 +336,11 @@ impl Services {
 /// Whether `event` continues approval and so waits until every public objection on the
 /// project is resolved. The store counts the open objections inside the transition's
 /// transaction, under the instance's lock (`TransitionRequest::refuse_while_objected`),
-/// so one submitted just before the transition is never missed.
-pub(crate) fn held_by_objections(instance: &Instance, event: &str) -> bool {
-    instance.workflow_id == PROJECT_WORKFLOW && BLOCKED_WHILE_OBJECTED.contains(&event)
+/// so one submitted just before the transition is never missed. Decided by the event
+/// alone (the instance is read only inside the transaction): objections are stored only
+/// for funded projects under publicity, so for any other instance the count is zero.
+pub(crate) fn held_by_objections(event: &str) -> bool {
+    BLOCKED_WHILE_OBJECTED.contains(&event)
 }
 
 /// The refusal of an event held by open objections (`OBJECTION_UNRESOLVED`,

@@ -354,6 +354,7 @@ async fn engine_transition(
             complete_timer: None,
             money: None,
             refuse_while_objected: false,
+            requester: None,
         })
         .await?;
     Ok(())

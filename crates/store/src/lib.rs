@@ -92,6 +92,20 @@ pub struct TransitionRequest<'a> {
     /// committed before this transition is never missed (the caller decides which events
     /// wait for objections).
     pub refuse_while_objected: bool,
+    /// Who asks, when a person does: the instance is read (and locked) only if they may
+    /// see it, else [`StoreError::NotFound`] exactly as for a missing instance. `None`
+    /// (the scheduler) sees every instance.
+    pub requester: Option<Requester>,
+}
+
+/// The instances a person may see, as the union of their scopes (one per role that shows
+/// instances). The store checks it with the same SQL condition as the listings, on the
+/// row it locks for a transition, so a transition reads the instance once, inside its
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    /// Empty: the person sees nothing.
+    pub scopes: Vec<Visibility>,
 }
 
 /// Move the current state's deadline (a manager's extension, with a reason).

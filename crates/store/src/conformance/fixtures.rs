@@ -241,6 +241,8 @@ pub struct Fire<'a> {
     pub money: Option<crate::funding::MoneyEffects>,
     /// Refused while a public objection on the instance is open.
     pub refuse_while_objected: bool,
+    /// Who asks (`None`: the scheduler, who sees every instance).
+    pub requester: Option<crate::Requester>,
 }
 
 impl<'a> Fire<'a> {
@@ -264,7 +266,14 @@ impl<'a> Fire<'a> {
             complete_timer: None,
             money: None,
             refuse_while_objected: false,
+            requester: None,
         }
+    }
+
+    /// Fired by a person who sees the instances of `scopes`.
+    pub fn seen_by(mut self, scopes: Vec<crate::Visibility>) -> Self {
+        self.requester = Some(crate::Requester { scopes });
+        self
     }
 
     pub fn money(mut self, money: crate::funding::MoneyEffects) -> Self {
@@ -333,6 +342,7 @@ impl<'a> Fire<'a> {
                 complete_timer: self.complete_timer,
                 money: self.money,
                 refuse_while_objected: self.refuse_while_objected,
+                requester: self.requester,
             })
             .await
     }

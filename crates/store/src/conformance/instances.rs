@@ -11,7 +11,9 @@ use grantflow_domain::schedule::TimerKind;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{ExtendDeadline, OutboxStatus, Store, StoreError, TimerStatus, WorkflowRecord, audit};
+use crate::{
+    ExtendDeadline, OutboxStatus, Store, StoreError, TimerStatus, Visibility, WorkflowRecord, audit,
+};
 
 use super::Harness;
 use super::fixtures::*;
@@ -306,6 +308,82 @@ pub async fn conflict_names_current_version(store: Arc<dyn Store>, _h: &dyn Harn
         matches!(missing, Err(StoreError::NotFound { .. })),
         "{missing:?}"
     );
+}
+
+/// A person's transition reads the instance only if they may see it: the listings'
+/// visibility condition on the row it locks, any of the person's scopes sufficing. An
+/// instance they may not see is refused exactly as a missing one, and nothing is written.
+pub async fn transition_sees_what_the_requester_sees(store: Arc<dyn Store>, _h: &dyn Harness) {
+    let s = store.as_ref();
+    let w = world(s).await;
+    let wf = funded_project();
+    let inst = new_application(s, &wf, &w.unit, &w.applicant, "项目", t(0)).await;
+    let applicant = actor(&w.applicant, "applicant");
+    let submit = |scopes: Vec<Visibility>| {
+        Fire::new(&wf, &inst, applicant.clone(), "submit", t(1))
+            .input(submit_input())
+            .seen_by(scopes)
+    };
+    let missing_id = Uuid::now_v7();
+    let missing = Fire {
+        instance_id: missing_id,
+        ..submit(vec![Visibility::All])
+    }
+    .run(s)
+    .await;
+    let Err(StoreError::NotFound { what, .. }) = missing else {
+        panic!("a missing instance is not found, got {missing:?}");
+    };
+    s.assign_expert(inst.id, w.expert_b.id).await.unwrap();
+    for hidden in [
+        vec![],
+        vec![Visibility::Nothing],
+        vec![Visibility::Org(w.unit_b.id)],
+        vec![Visibility::City(w.other_city.id)],
+        vec![Visibility::AssignedExpert(w.expert.id)],
+        vec![Visibility::ThirdParty(w.unit.id)],
+        vec![
+            Visibility::Org(w.other_unit.id),
+            Visibility::AssignedExpert(w.expert.id),
+        ],
+    ] {
+        match submit(hidden.clone()).run(s).await {
+            Err(StoreError::NotFound {
+                what: hidden_what,
+                id,
+            }) => {
+                assert_eq!((hidden_what, id), (what, inst.id.to_string()), "{hidden:?}");
+            }
+            other => panic!("{hidden:?} does not see the instance, got {other:?}"),
+        }
+    }
+    assert_eq!(s.get_instance(inst.id).await.unwrap().version, 0);
+    assert!(
+        s.history(inst.id).await.unwrap().is_empty(),
+        "nothing written"
+    );
+
+    // Any one scope that shows the instance lets the transition through.
+    let inst = ok(
+        s,
+        submit(vec![
+            Visibility::Org(w.other_unit.id),
+            Visibility::City(w.city.id),
+        ]),
+    )
+    .await;
+    assert_eq!((inst.state.as_str(), inst.version), ("city_review", 1));
+    let withdraw = |scopes: Vec<Visibility>| {
+        Fire::new(&wf, &inst, applicant.clone(), "withdraw", t(2)).seen_by(scopes)
+    };
+    assert!(matches!(
+        withdraw(vec![Visibility::AssignedExpert(w.expert.id)])
+            .run(s)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let inst = ok(s, withdraw(vec![Visibility::AssignedExpert(w.expert_b.id)])).await;
+    assert_eq!(inst.version, 2);
 }
 
 pub async fn idempotent_replay(store: Arc<dyn Store>, _h: &dyn Harness) {

@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
             create_instance_with_timers,
             transition_happy_path,
             conflict_names_current_version,
+            transition_sees_what_the_requester_sees,
             idempotent_replay,
             engine_refusal_writes_nothing,
             engine_refusal_still_spends_the_timer,

@@ -21,7 +21,7 @@ use crate::sql::retrying;
 use crate::support::{self};
 use crate::{
     Announcer, Applied, EXPERT_GRANT_IS_LIVE, ExtendDeadline, Instance, InstanceFilter,
-    MigrateInstance, NewInstance, OrgKind, Page, PageRequest, StoreError, StoreResult,
+    MigrateInstance, NewInstance, OrgKind, Page, PageRequest, Requester, StoreError, StoreResult,
     TransitionRequest, User, Visibility, WorkflowRecord, scoped_key,
 };
 
@@ -104,6 +104,27 @@ pub async fn fetch_instance<D: Dialect>(
         if lock { D::FOR_UPDATE } else { "" }
     );
     let row = D::fetch_optional(conn, &sql, Args::new().id(id)).await?;
+    row.as_ref().map(instance::<D>).transpose()
+}
+
+/// Read and lock the instance a transition changes, if `requester` (when a person asks)
+/// may see it: the listings' visibility condition on the same statement, so an instance
+/// they may not see is exactly as absent as a missing one.
+async fn fetch_instance_for<D: Dialect>(
+    conn: &mut Conn<D>,
+    id: Uuid,
+    requester: Option<&Requester>,
+) -> R<Option<Instance>> {
+    let mut args = Args::new().id(id);
+    let visible = requester
+        .and_then(|r| super::listing::visible_to_any(&mut args, &r.scopes))
+        .map(|c| format!(" AND {c}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT {INSTANCE_COLS} FROM instances i WHERE i.id = $1{visible}{}",
+        D::FOR_UPDATE
+    );
+    let row = D::fetch_optional(conn, &sql, args).await?;
     row.as_ref().map(instance::<D>).transpose()
 }
 
@@ -532,7 +553,7 @@ async fn apply_tx<D: Dialect>(
     announce: Option<&Announcer<'_>>,
 ) -> R<Applied> {
     let mut tx = D::begin_write(pool).await?;
-    let before = fetch_instance::<D>(&mut *tx, req.instance_id, true)
+    let before = fetch_instance_for::<D>(&mut *tx, req.instance_id, req.requester.as_ref())
         .await?
         .ok_or_else(|| StoreError::not_found("instance", req.instance_id))?;
     let scoped = req

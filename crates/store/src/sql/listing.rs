@@ -33,30 +33,50 @@ fn cursor_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// The condition that an instance row `i` is within `visibility` (`None`: every row),
+/// its arguments appended to `args`. Listings filter by it and a transition checks it on
+/// the row it locks ([`visible_to_any`]): one SQL decides what a viewer sees.
+fn visible_to(args: &mut Args, visibility: &Visibility) -> Option<String> {
+    match visibility {
+        Visibility::All => None,
+        Visibility::Org(org) => Some(format!("i.org_id = {}", args.push(Arg::Id(Some(*org))))),
+        Visibility::City(city) => Some(format!("i.city_id = {}", args.push(Arg::Id(Some(*city))))),
+        Visibility::AssignedExpert(user) => Some(format!(
+            "EXISTS (SELECT 1 FROM expert_assignments e \
+             WHERE e.instance_id = i.id AND {EXPERT_GRANT_IS_LIVE} AND e.user_id = {})",
+            args.push(Arg::Id(Some(*user)))
+        )),
+        Visibility::ThirdParty(org) => Some(format!(
+            "EXISTS (SELECT 1 FROM evaluation_assignments ea \
+             WHERE ea.instance_id = i.id AND ea.org_id = {})",
+            args.push(Arg::Id(Some(*org)))
+        )),
+        Visibility::Nothing => Some("1 = 0".to_string()),
+    }
+}
+
+/// The condition that an instance row `i` is within any of `scopes` (a person's roles
+/// together; none: no row), or `None` when one of them is every row.
+pub(super) fn visible_to_any(args: &mut Args, scopes: &[Visibility]) -> Option<String> {
+    if scopes.contains(&Visibility::All) {
+        return None;
+    }
+    if scopes.is_empty() {
+        return Some("1 = 0".to_string());
+    }
+    let any = scopes
+        .iter()
+        .filter_map(|v| visible_to(args, v))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    Some(format!("({any})"))
+}
+
 /// The `WHERE` clause of an instance listing, its arguments appended to `args`.
 fn filters<D: Dialect>(args: &mut Args, visibility: &Visibility, f: &InstanceFilter) -> String {
     let mut w = String::from(" WHERE 1 = 1");
-    match visibility {
-        Visibility::All => {}
-        Visibility::Org(org) => w += &format!(" AND i.org_id = {}", args.push(Arg::Id(Some(*org)))),
-        Visibility::City(city) => {
-            w += &format!(" AND i.city_id = {}", args.push(Arg::Id(Some(*city))));
-        }
-        Visibility::AssignedExpert(user) => {
-            w += &format!(
-                " AND EXISTS (SELECT 1 FROM expert_assignments e \
-                 WHERE e.instance_id = i.id AND {EXPERT_GRANT_IS_LIVE} AND e.user_id = {})",
-                args.push(Arg::Id(Some(*user)))
-            );
-        }
-        Visibility::ThirdParty(org) => {
-            w += &format!(
-                " AND EXISTS (SELECT 1 FROM evaluation_assignments ea \
-                 WHERE ea.instance_id = i.id AND ea.org_id = {})",
-                args.push(Arg::Id(Some(*org)))
-            );
-        }
-        Visibility::Nothing => w += " AND 1 = 0",
+    if let Some(visible) = visible_to(args, visibility) {
+        w += &format!(" AND {visible}");
     }
     if let Some(wf) = &f.workflow_id {
         w += &format!(

@@ -155,6 +155,7 @@ async fn write_forever(
                 complete_timer: None,
                 money: None,
                 refuse_while_objected: false,
+                requester: None,
             })
             .await?;
         version = applied.instance.version;
