@@ -180,7 +180,7 @@ mod tests {
                         email: "u@example.org".into(),
                         org_id,
                         roles: roles.clone(),
-                        lang: "zh-CN".into(),
+                        lang: grantflow_store::Lang::ZhCn,
                         notify_pref: NotifyPref::default(),
                         active,
                         created_at: Utc::now(),
