@@ -33,7 +33,7 @@ impl RequestContext {
         viewer: Option<Viewer>,
     ) -> Self {
         let loader = DataLoader::with_cache(
-            StoreLoader::new(services.store.clone()),
+            StoreLoader::new(services.clone()),
             tokio::spawn,
             HashMapCache::default(),
         );

@@ -5,16 +5,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
+use grantflow_service::Services;
+use grantflow_service::programme::PreviousGrade;
 use grantflow_store::{Instance, Organisation, Store, User};
 use uuid::Uuid;
 
 pub struct StoreLoader {
     store: Arc<dyn Store>,
+    /// For loads that are the services' (a unit's previous grades).
+    services: Services,
 }
 
 impl StoreLoader {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(services: Services) -> Self {
+        Self {
+            store: services.store.clone(),
+            services,
+        }
     }
 
     /// The store, for loaders of other modules (`review::ReviewerKey`).
@@ -120,5 +127,33 @@ impl Loader<Assignment> for StoreLoader {
             }
         }
         Ok(out)
+    }
+}
+
+/// The grades of a unit's evaluated projects, newest first (`Instance.previousGrades`,
+/// which leaves out the instance's own): one batch of units costs
+/// [`Services::grades_of_units`]' three store calls, whatever their number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnitGrades(pub Uuid);
+
+impl Loader<UnitGrades> for StoreLoader {
+    /// Every key gets an answer (a unit without grades: empty).
+    type Value = Arc<Vec<PreviousGrade>>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[UnitGrades],
+    ) -> Result<HashMap<UnitGrades, Arc<Vec<PreviousGrade>>>, LoadError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let mut by_unit = self
+            .services
+            .grades_of_units(&ids)
+            .await
+            .map_err(|e| LoadError(Arc::new(e.to_string())))?;
+        Ok(keys
+            .iter()
+            .map(|k| (*k, Arc::new(by_unit.remove(&k.0).unwrap_or_default())))
+            .collect())
     }
 }

@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use grantflow_service::access::decided_without_store;
-use grantflow_service::{can_see, visibility_for};
+use grantflow_service::{Services, can_see, visibility_for};
 use grantflow_store::{
     Cursor, Instance, InstanceFilter, OutboxStatus, PageRequest, Role, SortKey, SortOrder, User,
 };
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::scope;
 use crate::context::{rc, store_err, viewer_with_role, viewer_with_scope};
 use crate::error::ApiError;
-use crate::loaders::{Assignment, InstanceId, OrgId, UserId};
+use crate::loaders::{Assignment, InstanceId, OrgId, UnitGrades, UserId};
 use crate::types::{
     InstanceGql, OrganisationGql, OutboxMessageGql, TokenGql, UserGql, WorkflowGql, parse_id,
 };
@@ -429,6 +429,20 @@ async fn prefetch(ctx: &Context<'_>, user: &User, page: &[&Instance]) -> Result<
         r.loader
             .feed_many(users.into_iter().map(|u| (UserId(u.id), u)))
             .await;
+    }
+    if node.field("previousGrades").exists() {
+        // The units whose grades may show on this page (a blind round only hides more).
+        let units = distinct(
+            page.iter()
+                .filter(|i| Services::shows_previous_grades(user, i, false))
+                .map(|i| i.org_id),
+        );
+        if !units.is_empty() {
+            r.loader
+                .load_many(units.into_iter().map(UnitGrades))
+                .await
+                .map_err(|e| ApiError::internal(&r.request_id, &e))?;
+        }
     }
     if node.field("parent").exists() {
         let ids = distinct(page.iter().filter_map(|i| i.parent_id));

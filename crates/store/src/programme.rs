@@ -413,8 +413,9 @@ pub trait ProgrammeStore: Send + Sync {
     async fn actuals_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<ActualRecord>>;
     /// The stored grades of these instances (one query, no indicator scores).
     async fn grades_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<GradeRecord>>;
-    /// The stored grades of every project of one organisation, newest evaluation first.
-    async fn grades_of_org(&self, org_id: Uuid) -> StoreResult<Vec<GradeRecord>>;
+    /// The stored grades of every project of these organisations, each with its
+    /// organisation, newest evaluation first (one query).
+    async fn grades_of_orgs(&self, org_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, GradeRecord)>>;
 
     // ---- demand merges
     /// Record a merge. A demand is merged away at most once: recording the same merged
@@ -601,11 +602,17 @@ macro_rules! delegate_programme_store {
             ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
                 self.$field.grades_of(instance_ids).await
             }
-            async fn grades_of_org(
+            async fn grades_of_orgs(
                 &self,
-                org_id: $crate::programme::__private::Uuid,
-            ) -> $crate::StoreResult<Vec<$crate::programme::GradeRecord>> {
-                self.$field.grades_of_org(org_id).await
+                org_ids: &[$crate::programme::__private::Uuid],
+            ) -> $crate::StoreResult<
+                Vec<(
+                    $crate::programme::__private::Uuid,
+                    $crate::programme::GradeRecord,
+                )>,
+            > {
+                $( self.$hook(stringify!(grades_of_orgs)).await?; )?
+                self.$field.grades_of_orgs(org_ids).await
             }
             async fn record_demand_merge(
                 &self,

@@ -350,14 +350,22 @@ impl InstanceGql {
     ) -> Result<Option<Vec<crate::programme::PreviousGradeGql>>> {
         let blind = crate::review::hides_applicant(ctx, &self.0).await?;
         let v = viewer(ctx)?;
-        if !grantflow_service::redaction::shows_unit_record(&v.user, &self.0, blind) {
+        if !Services::shows_previous_grades(&v.user, &self.0, blind) {
             return Ok(None);
         }
-        let grades = services(ctx)
-            .previous_grades(&v.user, &self.0, blind)
+        // Batched by unit (a list's page loads its units' grades at once).
+        let unit = rc(ctx)
+            .loader
+            .load_one(crate::loaders::UnitGrades(self.0.org_id))
             .await
-            .map_err(|e| crate::context::service_err(ctx, e))?;
-        Ok(grades.map(|g| g.into_iter().map(Into::into).collect()))
+            .map_err(|e| internal(ctx, e))?
+            .unwrap_or_default();
+        Ok(Some(
+            Services::previous_of(&self.0, &unit)
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        ))
     }
     /// The append-only history, oldest first, with its hash chain (empty for a reviewer
     /// of a blind round: it names the applicant).

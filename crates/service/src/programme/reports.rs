@@ -295,56 +295,63 @@ impl Services {
         .await
     }
 
-    /// The grades of the unit's other evaluated projects, newest first, as shown on one of
-    /// its applications; `None` when `user` may not see them there
-    /// ([`crate::redaction::shows_unit_record`]: the province and the unit's city bureau,
-    /// never a reviewer of a blind round). `blind`: whether `user` reviews the instance in
-    /// a blind round ([`Services::blind_instance_ids`]; the API's loaders answer it for a
-    /// whole page at once).
-    pub async fn previous_grades(
+    /// Whether `user` sees the unit's previous grades on `instance` (its unit's other
+    /// evaluated projects, for the decision on this application and next year's
+    /// budgeting): on funded projects, for the province and the unit's city bureau, never
+    /// for a reviewer of a blind round ([`crate::redaction::shows_unit_record`]; `blind`:
+    /// whether `user` reviews it in one, [`Services::blind_instance_ids`]). Shown as
+    /// [`Services::previous_of`] its unit's [`Services::grades_of_units`], which the API
+    /// loads for a whole page of projects at once.
+    pub fn shows_previous_grades(user: &User, instance: &Instance, blind: bool) -> bool {
+        instance.workflow_id == PROJECT_WORKFLOW
+            && crate::redaction::shows_unit_record(user, instance, blind)
+    }
+
+    /// The grades of every evaluated project of these units, newest first, by unit (a
+    /// unit without any is absent), in three store calls whatever the number of units.
+    /// Shown only where [`Services::shows_previous_grades`] allows.
+    pub async fn grades_of_units(
         &self,
-        user: &User,
-        instance: &Instance,
-        blind: bool,
-    ) -> ServiceResult<Option<Vec<PreviousGrade>>> {
-        if instance.workflow_id != PROJECT_WORKFLOW {
-            return Ok(None);
+        org_ids: &[Uuid],
+    ) -> ServiceResult<HashMap<Uuid, Vec<PreviousGrade>>> {
+        let grades = self.store.grades_of_orgs(org_ids).await?;
+        if grades.is_empty() {
+            return Ok(HashMap::new());
         }
-        if !crate::redaction::shows_unit_record(user, instance, blind) {
-            return Ok(None);
-        }
-        let grades: Vec<_> = self
+        let ids: Vec<Uuid> = grades.iter().map(|(_, g)| g.instance_id).collect();
+        let titles: HashMap<Uuid, String> = self
             .store
-            .grades_of_org(instance.org_id)
+            .get_instances(&ids)
             .await?
             .into_iter()
-            .filter(|g| g.instance_id != instance.id)
+            .map(|p| (p.id, p.title))
             .collect();
-        if grades.is_empty() {
-            return Ok(Some(Vec::new()));
+        let years: HashMap<String, i32> = self
+            .store
+            .list_calls()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.to_string(), c.year))
+            .collect();
+        let mut by_unit: HashMap<Uuid, Vec<PreviousGrade>> = HashMap::new();
+        for (org, g) in grades {
+            by_unit.entry(org).or_default().push(PreviousGrade {
+                title: titles.get(&g.instance_id).cloned().unwrap_or_default(),
+                call_year: years.get(&g.call_id).copied(),
+                instance_id: g.instance_id,
+                score: g.total,
+                grade: g.grade,
+                evaluated_at: g.evaluated_at,
+            });
         }
-        let ids: Vec<Uuid> = grades.iter().map(|g| g.instance_id).collect();
-        let projects = self.store.get_instances(&ids).await?;
-        let calls = self.store.list_calls().await?;
-        Ok(Some(
-            grades
-                .into_iter()
-                .map(|g| PreviousGrade {
-                    title: projects
-                        .iter()
-                        .find(|p| p.id == g.instance_id)
-                        .map(|p| p.title.clone())
-                        .unwrap_or_default(),
-                    call_year: calls
-                        .iter()
-                        .find(|c| c.id.to_string() == g.call_id)
-                        .map(|c| c.year),
-                    instance_id: g.instance_id,
-                    score: g.total,
-                    grade: g.grade,
-                    evaluated_at: g.evaluated_at,
-                })
-                .collect(),
-        ))
+        Ok(by_unit)
+    }
+
+    /// Of a unit's grades, those of its projects other than `instance`.
+    pub fn previous_of(instance: &Instance, unit: &[PreviousGrade]) -> Vec<PreviousGrade> {
+        unit.iter()
+            .filter(|g| g.instance_id != instance.id)
+            .cloned()
+            .collect()
     }
 }

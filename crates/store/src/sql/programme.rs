@@ -899,8 +899,8 @@ impl<S: super::SqlBackend> crate::ProgrammeStore for S {
     async fn grades_of(&self, instance_ids: &[Uuid]) -> StoreResult<Vec<GradeRecord>> {
         super::reports::grades_of::<S::D>(self.sql_pool(), instance_ids).await
     }
-    async fn grades_of_org(&self, org_id: Uuid) -> StoreResult<Vec<GradeRecord>> {
-        super::reports::grades_of_org::<S::D>(self.sql_pool(), org_id).await
+    async fn grades_of_orgs(&self, org_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, GradeRecord)>> {
+        super::reports::grades_of_orgs::<S::D>(self.sql_pool(), org_ids).await
     }
     async fn record_demand_merge(&self, merge: DemandMerge) -> StoreResult<DemandMerge> {
         record_demand_merge::<S::D>(self.sql_pool(), merge).await

@@ -1,10 +1,10 @@
 //! The reads behind the programme reports (项目统计报表): indicator actuals and grades of
-//! many projects at once, and every grade of one organisation.
+//! many projects at once, and every grade of some organisations.
 
 use crate::sql::Pools;
 use uuid::Uuid;
 
-use super::{Args, Dialect, Fail, Get, R, Row, fetch_all, fetch_by_ids};
+use super::{Dialect, Get, R, Row, fetch_by_ids};
 use crate::StoreResult;
 use crate::programme::{ActualRecord, GradeRecord};
 
@@ -60,18 +60,17 @@ pub async fn grades_of<D: Dialect>(
     fetch_by_ids::<D, _>(pool, &sql, instance_ids, grade_record::<D>).await
 }
 
-pub async fn grades_of_org<D: Dialect>(
+pub async fn grades_of_orgs<D: Dialect>(
     pool: &Pools<D::DB>,
-    org_id: Uuid,
-) -> StoreResult<Vec<GradeRecord>> {
+    org_ids: &[Uuid],
+) -> StoreResult<Vec<(Uuid, GradeRecord)>> {
     let sql = format!(
-        "SELECT {GRADE_COLS} FROM evaluations e JOIN instances i ON i.id = e.instance_id \
-         WHERE i.org_id = $1 ORDER BY e.evaluated_at DESC, e.instance_id"
+        "SELECT {GRADE_COLS}, i.org_id FROM evaluations e JOIN instances i ON i.id = e.instance_id \
+         WHERE i.org_id {{ids}} ORDER BY e.evaluated_at DESC, e.instance_id"
     );
-    let r: R<Vec<GradeRecord>> = async {
-        let rows = fetch_all::<D>(pool, &sql, Args::new().id(org_id)).await?;
-        rows.iter().map(grade_record::<D>).collect()
-    }
-    .await;
-    r.map_err(Fail::store::<D>)
+    fetch_by_ids::<D, _>(pool, &sql, org_ids, org_grade_record::<D>).await
+}
+
+fn org_grade_record<D: Dialect>(r: &Row<D>) -> R<(Uuid, GradeRecord)> {
+    Ok((Get::<D>(r).id("org_id")?, grade_record::<D>(r)?))
 }

@@ -61,14 +61,28 @@ pub async fn reports_read_in_bulk(store: Arc<dyn Store>, _h: &dyn Harness) {
             (q.id, "call-2022", 72.5, "中")
         ]
     );
-    // A unit's grades, newest first; another unit's are not among them.
-    let of_unit = s.grades_of_org(w.unit.id).await.unwrap();
-    assert_eq!(
-        of_unit.iter().map(|g| g.instance_id).collect::<Vec<_>>(),
-        [q.id, p.id]
+    // Units' grades, each with its unit, newest first; a unit without any has none.
+    let of_units = s
+        .grades_of_orgs(&[w.unit.id, w.other_unit.id, w.city.id])
+        .await
+        .unwrap();
+    let of = |org: uuid::Uuid| {
+        of_units
+            .iter()
+            .filter(|(o, _)| *o == org)
+            .map(|(_, g)| g.instance_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(w.unit.id), [q.id, p.id]);
+    assert_eq!(of(w.other_unit.id), [other.id]);
+    assert_eq!(of_units.len(), 3);
+    assert!(
+        of_units
+            .windows(2)
+            .all(|w| w[0].1.evaluated_at >= w[1].1.evaluated_at)
     );
-    assert_eq!(of_unit[0].evaluated_at, t(40));
-    assert_eq!(s.grades_of_org(w.city.id).await.unwrap(), []);
+    assert_eq!(s.grades_of_orgs(&[w.city.id]).await.unwrap(), []);
+    assert!(s.grades_of_orgs(&[]).await.unwrap().is_empty());
     // Nothing was paid: every project's disbursed total is zero, in the given order.
     let totals = s.disbursed_totals(&[p.id, q.id, other.id]).await.unwrap();
     assert_eq!(
