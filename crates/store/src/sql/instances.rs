@@ -5,7 +5,6 @@
 //! Kept in one file (a little over 800 lines) because the transaction steps share the
 //! instance's row helpers; listings are in [`super::listing`].
 
-use crate::sql::Pools;
 use std::collections::HashSet;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use super::accounts::{user, user_select};
 use super::queue::{insert_outbox, mark_timer_done};
-use super::{Arg, Args, Conn, Dialect, Fail, Get, R, Row, dup, execute, fetch_all};
+use super::{Arg, Args, Conn, Dialect, Fail, Get, Pools, R, Row, dup, execute, fetch_all};
 use crate::sql::retrying;
 use crate::support::{self};
 use crate::{
