@@ -7,8 +7,8 @@
 //! project queue, and the second sees the first's committed record, so a line can never
 //! be overdrawn.
 //!
-//! One aggregate's queries and the `ProgrammeStore` implementation, kept together (a little
-//! over 800 lines): each function is one query or one transaction of the trait.
+//! One aggregate's queries and the `ProgrammeStore` implementation, kept together (under
+//! 1,000 lines): each function is one query or one transaction of the trait.
 
 use chrono::SubsecRound;
 use grantflow_domain::Money;
