@@ -18,6 +18,9 @@
 //! rejection sampling on raw 64-bit outputs, so a draw depends only on the data and the
 //! seed, never on the `rand` crate's sampling code ([`DRAW_ALGORITHM`]). Experts and
 //! applications are processed sorted by id, so the order of the input does not matter.
+//!
+//! Kept as one file: it passes 800 lines only with its unit tests (the `tests` module at
+//! the end).
 
 use std::collections::{BTreeMap, BTreeSet};
 

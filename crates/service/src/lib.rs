@@ -1,6 +1,11 @@
 //! Application services shared by the GraphQL API and the scheduler: creating instances and
 //! firing events through the one engine path (engine inside the store's transaction),
 //! deadline extensions, visibility rules, the clock, and the live event feed.
+//!
+//! `Services` itself and its one engine path stay in this file (under 900 lines): creating
+//! instances, firing events and timers, extending deadlines and migrating versions share
+//! its private helpers; every capability's own methods live in their modules (`access`,
+//! `programme/`, `review/`, `publicity`, …).
 
 pub mod access;
 pub mod clock;

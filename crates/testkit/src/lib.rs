@@ -8,6 +8,9 @@
 //! - [`seed`]: the organisation tree with one user per role that API tests share;
 //! - [`spawn_app`]: the whole HTTP application on port 0, with a small GraphQL client;
 //! - [`open_test_call`] / [`open_call`]: a stored call for the applications of a test;
+//! - [`ServiceWorld`]: services on a fresh database with a manual clock, and the steps a
+//!   service test takes to create organisations, users and calls and to fire events;
+//!   [`FoshanWorld`] adds the manager, city bureau and applicant of most programme stories;
 //! - [`CountingStore`]: a store that counts every call and can be told to fail or hang;
 //! - [`pg_cluster::PgCluster`]: a throwaway PostgreSQL cluster of a test's own, to stop,
 //!   kill, restart or fail over.
@@ -22,6 +25,7 @@ pub mod db;
 pub mod pg_cluster;
 pub mod seed;
 pub mod workflows;
+pub mod world;
 
 pub use app::{
     TEST_CALL, TEST_ITEM, TestApp, error_code, spawn_app, spawn_app_with, spawn_counting,
@@ -31,6 +35,7 @@ pub use counting::CountingStore;
 pub use db::{Backend, TempPostgres, TempSqlite, TestDb, fresh_store};
 pub use seed::{PASSWORD, Seed, seed, start_time};
 pub use workflows::{registry, registry_from, registry_of};
+pub use world::{FoshanWorld, NO_PASSWORD, ServiceWorld, new_user};
 
 /// Runs each named `async fn(Backend)` scenario once per backend, as the tests
 /// `sqlite::<name>` and `postgres::<name>` of the calling module (one invocation per

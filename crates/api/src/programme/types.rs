@@ -2,7 +2,8 @@
 //! duplicates and merges, exports, budgets and spending, indicators and evaluations.
 //!
 //! One cohesive file of type definitions and their conversions from the service's views
-//! (a little under 800 lines); resolvers live in `query.rs` and `mutation.rs`.
+//! (about 850 lines, divided by its banners); resolvers live in `query.rs` and
+//! `mutation.rs`.
 
 use super::*;
 use crate::types::OrgKindGql;

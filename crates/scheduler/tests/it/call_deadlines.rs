@@ -9,128 +9,30 @@
 
 use crate::common;
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use common::{Backend, PUBLIC_URL, fresh_store, local, to};
-use grantflow_domain::calendar::WorkCalendar;
+use common::{Backend, CallWorld, local, to};
 use grantflow_domain::engine::EngineError;
-use grantflow_mail::testkit::SmtpTestServer;
-use grantflow_mail::{MailConfig, Mailer};
-use grantflow_scheduler::{Scheduler, SchedulerSettings};
 use grantflow_service::programme::OpenCall;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{Instance, Lang, NewOrganisation, NewUser, OrgKind, Role, StoreError, User};
+use grantflow_service::{CreateInstance, ServiceError};
+use grantflow_store::{Instance, StoreError, User};
+use grantflow_testkit::{CATALOGUE_2022, call_of, registry_of};
 use serde_json::{Value, json};
 
 const TITLE: &str = "顺德家电专利导航项目";
 
 struct W {
-    services: Services,
-    clock: Arc<ManualClock>,
-    smtp: SmtpTestServer,
-    scheduler: Scheduler,
-    manager: User,
-    city: User,
-    applicant: User,
-    call: uuid::Uuid,
-    _db: common::DbGuard,
+    base: CallWorld,
 }
+grantflow_testkit::extends!(W, base: CallWorld);
 
 async fn world(backend: Backend) -> W {
-    let (store, db) = fresh_store(backend).await;
-    let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
-    let services = Services::new(
-        store.clone(),
-        Arc::new(grantflow_testkit::registry_of(&[
-            "funded-project",
-            "demand-collection",
-        ])),
-        Arc::new(WorkCalendar::builtin()),
-        clock.clone(),
-    )
-    .with_public_url(PUBLIC_URL);
-    services.register_workflows().await.unwrap();
-    let org = |name: &str, kind, parent| NewOrganisation {
-        name: name.into(),
-        kind,
-        parent_id: parent,
+    let call = OpenCall {
+        // The call's own correction window: seven days.
+        correction_window_days: Some(7),
+        ..call_of(CATALOGUE_2022)
     };
-    let province = store
-        .create_org(org("广东省市场监督管理局", OrgKind::Province, None))
-        .await
-        .unwrap();
-    let city = store
-        .create_org(org(
-            "佛山市市场监督管理局",
-            OrgKind::City,
-            Some(province.id),
-        ))
-        .await
-        .unwrap();
-    let unit = store
-        .create_org(org(
-            "顺德家电产业知识产权联盟",
-            OrgKind::Unit,
-            Some(city.id),
-        ))
-        .await
-        .unwrap();
-    let user = |username: &str, org: uuid::Uuid, role: Role| {
-        let store = store.clone();
-        let username = username.to_string();
-        async move {
-            store
-                .create_user(NewUser {
-                    username: username.clone(),
-                    display_name: username.clone(),
-                    email: format!("{username}@example.gov.cn"),
-                    org_id: Some(org),
-                    roles: vec![role],
-                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                    lang: Lang::ZhCn,
-                })
-                .await
-                .unwrap()
-        }
-    };
-    let manager = user("manager", province.id, Role::Manager).await;
-    let city_user = user("foshan", city.id, Role::City).await;
-    let applicant = user("shunde", unit.id, Role::Applicant).await;
-    let call = grantflow_testkit::open_call(
-        &services,
-        &manager,
-        OpenCall {
-            // The call's own correction window: seven days.
-            correction_window_days: Some(7),
-            ..grantflow_testkit::call_of(grantflow_testkit::CATALOGUE_2022)
-        },
-    )
-    .await;
-    let smtp = SmtpTestServer::start();
-    let mailer = Mailer::from_config(&MailConfig::Smtp(smtp.smtp_config())).unwrap();
-    let scheduler = Scheduler::new(
-        services.clone(),
-        mailer,
-        SchedulerSettings {
-            batch_size: 50,
-            lease: std::time::Duration::from_secs(120),
-            poll_interval: std::time::Duration::from_secs(30),
-            digests: vec![],
-            public_url: PUBLIC_URL.into(),
-        },
-    )
-    .unwrap();
+    let registry = registry_of(&["funded-project", "demand-collection"]);
     W {
-        services,
-        clock,
-        smtp,
-        scheduler,
-        manager,
-        city: city_user,
-        applicant,
-        call,
-        _db: db,
+        base: CallWorld::new(backend, registry, call).await,
     }
 }
 
@@ -139,11 +41,6 @@ fn file() -> Value {
 }
 
 impl W {
-    async fn run_at(&self, at: DateTime<Utc>) {
-        self.clock.set(at);
-        self.scheduler.run_once(at).await.unwrap();
-    }
-
     async fn fire(
         &self,
         who: &User,
@@ -151,21 +48,8 @@ impl W {
         event: &str,
         input: Value,
     ) -> Result<Instance, ServiceError> {
-        let current = self.services.store.get_instance(id).await.unwrap();
-        self.services
-            .fire(
-                who,
-                FireEvent {
-                    instance_id: id,
-                    event: event.into(),
-                    expected_version: current.version,
-                    idempotency_key: None,
-                    input,
-                    reason: Some("材料不全".into()),
-                },
-            )
+        self.fire_with(who, id, event, input, Some("材料不全"))
             .await
-            .map(|a| a.instance)
     }
 
     /// An application of the unit for a 保留省级 item, submitted to the city on 06-20.

@@ -14,147 +14,28 @@
 
 use crate::common;
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use common::{Backend, PUBLIC_URL, fresh_store, local, to};
-use grantflow_domain::Registry;
-use grantflow_domain::calendar::WorkCalendar;
+use common::{Backend, CallWorld, local, to};
 use grantflow_domain::engine::EngineError;
-use grantflow_mail::testkit::SmtpTestServer;
-use grantflow_mail::{MailConfig, Mailer};
-use grantflow_programme::catalogue::Catalogue;
-use grantflow_scheduler::{Scheduler, SchedulerSettings};
-use grantflow_service::programme::OpenCall;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{
-    Instance, Lang, NewOrganisation, NewUser, OrgKind, Role, StoreError, TimerStatus, User,
-};
+use grantflow_service::{CreateInstance, ServiceError};
+use grantflow_store::{Instance, StoreError, TimerStatus, User};
+use grantflow_testkit::{CATALOGUE_2022, call_of, registry_of};
 use serde_json::{Value, json};
 
 const TITLE: &str = "顺德家电企业知识产权维权援助";
 
 struct W {
-    services: Services,
-    clock: Arc<ManualClock>,
-    smtp: SmtpTestServer,
-    scheduler: Scheduler,
-    manager: User,
-    city: User,
-    applicant: User,
-    call: uuid::Uuid,
-    _db: common::DbGuard,
+    base: CallWorld,
 }
-
-fn registry() -> Registry {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows");
-    let mut reg = Registry::default();
-    let path = format!("{dir}/funded-project.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    reg.insert(grantflow_domain::load_str(&path, &text).workflow.unwrap())
-        .unwrap();
-    reg
-}
+grantflow_testkit::extends!(W, base: CallWorld);
 
 async fn world(backend: Backend) -> W {
-    let (store, db) = fresh_store(backend).await;
-    let clock = Arc::new(ManualClock::new(local("2024-06-03", "10:00")));
-    let services = Services::new(
-        store.clone(),
-        Arc::new(registry()),
-        Arc::new(WorkCalendar::builtin()),
-        clock.clone(),
+    let base = CallWorld::new(
+        backend,
+        registry_of(&["funded-project"]),
+        call_of(CATALOGUE_2022),
     )
-    .with_public_url(PUBLIC_URL);
-    services.register_workflows().await.unwrap();
-    let org = |name: &str, kind, parent| NewOrganisation {
-        name: name.into(),
-        kind,
-        parent_id: parent,
-    };
-    let province = store
-        .create_org(org("广东省市场监督管理局", OrgKind::Province, None))
-        .await
-        .unwrap();
-    let city = store
-        .create_org(org(
-            "佛山市市场监督管理局",
-            OrgKind::City,
-            Some(province.id),
-        ))
-        .await
-        .unwrap();
-    let unit = store
-        .create_org(org(
-            "顺德家电产业知识产权联盟",
-            OrgKind::Unit,
-            Some(city.id),
-        ))
-        .await
-        .unwrap();
-    let user = |username: &str, org: uuid::Uuid, role: Role| {
-        let store = store.clone();
-        let username = username.to_string();
-        async move {
-            store
-                .create_user(NewUser {
-                    username: username.clone(),
-                    display_name: username.clone(),
-                    email: format!("{username}@example.gov.cn"),
-                    org_id: Some(org),
-                    roles: vec![role],
-                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                    lang: Lang::ZhCn,
-                })
-                .await
-                .unwrap()
-        }
-    };
-    let manager = user("manager", province.id, Role::Manager).await;
-    let city_user = user("foshan", city.id, Role::City).await;
-    let applicant = user("shunde", unit.id, Role::Applicant).await;
-    let call = services
-        .open_call(
-            &manager,
-            OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: Catalogue::from_toml_str(include_str!(
-                    "../../../../workflows/calls/2022.toml"
-                ))
-                .unwrap(),
-            },
-        )
-        .await
-        .unwrap();
-    let smtp = SmtpTestServer::start();
-    let mailer = Mailer::from_config(&MailConfig::Smtp(smtp.smtp_config())).unwrap();
-    let scheduler = Scheduler::new(
-        services.clone(),
-        mailer,
-        SchedulerSettings {
-            batch_size: 50,
-            lease: std::time::Duration::from_secs(120),
-            poll_interval: std::time::Duration::from_secs(30),
-            digests: vec![],
-            public_url: PUBLIC_URL.into(),
-        },
-    )
-    .unwrap();
-    W {
-        services,
-        clock,
-        smtp,
-        scheduler,
-        manager,
-        city: city_user,
-        applicant,
-        call: call.id,
-        _db: db,
-    }
+    .await;
+    W { base }
 }
 
 fn file(name: &str) -> Value {
@@ -178,38 +59,8 @@ fn tasks() -> Value {
 }
 
 impl W {
-    async fn run_at(&self, at: DateTime<Utc>) {
-        self.clock.set(at);
-        self.scheduler.run_once(at).await.unwrap();
-    }
-
-    async fn fire_as(
-        &self,
-        who: &User,
-        id: uuid::Uuid,
-        event: &str,
-        input: Value,
-        reason: Option<&str>,
-    ) -> Result<Instance, ServiceError> {
-        let current = self.services.store.get_instance(id).await.unwrap();
-        self.services
-            .fire(
-                who,
-                FireEvent {
-                    instance_id: id,
-                    event: event.into(),
-                    expected_version: current.version,
-                    idempotency_key: None,
-                    input,
-                    reason: reason.map(str::to_string),
-                },
-            )
-            .await
-            .map(|a| a.instance)
-    }
-
     async fn fire(&self, who: &User, id: uuid::Uuid, event: &str, input: Value) -> Instance {
-        self.fire_as(who, id, event, input, Some("依据检查意见"))
+        self.fire_with(who, id, event, input, Some("依据检查意见"))
             .await
             .unwrap_or_else(|e| panic!("`{event}`: {e:?}"))
     }
@@ -409,7 +260,7 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
         })
     };
     let errors = invalid_input(
-        w.fire_as(&w.applicant, inst.id, "submit_task_book", input(rows), None)
+        w.fire_with(&w.applicant, inst.id, "submit_task_book", input(rows), None)
             .await,
     );
     let cells: Vec<(&str, &str)> = errors
@@ -433,7 +284,7 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
     let mut rows = tasks();
     rows[1]["indicators"] = json!(["维权援助案件", "专利申请量"]);
     let errors = invalid_input(
-        w.fire_as(&w.applicant, inst.id, "submit_task_book", input(rows), None)
+        w.fire_with(&w.applicant, inst.id, "submit_task_book", input(rows), None)
             .await,
     );
     assert_eq!(
@@ -448,7 +299,7 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
     // Too many rows: refused before any row is looked at.
     let many = Value::Array(vec![tasks()[0].clone(); 201]);
     let errors = invalid_input(
-        w.fire_as(&w.applicant, inst.id, "submit_task_book", input(many), None)
+        w.fire_with(&w.applicant, inst.id, "submit_task_book", input(many), None)
             .await,
     );
     assert_eq!(errors.len(), 1);
@@ -460,7 +311,7 @@ async fn the_task_book_is_checked_row_by_row(backend: Backend) {
     let mut rows = tasks();
     rows[1]["due"] = json!("2025-07-31");
     match w
-        .fire_as(&w.applicant, inst.id, "submit_task_book", input(rows), None)
+        .fire_with(&w.applicant, inst.id, "submit_task_book", input(rows), None)
         .await
     {
         Err(ServiceError::Store(StoreError::Engine(EngineError::GuardFailed {
@@ -503,7 +354,7 @@ async fn a_quarterly_report_is_reminded_then_escalated(backend: Backend) {
     }
     // A report on a task the book does not have is refused, naming the row.
     let errors = invalid_input(
-        w.fire_as(
+        w.fire_with(
             &w.applicant,
             inst.id,
             "submit_progress_report",
@@ -632,7 +483,7 @@ async fn midterm_rectification_continues_or_terminates(backend: Backend) {
     }
     // The result needs a score; needs_improvement needs a written reason.
     let refused = w
-        .fire_as(
+        .fire_with(
             &w.manager,
             rectified.id,
             "complete_midterm",

@@ -6,32 +6,21 @@
 //! each step. Every kind an item does not admit is refused (`NOT_ELIGIBLE`, naming the
 //! item), and the routing is explained by `available_events`.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
 use grantflow_domain::Money;
-use grantflow_domain::calendar::WorkCalendar;
 use grantflow_domain::engine::available_events;
 use grantflow_review::scoring::{CriterionScore, ScoreSheet};
 use grantflow_service::programme::OpenCall;
 use grantflow_service::review::ProfileUpdate;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{
-    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
-};
-use grantflow_testkit::{Backend, TestDb};
+use grantflow_service::{CreateInstance, FireEvent, ServiceError, Services};
+use grantflow_store::{Instance, OrgKind, Role, User};
+use grantflow_testkit::{Backend, ServiceWorld};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use grantflow_testkit::CATALOGUE_2022;
 
-/// Monday 3 June 2024, 10:00 in Guangzhou.
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
-
 struct World {
-    services: Services,
+    base: ServiceWorld,
     manager: User,
     /// 广州市局: reviews its units' applications and applies for itself.
     city: User,
@@ -39,99 +28,71 @@ struct World {
     applicants: Vec<(OrgKind, User)>,
     experts: Vec<User>,
     call: Uuid,
-    _db: TestDb,
 }
-
-async fn org(
-    s: &dyn Store,
-    name: &str,
-    kind: OrgKind,
-    parent: Option<&Organisation>,
-) -> Organisation {
-    s.create_org(NewOrganisation {
-        name: name.into(),
-        kind,
-        parent_id: parent.map(|p| p.id),
-    })
-    .await
-    .unwrap()
-}
-
-async fn user(s: &dyn Store, name: &str, org: &Organisation, roles: Vec<Role>) -> User {
-    s.create_user(NewUser {
-        username: name.into(),
-        display_name: format!("{name} 用户"),
-        email: format!("{name}@example.org"),
-        org_id: Some(org.id),
-        roles,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-        lang: Lang::ZhCn,
-    })
-    .await
-    .unwrap()
-}
+grantflow_testkit::extends!(World, base: ServiceWorld);
 
 async fn world(backend: Backend) -> World {
-    let db = TestDb::new(backend).await;
-    let store = db.shared();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(grantflow_testkit::registry()),
-        Arc::new(WorkCalendar::builtin()),
-        Arc::new(ManualClock::new(start())),
-    );
-    services.register_workflows().await.unwrap();
-    let s = store.as_ref();
-    let province = org(s, "广东省市场监督管理局", OrgKind::Province, None).await;
-    let gz = org(s, "广州市市场监督管理局", OrgKind::City, Some(&province)).await;
-    let unit = org(s, "广州知识产权服务中心", OrgKind::Unit, Some(&gz)).await;
-    let provincial = org(
-        s,
-        "广东省知识产权保护协会",
-        OrgKind::Provincial,
-        Some(&province),
-    )
-    .await;
-    let centre = org(
-        s,
-        "广东省知识产权保护中心",
-        OrgKind::ProtectionCentre,
-        Some(&province),
-    )
-    .await;
-    let third = org(
-        s,
-        "广东知识产权绩效评价研究院",
-        OrgKind::ThirdParty,
-        Some(&province),
-    )
-    .await;
-    let institute = org(s, "华南理工大学", OrgKind::Unit, Some(&gz)).await;
-    let manager = user(s, "manager", &province, vec![Role::Manager]).await;
-    let city = user(s, "city_gz", &gz, vec![Role::City, Role::Applicant]).await;
+    // The clock starts on Monday 3 June 2024, 10:00 in Guangzhou.
+    let base = ServiceWorld::new(backend).await;
+    let province = base
+        .org("广东省市场监督管理局", OrgKind::Province, None)
+        .await;
+    let gz = base
+        .org("广州市市场监督管理局", OrgKind::City, Some(&province))
+        .await;
+    let unit = base
+        .org("广州知识产权服务中心", OrgKind::Unit, Some(&gz))
+        .await;
+    let provincial = base
+        .org(
+            "广东省知识产权保护协会",
+            OrgKind::Provincial,
+            Some(&province),
+        )
+        .await;
+    let centre = base
+        .org(
+            "广东省知识产权保护中心",
+            OrgKind::ProtectionCentre,
+            Some(&province),
+        )
+        .await;
+    let third = base
+        .org(
+            "广东知识产权绩效评价研究院",
+            OrgKind::ThirdParty,
+            Some(&province),
+        )
+        .await;
+    let institute = base.org("华南理工大学", OrgKind::Unit, Some(&gz)).await;
+    let user = |name, org, roles: &'static [Role]| base.user(name, Some(org), roles);
+    let manager = user("manager", &province, &[Role::Manager]).await;
+    let city = user("city_gz", &gz, &[Role::City, Role::Applicant]).await;
     let applicants = vec![
         (
             OrgKind::Provincial,
-            user(s, "provincial", &provincial, vec![Role::Applicant]).await,
+            user("provincial", &provincial, &[Role::Applicant]).await,
         ),
         (
             OrgKind::ProtectionCentre,
-            user(s, "centre", &centre, vec![Role::Applicant]).await,
+            user("centre", &centre, &[Role::Applicant]).await,
         ),
         (OrgKind::City, city.clone()),
         (
             OrgKind::Unit,
-            user(s, "unit_gz", &unit, vec![Role::Applicant]).await,
+            user("unit_gz", &unit, &[Role::Applicant]).await,
         ),
         (
             OrgKind::ThirdParty,
-            user(s, "third", &third, vec![Role::Applicant]).await,
+            user("third", &third, &[Role::Applicant]).await,
         ),
     ];
     let mut experts = Vec::new();
     for k in 1..=3 {
-        let e = user(s, &format!("expert{k}"), &institute, vec![Role::Expert]).await;
-        services
+        let e = base
+            .user(&format!("expert{k}"), Some(&institute), &[Role::Expert])
+            .await;
+        base.services
             .reviews()
             .upsert_expert_profile(
                 &manager,
@@ -147,23 +108,22 @@ async fn world(backend: Backend) -> World {
             .unwrap();
         experts.push(e);
     }
-    let call = grantflow_testkit::open_call(
-        &services,
-        &manager,
-        OpenCall {
-            title: Some("2024年度广东省知识产权工作项目（按2022年目录）".into()),
-            ..grantflow_testkit::call_of(CATALOGUE_2022)
-        },
-    )
-    .await;
+    let call = base
+        .open_call(
+            &manager,
+            OpenCall {
+                title: Some("2024年度广东省知识产权工作项目（按2022年目录）".into()),
+                ..grantflow_testkit::call_of(CATALOGUE_2022)
+            },
+        )
+        .await;
     World {
-        services,
+        base,
         manager,
         city,
         applicants,
         experts,
         call,
-        _db: db,
     }
 }
 
@@ -207,22 +167,9 @@ impl World {
     }
 
     async fn fire(&self, who: &User, id: Uuid, event: &str, input: Value) -> Instance {
-        let current = self.services.store.get_instance(id).await.unwrap();
-        self.services
-            .fire(
-                who,
-                FireEvent {
-                    instance_id: id,
-                    event: event.into(),
-                    expected_version: current.version,
-                    idempotency_key: None,
-                    input,
-                    reason: Some("按流程办理".into()),
-                },
-            )
+        self.fire_with(who, id, event, input, Some("按流程办理"))
             .await
             .unwrap_or_else(|e| panic!("{id} `{event}`: {e:?}"))
-            .instance
     }
 
     /// One line of 300 000 yuan, or of the whole approved funding when that is less (lines

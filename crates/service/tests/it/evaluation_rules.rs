@@ -5,81 +5,21 @@
 //! says which numbers were used.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use grantflow_domain::Money;
-use grantflow_domain::calendar::WorkCalendar;
 use grantflow_programme::catalogue::Catalogue;
 use grantflow_programme::evaluation::Achievement;
+use grantflow_service::CreateInstance;
 use grantflow_service::programme::{Judgement, OpenCall};
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
-use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
-use grantflow_testkit::{Backend, fresh_store, on_both_backends};
+use grantflow_testkit::{
+    Backend, CATALOGUE_2022, FoshanWorld, ServiceWorld, call_of, on_both_backends, registry_of,
+    start_time,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const CATALOGUE_2022: &str = include_str!("../../../../workflows/calls/2022.toml");
-
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
-
-async fn org(
-    store: &dyn Store,
-    name: &str,
-    kind: OrgKind,
-    parent: Option<&Organisation>,
-) -> Organisation {
-    store
-        .create_org(NewOrganisation {
-            name: name.into(),
-            kind,
-            parent_id: parent.map(|p| p.id),
-        })
-        .await
-        .unwrap()
-}
-
-async fn user(store: &dyn Store, name: &str, org: &Organisation, role: Role) -> User {
-    store
-        .create_user(NewUser {
-            username: name.into(),
-            display_name: format!("{name} 用户"),
-            email: format!("{name}@example.org"),
-            org_id: Some(org.id),
-            roles: vec![role],
-            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: Lang::ZhCn,
-        })
-        .await
-        .unwrap()
-}
-
-struct World {
-    services: Services,
-    manager: User,
-    city: User,
-    applicant: User,
-}
-
-async fn fire(w: &World, who: &User, id: Uuid, event: &str, input: Value) {
-    let current = w.services.store.get_instance(id).await.unwrap();
-    w.services
-        .fire(
-            who,
-            FireEvent {
-                instance_id: id,
-                event: event.into(),
-                expected_version: current.version,
-                idempotency_key: None,
-                input,
-                reason: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("`{event}`: {e:?}"));
-}
+type World = FoshanWorld;
 
 fn file(name: &str) -> Value {
     json!({ "name": name, "sha256": "d".repeat(64), "size": 1024 })
@@ -91,21 +31,11 @@ fn yuan(y: i64) -> Money {
 
 /// A call of the 2022 catalogue with `rules` appended to its TOML.
 async fn open_call(w: &World, rules: &str) -> Uuid {
-    w.services
-        .open_call(
-            &w.manager,
-            OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: Catalogue::from_toml_str(&format!("{CATALOGUE_2022}\n{rules}")).unwrap(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let call = OpenCall {
+        catalogue: Catalogue::from_toml_str(&format!("{CATALOGUE_2022}\n{rules}")).unwrap(),
+        ..call_of(CATALOGUE_2022)
+    };
+    w.open_call(&w.manager, call).await
 }
 
 /// One project of `call`, from submission to the evaluation stage: 200 000 元 budgeted,
@@ -134,8 +64,7 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
         { "id": "cycle", "category": "output_timeliness", "name": "维权周期", "unit": "月", "baseline": 6, "target": 4, "direction": "lower_is_better", "weight": 1 },
         { "id": "experience", "category": "effect_social", "name": "形成可推广经验", "target": "形成可复制推广的经验做法", "direction": "qualitative", "weight": 1 }
     ]);
-    fire(
-        w,
+    w.fire(
         &w.applicant,
         id,
         "submit",
@@ -145,13 +74,13 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
         }),
     )
     .await;
-    fire(w, &w.city, id, "recommend", json!({})).await;
-    fire(w, &w.manager, id, "pass_formal_check", json!({})).await;
+    w.fire(&w.city, id, "recommend", json!({})).await;
+    w.fire(&w.manager, id, "pass_formal_check", json!({})).await;
     s.store
         .set_review_result(id, json!({ "total": 80.0, "count": 3 }))
         .await
         .unwrap();
-    fire(w, &w.manager, id, "conclude_review", json!({})).await;
+    w.fire(&w.manager, id, "conclude_review", json!({})).await;
     let line = s
         .add_budget_line(
             &w.manager,
@@ -163,18 +92,15 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
         )
         .await
         .unwrap();
-    fire(
-        w,
+    w.fire(
         &w.manager,
         id,
         "approve",
         json!({ "approved_budget": "200000", "targets_approved": true }),
     )
     .await;
-    fire(w, &w.manager, id, "publicity_ended", json!({})).await;
-    fire(
-        w,
-        &w.applicant,
+    w.fire(&w.manager, id, "publicity_ended", json!({})).await;
+    w.fire(&w.applicant,
         id,
         "submit_task_book",
         json!({
@@ -183,7 +109,7 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
         }),
     )
     .await;
-    fire(w, &w.manager, id, "sign_task_book", json!({})).await;
+    w.fire(&w.manager, id, "sign_task_book", json!({})).await;
     // 拨付 before spending: spending may not exceed what was disbursed.
     s.record_disbursement(
         &w.manager,
@@ -205,7 +131,7 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
     )
     .await
     .unwrap();
-    fire(w, &w.applicant, id, "submit_final_report", json!({
+    w.fire(&w.applicant, id, "submit_final_report", json!({
         "acceptance_report": file("验收报告.pdf"), "financial_statement": file("决算表.xlsx"),
         "indicator_actuals": [
             { "id": "sessions", "category": "output_quantity", "name": "举办培训场次", "target": 10, "actual": 9 },
@@ -213,16 +139,14 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
         ]
     }))
     .await;
-    fire(
-        w,
+    w.fire(
         &w.manager,
         id,
         "conclude_acceptance",
         json!({ "acceptance_outcome": "pass" }),
     )
     .await;
-    fire(
-        w,
+    w.fire(
         &w.applicant,
         id,
         "submit_self_evaluation",
@@ -235,34 +159,13 @@ async fn project_in_evaluation(w: &World, call: Uuid) -> Uuid {
 }
 
 async fn the_evaluation_follows_its_call_s_points_and_grade_bands(backend: Backend) {
-    let (store, _db) = fresh_store(backend).await;
-    let services = Services::new(
-        store.clone(),
-        Arc::new(grantflow_testkit::registry_of(&[
-            "funded-project",
-            "change-request",
-            "demand-collection",
-        ])),
-        Arc::new(WorkCalendar::builtin()),
-        Arc::new(ManualClock::new(start())),
-    );
-    services.register_workflows().await.unwrap();
-    let s = store.as_ref();
-    let province = org(s, "广东省市场监督管理局", OrgKind::Province, None).await;
-    let city_org = org(s, "佛山市市场监督管理局", OrgKind::City, Some(&province)).await;
-    let unit = org(
-        s,
-        "顺德家电产业知识产权联盟",
-        OrgKind::Unit,
-        Some(&city_org),
+    let base = ServiceWorld::with(
+        backend,
+        registry_of(&["funded-project", "change-request", "demand-collection"]),
+        start_time(),
     )
     .await;
-    let w = World {
-        manager: user(s, "manager", &province, Role::Manager).await,
-        city: user(s, "city", &city_org, Role::City).await,
-        applicant: user(s, "applicant", &unit, Role::Applicant).await,
-        services,
-    };
+    let w = FoshanWorld::new(base, ["manager", "city", "applicant"], |u| u).await;
     let plain = open_call(&w, "").await;
     let own = open_call(
         &w,

@@ -2,14 +2,10 @@
 //! state mapping; each move audited; refusals leave the instance where it was.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use grantflow_domain::Registry;
-use grantflow_domain::calendar::WorkCalendar;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role, Store};
-use grantflow_testkit::{Backend, TestDb};
+use grantflow_service::{CreateInstance, FireEvent, ServiceError};
+use grantflow_store::{OrgKind, Role};
+use grantflow_testkit::{Backend, ServiceWorld, registry_from, start_time};
 use serde_json::json;
 
 const V1: &str = include_str!("../../../../workflows/change-request.toml");
@@ -26,44 +22,16 @@ fn v2() -> String {
         )
 }
 
-fn registry() -> Registry {
-    grantflow_testkit::registry_from(&[("v1.toml", V1), ("v2.toml", &v2())])
-}
-
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
-
 async fn instances_move_to_a_new_version_along_a_validated_mapping(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store: Arc<dyn Store> = db.shared();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(registry()),
-        Arc::new(WorkCalendar::builtin()),
-        Arc::new(ManualClock::new(start())),
-    );
-    let province = store
-        .create_org(NewOrganisation {
-            name: "省局".into(),
-            kind: OrgKind::Province,
-            parent_id: None,
-        })
-        .await
-        .unwrap();
-    let user = |name: &str, role| NewUser {
-        username: name.into(),
-        display_name: name.into(),
-        email: format!("{name}@example.gov.cn"),
-        org_id: Some(province.id),
-        roles: vec![role],
-        password_hash: "x".into(),
-        lang: Lang::ZhCn,
-    };
-    let applicant = store
-        .create_user(user("unit", Role::Applicant))
-        .await
-        .unwrap();
+    let w = ServiceWorld::with(
+        backend,
+        registry_from(&[("v1.toml", V1), ("v2.toml", &v2())]),
+        start_time(),
+    )
+    .await;
+    let (services, store) = (&w.services, w.services.store.clone());
+    let province = w.org("省局", OrgKind::Province, None).await;
+    let applicant = w.user("unit", Some(&province), &[Role::Applicant]).await;
     let create = |title: &str| CreateInstance {
         workflow_id: "change-request".into(),
         org_id: None,
@@ -86,16 +54,7 @@ async fn instances_move_to_a_new_version_along_a_validated_mapping(backend: Back
 
     // Put two instances on version 1 the way an older server would have: same service,
     // registry with only version 1.
-    let mut only_v1 = Registry::default();
-    only_v1
-        .insert(grantflow_domain::load_str("v1.toml", V1).workflow.unwrap())
-        .unwrap();
-    let old = Services::new(
-        store.clone(),
-        Arc::new(only_v1),
-        Arc::new(WorkCalendar::builtin()),
-        Arc::new(ManualClock::new(start())),
-    );
+    let old = w.services_on(store.clone(), registry_from(&[("v1.toml", V1)]));
     let a = old
         .create_instance(&applicant, create("草稿"))
         .await
@@ -178,7 +137,7 @@ async fn instances_move_to_a_new_version_along_a_validated_mapping(backend: Back
     assert_eq!(last.event, "migrate_version");
     assert_eq!(last.reason.as_deref(), Some("升级到 2025 版流程"));
     // The migrated instance goes on under the new version.
-    let manager = store.create_user(user("mgr", Role::Manager)).await.unwrap();
+    let manager = w.user("mgr", Some(&province), &[Role::Manager]).await;
     let approved = services
         .fire(
             &manager,

@@ -6,108 +6,36 @@
 //! disbursement; an approved budget change updates the approved funding and the lines it
 //! names, with history.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use grantflow_domain::Money;
-use grantflow_domain::calendar::WorkCalendar;
-use grantflow_programme::catalogue::Catalogue;
 use grantflow_programme::funding::FundingPlan;
-use grantflow_service::programme::OpenCall;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User};
-use grantflow_testkit::{Backend, TestDb};
+use grantflow_service::{CreateInstance, FireEvent, ServiceError};
+use grantflow_testkit::{Backend, CATALOGUE_2022, FoshanWorld, ServiceWorld, call_of};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const CATALOGUE: &str = include_str!("../../../../workflows/calls/2022.toml");
 /// 下放地市审批, open to a unit in a city.
 const DELEGATED_ITEM: &str = "2022-1-2-2";
-
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
 
 fn yuan(y: i64) -> Money {
     Money::from_yuan(y).unwrap()
 }
 
-async fn org(
-    s: &dyn Store,
-    name: &str,
-    kind: OrgKind,
-    parent: Option<&Organisation>,
-) -> Organisation {
-    s.create_org(NewOrganisation {
-        name: name.into(),
-        kind,
-        parent_id: parent.map(|p| p.id),
-    })
-    .await
-    .unwrap()
-}
-
-async fn user(s: &dyn Store, name: &str, org: &Organisation, role: Role) -> User {
-    s.create_user(NewUser {
-        username: name.into(),
-        display_name: format!("{name} 用户"),
-        email: format!("{name}@example.org"),
-        org_id: Some(org.id),
-        roles: vec![role],
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-        lang: Lang::ZhCn,
-    })
-    .await
-    .unwrap()
-}
-
 struct World {
-    services: Services,
-    manager: User,
-    city: User,
-    applicant: User,
+    base: FoshanWorld,
     call: Uuid,
-    _db: TestDb,
 }
+grantflow_testkit::extends!(World, base: FoshanWorld);
 
 async fn world(backend: Backend) -> World {
-    let db = TestDb::new(backend).await;
-    let store = db.shared();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(grantflow_testkit::registry()),
-        Arc::new(WorkCalendar::builtin()),
-        Arc::new(ManualClock::new(start())),
-    );
-    services.register_workflows().await.unwrap();
-    let s = store.as_ref();
-    let province = org(s, "广东省市场监督管理局", OrgKind::Province, None).await;
-    let fs = org(s, "佛山市市场监督管理局", OrgKind::City, Some(&province)).await;
-    let unit = org(s, "顺德家电产业知识产权联盟", OrgKind::Unit, Some(&fs)).await;
-    let manager = user(s, "manager", &province, Role::Manager).await;
-    let call = services
-        .open_call(
-            &manager,
-            OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: Catalogue::from_toml_str(CATALOGUE).unwrap(),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    World {
-        city: user(s, "city_fs", &fs, Role::City).await,
-        applicant: user(s, "unit", &unit, Role::Applicant).await,
-        manager,
-        services,
-        call,
-        _db: db,
-    }
+    let base = FoshanWorld::new(
+        ServiceWorld::new(backend).await,
+        ["manager", "city_fs", "unit"],
+        |u| u,
+    )
+    .await;
+    let call = base.open_call(&base.manager, call_of(CATALOGUE_2022)).await;
+    World { base, call }
 }
 
 fn file(name: &str) -> Value {
@@ -122,30 +50,6 @@ fn refusal(e: ServiceError) -> Box<grantflow_service::programme::Refusal> {
 }
 
 impl World {
-    async fn fire(
-        &self,
-        who: &User,
-        id: Uuid,
-        event: &str,
-        input: Value,
-    ) -> Result<grantflow_store::Instance, ServiceError> {
-        let current = self.services.store.get_instance(id).await.unwrap();
-        self.services
-            .fire(
-                who,
-                FireEvent {
-                    instance_id: id,
-                    event: event.into(),
-                    expected_version: current.version,
-                    idempotency_key: None,
-                    input,
-                    reason: None,
-                },
-            )
-            .await
-            .map(|a| a.instance)
-    }
-
     /// An application of the unit for the delegated item, submitted to its city bureau.
     async fn at_city_review(&self, budget: &str) -> Uuid {
         let p = self
@@ -164,7 +68,7 @@ impl World {
             )
             .await
             .unwrap();
-        self.fire(
+        self.try_fire(
             &self.applicant,
             p.id,
             "submit",
@@ -201,7 +105,7 @@ impl World {
             )
             .await
             .unwrap();
-        self.fire(
+        self.try_fire(
             &self.applicant,
             cr.id,
             "submit",
@@ -209,7 +113,7 @@ impl World {
         )
         .await
         .unwrap();
-        self.fire(
+        self.try_fire(
             &self.manager,
             cr.id,
             "approve",
@@ -286,13 +190,13 @@ async fn a_city_approves_within_its_allocation_and_the_plan_keeps_its_history(ba
     let second = w.at_city_review("250000").await;
     let approve = json!({ "approved_budget": "200000", "targets_approved": true });
     let approved = w
-        .fire(&w.city, first, "city_approve", approve.clone())
+        .try_fire(&w.city, first, "city_approve", approve.clone())
         .await
         .unwrap();
     assert_eq!(approved.state, "task_book");
     let before = s.store.get_instance(second).await.unwrap();
     let r = refusal(
-        w.fire(&w.city, second, "city_approve", approve)
+        w.try_fire(&w.city, second, "city_approve", approve)
             .await
             .unwrap_err(),
     );
@@ -311,7 +215,7 @@ async fn a_city_approves_within_its_allocation_and_the_plan_keeps_its_history(ba
     );
     assert_eq!(view.projects, 1);
     // Within what remains it passes.
-    w.fire(
+    w.try_fire(
         &w.city,
         second,
         "city_approve",
@@ -375,7 +279,7 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     let w = world(backend).await;
     let s = &w.services;
     let id = w.at_city_review("250000").await;
-    w.fire(
+    w.try_fire(
         &w.city,
         id,
         "city_approve",
@@ -436,7 +340,7 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
         .unwrap_err(),
     );
     assert_eq!(r.reason.as_str(), "TASK_BOOK_NOT_SIGNED");
-    w.fire(
+    w.try_fire(
         &w.applicant,
         id,
         "submit_task_book",
@@ -444,7 +348,7 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
     )
     .await
     .unwrap();
-    w.fire(&w.manager, id, "sign_task_book", json!({}))
+    w.try_fire(&w.manager, id, "sign_task_book", json!({}))
         .await
         .unwrap();
     // Signed, but nothing disbursed yet.
@@ -558,10 +462,10 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
         )
         .await
         .unwrap();
-    w.fire(&w.applicant, cr.id, "submit", change("调解员培训=130000"))
+    w.try_fire(&w.applicant, cr.id, "submit", change("调解员培训=130000"))
         .await
         .unwrap();
-    w.fire(
+    w.try_fire(
         &w.manager,
         cr.id,
         "approve",
@@ -603,10 +507,10 @@ async fn lines_disbursement_spending_and_a_budget_change(backend: Backend) {
         )
         .await
         .unwrap();
-    w.fire(&w.applicant, cr2.id, "submit", change("调解员培训=50000"))
+    w.try_fire(&w.applicant, cr2.id, "submit", change("调解员培训=50000"))
         .await
         .unwrap();
-    w.fire(
+    w.try_fire(
         &w.manager,
         cr2.id,
         "approve",
@@ -634,7 +538,7 @@ async fn a_budget_change_is_held_to_the_city_allocation(backend: Backend) {
     let id = w.at_city_review("250000").await;
     let other = w.at_city_review("250000").await;
     for (p, amount) in [(id, "200000"), (other, "100000")] {
-        w.fire(
+        w.try_fire(
             &w.city,
             p,
             "city_approve",
@@ -643,7 +547,7 @@ async fn a_budget_change_is_held_to_the_city_allocation(backend: Backend) {
         .await
         .unwrap();
     }
-    w.fire(
+    w.try_fire(
         &w.applicant,
         id,
         "submit_task_book",
@@ -654,7 +558,7 @@ async fn a_budget_change_is_held_to_the_city_allocation(backend: Backend) {
     s.add_budget_line(&w.manager, id, 2024, "维权援助", yuan(100_000), "")
         .await
         .unwrap();
-    w.fire(&w.manager, id, "sign_task_book", json!({}))
+    w.try_fire(&w.manager, id, "sign_task_book", json!({}))
         .await
         .unwrap();
     // The envelope (10 000 000) has room; 佛山市 has 0 left beyond this project's 200 000.

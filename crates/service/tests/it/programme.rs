@@ -4,117 +4,26 @@
 //! one and `grade` is fired with it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use grantflow_domain::calendar::WorkCalendar;
-use grantflow_domain::{Money, Registry};
+use chrono::NaiveDate;
+use grantflow_domain::Money;
 use grantflow_programme::evaluation::Achievement;
 use grantflow_service::programme::Judgement;
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, ServiceError, Services};
-use grantflow_store::{
-    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
-};
-use grantflow_testkit::{Backend, TestDb};
+use grantflow_service::{CreateInstance, ServiceError};
+use grantflow_testkit::{Backend, FoshanWorld, ServiceWorld, registry_of, start_time};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn registry() -> Registry {
-    grantflow_testkit::registry_of(&["funded-project", "change-request", "demand-collection"])
-}
-
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
-
-async fn org(
-    store: &dyn Store,
-    name: &str,
-    kind: OrgKind,
-    parent: Option<&Organisation>,
-) -> Organisation {
-    store
-        .create_org(NewOrganisation {
-            name: name.into(),
-            kind,
-            parent_id: parent.map(|p| p.id),
-        })
-        .await
-        .unwrap()
-}
-
-async fn user(store: &dyn Store, name: &str, org: &Organisation, role: Role) -> User {
-    store
-        .create_user(NewUser {
-            username: name.into(),
-            display_name: format!("{name} 用户"),
-            email: format!("{name}@example.org"),
-            org_id: Some(org.id),
-            roles: vec![role],
-            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: Lang::ZhCn,
-        })
-        .await
-        .unwrap()
-}
-
-struct World {
-    services: Services,
-    clock: Arc<ManualClock>,
-    manager: User,
-    city: User,
-    applicant: User,
-    _db: TestDb,
-}
+type World = FoshanWorld;
 
 async fn world(backend: Backend) -> World {
-    let db = TestDb::new(backend).await;
-    let store = db.shared();
-    let clock = Arc::new(ManualClock::new(start()));
-    let services = Services::new(
-        store.clone(),
-        Arc::new(registry()),
-        Arc::new(WorkCalendar::builtin()),
-        clock.clone(),
-    );
-    services.register_workflows().await.unwrap();
-    let s = store.as_ref();
-    let province = org(s, "广东省市场监督管理局", OrgKind::Province, None).await;
-    let city_org = org(s, "佛山市市场监督管理局", OrgKind::City, Some(&province)).await;
-    let unit = org(
-        s,
-        "顺德家电产业知识产权联盟",
-        OrgKind::Unit,
-        Some(&city_org),
+    let base = ServiceWorld::with(
+        backend,
+        registry_of(&["funded-project", "change-request", "demand-collection"]),
+        start_time(),
     )
     .await;
-    World {
-        manager: user(s, "manager", &province, Role::Manager).await,
-        city: user(s, "city", &city_org, Role::City).await,
-        applicant: user(s, "applicant", &unit, Role::Applicant).await,
-        services,
-        clock,
-        _db: db,
-    }
-}
-
-async fn fire(w: &World, who: &User, id: Uuid, event: &str, input: Value) -> Instance {
-    let current = w.services.store.get_instance(id).await.unwrap();
-    w.services
-        .fire(
-            who,
-            FireEvent {
-                instance_id: id,
-                event: event.into(),
-                expected_version: current.version,
-                idempotency_key: None,
-                input,
-                reason: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("`{event}`: {e:?}"))
-        .instance
+    FoshanWorld::new(base, ["manager", "city", "applicant"], |u| u).await
 }
 
 fn file(name: &str) -> Value {
@@ -172,8 +81,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         .await
         .unwrap();
     let id = project.id;
-    fire(
-        &w,
+    w.fire(
         &w.applicant,
         id,
         "submit",
@@ -183,13 +91,13 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         }),
     )
     .await;
-    fire(&w, &w.city, id, "recommend", json!({})).await;
-    fire(&w, &w.manager, id, "pass_formal_check", json!({})).await;
+    w.fire(&w.city, id, "recommend", json!({})).await;
+    w.fire(&w.manager, id, "pass_formal_check", json!({})).await;
     s.store
         .set_review_result(id, json!({ "total": 80.0, "count": 3 }))
         .await
         .unwrap();
-    fire(&w, &w.manager, id, "conclude_review", json!({})).await;
+    w.fire(&w.manager, id, "conclude_review", json!({})).await;
     let line = s
         .add_budget_line(
             &w.manager,
@@ -207,19 +115,17 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
             .await,
         Err(ServiceError::Forbidden)
     ));
-    let approved = fire(
-        &w,
-        &w.manager,
-        id,
-        "approve",
-        json!({ "approved_budget": "200000", "targets_approved": true }),
-    )
-    .await;
+    let approved = w
+        .fire(
+            &w.manager,
+            id,
+            "approve",
+            json!({ "approved_budget": "200000", "targets_approved": true }),
+        )
+        .await;
     assert_eq!(approved.data["approved_indicators"][0]["target"], 10.0);
-    fire(&w, &w.manager, id, "publicity_ended", json!({})).await;
-    fire(
-        &w,
-        &w.applicant,
+    w.fire(&w.manager, id, "publicity_ended", json!({})).await;
+    w.fire(&w.applicant,
         id,
         "submit_task_book",
         json!({
@@ -228,7 +134,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         }),
     )
     .await;
-    fire(&w, &w.manager, id, "sign_task_book", json!({})).await;
+    w.fire(&w.manager, id, "sign_task_book", json!({})).await;
     let day = |m, d| NaiveDate::from_ymd_opt(2024, m, d).unwrap();
     // Spending waits for the money: the first batch is disbursed (拨付).
     s.record_disbursement(
@@ -279,8 +185,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         )
         .await
         .unwrap();
-    fire(
-        &w,
+    w.fire(
         &w.applicant,
         change.id,
         "submit",
@@ -291,8 +196,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
     )
     .await;
     w.clock.advance(chrono::Duration::days(1));
-    fire(
-        &w,
+    w.fire(
         &w.manager,
         change.id,
         "approve",
@@ -327,7 +231,7 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         changed.version
     );
 
-    fire(&w, &w.applicant, id, "submit_final_report", json!({
+    w.fire(&w.applicant, id, "submit_final_report", json!({
         "acceptance_report": file("验收报告.pdf"), "financial_statement": file("决算表.xlsx"),
         "indicator_actuals": [
             { "id": "sessions", "category": "output_quantity", "name": "举办培训场次", "target": 12, "actual": 9 },
@@ -335,16 +239,14 @@ async fn a_changed_target_is_evaluated_and_the_stored_score_is_the_hand_computed
         ]
     }))
     .await;
-    fire(
-        &w,
+    w.fire(
         &w.manager,
         id,
         "conclude_acceptance",
         json!({ "acceptance_outcome": "pass" }),
     )
     .await;
-    fire(
-        &w,
+    w.fire(
         &w.applicant,
         id,
         "submit_self_evaluation",

@@ -4,37 +4,23 @@
 //! overdue reassignment, closed rounds, exclusions and the ranking of a call.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use grantflow_domain::Registry;
-use grantflow_domain::calendar::WorkCalendar;
+use chrono::{Duration, NaiveDate};
 use grantflow_review::ReviewError;
 use grantflow_review::conflict::conflicts;
 use grantflow_review::expert::ReviewPolicy;
 use grantflow_review::scoring::{CriterionScore, ScoreSheet};
 use grantflow_service::review::{ProfileUpdate, ReviewServiceError, Reviews, lifecycle};
-use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
+use grantflow_service::{CreateInstance, FireEvent};
 use grantflow_store::review::assignment_state;
-use grantflow_store::{
-    Instance, Lang, NewOrganisation, NewUser, OrgKind, Organisation, Role, Store, User,
-};
-use grantflow_testkit::{Backend, TestDb};
+use grantflow_store::{Instance, OrgKind, Organisation, Role, User};
+use grantflow_testkit::{Backend, CATALOGUE_2022, ServiceWorld, call_of, registry_of, start_time};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn registry() -> Registry {
-    grantflow_testkit::registry_of(&["funded-project"])
-}
-
-fn start() -> DateTime<Utc> {
-    "2024-06-03T02:00:00Z".parse().unwrap()
-}
-
 struct World {
-    services: Services,
-    clock: Arc<ManualClock>,
+    base: ServiceWorld,
     reviews: Reviews,
     city: Organisation,
     manager: User,
@@ -43,39 +29,8 @@ struct World {
     experts: Vec<User>,
     /// The call applications belong to (the 2022 catalogue, closing 2024-06-28).
     call: Uuid,
-    _db: TestDb,
 }
-
-async fn user(store: &dyn Store, name: &str, org: Option<&Organisation>, role: Role) -> User {
-    store
-        .create_user(NewUser {
-            username: name.into(),
-            display_name: format!("{name} 用户"),
-            email: format!("{name}@example.org"),
-            org_id: org.map(|o| o.id),
-            roles: vec![role],
-            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".into(),
-            lang: Lang::ZhCn,
-        })
-        .await
-        .unwrap()
-}
-
-async fn org(
-    store: &dyn Store,
-    name: &str,
-    kind: OrgKind,
-    parent: Option<&Organisation>,
-) -> Organisation {
-    store
-        .create_org(NewOrganisation {
-            name: name.into(),
-            kind,
-            parent_id: parent.map(|p| p.id),
-        })
-        .await
-        .unwrap()
-}
+grantflow_testkit::extends!(World, base: ServiceWorld);
 
 /// A province, a city, `units` applicant units with one applicant each, and `experts`
 /// experts: expert k works for `expert_org(k)` (an applicant unit or an institute).
@@ -85,31 +40,29 @@ async fn world(
     experts: usize,
     expert_org: impl Fn(usize) -> Option<usize>,
 ) -> World {
-    let db = TestDb::new(backend).await;
-    let store = db.shared();
-    let clock = Arc::new(ManualClock::new(start()));
-    let services = Services::new(
-        store.clone(),
-        Arc::new(registry()),
-        Arc::new(WorkCalendar::builtin()),
-        clock.clone(),
-    );
-    services.register_workflows().await.unwrap();
-    let s = store.as_ref();
-    let province = org(s, "广东省市场监督管理局", OrgKind::Province, None).await;
-    let city = org(s, "广州市市场监督管理局", OrgKind::City, Some(&province)).await;
-    let manager = user(s, "manager", Some(&province), Role::Manager).await;
-    let city_user = user(s, "city", Some(&city), Role::City).await;
+    let base = ServiceWorld::with(backend, registry_of(&["funded-project"]), start_time()).await;
+    let province = base
+        .org("广东省市场监督管理局", OrgKind::Province, None)
+        .await;
+    let city = base
+        .org("广州市市场监督管理局", OrgKind::City, Some(&province))
+        .await;
+    let manager = base
+        .user("manager", Some(&province), &[Role::Manager])
+        .await;
+    let city_user = base.user("city", Some(&city), &[Role::City]).await;
     let mut unit_list = Vec::new();
     for u in 0..units {
-        let o = org(
-            s,
-            &format!("申报单位{u:02}号知识产权中心"),
-            OrgKind::Unit,
-            Some(&city),
-        )
-        .await;
-        let a = user(s, &format!("applicant{u}"), Some(&o), Role::Applicant).await;
+        let o = base
+            .org(
+                &format!("申报单位{u:02}号知识产权中心"),
+                OrgKind::Unit,
+                Some(&city),
+            )
+            .await;
+        let a = base
+            .user(&format!("applicant{u}"), Some(&o), &[Role::Applicant])
+            .await;
         unit_list.push((o, a));
     }
     let mut institutes = Vec::new();
@@ -118,14 +71,19 @@ async fn world(
         let home = match expert_org(k) {
             Some(u) => unit_list[u].0.clone(),
             None => {
-                let o = org(s, &format!("研究院{k:02}"), OrgKind::Unit, Some(&city)).await;
+                let o = base
+                    .org(&format!("研究院{k:02}"), OrgKind::Unit, Some(&city))
+                    .await;
                 institutes.push(o.clone());
                 o
             }
         };
-        expert_list.push(user(s, &format!("expert{k:02}"), Some(&home), Role::Expert).await);
+        expert_list.push(
+            base.user(&format!("expert{k:02}"), Some(&home), &[Role::Expert])
+                .await,
+        );
     }
-    let reviews = services.reviews();
+    let reviews = base.services.reviews();
     for e in &expert_list {
         reviews
             .upsert_expert_profile(
@@ -141,35 +99,16 @@ async fn world(
             .await
             .unwrap();
     }
-    let call = services
-        .open_call(
-            &manager,
-            grantflow_service::programme::OpenCall {
-                year: None,
-                title: None,
-                issuer: None,
-                closing_date: Some("2024-06-28".parse().unwrap()),
-                correction_window_days: None,
-                catalogue: grantflow_programme::catalogue::Catalogue::from_toml_str(include_str!(
-                    "../../../../workflows/calls/2022.toml"
-                ))
-                .unwrap(),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let call = base.open_call(&manager, call_of(CATALOGUE_2022)).await;
     World {
         call,
-        services,
-        clock,
+        base,
         reviews,
         city,
         manager,
         city_user,
         units: unit_list,
         experts: expert_list,
-        _db: db,
     }
 }
 
@@ -178,10 +117,6 @@ fn file() -> Value {
 }
 
 impl World {
-    fn store(&self) -> &dyn Store {
-        self.services.store.as_ref()
-    }
-
     async fn fire(&self, user: &User, inst: &Instance, event: &str, input: Value) -> Instance {
         self.services
             .fire(
@@ -969,7 +904,10 @@ async fn overdue_experts_are_reassigned_by_a_manager_and_decliners_replaced(back
     let due = panel[0]
         .due_at
         .expect("a due date from the round's deadline");
-    assert!(due > start() + Duration::days(10), "10 working days: {due}");
+    assert!(
+        due > start_time() + Duration::days(10),
+        "10 working days: {due}"
+    );
     let timers = w.store().timers_for_instance(inst.id).await.unwrap();
     let mine: Vec<_> = timers
         .iter()

@@ -1,10 +1,11 @@
 //! Accounts: organisations, users, roles, API tokens and password resets.
 
-use crate::sql::Pools;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, dup, execute, fetch_all, fetch_optional};
+use super::{
+    Args, Conn, Dialect, Fail, Get, Pools, R, Row, bad, dup, execute, fetch_all, fetch_optional,
+};
 use crate::sql::retrying;
 use crate::{
     NewOrganisation, NewToken, NewUser, NotifyPref, OrgKind, Organisation, Role, StoreError,

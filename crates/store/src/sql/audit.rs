@@ -1,7 +1,6 @@
 //! The reads of `audit verify`: every instance with its history, a bounded page at a time,
 //! so that checking a million records never holds more than one page in memory.
 
-use crate::sql::Pools;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +8,7 @@ use grantflow_domain::audit::HistoryRecord;
 use uuid::Uuid;
 
 use super::instances::{HISTORY_COLS, INSTANCE_COLS, history_row, instances};
-use super::{Args, Dialect, Fail, R, fetch_all};
+use super::{Args, Dialect, Fail, Pools, R, fetch_all};
 use crate::{AuditPage, StoreResult};
 
 /// Up to `limit` instances after `after` in (created_at, id) order, each with its records

@@ -18,7 +18,7 @@ use crate::bench::BaselineWriter;
 /// statement: read the instance, update it with a version check, append a sealed history
 /// record, cancel the pending timers and insert `timers`. Returns the new version.
 async fn baseline_transition<D: Dialect>(
-    pool: &crate::sql::Pools<D::DB>,
+    pool: &super::Pools<D::DB>,
     instance_id: Uuid,
     to_state: &str,
     timers: &[TimerPlan],

@@ -69,7 +69,7 @@ fn history_args(args: Args, r: &HistoryRecord) -> R<Args> {
 }
 
 async fn bulk_load<D: Dialect>(
-    pool: &crate::sql::Pools<D::DB>,
+    pool: &super::Pools<D::DB>,
     instances: &[Instance],
     history: &[HistoryRecord],
 ) -> R<()> {

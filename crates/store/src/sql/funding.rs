@@ -8,14 +8,13 @@
 //! the transition's transaction: concurrent approvals queue on the call row and the
 //! second sees the first's commitment, so a pool is never overdrawn.
 
-use crate::sql::Pools;
 use chrono::{DateTime, SubsecRound, Utc};
 use grantflow_domain::Money;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::instances::fetch_instance;
-use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, fetch_all};
+use super::{Args, Conn, Dialect, Fail, Get, Pools, R, Row, bad, fetch_all};
 use crate::funding::{
     BudgetLineChange, DisbursedTotal, Disbursement, FundingCommitment, FundingPlanChange,
     MoneyEffects, MoneyRefusal, approved_funding, plan_amount,

@@ -1,11 +1,10 @@
 //! Instance listings: visibility, filters, sorting and keyset pagination, with the total
 //! count (when asked for), in two statements.
 
-use crate::sql::Pools;
 use chrono::{DateTime, Utc};
 
 use super::instances::{INSTANCE_COLS, instances};
-use super::{Arg, Args, Dialect, Fail, Get, R, fetch_all};
+use super::{Arg, Args, Dialect, Fail, Get, Pools, R, fetch_all};
 use crate::support::like_pattern;
 use crate::{
     Cursor, EXPERT_GRANT_IS_LIVE, Instance, InstanceFilter, Page, PageRequest, SortKey, SortOrder,

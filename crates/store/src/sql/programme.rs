@@ -7,17 +7,16 @@
 //! project queue, and the second sees the first's committed record, so a line can never
 //! be overdrawn.
 //!
-//! One aggregate's queries and the `ProgrammeStore` implementation, kept together (a little
-//! over 800 lines): each function is one query or one transaction of the trait.
+//! One aggregate's queries and the `ProgrammeStore` implementation, kept together (under
+//! 1,000 lines): each function is one query or one transaction of the trait.
 
-use crate::sql::Pools;
 use chrono::SubsecRound;
 use grantflow_domain::Money;
 use uuid::Uuid;
 
 use super::instances::{INSTANCE_COLS, fetch_instance, insert_instance, instances};
 use super::reports::ACTUAL_COLS;
-use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, dup, fetch_all, fetch_by_ids};
+use super::{Args, Conn, Dialect, Fail, Get, Pools, R, Row, bad, dup, fetch_all, fetch_by_ids};
 use crate::programme::{
     ActualRecord, BudgetLine, Call, CallItem, CallStatus, DemandMerge, EvaluationRecord,
     GradeRecord, IndicatorScoreRecord, NewCall, NewSpending, SpendingRecord, SpendingRefusal,

@@ -4,12 +4,11 @@
 //! transaction holds the lock from its start), so it never lands on a project that a
 //! concurrent transition has just moved out of publicity.
 
-use crate::sql::Pools;
 use chrono::SubsecRound;
 use uuid::Uuid;
 
 use super::instances::fetch_instance;
-use super::{Args, Dialect, Fail, Get, R, Row, bad, fetch_all, fetch_optional};
+use super::{Args, Dialect, Fail, Get, Pools, R, Row, bad, fetch_all, fetch_optional};
 use crate::public::{ObjectionEvent, ObjectionStatus, PublicObjection, ResolveObjection};
 use crate::sql::retrying;
 use crate::{StoreError, StoreResult};

@@ -2,14 +2,15 @@
 //! fencing token; how rows are claimed without two processes taking the same one is the
 //! dialect's ([`Dialect::claim`]).
 
-use crate::sql::Pools;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use grantflow_domain::schedule::TimerKind;
 use uuid::Uuid;
 
-use super::{Args, Conn, Dialect, Fail, Get, R, Row, bad, execute, fetch_all, fetch_optional};
+use super::{
+    Args, Conn, Dialect, Fail, Get, Pools, R, Row, bad, execute, fetch_all, fetch_optional,
+};
 use crate::sql::retrying;
 use crate::{
     ClaimedMessage, ClaimedTimer, DeliveryOutcome, NewOutboxMessage, OutboxMessage, OutboxStatus,

@@ -1,10 +1,9 @@
 //! The reads behind the programme reports (项目统计报表): indicator actuals and grades of
 //! many projects at once, and every grade of some organisations.
 
-use crate::sql::Pools;
 use uuid::Uuid;
 
-use super::{Dialect, Get, R, Row, fetch_by_ids};
+use super::{Dialect, Get, Pools, R, Row, fetch_by_ids};
 use crate::StoreResult;
 use crate::programme::{ActualRecord, GradeRecord};
 

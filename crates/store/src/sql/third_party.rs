@@ -1,11 +1,10 @@
 //! [`crate::ThirdPartyStore`] in SQL: evaluation assignments (with their history) and the
 //! third parties' evaluations.
 
-use crate::sql::Pools;
 use chrono::SubsecRound;
 use uuid::Uuid;
 
-use super::{Args, Dialect, Fail, Get, R, Row, fetch_all, fetch_optional};
+use super::{Args, Dialect, Fail, Get, Pools, R, Row, fetch_all, fetch_optional};
 use crate::StoreResult;
 use crate::sql::retrying;
 use crate::third_party::{EvaluationAssignment, ThirdPartyEvaluation};

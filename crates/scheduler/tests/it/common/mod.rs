@@ -1,5 +1,7 @@
-//! A world for scheduler tests: a fresh database (SQLite or PostgreSQL), the two test
-//! workflows, an organisation tree with users, a manual clock, and a real SMTP server.
+//! Worlds for scheduler tests, on the test kit's `ServiceWorld` (a fresh database on
+//! SQLite or PostgreSQL, services, a manual clock) with a real SMTP server: [`World`], the
+//! two test workflows and applicants of every notification preference and language, and
+//! [`CallWorld`], the shipped programme workflows with a call and a scheduler.
 
 #![allow(dead_code, reason = "each test binary uses part of the harness")]
 
@@ -8,20 +10,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use grantflow_domain::Registry;
-use grantflow_domain::calendar::{WorkCalendar, local_instant};
+use grantflow_domain::calendar::local_instant;
 use grantflow_mail::testkit::{ReceivedEmail, SmtpTestServer};
 use grantflow_mail::{MailConfig, Mailer};
 use grantflow_scheduler::{DigestSchedule, Scheduler, SchedulerSettings};
-use grantflow_service::{CreateInstance, ManualClock, Services};
-use grantflow_store::{
-    Instance, Lang, NewOrganisation, NewUser, NotifyPref, OrgKind, Role, Store, User, UserPatch,
-};
+use grantflow_service::programme::OpenCall;
+use grantflow_service::{CreateInstance, Services};
+use grantflow_store::{Instance, Lang, NewUser, NotifyPref, OrgKind, Role, Store, User, UserPatch};
+use grantflow_testkit::{FoshanWorld, ServiceWorld, new_user};
 
 pub const PUBLIC_URL: &str = "https://ip.example.gov.cn";
 
-pub use grantflow_testkit::{Backend, TestDb as DbGuard, fresh_store};
+pub use grantflow_testkit::Backend;
 
-pub fn registry() -> Registry {
+/// The two test workflows of `tests/fixtures`.
+pub fn fixture_workflows() -> Registry {
     grantflow_testkit::registry_from(&[
         (
             "rectification.toml",
@@ -32,6 +35,23 @@ pub fn registry() -> Registry {
             include_str!("../../fixtures/correction.toml"),
         ),
     ])
+}
+
+/// A scheduler's settings in these tests: batches of 50, two-minute leases, links to
+/// [`PUBLIC_URL`].
+pub fn settings(digests: Vec<DigestSchedule>) -> SchedulerSettings {
+    SchedulerSettings {
+        batch_size: 50,
+        lease: Duration::from_secs(120),
+        poll_interval: Duration::from_secs(30),
+        digests,
+        public_url: PUBLIC_URL.into(),
+    }
+}
+
+/// A mailer sending to `smtp`.
+pub fn mailer(smtp: &SmtpTestServer) -> Mailer {
+    Mailer::from_config(&MailConfig::Smtp(smtp.smtp_config())).expect("mailer")
 }
 
 /// An instant in Asia/Shanghai.
@@ -58,60 +78,34 @@ pub struct People {
 }
 
 pub struct World {
+    pub base: ServiceWorld,
     pub store: Arc<dyn Store>,
-    pub clock: Arc<ManualClock>,
-    pub services: Services,
     pub smtp: SmtpTestServer,
     pub people: People,
     pub unit_id: uuid::Uuid,
-    pub db: DbGuard,
 }
+grantflow_testkit::extends!(World, base: ServiceWorld);
 
 impl World {
     pub async fn new(backend: Backend, start: DateTime<Utc>) -> Self {
-        let (store, db) = fresh_store(backend).await;
-        let clock = Arc::new(ManualClock::new(start));
-        let services = Services::new(
-            store.clone(),
-            Arc::new(registry()),
-            Arc::new(WorkCalendar::builtin()),
-            clock.clone(),
-        )
-        .with_public_url(PUBLIC_URL);
-        services.register_workflows().await.expect("save workflows");
-        let city = store
-            .create_org(NewOrganisation {
-                name: "佛山市市场监督管理局".into(),
-                kind: OrgKind::City,
-                parent_id: None,
-            })
+        let base = ServiceWorld::with(backend, fixture_workflows(), start)
             .await
-            .unwrap();
-        let unit = store
-            .create_org(NewOrganisation {
-                name: "佛山市知识产权保护中心".into(),
-                kind: OrgKind::Unit,
-                parent_id: Some(city.id),
-            })
-            .await
-            .unwrap();
-        let user = |username: &str, name: &str, org, role, lang: Lang, pref| {
-            let store = store.clone();
-            let (username, name) = (username.to_string(), name.to_string());
+            .with_public_url(PUBLIC_URL);
+        let city = base.org("佛山市市场监督管理局", OrgKind::City, None).await;
+        let unit = base
+            .org("佛山市知识产权保护中心", OrgKind::Unit, Some(&city))
+            .await;
+        let user = |username: &str, name: &str, org, role, lang, pref| {
+            let new = NewUser {
+                display_name: name.into(),
+                email: format!("{username}@example.gov.cn"),
+                lang,
+                ..new_user(username, Some(org), &[role])
+            };
+            let base = &base;
             async move {
-                let u = store
-                    .create_user(NewUser {
-                        username: username.clone(),
-                        display_name: name,
-                        email: format!("{username}@example.gov.cn"),
-                        org_id: Some(org),
-                        roles: vec![role],
-                        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-                        lang,
-                    })
-                    .await
-                    .unwrap();
-                store
+                let u = base.add_user(new).await;
+                base.store()
                     .update_user(
                         u.id,
                         UserPatch {
@@ -127,7 +121,7 @@ impl World {
             zhang: user(
                 "zhang",
                 "张三",
-                unit.id,
+                &unit,
                 Role::Applicant,
                 Lang::ZhCn,
                 NotifyPref::Immediate,
@@ -136,7 +130,7 @@ impl World {
             li: user(
                 "li",
                 "Li Si",
-                unit.id,
+                &unit,
                 Role::Applicant,
                 Lang::En,
                 NotifyPref::Immediate,
@@ -145,7 +139,7 @@ impl World {
             wang: user(
                 "wang",
                 "王五",
-                unit.id,
+                &unit,
                 Role::Applicant,
                 Lang::ZhCn,
                 NotifyPref::DigestOnly,
@@ -154,7 +148,7 @@ impl World {
             zhao: user(
                 "zhao",
                 "赵六",
-                unit.id,
+                &unit,
                 Role::Applicant,
                 Lang::ZhCn,
                 NotifyPref::None,
@@ -163,7 +157,7 @@ impl World {
             city: user(
                 "foshan",
                 "佛山市局",
-                city.id,
+                &city,
                 Role::City,
                 Lang::ZhCn,
                 NotifyPref::Immediate,
@@ -172,7 +166,7 @@ impl World {
             manager: user(
                 "chen",
                 "陈处长",
-                city.id,
+                &city,
                 Role::Manager,
                 Lang::ZhCn,
                 NotifyPref::DigestOnly,
@@ -180,40 +174,22 @@ impl World {
             .await,
         };
         Self {
-            store,
-            clock,
-            services,
+            store: base.services.store.clone(),
+            base,
             smtp: SmtpTestServer::start(),
             people,
             unit_id: unit.id,
-            db,
         }
     }
 
     /// Services on a second connection pool to the same database, as another scheduler
     /// process would have (same clock, same workflows).
     pub async fn second_services(&self) -> Services {
-        let store = self.db.reopen().await;
-        Services::new(
-            store,
-            Arc::new(registry()),
-            Arc::new(WorkCalendar::builtin()),
-            self.clock.clone(),
-        )
-        .with_public_url(PUBLIC_URL)
+        self.services_on(self.db.reopen().await, fixture_workflows())
     }
 
     pub fn scheduler_on(&self, services: Services, digests: Vec<DigestSchedule>) -> Scheduler {
-        self.scheduler_with(
-            services,
-            SchedulerSettings {
-                batch_size: 50,
-                lease: Duration::from_secs(120),
-                poll_interval: Duration::from_secs(30),
-                digests,
-                public_url: PUBLIC_URL.into(),
-            },
-        )
+        self.scheduler_with(services, settings(digests))
     }
 
     pub fn scheduler_with(&self, services: Services, settings: SchedulerSettings) -> Scheduler {
@@ -221,7 +197,7 @@ impl World {
     }
 
     pub fn mailer(&self) -> Mailer {
-        Mailer::from_config(&MailConfig::Smtp(self.smtp.smtp_config())).expect("mailer")
+        mailer(&self.smtp)
     }
 
     pub fn scheduler(&self, digests: Vec<DigestSchedule>) -> Scheduler {
@@ -259,6 +235,48 @@ impl World {
 
     pub fn received(&self) -> Vec<ReceivedEmail> {
         self.smtp.received()
+    }
+}
+
+/// A [`FoshanWorld`] on the shipped workflows of `registry` from Monday 3 June 2024, 10:00,
+/// its people named `manager`, `foshan` and `shunde` (display name the username, address
+/// `…@example.gov.cn`), with the manager's call and a scheduler sending to a real SMTP
+/// server.
+pub struct CallWorld {
+    pub base: FoshanWorld,
+    pub smtp: SmtpTestServer,
+    pub scheduler: Scheduler,
+    pub call: uuid::Uuid,
+}
+grantflow_testkit::extends!(CallWorld, base: FoshanWorld);
+
+impl CallWorld {
+    pub async fn new(backend: Backend, registry: Registry, call: OpenCall) -> Self {
+        let base = ServiceWorld::with(backend, registry, local("2024-06-03", "10:00"))
+            .await
+            .with_public_url(PUBLIC_URL);
+        let base = FoshanWorld::new(base, ["manager", "foshan", "shunde"], |u| NewUser {
+            display_name: u.username.clone(),
+            email: format!("{}@example.gov.cn", u.username),
+            ..u
+        })
+        .await;
+        let call = base.open_call(&base.manager, call).await;
+        let smtp = SmtpTestServer::start();
+        let scheduler =
+            Scheduler::new(base.services.clone(), mailer(&smtp), settings(vec![])).unwrap();
+        Self {
+            base,
+            smtp,
+            scheduler,
+            call,
+        }
+    }
+
+    /// Move the clock to `at` and run one pass there.
+    pub async fn run_at(&self, at: DateTime<Utc>) {
+        self.clock.set(at);
+        self.scheduler.run_once(at).await.unwrap();
     }
 }
 

@@ -2,7 +2,6 @@
 //! one write transaction that locks the instance, the assignment and the profiles of the
 //! experts taking seats, in that order.
 
-use crate::sql::Pools;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -17,7 +16,7 @@ use crate::review::{
     assignment_timer_prefix,
 };
 use crate::sql::instances::insert_timers;
-use crate::sql::{Args, Conn, Dialect, Get, R, dup};
+use crate::sql::{Args, Conn, Dialect, Get, Pools, R, dup};
 
 async fn fingerprint<D: Dialect>(conn: &mut Conn<D>, round: &RoundKey) -> R<Vec<(Uuid, i64)>> {
     let rows = D::fetch_all(
