@@ -187,6 +187,9 @@ async fn a_transition_on_postgres_reads_its_instance_once_locked() {
     let done = {
         // This test's thread only (`#[tokio::test]` runs the server's tasks on it too).
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Other tests of this binary run on other threads with no subscriber, and sqlx
+        // asks the global level filter before logging; recompute it with this one alive.
+        tracing::callsite::rebuild_interest_cache();
         recommend(&app, &city_gz, id).await
     };
     assert_eq!(
