@@ -104,8 +104,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
+        // No ping before handing out a connection (sqlx's default): a connection to a
+        // local file does not go stale, and the ping is one more trip to the
+        // connection's worker thread for every statement and transaction.
         let mut pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5));
         if in_memory {
             // One connection: each connection to `:memory:` would otherwise be its own
@@ -127,6 +131,7 @@ impl SqliteStore {
             // and closes when idle, so a store that only reads holds no extra file.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .min_connections(0)
                 .idle_timeout(Some(Duration::from_secs(30)))
                 .acquire_timeout(acquire_timeout)
