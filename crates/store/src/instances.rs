@@ -1,7 +1,7 @@
 //! [`InstanceStore`]: workflow definitions, instances, transitions and their hash-chained
 //! history, expert grants.
 //! Its SQL, the same for every backend, and its implementation for every `SqlBackend` are
-//! in `crate::sql::instances` (feature `sql`); [`crate::Store`] is all the aggregates together.
+//! in `crate::sql::instances` and `crate::sql::transitions` (feature `sql`); [`crate::Store`] is all the aggregates together.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

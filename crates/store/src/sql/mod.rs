@@ -26,6 +26,7 @@ mod reports;
 pub mod review;
 mod store;
 pub mod third_party;
+pub mod transitions;
 
 use std::future::Future;
 use std::time::Duration;

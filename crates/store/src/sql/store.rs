@@ -1,6 +1,6 @@
 //! [`Store`] for every [`SqlBackend`]: what is not one aggregate's (the backend's name,
 //! migrations, readiness). Each aggregate's trait is implemented beside its SQL:
-//! `accounts.rs`, `instances.rs`, `queue.rs` (timers and outbox), `review/`, `programme.rs`.
+//! `accounts.rs`, `instances.rs` and `transitions.rs`, `queue.rs` (timers and outbox), `review/`, `programme.rs`.
 
 use super::{Args, Dialect, Fail, SqlBackend, execute};
 use crate::{Announcer, Applied, PoolStatus, Store, StoreResult, TransitionRequest};
@@ -39,7 +39,7 @@ impl<S: SqlBackend> Store for S {
         request: TransitionRequest<'_>,
         announce: &Announcer<'_>,
     ) -> StoreResult<Applied> {
-        super::instances::apply_transition_with::<S::D>(self.sql_pool(), request, Some(announce))
+        super::transitions::apply_transition_with::<S::D>(self.sql_pool(), request, Some(announce))
             .await
     }
 

@@ -1,0 +1,349 @@
+//! The audited changes of an instance, each in one transaction: a transition
+//! (`apply_transition`, with its idempotency record, history, timers, notifications and
+//! the replica announcement), a deadline extension, a migration to another workflow
+//! version, and the review result. The rows they read and write are in
+//! [`super::instances`].
+
+use chrono::{SubsecRound, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::queue::{insert_outbox, mark_timer_done};
+use super::{Arg, Args, Conn, Dialect, Fail, Get, Pools, R, execute};
+use crate::sql::retrying;
+use crate::support;
+use crate::{
+    Announcer, Applied, ExtendDeadline, Instance, MigrateInstance, StoreError, StoreResult,
+    TransitionRequest, scoped_key,
+};
+
+use super::instances::{
+    fetch_instance, fetch_instance_for, insert_history, insert_timers, recipients_in, rewrite_entry,
+};
+
+/// One attempt at a transition, in one transaction (see [`crate::Store::apply_transition`]).
+async fn apply_tx<D: Dialect>(
+    pool: &Pools<D::DB>,
+    req: &TransitionRequest<'_>,
+    announce: Option<&Announcer<'_>>,
+) -> R<Applied> {
+    let mut tx = D::begin_write(pool).await?;
+    let before = fetch_instance_for::<D>(&mut *tx, req.instance_id, req.requester.as_ref())
+        .await?
+        .ok_or_else(|| StoreError::not_found("instance", req.instance_id))?;
+    let scoped = req
+        .idempotency_key
+        .as_deref()
+        .map(|k| scoped_key(&req.actor_id, k));
+    if let Some(key) = &scoped {
+        let stored = D::fetch_optional(
+            &mut *tx,
+            "SELECT request_hash, result FROM idempotency_keys WHERE scoped_key = $1",
+            Args::new().text(key),
+        )
+        .await?;
+        if let Some(row) = stored {
+            let g = Get::<D>(&row);
+            if g.str("request_hash")? != req.request_hash {
+                return Err(StoreError::IdempotencyMismatch {
+                    key: req.idempotency_key.clone().unwrap_or_default(),
+                }
+                .into());
+            }
+            let mut applied: Applied = serde_json::from_value(g.json("result")?)
+                .map_err(|e| StoreError::Backend(format!("bad stored idempotent result: {e}")))?;
+            applied.replayed = true;
+            tx.rollback().await?;
+            return Ok(applied);
+        }
+    }
+    if let Some(expected) = req.expected_version
+        && expected != before.version
+    {
+        return Err(StoreError::Conflict {
+            current_version: before.version,
+            expected_version: expected,
+        }
+        .into());
+    }
+    if req.refuse_while_objected {
+        // Under the instance's lock: a submission (which locks the instance too) either
+        // committed before and is counted here, or comes after and finds the instance
+        // moved out of publicity.
+        let open = super::public::open_objections_in::<D>(&mut *tx, before.id).await?;
+        if open > 0 {
+            return Err(StoreError::ObjectionsOpen { open }.into());
+        }
+    }
+    let change = (req.planner)(&before).map_err(StoreError::Engine)?;
+    let plan = change.plan;
+    support::check_plan(&before, &plan)?;
+    let record = support::history_record(&before, &plan);
+    let mut after = support::instance_after(&before, &plan, &record.hash);
+    let at = record.at;
+
+    let updated = D::execute(
+        &mut *tx,
+        "UPDATE instances SET state = $1, stage = $2, is_final = $3, data = $4, version = $5, \
+         updated_at = $6, due_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
+        Args::new()
+            .text(&after.state)
+            .text(&after.stage)
+            .bool(after.is_final)
+            .json(&after.data)
+            .int(after.version)
+            .time(after.updated_at)
+            .opt_time(after.due_at)
+            .text(&after.last_hash)
+            .id(after.id)
+            .int(before.version),
+    )
+    .await?;
+    if updated != 1 {
+        // Cannot happen under the lock; kept as a guard against a lost update.
+        return Err(StoreError::Conflict {
+            current_version: before.version + 1,
+            expected_version: before.version,
+        }
+        .into());
+    }
+    insert_history::<D>(&mut *tx, &record).await?;
+    if let Some(money) = &req.money {
+        let facts = super::funding::apply_money::<D>(
+            &mut *tx,
+            &after,
+            money,
+            &record.event,
+            &req.actor_id,
+            at,
+        )
+        .await?;
+        // Changed lines change the budget facts: the result shows them as committed.
+        if let Some(facts) = facts {
+            after.budget = facts;
+        }
+    }
+    if let Some((timer_id, token)) = req.complete_timer {
+        mark_timer_done::<D>(&mut *tx, timer_id, token, at).await?;
+    }
+    if plan.cancel_state_timers {
+        D::execute(
+            &mut *tx,
+            "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+             WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
+            Args::new().id(after.id),
+        )
+        .await?;
+    }
+    for key in &plan.cancel_timers {
+        D::execute(
+            &mut *tx,
+            "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+             WHERE instance_id = $1 AND key = $2 AND status IN ('pending', 'claimed')",
+            Args::new().id(after.id).text(key),
+        )
+        .await?;
+    }
+    insert_timers::<D>(
+        &mut *tx,
+        after.id,
+        after.version,
+        &after.state,
+        &plan.schedule,
+    )
+    .await?;
+    for n in &plan.notifications {
+        let users = recipients_in::<D>(&mut *tx, &after, &n.roles).await?;
+        let messages = support::notification_messages(
+            &after,
+            &n.template,
+            &change.notification_context,
+            &users,
+            at,
+        );
+        insert_outbox::<D>(&mut *tx, &messages, at).await?;
+    }
+    let applied = Applied {
+        instance: after,
+        record,
+        replayed: false,
+    };
+    if let Some(key) = &scoped {
+        let result = serde_json::to_string(&applied)
+            .map_err(|e| StoreError::Backend(format!("cannot store the result: {e}")))?;
+        D::execute(
+            &mut *tx,
+            "INSERT INTO idempotency_keys (scoped_key, request_hash, result, created_at) \
+             VALUES ($1, $2, $3, $4)",
+            Args(vec![
+                Arg::Text(Some(key.clone())),
+                Arg::Text(Some(req.request_hash.clone())),
+                Arg::Json(Some(result)),
+                Arg::Time(Some(at)),
+            ]),
+        )
+        .await?;
+    }
+    if D::BACKEND == "postgres"
+        && let Some(payload) = announce.and_then(|f| f(&applied))
+    {
+        // Transactional: delivered when (and only when) the transaction commits.
+        D::execute(
+            &mut *tx,
+            &format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL),
+            Args::new().text(payload),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+pub async fn apply_transition<D: Dialect>(
+    pool: &Pools<D::DB>,
+    request: TransitionRequest<'_>,
+) -> StoreResult<Applied> {
+    apply_transition_with::<D>(pool, request, None).await
+}
+
+/// [`apply_transition`], announcing the applied change with `announce`'s payload: inside
+/// the transaction on PostgreSQL, not at all on SQLite (one process).
+pub async fn apply_transition_with<D: Dialect>(
+    pool: &Pools<D::DB>,
+    request: TransitionRequest<'_>,
+    announce: Option<&Announcer<'_>>,
+) -> StoreResult<Applied> {
+    // The planner is pure, so a retried transaction simply plans again.
+    match retrying!(D, apply_tx::<D>(pool, &request, announce)) {
+        Ok(applied) => Ok(applied),
+        Err(Fail::Store(StoreError::Engine(e))) => {
+            // The timeout lost the race (a person moved the instance first): the timer
+            // is spent all the same, or it would fire again forever.
+            if let Some((timer_id, token)) = request.complete_timer {
+                let r: R<bool> = retrying!(D, async {
+                    let mut tx = D::begin_write(pool).await?;
+                    let done = mark_timer_done::<D>(&mut *tx, timer_id, token, Utc::now()).await?;
+                    tx.commit().await?;
+                    Ok(done)
+                });
+                r.map_err(Fail::store::<D>)?;
+            }
+            Err(StoreError::Engine(e))
+        }
+        Err(e) => Err(e.store::<D>()),
+    }
+}
+
+/// Lock the instance for an audited change and check it is at `expected_version`.
+async fn locked_at<D: Dialect>(
+    conn: &mut Conn<D>,
+    instance_id: Uuid,
+    expected_version: i64,
+) -> R<Instance> {
+    let before = fetch_instance::<D>(conn, instance_id, true)
+        .await?
+        .ok_or_else(|| StoreError::not_found("instance", instance_id))?;
+    if before.version != expected_version {
+        return Err(StoreError::Conflict {
+            current_version: before.version,
+            expected_version,
+        }
+        .into());
+    }
+    Ok(before)
+}
+
+pub async fn extend_deadline<D: Dialect>(
+    pool: &Pools<D::DB>,
+    request: ExtendDeadline,
+) -> StoreResult<Applied> {
+    let r: R<Applied> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let before =
+            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
+        if before.is_final {
+            return Err(StoreError::Invalid(format!(
+                "the instance is in final state `{}`: there is no deadline to extend",
+                before.state
+            ))
+            .into());
+        }
+        let at = request.at.trunc_subsecs(6);
+        let due_at = request.new_due_at.trunc_subsecs(6);
+        let record = support::extension_record(&before, &request, at, due_at);
+        let after = Instance {
+            version: record.seq,
+            updated_at: at,
+            due_at: Some(due_at),
+            last_hash: record.hash.clone(),
+            ..before.clone()
+        };
+        // Named timers (set by effects) are not tied to the deadline and stay.
+        rewrite_entry::<D>(&mut *tx, &before, &after, &record, false, &request.timers).await?;
+        tx.commit().await?;
+        Ok(Applied {
+            instance: after,
+            record,
+            replayed: false,
+        })
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn migrate_instance<D: Dialect>(
+    pool: &Pools<D::DB>,
+    request: MigrateInstance,
+) -> StoreResult<Applied> {
+    let r: R<Applied> = retrying!(D, async {
+        let mut tx = D::begin_write(pool).await?;
+        let before =
+            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
+        if before.workflow_version != request.from_workflow_version {
+            return Err(StoreError::Invalid(format!(
+                "the instance is on version {} of its workflow, not {}",
+                before.workflow_version, request.from_workflow_version
+            ))
+            .into());
+        }
+        let at = request.at.trunc_subsecs(6);
+        let record = support::migration_record(&before, &request, at);
+        let after = Instance {
+            workflow_version: request.to_workflow_version,
+            state: request.to_state.clone(),
+            stage: request.to_stage.clone(),
+            is_final: request.to_final,
+            due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
+            version: record.seq,
+            updated_at: at,
+            last_hash: record.hash.clone(),
+            ..before.clone()
+        };
+        // Every timer belonged to the old version's state entry.
+        rewrite_entry::<D>(&mut *tx, &before, &after, &record, true, &request.timers).await?;
+        tx.commit().await?;
+        Ok(Applied {
+            instance: after,
+            record,
+            replayed: false,
+        })
+    });
+    r.map_err(Fail::store::<D>)
+}
+
+pub async fn set_review_result<D: Dialect>(
+    pool: &Pools<D::DB>,
+    instance_id: Uuid,
+    review: Value,
+) -> StoreResult<()> {
+    let changed = execute::<D>(
+        pool,
+        "UPDATE instances SET review = $1 WHERE id = $2",
+        Args::new().json(&review).id(instance_id),
+    )
+    .await
+    .map_err(Fail::store::<D>)?;
+    if changed == 0 {
+        return Err(StoreError::not_found("instance", instance_id));
+    }
+    Ok(())
+}
