@@ -3,7 +3,7 @@
 
 use grantflow_domain::audit::HistoryRecord;
 
-use super::instances::{HISTORY_COLS, INSTANCE_COLS};
+use super::instances::{HISTORY_COLS, INSTANCE_COLS, history_args, instance_args};
 use super::{Args, Dialect, Fail, R, SqlBackend};
 use crate::bench_scale::BulkLoader;
 use crate::{Instance, StoreResult};
@@ -26,46 +26,6 @@ fn multi_row(table: &str, cols: &str, rows: usize, width: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!("INSERT INTO {table} ({cols}) VALUES {values}")
-}
-
-fn instance_args(args: Args, i: &Instance) -> Args {
-    args.id(i.id)
-        .text(&i.workflow_id)
-        .int(i64::from(i.workflow_version))
-        .text(&i.state)
-        .text(&i.stage)
-        .bool(i.is_final)
-        .json(&i.data)
-        .int(i.version)
-        .opt_id(i.parent_id)
-        .id(i.org_id)
-        .opt_id(i.city_id)
-        .text(&i.title)
-        .id(i.created_by)
-        .time(i.created_at)
-        .time(i.updated_at)
-        .opt_time(i.due_at)
-        .json(&i.review)
-        .text(&i.last_hash)
-        .json(&i.budget)
-}
-
-fn history_args(args: Args, r: &HistoryRecord) -> R<Args> {
-    let id = uuid::Uuid::parse_str(&r.instance_id).map_err(|_| super::bad("id", &r.instance_id))?;
-    Ok(args
-        .id(id)
-        .int(r.seq)
-        .time(r.at)
-        .text(&r.actor_id)
-        .strings(&r.actor_roles)
-        .text(&r.event)
-        .text(&r.from_state)
-        .text(&r.to_state)
-        .json(&r.input)
-        .opt_text(r.reason.clone())
-        .text(&r.prev_hash)
-        .text(&r.hash)
-        .opt_text(r.data_hash.clone()))
 }
 
 async fn bulk_load<D: Dialect>(

@@ -126,6 +126,47 @@ pub(super) async fn fetch_instance_for<D: Dialect>(
     row.as_ref().map(instance::<D>).transpose()
 }
 
+/// The values of an instance row, in [`INSTANCE_COLS`] order, after `args`.
+pub(super) fn instance_args(args: Args, i: &Instance) -> Args {
+    args.id(i.id)
+        .text(&i.workflow_id)
+        .int(i64::from(i.workflow_version))
+        .text(&i.state)
+        .text(&i.stage)
+        .bool(i.is_final)
+        .json(&i.data)
+        .int(i.version)
+        .opt_id(i.parent_id)
+        .id(i.org_id)
+        .opt_id(i.city_id)
+        .text(&i.title)
+        .id(i.created_by)
+        .time(i.created_at)
+        .time(i.updated_at)
+        .opt_time(i.due_at)
+        .json(&i.review)
+        .text(&i.last_hash)
+        .json(&i.budget)
+}
+
+/// The values of a history record, in [`HISTORY_COLS`] order, after `args`.
+pub(super) fn history_args(args: Args, r: &HistoryRecord) -> R<Args> {
+    Ok(args
+        .id(instance_uuid(&r.instance_id)?)
+        .int(r.seq)
+        .time(r.at)
+        .text(&r.actor_id)
+        .strings(&r.actor_roles)
+        .text(&r.event)
+        .text(&r.from_state)
+        .text(&r.to_state)
+        .json(&r.input)
+        .opt_text(r.reason.clone())
+        .text(&r.prev_hash)
+        .text(&r.hash)
+        .opt_text(r.data_hash.clone()))
+}
+
 /// Insert a new instance and its initial timers (inside the caller's transaction).
 pub async fn insert_instance<D: Dialect>(conn: &mut Conn<D>, new: &NewInstance) -> R<Instance> {
     let org_row = D::fetch_optional(
@@ -171,26 +212,7 @@ pub async fn insert_instance<D: Dialect>(conn: &mut Conn<D>, new: &NewInstance) 
             "INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ),
-        Args::new()
-            .id(instance.id)
-            .text(&instance.workflow_id)
-            .int(i64::from(instance.workflow_version))
-            .text(&instance.state)
-            .text(&instance.stage)
-            .bool(instance.is_final)
-            .json(&instance.data)
-            .int(instance.version)
-            .opt_id(instance.parent_id)
-            .id(instance.org_id)
-            .opt_id(instance.city_id)
-            .text(&instance.title)
-            .id(instance.created_by)
-            .time(instance.created_at)
-            .time(instance.updated_at)
-            .opt_time(instance.due_at)
-            .json(&instance.review)
-            .text(&instance.last_hash)
-            .json(&instance.budget),
+        instance_args(Args::new(), &instance),
     )
     .await
     .map_err(|e| dup::<D>(e.into(), "instance", &instance.id.to_string()))?;
@@ -210,20 +232,7 @@ pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -
             "INSERT INTO history ({HISTORY_COLS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ),
-        Args::new()
-            .id(instance_uuid(&r.instance_id)?)
-            .int(r.seq)
-            .time(r.at)
-            .text(&r.actor_id)
-            .strings(&r.actor_roles)
-            .text(&r.event)
-            .text(&r.from_state)
-            .text(&r.to_state)
-            .json(&r.input)
-            .opt_text(r.reason.clone())
-            .text(&r.prev_hash)
-            .text(&r.hash)
-            .opt_text(r.data_hash.clone()),
+        history_args(Args::new(), r)?,
     )
     .await?;
     Ok(())
