@@ -10,7 +10,7 @@ use chrono::Duration;
 use grantflow_api::ApiSettings;
 use grantflow_api::auth;
 use grantflow_domain::calendar::WorkCalendar;
-use grantflow_service::{CreateInstance, ManualClock, Services};
+use grantflow_service::{CreateInstance, FireEvent, ManualClock, Services};
 use grantflow_store::{Instance, NewToken, Store, User};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -226,6 +226,26 @@ impl TestApp {
             )
             .await
             .unwrap()
+    }
+
+    /// Fire `event` with `input` through the service as `username`, at the instance's
+    /// current version; it must succeed.
+    pub async fn fire(&self, username: &str, id: Uuid, event: &str, input: Value) {
+        let version = self.services.store.get_instance(id).await.unwrap().version;
+        self.services
+            .fire(
+                self.user(username),
+                FireEvent {
+                    instance_id: id,
+                    event: event.into(),
+                    expected_version: version,
+                    idempotency_key: None,
+                    input,
+                    reason: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("`{event}`: {e:?}"));
     }
 
     /// Every response body seen so far, joined (to search for things that must not leak).

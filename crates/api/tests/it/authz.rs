@@ -17,7 +17,6 @@ use crate::support;
 
 use std::collections::BTreeSet;
 
-use grantflow_service::FireEvent;
 use grantflow_store::Instance;
 use serde_json::{Value, json};
 use support::{Backend, PASSWORD, TestApp, error_code, spawn_app};
@@ -465,20 +464,8 @@ async fn request(
         }
         Case::RecommendUnitAsInstance => {
             let i = fresh_instance(app, "applicant_a").await;
-            app.services
-                .fire(
-                    app.user("applicant_a"),
-                    FireEvent {
-                        instance_id: i.id,
-                        event: "submit".into(),
-                        expected_version: 0,
-                        idempotency_key: None,
-                        input: submit_input(),
-                        reason: None,
-                    },
-                )
-                .await
-                .unwrap();
+            app.fire("applicant_a", i.id, "submit", submit_input())
+                .await;
             (
                 TRANSITION,
                 json!({ "id": i.id, "event": "recommend", "v": 1, "input": { "city_opinion": "同意推荐" } }),

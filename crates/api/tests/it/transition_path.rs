@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use grantflow_api::ApiSettings;
-use grantflow_service::FireEvent;
 use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_counting};
 use uuid::Uuid;
@@ -31,20 +30,8 @@ async fn submitted(app: &TestApp) -> Uuid {
     let i = app
         .create_instance("applicant_a", "funded-project", None, None, "项目")
         .await;
-    app.services
-        .fire(
-            app.user("applicant_a"),
-            FireEvent {
-                instance_id: i.id,
-                event: "submit".into(),
-                expected_version: 0,
-                idempotency_key: None,
-                input: submit_input(),
-                reason: None,
-            },
-        )
-        .await
-        .unwrap();
+    app.fire("applicant_a", i.id, "submit", submit_input())
+        .await;
     i.id
 }
 
