@@ -177,39 +177,14 @@ pub async fn scale(
     let mut rows = Vec::new();
     // Warm the caches (and the server's first-request costs) before measuring.
     measure(&server, "warm-up", &list_query(50, "", true), None, 20, 50).await?;
-    rows.push(
-        measure(
-            &server,
-            "50-item list with totalCount",
-            &list_query(50, "", true),
-            None,
-            n,
-            50,
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &server,
-            "50-item list without totalCount",
-            &list_query(50, "", false),
-            None,
-            n,
-            50,
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &server,
-            "5-item list (statements as for 50)",
-            &list_query(5, "", true),
-            None,
-            n,
-            5,
-        )
-        .await?,
-    );
+    for (what, first, total) in [
+        ("50-item list with totalCount", 50, true),
+        ("50-item list without totalCount", 50, false),
+        ("5-item list (statements as for 50)", 5, true),
+    ] {
+        let query = list_query(first, "", total);
+        rows.push(measure(&server, what, &query, None, n, first as usize).await?);
+    }
 
     // Page deep: walk half the instances (1,000 pages of 50 at 100,000) by cursor, then
     // repeat the page after them.
@@ -240,32 +215,17 @@ pub async fn scale(
     });
     let what = format!("the page after {} (cursor)", pages * 50);
     rows.push(measure(&server, &what, &walk, after.as_deref(), n, 50).await?);
-    rows.push(
-        measure(
-            &server,
+    let unit_filter = format!(", filter: {{ organisationId: \"{}\" }}", owners[0].org_id);
+    for (what, filter) in [
+        (
             "filter: state `b`, 50 items with totalCount",
-            &list_query(50, ", filter: { states: [\"b\"] }", true),
-            None,
-            n,
-            50,
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &server,
-            "filter: one unit, 50 items with totalCount",
-            &list_query(
-                50,
-                &format!(", filter: {{ organisationId: \"{}\" }}", owners[0].org_id),
-                true,
-            ),
-            None,
-            n,
-            50,
-        )
-        .await?,
-    );
+            ", filter: { states: [\"b\"] }",
+        ),
+        ("filter: one unit, 50 items with totalCount", &unit_filter),
+    ] {
+        let query = list_query(50, filter, true);
+        rows.push(measure(&server, what, &query, None, n, 50).await?);
+    }
 
     // The bare SQL of the first list (COUNT and the page), in the same run.
     for (what, count) in [
