@@ -12,7 +12,7 @@ use crate::common;
 use common::{Backend, CallWorld, local, to};
 use grantflow_domain::engine::EngineError;
 use grantflow_service::programme::OpenCall;
-use grantflow_service::{CreateInstance, ServiceError};
+use grantflow_service::ServiceError;
 use grantflow_store::{Instance, StoreError, User};
 use grantflow_testkit::{CATALOGUE_2022, call_of, registry_of};
 use serde_json::{Value, json};
@@ -55,21 +55,8 @@ impl W {
     /// An application of the unit for a 保留省级 item, submitted to the city on 06-20.
     async fn submitted(&self) -> Instance {
         let inst = self
-            .services
-            .create_instance(
-                &self.applicant,
-                CreateInstance {
-                    workflow_id: "funded-project".into(),
-                    org_id: None,
-                    parent_id: None,
-                    title: TITLE.into(),
-                    data: json!({}),
-                    call_id: Some(self.call),
-                    catalogue_item: Some("2022-2-1-5".into()),
-                },
-            )
-            .await
-            .unwrap();
+            .apply("funded-project", TITLE, Some("2022-2-1-5"))
+            .await;
         self.clock.set(local("2024-06-20", "10:00"));
         let input = json!({
             "project_name": TITLE, "budget": "300000", "application_files": [file()],
@@ -253,22 +240,7 @@ impl W {
     /// A demand row of the call (feedback on an item of the catalogue), submitted to the
     /// city on `day` at 10:00.
     async fn demand_submitted(&self, day: &str) -> Instance {
-        let inst = self
-            .services
-            .create_instance(
-                &self.applicant,
-                CreateInstance {
-                    workflow_id: "demand-collection".into(),
-                    org_id: None,
-                    parent_id: None,
-                    title: DEMAND.into(),
-                    data: json!({}),
-                    call_id: Some(self.call),
-                    catalogue_item: None,
-                },
-            )
-            .await
-            .unwrap();
+        let inst = self.apply("demand-collection", DEMAND, None).await;
         assert_eq!(inst.data["forward_by"], "2024-06-28", "set from the call");
         self.clock.set(local(day, "10:00"));
         self.fire(

@@ -16,7 +16,7 @@ use crate::common;
 
 use common::{Backend, CallWorld, local, to};
 use grantflow_domain::engine::EngineError;
-use grantflow_service::{CreateInstance, ServiceError};
+use grantflow_service::ServiceError;
 use grantflow_store::{Instance, StoreError, TimerStatus, User};
 use grantflow_testkit::{CATALOGUE_2022, call_of, registry_of};
 use serde_json::{Value, json};
@@ -69,21 +69,8 @@ impl W {
     async fn at_task_book(&self) -> Instance {
         self.clock.set(local("2024-06-20", "10:00"));
         let inst = self
-            .services
-            .create_instance(
-                &self.applicant,
-                CreateInstance {
-                    workflow_id: "funded-project".into(),
-                    org_id: None,
-                    parent_id: None,
-                    title: TITLE.into(),
-                    data: json!({}),
-                    call_id: Some(self.call),
-                    catalogue_item: Some("2022-2-1-5".into()),
-                },
-            )
-            .await
-            .unwrap();
+            .apply("funded-project", TITLE, Some("2022-2-1-5"))
+            .await;
         let id = inst.id;
         let input = json!({
             "project_name": TITLE, "budget": "300000", "application_files": [file("申报书.pdf")],
@@ -131,21 +118,8 @@ impl W {
     async fn city_approved(&self) -> Instance {
         self.clock.set(local("2024-06-20", "10:00"));
         let inst = self
-            .services
-            .create_instance(
-                &self.applicant,
-                CreateInstance {
-                    workflow_id: "funded-project".into(),
-                    org_id: None,
-                    parent_id: None,
-                    title: TITLE.into(),
-                    data: json!({}),
-                    call_id: Some(self.call),
-                    catalogue_item: Some("2022-1-2-2".into()),
-                },
-            )
-            .await
-            .unwrap();
+            .apply("funded-project", TITLE, Some("2022-1-2-2"))
+            .await;
         let input = json!({
             "project_name": TITLE, "budget": "300000", "application_files": [file("申报书.pdf")],
             "indicators": [

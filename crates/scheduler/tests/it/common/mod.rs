@@ -273,6 +273,31 @@ impl CallWorld {
         }
     }
 
+    /// Create an instance of `workflow` under the call as the applicant (顺德), for
+    /// `catalogue_item` when it applies to one.
+    pub async fn apply(
+        &self,
+        workflow: &str,
+        title: &str,
+        catalogue_item: Option<&str>,
+    ) -> Instance {
+        self.services
+            .create_instance(
+                &self.applicant,
+                CreateInstance {
+                    workflow_id: workflow.into(),
+                    org_id: None,
+                    parent_id: None,
+                    title: title.into(),
+                    data: serde_json::json!({}),
+                    call_id: Some(self.call),
+                    catalogue_item: catalogue_item.map(Into::into),
+                },
+            )
+            .await
+            .unwrap()
+    }
+
     /// Move the clock to `at` and run one pass there.
     pub async fn run_at(&self, at: DateTime<Utc>) {
         self.clock.set(at);
