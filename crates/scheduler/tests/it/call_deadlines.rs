@@ -11,8 +11,8 @@ use crate::common;
 
 use common::{Backend, CallWorld, local, to};
 use grantflow_domain::engine::EngineError;
-use grantflow_service::programme::OpenCall;
 use grantflow_service::ServiceError;
+use grantflow_service::programme::OpenCall;
 use grantflow_store::{Instance, StoreError, User};
 use grantflow_testkit::{CATALOGUE_2022, call_of, registry_of};
 use serde_json::{Value, json};
