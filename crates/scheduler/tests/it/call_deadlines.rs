@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use common::{Backend, CallWorld, local, to};
+use common::{Backend, CallWorld, local};
 use grantflow_domain::engine::EngineError;
 use grantflow_service::ServiceError;
 use grantflow_service::programme::OpenCall;
@@ -68,16 +68,6 @@ impl W {
         self.fire(&self.applicant, inst.id, "submit", input)
             .await
             .unwrap()
-    }
-
-    /// (recipient, subject) of the deadline e-mails (not the transition notices) so far.
-    fn deadline_mail(&self) -> Vec<(String, String)> {
-        self.smtp
-            .received()
-            .iter()
-            .filter(|m| !m.subject.starts_with("【项目动态】"))
-            .map(|m| (to(m), m.subject.clone()))
-            .collect()
     }
 }
 
@@ -213,8 +203,8 @@ async fn a_return_after_closing_opens_the_calls_correction_window(backend: Backe
                 applicant.clone(),
                 format!("【今日截止】{TITLE}：截止后退回补正")
             ),
-            (applicant, format!("【超时处理】{TITLE}：截止后退回补正")),
             (city, format!("【超时处理】{TITLE}：截止后退回补正")),
+            (applicant, format!("【超时处理】{TITLE}：截止后退回补正")),
         ]
     );
     let lapsed = w.services.store.get_instance(lapsing.id).await.unwrap();

@@ -14,7 +14,7 @@
 
 use crate::common;
 
-use common::{Backend, CallWorld, local, to};
+use common::{Backend, CallWorld, local};
 use grantflow_domain::engine::EngineError;
 use grantflow_service::ServiceError;
 use grantflow_store::{Instance, StoreError, TimerStatus, User};
@@ -178,16 +178,6 @@ impl W {
             .await;
         assert_eq!(signed.state, "execution");
         signed
-    }
-
-    /// (recipient, subject) of the deadline e-mails (not the transition notices) so far.
-    fn deadline_mail(&self) -> Vec<(String, String)> {
-        self.smtp
-            .received()
-            .iter()
-            .filter(|m| !m.subject.starts_with("【项目动态】"))
-            .map(|m| (to(m), m.subject.clone()))
-            .collect()
     }
 
     async fn pending_keys(&self, id: uuid::Uuid) -> Vec<String> {
@@ -366,12 +356,12 @@ async fn a_quarterly_report_is_reminded_then_escalated(backend: Backend) {
                 format!("【已逾期】{TITLE}：进展报告已逾期 12 天")
             ),
             (
-                unit.clone(),
-                format!("【已逾期】{TITLE}：进展报告已逾期 18 天")
-            ),
-            (
                 manager.clone(),
                 format!("【逾期督办】顺德家电产业知识产权联盟：{TITLE}（进展报告）已逾期 18 天")
+            ),
+            (
+                unit.clone(),
+                format!("【已逾期】{TITLE}：进展报告已逾期 18 天")
             ),
         ]
     );

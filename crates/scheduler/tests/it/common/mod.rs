@@ -247,6 +247,8 @@ pub struct CallWorld {
     pub smtp: SmtpTestServer,
     pub scheduler: Scheduler,
     pub call: uuid::Uuid,
+    /// How many messages had arrived at the end of each [`Self::run_at`] pass.
+    pass_ends: std::sync::Mutex<Vec<usize>>,
 }
 grantflow_testkit::extends!(CallWorld, base: FoshanWorld);
 
@@ -270,6 +272,7 @@ impl CallWorld {
             smtp,
             scheduler,
             call,
+            pass_ends: std::sync::Mutex::default(),
         }
     }
 
@@ -302,6 +305,30 @@ impl CallWorld {
     pub async fn run_at(&self, at: DateTime<Utc>) {
         self.clock.set(at);
         self.scheduler.run_once(at).await.unwrap();
+        let arrived = self.smtp.received_count();
+        self.pass_ends.lock().unwrap().push(arrived);
+    }
+
+    /// (recipient, subject) of the deadline e-mails (not the transition notices) so far,
+    /// pass by pass. Within one pass they are sorted: timers due at the same moment fire
+    /// in parallel batches, so their mail has no order a reader could rely on.
+    pub fn deadline_mail(&self) -> Vec<(String, String)> {
+        let received = self.smtp.received();
+        let mut ends = self.pass_ends.lock().unwrap().clone();
+        ends.push(received.len());
+        let mut mail = Vec::new();
+        let mut start = 0;
+        for end in ends {
+            let mut pass: Vec<(String, String)> = received[start.min(end)..end]
+                .iter()
+                .filter(|m| !m.subject.starts_with("【项目动态】"))
+                .map(|m| (to(m), m.subject.clone()))
+                .collect();
+            pass.sort();
+            mail.extend(pass);
+            start = start.max(end);
+        }
+        mail
     }
 }
 
