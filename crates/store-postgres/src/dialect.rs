@@ -84,11 +84,7 @@ impl Dialect for PgDialect {
         format!("{col}::text")
     }
 
-    fn begin_write(
-        pools: &Pools<Postgres>,
-    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        pools.writer().begin()
-    }
+    const BEGIN_WRITE: Option<&'static str> = None;
 
     fn begin_read(
         pools: &Pools<Postgres>,

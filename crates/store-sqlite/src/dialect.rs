@@ -91,13 +91,9 @@ impl Dialect for SqliteDialect {
         col.to_string()
     }
 
-    fn begin_write(
-        pools: &Pools<Sqlite>,
-    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
-        // Queued in the process on the writer connection (in arrival order); it is held
-        // until the transaction commits, rolls back or is dropped.
-        pools.writer().begin_with("BEGIN IMMEDIATE")
-    }
+    // Takes the write lock up front (on the writer connection, in turn), so a transaction
+    // never has to upgrade a read lock and fail with SQLITE_BUSY halfway.
+    const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
 
     fn begin_read(
         pools: &Pools<Sqlite>,

@@ -4,9 +4,9 @@
 //! `BEGIN IMMEDIATE`: the write lock is taken up front, so a read transaction never has to
 //! upgrade. Writers queue **in the process**, not in SQLite's busy handler: write
 //! transactions and single-statement writes go through one writer connection, handed out
-//! in arrival order (a fair pool of one), so no request ever sleeps in the busy handler's
-//! back-off (which put the 99th percentile of 8 concurrent writers at a third of a
-//! second). Plain reads run on the other connections, outside transactions, and are never
+//! in arrival order behind a fair async mutex (`grantflow_store::sql::writer`), so no
+//! request ever sleeps in the busy handler's back-off (which put the 99th percentile of 8
+//! concurrent writers at a third of a second). Plain reads run on the other connections, outside transactions, and are never
 //! blocked by the writer (WAL). The busy timeout stays for writers of other processes.
 
 // Of the workspace's style lints, these are not applied to the store yet (its code was
@@ -127,16 +127,9 @@ impl SqliteStore {
             .await
             .map_err(dialect::backend_error)?;
         let pools = if options.queue_writers && !in_memory {
-            // One connection, fair: writers are served in arrival order. It opens lazily
-            // and closes when idle, so a store that only reads holds no extra file.
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .min_connections(0)
-                .idle_timeout(Some(Duration::from_secs(30)))
-                .acquire_timeout(acquire_timeout)
-                .connect_lazy_with(connect);
-            Pools::with_writer(pool, writer)
+            // One connection behind a fair mutex: writers are served in arrival order. It
+            // opens at the first write, so a store that only reads holds no extra file.
+            Pools::with_writer(pool, connect, acquire_timeout)
         } else {
             Pools::shared(pool)
         };

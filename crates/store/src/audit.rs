@@ -154,8 +154,9 @@ pub const AUDIT_PAGE_SIZE: u32 = 250;
 
 /// Check every instance, oldest first. The history is read a page of instances at a time
 /// ([`crate::InstanceStore::audit_page`], two statements per page), and the next page is
-/// read while this one's hashes are computed, so memory stays at about two pages however
-/// long the history is.
+/// read and decoded while this one's hashes are computed on a blocking thread (hashing is
+/// the CPU-heavy part; it never runs on an async worker), so memory stays at about two
+/// pages however long the history is.
 pub async fn verify_all(store: &dyn Store) -> StoreResult<AuditReport> {
     verify_all_paged(store, AUDIT_PAGE_SIZE).await
 }
@@ -166,22 +167,30 @@ pub async fn verify_all_paged(store: &dyn Store, page_size: u32) -> StoreResult<
     let mut page = store.audit_page(None, page_size).await?;
     while !page.is_empty() {
         let after = page.last().map(|(i, _)| (i.created_at, i.id));
-        let next = async {
-            if page.len() < page_size as usize {
-                Ok(Vec::new())
-            } else {
-                store.audit_page(after, page_size).await
-            }
+        let last_page = page.len() < page_size as usize;
+        let checked = tokio::task::spawn_blocking(move || check_page(&page));
+        let next = if last_page {
+            Vec::new()
+        } else {
+            store.audit_page(after, page_size).await?
         };
-        let check = async {
-            for (instance, records) in &page {
-                report.instances_checked += 1;
-                report.records_checked += records.len() as u64;
-                report.failures.extend(check_instance(instance, records));
-            }
-        };
-        let (next, ()) = futures::join!(next, check);
-        page = next?;
+        let (instances, records, failures) = checked
+            .await
+            .map_err(|e| crate::StoreError::Backend(format!("the audit check stopped: {e}")))?;
+        report.instances_checked += instances;
+        report.records_checked += records;
+        report.failures.extend(failures);
+        page = next;
     }
     Ok(report)
+}
+
+/// [`check_instance`] over a page: (instances, records, failures).
+fn check_page(page: &crate::AuditPage) -> (u64, u64, Vec<AuditFailure>) {
+    let records = page.iter().map(|(_, r)| r.len() as u64).sum();
+    let failures = page
+        .iter()
+        .filter_map(|(instance, records)| check_instance(instance, records))
+        .collect();
+    (page.len() as u64, records, failures)
 }

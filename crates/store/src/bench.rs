@@ -139,6 +139,8 @@ pub struct BenchReport {
     /// Further engine paths measured in the same run (on SQLite: the same engine path
     /// with writers waiting in SQLite's busy handler instead of the in-process queue).
     pub others: Vec<(String, PathStats)>,
+    /// Further baseline paths measured in the same run.
+    pub other_baselines: Vec<(String, PathStats)>,
 }
 
 fn stats(mut latencies: Vec<Duration>, total: Duration) -> PathStats {
@@ -171,15 +173,17 @@ pub async fn bench_transitions(
     baseline: &dyn BaselineWriter,
     options: BenchOptions,
 ) -> StoreResult<BenchReport> {
-    bench_transitions_with(store, baseline, &[], options).await
+    bench_transitions_with(store, baseline, &[], &[], options).await
 }
 
 /// [`bench_transitions`], also measuring the engine path through each of `others` (other
-/// stores on the same database, e.g. configured differently), in the same blocks.
+/// stores on the same database, e.g. configured differently) and the baseline through
+/// each of `other_baselines`, in the same blocks.
 pub async fn bench_transitions_with(
     store: &dyn Store,
     baseline: &dyn BaselineWriter,
     others: &[(&str, &dyn Store)],
+    other_baselines: &[(&str, &dyn BaselineWriter)],
     options: BenchOptions,
 ) -> StoreResult<BenchReport> {
     let wf = bench_workflow()?;
@@ -233,8 +237,12 @@ pub async fn bench_transitions_with(
     let clients = options.clients.max(1);
     let mut paths: Vec<(&str, &dyn Store)> = vec![("engine", store)];
     paths.extend(others.iter().copied());
-    let mut lat: Vec<Vec<Duration>> = vec![Vec::new(); paths.len() + 1];
-    let mut total = vec![Duration::ZERO; paths.len() + 1];
+    let mut baselines: Vec<(&str, &dyn BaselineWriter)> = vec![("baseline", baseline)];
+    baselines.extend(other_baselines.iter().copied());
+    let mut lat: Vec<Vec<Duration>> = vec![Vec::new(); paths.len() + baselines.len()];
+    let mut total = vec![Duration::ZERO; paths.len() + baselines.len()];
+    // Where each baseline instance is: the baseline paths take turns on the same
+    // instances, each block carrying on from the states the previous one left.
     let mut baseline_states = vec![false; baseline_ids.len()];
     let mut done = 0;
     // Client c owns the instances i with i % clients == c, so that concurrent clients
@@ -267,39 +275,41 @@ pub async fn bench_transitions_with(
             }
             total[p] += started.elapsed();
         }
-        let b = paths.len();
-        let started = Instant::now();
-        let mut owned: Vec<Vec<(usize, bool)>> = vec![Vec::new(); clients];
-        for (slot, st) in baseline_states.iter().enumerate() {
-            owned[slot % clients].push((slot, *st));
-        }
-        let runs = owned.into_iter().enumerate().map(|(c, mut mine)| {
-            let baseline_ids = &baseline_ids;
-            let timers = &baseline_timers;
-            async move {
-                let mut out = Vec::new();
-                for (j, _) in (c..block).step_by(clients).enumerate() {
-                    let n = mine.len();
-                    let (slot, in_b) = mine[j % n];
-                    let to = if in_b { "a" } else { "b" };
-                    let t0 = Instant::now();
-                    baseline
-                        .baseline_transition(baseline_ids[slot], to, timers, Utc::now())
-                        .await?;
-                    out.push(t0.elapsed());
-                    mine[j % n].1 = !in_b;
+        for (k, (_, writer)) in baselines.iter().enumerate() {
+            let b = paths.len() + k;
+            let started = Instant::now();
+            let mut owned: Vec<Vec<(usize, bool)>> = vec![Vec::new(); clients];
+            for (slot, st) in baseline_states.iter().enumerate() {
+                owned[slot % clients].push((slot, *st));
+            }
+            let runs = owned.into_iter().enumerate().map(|(c, mut mine)| {
+                let baseline_ids = &baseline_ids;
+                let timers = &baseline_timers;
+                async move {
+                    let mut out = Vec::new();
+                    for (j, _) in (c..block).step_by(clients).enumerate() {
+                        let n = mine.len();
+                        let (slot, in_b) = mine[j % n];
+                        let to = if in_b { "a" } else { "b" };
+                        let t0 = Instant::now();
+                        writer
+                            .baseline_transition(baseline_ids[slot], to, timers, Utc::now())
+                            .await?;
+                        out.push(t0.elapsed());
+                        mine[j % n].1 = !in_b;
+                    }
+                    Ok::<_, StoreError>((out, mine))
                 }
-                Ok::<_, StoreError>((out, mine))
+            });
+            for r in futures::future::join_all(runs).await {
+                let (out, mine) = r?;
+                lat[b].extend(out);
+                for (slot, st) in mine {
+                    baseline_states[slot] = st;
+                }
             }
-        });
-        for r in futures::future::join_all(runs).await {
-            let (out, mine) = r?;
-            lat[b].extend(out);
-            for (slot, st) in mine {
-                baseline_states[slot] = st;
-            }
+            total[b] += started.elapsed();
         }
-        total[b] += started.elapsed();
         done += block;
     }
     let mut all: Vec<PathStats> = lat
@@ -307,6 +317,7 @@ pub async fn bench_transitions_with(
         .zip(total)
         .map(|(l, t)| stats(l, t))
         .collect();
+    let more_baselines = all.split_off(paths.len() + 1);
     let baseline_stats = all
         .pop()
         .unwrap_or_else(|| stats(Vec::new(), Duration::ZERO));
@@ -317,6 +328,11 @@ pub async fn bench_transitions_with(
         engine,
         baseline: baseline_stats,
         others: others.iter().map(|(n, _)| n.to_string()).zip(all).collect(),
+        other_baselines: other_baselines
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .zip(more_baselines)
+            .collect(),
     })
 }
 

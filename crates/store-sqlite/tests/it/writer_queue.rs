@@ -53,3 +53,79 @@ async fn concurrent_writers_never_wait_in_the_busy_handler() {
     assert_eq!(store.get_instances(&ids).await.unwrap().len(), 24);
     assert_eq!(store.list_outbox(None, None, 100).await.unwrap().len(), 24);
 }
+
+/// A write transaction that is dropped before it commits (an error, or a request whose
+/// future was cancelled) leaves nothing behind and hands the writer connection on: the
+/// next writer begins at once and sees none of its changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_write_transaction_rolls_back_and_frees_the_writer() {
+    use grantflow_store::sql::{Args, Dialect, SqlBackend};
+    use grantflow_store_sqlite::SqliteDialect;
+
+    let db = TempSqlite::new().await;
+    let store = SqliteStore::connect_with(SqliteOptions {
+        url: db.url(),
+        busy_timeout: Duration::ZERO,
+        ..SqliteOptions::default()
+    })
+    .await
+    .expect("open");
+    let count = |store: SqliteStore| async move {
+        let row: (i64,) = sqlx::query_as("SELECT count(*) FROM organisations")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        row.0
+    };
+    let before = count(store.clone()).await;
+    let insert = "INSERT INTO organisations (id, name, kind, parent_id, created_at) \
+                  VALUES ($1, $2, 'unit', NULL, '2024-01-01T00:00:00.000000Z')";
+
+    // Dropped after a statement, without commit.
+    {
+        let mut tx = SqliteDialect::begin_write(store.sql_pool()).await.unwrap();
+        SqliteDialect::execute(
+            &mut tx,
+            insert,
+            Args::new().id(uuid::Uuid::now_v7()).text("未提交"),
+        )
+        .await
+        .unwrap();
+    }
+    // Cancelled while holding the writer: the task is aborted mid-transaction.
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let pools = store.sql_pool().clone();
+    let task = tokio::spawn(async move {
+        let mut tx = SqliteDialect::begin_write(&pools).await.unwrap();
+        SqliteDialect::execute(
+            &mut tx,
+            insert,
+            Args::new().id(uuid::Uuid::now_v7()).text("被取消"),
+        )
+        .await
+        .unwrap();
+        held.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    holding.await.unwrap();
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    // The next writer commits, and only its row is there.
+    let mut tx = SqliteDialect::begin_write(store.sql_pool()).await.unwrap();
+    SqliteDialect::execute(
+        &mut tx,
+        insert,
+        Args::new().id(uuid::Uuid::now_v7()).text("已提交"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(store.clone()).await, before + 1);
+    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM organisations")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert!(names.iter().any(|(n,)| n == "已提交"));
+    assert!(!names.iter().any(|(n,)| n == "未提交" || n == "被取消"));
+}

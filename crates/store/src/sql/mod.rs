@@ -27,6 +27,7 @@ pub mod review;
 mod store;
 pub mod third_party;
 pub mod transitions;
+pub mod writer;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,6 +38,7 @@ use sqlx::{Database, Pool, Transaction};
 use uuid::Uuid;
 
 use crate::StoreError;
+pub use writer::{ConnectOptionsOf, WriteConn, WriteTx, WriterConnection};
 
 /// How many times a transaction that failed on a serialization failure or deadlock is
 /// run again before the error is returned.
@@ -162,13 +164,13 @@ impl Args {
 }
 
 /// The connections of one store, owned by it: the readers' pool and, when the backend
-/// queues its writers in the process (SQLite), the pool of the one writer connection
-/// that write transactions and single-statement writes take turns on. Without one,
+/// queues its writers in the process (SQLite), the one writer connection that write
+/// transactions and single-statement writes take turns on ([`writer`]). Without one,
 /// writers use the readers' pool (PostgreSQL, which locks rows instead).
 #[derive(Debug)]
 pub struct Pools<DB: Database> {
     readers: Pool<DB>,
-    writer: Option<Pool<DB>>,
+    writer: Option<WriterConnection<DB>>,
 }
 
 // Not derived: the derive would ask `DB: Clone`, which the database marker types are not.
@@ -190,11 +192,12 @@ impl<DB: Database> Pools<DB> {
         }
     }
 
-    /// Readers on `readers`; every writer queued on `writer`.
-    pub fn with_writer(readers: Pool<DB>, writer: Pool<DB>) -> Self {
+    /// Readers on `readers`; every writer queued on one connection opened with `options`,
+    /// waiting at most `wait` for its turn.
+    pub fn with_writer(readers: Pool<DB>, options: ConnectOptionsOf<DB>, wait: Duration) -> Self {
         Pools {
             readers,
-            writer: Some(writer),
+            writer: Some(WriterConnection::new(options, wait)),
         }
     }
 
@@ -203,10 +206,13 @@ impl<DB: Database> Pools<DB> {
         &self.readers
     }
 
-    /// The pool a write begins on: the writer connection's, or the readers' when there is
-    /// none.
-    pub fn writer(&self) -> &Pool<DB> {
-        self.writer.as_ref().unwrap_or(&self.readers)
+    /// The connection for a write: the writer connection, in turn, or one of the readers'
+    /// pool when there is none.
+    pub async fn acquire_write(&self) -> Result<WriteConn<DB>, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => writer.lock().await,
+            None => Ok(WriteConn::Pooled(self.readers.acquire().await?)),
+        }
     }
 }
 
@@ -243,19 +249,15 @@ pub trait Dialect: Send + Sync + 'static {
     /// An aggregate joining text values with commas (`group_concat` / `string_agg`).
     const STRING_AGG: &'static str;
 
-    /// Begin a transaction that will write (on [`Pools::writer`]).
+    /// The statement a write transaction begins with (`BEGIN IMMEDIATE` on SQLite, which
+    /// takes the write lock up front); the backend's plain `BEGIN` when `None`.
+    const BEGIN_WRITE: Option<&'static str>;
+
+    /// Begin a transaction that will write (on [`Pools::acquire_write`]'s connection).
     fn begin_write(
         pools: &Pools<Self::DB>,
-    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
-
-    /// A connection for a single-statement write outside a transaction ([`execute`]):
-    /// the writer connection where there is one, so that such writes queue with the
-    /// write transactions instead of waiting in SQLite's busy handler.
-    fn acquire_write(
-        pools: &Pools<Self::DB>,
-    ) -> impl Future<Output = Result<sqlx::pool::PoolConnection<Self::DB>, sqlx::Error>> + Send
-    {
-        pools.writer().acquire()
+    ) -> impl Future<Output = Result<WriteTx<Self::DB>, sqlx::Error>> + Send {
+        async { WriteTx::begin(pools.acquire_write().await?, Self::BEGIN_WRITE).await }
     }
 
     /// Begin a read-only transaction: its statements see one snapshot.
@@ -519,7 +521,7 @@ pub async fn fetch_optional<D: Dialect>(
 
 /// A write of one statement (on SQLite, queued on the writer connection).
 pub async fn execute<D: Dialect>(pool: &Pools<D::DB>, sql: &str, args: Args) -> R<u64> {
-    let mut conn = D::acquire_write(pool).await?;
+    let mut conn = pool.acquire_write().await?;
     Ok(D::execute(&mut *conn, sql, args).await?)
 }
 
