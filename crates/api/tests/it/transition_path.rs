@@ -109,10 +109,51 @@ async fn a_transition_reads_its_instance_only_inside_its_transaction_on_postgres
     reads_the_instance_only_inside_the_transaction(Backend::Postgres).await;
 }
 
-/// The SQL statements sqlx runs on this thread while it is installed (its `sqlx::query`
+/// The SQL statements sqlx runs on a thread while it records there (its `sqlx::query`
 /// events: the statement, or for a short one its summary), by their first words.
 #[derive(Clone, Default)]
 struct Statements(Arc<Mutex<Vec<String>>>);
+
+thread_local! {
+    /// Whether [`Statements`] records this thread's statements now.
+    static RECORDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Statements {
+    /// The recorder, installed as the process's global subscriber once. Global, not a
+    /// scoped default: with a scoped one alive, tracing computes a callsite's interest
+    /// from the default of whichever thread meets the callsite first, so a statement first
+    /// logged by a test running beside this one was switched off for good (the test then
+    /// saw no statements at all in a full run). It records only on a thread that asks.
+    fn global() -> &'static Statements {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        static RECORDER: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
+        RECORDER.get_or_init(|| {
+            let statements = Statements::default();
+            let subscriber = tracing_subscriber::registry().with(
+                statements.clone().with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("sqlx::query", tracing::Level::TRACE),
+                ),
+            );
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test of this binary installs a global subscriber");
+            statements
+        })
+    }
+
+    /// The statements this thread runs during `f`.
+    async fn of<T>(f: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
+        let recorder = Self::global();
+        recorder.0.lock().unwrap().clear();
+        RECORDING.with(|r| r.set(true));
+        let out = f.await;
+        RECORDING.with(|r| r.set(false));
+        let statements = std::mem::take(&mut *recorder.0.lock().unwrap());
+        (out, statements)
+    }
+}
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
@@ -137,7 +178,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
                 }
             }
         }
-        if event.metadata().target() == "sqlx::query" {
+        if event.metadata().target() == "sqlx::query" && RECORDING.with(std::cell::Cell::get) {
             let mut sql = Sql::default();
             event.record(&mut sql);
             let text = if sql.statement.trim().is_empty() {
@@ -157,33 +198,16 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
 /// checked) before the transaction.
 #[tokio::test]
 async fn a_transition_on_postgres_reads_its_instance_once_locked() {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
     // Not counting: the application's own store, which announces inside the transaction.
     let app = support::spawn_app(Backend::Postgres).await;
     let id = submitted(&app).await;
     let city_gz = app.session_token("city_gz").await;
-    let statements = Statements::default();
-    let subscriber = tracing_subscriber::registry().with(
-        statements.clone().with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE),
-        ),
-    );
-    let done = {
-        // This test's thread only (`#[tokio::test]` runs the server's tasks on it too).
-        let _guard = tracing::subscriber::set_default(subscriber);
-        // Other tests of this binary run on other threads with no subscriber, and sqlx
-        // asks the global level filter before logging; recompute it with this one alive.
-        tracing::callsite::rebuild_interest_cache();
-        recommend(&app, &city_gz, id).await
-    };
+    // On this test's thread (`#[tokio::test]` runs the server's tasks on it too).
+    let (done, statements) = Statements::of(recommend(&app, &city_gz, id)).await;
     assert_eq!(
         done["data"]["transition"]["instance"]["state"]["id"], "formal_check",
         "{done}"
     );
-    let statements = statements.0.lock().unwrap().clone();
     println!(
         "{} statements:\n{}",
         statements.len(),
