@@ -78,9 +78,12 @@ async fn sigkill_mid_batch(backend: Backend) {
             done, 0,
             "the batches waiting on the outbox are rolled back whole"
         );
-        // Batches of 10, up to four in flight (`Scheduler::batch_lanes`).
+        // Batches of at most 10, up to four in flight (`Scheduler::batch_lanes`). A claim
+        // racing another lane's may take fewer than 10: a row the other lane claimed
+        // first no longer matches once its lock is released, and `SKIP LOCKED` does not
+        // look further.
         assert!(
-            claimed > 0 && claimed <= 40 && claimed % 10 == 0,
+            claimed > 0 && claimed <= 40,
             "their claims stay until the lease runs out: {claimed}"
         );
     }
