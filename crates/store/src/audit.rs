@@ -168,15 +168,22 @@ pub async fn verify_all_paged(store: &dyn Store, page_size: u32) -> StoreResult<
     while !page.is_empty() {
         let after = page.last().map(|(i, _)| (i.created_at, i.id));
         let last_page = page.len() < page_size as usize;
-        let checked = tokio::task::spawn_blocking(move || check_page(&page));
+        // The page comes back to be dropped here, on the thread that allocated it: freeing
+        // a million small allocations from another thread cost the allocator more than
+        // the hashing saved (measured on PostgreSQL).
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = check_page(&page);
+            (page, result)
+        });
         let next = if last_page {
             Vec::new()
         } else {
             store.audit_page(after, page_size).await?
         };
-        let (instances, records, failures) = checked
+        let (checked_page, (instances, records, failures)) = checked
             .await
             .map_err(|e| crate::StoreError::Backend(format!("the audit check stopped: {e}")))?;
+        drop(checked_page);
         report.instances_checked += instances;
         report.records_checked += records;
         report.failures.extend(failures);
