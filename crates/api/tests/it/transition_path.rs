@@ -125,12 +125,12 @@ impl Statements {
     /// from the default of whichever thread meets the callsite first, so a statement first
     /// logged by a test running beside this one was switched off for good (the test then
     /// saw no statements at all in a full run). It records only on a thread that asks.
-    fn global() -> &'static Statements {
+    fn global() -> &'static Self {
         use tracing_subscriber::Layer as _;
         use tracing_subscriber::layer::SubscriberExt as _;
         static RECORDER: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
         RECORDER.get_or_init(|| {
-            let statements = Statements::default();
+            let statements = Self::default();
             let subscriber = tracing_subscriber::registry().with(
                 statements.clone().with_filter(
                     tracing_subscriber::filter::Targets::new()
