@@ -231,6 +231,20 @@ impl TestApp {
     /// Fire `event` with `input` through the service as `username`, at the instance's
     /// current version; it must succeed.
     pub async fn fire(&self, username: &str, id: Uuid, event: &str, input: Value) {
+        self.fire_with(username, id, event, input, None)
+            .await
+            .unwrap_or_else(|e| panic!("`{event}`: {e:?}"));
+    }
+
+    /// [`fire`](Self::fire) with a reason, returning the service's answer.
+    pub async fn fire_with(
+        &self,
+        username: &str,
+        id: Uuid,
+        event: &str,
+        input: Value,
+        reason: Option<&str>,
+    ) -> Result<grantflow_store::Instance, grantflow_service::ServiceError> {
         let version = self.services.store.get_instance(id).await.unwrap().version;
         self.services
             .fire(
@@ -241,11 +255,11 @@ impl TestApp {
                     expected_version: version,
                     idempotency_key: None,
                     input,
-                    reason: None,
+                    reason: reason.map(str::to_string),
                 },
             )
             .await
-            .unwrap_or_else(|e| panic!("`{event}`: {e:?}"));
+            .map(|applied| applied.instance)
     }
 
     /// Every response body seen so far, joined (to search for things that must not leak).

@@ -8,7 +8,7 @@ use crate::support;
 
 use base64::Engine;
 use grantflow_programme::export::{Cell, Column, ColumnKind, Sheet, write_xlsx};
-use grantflow_service::{CreateInstance, FireEvent};
+use grantflow_service::CreateInstance;
 use serde_json::{Value, json};
 use support::{Backend, TestApp, error_code, spawn_app};
 use uuid::Uuid;
@@ -317,24 +317,6 @@ async fn who_may_import_for_which_unit() {
     );
 }
 
-async fn service_fire(app: &TestApp, who: &str, id: Uuid, event: &str, input: Value) {
-    let current = app.services.store.get_instance(id).await.unwrap();
-    app.services
-        .fire(
-            app.user(who),
-            FireEvent {
-                instance_id: id,
-                event: event.into(),
-                expected_version: current.version,
-                idempotency_key: None,
-                input,
-                reason: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{event}: {e:?}"));
-}
-
 /// A project of applicant_a's unit waiting for the funding decision.
 async fn project_in_decision(app: &TestApp) -> Uuid {
     let p = app
@@ -353,9 +335,7 @@ async fn project_in_decision(app: &TestApp) -> Uuid {
         )
         .await
         .unwrap();
-    service_fire(
-        app,
-        "applicant_a",
+    app.fire("applicant_a",
         p.id,
         "submit",
         json!({
@@ -365,14 +345,16 @@ async fn project_in_decision(app: &TestApp) -> Uuid {
         }),
     )
     .await;
-    service_fire(app, "city_gz", p.id, "recommend", json!({})).await;
-    service_fire(app, "manager", p.id, "pass_formal_check", json!({})).await;
+    app.fire("city_gz", p.id, "recommend", json!({})).await;
+    app.fire("manager", p.id, "pass_formal_check", json!({}))
+        .await;
     app.services
         .store
         .set_review_result(p.id, json!({ "total": 75.0, "count": 3 }))
         .await
         .unwrap();
-    service_fire(app, "manager", p.id, "conclude_review", json!({})).await;
+    app.fire("manager", p.id, "conclude_review", json!({}))
+        .await;
     p.id
 }
 
@@ -513,8 +495,7 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
             .unwrap()
             .contains("尚未立项")
     );
-    service_fire(
-        &app,
+    app.fire(
         "manager",
         id,
         "approve",
@@ -524,10 +505,8 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
     // During 公示 the task book is not signed: nothing may be spent yet.
     let unsigned = spend(&unit, &line, "1", "2024-06-10").await;
     assert_eq!(reason(&unsigned), "TASK_BOOK_NOT_SIGNED");
-    service_fire(&app, "manager", id, "publicity_ended", json!({})).await;
-    service_fire(
-        &app,
-        "applicant_a",
+    app.fire("manager", id, "publicity_ended", json!({})).await;
+    app.fire("applicant_a",
         id,
         "submit_task_book",
         json!({
@@ -537,7 +516,7 @@ async fn budget_refusals_and_the_execution_rate(backend: Backend) {
         }),
     )
     .await;
-    service_fire(&app, "manager", id, "sign_task_book", json!({})).await;
+    app.fire("manager", id, "sign_task_book", json!({})).await;
     // Signed, but nothing disbursed (拨付) yet.
     let undisbursed = spend(&unit, &line, "1", "2024-06-10").await;
     assert_eq!(reason(&undisbursed), "SPENDING_BEYOND_DISBURSED");

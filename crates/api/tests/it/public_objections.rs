@@ -5,7 +5,6 @@
 
 use chrono::Duration;
 use grantflow_api::ApiSettings;
-use grantflow_service::FireEvent;
 use grantflow_store::{Instance, NewInstance};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -62,36 +61,10 @@ async fn project_in_decision(app: &TestApp, title: &str) -> Instance {
     app.services.store.get_instance(p.id).await.unwrap()
 }
 
-async fn fire(
-    app: &TestApp,
-    user: &str,
-    id: Uuid,
-    event: &str,
-    input: Value,
-    reason: Option<&str>,
-) -> Result<Instance, grantflow_service::ServiceError> {
-    let current = app.services.store.get_instance(id).await.unwrap();
-    app.services
-        .fire(
-            app.user(user),
-            FireEvent {
-                instance_id: id,
-                event: event.into(),
-                expected_version: current.version,
-                idempotency_key: None,
-                input,
-                reason: reason.map(str::to_string),
-            },
-        )
-        .await
-        .map(|a| a.instance)
-}
-
 /// A project approved on 2024-06-03 (the tests' clock): under publicity.
 async fn under_publicity(app: &TestApp, title: &str) -> Instance {
     let p = project_in_decision(app, title).await;
-    fire(
-        app,
+    app.fire_with(
         "manager",
         p.id,
         "approve",
@@ -337,16 +310,16 @@ async fn objection_review_waits_for_every_public_objection(backend: Backend) {
     let first = app.ok(None, SUBMIT, objection(p.id, "第一条异议")).await;
     let second = app.ok(None, SUBMIT, objection(p.id, "第二条异议")).await;
     // The manager opens the objection review (allowed), but cannot dismiss while any is open.
-    let p = fire(
-        &app,
-        "manager",
-        p.id,
-        "raise_objection",
-        json!({ "objection": "收到公众异议 2 件" }),
-        None,
-    )
-    .await
-    .unwrap();
+    let p = app
+        .fire_with(
+            "manager",
+            p.id,
+            "raise_objection",
+            json!({ "objection": "收到公众异议 2 件" }),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(p.state, "objection_review");
     // Still listed: the publicity period runs until the objections are settled.
     let list = app.ok(None, LIST, json!({})).await;
@@ -360,16 +333,16 @@ async fn objection_review_waits_for_every_public_objection(backend: Backend) {
         json!({ "id": first_id, "o": "DISMISSED", "r": "不成立" }),
     )
     .await;
-    let err = fire(
-        &app,
-        "manager",
-        p.id,
-        "dismiss_objection",
-        json!({}),
-        Some("异议不成立"),
-    )
-    .await
-    .unwrap_err();
+    let err = app
+        .fire_with(
+            "manager",
+            p.id,
+            "dismiss_objection",
+            json!({}),
+            Some("异议不成立"),
+        )
+        .await
+        .unwrap_err();
     let grantflow_service::ServiceError::Refused(r) = err else {
         panic!("{err:?}")
     };
@@ -387,16 +360,16 @@ async fn objection_review_waits_for_every_public_objection(backend: Backend) {
         json!({ "id": second_id, "o": "UPHELD", "r": "重复资助属实" }),
     )
     .await;
-    let p = fire(
-        &app,
-        "manager",
-        p.id,
-        "uphold_objection",
-        json!({}),
-        Some("重复资助属实"),
-    )
-    .await
-    .unwrap();
+    let p = app
+        .fire_with(
+            "manager",
+            p.id,
+            "uphold_objection",
+            json!({}),
+            Some("重复资助属实"),
+        )
+        .await
+        .unwrap();
     assert_eq!(p.state, "not_funded");
     let all = app
         .ok(

@@ -10,19 +10,22 @@ use grantflow_store::conformance::{funded_project, message, new_application, t, 
 use grantflow_store_sqlite::testing::TempSqlite;
 use grantflow_store_sqlite::{SqliteOptions, SqliteStore};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_never_wait_in_the_busy_handler() {
-    // A migrated file; then a store of its own on it with no busy timeout.
-    let db = TempSqlite::new().await;
-    let store = SqliteStore::connect_with(SqliteOptions {
+/// A store of its own on the migrated file `db`, with no busy timeout: any wait in
+/// SQLite's busy handler would fail at once with SQLITE_BUSY.
+async fn without_busy_timeout(db: &TempSqlite) -> SqliteStore {
+    SqliteStore::connect_with(SqliteOptions {
         url: db.url(),
-        // Any wait in SQLite's busy handler would fail at once with SQLITE_BUSY.
         busy_timeout: Duration::ZERO,
         ..SqliteOptions::default()
     })
     .await
-    .expect("open");
-    let store: Arc<dyn Store> = Arc::new(store);
+    .expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_never_wait_in_the_busy_handler() {
+    let db = TempSqlite::new().await;
+    let store: Arc<dyn Store> = Arc::new(without_busy_timeout(&db).await);
     let w = Arc::new(world(store.as_ref()).await);
     let wf = funded_project();
     let mut tasks = Vec::new();
@@ -59,17 +62,11 @@ async fn concurrent_writers_never_wait_in_the_busy_handler() {
 /// next writer begins at once and sees none of its changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_write_transaction_rolls_back_and_frees_the_writer() {
-    use grantflow_store::sql::{Args, Dialect, SqlBackend};
+    use grantflow_store::sql::{Dialect, SqlBackend};
     use grantflow_store_sqlite::SqliteDialect;
 
     let db = TempSqlite::new().await;
-    let store = SqliteStore::connect_with(SqliteOptions {
-        url: db.url(),
-        busy_timeout: Duration::ZERO,
-        ..SqliteOptions::default()
-    })
-    .await
-    .expect("open");
+    let store = without_busy_timeout(&db).await;
     let count = |store: SqliteStore| async move {
         let row: (i64,) = sqlx::query_as("SELECT count(*) FROM organisations")
             .fetch_one(store.pool())
@@ -78,32 +75,18 @@ async fn an_abandoned_write_transaction_rolls_back_and_frees_the_writer() {
         row.0
     };
     let before = count(store.clone()).await;
-    let insert = "INSERT INTO organisations (id, name, kind, parent_id, created_at) \
-                  VALUES ($1, $2, 'unit', NULL, '2024-01-01T00:00:00.000000Z')";
 
     // Dropped after a statement, without commit.
     {
         let mut tx = SqliteDialect::begin_write(store.sql_pool()).await.unwrap();
-        SqliteDialect::execute(
-            &mut tx,
-            insert,
-            Args::new().id(uuid::Uuid::now_v7()).text("未提交"),
-        )
-        .await
-        .unwrap();
+        insert_org(&mut tx, "未提交").await;
     }
     // Cancelled while holding the writer: the task is aborted mid-transaction.
     let (held, holding) = tokio::sync::oneshot::channel();
     let pools = store.sql_pool().clone();
     let task = tokio::spawn(async move {
         let mut tx = SqliteDialect::begin_write(&pools).await.unwrap();
-        SqliteDialect::execute(
-            &mut tx,
-            insert,
-            Args::new().id(uuid::Uuid::now_v7()).text("被取消"),
-        )
-        .await
-        .unwrap();
+        insert_org(&mut tx, "被取消").await;
         held.send(()).unwrap();
         std::future::pending::<()>().await;
     });
@@ -113,13 +96,7 @@ async fn an_abandoned_write_transaction_rolls_back_and_frees_the_writer() {
 
     // The next writer commits, and only its row is there.
     let mut tx = SqliteDialect::begin_write(store.sql_pool()).await.unwrap();
-    SqliteDialect::execute(
-        &mut tx,
-        insert,
-        Args::new().id(uuid::Uuid::now_v7()).text("已提交"),
-    )
-    .await
-    .unwrap();
+    insert_org(&mut tx, "已提交").await;
     tx.commit().await.unwrap();
     assert_eq!(count(store.clone()).await, before + 1);
     let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM organisations")
@@ -128,4 +105,17 @@ async fn an_abandoned_write_transaction_rolls_back_and_frees_the_writer() {
         .unwrap();
     assert!(names.iter().any(|(n,)| n == "已提交"));
     assert!(!names.iter().any(|(n,)| n == "未提交" || n == "被取消"));
+}
+
+/// A unit named `name`, inserted on `conn`.
+async fn insert_org(conn: &mut sqlx::SqliteConnection, name: &str) {
+    use grantflow_store::sql::{Args, Dialect};
+    grantflow_store_sqlite::SqliteDialect::execute(
+        conn,
+        "INSERT INTO organisations (id, name, kind, parent_id, created_at) \
+         VALUES ($1, $2, 'unit', NULL, '2024-01-01T00:00:00.000000Z')",
+        Args::new().id(uuid::Uuid::now_v7()).text(name),
+    )
+    .await
+    .unwrap();
 }

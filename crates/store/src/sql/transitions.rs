@@ -5,6 +5,8 @@
 //! [`super::instances`].
 
 use chrono::{SubsecRound, Utc};
+use grantflow_domain::audit::HistoryRecord;
+use grantflow_domain::schedule::TimerPlan;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -257,69 +259,90 @@ pub async fn extend_deadline<D: Dialect>(
     pool: &Pools<D::DB>,
     request: ExtendDeadline,
 ) -> StoreResult<Applied> {
-    let r: R<Applied> = retrying!(D, async {
-        let mut tx = D::begin_write(pool).await?;
-        let before =
-            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
-        if before.is_final {
-            return Err(StoreError::Invalid(format!(
-                "the instance is in final state `{}`: there is no deadline to extend",
-                before.state
-            ))
-            .into());
-        }
-        let at = request.at.trunc_subsecs(6);
-        let due_at = request.new_due_at.trunc_subsecs(6);
-        let record = support::extension_record(&before, &request, at, due_at);
-        let after = Instance {
-            version: record.seq,
-            updated_at: at,
-            due_at: Some(due_at),
-            last_hash: record.hash.clone(),
-            ..before.clone()
-        };
-        // Named timers (set by effects) are not tied to the deadline and stay.
-        rewrite_entry::<D>(&mut *tx, &before, &after, &record, false, &request.timers).await?;
-        tx.commit().await?;
-        Ok(Applied {
-            instance: after,
-            record,
-            replayed: false,
-        })
-    });
-    r.map_err(Fail::store::<D>)
+    // Named timers (set by effects) are not tied to the deadline and stay.
+    rewrite_audited::<D>(
+        pool,
+        request.instance_id,
+        request.expected_version,
+        false,
+        &request.timers,
+        |before| {
+            if before.is_final {
+                return Err(StoreError::Invalid(format!(
+                    "the instance is in final state `{}`: there is no deadline to extend",
+                    before.state
+                )));
+            }
+            let at = request.at.trunc_subsecs(6);
+            let due_at = request.new_due_at.trunc_subsecs(6);
+            let record = support::extension_record(before, &request, at, due_at);
+            let after = Instance {
+                version: record.seq,
+                updated_at: at,
+                due_at: Some(due_at),
+                last_hash: record.hash.clone(),
+                ..before.clone()
+            };
+            Ok((record, after))
+        },
+    )
+    .await
 }
 
 pub async fn migrate_instance<D: Dialect>(
     pool: &Pools<D::DB>,
     request: MigrateInstance,
 ) -> StoreResult<Applied> {
+    // Every timer belonged to the old version's state entry.
+    rewrite_audited::<D>(
+        pool,
+        request.instance_id,
+        request.expected_version,
+        true,
+        &request.timers,
+        |before| {
+            if before.workflow_version != request.from_workflow_version {
+                return Err(StoreError::Invalid(format!(
+                    "the instance is on version {} of its workflow, not {}",
+                    before.workflow_version, request.from_workflow_version
+                )));
+            }
+            let at = request.at.trunc_subsecs(6);
+            let record = support::migration_record(before, &request, at);
+            let after = Instance {
+                workflow_version: request.to_workflow_version,
+                state: request.to_state.clone(),
+                stage: request.to_stage.clone(),
+                is_final: request.to_final,
+                due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
+                version: record.seq,
+                updated_at: at,
+                last_hash: record.hash.clone(),
+                ..before.clone()
+            };
+            Ok((record, after))
+        },
+    )
+    .await
+}
+
+/// An audited change made outside the engine (a deadline extension, a workflow
+/// migration), in one transaction: the instance locked at `expected_version`, `change`
+/// refusing it or sealing its record and the instance after it, then the state entry
+/// rewritten with `timers` (named timers cancelled too when `cancel_named`).
+async fn rewrite_audited<D: Dialect>(
+    pool: &Pools<D::DB>,
+    instance_id: Uuid,
+    expected_version: i64,
+    cancel_named: bool,
+    timers: &[TimerPlan],
+    change: impl Fn(&Instance) -> Result<(HistoryRecord, Instance), StoreError>,
+) -> StoreResult<Applied> {
     let r: R<Applied> = retrying!(D, async {
         let mut tx = D::begin_write(pool).await?;
-        let before =
-            locked_at::<D>(&mut *tx, request.instance_id, request.expected_version).await?;
-        if before.workflow_version != request.from_workflow_version {
-            return Err(StoreError::Invalid(format!(
-                "the instance is on version {} of its workflow, not {}",
-                before.workflow_version, request.from_workflow_version
-            ))
-            .into());
-        }
-        let at = request.at.trunc_subsecs(6);
-        let record = support::migration_record(&before, &request, at);
-        let after = Instance {
-            workflow_version: request.to_workflow_version,
-            state: request.to_state.clone(),
-            stage: request.to_stage.clone(),
-            is_final: request.to_final,
-            due_at: request.due_at.map(|d| d.trunc_subsecs(6)),
-            version: record.seq,
-            updated_at: at,
-            last_hash: record.hash.clone(),
-            ..before.clone()
-        };
-        // Every timer belonged to the old version's state entry.
-        rewrite_entry::<D>(&mut *tx, &before, &after, &record, true, &request.timers).await?;
+        let before = locked_at::<D>(&mut *tx, instance_id, expected_version).await?;
+        let (record, after) = change(&before)?;
+        rewrite_entry::<D>(&mut *tx, &before, &after, &record, cancel_named, timers).await?;
         tx.commit().await?;
         Ok(Applied {
             instance: after,

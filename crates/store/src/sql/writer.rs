@@ -143,17 +143,20 @@ impl<DB: Database> WriteTx<DB> {
         Ok(tx)
     }
 
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let result = DB::TransactionManager::commit(&mut self.conn).await;
-        match &result {
-            Ok(()) => self.open = false,
-            Err(e) => self.conn.forget_if_broken(e),
-        }
-        result
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end(true).await
     }
 
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        let result = DB::TransactionManager::rollback(&mut self.conn).await;
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end(false).await
+    }
+
+    async fn end(mut self, commit: bool) -> Result<(), sqlx::Error> {
+        let result = if commit {
+            DB::TransactionManager::commit(&mut self.conn).await
+        } else {
+            DB::TransactionManager::rollback(&mut self.conn).await
+        };
         match &result {
             Ok(()) => self.open = false,
             Err(e) => self.conn.forget_if_broken(e),

@@ -319,14 +319,14 @@ impl CallWorld {
         let mut mail = Vec::new();
         let mut start = 0;
         for end in ends {
-            let mut pass: Vec<(String, String)> = received[start.min(end)..end]
+            let mut pass: Vec<(String, String)> = received[start..end]
                 .iter()
                 .filter(|m| !m.subject.starts_with("【项目动态】"))
                 .map(|m| (to(m), m.subject.clone()))
                 .collect();
             pass.sort();
             mail.extend(pass);
-            start = start.max(end);
+            start = end;
         }
         mail
     }
