@@ -7,7 +7,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use grantflow_store::StoreError;
-use grantflow_store::sql::{Arg, Args, Dialect, Pools, R};
+use grantflow_store::sql::{Arg, Args, Dialect, Pools, R, WriteBatch};
 use serde_json::Value;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -101,18 +101,53 @@ impl Dialect for PgDialect {
 
     grantflow_store::dialect_statements!(PgConnection, PgRow, build);
 
-    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
+    async fn execute_batch(
+        conn: &mut PgConnection,
+        batch: WriteBatch,
+    ) -> Result<Vec<u64>, sqlx::Error> {
+        let statements = batch.0.len();
+        if statements < 2 {
+            let mut changed = Vec::new();
+            for (sql, args) in batch.0 {
+                changed.push(Self::execute(&mut *conn, &sql, args).await?);
+            }
+            return Ok(changed);
+        }
+        let (sql, args) = grantflow_store::sql::batch_statement(batch);
+        let row = Self::fetch_optional(&mut *conn, &sql, args)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        (0..statements)
+            .map(|i| Ok(row.try_get::<i64, _>(format!("n{i}").as_str())? as u64))
+            .collect()
+    }
+
+    fn claim(table: &str, due: &[&str], order: &str, set: &str, cols: &str) -> String {
         // Rows another scheduler is claiming right now are skipped, not waited for; the
-        // new token fences off whoever held an expired lease.
+        // new token fences off whoever held an expired lease. Each branch locks what it
+        // reads (`FOR UPDATE` is not allowed on a `UNION`); rows a branch locked beyond
+        // the merged first `$3` stay unclaimed and are let go at the claim's commit.
         let cols = cols
             .split(',')
             .map(|c| format!("c.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
+        let ctes: Vec<String> = due
+            .iter()
+            .enumerate()
+            .map(|(i, due)| {
+                format!(
+                    "b{i} AS (SELECT {order} FROM {table} WHERE {due} ORDER BY {order} \
+                     LIMIT $3 FOR UPDATE SKIP LOCKED)"
+                )
+            })
+            .collect();
+        let names: Vec<String> = (0..due.len()).map(|i| format!("b{i}")).collect();
         format!(
-            "WITH due AS (SELECT id FROM {table} WHERE {due} ORDER BY {order} LIMIT $3 \
-             FOR UPDATE SKIP LOCKED) UPDATE {table} c SET {set} FROM due \
-             WHERE c.id = due.id RETURNING {cols}"
+            "WITH {}, due AS ({}) UPDATE {table} c SET {set} FROM due \
+             WHERE c.id = due.id RETURNING {cols}",
+            ctes.join(", "),
+            grantflow_store::sql::claim_candidates(&names, order)
         )
     }
 

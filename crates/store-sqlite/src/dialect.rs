@@ -3,6 +3,7 @@
 //! bound as one JSON array read with `json_each`, and a write transaction takes the write
 //! lock up front (`BEGIN IMMEDIATE`) instead of locking rows.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -40,6 +41,19 @@ fn build(sql: &str, args: Args) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         };
     }
     q
+}
+
+/// The text sent for `sql` with `arguments` bound: a statement with many placeholders
+/// (the multi-row inserts and batch updates) with anonymous ones when it can be
+/// (`grantflow_store::sql::anonymous_placeholders`: SQLite binds named ones in quadratic
+/// time); below that the scan would cost more than it saves.
+fn statement_text(sql: &str, arguments: usize) -> Cow<'_, str> {
+    const MANY: usize = 32;
+    if arguments < MANY {
+        return Cow::Borrowed(sql);
+    }
+    grantflow_store::sql::anonymous_placeholders(sql, arguments)
+        .map_or(Cow::Borrowed(sql), Cow::Owned)
 }
 
 /// A database error as a `StoreError` (see `grantflow_store::sql::backend_error`).
@@ -102,14 +116,23 @@ impl Dialect for SqliteDialect {
         pools.readers().begin()
     }
 
-    grantflow_store::dialect_statements!(SqliteConnection, SqliteRow, build);
+    grantflow_store::dialect_statements!(SqliteConnection, SqliteRow, build, statement_text);
 
-    fn claim(table: &str, due: &str, order: &str, set: &str, cols: &str) -> String {
+    fn claim(table: &str, due: &[&str], order: &str, set: &str, cols: &str) -> String {
         // One statement under the write lock (taken at `BEGIN IMMEDIATE`): no other
         // claimer can see these rows as claimable until the lease ends.
+        let branches: Vec<String> = due
+            .iter()
+            .enumerate()
+            .map(|(i, due)| {
+                format!(
+                    "(SELECT {order} FROM {table} WHERE {due} ORDER BY {order} LIMIT $3) AS b{i}"
+                )
+            })
+            .collect();
         format!(
-            "UPDATE {table} SET {set} WHERE id IN (SELECT id FROM {table} WHERE {due} \
-             ORDER BY {order} LIMIT $3) RETURNING {cols}"
+            "UPDATE {table} SET {set} WHERE id IN ({}) RETURNING {cols}",
+            grantflow_store::sql::claim_candidates(&branches, order)
         )
     }
 

@@ -17,6 +17,7 @@
     clippy::semicolon_if_nothing_returned
 )]
 
+mod checkpoint;
 pub mod dialect;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -68,6 +69,8 @@ impl Default for SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pools: Pools<Sqlite>,
+    /// `None` for an in-memory database (no WAL).
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -103,6 +106,10 @@ impl SqliteStore {
             // never corrupt the file. That is the trade-off the crash test checks.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::WAL_BACKSTOP_PAGES.to_string(),
+            )
             .busy_timeout(options.busy_timeout);
         // No ping before handing out a connection (sqlx's default): a connection to a
         // local file does not go stale, and the ping is one more trip to the
@@ -133,7 +140,12 @@ impl SqliteStore {
         } else {
             Pools::shared(pool)
         };
-        Ok(SqliteStore { pools })
+        let checkpointer =
+            (!in_memory).then(|| checkpoint::Checkpointer::start(pools.readers().clone()));
+        Ok(SqliteStore {
+            pools,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The pool, for tools (benchmarks, test support) that issue raw SQL.

@@ -186,10 +186,35 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
             } else {
                 sql.statement
             };
-            let words: Vec<&str> = text.split_whitespace().take(4).collect();
-            self.0.lock().unwrap().push(words.join(" "));
+            self.0.lock().unwrap().push(first_words(&text));
         }
     }
+}
+
+/// A statement by its first words; a batch of writes (`WITH w0 AS (…), w1 AS (…) …`, see
+/// `grantflow_store::sql::WriteBatch`) by the first words of each of its statements.
+fn first_words(text: &str) -> String {
+    let words = |s: &str, n: usize| s.split_whitespace().take(n).collect::<Vec<_>>().join(" ");
+    // sqlx logs a long statement pretty-printed (line breaks, `( ` after a bracket).
+    let text = words(text, usize::MAX).replace("( ", "(");
+    if !text.starts_with("WITH w0 AS (") {
+        return words(&text, 4);
+    }
+    let parts: Vec<String> = (0..)
+        .map_while(|i| {
+            let head = format!("w{i} AS (");
+            let at = text.find(&head)? + head.len();
+            let part = words(&text[at..], 3);
+            Some(
+                part.split('(')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect();
+    format!("batch: {}", parts.join(" | "))
 }
 
 /// On PostgreSQL (whose driver runs statements on the calling task; SQLite's runs them on
@@ -215,19 +240,16 @@ async fn a_transition_on_postgres_reads_its_instance_once_locked() {
     );
     // The bearer (token and user in one statement); then the transaction (sqlx sends its
     // `BEGIN` with the first statement, unlogged): the instance locked if the city bureau
-    // may see it, the new state, its history record, the old state's timers cancelled and
-    // the new ones inserted, the manager's notification (recipients, outbox), the
-    // announcement to the other replicas.
+    // may see it, the manager's notification's recipients, and every write in one
+    // statement: the new state, its history record, the old state's timers cancelled and
+    // the new ones inserted, the notification's outbox row, the announcement to the
+    // other replicas.
     let expected = [
         "SELECT u.id, u.username, u.display_name,",
         "SELECT id, workflow_id, workflow_version,",
-        "UPDATE instances SET state",
-        "INSERT INTO history (instance_id,",
-        "UPDATE timers SET status",
-        "INSERT INTO timers (id,",
         "SELECT u.id, u.username, u.display_name,",
-        "INSERT INTO outbox (id,",
-        "SELECT pg_notify('grantflow_events', $1)",
+        "batch: UPDATE instances SET | INSERT INTO history | UPDATE timers SET | \
+         INSERT INTO timers | INSERT INTO outbox | SELECT pg_notify",
         "COMMIT",
     ];
     assert_eq!(statements, expected, "{statements:#?}");

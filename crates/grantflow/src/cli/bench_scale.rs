@@ -15,6 +15,7 @@ use grantflow_store::sql::STATEMENTS;
 use grantflow_store::{Lang, NewOrganisation, NewUser, OrgKind, Role};
 use serde_json::{Value, json};
 
+use super::bench_process::{ServerProcess, rss_of};
 use super::bench_server::{BenchServer, Opened, open};
 use super::bench_transitions::{Stats, stats};
 
@@ -50,16 +51,7 @@ struct Row {
 
 /// VmRSS and VmHWM of this process, in MiB.
 fn rss() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    rss_of("/proc/self/status")
 }
 
 /// Send `body` (with `after` as its cursor variable) `n` times; each must list `expect`
@@ -215,7 +207,16 @@ pub async fn scale(
     });
     let what = format!("the page after {} (cursor)", pages * 50);
     rows.push(measure(&server, &what, &walk, after.as_deref(), n, 50).await?);
-    let unit_filter = format!(", filter: {{ organisationId: \"{}\" }}", owners[0].org_id);
+    // The unit of the newest instance: one of this run's units after a fill, one of the
+    // run that filled the database with `--no-fill`.
+    let newest = server
+        .post(&json!({ "query": "{ instances(first: 1) { edges { node { organisation { id } } } } }" }))
+        .await?;
+    let unit = newest["data"]["instances"]["edges"][0]["node"]["organisation"]["id"]
+        .as_str()
+        .with_context(|| format!("the database lists no instance: {newest}"))?
+        .to_string();
+    let unit_filter = format!(", filter: {{ organisationId: \"{unit}\" }}");
     for (what, filter) in [
         (
             "filter: state `b`, 50 items with totalCount",
@@ -247,6 +248,33 @@ pub async fn scale(
             stats: stats(lat, started.elapsed()),
         });
     }
+
+    // The server as its own process on the same database, through the same requests:
+    // its resident set after them (and its high-water mark), with nothing else in it.
+    let process = ServerProcess::start(url, workflows_dir).await?;
+    let mut served = 0;
+    for (first, total) in [(50, true), (50, false), (5, true)] {
+        let query = list_query(first, "", total);
+        for _ in 0..n {
+            let resp = server.post_to(&process.endpoint, &query).await?;
+            let edges = resp["data"]["instances"]["edges"].as_array().map(Vec::len);
+            anyhow::ensure!(edges == Some(first as usize), "`grantflow serve`: {resp}");
+            served += 1;
+        }
+    }
+    let mut after: Option<String> = None;
+    for _ in 0..pages {
+        let mut body = walk.clone();
+        body["variables"] = json!({ "after": after });
+        let resp = server.post_to(&process.endpoint, &body).await?;
+        after = resp["data"]["instances"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_string);
+        anyhow::ensure!(after.is_some(), "`grantflow serve` stopped paging: {resp}");
+        served += 1;
+    }
+    let (server_rss, server_hwm) = process.rss();
+    drop(process);
 
     // `audit verify` over everything. Its peak RSS is the kernel's high-water mark, reset
     // to the current RSS just before (writing 5 to clear_refs), so nothing has to sample.
@@ -284,6 +312,9 @@ pub async fn scale(
     );
     println!(
         "\nProcess (server, client and loader in one): VmRSS {rss_after:.0} MiB, VmHWM {hwm:.0} MiB."
+    );
+    println!(
+        "\n`grantflow serve` as its own process on this database, after {served} requests (the lists above and the paging): VmRSS {server_rss:.0} MiB, VmHWM {server_hwm:.0} MiB."
     );
     Ok(())
 }

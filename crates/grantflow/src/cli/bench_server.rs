@@ -148,9 +148,15 @@ impl BenchServer {
 
     /// Send one GraphQL request with the manager's token; the response body.
     pub async fn post(&self, body: &Value) -> anyhow::Result<Value> {
+        self.post_to(&self.endpoint, body).await
+    }
+
+    /// [`BenchServer::post`] to another server's GraphQL `endpoint` on the same database
+    /// (the token is stored there).
+    pub async fn post_to(&self, endpoint: &str, body: &Value) -> anyhow::Result<Value> {
         Ok(self
             .client
-            .post(&self.endpoint)
+            .post(endpoint)
             .bearer_auth(&self.token)
             .header("accept", "application/graphql-response+json")
             .json(body)

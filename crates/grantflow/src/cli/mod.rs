@@ -2,6 +2,8 @@ pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
 #[cfg(feature = "bench")]
+pub mod bench_process;
+#[cfg(feature = "bench")]
 pub mod bench_scale;
 #[cfg(feature = "bench")]
 pub mod bench_server;

@@ -71,25 +71,14 @@ async fn baseline_transition<D: Dialect>(
     // One statement per timer, as a straightforward implementation writes them (the store
     // inserts them in one multi-row statement).
     for t in timers {
-        D::execute(
-            &mut *tx,
-            "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
-             due_at, event, notify, step_offset, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
-            Args::new()
-                .id(Uuid::now_v7())
-                .id(instance_id)
-                .int(record.seq)
-                .text(to_state)
-                .text(t.kind.as_str())
-                .text(&t.key)
-                .time(t.fire_at)
-                .opt_time(t.due_at)
-                .opt_text(t.event.clone())
-                .strings(&t.notify)
-                .opt_text(t.offset.clone()),
-        )
-        .await?;
+        for (sql, args) in super::instances::timer_inserts(
+            instance_id,
+            record.seq,
+            to_state,
+            std::slice::from_ref(t),
+        ) {
+            D::execute(&mut *tx, &sql, args).await?;
+        }
     }
     tx.commit().await?;
     Ok(record.seq)

@@ -226,16 +226,20 @@ fn instance_uuid(id: &str) -> R<Uuid> {
 }
 
 pub async fn insert_history<D: Dialect>(conn: &mut Conn<D>, r: &HistoryRecord) -> R<()> {
-    D::execute(
-        conn,
-        &format!(
+    let (sql, args) = history_insert(r)?;
+    D::execute(conn, &sql, args).await?;
+    Ok(())
+}
+
+/// The statement that inserts a sealed history record.
+pub fn history_insert(r: &HistoryRecord) -> R<(String, Args)> {
+    Ok((
+        format!(
             "INSERT INTO history ({HISTORY_COLS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ),
         history_args(Args::new(), r)?,
-    )
-    .await?;
-    Ok(())
+    ))
 }
 
 /// Insert the timers of one state entry, in one statement (one round trip however many
@@ -247,39 +251,54 @@ pub async fn insert_timers<D: Dialect>(
     state: &str,
     timers: &[TimerPlan],
 ) -> R<()> {
-    // 11 parameters a row; a chunk stays far below either database's parameter limit.
-    for chunk in timers.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
-             due_at, event, notify, step_offset, status) VALUES ",
-        );
-        let mut args = Args::new();
-        for (i, t) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let first = args.0.len() + 1;
-            args = args
-                .id(Uuid::now_v7())
-                .id(instance_id)
-                .int(state_entry)
-                .text(state)
-                .text(t.kind.as_str())
-                .text(&t.key)
-                .time(t.fire_at)
-                .opt_time(t.due_at)
-                .opt_text(t.event.clone())
-                .strings(&t.notify)
-                .opt_text(t.offset.clone());
-            sql.push('(');
-            for p in first..first + 11 {
-                sql.push_str(&format!("${p}, "));
-            }
-            sql.push_str("'pending')");
-        }
+    for (sql, args) in timer_inserts(instance_id, state_entry, state, timers) {
         D::execute(&mut *conn, &sql, args).await?;
     }
     Ok(())
+}
+
+/// The statements that insert the timers of one state entry: one per 500 timers.
+pub fn timer_inserts(
+    instance_id: Uuid,
+    state_entry: i64,
+    state: &str,
+    timers: &[TimerPlan],
+) -> Vec<(String, Args)> {
+    // 11 parameters a row; a chunk stays far below either database's parameter limit.
+    timers
+        .chunks(500)
+        .map(|chunk| {
+            let mut sql = String::from(
+                "INSERT INTO timers (id, instance_id, state_entry, state, kind, key, fire_at, \
+                 due_at, event, notify, step_offset, status) VALUES ",
+            );
+            let mut args = Args::new();
+            for (i, t) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let first = args.0.len() + 1;
+                args = args
+                    .id(Uuid::now_v7())
+                    .id(instance_id)
+                    .int(state_entry)
+                    .text(state)
+                    .text(t.kind.as_str())
+                    .text(&t.key)
+                    .time(t.fire_at)
+                    .opt_time(t.due_at)
+                    .opt_text(t.event.clone())
+                    .strings(&t.notify)
+                    .opt_text(t.offset.clone());
+                sql.push('(');
+                for p in first..first + 11 {
+                    sql.push_str(&format!("${p}, "));
+                }
+                sql.push_str("'pending')");
+            }
+            (sql, args)
+        })
+        .collect()
 }
 
 /// Write an instance's new state entry in `conn`'s transaction: the instance row (only if

@@ -99,51 +99,62 @@ pub async fn insert_outbox<D: Dialect>(
     now: DateTime<Utc>,
 ) -> R<u64> {
     let mut inserted = 0;
-    for chunk in messages.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
-             template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
-             created_at) VALUES ",
-        );
-        let mut args = Args::new();
-        for (i, m) in chunk.iter().enumerate() {
-            let p = args.0.len();
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9,
-                p + 10,
-                p + 11,
-                p + 12
-            ));
-            args = args
-                .id(Uuid::now_v7())
-                .text(&m.idempotency_key)
-                .opt_id(m.recipient_user_id)
-                .text(&m.to_address)
-                .text(&m.to_name)
-                .text(&m.template)
-                .text(m.lang.tag())
-                .json(&m.context)
-                .opt_id(m.instance_id)
-                .text(&m.kind)
-                .time(m.not_before)
-                .time(now);
-        }
-        sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+    for (sql, args) in outbox_inserts(messages, now) {
         inserted += D::execute(&mut *conn, &sql, args).await?;
     }
     Ok(inserted)
+}
+
+/// The statements that insert `messages` into the outbox, one per 500; a message whose
+/// idempotency key is there already is left out.
+pub fn outbox_inserts(messages: &[NewOutboxMessage], now: DateTime<Utc>) -> Vec<(String, Args)> {
+    messages
+        .chunks(500)
+        .map(|chunk| {
+            let mut sql = String::from(
+                "INSERT INTO outbox (id, idempotency_key, recipient_user_id, to_address, to_name, \
+                 template, lang, context, instance_id, kind, status, attempts, next_attempt_at, \
+                 created_at) VALUES ",
+            );
+            let mut args = Args::new();
+            for (i, m) in chunk.iter().enumerate() {
+                let p = args.0.len();
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10,
+                    p + 11,
+                    p + 12
+                ));
+                args = args
+                    .id(Uuid::now_v7())
+                    .text(&m.idempotency_key)
+                    .opt_id(m.recipient_user_id)
+                    .text(&m.to_address)
+                    .text(&m.to_name)
+                    .text(&m.template)
+                    .text(m.lang.tag())
+                    .json(&m.context)
+                    .opt_id(m.instance_id)
+                    .text(&m.kind)
+                    .time(m.not_before)
+                    .time(now);
+            }
+            sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+            (sql, args)
+        })
+        .collect()
 }
 
 // ---- timers
@@ -203,7 +214,10 @@ pub async fn claim_due_timers<D: Dialect>(
 ) -> StoreResult<Vec<ClaimedTimer>> {
     let sql = D::claim(
         "timers",
-        "(status = 'pending' AND fire_at <= $2) OR (status = 'claimed' AND lease_until <= $2)",
+        &[
+            "status = 'pending' AND fire_at <= $2",
+            "status = 'claimed' AND lease_until <= $2",
+        ],
         "fire_at, id",
         "status = 'claimed', lease_until = $1, claim_token = claim_token + 1",
         TIMER_COLS,
@@ -371,8 +385,10 @@ pub async fn next_timer_at<D: Dialect>(pool: &Pools<D::DB>) -> StoreResult<Optio
     let r: R<Option<DateTime<Utc>>> = async {
         let row = fetch_optional::<D>(
             pool,
-            "SELECT min(CASE status WHEN 'pending' THEN fire_at ELSE lease_until END) AS t \
-             FROM timers WHERE status IN ('pending', 'claimed')",
+            // Each side is the first entry of its partial index.
+            "SELECT min(t) AS t FROM (\
+             SELECT min(fire_at) AS t FROM timers WHERE status = 'pending' \
+             UNION ALL SELECT min(lease_until) AS t FROM timers WHERE status = 'claimed') AS next",
             Args::new(),
         )
         .await?;
@@ -425,8 +441,10 @@ pub async fn claim_outbox<D: Dialect>(
 ) -> StoreResult<Vec<ClaimedMessage>> {
     let sql = D::claim(
         "outbox",
-        "(status = 'pending' AND next_attempt_at <= $2) \
-         OR (status = 'sending' AND lease_until <= $2)",
+        &[
+            "status = 'pending' AND next_attempt_at <= $2",
+            "status = 'sending' AND lease_until <= $2",
+        ],
         "next_attempt_at, id",
         "status = 'sending', lease_until = $1, claim_token = claim_token + 1, \
          attempts = attempts + 1",

@@ -10,8 +10,8 @@ use grantflow_domain::schedule::TimerPlan;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::queue::{insert_outbox, mark_timer_done};
-use super::{Arg, Args, Conn, Dialect, Fail, Get, Pools, R, execute};
+use super::queue::{mark_timer_done, outbox_inserts};
+use super::{Arg, Args, Conn, Dialect, Fail, Get, Pools, R, WriteBatch, WriteTx, execute};
 use crate::sql::retrying;
 use crate::support;
 use crate::{
@@ -20,8 +20,26 @@ use crate::{
 };
 
 use super::instances::{
-    fetch_instance, fetch_instance_for, insert_history, insert_timers, recipients_in, rewrite_entry,
+    fetch_instance, fetch_instance_for, history_insert as insert_history_statement, recipients_in,
+    rewrite_entry, timer_inserts,
 };
+
+/// Run the writes gathered in `writes` (none is left in it); the first batch run holds the
+/// instance's update, and how many rows that changed goes to `updated`.
+async fn flush<D: Dialect>(
+    tx: &mut WriteTx<D::DB>,
+    writes: &mut WriteBatch,
+    updated: &mut Option<u64>,
+) -> R<()> {
+    if writes.0.is_empty() {
+        return Ok(());
+    }
+    let changed = D::execute_batch(&mut **tx, std::mem::take(writes)).await?;
+    if updated.is_none() {
+        *updated = changed.first().copied();
+    }
+    Ok(())
+}
 
 /// One attempt at a transition, in one transaction (see [`crate::Store::apply_transition`]).
 async fn apply_tx<D: Dialect>(
@@ -84,8 +102,11 @@ async fn apply_tx<D: Dialect>(
     let mut after = support::instance_after(&before, &plan, &record.hash);
     let at = record.at;
 
-    let updated = D::execute(
-        &mut *tx,
+    // The writes go out in batches (one round trip each on PostgreSQL, see
+    // `WriteBatch`), flushed before anything that reads what they write.
+    let mut writes = WriteBatch::default();
+    let mut updated = None;
+    writes.push(
         "UPDATE instances SET state = $1, stage = $2, is_final = $3, data = $4, version = $5, \
          updated_at = $6, due_at = $7, last_hash = $8 WHERE id = $9 AND version = $10",
         Args::new()
@@ -99,18 +120,13 @@ async fn apply_tx<D: Dialect>(
             .text(&after.last_hash)
             .id(after.id)
             .int(before.version),
-    )
-    .await?;
-    if updated != 1 {
-        // Cannot happen under the lock; kept as a guard against a lost update.
-        return Err(StoreError::Conflict {
-            current_version: before.version + 1,
-            expected_version: before.version,
-        }
-        .into());
-    }
-    insert_history::<D>(&mut *tx, &record).await?;
+    );
+    let (sql, args) = insert_history_statement(&record)?;
+    writes.push(sql, args);
     if let Some(money) = &req.money {
+        // The funding checks read the budget lines and pools as this transaction left
+        // them.
+        flush::<D>(&mut tx, &mut writes, &mut updated).await?;
         let facts = super::funding::apply_money::<D>(
             &mut *tx,
             &after,
@@ -126,35 +142,33 @@ async fn apply_tx<D: Dialect>(
         }
     }
     if let Some((timer_id, token)) = req.complete_timer {
+        // Before the cancellation below, which would otherwise update the same row in the
+        // same statement.
         mark_timer_done::<D>(&mut *tx, timer_id, token, at).await?;
     }
     if plan.cancel_state_timers {
-        D::execute(
-            &mut *tx,
+        writes.push(
             "UPDATE timers SET status = 'cancelled', lease_until = NULL \
              WHERE instance_id = $1 AND status IN ('pending', 'claimed')",
             Args::new().id(after.id),
-        )
-        .await?;
+        );
+    } else {
+        // Each key is its own rows; with the state's timers cancelled they would be
+        // cancelled already.
+        for key in &plan.cancel_timers {
+            writes.push(
+                "UPDATE timers SET status = 'cancelled', lease_until = NULL \
+                 WHERE instance_id = $1 AND key = $2 AND status IN ('pending', 'claimed')",
+                Args::new().id(after.id).text(key),
+            );
+        }
     }
-    for key in &plan.cancel_timers {
-        D::execute(
-            &mut *tx,
-            "UPDATE timers SET status = 'cancelled', lease_until = NULL \
-             WHERE instance_id = $1 AND key = $2 AND status IN ('pending', 'claimed')",
-            Args::new().id(after.id).text(key),
-        )
-        .await?;
+    // New rows: not among those the cancellation (on the snapshot before it) changes.
+    for (sql, args) in timer_inserts(after.id, after.version, &after.state, &plan.schedule) {
+        writes.push(sql, args);
     }
-    insert_timers::<D>(
-        &mut *tx,
-        after.id,
-        after.version,
-        &after.state,
-        &plan.schedule,
-    )
-    .await?;
     for n in &plan.notifications {
+        // Users and organisations: nothing of the batch writes them.
         let users = recipients_in::<D>(&mut *tx, &after, &n.roles).await?;
         let messages = support::notification_messages(
             &after,
@@ -163,7 +177,9 @@ async fn apply_tx<D: Dialect>(
             &users,
             at,
         );
-        insert_outbox::<D>(&mut *tx, &messages, at).await?;
+        for (sql, args) in outbox_inserts(&messages, at) {
+            writes.push(sql, args);
+        }
     }
     let applied = Applied {
         instance: after,
@@ -173,8 +189,7 @@ async fn apply_tx<D: Dialect>(
     if let Some(key) = &scoped {
         let result = serde_json::to_string(&applied)
             .map_err(|e| StoreError::Backend(format!("cannot store the result: {e}")))?;
-        D::execute(
-            &mut *tx,
+        writes.push(
             "INSERT INTO idempotency_keys (scoped_key, request_hash, result, created_at) \
              VALUES ($1, $2, $3, $4)",
             Args(vec![
@@ -183,19 +198,26 @@ async fn apply_tx<D: Dialect>(
                 Arg::Json(Some(result)),
                 Arg::Time(Some(at)),
             ]),
-        )
-        .await?;
+        );
     }
     if D::BACKEND == "postgres"
         && let Some(payload) = announce.and_then(|f| f(&applied))
     {
         // Transactional: delivered when (and only when) the transaction commits.
-        D::execute(
-            &mut *tx,
-            &format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL),
+        writes.push(
+            format!("SELECT pg_notify('{}', $1)", crate::EVENTS_CHANNEL),
             Args::new().text(payload),
-        )
-        .await?;
+        );
+    }
+    flush::<D>(&mut tx, &mut writes, &mut updated).await?;
+    if updated != Some(1) {
+        // Cannot happen under the lock; kept as a guard against a lost update (the
+        // transaction is rolled back, with everything the batches wrote).
+        return Err(StoreError::Conflict {
+            current_version: before.version + 1,
+            expected_version: before.version,
+        }
+        .into());
     }
     tx.commit().await?;
     Ok(applied)
