@@ -152,22 +152,67 @@ pub fn check_instance(instance: &Instance, records: &[HistoryRecord]) -> Option<
 /// Instances read per page by [`verify_all`].
 pub const AUDIT_PAGE_SIZE: u32 = 250;
 
-/// Check every instance, oldest first. The history is read a page of instances at a time
-/// ([`crate::InstanceStore::audit_page`], two statements per page), and the next page is
-/// read and decoded while this one's hashes are computed on a blocking thread (hashing is
-/// the CPU-heavy part; it never runs on an async worker), so memory stays at about two
-/// pages however long the history is.
+/// Instance ranges `audit verify` reads at the same time, each on its own connection
+/// (one reading connection's worker thread was the limit on SQLite).
+pub const AUDIT_RANGES: u32 = 2;
+
+/// Check every instance, oldest first. The instances are cut into [`AUDIT_RANGES`]
+/// ranges ([`crate::InstanceStore::audit_split`]) verified at the same time. Each range
+/// is read a page of instances at a time ([`crate::InstanceStore::audit_page`], two
+/// statements per page), and its next page is read and decoded while this one's hashes
+/// are computed on a blocking thread (hashing is the CPU-heavy part; it never runs on an
+/// async worker), so memory stays at about two pages per range however long the
+/// history is.
 pub async fn verify_all(store: &dyn Store) -> StoreResult<AuditReport> {
     verify_all_paged(store, AUDIT_PAGE_SIZE).await
 }
 
 /// [`verify_all`] reading `page_size` instances per page.
 pub async fn verify_all_paged(store: &dyn Store, page_size: u32) -> StoreResult<AuditReport> {
+    let splits = store.audit_split(AUDIT_RANGES).await?;
+    // Range i runs after split i - 1 up to and including split i; the last has no end.
+    let starts = std::iter::once(None).chain(splits.iter().copied().map(Some));
+    let ends = splits
+        .iter()
+        .copied()
+        .map(Some)
+        .chain(std::iter::once(None));
+    let ranges = starts
+        .zip(ends)
+        .map(|(after, until)| verify_range(store, after, until, page_size));
     let mut report = AuditReport::default();
-    let mut page = store.audit_page(None, page_size).await?;
+    for range in futures::future::join_all(ranges).await {
+        let range = range?;
+        report.instances_checked += range.instances_checked;
+        report.records_checked += range.records_checked;
+        report.failures.extend(range.failures);
+    }
+    Ok(report)
+}
+
+type Key = (chrono::DateTime<chrono::Utc>, uuid::Uuid);
+
+/// Verify the instances after `after` up to and including `until` (to the end if none).
+async fn verify_range(
+    store: &dyn Store,
+    after: Option<Key>,
+    until: Option<Key>,
+    page_size: u32,
+) -> StoreResult<AuditReport> {
+    let within = |page: &mut crate::AuditPage| -> bool {
+        // Whether the range goes on after this page; the instances past its end are left
+        // to the next range.
+        let Some(end) = until else { return true };
+        let before = page.len();
+        page.retain(|(i, _)| (i.created_at, i.id) <= end);
+        page.len() == before
+    };
+    let mut report = AuditReport::default();
+    let mut page = store.audit_page(after, page_size).await?;
+    let mut more = within(&mut page);
     while !page.is_empty() {
         let after = page.last().map(|(i, _)| (i.created_at, i.id));
-        let last_page = page.len() < page_size as usize;
+        let last_page = !more || page.len() < page_size as usize;
         // The page comes back to be dropped here, on the thread that allocated it: freeing
         // a million small allocations from another thread cost the allocator more than
         // the hashing saved (measured on PostgreSQL).
@@ -178,7 +223,9 @@ pub async fn verify_all_paged(store: &dyn Store, page_size: u32) -> StoreResult<
         let next = if last_page {
             Vec::new()
         } else {
-            store.audit_page(after, page_size).await?
+            let mut next = store.audit_page(after, page_size).await?;
+            more = within(&mut next);
+            next
         };
         let (checked_page, (instances, records, failures)) = checked
             .await

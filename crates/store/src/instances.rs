@@ -71,4 +71,10 @@ pub trait InstanceStore: Send + Sync {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: u32,
     ) -> StoreResult<AuditPage>;
+    /// Keys (`(created_at, id)`) that cut the instances into `parts` ranges of about the
+    /// same size, in order, so that `audit verify` can read the ranges at once; fewer
+    /// (none) when there are too few instances or the store cannot tell.
+    async fn audit_split(&self, _parts: u32) -> StoreResult<Vec<(DateTime<Utc>, Uuid)>> {
+        Ok(Vec::new())
+    }
 }

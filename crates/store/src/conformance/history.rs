@@ -145,9 +145,10 @@ pub async fn tamper_is_detected(store: Arc<dyn Store>, h: &dyn Harness) {
     assert!(report.to_string().contains(&inst.id.to_string()));
 }
 
-/// `audit verify` reads the history a page of instances at a time: with pages of two,
-/// seven instances created at the same instant (ties broken by id) are each checked once,
-/// and the report is the one of a single page.
+/// `audit verify` reads the history a page of instances at a time, in two ranges at once:
+/// with pages of one to three, seven instances created at the same instant (ties broken
+/// by id, also at the cut between the ranges) are each checked once, and the report is
+/// the one of a single page.
 pub async fn audit_pages_cover_every_instance_once(store: Arc<dyn Store>, h: &dyn Harness) {
     let s = store.as_ref();
     let w = world(s).await;
@@ -169,6 +170,8 @@ pub async fn audit_pages_cover_every_instance_once(store: Arc<dyn Store>, h: &dy
     }
     let tampered = tampered.unwrap();
     h.tamper_history(tampered, 1).await;
+    // The two ranges meet after the third instance in (created_at, id) order.
+    assert_eq!(s.audit_split(audit::AUDIT_RANGES).await.unwrap().len(), 1);
     let one_page = audit::verify_all_paged(s, 100).await.unwrap();
     assert_eq!(one_page.instances_checked, 7);
     assert_eq!(one_page.records_checked, 4);

@@ -8,7 +8,7 @@ use grantflow_domain::audit::HistoryRecord;
 use uuid::Uuid;
 
 use super::instances::{HISTORY_COLS, INSTANCE_COLS, history_row, instances};
-use super::{Args, Dialect, Fail, Pools, R, fetch_all};
+use super::{Args, Dialect, Fail, Get, Pools, R, fetch_all, fetch_optional};
 use crate::{AuditPage, StoreResult};
 
 /// Up to `limit` instances after `after` in (created_at, id) order, each with its records
@@ -58,6 +58,44 @@ pub async fn audit_page<D: Dialect>(
                 (i, records)
             })
             .collect())
+    }
+    .await;
+    r.map_err(Fail::store::<D>)
+}
+
+/// The keys that cut the instances into `parts` ranges of about the same size: the key
+/// of every `count / parts`-th instance in `(created_at, id)` order (one indexed
+/// `OFFSET` read each). None when there are fewer instances than parts.
+pub async fn audit_split<D: Dialect>(
+    pool: &Pools<D::DB>,
+    parts: u32,
+) -> StoreResult<Vec<(DateTime<Utc>, Uuid)>> {
+    let r: R<Vec<(DateTime<Utc>, Uuid)>> = async {
+        let count =
+            match fetch_optional::<D>(pool, "SELECT COUNT(*) AS n FROM instances", Args::new())
+                .await?
+            {
+                Some(row) => Get::<D>(&row).i64("n")?,
+                None => 0,
+            };
+        let parts = i64::from(parts.max(1));
+        if count < parts * 2 {
+            return Ok(Vec::new());
+        }
+        let mut keys = Vec::new();
+        for part in 1..parts {
+            let row = fetch_optional::<D>(
+                pool,
+                "SELECT created_at, id FROM instances ORDER BY created_at, id LIMIT 1 OFFSET $1",
+                Args::new().int(count * part / parts - 1),
+            )
+            .await?;
+            if let Some(row) = row {
+                let g = Get::<D>(&row);
+                keys.push((g.time("created_at")?, g.id("id")?));
+            }
+        }
+        Ok(keys)
     }
     .await;
     r.map_err(Fail::store::<D>)

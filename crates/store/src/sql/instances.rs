@@ -704,4 +704,8 @@ impl<S: super::SqlBackend> crate::InstanceStore for S {
     ) -> StoreResult<crate::AuditPage> {
         super::audit::audit_page::<S::D>(self.sql_pool(), after, limit).await
     }
+
+    async fn audit_split(&self, parts: u32) -> StoreResult<Vec<(DateTime<Utc>, Uuid)>> {
+        super::audit::audit_split::<S::D>(self.sql_pool(), parts).await
+    }
 }
