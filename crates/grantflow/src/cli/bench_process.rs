@@ -4,7 +4,7 @@
 //! benchmarks cannot tell the server's memory from the loader's and the client's.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use grantflow_store::bench::BENCH_WORKFLOW;
@@ -18,8 +18,8 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Start `grantflow serve` (this executable) on `database_url`, with the workflows of
-    /// `workflows_dir` and the benchmark workflow, the scheduler off, no rate limit; wait
-    /// until it answers `/healthz`.
+    /// `workflows_dir` and the benchmark workflow, the scheduler off, no rate limit, on a
+    /// port of its choosing; wait until it says where it serves.
     pub async fn start(
         database_url: &str,
         workflows_dir: &std::path::Path,
@@ -39,43 +39,53 @@ impl ServerProcess {
             }
         }
         std::fs::write(workflows.join("bench.toml"), BENCH_WORKFLOW)?;
-        // A free port: bound, read, let go just before the server binds it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(std::env::current_exe()?)
+        // Port 0: the server binds a free port and prints where it serves.
+        let mut child = Command::new(std::env::current_exe()?)
             .arg("serve")
             .env("GRANTFLOW_DATABASE_URL", database_url)
-            .env("GRANTFLOW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GRANTFLOW_LISTEN", "127.0.0.1:0")
             .env("GRANTFLOW_WORKFLOWS_DIR", &workflows)
             .env("GRANTFLOW_SCHEDULER__ENABLED", "false")
             .env("GRANTFLOW_GRAPHQL__RATE_LIMIT_PER_MINUTE", "100000000")
             .env("GRANTFLOW_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("starting `grantflow serve`")?;
-        let server = Self {
+        let stdout = child
+            .stdout
+            .take()
+            .context("the server's standard output")?;
+        let mut server = Self {
             child,
             workflows,
-            endpoint: format!("http://127.0.0.1:{port}/graphql"),
+            endpoint: String::new(),
         };
-        let health = format!("http://127.0.0.1:{port}/healthz");
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        // Polled: a benchmark waiting for a child to listen (a test would wait on an event).
-        while !client
-            .get(&health)
-            .send()
+        // Ready when it says so: `serve` prints its GraphQL address once it listens. The
+        // reader goes on draining the output, so the server never writes to a closed pipe.
+        let (tx, announced) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok)
+            {
+                if let Some(at) = line.find("GraphQL at ") {
+                    let rest = &line[at + "GraphQL at ".len()..];
+                    let endpoint = rest
+                        .split([',', ' '])
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(endpoint);
+                    }
+                }
+            }
+        });
+        server.endpoint = tokio::time::timeout(Duration::from_secs(60), announced)
             .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "`grantflow serve` did not answer on port {port} within a minute"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            .context("`grantflow serve` did not announce its address within a minute")?
+            .context("`grantflow serve` stopped before it listened")?;
         Ok(server)
     }
 

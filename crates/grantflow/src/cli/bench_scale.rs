@@ -58,6 +58,7 @@ fn rss() -> (f64, f64) {
 /// items.
 async fn measure(
     server: &BenchServer,
+    endpoint: &str,
     what: &str,
     body: &Value,
     after: Option<&str>,
@@ -71,7 +72,7 @@ async fn measure(
     let started = Instant::now();
     for _ in 0..n {
         let t0 = Instant::now();
-        let resp = server.post(&body).await?;
+        let resp = server.post_to(endpoint, &body).await?;
         lat.push(t0.elapsed());
         let edges = resp["data"]["instances"]["edges"].as_array().map(Vec::len);
         anyhow::ensure!(
@@ -87,6 +88,37 @@ async fn measure(
         statements,
     })
 }
+
+/// Walk `pages` pages of `walk` by cursor from the start: each request's latency, and the
+/// cursor after the last page.
+async fn page_through(
+    server: &BenchServer,
+    endpoint: &str,
+    walk: &Value,
+    pages: usize,
+) -> anyhow::Result<(Vec<std::time::Duration>, Option<String>)> {
+    let mut after: Option<String> = None;
+    let mut lat = Vec::with_capacity(pages);
+    for _ in 0..pages {
+        let mut body = walk.clone();
+        body["variables"] = json!({ "after": after });
+        let t0 = Instant::now();
+        let resp = server.post_to(endpoint, &body).await?;
+        lat.push(t0.elapsed());
+        after = resp["data"]["instances"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_string);
+        anyhow::ensure!(after.is_some(), "paging stopped early: {resp}");
+    }
+    Ok((lat, after))
+}
+
+/// The three lists every run measures: (what, items, with `totalCount`).
+const LISTS: [(&str, u32, bool); 3] = [
+    ("50-item list with totalCount", 50, true),
+    ("50-item list without totalCount", 50, false),
+    ("5-item list (statements as for 50)", 5, true),
+];
 
 pub async fn scale(
     url: &str,
@@ -168,35 +200,29 @@ pub async fn scale(
     let n = options.requests;
     let mut rows = Vec::new();
     // Warm the caches (and the server's first-request costs) before measuring.
-    measure(&server, "warm-up", &list_query(50, "", true), None, 20, 50).await?;
-    for (what, first, total) in [
-        ("50-item list with totalCount", 50, true),
-        ("50-item list without totalCount", 50, false),
-        ("5-item list (statements as for 50)", 5, true),
-    ] {
+    let here = server.endpoint();
+    measure(
+        &server,
+        here,
+        "warm-up",
+        &list_query(50, "", true),
+        None,
+        20,
+        50,
+    )
+    .await?;
+    for (what, first, total) in LISTS {
         let query = list_query(first, "", total);
-        rows.push(measure(&server, what, &query, None, n, first as usize).await?);
+        rows.push(measure(&server, here, what, &query, None, n, first as usize).await?);
     }
 
     // Page deep: walk half the instances (1,000 pages of 50 at 100,000) by cursor, then
     // repeat the page after them.
     let pages = (options.instances / 100).max(1);
     let walk = list_query(50, "", false);
-    let mut after: Option<String> = None;
-    let mut lat = Vec::new();
     let statements = STATEMENTS.load(Ordering::Relaxed);
     let started = Instant::now();
-    for _ in 0..pages {
-        let mut body = walk.clone();
-        body["variables"] = json!({ "after": after });
-        let t0 = Instant::now();
-        let resp = server.post(&body).await?;
-        lat.push(t0.elapsed());
-        after = resp["data"]["instances"]["pageInfo"]["endCursor"]
-            .as_str()
-            .map(str::to_string);
-        anyhow::ensure!(after.is_some(), "paging stopped early: {resp}");
-    }
+    let (lat, after) = page_through(&server, here, &walk, pages).await?;
     rows.push(Row {
         what: format!(
             "paging by cursor through the first {} ({pages} pages of 50)",
@@ -206,7 +232,7 @@ pub async fn scale(
         stats: stats(lat, started.elapsed()),
     });
     let what = format!("the page after {} (cursor)", pages * 50);
-    rows.push(measure(&server, &what, &walk, after.as_deref(), n, 50).await?);
+    rows.push(measure(&server, here, &what, &walk, after.as_deref(), n, 50).await?);
     // The unit of the newest instance: one of this run's units after a fill, one of the
     // run that filled the database with `--no-fill`.
     let newest = server
@@ -225,7 +251,7 @@ pub async fn scale(
         ("filter: one unit, 50 items with totalCount", &unit_filter),
     ] {
         let query = list_query(50, filter, true);
-        rows.push(measure(&server, what, &query, None, n, 50).await?);
+        rows.push(measure(&server, here, what, &query, None, n, 50).await?);
     }
 
     // The bare SQL of the first list (COUNT and the page), in the same run.
@@ -252,27 +278,21 @@ pub async fn scale(
     // The server as its own process on the same database, through the same requests:
     // its resident set after them (and its high-water mark), with nothing else in it.
     let process = ServerProcess::start(url, workflows_dir).await?;
-    let mut served = 0;
-    for (first, total) in [(50, true), (50, false), (5, true)] {
+    for (what, first, total) in LISTS {
         let query = list_query(first, "", total);
-        for _ in 0..n {
-            let resp = server.post_to(&process.endpoint, &query).await?;
-            let edges = resp["data"]["instances"]["edges"].as_array().map(Vec::len);
-            anyhow::ensure!(edges == Some(first as usize), "`grantflow serve`: {resp}");
-            served += 1;
-        }
+        measure(
+            &server,
+            &process.endpoint,
+            what,
+            &query,
+            None,
+            n,
+            first as usize,
+        )
+        .await?;
     }
-    let mut after: Option<String> = None;
-    for _ in 0..pages {
-        let mut body = walk.clone();
-        body["variables"] = json!({ "after": after });
-        let resp = server.post_to(&process.endpoint, &body).await?;
-        after = resp["data"]["instances"]["pageInfo"]["endCursor"]
-            .as_str()
-            .map(str::to_string);
-        anyhow::ensure!(after.is_some(), "`grantflow serve` stopped paging: {resp}");
-        served += 1;
-    }
+    page_through(&server, &process.endpoint, &walk, pages).await?;
+    let served = LISTS.len() * n + pages;
     let (server_rss, server_hwm) = process.rss();
     drop(process);
 

@@ -146,6 +146,11 @@ impl BenchServer {
         })
     }
 
+    /// The GraphQL endpoint of this in-process server.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Send one GraphQL request with the manager's token; the response body.
     pub async fn post(&self, body: &Value) -> anyhow::Result<Value> {
         self.post_to(&self.endpoint, body).await
